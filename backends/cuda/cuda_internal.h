@@ -1,0 +1,127 @@
+/* cuda_internal.h — the pieces of the CUDA backend (backends/cuda/): the
+ * CUDA C emitter over the tiled IR, NVRTC (CUDA C -> PTX) and the driver
+ * API (PTX -> launch). NVRTC and libcuda are opened with dlopen and their
+ * few types and prototypes are declared here, so qkc builds and runs where
+ * CUDA is absent. Nothing outside backends/cuda/ includes this header.
+ *
+ * Threading: one cuda_state per qkc context. compile, emit and launch may
+ * run concurrently on one state: the lazy dlopens and module loads take
+ * st->lock; NVRTC programs are independent per call; the driver API is
+ * thread-safe and each launch pushes the primary context on its own
+ * thread.
+ *
+ * Prefix: cuda_. */
+#ifndef QK_CUDA_INTERNAL_H
+#define QK_CUDA_INTERNAL_H
+
+#include <pthread.h>
+
+#include "backends/backend.h"
+
+#define CUDA_BLOCK 128                  /* threads per block of every launch */
+#define CUDA_MAX_BLOCKS (65535 * 32)    /* grid cap; kernels are grid-stride */
+
+/* ---- the slice of NVRTC we use (nvrtc.h is not included) ---- */
+typedef int nvrtcResult; /* NVRTC_SUCCESS = 0 */
+typedef struct _nvrtcProgram *nvrtcProgram;
+
+typedef struct cuda_nvrtc {
+    void *lib; /* dlopen handle; NULL until loaded */
+    nvrtcResult (*create_program)(nvrtcProgram *, const char *, const char *, int, const char *const *,
+                                  const char *const *);
+    nvrtcResult (*compile_program)(nvrtcProgram, int, const char *const *);
+    nvrtcResult (*get_log_size)(nvrtcProgram, size_t *);
+    nvrtcResult (*get_log)(nvrtcProgram, char *);
+    nvrtcResult (*get_ptx_size)(nvrtcProgram, size_t *);
+    nvrtcResult (*get_ptx)(nvrtcProgram, char *);
+    nvrtcResult (*destroy_program)(nvrtcProgram *);
+    const char *(*error_string)(nvrtcResult);
+} cuda_nvrtc;
+
+/* ---- the slice of the driver API we use (cuda.h is not included) ---- */
+typedef int CUresult; /* CUDA_SUCCESS = 0 */
+typedef int CUdevice;
+typedef unsigned long long CUdeviceptr;
+typedef struct CUctx_st *CUcontext;
+typedef struct CUmod_st *CUmodule;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUstream_st *CUstream;
+typedef int CUjit_option;
+#define CUDA_ERROR_STUB_LIBRARY 34
+#define CUDA_ERROR_NO_DEVICE 100
+#define CU_JIT_ERROR_LOG_BUFFER 5
+#define CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES 6
+
+typedef struct cuda_driver {
+    void *lib;       /* dlopen handle; NULL until loaded */
+    CUdevice dev;
+    CUcontext ctx;   /* the device's primary context, retained */
+    CUresult (*init)(unsigned);
+    CUresult (*device_get_count)(int *);
+    CUresult (*device_get)(CUdevice *, int);
+    CUresult (*primary_ctx_retain)(CUcontext *, CUdevice);
+    CUresult (*primary_ctx_release)(CUdevice);
+    CUresult (*ctx_push)(CUcontext);
+    CUresult (*ctx_pop)(CUcontext *);
+    CUresult (*ctx_synchronize)(void);
+    CUresult (*module_load)(CUmodule *, const void *, unsigned, CUjit_option *, void **);
+    CUresult (*module_unload)(CUmodule);
+    CUresult (*module_get_function)(CUfunction *, CUmodule, const char *);
+    CUresult (*mem_alloc)(CUdeviceptr *, size_t);
+    CUresult (*mem_free)(CUdeviceptr);
+    CUresult (*memcpy_htod)(CUdeviceptr, const void *, size_t);
+    CUresult (*memcpy_dtoh)(void *, CUdeviceptr, size_t);
+    CUresult (*launch_kernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                              CUstream, void **, void **);
+    CUresult (*get_error_string)(CUresult, const char **);
+} cuda_driver;
+
+/* Per-context backend state (the `create` hook's result). */
+typedef struct cuda_state {
+    qk_target target;
+    pthread_mutex_t lock; /* guards nvrtc/drv loading and module loads */
+    cuda_nvrtc nvrtc;
+    cuda_driver drv;
+} cuda_state;
+
+/* qk_code.priv of a compiled function. */
+typedef struct cuda_code {
+    char *kname;   /* the kernel's C identifier */
+    char *ptx;     /* NUL-terminated PTX text */
+    size_t ptx_len;
+    CUmodule module;   /* loaded at the first launch, under st->lock */
+    CUfunction fn;
+} cuda_code;
+
+/* ---- emit.c: tiled IR -> CUDA C ---- */
+/* Appends one `extern "C" __global__` kernel for f to out, named by
+ * cuda_kernel_name. Fails (-1 + err) on any value with lanes > 1 or an op
+ * the slice cannot express. */
+int cuda_emit_source(const tir_func *f, int sm, qk_buf *out, char *err, size_t errsz);
+/* The kernel's C identifier: f->name with non-identifier characters
+ * replaced by '_' (malloc'd). */
+char *cuda_kernel_name(const tir_func *f);
+
+/* ---- nvrtc.c: CUDA C -> PTX ---- */
+/* Loads NVRTC into st once (thread-safe). 0 or -1 + err. */
+int cuda_nvrtc_load(cuda_state *st, char *err, size_t errsz);
+void cuda_nvrtc_unload(cuda_nvrtc *nv);
+/* Compiles src for compute_<sm>; *ptx is malloc'd. 0 or -1 + err (with
+ * NVRTC's log on a compile error). */
+int cuda_nvrtc_compile(cuda_state *st, const char *src, const char *name, int sm, char **ptx, size_t *ptx_len,
+                       char *err, size_t errsz);
+
+/* ---- driver.c: PTX -> device, launch ---- */
+/* Runs code over the work items [begin, end) taken from args. args[i]
+ * points at argument i's value (libffi convention): a host pointer (void *)
+ * for TS_PTR arguments, an int64_t for TS_I64 ones. Pointer arguments are
+ * copied to the device (arg_bytes[i] bytes), and non-const ones back. A
+ * missing driver fails with a message starting "no CUDA driver". */
+int cuda_driver_launch(cuda_state *st, const tir_func *f, cuda_code *code, void **args, const int64_t *arg_bytes,
+                       char *err, size_t errsz);
+/* Unloads code's module, if one was loaded. */
+void cuda_driver_release_code(cuda_state *st, cuda_code *code);
+/* Releases the primary context and closes libcuda. */
+void cuda_driver_unload(cuda_driver *drv);
+
+#endif

@@ -1,0 +1,365 @@
+/* llvm_codegen.c — tiled IR -> LLVM IR through the LLVM-C API.
+ *
+ * A mechanical lowering: every TIR value node becomes one or a few LLVM
+ * instructions of the same lane count (lanes == 1 is a scalar), loops
+ * become header/body/latch blocks with a phi for the induction variable,
+ * VAR nodes become allocas in the entry block (promoted to registers by
+ * the O3 pipeline), masked loads and stores use llvm.masked.*. Nothing
+ * here knows about formats or kernels. */
+#include "backends/llvm/llvm_internal.h"
+
+#include <string.h>
+
+typedef struct gen {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMBuilderRef alloca_b;
+    LLVMValueRef fn;
+    const tir_func *f;
+    LLVMValueRef *val; /* node id -> value */
+} gen;
+
+static LLVMTypeRef scalar_type(gen *g, int s)
+{
+    switch (s) {
+    case TS_I1: return LLVMInt1TypeInContext(g->ctx);
+    case TS_I8: return LLVMInt8TypeInContext(g->ctx);
+    case TS_I16: return LLVMInt16TypeInContext(g->ctx);
+    case TS_I32: return LLVMInt32TypeInContext(g->ctx);
+    case TS_I64: return LLVMInt64TypeInContext(g->ctx);
+    case TS_F32: return LLVMFloatTypeInContext(g->ctx);
+    case TS_PTR: return LLVMPointerTypeInContext(g->ctx, 0);
+    default: return LLVMVoidTypeInContext(g->ctx);
+    }
+}
+
+static LLVMTypeRef type_of(gen *g, tir_type t)
+{
+    LLVMTypeRef s = scalar_type(g, t.s);
+    return t.lanes > 1 ? LLVMVectorType(s, t.lanes) : s;
+}
+
+static LLVMTypeRef vec1(gen *g, tir_type t)
+{
+    return LLVMVectorType(scalar_type(g, t.s), t.lanes);
+}
+
+/* Declaration of an overloaded intrinsic. */
+static LLVMValueRef intrinsic(gen *g, const char *name, LLVMTypeRef *tys, int n, LLVMTypeRef *fnty)
+{
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    if (!id)
+        qk_bug("no intrinsic %s", name);
+    *fnty = LLVMIntrinsicGetType(g->ctx, id, tys, (size_t)n);
+    return LLVMGetIntrinsicDeclaration(g->mod, id, tys, (size_t)n);
+}
+
+static LLVMValueRef call_intr(gen *g, const char *name, LLVMTypeRef ty, LLVMValueRef *args, int nargs)
+{
+    LLVMTypeRef fnty;
+    LLVMValueRef fn = intrinsic(g, name, &ty, 1, &fnty);
+    return LLVMBuildCall2(g->b, fnty, fn, args, (unsigned)nargs, "");
+}
+
+static LLVMValueRef v(gen *g, int id)
+{
+    return g->val[id];
+}
+
+static LLVMValueRef const_node(gen *g, const tir_node *n)
+{
+    LLVMTypeRef s = scalar_type(g, n->type.s);
+    int lanes = n->type.lanes;
+    LLVMValueRef el[256];
+    for (int i = 0; i < lanes && i < 256; i++) {
+        if (n->type.s == TS_F32)
+            el[i] = LLVMConstReal(s, n->fimm);
+        else
+            el[i] = LLVMConstInt(s, (unsigned long long)(n->shuf ? (int64_t)n->shuf[i] : n->imm), 1);
+    }
+    return lanes > 1 ? LLVMConstVector(el, (unsigned)lanes) : el[0];
+}
+
+static LLVMValueRef splat(gen *g, LLVMValueRef x, int lanes)
+{
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)lanes);
+    LLVMValueRef ins = LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), x,
+                                              LLVMConstInt(LLVMInt32TypeInContext(g->ctx), 0, 0), "");
+    LLVMValueRef zero = LLVMConstNull(LLVMVectorType(LLVMInt32TypeInContext(g->ctx), (unsigned)lanes));
+    return LLVMBuildShuffleVector(g->b, ins, LLVMGetPoison(vt), zero, "");
+}
+
+static LLVMValueRef shuffle(gen *g, const tir_node *n)
+{
+    LLVMValueRef src = v(g, n->a[0]);
+    tir_type st = g->f->nodes[n->a[0]].type;
+    if (st.lanes == 1) { /* every index is 0: a splat */
+        return n->type.lanes > 1 ? splat(g, src, n->type.lanes) : src;
+    }
+    LLVMValueRef idx[256];
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx);
+    for (int i = 0; i < n->type.lanes; i++)
+        idx[i] = LLVMConstInt(i32, (unsigned long long)n->shuf[i], 0);
+    if (n->type.lanes == 1)
+        return LLVMBuildExtractElement(g->b, src, idx[0], "");
+    return LLVMBuildShuffleVector(g->b, src, LLVMGetPoison(LLVMTypeOf(src)), LLVMConstVector(idx, n->type.lanes), "");
+}
+
+/* Sum of the lanes by halving (lanes are a power of two), else serially. */
+static LLVMValueRef hadd(gen *g, LLVMValueRef x, int lanes)
+{
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx);
+    if (lanes & (lanes - 1)) {
+        LLVMValueRef s = LLVMBuildExtractElement(g->b, x, LLVMConstInt(i32, 0, 0), "");
+        for (int i = 1; i < lanes; i++)
+            s = LLVMBuildFAdd(g->b, s, LLVMBuildExtractElement(g->b, x, LLVMConstInt(i32, (unsigned)i, 0), ""), "");
+        return s;
+    }
+    while (lanes > 1) {
+        int h = lanes / 2;
+        LLVMValueRef lo[128], hi[128];
+        for (int i = 0; i < h; i++) {
+            lo[i] = LLVMConstInt(i32, (unsigned)i, 0);
+            hi[i] = LLVMConstInt(i32, (unsigned)(i + h), 0);
+        }
+        LLVMValueRef a = h > 1 ? LLVMBuildShuffleVector(g->b, x, LLVMGetPoison(LLVMTypeOf(x)), LLVMConstVector(lo, h), "")
+                               : LLVMBuildExtractElement(g->b, x, lo[0], "");
+        LLVMValueRef b = h > 1 ? LLVMBuildShuffleVector(g->b, x, LLVMGetPoison(LLVMTypeOf(x)), LLVMConstVector(hi, h), "")
+                               : LLVMBuildExtractElement(g->b, x, hi[0], "");
+        x = LLVMBuildFAdd(g->b, a, b, "");
+        lanes = h;
+    }
+    return x;
+}
+
+static LLVMValueRef address(gen *g, const tir_node *n)
+{
+    LLVMValueRef off = v(g, n->a[1]);
+    return LLVMBuildGEP2(g->b, LLVMInt8TypeInContext(g->ctx), v(g, n->a[0]), &off, 1, "");
+}
+
+static LLVMValueRef mask_vec(gen *g, int id)
+{
+    LLVMValueRef m = v(g, id);
+    if (g->f->nodes[id].type.lanes > 1)
+        return m;
+    return LLVMBuildInsertElement(g->b, LLVMGetPoison(LLVMVectorType(LLVMInt1TypeInContext(g->ctx), 1)), m,
+                                  LLVMConstInt(LLVMInt32TypeInContext(g->ctx), 0, 0), "");
+}
+
+static LLVMValueRef load(gen *g, const tir_node *n)
+{
+    LLVMValueRef p = address(g, n);
+    if (n->a[2] < 0) {
+        LLVMValueRef l = LLVMBuildLoad2(g->b, type_of(g, n->type), p, "");
+        LLVMSetAlignment(l, 1);
+        return l;
+    }
+    LLVMTypeRef vt = vec1(g, n->type), tys[2] = {vt, LLVMPointerTypeInContext(g->ctx, 0)}, fnty;
+    LLVMValueRef fn = intrinsic(g, "llvm.masked.load", tys, 2, &fnty);
+    LLVMValueRef args[4] = {p, LLVMConstInt(LLVMInt32TypeInContext(g->ctx), 1, 0), mask_vec(g, n->a[2]),
+                            LLVMConstNull(vt)};
+    LLVMValueRef r = LLVMBuildCall2(g->b, fnty, fn, args, 4, "");
+    if (n->type.lanes == 1)
+        r = LLVMBuildExtractElement(g->b, r, LLVMConstInt(LLVMInt32TypeInContext(g->ctx), 0, 0), "");
+    return r;
+}
+
+static void store(gen *g, const tir_node *n)
+{
+    LLVMValueRef p = address(g, n), x = v(g, n->a[2]);
+    tir_type t = g->f->nodes[n->a[2]].type;
+    if (n->a[3] < 0) {
+        LLVMSetAlignment(LLVMBuildStore(g->b, x, p), 1);
+        return;
+    }
+    if (t.lanes == 1)
+        x = LLVMBuildInsertElement(g->b, LLVMGetPoison(vec1(g, t)), x, LLVMConstInt(LLVMInt32TypeInContext(g->ctx), 0, 0),
+                                   "");
+    LLVMTypeRef tys[2] = {vec1(g, t), LLVMPointerTypeInContext(g->ctx, 0)}, fnty;
+    LLVMValueRef fn = intrinsic(g, "llvm.masked.store", tys, 2, &fnty);
+    LLVMValueRef args[4] = {x, p, LLVMConstInt(LLVMInt32TypeInContext(g->ctx), 1, 0), mask_vec(g, n->a[3])};
+    LLVMBuildCall2(g->b, fnty, fn, args, 4, "");
+}
+
+static LLVMTypeRef half_type(gen *g, int lanes)
+{
+    LLVMTypeRef h = LLVMHalfTypeInContext(g->ctx);
+    return lanes > 1 ? LLVMVectorType(h, lanes) : h;
+}
+
+/* Unary and conversion ops. */
+static LLVMValueRef unary(gen *g, const tir_node *n)
+{
+    LLVMValueRef a = v(g, n->a[0]);
+    LLVMTypeRef t = type_of(g, n->type);
+    switch (n->op) {
+    case TIR_FNEG: return LLVMBuildFNeg(g->b, a, "");
+    case TIR_FABS: return call_intr(g, "llvm.fabs", t, &a, 1);
+    case TIR_FSQRT: return call_intr(g, "llvm.sqrt", t, &a, 1);
+    case TIR_FEXP: return call_intr(g, "llvm.exp", t, &a, 1);
+    case TIR_FRINT: return call_intr(g, "llvm.roundeven", t, &a, 1);
+    case TIR_ZEXT: return LLVMBuildZExt(g->b, a, t, "");
+    case TIR_SEXT: return LLVMBuildSExt(g->b, a, t, "");
+    case TIR_TRUNC: return LLVMBuildTrunc(g->b, a, t, "");
+    case TIR_SITOFP: return LLVMBuildSIToFP(g->b, a, t, "");
+    case TIR_UITOFP: return LLVMBuildUIToFP(g->b, a, t, "");
+    case TIR_FPTOSI: return LLVMBuildFPToSI(g->b, a, t, "");
+    case TIR_BITCAST: return LLVMBuildBitCast(g->b, a, t, "");
+    case TIR_H2F: return LLVMBuildFPExt(g->b, LLVMBuildBitCast(g->b, a, half_type(g, n->type.lanes), ""), t, "");
+    case TIR_F2H: return LLVMBuildBitCast(g->b, LLVMBuildFPTrunc(g->b, a, half_type(g, n->type.lanes), ""), t, "");
+    case TIR_SPLAT: return n->type.lanes > 1 ? splat(g, a, n->type.lanes) : a;
+    case TIR_HADD: return hadd(g, a, g->f->nodes[n->a[0]].type.lanes);
+    default: qk_bug("unary %s", tir_op_name(n->op));
+    }
+}
+
+static LLVMValueRef binary(gen *g, const tir_node *n)
+{
+    LLVMValueRef a = v(g, n->a[0]), b = v(g, n->a[1]);
+    LLVMValueRef ab[2] = {a, b};
+    switch (n->op) {
+    case TIR_ADD: return LLVMBuildAdd(g->b, a, b, "");
+    case TIR_SUB: return LLVMBuildSub(g->b, a, b, "");
+    case TIR_MUL: return LLVMBuildMul(g->b, a, b, "");
+    case TIR_DIV: return LLVMBuildSDiv(g->b, a, b, "");
+    case TIR_REM: return LLVMBuildSRem(g->b, a, b, "");
+    case TIR_MIN: return LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, a, b, ""), a, b, "");
+    case TIR_MAX: return LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, a, b, ""), a, b, "");
+    case TIR_SHL: return LLVMBuildShl(g->b, a, b, "");
+    case TIR_SHR: return LLVMBuildLShr(g->b, a, b, "");
+    case TIR_SAR: return LLVMBuildAShr(g->b, a, b, "");
+    case TIR_AND: return LLVMBuildAnd(g->b, a, b, "");
+    case TIR_OR: return LLVMBuildOr(g->b, a, b, "");
+    case TIR_XOR: return LLVMBuildXor(g->b, a, b, "");
+    case TIR_FADD: return LLVMBuildFAdd(g->b, a, b, "");
+    case TIR_FSUB: return LLVMBuildFSub(g->b, a, b, "");
+    case TIR_FMUL: return LLVMBuildFMul(g->b, a, b, "");
+    case TIR_FDIV: return LLVMBuildFDiv(g->b, a, b, "");
+    case TIR_FMAX: return call_intr(g, "llvm.maxnum", type_of(g, n->type), ab, 2);
+    case TIR_FMIN: return call_intr(g, "llvm.minnum", type_of(g, n->type), ab, 2);
+    case TIR_ILT: return LLVMBuildICmp(g->b, LLVMIntSLT, a, b, "");
+    case TIR_FLT: return LLVMBuildFCmp(g->b, LLVMRealOLT, a, b, "");
+    default: qk_bug("binary %s", tir_op_name(n->op));
+    }
+}
+
+static void gen_block(gen *g, int b);
+
+static void gen_loop(gen *g, int id)
+{
+    const tir_node *n = &g->f->nodes[id];
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "loop");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "body");
+    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "exit");
+    LLVMBuildBr(g->b, head);
+    LLVMPositionBuilderAtEnd(g->b, head);
+    LLVMValueRef iv = LLVMBuildPhi(g->b, LLVMInt64TypeInContext(g->ctx), n->name ? n->name : "i");
+    g->val[id] = iv;
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, iv, v(g, n->a[1]), ""), body, exit);
+    LLVMPositionBuilderAtEnd(g->b, body);
+    gen_block(g, n->body);
+    LLVMValueRef next = LLVMBuildAdd(g->b, iv, v(g, n->a[2]), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
+    LLVMBuildBr(g->b, head);
+    LLVMValueRef in_v[2] = {v(g, n->a[0]), next};
+    LLVMBasicBlockRef in_b[2] = {pre, latch};
+    LLVMAddIncoming(iv, in_v, in_b, 2);
+    LLVMPositionBuilderAtEnd(g->b, exit);
+}
+
+static void gen_if(gen *g, const tir_node *n)
+{
+    LLVMBasicBlockRef t = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "then");
+    LLVMBasicBlockRef e = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "else");
+    LLVMBasicBlockRef j = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "join");
+    LLVMBuildCondBr(g->b, v(g, n->a[0]), t, e);
+    LLVMPositionBuilderAtEnd(g->b, t);
+    gen_block(g, n->body);
+    LLVMBuildBr(g->b, j);
+    LLVMPositionBuilderAtEnd(g->b, e);
+    if (n->alt >= 0)
+        gen_block(g, n->alt);
+    LLVMBuildBr(g->b, j);
+    LLVMPositionBuilderAtEnd(g->b, j);
+}
+
+static void gen_node(gen *g, int id)
+{
+    const tir_node *n = &g->f->nodes[id];
+    LLVMValueRef r = NULL;
+    switch (n->op) {
+    case TIR_CONST: r = const_node(g, n); break;
+    case TIR_ARG: r = LLVMGetParam(g->fn, (unsigned)n->imm); break;
+    case TIR_FMA: {
+        LLVMValueRef args[3] = {v(g, n->a[0]), v(g, n->a[1]), v(g, n->a[2])};
+        r = call_intr(g, "llvm.fma", type_of(g, n->type), args, 3);
+        break;
+    }
+    case TIR_SELECT: r = LLVMBuildSelect(g->b, v(g, n->a[0]), v(g, n->a[1]), v(g, n->a[2]), ""); break;
+    case TIR_SHUFFLE: r = shuffle(g, n); break;
+    case TIR_LOAD: r = load(g, n); break;
+    case TIR_STORE: store(g, n); break;
+    case TIR_VAR:
+        r = LLVMBuildAlloca(g->alloca_b, type_of(g, n->type), "acc");
+        LLVMBuildStore(g->b, v(g, n->a[0]), r);
+        break;
+    case TIR_VGET: r = LLVMBuildLoad2(g->b, type_of(g, n->type), v(g, n->a[0]), ""); break;
+    case TIR_VSET: LLVMBuildStore(g->b, v(g, n->a[1]), v(g, n->a[0])); break;
+    case TIR_LOOP: gen_loop(g, id); return;
+    case TIR_IF: gen_if(g, n); break;
+    case TIR_ADD: case TIR_SUB: case TIR_MUL: case TIR_DIV: case TIR_REM: case TIR_MIN: case TIR_MAX:
+    case TIR_SHL: case TIR_SHR: case TIR_SAR: case TIR_AND: case TIR_OR: case TIR_XOR:
+    case TIR_FADD: case TIR_FSUB: case TIR_FMUL: case TIR_FDIV: case TIR_FMAX: case TIR_FMIN:
+    case TIR_ILT: case TIR_FLT:
+        r = binary(g, n);
+        break;
+    default: r = unary(g, n); break;
+    }
+    g->val[id] = r;
+}
+
+static void gen_block(gen *g, int b)
+{
+    for (int i = 0; i < g->f->blocks[b].n; i++)
+        gen_node(g, g->f->blocks[b].ids[i]);
+}
+
+static LLVMTypeRef fn_type(gen *g)
+{
+    LLVMTypeRef ps[512];
+    int n = g->f->nargs < 512 ? g->f->nargs : 512;
+    for (int i = 0; i < n; i++)
+        ps[i] = scalar_type(g, g->f->args[i].s);
+    return LLVMFunctionType(LLVMVoidTypeInContext(g->ctx), ps, (unsigned)n, 0);
+}
+
+LLVMModuleRef llvm_gen_module(LLVMContextRef ctx, const tir_func *f, const char *symbol, const llvm_tm_desc *tm)
+{
+    gen g = {.ctx = ctx, .f = f};
+    g.mod = LLVMModuleCreateWithNameInContext(symbol, ctx);
+    LLVMSetTarget(g.mod, tm->triple);
+    g.fn = LLVMAddFunction(g.mod, symbol, fn_type(&g));
+    LLVMAddTargetDependentFunctionAttr(g.fn, "target-cpu", tm->cpu);
+    LLVMAddTargetDependentFunctionAttr(g.fn, "target-features", tm->features);
+    char width[16];
+    snprintf(width, sizeof width, "%d", f->cfg.lanes * 32);
+    LLVMAddTargetDependentFunctionAttr(g.fn, "min-legal-vector-width", width);
+    LLVMAddTargetDependentFunctionAttr(g.fn, "prefer-vector-width", width);
+    g.val = qk_xcalloc((size_t)f->nnodes + 1, sizeof *g.val);
+    g.b = LLVMCreateBuilderInContext(ctx);
+    g.alloca_b = LLVMCreateBuilderInContext(ctx);
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(ctx, g.fn, "entry");
+    LLVMBasicBlockRef start = LLVMAppendBasicBlockInContext(ctx, g.fn, "start");
+    LLVMPositionBuilderAtEnd(g.alloca_b, entry);
+    LLVMPositionBuilderAtEnd(g.b, start);
+    gen_block(&g, f->entry);
+    LLVMBuildRetVoid(g.b);
+    LLVMBuildBr(g.alloca_b, start); /* allocas stay above the branch */
+    LLVMDisposeBuilder(g.b);
+    LLVMDisposeBuilder(g.alloca_b);
+    free(g.val);
+    return g.mod;
+}

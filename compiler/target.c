@@ -1,0 +1,147 @@
+/* target.c — target descriptions: what the tiled-IR builder and the tuner
+ * know of a machine (vector width, registers, caches, cores; warp geometry
+ * for GPUs). The host is read from CPU features and sysfs; AOT and GPU
+ * targets come from presets. */
+#include "compiler/tir.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Reads a sysfs cache size such as "48K" or "2048K"; 0 if unreadable. */
+static int64_t read_cache_size(int index)
+{
+    char path[96], buf[32];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int64_t v = 0;
+    if (fgets(buf, sizeof buf, f)) {
+        char *end;
+        v = strtoll(buf, &end, 10);
+        if (*end == 'K')
+            v *= 1024;
+        else if (*end == 'M')
+            v *= 1024 * 1024;
+    }
+    fclose(f);
+    return v;
+}
+
+static int read_cache_level(int index, char *type, size_t n)
+{
+    char path[96], buf[32];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", index);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int level = fgets(buf, sizeof buf, f) ? atoi(buf) : 0;
+    fclose(f);
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", index);
+    f = fopen(path, "r");
+    type[0] = 0;
+    if (f) {
+        if (!fgets(type, (int)n, f))
+            type[0] = 0;
+        fclose(f);
+    }
+    return level;
+}
+
+static void read_caches(qk_target *t)
+{
+    for (int i = 0; i < 8; i++) {
+        char type[32];
+        int level = read_cache_level(i, type, sizeof type);
+        if (level == 0)
+            break;
+        if (strncmp(type, "Instruction", 11) == 0)
+            continue;
+        int64_t size = read_cache_size(i);
+        if (level == 1)
+            t->l1 = size;
+        else if (level == 2)
+            t->l2 = size;
+        else if (level == 3)
+            t->l3 = size;
+    }
+}
+
+static void cpu_preset(qk_target *t, const char *name, int bits, int regs)
+{
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->kind = QK_TARGET_CPU;
+    t->vector_bits = bits;
+    t->vector_regs = regs;
+    t->l1 = 32 * 1024;
+    t->l2 = 1024 * 1024;
+    t->l3 = 8 * 1024 * 1024;
+    t->line = 64;
+    t->cores = 1;
+}
+
+static void gpu_preset(qk_target *t, const char *name, int sm, int smem)
+{
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->kind = QK_TARGET_GPU;
+    t->vector_bits = 32;
+    t->vector_regs = 255;
+    t->warp = 32;
+    t->smem_per_block = smem;
+    t->regs_per_thread = 255;
+    t->sm = sm;
+    t->line = 128;
+    t->l2 = sm >= 90 ? 50 * 1024 * 1024 : 40 * 1024 * 1024;
+}
+
+void qk_target_host(qk_target *t)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        cpu_preset(t, "host", 512, 32);
+    else if (__builtin_cpu_supports("avx2"))
+        cpu_preset(t, "host", 256, 16);
+    else
+        cpu_preset(t, "host", 128, 16);
+#elif defined(__aarch64__)
+    cpu_preset(t, "host", 128, 32);
+#else
+    cpu_preset(t, "host", 128, 16);
+#endif
+    read_caches(t);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    t->cores = n > 0 ? (int)n : 1;
+}
+
+int qk_target_named(const char *name, qk_target *t)
+{
+    if (!name || !*name || strcmp(name, "host") == 0)
+        qk_target_host(t);
+    else if (strcmp(name, "x86-64-v3") == 0)
+        cpu_preset(t, name, 256, 16);
+    else if (strcmp(name, "x86-64-v4") == 0)
+        cpu_preset(t, name, 512, 32);
+    else if (strcmp(name, "sm_80") == 0)
+        gpu_preset(t, name, 80, 48 * 1024);
+    else if (strcmp(name, "sm_90") == 0)
+        gpu_preset(t, name, 90, 48 * 1024);
+    else
+        return -1;
+    return 0;
+}
+
+void qk_target_print(const qk_target *t, qk_buf *out)
+{
+    if (t->kind == QK_TARGET_GPU) {
+        qk_buf_printf(out, "target %s: gpu sm_%d, warp %d, %d KiB shared memory per block, L2 %lld MiB\n", t->name,
+                      t->sm, t->warp, t->smem_per_block / 1024, (long long)(t->l2 >> 20));
+        return;
+    }
+    qk_buf_printf(out, "target %s: cpu, %d-bit vectors x %d registers, L1 %lld KiB, L2 %lld KiB, L3 %lld KiB, %d cores\n",
+                  t->name, t->vector_bits, t->vector_regs, (long long)(t->l1 >> 10), (long long)(t->l2 >> 10),
+                  (long long)(t->l3 >> 10), t->cores);
+}

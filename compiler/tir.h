@@ -1,0 +1,211 @@
+/* tir.h — the tiled IR: one target-neutral, structured loop IR with explicit
+ * vector lanes, produced from Kernel IR by tir_build.c for a target
+ * description and a tile configuration, and lowered mechanically by the
+ * backends (LLVM vector code, CUDA C).
+ *
+ * A function is a tree of blocks. A block is a list of node ids; a node is
+ * either a value (typed: scalar kind x lanes) or a statement (store, loop,
+ * if, variable set). A value may be used after its definition in the same
+ * block or in any block nested inside it. LOOP nodes are also the value of
+ * their induction variable (i64 scalar). Mutable accumulators are VAR
+ * nodes read with VGET and written with VSET.
+ *
+ * Decoding of quantized formats happens in tir_build.c with generic ops
+ * only (loads of bytes, shuffles, shifts, masks, conversions, multiplies);
+ * the backends never see a format.
+ *
+ * The function's arguments (in this order) are: one pointer per kernel
+ * tensor (params then results), one i64 per dimension symbol, one i64 per
+ * leading stride of every dense tensor of rank >= 2 (dims 0..rank-2, in
+ * elements), then `begin` and `end`: the range of work items this call
+ * computes. Work items are the program instances of the grid (one output
+ * tile each, counted over all statements). Calling with [0, items) runs the
+ * whole kernel on the calling thread.
+ *
+ * Prefix: tir_. */
+#ifndef QK_TIR_H
+#define QK_TIR_H
+
+#include "common/base.h"
+#include "compiler/kir.h"
+
+typedef enum { TS_VOID, TS_I1, TS_I8, TS_I16, TS_I32, TS_I64, TS_F32, TS_PTR } tir_scalar;
+
+typedef struct tir_type {
+    uint8_t s;      /* tir_scalar */
+    uint16_t lanes; /* 1 = scalar */
+} tir_type;
+
+/* X(id, name, nops): nops operands in a[0..nops). */
+#define TIR_OPS(X)                                                             \
+    /* values */                                                               \
+    X(CONST, "const", 0)   /* imm (ints) or fimm (f32), splat over lanes; an   \
+                              integer vector with shuf != NULL has per-lane    \
+                              values shuf[0..lanes) instead */                 \
+    X(ARG, "arg", 0)       /* imm = argument index */                          \
+    X(ADD, "add", 2) X(SUB, "sub", 2) X(MUL, "mul", 2)                         \
+    X(DIV, "div", 2)       /* signed integer division */                       \
+    X(REM, "rem", 2)       /* signed integer remainder */                      \
+    X(MIN, "min", 2) X(MAX, "max", 2) /* signed integers */                   \
+    X(SHL, "shl", 2) X(SHR, "shr", 2) /* logical right */                     \
+    X(SAR, "sar", 2)                  /* arithmetic right */                  \
+    X(AND, "and", 2) X(OR, "or", 2) X(XOR, "xor", 2)                           \
+    X(FADD, "fadd", 2) X(FSUB, "fsub", 2) X(FMUL, "fmul", 2)                   \
+    X(FDIV, "fdiv", 2) X(FMAX, "fmax", 2) X(FMIN, "fmin", 2)                   \
+    X(FMA, "fma", 3)       /* a*b + c */                                       \
+    X(FNEG, "fneg", 1) X(FABS, "fabs", 1) X(FSQRT, "fsqrt", 1)                 \
+    X(FEXP, "fexp", 1)                                                         \
+    X(FRINT, "frint", 1)   /* round half to even */                            \
+    X(ZEXT, "zext", 1) X(SEXT, "sext", 1) X(TRUNC, "trunc", 1)                 \
+    X(SITOFP, "sitofp", 1) X(UITOFP, "uitofp", 1) X(FPTOSI, "fptosi", 1)       \
+    X(H2F, "h2f", 1)       /* i16 bits of binary16 -> f32 */                   \
+    X(F2H, "f2h", 1)       /* f32 -> i16 bits of binary16, RNE */              \
+    X(BITCAST, "bitcast", 1) /* i32 <-> f32 of the same lanes */               \
+    X(ILT, "ilt", 2)       /* signed a < b -> i1 */                            \
+    X(FLT, "flt", 2)       /* ordered a < b -> i1 */                           \
+    X(SELECT, "select", 3) /* a ? b : c */                                     \
+    X(SPLAT, "splat", 1)   /* scalar -> lanes */                               \
+    X(SHUFFLE, "shuffle", 1) /* result lane i = a[shuf[i]] */                  \
+    X(HADD, "hadd", 1)     /* f32 vector -> f32 scalar sum of lanes */         \
+    X(LOAD, "load", 3)     /* ptr arg, byte offset i64, mask (i1 x lanes) or -1; \
+                              masked-off lanes read as 0 */                    \
+    X(VAR, "var", 1)       /* mutable variable, initial value a[0] */          \
+    X(VGET, "vget", 1)     /* current value of VAR a[0] */                     \
+    /* statements */                                                           \
+    X(VSET, "vset", 2)     /* VAR a[0] = a[1] */                               \
+    X(STORE, "store", 4)   /* ptr, byte offset, value, mask or -1 */           \
+    X(LOOP, "loop", 3)     /* for (iv = a0; iv < a1; iv += a2) body */         \
+    X(IF, "if", 1)         /* if (a0) body else alt */
+
+typedef enum {
+#define TIR_OP_ENUM(id, name, nops) TIR_##id,
+    TIR_OPS(TIR_OP_ENUM)
+#undef TIR_OP_ENUM
+    TIR_OP_COUNT
+} tir_op;
+
+typedef enum {
+    TL_SERIAL,
+    TL_UNROLL,   /* hint: fully unroll (constant trip count) */
+    TL_PARALLEL, /* the grid loop over work items [begin, end) */
+} tir_loop_kind;
+
+typedef struct tir_node {
+    uint16_t op;
+    tir_type type;
+    int32_t a[4];     /* operands (node ids), -1 when absent */
+    int64_t imm;
+    double fimm;
+    int32_t *shuf;    /* SHUFFLE: source-lane indices; CONST: per-lane ints */
+    int32_t body;     /* LOOP/IF: block id */
+    int32_t alt;      /* IF: else block id, or -1 */
+    uint8_t kind;     /* LOOP: tir_loop_kind */
+    const char *name; /* loops, vars, args: for printing */
+} tir_node;
+
+typedef struct tir_block {
+    int n, cap;
+    int32_t *ids;
+} tir_block;
+
+typedef struct tir_arg {
+    const char *name;
+    tir_scalar s;     /* TS_PTR or TS_I64 */
+    qk_dtype dtype;   /* pointers: element dtype for the C signature (U8 for packed) */
+    int is_const;     /* pointers to params */
+} tir_arg;
+
+/* Tile configuration: data, chosen by tir_default_config() or the schedule,
+ * later by the tuner. */
+typedef struct tir_config {
+    int lanes;       /* f32 lanes per vector: 16 (AVX-512), 8 (AVX2), 4, or 1 */
+    int tile_par;    /* outputs per work item along the parallel index */
+    int tile_inner;  /* register tile along the innermost other LHS index */
+    int unroll;      /* vector chunks per reduction step (dense reductions) */
+    char parallel[64]; /* name of the parallel index; "" = builder's choice */
+    int ntiles;        /* per-index requests from the schedule block */
+    struct {
+        char index[32];
+        int size;
+    } tiles[8];
+} tir_config;
+
+/* What the builder needs to know of a target. */
+typedef enum { QK_TARGET_CPU, QK_TARGET_GPU } qk_target_kind;
+
+typedef struct qk_target {
+    char name[32];        /* "host", "x86-64-v3", "x86-64-v4", "sm_80", "sm_90" */
+    qk_target_kind kind;
+    int vector_bits;      /* CPU: 128/256/512; GPU: 32 (one lane per thread) */
+    int vector_regs;      /* CPU: 16 or 32 */
+    int64_t l1, l2, l3;   /* bytes; 0 when unknown */
+    int line;             /* cache line bytes */
+    int cores;
+    int warp, smem_per_block, regs_per_thread; /* GPU */
+    int sm;               /* GPU: compute capability, e.g. 80, 90 */
+} qk_target;
+
+/* Per statement, what the runtime needs to size the grid. */
+typedef struct tir_grid {
+    int stmt;
+    kir_dim extent; /* extent of the parallel index (1 if the result is rank 0) */
+    int tile;       /* outputs per work item along it */
+} tir_grid;
+
+typedef struct tir_func {
+    qk_arena *arena;
+    const char *name;
+    int nargs;
+    tir_arg *args;
+    int arg_begin, arg_end;  /* indexes of the begin/end arguments */
+    int nnodes, capnodes;
+    tir_node *nodes;
+    int nblocks, capblocks;
+    tir_block *blocks;
+    int entry;               /* block id of the function body */
+    tir_config cfg;          /* the configuration actually used */
+    int ngrids;
+    tir_grid *grids;
+} tir_func;
+
+/* ---- tir.c: construction, printing, verification ---- */
+tir_func *tir_func_new(qk_arena *a, const char *name);
+int tir_block_new(tir_func *f);
+/* Appends a node to block b; returns its id. Operands are node ids or -1. */
+int tir_emit(tir_func *f, int b, tir_op op, tir_type t, int a0, int a1, int a2, int a3);
+int tir_const_i(tir_func *f, int b, tir_scalar s, int lanes, int64_t v);
+int tir_const_f(tir_func *f, int b, int lanes, double v);
+int tir_loop(tir_func *f, int b, int lo, int hi, int step, tir_loop_kind kind, const char *name, int *body);
+int tir_if(tir_func *f, int b, int cond, int *then_block, int *else_block /* NULL: no else */);
+int tir_shuffle(tir_func *f, int b, int src, int lanes, const int32_t *idx);
+/* Integer vector constant with per-lane values (lanes > 1). */
+int tir_const_lanes(tir_func *f, int b, tir_scalar s, int lanes, const int32_t *vals);
+tir_type tir_t(tir_scalar s, int lanes);
+const char *tir_op_name(int op);
+const char *tir_scalar_name(int s);
+void tir_print(const tir_func *f, qk_buf *out);
+/* Checks operand dominance, types, lanes and arguments. 0 or -1 + err. */
+int tir_verify(const tir_func *f, char *err, size_t errsz);
+
+/* ---- target.c ---- */
+/* The machine qkc runs on: vector width from CPU features, caches from
+ * sysfs, cores from sysconf. */
+void qk_target_host(qk_target *t);
+/* Named presets: host, x86-64-v3, x86-64-v4, sm_80, sm_90. -1 if unknown. */
+int qk_target_named(const char *name, qk_target *t);
+void qk_target_print(const qk_target *t, qk_buf *out);
+
+/* ---- tir_build.c ---- */
+/* Default configuration for a target (lanes from vector_bits, tiles). */
+void tir_default_config(const qk_target *t, tir_config *cfg);
+/* Applies the kernel's schedule block on top of cfg. */
+void tir_apply_schedule(const kir_kernel *k, tir_config *cfg);
+/* Lowers one kernel. Returns NULL with a message in err when the kernel
+ * cannot be lowered (never for a kernel that passed sema and kir_verify,
+ * unless a limit documented in docs/architecture.md is hit). */
+tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const tir_config *cfg,
+                    char *err, size_t errsz);
+/* Number of work items for dims (sum over grids of ceil(extent/tile)). */
+int64_t tir_work_items(const tir_func *f, const int64_t *dims);
+
+#endif

@@ -1,0 +1,1247 @@
+/* tir_build.c — Kernel IR -> tiled IR.
+ *
+ * For each result statement the builder emits a grid loop over work items
+ * (one output tile each along the parallel index), register tiles of
+ * output points inside it, and for every top-level reduction a loop nest
+ * whose innermost variable is vectorized over the target's lanes when the
+ * loads allow (contiguous dense rows, quantized rows along their block
+ * axis), with masked tail chunks for ragged sizes. Everything else —
+ * epilogues, nested or non-contiguous reductions — is lowered with scalar
+ * loops, so every kernel that passed sema lowers.
+ *
+ * Intermediates (temps, and results read by later statements) are fused by
+ * substitution: a load of a temp becomes the temp's defining expression with
+ * its indices replaced.
+ *
+ * Quantized loads are decoded here, by generic rules read off the format
+ * descriptor: load the block's scale and zero, load the code bytes of a
+ * chunk, shuffle each lane's byte(s) into place, shift, mask, sign-extend
+ * or subtract the offset, convert, subtract the zero, multiply by the
+ * scale. No rule names a format. */
+#include "compiler/tir.h"
+
+#include <string.h>
+
+#define MAX_POINTS 64
+#define MAX_SUMS 16
+#define MEMO_MAX 512
+
+/* How an index variable is bound at the current emission point. */
+typedef struct binding {
+    int node;  /* i64 scalar: the value, or for the vector variable the first lane's value */
+    int vec;   /* lanes hold node + 0, 1, ..., L-1 */
+    int kb;    /* vector variable over a quantized block loop: block index node */
+    int off;   /* ... and the chunk's element offset inside the block (node) */
+} binding;
+
+typedef struct memo_ent {
+    uint64_t key;
+    int node;
+} memo_ent;
+
+typedef struct bctx {
+    tir_func *f;
+    const kir_kernel *k;
+    const qk_target *t;
+    tir_config cfg;
+    qk_arena *a;
+    int *ptr;                  /* tensor -> ARG node */
+    int *stride;               /* tensor*QK_MAX_RANK+d -> i64 node (elements) */
+    int *rowbytes;             /* quantized tensor -> i64 node */
+    int *dimnode;              /* sym -> i64 node */
+    binding *env;              /* var -> binding */
+    int lanes;                 /* lanes of the vector variable in the current region */
+    int mask;                  /* current lane mask node or -1 */
+    memo_ent memo[MEMO_MAX];
+    int nmemo;
+    int *sumval;               /* expr -> value node for precomputed sums (by pointer map) */
+    const kir_expr **sumexpr;
+    int nsumval;
+    char *err;
+    size_t errsz;
+    int failed;
+} bctx;
+
+static int fail(bctx *c, const char *fmt, const char *arg)
+{
+    if (!c->failed)
+        snprintf(c->err, c->errsz, fmt, arg);
+    c->failed = 1;
+    return -1;
+}
+
+/* ---- small emit helpers ---- */
+
+static int emit1(bctx *c, int b, tir_op op, tir_type t, int a0)
+{
+    return tir_emit(c->f, b, op, t, a0, -1, -1, -1);
+}
+
+static int emit2(bctx *c, int b, tir_op op, int x, int y)
+{
+    return tir_emit(c->f, b, op, c->f->nodes[x].type, x, y, -1, -1);
+}
+
+static int ci(bctx *c, int b, int64_t v)
+{
+    return tir_const_i(c->f, b, TS_I64, 1, v);
+}
+
+static int lanes_of(bctx *c, int id)
+{
+    return c->f->nodes[id].type.lanes;
+}
+
+static int splat(bctx *c, int b, int x, int lanes)
+{
+    if (lanes_of(c, x) == lanes)
+        return x;
+    return emit1(c, b, TIR_SPLAT, tir_t((tir_scalar)c->f->nodes[x].type.s, lanes), x);
+}
+
+static int cf(bctx *c, int b, int lanes, double v)
+{
+    return tir_const_f(c->f, b, lanes, v);
+}
+
+/* Integer constant of kind s over lanes. */
+static int cis(bctx *c, int b, tir_scalar s, int lanes, int64_t v)
+{
+    return tir_const_i(c->f, b, s, lanes, v);
+}
+
+/* Binary f32 op with lane promotion. */
+static int fbin(bctx *c, int b, tir_op op, int x, int y)
+{
+    int l = lanes_of(c, x) > lanes_of(c, y) ? lanes_of(c, x) : lanes_of(c, y);
+    return emit2(c, b, op, splat(c, b, x, l), splat(c, b, y, l));
+}
+
+static int iadd(bctx *c, int b, int x, int y)
+{
+    return emit2(c, b, TIR_ADD, x, y);
+}
+
+static int imul(bctx *c, int b, int x, int y)
+{
+    return emit2(c, b, TIR_MUL, x, y);
+}
+
+/* ---- memo: one chunk's loads, decodes and index arithmetic are shared by
+ * every output point and sum that uses them ---- */
+
+static uint64_t mix(uint64_t h, int64_t v)
+{
+    return qk_hash64(&v, sizeof v, h);
+}
+
+static int memo_get(bctx *c, uint64_t key)
+{
+    for (int i = 0; i < c->nmemo; i++)
+        if (c->memo[i].key == key)
+            return c->memo[i].node;
+    return -1;
+}
+
+static int memo_put(bctx *c, uint64_t key, int node)
+{
+    if (c->nmemo < MEMO_MAX)
+        c->memo[c->nmemo++] = (memo_ent){key, node};
+    return node;
+}
+
+/* ---- dimensions and indices ---- */
+
+static int dim_node(bctx *c, kir_dim d)
+{
+    int b = c->f->entry;
+    if (d.sym < 0)
+        return ci(c, b, d.c);
+    if (d.c == 0)
+        return c->dimnode[d.sym];
+    return iadd(c, b, c->dimnode[d.sym], ci(c, b, d.c));
+}
+
+/* Scalar value of an affine index; the vector variable contributes its
+ * first lane. *vcoef receives the vector variable's coefficient. */
+static int index_node(bctx *c, int b, const kir_index *ix, int64_t *vcoef)
+{
+    int acc = -1;
+    *vcoef = 0;
+    for (int i = 0; i < ix->nterms; i++) {
+        binding *bd = &c->env[ix->terms[i].var];
+        if (bd->vec)
+            *vcoef += ix->terms[i].coef;
+        int term = bd->node;
+        if (ix->terms[i].coef != 1)
+            term = imul(c, b, term, ci(c, b, ix->terms[i].coef));
+        acc = acc < 0 ? term : iadd(c, b, acc, term);
+    }
+    if (acc < 0)
+        return ci(c, b, ix->c);
+    return ix->c ? iadd(c, b, acc, ci(c, b, ix->c)) : acc;
+}
+
+static uint64_t index_key(bctx *c, const kir_expr *e)
+{
+    uint64_t h = mix(0x51ed, e->tensor);
+    h = mix(h, c->lanes);
+    h = mix(h, c->mask);
+    for (int d = 0; d < c->k->tensors[e->tensor].rank; d++) {
+        const kir_index *ix = &e->idx[d];
+        h = mix(h, 1000 + d);
+        for (int i = 0; i < ix->nterms; i++) {
+            const binding *bd = &c->env[ix->terms[i].var];
+            h = mix(mix(mix(h, bd->node), bd->vec), ix->terms[i].coef);
+        }
+        h = mix(h, ix->c);
+    }
+    return h;
+}
+
+/* ---- dense loads ---- */
+
+/* Converts loaded elements of dtype dt (raw kinds) to f32. */
+static int to_f32(bctx *c, int b, qk_dtype dt, int v)
+{
+    int l = lanes_of(c, v);
+    switch (dt) {
+    case QK_DT_F32: return v;
+    case QK_DT_F16: return emit1(c, b, TIR_H2F, tir_t(TS_F32, l), v);
+    case QK_DT_BF16: {
+        int w = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, l), v);
+        w = emit2(c, b, TIR_SHL, w, cis(c, b, TS_I32, l, 16));
+        return emit1(c, b, TIR_BITCAST, tir_t(TS_F32, l), w);
+    }
+    case QK_DT_I8: return emit1(c, b, TIR_SITOFP, tir_t(TS_F32, l), emit1(c, b, TIR_SEXT, tir_t(TS_I32, l), v));
+    case QK_DT_U8: return emit1(c, b, TIR_SITOFP, tir_t(TS_F32, l), emit1(c, b, TIR_ZEXT, tir_t(TS_I32, l), v));
+    case QK_DT_I32: return emit1(c, b, TIR_SITOFP, tir_t(TS_F32, l), v);
+    default: qk_bug("dtype %d", (int)dt);
+    }
+}
+
+static tir_scalar raw_kind(qk_dtype dt)
+{
+    switch (dt) {
+    case QK_DT_F32: return TS_F32;
+    case QK_DT_F16: case QK_DT_BF16: return TS_I16;
+    case QK_DT_I32: return TS_I32;
+    default: return TS_I8;
+    }
+}
+
+static int load_dense(bctx *c, int b, const kir_expr *e)
+{
+    const kir_tensor *t = &c->k->tensors[e->tensor];
+    int off = -1, vec = 0;
+    for (int d = 0; d < t->rank; d++) {
+        int64_t vcoef;
+        int ix = index_node(c, b, &e->idx[d], &vcoef);
+        if (vcoef)
+            vec = 1; /* planning guarantees: last dim, coefficient 1 */
+        if (d < t->rank - 1)
+            ix = imul(c, b, ix, c->stride[e->tensor * QK_MAX_RANK + d]);
+        off = off < 0 ? ix : iadd(c, b, off, ix);
+    }
+    if (off < 0)
+        off = ci(c, b, 0);
+    off = imul(c, b, off, ci(c, b, qk_dtype_size(t->dtype)));
+    int lanes = vec ? c->lanes : 1;
+    int mask = vec ? c->mask : -1;
+    int v = tir_emit(c->f, b, TIR_LOAD, tir_t(raw_kind(t->dtype), lanes), c->ptr[e->tensor], off, mask, -1);
+    return to_f32(c, b, t->dtype, v);
+}
+
+/* ---- quantized decode ---- */
+
+/* Byte offset of the start of row for a quantized load: its leading
+ * indices linearized over the tensor's leading dims, times row bytes. */
+static int quant_row(bctx *c, int b, const kir_expr *e)
+{
+    const kir_tensor *t = &c->k->tensors[e->tensor];
+    int row = -1;
+    for (int d = 0; d < t->rank - 1; d++) {
+        int64_t vcoef;
+        int ix = index_node(c, b, &e->idx[d], &vcoef);
+        row = row < 0 ? ix : iadd(c, b, imul(c, b, row, dim_node(c, t->dims[d])), ix);
+    }
+    if (row < 0)
+        return ci(c, b, 0);
+    return imul(c, b, row, c->rowbytes[e->tensor]);
+}
+
+/* Loads a block field (scale or zero) of dtype dt at byte offset off, as a
+ * scalar f32. */
+static int load_field(bctx *c, int b, int ptr, int off, qk_dtype dt)
+{
+    int v = tir_emit(c->f, b, TIR_LOAD, tir_t(raw_kind(dt), 1), ptr, off, -1, -1);
+    return to_f32(c, b, dt, v);
+}
+
+/* Turns codes (i32 x lanes, already shifted and masked to `bits`) into
+ * f32 code values, then applies zero point and scale. */
+static int codes_to_value(bctx *c, int b, const qk_format *fm, int code, int bptr, int ptr)
+{
+    int l = lanes_of(c, code);
+    if (fm->code == QK_CODE_SINT && fm->bits < 32) {
+        int sh = cis(c, b, TS_I32, l, 32 - fm->bits);
+        code = emit2(c, b, TIR_SAR, emit2(c, b, TIR_SHL, code, sh), sh);
+    }
+    if (fm->code == QK_CODE_OFFSET)
+        code = emit2(c, b, TIR_SUB, code, cis(c, b, TS_I32, l, fm->offset));
+    int v = emit1(c, b, TIR_SITOFP, tir_t(TS_F32, l), code);
+    if (fm->zero == QK_ZERO_BLOCK) {
+        int z = load_field(c, b, ptr, iadd(c, b, bptr, ci(c, b, fm->zero_off)), fm->zero_dtype);
+        v = fbin(c, b, TIR_FSUB, v, z);
+    }
+    if (fm->scale == QK_SCALE_BLOCK) {
+        int s = load_field(c, b, ptr, iadd(c, b, bptr, ci(c, b, fm->scale_off)), fm->scale_dtype);
+        v = fbin(c, b, TIR_FMUL, v, s);
+    }
+    return v;
+}
+
+/* Vector decode of `lanes` consecutive elements of one block, starting at
+ * element offset `off` (a multiple of lanes, lanes*bits % 8 == 0): one
+ * load of the chunk's code bytes, then per-lane constant byte shuffles,
+ * shifts and a mask. */
+static int decode_vec(bctx *c, int b, const qk_format *fm, int ptr, int bptr, int off, int lanes)
+{
+    int nbytes = lanes * fm->bits / 8;
+    /* byte offset of the chunk = bptr + codes_off + off*bits/8 (exact: off*bits is a multiple of 8) */
+    int byteoff = iadd(c, b, iadd(c, b, bptr, ci(c, b, fm->codes_off)),
+                       emit2(c, b, TIR_DIV, imul(c, b, off, ci(c, b, fm->bits)), ci(c, b, 8)));
+    int bytes = tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I8, nbytes), ptr, byteoff, -1, -1);
+    int32_t lo[256], hi[256], sh[256];
+    int need_hi = 0, ident = nbytes == lanes, noshift = 1;
+    for (int l = 0; l < lanes; l++) {
+        int bit = l * fm->bits;
+        lo[l] = bit / 8;
+        sh[l] = bit % 8;
+        hi[l] = sh[l] + fm->bits > 8 ? lo[l] + 1 : lo[l];
+        need_hi |= hi[l] != lo[l];
+        ident &= lo[l] == l;
+        noshift &= sh[l] == 0;
+    }
+    int v = ident ? bytes : tir_shuffle(c->f, b, bytes, lanes, lo);
+    int code;
+    if (fm->bits == 8 && ident && fm->code == QK_CODE_SINT) /* whole bytes: sign-extend directly */
+        code = emit1(c, b, TIR_SEXT, tir_t(TS_I32, lanes), v);
+    else {
+        code = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, lanes), v);
+        if (need_hi) {
+            int h = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, lanes), tir_shuffle(c->f, b, bytes, lanes, hi));
+            code = emit2(c, b, TIR_OR, code, emit2(c, b, TIR_SHL, h, cis(c, b, TS_I32, lanes, 8)));
+        }
+        if (!noshift)
+            code = emit2(c, b, TIR_SHR, code,
+                         lanes > 1 ? tir_const_lanes(c->f, b, TS_I32, lanes, sh) : cis(c, b, TS_I32, 1, sh[0]));
+        if (fm->bits < 8 || need_hi)
+            code = emit2(c, b, TIR_AND, code, cis(c, b, TS_I32, lanes, (1 << fm->bits) - 1));
+        if (fm->bits == 8 && fm->code == QK_CODE_SINT) /* already exact: skip the shl/sar pair */
+            code = emit1(c, b, TIR_SEXT, tir_t(TS_I32, lanes), emit1(c, b, TIR_TRUNC, tir_t(TS_I8, lanes), code));
+    }
+    if (fm->bits == 8 && fm->code == QK_CODE_SINT) {
+        qk_format u = *fm;
+        u.code = QK_CODE_UINT; /* sign already applied */
+        return codes_to_value(c, b, &u, code, bptr, ptr);
+    }
+    return codes_to_value(c, b, fm, code, bptr, ptr);
+}
+
+/* Scalar decode of element e of a row: runtime bit position, two bytes
+ * (the second clamped inside the block's code bytes). */
+static int decode_scalar(bctx *c, int b, const qk_format *fm, int ptr, int row, int e)
+{
+    int blk = emit2(c, b, TIR_DIV, e, ci(c, b, fm->block));
+    int off = emit2(c, b, TIR_SUB, e, imul(c, b, blk, ci(c, b, fm->block)));
+    int bptr = iadd(c, b, row, imul(c, b, blk, ci(c, b, fm->block_bytes)));
+    int bit = imul(c, b, off, ci(c, b, fm->bits));
+    int byte = emit2(c, b, TIR_SHR, bit, ci(c, b, 3));
+    int sh = emit2(c, b, TIR_AND, bit, ci(c, b, 7));
+    int base = iadd(c, b, bptr, ci(c, b, fm->codes_off));
+    int b0 = tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I8, 1), ptr, iadd(c, b, base, byte), -1, -1);
+    int w = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, 1), b0);
+    if (8 % fm->bits != 0) {
+        int b1i = emit2(c, b, TIR_MIN, iadd(c, b, byte, ci(c, b, 1)), ci(c, b, fm->code_bytes - 1));
+        int b1 = tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I8, 1), ptr, iadd(c, b, base, b1i), -1, -1);
+        int w1 = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, 1), b1);
+        w = emit2(c, b, TIR_OR, w, emit2(c, b, TIR_SHL, w1, cis(c, b, TS_I32, 1, 8)));
+    }
+    w = emit2(c, b, TIR_SHR, w, emit1(c, b, TIR_TRUNC, tir_t(TS_I32, 1), sh));
+    w = emit2(c, b, TIR_AND, w, cis(c, b, TS_I32, 1, (1 << fm->bits) - 1));
+    return codes_to_value(c, b, fm, w, bptr, ptr);
+}
+
+static int load_quant(bctx *c, int b, const kir_expr *e)
+{
+    const kir_tensor *t = &c->k->tensors[e->tensor];
+    const kir_index *last = &e->idx[t->rank - 1];
+    int row = quant_row(c, b, e);
+    int ptr = c->ptr[e->tensor];
+    if (last->nterms == 1 && last->c == 0 && c->env[last->terms[0].var].vec) {
+        binding *bd = &c->env[last->terms[0].var];
+        int bptr = iadd(c, b, row, imul(c, b, bd->kb, ci(c, b, t->fmt->block_bytes)));
+        return decode_vec(c, b, t->fmt, ptr, bptr, bd->off, c->lanes);
+    }
+    int64_t vcoef;
+    int e0 = index_node(c, b, last, &vcoef);
+    return decode_scalar(c, b, t->fmt, ptr, row, e0);
+}
+
+static int load(bctx *c, int b, const kir_expr *e)
+{
+    uint64_t key = index_key(c, e);
+    int hit = memo_get(c, key);
+    if (hit >= 0)
+        return hit;
+    const kir_tensor *t = &c->k->tensors[e->tensor];
+    int v = t->fmt ? load_quant(c, b, e) : load_dense(c, b, e);
+    return memo_put(c, key, v);
+}
+
+/* ---- expressions ---- */
+
+static int lower(bctx *c, int b, const kir_expr *e);
+
+/* Rounds an f32 value to dtype dt's precision and range (CAST semantics). */
+static int round_to(bctx *c, int b, qk_dtype dt, int v)
+{
+    int l = lanes_of(c, v);
+    switch (dt) {
+    case QK_DT_F32: return v;
+    case QK_DT_F16: return emit1(c, b, TIR_H2F, tir_t(TS_F32, l), emit1(c, b, TIR_F2H, tir_t(TS_I16, l), v));
+    case QK_DT_BF16: {
+        int w = emit1(c, b, TIR_BITCAST, tir_t(TS_I32, l), v);
+        int lsb = emit2(c, b, TIR_AND, emit2(c, b, TIR_SHR, w, cis(c, b, TS_I32, l, 16)), cis(c, b, TS_I32, l, 1));
+        w = emit2(c, b, TIR_ADD, w, emit2(c, b, TIR_ADD, lsb, cis(c, b, TS_I32, l, 0x7fff)));
+        w = emit2(c, b, TIR_AND, w, cis(c, b, TS_I32, l, (int64_t)0xffff0000));
+        return emit1(c, b, TIR_BITCAST, tir_t(TS_F32, l), w);
+    }
+    case QK_DT_I8: case QK_DT_U8: case QK_DT_I32: {
+        double lo = dt == QK_DT_I8 ? -128 : dt == QK_DT_U8 ? 0 : -2147483648.0;
+        double hi = dt == QK_DT_I8 ? 127 : dt == QK_DT_U8 ? 255 : 2147483520.0; /* largest f32 below 2^31 */
+        v = emit1(c, b, TIR_FRINT, tir_t(TS_F32, l), v);
+        v = fbin(c, b, TIR_FMAX, v, cf(c, b, l, lo));
+        return fbin(c, b, TIR_FMIN, v, cf(c, b, l, hi));
+    }
+    default: qk_bug("cast to %d", (int)dt);
+    }
+}
+
+/* exp-based tanh: 1 - 2 / (exp(2x) + 1); exact limits at +-inf. */
+static int tanh_of(bctx *c, int b, int x)
+{
+    int l = lanes_of(c, x);
+    int e = emit1(c, b, TIR_FEXP, tir_t(TS_F32, l), fbin(c, b, TIR_FADD, x, x));
+    int d = fbin(c, b, TIR_FDIV, cf(c, b, l, 2), fbin(c, b, TIR_FADD, e, cf(c, b, l, 1)));
+    return fbin(c, b, TIR_FSUB, cf(c, b, l, 1), d);
+}
+
+static int lower_unary(bctx *c, int b, int op, int x)
+{
+    int l = lanes_of(c, x);
+    tir_type t = tir_t(TS_F32, l);
+    switch (op) {
+    case KU_NEG: return emit1(c, b, TIR_FNEG, t, x);
+    case KU_RELU: return fbin(c, b, TIR_FMAX, x, cf(c, b, l, 0));
+    case KU_EXP: return emit1(c, b, TIR_FEXP, t, x);
+    case KU_ABS: return emit1(c, b, TIR_FABS, t, x);
+    case KU_SQRT: return emit1(c, b, TIR_FSQRT, t, x);
+    case KU_TANH: return tanh_of(c, b, x);
+    case KU_SILU: {
+        int e = emit1(c, b, TIR_FEXP, t, emit1(c, b, TIR_FNEG, t, x));
+        return fbin(c, b, TIR_FDIV, x, fbin(c, b, TIR_FADD, cf(c, b, l, 1), e));
+    }
+    case KU_GELU: {
+        int x3 = fbin(c, b, TIR_FMUL, fbin(c, b, TIR_FMUL, x, x), x);
+        int in = fbin(c, b, TIR_FADD, x, fbin(c, b, TIR_FMUL, cf(c, b, l, 0.044715), x3));
+        int th = tanh_of(c, b, fbin(c, b, TIR_FMUL, cf(c, b, l, 0.7978845608028654), in));
+        int h = fbin(c, b, TIR_FMUL, cf(c, b, l, 0.5), x);
+        return fbin(c, b, TIR_FMUL, h, fbin(c, b, TIR_FADD, cf(c, b, l, 1), th));
+    }
+    default: qk_bug("unary op %d", op);
+    }
+}
+
+static const tir_op binops[KB_COUNT] = {
+    [KB_ADD] = TIR_FADD, [KB_SUB] = TIR_FSUB, [KB_MUL] = TIR_FMUL,
+    [KB_DIV] = TIR_FDIV, [KB_MAX] = TIR_FMAX, [KB_MIN] = TIR_FMIN,
+};
+
+static int lower_sum_scalar(bctx *c, int b, const kir_expr *e);
+
+static int lower(bctx *c, int b, const kir_expr *e)
+{
+    switch (e->kind) {
+    case KE_CONST: return cf(c, b, 1, e->value);
+    case KE_LOAD: return load(c, b, e);
+    case KE_BIN: {
+        int x = lower(c, b, e->a), y = lower(c, b, e->b);
+        return fbin(c, b, binops[e->op], x, y);
+    }
+    case KE_UN: return lower_unary(c, b, e->op, lower(c, b, e->a));
+    case KE_CAST: return round_to(c, b, (qk_dtype)e->op, lower(c, b, e->a));
+    case KE_SUM:
+        for (int i = 0; i < c->nsumval; i++)
+            if (c->sumexpr[i] == e)
+                return c->sumval[i];
+        return lower_sum_scalar(c, b, e);
+    }
+    qk_bug("expr kind %d", (int)e->kind);
+}
+
+/* A reduction lowered as plain scalar loops with one accumulator: the
+ * general path (nested sums, non-contiguous reductions, GPU threads). */
+static int lower_sum_scalar(bctx *c, int b, const kir_expr *e)
+{
+    int saved_lanes = c->lanes, saved_mask = c->mask, saved_memo = c->nmemo;
+    int acc = tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, 1), cf(c, b, 1, 0), -1, -1, -1);
+    c->f->nodes[acc].name = "acc";
+    int body = b;
+    for (int i = 0; i < e->nvars; i++) {
+        const kir_var *v = &c->k->vars[e->vars[i]];
+        int lp = tir_loop(c->f, body, ci(c, body, 0), dim_node(c, v->extent), ci(c, body, 1), TL_SERIAL, v->name,
+                          &body);
+        c->env[e->vars[i]] = (binding){lp, 0, -1, -1};
+    }
+    c->lanes = 1;
+    c->mask = -1;
+    int val = lower(c, body, e->a);
+    int cur = emit1(c, body, TIR_VGET, tir_t(TS_F32, 1), acc);
+    tir_emit(c->f, body, TIR_VSET, tir_t(TS_VOID, 1), acc, fbin(c, body, TIR_FADD, cur, val), -1, -1);
+    c->lanes = saved_lanes;
+    c->mask = saved_mask;
+    c->nmemo = saved_memo; /* loads inside the loops are not visible after them */
+    return emit1(c, b, TIR_VGET, tir_t(TS_F32, 1), acc);
+}
+
+/* ---- fusion: temps and earlier results are substituted ---- */
+
+/* ix with every variable that has a substitution in map replaced. */
+static int subst_index(bctx *c, const kir_index *ix, kir_index **map, kir_index *out)
+{
+    *out = (kir_index){.c = ix->c};
+    for (int i = 0; i < ix->nterms; i++) {
+        const kir_index *r = map[ix->terms[i].var];
+        kir_index one = {.nterms = 1};
+        one.terms[0].var = ix->terms[i].var;
+        one.terms[0].coef = 1;
+        if (!r)
+            r = &one;
+        int64_t a = ix->terms[i].coef;
+        out->c += a * r->c;
+        for (int j = 0; j < r->nterms; j++) {
+            int t = 0;
+            while (t < out->nterms && out->terms[t].var != r->terms[j].var)
+                t++;
+            if (t == out->nterms) {
+                if (t == KIR_MAX_TERMS)
+                    return fail(c, "index expression of '%s' has too many terms after fusing intermediates",
+                                c->k->name);
+                out->terms[out->nterms++].var = r->terms[j].var;
+            }
+            out->terms[t].coef += a * r->terms[j].coef;
+        }
+    }
+    return 0;
+}
+
+static kir_expr *expand(bctx *c, const kir_expr *e, kir_index **map, int depth);
+
+static kir_expr *expand_load(bctx *c, const kir_expr *e, kir_index **map, int depth)
+{
+    const kir_tensor *t = &c->k->tensors[e->tensor];
+    kir_index *idx = qk_alloc(c->a, (size_t)(t->rank ? t->rank : 1) * sizeof *idx);
+    for (int d = 0; d < t->rank; d++)
+        if (subst_index(c, &e->idx[d], map, &idx[d]))
+            return NULL;
+    if (t->kind == KIR_PARAM || t->def_stmt < 0) {
+        kir_expr *n = qk_alloc(c->a, sizeof *n);
+        *n = *e;
+        n->idx = idx;
+        return n;
+    }
+    if (depth > 64) {
+        fail(c, "intermediates of '%s' nest too deeply to fuse", c->k->name);
+        return NULL;
+    }
+    const kir_stmt *def = &c->k->stmts[t->def_stmt];
+    kir_index **m2 = qk_alloc(c->a, (size_t)c->k->nvars * sizeof *m2);
+    for (int i = 0; i < def->nlhs; i++)
+        m2[def->lhs[i]] = &idx[i];
+    kir_expr *body = expand(c, def->rhs, m2, depth + 1);
+    if (!body || t->kind != KIR_RESULT || t->dtype == QK_DT_F32)
+        return body;
+    kir_expr *cast = qk_alloc(c->a, sizeof *cast); /* a stored result is read back rounded */
+    *cast = (kir_expr){.kind = KE_CAST, .loc = e->loc, .op = t->dtype, .a = body};
+    return cast;
+}
+
+static kir_expr *expand(bctx *c, const kir_expr *e, kir_index **map, int depth)
+{
+    if (!e || c->failed)
+        return NULL;
+    if (e->kind == KE_LOAD)
+        return expand_load(c, e, map, depth);
+    kir_expr *n = qk_alloc(c->a, sizeof *n);
+    *n = *e;
+    if (e->a && !(n->a = expand(c, e->a, map, depth)))
+        return NULL;
+    if (e->b && !(n->b = expand(c, e->b, map, depth)))
+        return NULL;
+    return n;
+}
+
+/* ---- planning a top-level reduction ---- */
+
+typedef struct plan {
+    int vec;    /* innermost variable vectorized */
+    int lanes;  /* V */
+    int block;  /* quantized block B along it, or 0 for dense-only */
+    int bits[8];/* widths of the formats decoded along it */
+    int nbits;
+} plan;
+
+/* Checks one subtree of a sum body for vectorization over variable v. */
+static int plan_walk(bctx *c, const kir_expr *e, int v, plan *p)
+{
+    if (!e)
+        return 1;
+    if (e->kind == KE_SUM)
+        return 0;
+    if (e->kind != KE_LOAD)
+        return plan_walk(c, e->a, v, p) && plan_walk(c, e->b, v, p);
+    const kir_tensor *t = &c->k->tensors[e->tensor];
+    for (int d = 0; d < t->rank; d++)
+        for (int i = 0; i < e->idx[d].nterms; i++) {
+            if (e->idx[d].terms[i].var != v)
+                continue;
+            if (d != t->rank - 1 || e->idx[d].terms[i].coef != 1)
+                return 0;
+            if (t->fmt && (e->idx[d].nterms != 1 || e->idx[d].c != 0))
+                return 0;
+            if (t->fmt) {
+                if (p->block && p->block != t->fmt->block)
+                    return 0;
+                p->block = t->fmt->block;
+                if (p->nbits < 8)
+                    p->bits[p->nbits++] = t->fmt->bits;
+            }
+        }
+    return 1;
+}
+
+static int pow2_floor(int x)
+{
+    int p = 1;
+    while (p * 2 <= x)
+        p *= 2;
+    return p;
+}
+
+static plan plan_sum(bctx *c, const kir_expr *e)
+{
+    plan p = {0};
+    if (!plan_walk(c, e->a, e->vars[e->nvars - 1], &p))
+        return (plan){0};
+    int v = pow2_floor(c->cfg.lanes);
+    if (p.block) {
+        while (v > 1 && p.block % v)
+            v /= 2;
+        for (int i = 0; i < p.nbits; i++)
+            if (v * p.bits[i] % 8)
+                return (plan){0};
+    }
+    p.vec = 1;
+    p.lanes = v;
+    return p;
+}
+
+static int same_dim(kir_dim a, kir_dim b)
+{
+    return a.sym == b.sym && a.c == b.c;
+}
+
+static int same_group(bctx *c, const kir_expr *x, plan px, const kir_expr *y, plan py)
+{
+    if (!px.vec || !py.vec || px.lanes != py.lanes || px.block != py.block || x->nvars != y->nvars)
+        return 0;
+    for (int i = 0; i < x->nvars; i++)
+        if (!same_dim(c->k->vars[x->vars[i]].extent, c->k->vars[y->vars[i]].extent))
+            return 0;
+    return 1;
+}
+
+/* Top-level sums of e (not nested in other sums). */
+static void collect_sums(const kir_expr *e, const kir_expr **out, int *n)
+{
+    if (!e)
+        return;
+    if (e->kind == KE_SUM) {
+        if (*n < MAX_SUMS)
+            out[(*n)++] = e;
+        return;
+    }
+    collect_sums(e->a, out, n);
+    collect_sums(e->b, out, n);
+}
+
+/* ---- emission of one statement ---- */
+
+typedef struct point {
+    int par, inner; /* i64 nodes binding the parallel and the register-tiled LHS variables */
+} point;
+
+typedef struct stmt_ctx {
+    const kir_stmt *st;
+    const kir_expr *rhs; /* expanded */
+    int par, inner;      /* positions in st->lhs, or -1 */
+    int np, ni;          /* tile sizes */
+    const kir_expr *sums[MAX_SUMS];
+    plan plans[MAX_SUMS];
+    int group[MAX_SUMS];
+    int nsums;
+} stmt_ctx;
+
+static void bind_point(bctx *c, const stmt_ctx *s, const point *pt)
+{
+    if (s->par >= 0)
+        c->env[s->st->lhs[s->par]] = (binding){pt->par, 0, -1, -1};
+    if (s->inner >= 0)
+        c->env[s->st->lhs[s->inner]] = (binding){pt->inner, 0, -1, -1};
+}
+
+/* acc += body for one sum at one point, in the current chunk. */
+static void accumulate(bctx *c, int b, const kir_expr *sum, int acc)
+{
+    int L = c->lanes;
+    const kir_expr *body = sum->a;
+    int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, L), acc);
+    int next;
+    if (body->kind == KE_BIN && body->op == KB_MUL) {
+        int x = splat(c, b, lower(c, b, body->a), L), y = splat(c, b, lower(c, b, body->b), L);
+        if (c->mask >= 0)
+            x = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_F32, L), c->mask, x, cf(c, b, L, 0), -1);
+        next = tir_emit(c->f, b, TIR_FMA, tir_t(TS_F32, L), x, y, cur, -1);
+    } else {
+        int v = splat(c, b, lower(c, b, body), L);
+        if (c->mask >= 0)
+            v = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_F32, L), c->mask, v, cf(c, b, L, 0), -1);
+        next = fbin(c, b, TIR_FADD, cur, v);
+    }
+    tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), acc, next, -1, -1);
+}
+
+typedef struct group_ctx {
+    const stmt_ctx *s;
+    int g;
+    const point *pts;
+    int npts;
+    int *acc; /* [sum * npts + point] */
+} group_ctx;
+
+/* One chunk: every sum of the group at every point, with shared loads. */
+static void emit_chunk(bctx *c, int b, const group_ctx *gc, int e0, int kb, int off)
+{
+    int saved = c->nmemo;
+    const stmt_ctx *s = gc->s;
+    for (int p = 0; p < gc->npts; p++) {
+        bind_point(c, s, &gc->pts[p]);
+        for (int i = 0; i < s->nsums; i++) {
+            if (s->group[i] != gc->g)
+                continue;
+            const kir_expr *sum = s->sums[i];
+            c->env[sum->vars[sum->nvars - 1]] = (binding){e0, 1, kb, off};
+            accumulate(c, b, sum, gc->acc[i * gc->npts + p]);
+        }
+    }
+    c->nmemo = saved;
+}
+
+/* Binds the group's outer reduction variables of every sum to one node. */
+static void bind_outer(bctx *c, const group_ctx *gc, int pos, int node)
+{
+    for (int i = 0; i < gc->s->nsums; i++)
+        if (gc->s->group[i] == gc->g)
+            c->env[gc->s->sums[i]->vars[pos]] = (binding){node, 0, -1, -1};
+}
+
+static int iota_mask(bctx *c, int b, int e0, int E)
+{
+    int L = c->lanes;
+    int32_t iv[256];
+    for (int l = 0; l < L; l++)
+        iv[l] = l;
+    int lanes = L > 1 ? tir_const_lanes(c->f, b, TS_I64, L, iv) : ci(c, b, 0);
+    int idx = emit2(c, b, TIR_ADD, splat(c, b, e0, L), lanes);
+    return tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, L), idx, splat(c, b, E, L), -1, -1);
+}
+
+/* Quantized block loop over the innermost variable: full blocks with all
+ * chunks unrolled (or in an unrolled inner loop), then masked tail chunks. */
+static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, int E)
+{
+    int V = p->lanes, B = p->block, C = B / V;
+    int nfull = emit2(c, b, TIR_DIV, E, ci(c, b, B));
+    int body;
+    int kb = tir_loop(c->f, b, ci(c, b, 0), nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
+    int base = imul(c, body, kb, ci(c, body, B));
+    if (C <= 16) {
+        for (int j = 0; j < C; j++) {
+            int off = ci(c, body, (int64_t)j * V);
+            emit_chunk(c, body, gc, iadd(c, body, base, off), kb, off);
+        }
+    } else {
+        int U = 8;
+        while (C % U)
+            U /= 2;
+        int ib;
+        int cc = tir_loop(c->f, body, ci(c, body, 0), ci(c, body, C), ci(c, body, U), TL_SERIAL, "c", &ib);
+        for (int u = 0; u < U; u++) {
+            int off = imul(c, ib, iadd(c, ib, cc, ci(c, ib, u)), ci(c, ib, V));
+            emit_chunk(c, ib, gc, iadd(c, ib, imul(c, ib, kb, ci(c, ib, B)), off), kb, off);
+        }
+    }
+    /* tail: the partial last block, chunk by chunk, masked */
+    int tbase = imul(c, b, nfull, ci(c, b, B));
+    int nt = emit2(c, b, TIR_DIV, iadd(c, b, emit2(c, b, TIR_SUB, E, tbase), ci(c, b, V - 1)), ci(c, b, V));
+    int tb;
+    int j = tir_loop(c->f, b, ci(c, b, 0), nt, ci(c, b, 1), TL_SERIAL, "ct", &tb);
+    int off = imul(c, tb, j, ci(c, tb, V));
+    int e0 = iadd(c, tb, tbase, off);
+    c->mask = iota_mask(c, tb, e0, E);
+    emit_chunk(c, tb, gc, e0, nfull, off);
+    c->mask = -1;
+}
+
+/* Dense reduction over the innermost variable: U vectors per step, then
+ * single masked vectors. */
+static void emit_dense_loop(bctx *c, int b, const group_ctx *gc, const plan *p, int E)
+{
+    int V = p->lanes, U = c->cfg.unroll > 0 ? c->cfg.unroll : 1, S = V * U;
+    int nmain = emit2(c, b, TIR_SUB, E, emit2(c, b, TIR_REM, E, ci(c, b, S)));
+    int body;
+    int e = tir_loop(c->f, b, ci(c, b, 0), nmain, ci(c, b, S), TL_SERIAL, "k", &body);
+    for (int u = 0; u < U; u++)
+        emit_chunk(c, body, gc, u ? iadd(c, body, e, ci(c, body, (int64_t)u * V)) : e, -1, -1);
+    int tb;
+    int e0 = tir_loop(c->f, b, nmain, E, ci(c, b, V), TL_SERIAL, "kt", &tb);
+    c->mask = iota_mask(c, tb, e0, E);
+    emit_chunk(c, tb, gc, e0, -1, -1);
+    c->mask = -1;
+}
+
+/* Serial loops over the group's outer reduction variables, then the
+ * vectorized innermost loop. */
+static void emit_reduction(bctx *c, int b, const group_ctx *gc, const kir_expr *first, const plan *p, int pos)
+{
+    if (pos < first->nvars - 1) {
+        const kir_var *v = &c->k->vars[first->vars[pos]];
+        int body;
+        int lp = tir_loop(c->f, b, ci(c, b, 0), dim_node(c, v->extent), ci(c, b, 1), TL_SERIAL, v->name, &body);
+        bind_outer(c, gc, pos, lp);
+        int saved = c->nmemo;
+        emit_reduction(c, body, gc, first, p, pos + 1);
+        c->nmemo = saved;
+        return;
+    }
+    int E = dim_node(c, c->k->vars[first->vars[pos]].extent);
+    c->lanes = p->lanes;
+    if (p->block)
+        emit_block_loop(c, b, gc, p, E);
+    else
+        emit_dense_loop(c, b, gc, p, E);
+    c->lanes = 1;
+}
+
+/* Converts an f32 value to the result's dtype and stores it. */
+static void store_result(bctx *c, int b, const kir_stmt *st, int v)
+{
+    const kir_tensor *t = &c->k->tensors[st->tensor];
+    int off = -1;
+    for (int d = 0; d < t->rank; d++) {
+        int ix = c->env[st->lhs[d]].node;
+        if (d < t->rank - 1)
+            ix = imul(c, b, ix, c->stride[st->tensor * QK_MAX_RANK + d]);
+        off = off < 0 ? ix : iadd(c, b, off, ix);
+    }
+    if (off < 0)
+        off = ci(c, b, 0);
+    off = imul(c, b, off, ci(c, b, qk_dtype_size(t->dtype)));
+    v = round_to(c, b, t->dtype, v);
+    switch (t->dtype) {
+    case QK_DT_F32: break;
+    case QK_DT_F16: v = emit1(c, b, TIR_F2H, tir_t(TS_I16, 1), v); break;
+    case QK_DT_BF16:
+        v = emit2(c, b, TIR_SHR, emit1(c, b, TIR_BITCAST, tir_t(TS_I32, 1), v), cis(c, b, TS_I32, 1, 16));
+        v = emit1(c, b, TIR_TRUNC, tir_t(TS_I16, 1), v);
+        break;
+    case QK_DT_I32: v = emit1(c, b, TIR_FPTOSI, tir_t(TS_I32, 1), v); break;
+    default: v = emit1(c, b, TIR_TRUNC, tir_t(TS_I8, 1), emit1(c, b, TIR_FPTOSI, tir_t(TS_I32, 1), v)); break;
+    }
+    tir_emit(c->f, b, TIR_STORE, tir_t(TS_VOID, 1), c->ptr[st->tensor], off, v, -1);
+}
+
+/* All reductions and the epilogue for a register tile of points. */
+static void emit_points(bctx *c, int b, const stmt_ctx *s, int par0, int inner0)
+{
+    point pts[MAX_POINTS];
+    int npts = 0;
+    for (int i = 0; i < s->np; i++)
+        for (int j = 0; j < s->ni; j++) {
+            pts[npts].par = par0 < 0 ? -1 : i ? iadd(c, b, par0, ci(c, b, i)) : par0;
+            pts[npts].inner = inner0 < 0 ? -1 : j ? iadd(c, b, inner0, ci(c, b, j)) : inner0;
+            npts++;
+        }
+    int sumval[MAX_SUMS * MAX_POINTS];
+    int acc[MAX_SUMS * MAX_POINTS];
+    for (int g = 0; g < s->nsums; g++) {
+        int first = -1;
+        for (int i = 0; i < s->nsums && first < 0; i++)
+            if (s->group[i] == g && s->plans[i].vec)
+                first = i;
+        if (first < 0)
+            continue;
+        int L = s->plans[first].lanes;
+        for (int i = 0; i < s->nsums; i++)
+            for (int p = 0; p < npts && s->group[i] == g; p++) {
+                acc[i * npts + p] = tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, L), cf(c, b, L, 0), -1, -1, -1);
+                c->f->nodes[acc[i * npts + p]].name = "acc";
+            }
+        group_ctx gc = {s, g, pts, npts, acc};
+        emit_reduction(c, b, &gc, s->sums[first], &s->plans[first], 0);
+        for (int i = 0; i < s->nsums; i++)
+            for (int p = 0; p < npts && s->group[i] == g; p++) {
+                int v = emit1(c, b, TIR_VGET, tir_t(TS_F32, L), acc[i * npts + p]);
+                sumval[i * npts + p] = L > 1 ? emit1(c, b, TIR_HADD, tir_t(TS_F32, 1), v) : v;
+            }
+    }
+    for (int p = 0; p < npts; p++) {
+        bind_point(c, s, &pts[p]);
+        c->nsumval = 0;
+        for (int i = 0; i < s->nsums; i++)
+            if (s->plans[i].vec) {
+                c->sumexpr[c->nsumval] = s->sums[i];
+                c->sumval[c->nsumval++] = sumval[i * npts + p];
+            }
+        store_result(c, b, s->st, lower(c, b, s->rhs));
+        c->nsumval = 0;
+    }
+}
+
+/* Loops over the LHS variables other than the parallel one; the register-
+ * tiled one gets a main loop of full tiles and a remainder loop. */
+static void emit_lhs(bctx *c, int b, stmt_ctx *s, int pos, int par0, int inner0)
+{
+    if (pos == s->st->nlhs) {
+        emit_points(c, b, s, par0, inner0);
+        return;
+    }
+    if (pos == s->par) {
+        emit_lhs(c, b, s, pos + 1, par0, inner0);
+        return;
+    }
+    const kir_var *v = &c->k->vars[s->st->lhs[pos]];
+    int E = dim_node(c, v->extent);
+    int saved = c->nmemo, body;
+    if (pos == s->inner && s->ni > 1) {
+        int ni = s->ni;
+        int main_end = emit2(c, b, TIR_SUB, E, emit2(c, b, TIR_REM, E, ci(c, b, ni)));
+        int lp = tir_loop(c->f, b, ci(c, b, 0), main_end, ci(c, b, ni), TL_SERIAL, v->name, &body);
+        emit_lhs(c, body, s, pos + 1, par0, lp);
+        c->nmemo = saved;
+        s->ni = 1;
+        lp = tir_loop(c->f, b, main_end, E, ci(c, b, 1), TL_SERIAL, v->name, &body);
+        emit_lhs(c, body, s, pos + 1, par0, lp);
+        s->ni = ni;
+        c->nmemo = saved;
+        return;
+    }
+    int lp = tir_loop(c->f, b, ci(c, b, 0), E, ci(c, b, 1), TL_SERIAL, v->name, &body);
+    if (pos == s->inner)
+        emit_lhs(c, body, s, pos + 1, par0, lp);
+    else {
+        c->env[s->st->lhs[pos]] = (binding){lp, 0, -1, -1};
+        emit_lhs(c, body, s, pos + 1, par0, inner0);
+    }
+    c->nmemo = saved;
+}
+
+static const char *tile_request(const tir_config *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->ntiles; i++)
+        if (strcmp(cfg->tiles[i].index, name) == 0)
+            return (const char *)&cfg->tiles[i];
+    return NULL;
+}
+
+static int tile_size(const tir_config *cfg, const char *name, int dflt)
+{
+    for (int i = 0; i < cfg->ntiles; i++)
+        if (strcmp(cfg->tiles[i].index, name) == 0)
+            return cfg->tiles[i].size;
+    return dflt;
+}
+
+/* The parallel LHS variable: the schedule's, else one that selects rows
+ * of a quantized tensor (weights), else the first. */
+static int choose_par(bctx *c, const kir_stmt *st, const kir_expr *rhs)
+{
+    for (int i = 0; i < st->nlhs; i++)
+        if (c->cfg.parallel[0] && strcmp(c->k->vars[st->lhs[i]].name, c->cfg.parallel) == 0)
+            return i;
+    if (st->nlhs == 0)
+        return -1;
+    const kir_expr *stack[256];
+    int n = 0;
+    stack[n++] = rhs;
+    while (n) {
+        const kir_expr *e = stack[--n];
+        if (e->kind == KE_LOAD && c->k->tensors[e->tensor].fmt) {
+            const kir_tensor *t = &c->k->tensors[e->tensor];
+            for (int d = 0; d + 1 < t->rank; d++)
+                for (int i = 0; i < st->nlhs; i++)
+                    if (e->idx[d].nterms == 1 && e->idx[d].terms[0].var == st->lhs[i])
+                        return i;
+        }
+        if (e->a && n < 255)
+            stack[n++] = e->a;
+        if (e->b && n < 255)
+            stack[n++] = e->b;
+    }
+    return 0;
+}
+
+/* Chooses tiles for one statement and plans its reductions. */
+static void plan_stmt(bctx *c, stmt_ctx *s)
+{
+    s->nsums = 0;
+    collect_sums(s->rhs, s->sums, &s->nsums);
+    int ngroups = 0, nvec = 0;
+    for (int i = 0; i < s->nsums; i++) {
+        s->plans[i] = plan_sum(c, s->sums[i]);
+        nvec += s->plans[i].vec;
+        s->group[i] = -1;
+        for (int j = 0; j < i && s->group[i] < 0; j++)
+            if (same_group(c, s->sums[j], s->plans[j], s->sums[i], s->plans[i]))
+                s->group[i] = s->group[j];
+        if (s->group[i] < 0)
+            s->group[i] = ngroups++;
+    }
+    s->par = choose_par(c, s->st, s->rhs);
+    s->inner = -1;
+    for (int i = s->st->nlhs - 1; i >= 0 && s->inner < 0; i--)
+        if (i != s->par)
+            s->inner = i;
+    s->np = s->par >= 0 ? tile_size(&c->cfg, c->k->vars[s->st->lhs[s->par]].name, c->cfg.tile_par) : 1;
+    s->ni = s->inner >= 0 ? tile_size(&c->cfg, c->k->vars[s->st->lhs[s->inner]].name, c->cfg.tile_inner) : 1;
+    if (nvec == 0) { /* no vector reduction: no register tile to share loads across */
+        s->ni = 1;
+        if (!(s->par >= 0 && tile_request(&c->cfg, c->k->vars[s->st->lhs[s->par]].name)))
+            s->np = 1;
+    }
+    /* legality: the accumulators of one tile must fit the vector registers */
+    int budget = c->t->kind == QK_TARGET_CPU ? c->t->vector_regs - 4 : 64;
+    if (s->np < 1) s->np = 1;
+    if (s->ni < 1) s->ni = 1;
+    while (s->np * s->ni > MAX_POINTS || (nvec && s->np * s->ni * nvec > budget && s->np * s->ni > 1)) {
+        if (s->ni > 1)
+            s->ni /= 2;
+        else
+            s->np /= 2;
+    }
+}
+
+/* Grid loop of one statement over its share of [begin, end). Returns the
+ * node counting the statement's work items. */
+static int build_stmt(bctx *c, int si, int item_off)
+{
+    tir_func *f = c->f;
+    int b = f->entry;
+    const kir_stmt *st = &c->k->stmts[si];
+    stmt_ctx *s = qk_alloc(c->a, sizeof *s);
+    s->st = st;
+    kir_index **map = qk_alloc(c->a, (size_t)(c->k->nvars ? c->k->nvars : 1) * sizeof *map);
+    s->rhs = expand(c, st->rhs, map, 0);
+    if (!s->rhs)
+        return -1;
+    plan_stmt(c, s);
+    kir_dim ext = s->par >= 0 ? c->k->vars[st->lhs[s->par]].extent : (kir_dim){-1, 1};
+    f->grids[f->ngrids++] = (tir_grid){si, ext, s->np};
+    int E = dim_node(c, ext), tp = ci(c, b, s->np);
+    int cnt = emit2(c, b, TIR_DIV, iadd(c, b, E, ci(c, b, s->np - 1)), tp);
+    int begin = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1), end = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1);
+    f->nodes[begin].imm = f->arg_begin;
+    f->nodes[end].imm = f->arg_end;
+    int lo = emit2(c, b, TIR_MAX, emit2(c, b, TIR_SUB, begin, item_off), ci(c, b, 0));
+    int hi = emit2(c, b, TIR_MIN, emit2(c, b, TIR_SUB, end, item_off), cnt);
+    int body;
+    int it = tir_loop(f, b, lo, hi, ci(c, b, 1), TL_PARALLEL, "item", &body);
+    c->nmemo = 0;
+    if (s->par < 0) {
+        emit_lhs(c, body, s, 0, -1, -1);
+        return cnt;
+    }
+    int p0 = imul(c, body, it, tp);
+    if (s->np == 1) {
+        emit_lhs(c, body, s, 0, p0, -1);
+        return cnt;
+    }
+    int p1 = emit2(c, body, TIR_MIN, iadd(c, body, p0, tp), E);
+    int partial = tir_emit(f, body, TIR_ILT, tir_t(TS_I1, 1), emit2(c, body, TIR_SUB, p1, p0), tp, -1, -1);
+    int tb, eb;
+    tir_if(f, body, partial, &tb, &eb);
+    int np = s->np, rb;
+    s->np = 1;
+    int r = tir_loop(f, tb, p0, p1, ci(c, tb, 1), TL_SERIAL, c->k->vars[st->lhs[s->par]].name, &rb);
+    emit_lhs(c, rb, s, 0, r, -1);
+    s->np = np;
+    c->nmemo = 0;
+    emit_lhs(c, eb, s, 0, p0, -1);
+    return cnt;
+}
+
+/* ---- arguments ---- */
+
+static void add_arg(tir_func *f, const char *name, tir_scalar s, qk_dtype dt, int is_const)
+{
+    f->args[f->nargs++] = (tir_arg){qk_strdup(f->arena, name), s, dt, is_const};
+}
+
+static void build_args(bctx *c)
+{
+    const kir_kernel *k = c->k;
+    tir_func *f = c->f;
+    int nio = k->nparams + k->nresults;
+    f->args = qk_alloc(c->a, (size_t)(nio * QK_MAX_RANK + k->nsyms + 2) * sizeof *f->args);
+    for (int i = 0; i < nio; i++) {
+        const kir_tensor *t = &k->tensors[i];
+        add_arg(f, t->name, TS_PTR, t->fmt ? QK_DT_U8 : t->dtype, t->kind == KIR_PARAM);
+    }
+    for (int i = 0; i < k->nsyms; i++)
+        add_arg(f, k->syms[i], TS_I64, QK_DT_NONE, 0);
+    for (int i = 0; i < nio; i++) {
+        const kir_tensor *t = &k->tensors[i];
+        for (int d = 0; !t->fmt && d + 1 < t->rank; d++)
+            add_arg(f, qk_asprintf(c->a, "%s_stride%d", t->name, d), TS_I64, QK_DT_NONE, 0);
+    }
+    f->arg_begin = f->nargs;
+    add_arg(f, "begin", TS_I64, QK_DT_NONE, 0);
+    f->arg_end = f->nargs;
+    add_arg(f, "end", TS_I64, QK_DT_NONE, 0);
+}
+
+static int arg_node(bctx *c, int i)
+{
+    tir_scalar s = (tir_scalar)c->f->args[i].s;
+    int id = emit1(c, c->f->entry, TIR_ARG, tir_t(s, 1), -1);
+    c->f->nodes[id].imm = i;
+    c->f->nodes[id].name = c->f->args[i].name;
+    return id;
+}
+
+/* ARG nodes, dims, strides and quantized row sizes, in the entry block. */
+static void build_prologue(bctx *c)
+{
+    const kir_kernel *k = c->k;
+    int nio = k->nparams + k->nresults, a = 0, b = c->f->entry;
+    for (int i = 0; i < nio; i++)
+        c->ptr[i] = arg_node(c, a++);
+    for (int i = 0; i < k->nsyms; i++)
+        c->dimnode[i] = arg_node(c, a++);
+    for (int i = 0; i < nio; i++) {
+        const kir_tensor *t = &k->tensors[i];
+        for (int d = 0; !t->fmt && d + 1 < t->rank; d++)
+            c->stride[i * QK_MAX_RANK + d] = arg_node(c, a++);
+        if (t->fmt) {
+            int K = dim_node(c, t->dims[t->rank - 1]);
+            int nb = emit2(c, b, TIR_DIV, iadd(c, b, K, ci(c, b, t->fmt->block - 1)), ci(c, b, t->fmt->block));
+            c->rowbytes[i] = imul(c, b, nb, ci(c, b, t->fmt->block_bytes));
+        }
+    }
+}
+
+/* ---- public ---- */
+
+void tir_default_config(const qk_target *t, tir_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    if (t->kind == QK_TARGET_GPU) {
+        cfg->lanes = cfg->tile_par = cfg->tile_inner = cfg->unroll = 1;
+        return;
+    }
+    cfg->lanes = t->vector_bits / 32;
+    cfg->tile_par = 4;
+    cfg->tile_inner = t->vector_regs >= 32 ? 4 : 2;
+    cfg->unroll = 4;
+}
+
+void tir_apply_schedule(const kir_kernel *k, tir_config *cfg)
+{
+    const kir_sched *s = &k->sched;
+    if (!s->present)
+        return;
+    if (s->parallel)
+        snprintf(cfg->parallel, sizeof cfg->parallel, "%s", s->parallel);
+    if (s->unroll > 0)
+        cfg->unroll = s->unroll > 16 ? 16 : s->unroll;
+    for (int i = 0; i < s->ntiles && cfg->ntiles < 8; i++) {
+        snprintf(cfg->tiles[cfg->ntiles].index, sizeof cfg->tiles[0].index, "%s", s->tiles[i].index);
+        cfg->tiles[cfg->ntiles++].size = s->tiles[i].size;
+    }
+}
+
+/* A tile request on a reduction index sets the unroll: size/lanes vectors. */
+static void reduction_tiles(const kir_kernel *k, tir_config *cfg)
+{
+    for (int i = 0; i < cfg->ntiles; i++)
+        for (int v = 0; v < k->nvars; v++)
+            if (k->vars[v].is_reduction && strcmp(k->vars[v].name, cfg->tiles[i].index) == 0) {
+                int u = cfg->tiles[i].size / (cfg->lanes ? cfg->lanes : 1);
+                cfg->unroll = u < 1 ? 1 : u > 16 ? 16 : u;
+            }
+}
+
+tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const tir_config *cfg, char *err,
+                    size_t errsz)
+{
+    bctx *c = qk_alloc(a, sizeof *c);
+    *c = (bctx){.k = k, .t = t, .cfg = *cfg, .a = a, .err = err, .errsz = errsz, .mask = -1, .lanes = 1};
+    if (c->cfg.lanes < 1 || c->cfg.lanes > 64)
+        c->cfg.lanes = 1;
+    reduction_tiles(k, &c->cfg);
+    c->f = tir_func_new(a, k->name);
+    c->f->cfg = c->cfg;
+    int nt = k->ntensors ? k->ntensors : 1;
+    c->ptr = qk_alloc(a, (size_t)nt * sizeof *c->ptr);
+    c->stride = qk_alloc(a, (size_t)nt * QK_MAX_RANK * sizeof *c->stride);
+    c->rowbytes = qk_alloc(a, (size_t)nt * sizeof *c->rowbytes);
+    c->dimnode = qk_alloc(a, (size_t)(k->nsyms ? k->nsyms : 1) * sizeof *c->dimnode);
+    c->env = qk_alloc(a, (size_t)(k->nvars ? k->nvars : 1) * sizeof *c->env);
+    c->sumval = qk_alloc(a, MAX_SUMS * sizeof *c->sumval);
+    c->sumexpr = qk_alloc(a, MAX_SUMS * sizeof *c->sumexpr);
+    c->f->grids = qk_alloc(a, (size_t)(k->nstmts ? k->nstmts : 1) * sizeof *c->f->grids);
+    build_args(c);
+    build_prologue(c);
+    int off = ci(c, c->f->entry, 0);
+    for (int i = 0; i < k->nstmts && !c->failed; i++) {
+        if (k->tensors[k->stmts[i].tensor].kind != KIR_RESULT)
+            continue;
+        int cnt = build_stmt(c, i, off);
+        if (cnt >= 0)
+            off = iadd(c, c->f->entry, off, cnt);
+    }
+    return c->failed ? NULL : c->f;
+}
+
+int64_t tir_work_items(const tir_func *f, const int64_t *dims)
+{
+    int64_t n = 0;
+    for (int g = 0; g < f->ngrids; g++) {
+        int64_t e = kir_dim_value(f->grids[g].extent, dims);
+        int64_t t = f->grids[g].tile;
+        n += e > 0 ? (e + t - 1) / t : 0;
+    }
+    return n;
+}

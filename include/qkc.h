@@ -1,0 +1,185 @@
+/* qkc.h — the public C API of libqkc, a compiler for quantized tensor
+ * kernels. This is the only header an application includes.
+ *
+ * Handles
+ *   qkc_ctx      a compiler context: target, thread pool, JIT, kernel cache.
+ *   qkc_program  one compiled source (its formats, kernels, diagnostics).
+ *   qkc_kernel   one kernel of a program, compiled for the context's target.
+ * Each has a create/destroy pair; destroying NULL is harmless. A kernel is
+ * owned by its program and lives until the program is destroyed; a program
+ * must be destroyed before its context.
+ *
+ * Errors
+ *   Every fallible call returns a qkc_status. qkc_strerror() names a status;
+ *   qkc_errmsg(ctx) gives the calling thread's last message on that context.
+ *   The library never exits the process and keeps no mutable global state.
+ *
+ * Threads
+ *   A context may be shared by any number of threads: compiling programs,
+ *   getting kernels and launching kernels are safe concurrently. A program
+ *   and its kernels may be used from several threads at once (read-only
+ *   after creation). qkc_ctx_destroy must not race with other calls on it.
+ *
+ * Tensors
+ *   Arguments are qkc_tensor records in the kernel's declaration order:
+ *   parameters first, then results. Dense tensors have a dtype, a shape and
+ *   strides in elements (NULL-equivalent: all strides 0 means contiguous
+ *   row-major); the innermost stride must be 1. Quantized tensors use
+ *   QKC_PACKED: data points at the format's packed bytes (see qkc_pack),
+ *   shape is the logical shape (e.g. [N, K]), strides are ignored. Every
+ *   shape is checked against the kernel's declared dimensions before any
+ *   memory is read or written.
+ */
+#ifndef QKC_H
+#define QKC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QKC_VERSION_MAJOR 0
+#define QKC_VERSION_MINOR 1
+#define QKC_VERSION_PATCH 0
+#define QKC_MAX_RANK 8
+
+typedef enum qkc_status {
+    QKC_OK = 0,
+    QKC_ERR_INVALID_ARG = 1, /* NULL handle or pointer, bad option value */
+    QKC_ERR_NOMEM = 2,       /* allocation failed */
+    QKC_ERR_IO = 3,          /* a file could not be read or written */
+    QKC_ERR_COMPILE = 4,     /* the source has errors: see the diagnostics */
+    QKC_ERR_NOT_FOUND = 5,   /* no kernel/format/parameter of that name */
+    QKC_ERR_SHAPE = 6,       /* tensor count, rank, shape or stride mismatch */
+    QKC_ERR_DTYPE = 7,       /* tensor dtype does not match the declaration */
+    QKC_ERR_TARGET = 8,      /* unknown target, or code generation failed */
+    QKC_ERR_NO_DEVICE = 9,   /* GPU target, but no CUDA driver/device/NVRTC */
+    QKC_ERR_UNSUPPORTED = 10,/* valid request that this version cannot do */
+    QKC_ERR_INTERNAL = 11,   /* a bug in qkc: please report it */
+} qkc_status;
+
+typedef enum qkc_dtype {
+    QKC_F32 = 0,
+    QKC_F16 = 1,
+    QKC_BF16 = 2,
+    QKC_I8 = 3,
+    QKC_I32 = 4,
+    QKC_U8 = 5,
+    QKC_PACKED = 100, /* bytes of a quantized format */
+} qkc_dtype;
+
+typedef struct qkc_ctx qkc_ctx;
+typedef struct qkc_program qkc_program;
+typedef struct qkc_kernel qkc_kernel;
+
+/* ---- version and errors ---- */
+const char *qkc_version(void);              /* "0.1.0" */
+const char *qkc_strerror(qkc_status status); /* static string, never NULL */
+/* The calling thread's last error message on ctx ("" if none). Valid until
+ * this thread's next failing call on ctx. */
+const char *qkc_errmsg(const qkc_ctx *ctx);
+
+/* ---- context ---- */
+typedef struct qkc_ctx_options {
+    const char *target;   /* "host" (default), "x86-64-v3", "x86-64-v4", "sm_80", "sm_90" */
+    int threads;          /* worker threads for launches; 0 = number of cores */
+    const char *dsl_path; /* extra import directory (':'-separated); NULL = none */
+} qkc_ctx_options;
+
+/* opts may be NULL for the defaults. */
+qkc_status qkc_ctx_create(const qkc_ctx_options *opts, qkc_ctx **out);
+void qkc_ctx_destroy(qkc_ctx *ctx);
+const char *qkc_ctx_target(const qkc_ctx *ctx); /* the resolved target name */
+
+/* ---- programs ---- */
+/* Parses and checks source (filename is used in diagnostics and to resolve
+ * imports; may be NULL). On QKC_ERR_COMPILE *out is still set to a program
+ * that holds the diagnostics (and nothing else usable); destroy it. On other
+ * errors *out is NULL. */
+qkc_status qkc_program_create(qkc_ctx *ctx, const char *source, const char *filename, qkc_program **out);
+qkc_status qkc_program_create_file(qkc_ctx *ctx, const char *path, qkc_program **out);
+void qkc_program_destroy(qkc_program *prog);
+
+typedef enum { QKC_SEV_ERROR = 0, QKC_SEV_WARNING = 1, QKC_SEV_NOTE = 2 } qkc_severity;
+typedef struct qkc_diagnostic {
+    const char *file; /* may be NULL */
+    int line, col;    /* 1-based; 0 when not tied to a position */
+    qkc_severity severity;
+    const char *message;
+} qkc_diagnostic;
+
+int qkc_program_ndiagnostics(const qkc_program *prog);
+qkc_status qkc_program_diagnostic(const qkc_program *prog, int i, qkc_diagnostic *out);
+/* All diagnostics rendered as "file:line:col: error: msg", source line, caret. */
+const char *qkc_program_diagnostics_text(const qkc_program *prog);
+
+int qkc_program_nkernels(const qkc_program *prog);
+const char *qkc_program_kernel_name(const qkc_program *prog, int i); /* NULL if out of range */
+
+/* ---- kernels ---- */
+/* Compiles (or finds in the cache) the named kernel for the context's
+ * target. The kernel is owned by prog. */
+qkc_status qkc_kernel_get(qkc_program *prog, const char *name, qkc_kernel **out);
+const char *qkc_kernel_name(const qkc_kernel *k);
+
+typedef struct qkc_param_info {
+    const char *name;
+    int is_result;
+    qkc_dtype dtype;    /* QKC_PACKED for quantized */
+    const char *format; /* format name for QKC_PACKED, else NULL */
+    int rank;
+    const char *dims[QKC_MAX_RANK]; /* "N", "K", "H-2", "64" */
+} qkc_param_info;
+
+int qkc_kernel_nparams(const qkc_kernel *k); /* params + results */
+qkc_status qkc_kernel_param(const qkc_kernel *k, int i, qkc_param_info *out);
+int qkc_kernel_ndims(const qkc_kernel *k);
+const char *qkc_kernel_dim_name(const qkc_kernel *k, int i);
+
+typedef struct qkc_tensor {
+    void *data;
+    qkc_dtype dtype;
+    int rank;
+    int64_t shape[QKC_MAX_RANK];
+    int64_t strides[QKC_MAX_RANK]; /* elements; all zero = contiguous */
+} qkc_tensor;
+
+typedef struct qkc_launch_options {
+    int threads; /* 0 = the context's thread count; 1 = calling thread only */
+} qkc_launch_options;
+
+/* Runs the kernel. args has qkc_kernel_nparams(k) entries. opts may be NULL. */
+qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qkc_launch_options *opts);
+/* Runs the reference interpreter (exact decode, double accumulation) on the
+ * same arguments: the semantic oracle every compiled kernel is tested
+ * against. */
+qkc_status qkc_reference(qkc_kernel *k, const qkc_tensor *args, int nargs);
+
+/* The raw entry point of a CPU kernel and its C signature, e.g.
+ *   void gemv(const float *x, const uint8_t *W, const float *b, float *y,
+ *             int64_t N, int64_t K, int64_t begin, int64_t end)
+ * Arguments: one pointer per tensor (params, then results), one int64_t per
+ * dimension (qkc_kernel_dim_name order), one int64_t per leading stride of
+ * each dense tensor of rank >= 2 (in elements), then the work-item range.
+ * Call with begin = 0 and end = qkc_kernel_work_items() to run it all;
+ * disjoint ranges may run on different threads. */
+qkc_status qkc_kernel_fnptr(const qkc_kernel *k, void **fn);
+const char *qkc_kernel_c_signature(const qkc_kernel *k);
+qkc_status qkc_kernel_work_items(const qkc_kernel *k, const int64_t *dims, int64_t *items);
+/* Text of one compiler stage: "ast", "kir", "tir", "llvm", "asm", "cuda", "ptx". */
+qkc_status qkc_kernel_emit(qkc_kernel *k, const char *stage, char **text /* free() it */);
+
+/* ---- formats: packers and unpackers ---- */
+/* rows x cols logical elements (cols = the reduction axis). */
+qkc_status qkc_format_size(const qkc_program *prog, const char *format, int64_t rows, int64_t cols, size_t *bytes);
+qkc_status qkc_pack(const qkc_program *prog, const char *format, const float *src, int64_t rows, int64_t cols,
+                    void *dst, size_t dst_bytes);
+qkc_status qkc_unpack(const qkc_program *prog, const char *format, const void *src, size_t src_bytes,
+                      int64_t rows, int64_t cols, float *dst);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

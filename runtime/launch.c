@@ -1,0 +1,282 @@
+/* launch.c — qkc_launch and qkc_reference. Every argument is checked
+ * against the kernel's declaration (count, dtype, rank, strides) and the
+ * dimensions are bound and range-checked by kir_bind before any tensor
+ * memory is read or written. Then the argument array of tir.h's ABI is
+ * built and the entry point is called through libffi on disjoint chunks
+ * of work items, from the context's thread pool (CPU), or handed to the
+ * backend's launch hook (GPU). */
+#include "runtime/runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- argument validation ---- */
+
+static qkc_status check_dtype(const qkc_kernel *k, int i, const qkc_tensor *a)
+{
+    const kir_tensor *t = &k->kir->tensors[i];
+    qkc_ctx *ctx = k->prog->ctx;
+    if (t->fmt && a->dtype != QKC_PACKED)
+        return rt_fail(ctx, QKC_ERR_DTYPE, "argument %d '%s' of kernel '%s': expected QKC_PACKED bytes of format %s, got %s",
+                       i, t->name, k->kir->name, t->fmt->name, rt_qkc_dtype_name(a->dtype));
+    if (!t->fmt && rt_dtype_to_qk(a->dtype) != t->dtype)
+        return rt_fail(ctx, QKC_ERR_DTYPE, "argument %d '%s' of kernel '%s': expected dtype %s, got %s", i, t->name,
+                       k->kir->name, qk_dtype_name(t->dtype), rt_qkc_dtype_name(a->dtype));
+    return QKC_OK;
+}
+
+static qkc_status check_rank(const qkc_kernel *k, int i, const qkc_tensor *a)
+{
+    const kir_tensor *t = &k->kir->tensors[i];
+    if (a->rank == t->rank)
+        return QKC_OK;
+    qk_buf b = {0};
+    for (int d = 0; d < t->rank; d++)
+        qk_buf_printf(&b, "%s%s", d ? ", " : "", k->dim_text[i][d]);
+    qkc_status st = rt_fail(k->prog->ctx, QKC_ERR_SHAPE,
+                            "argument %d '%s' of kernel '%s': rank %d, but it is declared with rank %d [%s]", i,
+                            t->name, k->kir->name, a->rank, t->rank, b.s ? b.s : "");
+    qk_buf_free(&b);
+    return st;
+}
+
+/* Fills v->stride: given strides, or row-major when all are zero. */
+static qkc_status check_strides(const qkc_kernel *k, int i, const qkc_tensor *a, kir_view *v)
+{
+    const kir_tensor *t = &k->kir->tensors[i];
+    int all_zero = 1;
+    for (int d = 0; d < a->rank; d++)
+        all_zero &= a->strides[d] == 0;
+    int64_t s = 1;
+    for (int d = a->rank - 1; d >= 0; d--) {
+        v->stride[d] = all_zero || t->fmt ? s : a->strides[d];
+        s *= a->shape[d] > 0 ? a->shape[d] : 1;
+    }
+    if (t->fmt || all_zero || a->rank == 0)
+        return QKC_OK;
+    for (int d = 0; d < a->rank; d++)
+        if (a->strides[d] < 0 || (t->kind == KIR_RESULT && a->strides[d] == 0 && a->shape[d] > 1))
+            return rt_fail(k->prog->ctx, QKC_ERR_SHAPE, "argument %d '%s': stride %lld of dim %d is %s", i, t->name,
+                           (long long)a->strides[d], d, a->strides[d] < 0 ? "negative" : "zero on a result");
+    if (a->strides[a->rank - 1] != 1)
+        return rt_fail(k->prog->ctx, QKC_ERR_SHAPE, "argument %d '%s': the innermost stride must be 1, got %lld", i,
+                       t->name, (long long)a->strides[a->rank - 1]);
+    return QKC_OK;
+}
+
+static qkc_status check_shape(const qkc_kernel *k, int i, const qkc_tensor *a, kir_view *v)
+{
+    const kir_tensor *t = &k->kir->tensors[i];
+    int empty = 0;
+    for (int d = 0; d < a->rank; d++) {
+        if (a->shape[d] < 0)
+            return rt_fail(k->prog->ctx, QKC_ERR_SHAPE, "argument %d '%s': dim %d has negative size %lld", i,
+                           t->name, d, (long long)a->shape[d]);
+        empty |= a->shape[d] == 0;
+        v->shape[d] = a->shape[d];
+    }
+    if (!a->data && !empty)
+        return rt_fail(k->prog->ctx, QKC_ERR_INVALID_ARG, "argument %d '%s': data is NULL", i, t->name);
+    v->data = a->data;
+    v->rank = a->rank;
+    return QKC_OK;
+}
+
+static qkc_status check_one(const qkc_kernel *k, int i, const qkc_tensor *a, kir_view *v)
+{
+    memset(v, 0, sizeof *v);
+    qkc_status st = check_dtype(k, i, a);
+    if (st == QKC_OK)
+        st = check_rank(k, i, a);
+    if (st == QKC_OK && (a->rank < 0 || a->rank > QKC_MAX_RANK))
+        st = rt_fail(k->prog->ctx, QKC_ERR_SHAPE, "argument %d: rank %d out of range", i, a->rank);
+    if (st == QKC_OK)
+        st = check_shape(k, i, a, v);
+    if (st == QKC_OK)
+        st = check_strides(k, i, a, v);
+    return st;
+}
+
+qkc_status rt_check_args(const qkc_kernel *k, const qkc_tensor *args, int nargs, kir_view *views, int64_t *dims)
+{
+    int n = k->kir->nparams + k->kir->nresults;
+    if (nargs != n)
+        return rt_fail(k->prog->ctx, QKC_ERR_SHAPE, "kernel '%s' takes %d tensors (%d params, %d results), got %d",
+                       k->kir->name, n, k->kir->nparams, k->kir->nresults, nargs);
+    for (int i = 0; i < n; i++) {
+        qkc_status st = check_one(k, i, &args[i], &views[i]);
+        if (st != QKC_OK)
+            return st;
+    }
+    char err[1024] = "";
+    if (kir_bind(k->kir, views, dims, err, sizeof err) != 0)
+        return rt_fail(k->prog->ctx, QKC_ERR_SHAPE, "kernel '%s': %s", k->kir->name, err);
+    return QKC_OK;
+}
+
+/* ---- the call ---- */
+
+typedef union {
+    void *p;
+    int64_t i;
+} rt_val;
+
+typedef struct rt_call {
+    const rt_entry *e;
+    int nargs;
+    rt_val vals[RT_MAX_ARGS];
+    void *av[RT_MAX_ARGS];      /* av[j] = &vals[j] */
+    int64_t bytes[RT_MAX_ARGS]; /* GPU: buffer sizes of pointer args */
+} rt_call;
+
+int rt_entry_prep_ffi(rt_entry *e)
+{
+    const tir_func *f = e->f;
+    e->types = qk_xcalloc((size_t)f->nargs + 1, sizeof *e->types);
+    for (int i = 0; i < f->nargs; i++) {
+        if (f->args[i].s == TS_PTR)
+            e->types[i] = &ffi_type_pointer;
+        else if (f->args[i].s == TS_I64)
+            e->types[i] = &ffi_type_sint64;
+        else
+            return -1;
+    }
+    return ffi_prep_cif(&e->cif, FFI_DEFAULT_ABI, (unsigned)f->nargs, &ffi_type_void, e->types) == FFI_OK ? 0 : -1;
+}
+
+/* Bytes a view spans (for GPU copies). */
+static int64_t view_bytes(const kir_tensor *t, const kir_view *v)
+{
+    int64_t rows = 1, span = 1;
+    for (int d = 0; d < v->rank; d++) {
+        if (v->shape[d] == 0)
+            return 0;
+        if (d + 1 < v->rank)
+            rows *= v->shape[d];
+        span += (v->shape[d] - 1) * v->stride[d];
+    }
+    if (t->fmt)
+        return qk_format_size(t->fmt, rows, v->rank ? v->shape[v->rank - 1] : 1);
+    return span * qk_dtype_size(t->dtype);
+}
+
+static void push(rt_call *c, rt_val v, int64_t bytes)
+{
+    if (c->nargs < RT_MAX_ARGS) {
+        c->vals[c->nargs] = v;
+        c->bytes[c->nargs] = bytes;
+        c->nargs++;
+    }
+}
+
+/* Lays out the arguments of tir.h's ABI. */
+static qkc_status build_call(const qkc_kernel *k, const kir_view *views, const int64_t *dims, rt_call *c)
+{
+    const kir_kernel *kk = k->kir;
+    int n = kk->nparams + kk->nresults;
+    c->e = k->entry;
+    c->nargs = 0;
+    for (int i = 0; i < n; i++)
+        push(c, (rt_val){.p = views[i].data}, view_bytes(&kk->tensors[i], &views[i]));
+    for (int s = 0; s < kk->nsyms; s++)
+        push(c, (rt_val){.i = dims[s]}, 0);
+    for (int i = 0; i < n; i++)
+        for (int d = 0; !kk->tensors[i].fmt && d + 1 < views[i].rank; d++)
+            push(c, (rt_val){.i = views[i].stride[d]}, 0);
+    push(c, (rt_val){.i = 0}, 0);
+    push(c, (rt_val){.i = 0}, 0);
+    const tir_func *f = k->entry->f;
+    if (c->nargs != f->nargs || f->arg_begin != c->nargs - 2 || f->arg_end != c->nargs - 1)
+        return rt_fail(k->prog->ctx, QKC_ERR_INTERNAL,
+                       "kernel '%s': the tiled IR has %d arguments, the runtime laid out %d", kk->name, f->nargs,
+                       c->nargs);
+    for (int j = 0; j < c->nargs; j++)
+        c->av[j] = &c->vals[j];
+    return QKC_OK;
+}
+
+/* Pool task: runs work items [b, e) through libffi. */
+static void run_chunk(void *arg, int64_t b, int64_t e)
+{
+    const rt_call *c = arg;
+    void *av[RT_MAX_ARGS];
+    memcpy(av, c->av, (size_t)c->nargs * sizeof *av);
+    int64_t bb = b, ee = e;
+    av[c->nargs - 2] = &bb;
+    av[c->nargs - 1] = &ee;
+    ffi_arg rv;
+    ffi_call((ffi_cif *)&c->e->cif, FFI_FN(c->e->code.fn), &rv, av);
+}
+
+static qkc_status launch_cpu(qkc_kernel *k, rt_call *c, int64_t items, int threads)
+{
+    qkc_ctx *ctx = k->prog->ctx;
+    if (threads == 1 || items == 1) {
+        run_chunk(c, 0, items);
+        return QKC_OK;
+    }
+    rt_pool_run(ctx->pool, threads, items, run_chunk, c); /* -1: ran on fewer threads, still complete */
+    return QKC_OK;
+}
+
+static qkc_status launch_gpu(qkc_kernel *k, rt_call *c, int64_t items)
+{
+    qkc_ctx *ctx = k->prog->ctx;
+    rt_entry *e = k->entry;
+    if (!e->has_code)
+        return rt_fail(ctx, rt_is_no_device(e->code_err) ? QKC_ERR_NO_DEVICE : QKC_ERR_TARGET,
+                       "kernel '%s' cannot run on %s: %s", k->kir->name, ctx->target.name, e->code_err);
+    char err[2048] = "";
+    void *state = NULL;
+    int rc = rt_backend_state(ctx, &state, err, sizeof err);
+    c->vals[c->nargs - 1].i = items;
+    if (rc == 0)
+        rc = ctx->backend->launch(state, e->f, &e->code, c->av, c->bytes, err, sizeof err);
+    if (rc == 0)
+        return QKC_OK;
+    return rt_fail(ctx, rt_is_no_device(err) ? QKC_ERR_NO_DEVICE : QKC_ERR_TARGET, "kernel '%s' on %s: %s",
+                   k->kir->name, ctx->target.name, err[0] ? err : "launch failed");
+}
+
+qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qkc_launch_options *opts)
+{
+    if (!k || !args)
+        return rt_fail(k ? k->prog->ctx : NULL, QKC_ERR_INVALID_ARG, "qkc_launch: NULL %s", !k ? "kernel" : "args");
+    qkc_ctx *ctx = k->prog->ctx;
+    int threads = opts ? opts->threads : 0;
+    if (threads < 0)
+        return rt_fail(ctx, QKC_ERR_INVALID_ARG, "qkc_launch: threads = %d is negative", threads);
+    kir_view views[RT_MAX_ARGS];
+    int64_t dims[RT_MAX_ARGS];
+    if (k->kir->nparams + k->kir->nresults > RT_MAX_ARGS || k->kir->nsyms > RT_MAX_ARGS)
+        return rt_fail(ctx, QKC_ERR_UNSUPPORTED, "kernel '%s' has too many tensors or dims", k->kir->name);
+    qkc_status st = rt_check_args(k, args, nargs, views, dims);
+    rt_call *c = st == QKC_OK ? qk_xcalloc(1, sizeof *c) : NULL;
+    if (st == QKC_OK)
+        st = build_call(k, views, dims, c);
+    int64_t items = st == QKC_OK ? tir_work_items(k->entry->f, dims) : 0;
+    if (st == QKC_OK && items > 0)
+        st = ctx->target.kind == QK_TARGET_GPU ? launch_gpu(k, c, items)
+                                               : launch_cpu(k, c, items, threads ? threads : ctx->threads);
+    free(c);
+    return st;
+}
+
+qkc_status qkc_reference(qkc_kernel *k, const qkc_tensor *args, int nargs)
+{
+    if (!k || !args)
+        return rt_fail(k ? k->prog->ctx : NULL, QKC_ERR_INVALID_ARG, "qkc_reference: NULL %s",
+                       !k ? "kernel" : "args");
+    if (k->kir->nparams + k->kir->nresults > RT_MAX_ARGS || k->kir->nsyms > RT_MAX_ARGS)
+        return rt_fail(k->prog->ctx, QKC_ERR_UNSUPPORTED, "kernel '%s' has too many tensors or dims", k->kir->name);
+    kir_view views[RT_MAX_ARGS];
+    int64_t dims[RT_MAX_ARGS];
+    qkc_status st = rt_check_args(k, args, nargs, views, dims);
+    if (st != QKC_OK)
+        return st;
+    char err[1024] = "";
+    if (ref_run(k->kir, views, dims, err, sizeof err) != 0)
+        return rt_fail(k->prog->ctx, strstr(err, "memory") ? QKC_ERR_NOMEM : QKC_ERR_SHAPE,
+                       "reference run of '%s': %s", k->kir->name, err);
+    return QKC_OK;
+}

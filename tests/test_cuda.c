@@ -1,0 +1,574 @@
+/* test_cuda.c — the CUDA backend: tiled IR built by hand (and by
+ * tir_build for sm_90) -> CUDA C (structure checked) -> NVRTC PTX for
+ * compute_80 and compute_90 -> ptxas for sm_80 / sm_90. Launch is checked
+ * for its "no CUDA driver" failure here; on a machine with libcuda.so.1 the
+ * GEMV is run on the device and compared with the host.
+ *
+ * Where NVRTC or ptxas is missing the affected checks print
+ * "skipped: no CUDA toolkit (...)" to stdout and do not fail. */
+#include <CUnit/Basic.h>
+#include <CUnit/CUnit.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backends/backend.h"
+#include "backends/cuda/cuda_internal.h"
+#include "compiler/format.h"
+#include "support/kir_fixture.h"
+
+#ifndef QKC_PTXAS
+#define QKC_PTXAS ""
+#endif
+
+/* ---- building tiled IR by hand ---- */
+
+static void set_args(tir_func *f, int n, const tir_arg *args) {
+    f->nargs = n;
+    f->args = qk_alloc(f->arena, (size_t)n * sizeof *f->args);
+    memcpy(f->args, args, (size_t)n * sizeof *args);
+    f->arg_begin = n - 2;
+    f->arg_end = n - 1;
+}
+
+static int arg(tir_func *f, int b, int i) {
+    int id = tir_emit(f, b, TIR_ARG, tir_t(f->args[i].s, 1), -1, -1, -1, -1);
+    f->nodes[id].imm = i;
+    f->nodes[id].name = f->args[i].name;
+    return id;
+}
+
+static int op2(tir_func *f, int b, tir_op op, int x, int y) {
+    return tir_emit(f, b, op, f->nodes[x].type, x, y, -1, -1);
+}
+
+static int op1(tir_func *f, int b, tir_op op, tir_scalar s, int x) {
+    return tir_emit(f, b, op, tir_t(s, 1), x, -1, -1, -1);
+}
+
+static int i64c(tir_func *f, int b, int64_t v) { return tir_const_i(f, b, TS_I64, 1, v); }
+
+/* The grid loop over [begin, end); returns its induction variable. */
+static int grid_loop(tir_func *f, int *body) {
+    int beg = arg(f, f->entry, f->arg_begin), end = arg(f, f->entry, f->arg_end);
+    return tir_loop(f, f->entry, beg, end, i64c(f, f->entry, 1), TL_PARALLEL, "item", body);
+}
+
+/* y[n] = sum(k) x[k] * W[n, k], one row per work item. */
+static tir_func *build_gemv(qk_arena *a) {
+    tir_func *f = tir_func_new(a, "gemv");
+    tir_arg args[] = {{"x", TS_PTR, QK_DT_F32, 1}, {"W", TS_PTR, QK_DT_F32, 1}, {"y", TS_PTR, QK_DT_F32, 0},
+                      {"N", TS_I64, QK_DT_NONE, 0}, {"K", TS_I64, QK_DT_NONE, 0},
+                      {"begin", TS_I64, QK_DT_NONE, 0}, {"end", TS_I64, QK_DT_NONE, 0}};
+    set_args(f, QK_COUNT(args), args);
+    int e = f->entry, x = arg(f, e, 0), w = arg(f, e, 1), y = arg(f, e, 2), kk = arg(f, e, 4);
+    int c0 = i64c(f, e, 0), c1 = i64c(f, e, 1), c4 = i64c(f, e, 4);
+    int g, kb;
+    int n = grid_loop(f, &g);
+    int acc = tir_emit(f, g, TIR_VAR, tir_t(TS_F32, 1), tir_const_f(f, g, 1, 0.0), -1, -1, -1);
+    int k = tir_loop(f, g, c0, kk, c1, TL_SERIAL, "k", &kb);
+    int xv = tir_emit(f, kb, TIR_LOAD, tir_t(TS_F32, 1), x, op2(f, kb, TIR_MUL, k, c4), -1, -1);
+    int woff = op2(f, kb, TIR_MUL, op2(f, kb, TIR_ADD, op2(f, kb, TIR_MUL, n, kk), k), c4);
+    int wv = tir_emit(f, kb, TIR_LOAD, tir_t(TS_F32, 1), w, woff, -1, -1);
+    int cur = op1(f, kb, TIR_VGET, TS_F32, acc);
+    tir_emit(f, kb, TIR_VSET, tir_t(TS_VOID, 1), acc, tir_emit(f, kb, TIR_FMA, tir_t(TS_F32, 1), xv, wv, cur, -1), -1,
+             -1);
+    tir_emit(f, g, TIR_STORE, tir_t(TS_VOID, 1), y, op2(f, g, TIR_MUL, n, c4), op1(f, g, TIR_VGET, TS_F32, acc), -1);
+    return f;
+}
+
+/* dst[i] = f16(rint(exp(src[i]) * 2) ...) with masked load and store. */
+static tir_func *build_half(qk_arena *a) {
+    tir_func *f = tir_func_new(a, "half_ops");
+    tir_arg args[] = {{"src", TS_PTR, QK_DT_F16, 1}, {"dst", TS_PTR, QK_DT_F16, 0}, {"n", TS_I64, QK_DT_NONE, 0},
+                      {"begin", TS_I64, QK_DT_NONE, 0}, {"end", TS_I64, QK_DT_NONE, 0}};
+    set_args(f, QK_COUNT(args), args);
+    int e = f->entry, src = arg(f, e, 0), dst = arg(f, e, 1), nn = arg(f, e, 2), c2 = i64c(f, e, 2);
+    int g;
+    int i = grid_loop(f, &g);
+    int m = tir_emit(f, g, TIR_ILT, tir_t(TS_I1, 1), i, nn, -1, -1);
+    int off = op2(f, g, TIR_MUL, i, c2);
+    int h = tir_emit(f, g, TIR_LOAD, tir_t(TS_I16, 1), src, off, m, -1);
+    int v = op1(f, g, TIR_H2F, TS_F32, h);
+    v = op2(f, g, TIR_FMUL, op1(f, g, TIR_FEXP, TS_F32, v), tir_const_f(f, g, 1, 2.0));
+    v = op1(f, g, TIR_FRINT, TS_F32, v);
+    v = op2(f, g, TIR_FSUB, v, op1(f, g, TIR_FSQRT, TS_F32, op1(f, g, TIR_FABS, TS_F32, v)));
+    v = op2(f, g, TIR_FDIV, op1(f, g, TIR_FNEG, TS_F32, v), tir_const_f(f, g, 1, 0.1));
+    v = op2(f, g, TIR_FMIN, op2(f, g, TIR_FMAX, v, tir_const_f(f, g, 1, -65504.0)), tir_const_f(f, g, 1, 1e30));
+    tir_emit(f, g, TIR_STORE, tir_t(TS_VOID, 1), dst, off, op1(f, g, TIR_F2H, TS_I16, v), m);
+    return f;
+}
+
+/* 4-bit codes, offset 8, one f32 scale per 32: y[i] = (code - 8) * s[i/32]. */
+static tir_func *build_decode(qk_arena *a) {
+    tir_func *f = tir_func_new(a, "decode4");
+    tir_arg args[] = {{"W", TS_PTR, QK_DT_U8, 1}, {"s", TS_PTR, QK_DT_F32, 1}, {"y", TS_PTR, QK_DT_F32, 0},
+                      {"begin", TS_I64, QK_DT_NONE, 0}, {"end", TS_I64, QK_DT_NONE, 0}};
+    set_args(f, QK_COUNT(args), args);
+    int e = f->entry, w = arg(f, e, 0), s = arg(f, e, 1), y = arg(f, e, 2);
+    int g;
+    int i = grid_loop(f, &g);
+    int byte = tir_emit(f, g, TIR_LOAD, tir_t(TS_I8, 1), w, op2(f, g, TIR_SHR, i, i64c(f, g, 1)), -1, -1);
+    int z = op1(f, g, TIR_ZEXT, TS_I32, byte);
+    int i32 = op1(f, g, TIR_TRUNC, TS_I32, i);
+    int sh = op2(f, g, TIR_MUL, op2(f, g, TIR_AND, i32, tir_const_i(f, g, TS_I32, 1, 1)),
+                 tir_const_i(f, g, TS_I32, 1, 4));
+    int code = op2(f, g, TIR_AND, op2(f, g, TIR_SHR, z, sh), tir_const_i(f, g, TS_I32, 1, 15));
+    int q = op2(f, g, TIR_SUB, code, tir_const_i(f, g, TS_I32, 1, 8));
+    int soff = op2(f, g, TIR_MUL, op2(f, g, TIR_SHR, i, i64c(f, g, 5)), i64c(f, g, 4));
+    int sc = tir_emit(f, g, TIR_LOAD, tir_t(TS_F32, 1), s, soff, -1, -1);
+    int v = op2(f, g, TIR_FMUL, op1(f, g, TIR_SITOFP, TS_F32, q), sc);
+    tir_emit(f, g, TIR_STORE, tir_t(TS_VOID, 1), y, op2(f, g, TIR_MUL, i, i64c(f, g, 4)), v, -1);
+    return f;
+}
+
+/* Integer ops, conversions, selects, one-lane vector ops, if/else and an
+ * unrolled loop: with the functions above, every op of the tiled IR. */
+static void sink_ints(tir_func *f, int g, int i, int out) {
+    int a = op1(f, g, TIR_TRUNC, TS_I32, i), b = tir_const_i(f, g, TS_I32, 1, -3);
+    int v = op2(f, g, TIR_DIV, a, b);
+    v = op2(f, g, TIR_XOR, op2(f, g, TIR_REM, a, b), op2(f, g, TIR_OR, v, op2(f, g, TIR_SHL, a, b)));
+    v = op2(f, g, TIR_MAX, op2(f, g, TIR_MIN, v, a), op2(f, g, TIR_SAR, b, tir_const_i(f, g, TS_I32, 1, 1)));
+    int i8 = op1(f, g, TIR_TRUNC, TS_I8, v);
+    int i16 = op1(f, g, TIR_SEXT, TS_I16, i8);
+    int back = op1(f, g, TIR_SEXT, TS_I32, i16);
+    int x = op1(f, g, TIR_UITOFP, TS_F32, back);
+    int r = op1(f, g, TIR_FPTOSI, TS_I32, x);
+    int fb = op1(f, g, TIR_BITCAST, TS_F32, r);
+    int ib = op1(f, g, TIR_BITCAST, TS_I32, fb);
+    int lt = tir_emit(f, g, TIR_FLT, tir_t(TS_I1, 1), fb, x, -1, -1);
+    int sel = tir_emit(f, g, TIR_SELECT, tir_t(TS_F32, 1), lt, op1(f, g, TIR_SITOFP, TS_F32, ib), x, -1);
+    int32_t lane0 = 0;
+    int sp = op1(f, g, TIR_SPLAT, TS_F32, sel);
+    int hs = op1(f, g, TIR_HADD, TS_F32, tir_shuffle(f, g, sp, 1, &lane0));
+    hs = op2(f, g, TIR_FADD, hs, tir_const_f(f, g, 1, 0.25));
+    int c7 = tir_const_lanes(f, g, TS_I32, 1, (int32_t[]){7});
+    int t, el;
+    tir_if(f, g, tir_emit(f, g, TIR_ILT, tir_t(TS_I1, 1), a, c7, -1, -1), &t, &el);
+    int off = op2(f, t, TIR_MUL, i, i64c(f, t, 4));
+    tir_emit(f, t, TIR_STORE, tir_t(TS_VOID, 1), out, off, hs, -1);
+    tir_emit(f, el, TIR_STORE, tir_t(TS_VOID, 1), out, op2(f, el, TIR_MUL, i, i64c(f, el, 4)),
+             tir_const_f(f, el, 1, -0.0), -1);
+}
+
+static tir_func *build_sink(qk_arena *a) {
+    tir_func *f = tir_func_new(a, "9all ops"); /* also checks name sanitizing */
+    tir_arg args[] = {{"out", TS_PTR, QK_DT_F32, 0}, {"begin", TS_I64, QK_DT_NONE, 0}, {"end", TS_I64, QK_DT_NONE, 0}};
+    set_args(f, QK_COUNT(args), args);
+    int out = arg(f, f->entry, 0);
+    int g, ub;
+    int i = grid_loop(f, &g);
+    sink_ints(f, g, i, out);
+    int acc = tir_emit(f, g, TIR_VAR, tir_t(TS_I64, 1), i64c(f, g, 0), -1, -1, -1);
+    int u = tir_loop(f, g, i64c(f, g, 0), i64c(f, g, 4), i64c(f, g, 1), TL_UNROLL, "u", &ub);
+    tir_emit(f, ub, TIR_VSET, tir_t(TS_VOID, 1), acc, op2(f, ub, TIR_ADD, op1(f, ub, TIR_VGET, TS_I64, acc), u), -1,
+             -1);
+    return f;
+}
+
+/* ---- helpers around the backend ---- */
+
+static const char *skip_reason; /* set when NVRTC is missing */
+
+static void *state_for(const char *target) {
+    qk_target t;
+    CU_ASSERT_FATAL(qk_target_named(target, &t) == 0);
+    void *st = NULL;
+    char err[512];
+    CU_ASSERT_FATAL(qk_backend_cuda.create(&t, &st, err, sizeof err) == 0);
+    return st;
+}
+
+static char *emit_cuda(tir_func *f) {
+    char err[512] = "";
+    CU_ASSERT_FATAL(tir_verify(f, err, sizeof err) == 0);
+    qk_buf b = {0};
+    int rc = qk_backend_cuda.emit(NULL, f, QK_EMIT_CUDA, &b, err, sizeof err);
+    if (rc)
+        printf("\nemit failed: %s\n", err);
+    CU_ASSERT_FATAL(rc == 0);
+    return qk_buf_take(&b);
+}
+
+static const char *ptxas_path(void) {
+    if (*QKC_PTXAS && access(QKC_PTXAS, X_OK) == 0)
+        return QKC_PTXAS;
+    return access("/usr/local/cuda/bin/ptxas", X_OK) == 0 ? "/usr/local/cuda/bin/ptxas" : NULL;
+}
+
+/* Runs ptxas -arch=sm_<sm> on ptx; returns its exit status (0 = valid). */
+static int run_ptxas(const char *ptx, int sm) {
+    const char *ptxas = ptxas_path();
+    if (!ptxas) {
+        printf("\n  skipped: no CUDA toolkit (ptxas not found)\n");
+        return 0;
+    }
+    char path[] = "/tmp/qkc_test_cuda_XXXXXX.ptx";
+    int fd = mkstemps(path, 4);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_FATAL(write(fd, ptx, strlen(ptx)) == (ssize_t)strlen(ptx));
+    close(fd);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' -arch=sm_%d '%s' -o /dev/null", ptxas, sm, path);
+    int st = system(cmd);
+    unlink(path);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Compiles f for target; 1 with code on success, 0 when NVRTC is missing
+ * (a skip line is printed). Failures other than a missing NVRTC fail. */
+static int compile_for(void *st, tir_func *f, qk_code *code) {
+    char err[4096] = "";
+    int rc = qk_backend_cuda.compile(st, f, code, err, sizeof err);
+    if (rc && strstr(err, "NVRTC not found")) {
+        skip_reason = "NVRTC not found";
+        printf("\n  skipped: no CUDA toolkit (%s)\n", err);
+        return 0;
+    }
+    if (rc)
+        printf("\ncompile failed: %s\n", err);
+    CU_ASSERT_FATAL(rc == 0);
+    return 1;
+}
+
+/* NVRTC for compute_80 and compute_90, then ptxas for sm_80 and sm_90. */
+static void check_ptx(tir_func *f) {
+    static const char *const targets[] = {"sm_80", "sm_90"};
+    static const int sms[] = {80, 90};
+    for (int i = 0; i < 2; i++) {
+        void *st = state_for(targets[i]);
+        qk_code code = {0};
+        if (compile_for(st, f, &code)) {
+            cuda_code *cc = code.priv;
+            char want[64], entry[300];
+            snprintf(want, sizeof want, ".target sm_%d", sms[i]);
+            snprintf(entry, sizeof entry, ".entry %s(", cc->kname);
+            CU_ASSERT(strstr(cc->ptx, want) != NULL);
+            CU_ASSERT(strstr(cc->ptx, entry) != NULL);
+            int ps = run_ptxas(cc->ptx, sms[i]);
+            if (ps != 0)
+                printf("\nptxas -arch=sm_%d exit %d on:\n%s\n", sms[i], ps, cc->ptx);
+            CU_ASSERT(ps == 0);
+            qk_backend_cuda.release(st, &code);
+        }
+        qk_backend_cuda.destroy(st);
+    }
+}
+
+/* ---- tests ---- */
+
+static void test_gemv_source(void) {
+    qk_arena *a = qk_arena_new();
+    char *src = emit_cuda(build_gemv(a));
+    CU_ASSERT(strstr(src, "extern \"C\" __global__ void __launch_bounds__(128) gemv(") != NULL);
+    CU_ASSERT(strstr(src, "blockIdx.x * (long long)blockDim.x + threadIdx.x") != NULL);
+    CU_ASSERT(strstr(src, "(long long)gridDim.x * blockDim.x") != NULL);
+    CU_ASSERT(strstr(src, "fmaf(") != NULL);
+    CU_ASSERT(strstr(src, "const unsigned char *a0 /* x: f32 */") != NULL);
+    CU_ASSERT(strstr(src, "long long a3 /* N */") != NULL);
+    CU_ASSERT(strstr(src, "cuda_fp16.h") == NULL); /* only when f16 is used */
+    free(src);
+    qk_arena_free(a);
+}
+
+static void test_half_source(void) {
+    qk_arena *a = qk_arena_new();
+    char *src = emit_cuda(build_half(a));
+    CU_ASSERT(strstr(src, "#include <cuda_fp16.h>") != NULL);
+    CU_ASSERT(strstr(src, "__half2float(__ushort_as_half(") != NULL);
+    CU_ASSERT(strstr(src, "__half_as_ushort(__float2half_rn(") != NULL);
+    CU_ASSERT(strstr(src, " : (unsigned short)0;") != NULL); /* masked load */
+    CU_ASSERT(strstr(src, ") *(unsigned short *)(") != NULL);  /* masked store: if (m) *(T *)... */
+    CU_ASSERT(strstr(src, "expf(") && strstr(src, "rintf("));
+    free(src);
+    qk_arena_free(a);
+}
+
+static void test_all_ops_covered(void) {
+    qk_arena *a = qk_arena_new();
+    tir_func *fs[] = {build_gemv(a), build_half(a), build_decode(a), build_sink(a)};
+    int seen[TIR_OP_COUNT] = {0};
+    for (int i = 0; i < QK_COUNT(fs); i++)
+        for (int id = 0; id < fs[i]->nnodes; id++)
+            seen[fs[i]->nodes[id].op] = 1;
+    for (int op = 0; op < TIR_OP_COUNT; op++) {
+        if (!seen[op])
+            printf("\nop %s is not covered\n", tir_op_name(op));
+        CU_ASSERT(seen[op]);
+    }
+    char *src = emit_cuda(fs[3]);
+    CU_ASSERT(strstr(src, "_9all_ops(") != NULL);
+    CU_ASSERT(strstr(src, "#pragma unroll") != NULL);
+    CU_ASSERT(strstr(src, "} else {") != NULL);
+    CU_ASSERT(strstr(src, "__uint_as_float(0x80000000u)") != NULL); /* -0.0f stays exact */
+    free(src);
+    qk_arena_free(a);
+}
+
+static void test_ptx_gemv(void) {
+    qk_arena *a = qk_arena_new();
+    check_ptx(build_gemv(a));
+    qk_arena_free(a);
+}
+
+static void test_ptx_half(void) {
+    qk_arena *a = qk_arena_new();
+    check_ptx(build_half(a));
+    qk_arena_free(a);
+}
+
+static void test_ptx_decode(void) {
+    qk_arena *a = qk_arena_new();
+    check_ptx(build_decode(a));
+    qk_arena_free(a);
+}
+
+static void test_ptx_all_ops(void) {
+    qk_arena *a = qk_arena_new();
+    check_ptx(build_sink(a));
+    qk_arena_free(a);
+}
+
+static void test_emit_ptx_stage(void) {
+    qk_arena *a = qk_arena_new();
+    tir_func *f = build_gemv(a);
+    void *st = state_for("sm_90");
+    qk_buf b = {0};
+    char err[4096] = "";
+    int rc = qk_backend_cuda.emit(st, f, QK_EMIT_PTX, &b, err, sizeof err);
+    if (rc && strstr(err, "NVRTC not found"))
+        printf("\n  skipped: no CUDA toolkit (%s)\n", err);
+    else {
+        CU_ASSERT(rc == 0);
+        CU_ASSERT(b.s && strstr(b.s, ".target sm_90") && strstr(b.s, ".entry gemv("));
+    }
+    qk_buf_free(&b);
+    CU_ASSERT(qk_backend_cuda.emit(st, f, QK_EMIT_LLVM, &b, err, sizeof err) == -1);
+    qk_buf_free(&b);
+    qk_backend_cuda.destroy(st);
+    qk_arena_free(a);
+}
+
+typedef struct compile_job {
+    void *st;
+    tir_func *f;
+    int rc;
+    char err[4096];
+} compile_job;
+
+static void *compile_thread(void *p) {
+    compile_job *j = p;
+    for (int i = 0; i < 3 && j->rc == 0; i++) {
+        qk_code code = {0};
+        j->rc = qk_backend_cuda.compile(j->st, j->f, &code, j->err, sizeof j->err);
+        if (j->rc == 0)
+            qk_backend_cuda.release(j->st, &code);
+    }
+    return NULL;
+}
+
+/* Several threads compile on one state; the first lazily loads NVRTC. */
+static void test_compile_threads(void) {
+    qk_arena *a = qk_arena_new();
+    tir_func *fs[] = {build_gemv(a), build_half(a), build_decode(a), build_sink(a)};
+    void *st = state_for("sm_90");
+    compile_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (compile_job){.st = st, .f = fs[i]};
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, compile_thread, &jobs[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        if (jobs[i].rc && strstr(jobs[i].err, "NVRTC not found")) {
+            printf("\n  skipped: no CUDA toolkit (%s)\n", jobs[i].err);
+            continue;
+        }
+        if (jobs[i].rc)
+            printf("\nthread %d: %s\n", i, jobs[i].err);
+        CU_ASSERT(jobs[i].rc == 0);
+    }
+    qk_backend_cuda.destroy(st);
+    qk_arena_free(a);
+}
+
+static void test_lanes_rejected(void) {
+    qk_arena *a = qk_arena_new();
+    tir_func *f = tir_func_new(a, "vec");
+    tir_arg args[] = {{"begin", TS_I64, QK_DT_NONE, 0}, {"end", TS_I64, QK_DT_NONE, 0}};
+    set_args(f, 2, args);
+    int x = tir_const_f(f, f->entry, 16, 1.0);
+    int id = tir_emit(f, f->entry, TIR_FADD, tir_t(TS_F32, 16), x, x, -1, -1);
+    char err[512] = "", want[128];
+    qk_buf b = {0};
+    CU_ASSERT(qk_backend_cuda.emit(NULL, f, QK_EMIT_CUDA, &b, err, sizeof err) == -1);
+    snprintf(want, sizeof want, "the CUDA backend emits one lane per thread; got f32x16 at node %d", x);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    void *st = state_for("sm_80");
+    qk_code code = {0};
+    err[0] = 0;
+    CU_ASSERT(qk_backend_cuda.compile(st, f, &code, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "one lane per thread") != NULL);
+    qk_backend_cuda.destroy(st);
+    qk_buf_free(&b);
+    (void)id;
+    qk_arena_free(a);
+}
+
+static void test_cpu_target_rejected(void) {
+    qk_target t;
+    CU_ASSERT_FATAL(qk_target_named("x86-64-v3", &t) == 0);
+    void *st = NULL;
+    char err[256] = "";
+    CU_ASSERT(qk_backend_cuda.create(&t, &st, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "GPU target") != NULL);
+}
+
+/* Host pointers and values in the libffi layout the runtime passes. */
+typedef struct gemv_call {
+    float *x, *w, *y;
+    int64_t n, k, begin, end;
+    void *av[7];
+    int64_t bytes[7];
+} gemv_call;
+
+static void gemv_call_init(gemv_call *c, int64_t n, int64_t k) {
+    *c = (gemv_call){.x = calloc(k, 4), .w = calloc(n * k, 4), .y = calloc(n, 4), .n = n, .k = k, .end = n};
+    for (int64_t i = 0; i < k; i++)
+        c->x[i] = (float)(i % 7) - 3;
+    for (int64_t i = 0; i < n * k; i++)
+        c->w[i] = (float)(i % 5) * 0.5f;
+    void *vals[] = {&c->x, &c->w, &c->y, &c->n, &c->k, &c->begin, &c->end};
+    int64_t bytes[] = {k * 4, n * k * 4, n * 4, 0, 0, 0, 0};
+    memcpy(c->av, vals, sizeof vals);
+    memcpy(c->bytes, bytes, sizeof bytes);
+}
+
+static void gemv_call_free(gemv_call *c) {
+    free(c->x);
+    free(c->w);
+    free(c->y);
+}
+
+/* Launches the GEMV on a fresh sm_90 state; 0 or -1 with err. */
+static int launch_gemv(gemv_call *c, char *err, size_t errsz) {
+    qk_arena *a = qk_arena_new();
+    tir_func *f = build_gemv(a);
+    void *st = state_for("sm_90");
+    qk_code code = {0};
+    char cerr[4096];
+    if (qk_backend_cuda.compile(st, f, &code, cerr, sizeof cerr) != 0)
+        code.priv = NULL; /* no NVRTC: the driver check still comes first */
+    int rc = qk_backend_cuda.launch(st, f, &code, c->av, c->bytes, err, errsz);
+    qk_backend_cuda.release(st, &code);
+    qk_backend_cuda.destroy(st);
+    qk_arena_free(a);
+    return rc;
+}
+
+static int have_driver(void) {
+    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (h)
+        dlclose(h);
+    return h != NULL;
+}
+
+static void test_launch(void) {
+    gemv_call c;
+    gemv_call_init(&c, 300, 77);
+    char err[1024] = "";
+    int rc = launch_gemv(&c, err, sizeof err);
+    if (!have_driver() || getenv("QKC_LIBCUDA")) {
+        CU_ASSERT(rc == -1);
+        CU_ASSERT(strncmp(err, "no CUDA driver", 14) == 0);
+        printf("\n  (no libcuda.so.1: checked the \"no CUDA driver\" failure: %s)\n", err);
+    } else if (rc != 0 && strncmp(err, "no CUDA device", 14) == 0) {
+        printf("\n  skipped: a CUDA driver but no device (%s)\n", err);
+    } else {
+        if (rc)
+            printf("\nlaunch failed: %s\n", err);
+        CU_ASSERT_FATAL(rc == 0);
+        for (int64_t n = 0; n < c.n; n++) {
+            double s = 0;
+            for (int64_t k = 0; k < c.k; k++)
+                s += (double)c.x[k] * c.w[n * c.k + k];
+            CU_ASSERT_DOUBLE_EQUAL(c.y[n], s, 1e-3 * (1 + (s < 0 ? -s : s)));
+        }
+    }
+    gemv_call_free(&c);
+}
+
+static void test_launch_env(void) {
+    const char *paths[] = {"/nonexistent/libcuda.so.1", "/usr/local/cuda/lib64/stubs/libcuda.so"};
+    for (int i = 0; i < 2; i++) {
+        if (i == 1 && access(paths[i], R_OK) != 0)
+            continue;
+        setenv("QKC_LIBCUDA", paths[i], 1);
+        gemv_call c;
+        gemv_call_init(&c, 10, 10);
+        char err[1024] = "";
+        CU_ASSERT(launch_gemv(&c, err, sizeof err) == -1);
+        CU_ASSERT(strncmp(err, "no CUDA driver", 14) == 0);
+        printf("\n  QKC_LIBCUDA=%s: %s\n", paths[i], err);
+        gemv_call_free(&c);
+    }
+    unsetenv("QKC_LIBCUDA");
+}
+
+/* y[n] = sum(k) x[k] * W[n, k] with W in a 4-bit block format, lowered by
+ * tir_build for sm_90. */
+static void test_tir_build_sm90(void) {
+    kfx *fx = kfx_new("qgemv");
+    qk_format *fmt = kfx_format(fx->arena, "q4", QK_CODE_OFFSET, 4, 8, 32, QK_DT_F16, QK_DT_NONE);
+    kfx_param(fx, "x", QK_DT_F32, "K");
+    kfx_qparam(fx, "W", fmt, "N, K");
+    kfx_result(fx, "y", QK_DT_F32, "N");
+    kfx_var(fx, "n", "N", 0);
+    kfx_var(fx, "k", "K", 1);
+    kfx_stmt(fx, "y", "n", kfx_sum(fx, "k", kfx_bin(fx, KB_MUL, kfx_load(fx, "x", "k"), kfx_load(fx, "W", "n, k"))));
+    qk_target t;
+    CU_ASSERT_FATAL(qk_target_named("sm_90", &t) == 0);
+    tir_config cfg;
+    tir_default_config(&t, &cfg);
+    char err[1024] = "";
+    tir_func *f = tir_build(fx->arena, fx->k, &t, &cfg, err, sizeof err);
+    if (!f)
+        printf("\ntir_build failed: %s\n", err);
+    CU_ASSERT_FATAL(f != NULL);
+    char *src = emit_cuda(f);
+    CU_ASSERT(strstr(src, "__global__") && strstr(src, "gridDim.x"));
+    free(src);
+    check_ptx(f);
+    kfx_free(fx);
+}
+
+int main(void) {
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CU_pSuite s = CU_add_suite("cuda", NULL, NULL);
+    CU_add_test(s, "gemv CUDA C structure", test_gemv_source);
+    CU_add_test(s, "f16 + masked load/store CUDA C", test_half_source);
+    CU_add_test(s, "every tiled-IR op is emitted", test_all_ops_covered);
+    CU_add_test(s, "gemv: NVRTC + ptxas sm_80/sm_90", test_ptx_gemv);
+    CU_add_test(s, "f16 masked: NVRTC + ptxas sm_80/sm_90", test_ptx_half);
+    CU_add_test(s, "int decode: NVRTC + ptxas sm_80/sm_90", test_ptx_decode);
+    CU_add_test(s, "all ops: NVRTC + ptxas sm_80/sm_90", test_ptx_all_ops);
+    CU_add_test(s, "emit --stage=ptx", test_emit_ptx_stage);
+    CU_add_test(s, "compile from 4 threads on one state", test_compile_threads);
+    CU_add_test(s, "lanes > 1 rejected", test_lanes_rejected);
+    CU_add_test(s, "CPU target rejected", test_cpu_target_rejected);
+    CU_add_test(s, "launch: no driver / on the device", test_launch);
+    CU_add_test(s, "launch: QKC_LIBCUDA nonexistent or stub", test_launch_env);
+    CU_add_test(s, "tir_build sm_90 -> CUDA -> PTX", test_tir_build_sm90);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    int failures = (int)CU_get_number_of_failures();
+    if (skip_reason)
+        printf("skipped: no CUDA toolkit (%s)\n", skip_reason);
+    CU_cleanup_registry();
+    return failures != 0;
+}
