@@ -147,8 +147,9 @@ static double block_zero(const qk_format *f, const uint8_t *blk)
 
 double qk_format_get(const qk_format *f, const uint8_t *row, int64_t k)
 {
-    const uint8_t *blk = row + k / f->block * f->block_bytes;
-    int e = (int)(k % f->block);
+    int64_t b = k / f->block;
+    const uint8_t *blk = row + b * f->block_bytes;
+    int e = (int)(k - b * f->block);
     int cv = qk_format_codeval(f, get_code(blk + f->codes_off, f->bits, e));
     return (cv - block_zero(f, blk)) * block_scale(f, blk);
 }

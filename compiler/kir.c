@@ -574,6 +574,9 @@ int kir_verify(const kir_kernel *k, char *err, size_t errsz)
     vctx v = {.k = k, .err = err, .errsz = errsz, .stmt = -1};
     if (k->nsyms < 0 || k->nvars < 0 || k->nstmts < 0 || k->ntensors < 0)
         return vfail(&v, "negative counts");
+    for (int s = 0; s < k->nstmts; s++)
+        if (k->stmts[s].tensor < 0 || k->stmts[s].tensor >= k->ntensors)
+            return v.stmt = s, vfail(&v, "assigns tensor %d of %d", k->stmts[s].tensor, k->ntensors);
     if (verify_tensors(&v) || verify_vars(&v))
         return -1;
     v.scope = qk_xcalloc((size_t)k->nvars + 1, 1);

@@ -211,10 +211,10 @@ kir_program *kir_build_program(const ast_program *prog, qk_diags *d)
     count_decls(prog, &nf, &nk);
     p->formats = qk_alloc(a, (size_t)(nf + 1) * sizeof *p->formats);
     p->kernels = qk_alloc(a, (size_t)(nk + 1) * sizeof *p->kernels);
-    for (int i = 0; i < prog->nfiles; i++)
+    for (int i = prog->nfiles - 1; i >= 0; i--)
         for (int j = 0; j < prog->files[i]->nformats; j++)
             build_format(&b, prog->files[i]->formats[j]);
-    for (int i = 0; i < prog->nfiles; i++)
+    for (int i = prog->nfiles - 1; i >= 0; i--)
         for (int j = 0; j < prog->files[i]->nkernels; j++)
             p->kernels[p->nkernels++] = build_kernel(&b, prog->files[i]->kernels[j]);
     return p;

@@ -8,7 +8,14 @@
  * quantized loads decode exactly through qk_format_get, SUM adds in double
  * over the whole range, temps are materialized as double arrays, results
  * are rounded by qk_dtype_store. A later statement that reads a result
- * reads the stored (rounded) value back. */
+ * reads the stored (rounded) value back.
+ *
+ * Rounding: CAST rounds once, from double straight to the target type
+ * (f16/bf16 included). Result stores use qk_dtype_store, which goes
+ * through f32 for f16/bf16; that double rounding can differ from one
+ * rounding only on exact f16 ties created by the f32 step, and is the
+ * documented storage rule. max/min follow C fmax/fmin (a NaN operand
+ * loses), so relu(NaN) = 0. */
 #include "compiler/kir.h"
 
 #include <float.h>
@@ -24,6 +31,7 @@ typedef struct ref_ctx {
     int64_t *val;    /* current value of every variable */
     double **temps;  /* per tensor: materialized temp, or NULL */
     int64_t (*tstride)[QK_MAX_RANK]; /* row-major strides of the temps */
+    int64_t *row_bytes; /* per tensor: bytes of one packed row (quantized) */
 } ref_ctx;
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
@@ -121,13 +129,14 @@ static int64_t index_value(const ref_ctx *c, const kir_index *ix)
 }
 
 /* Quantized: leading indices select the row, the last one the element. */
-static double load_quant(const kir_tensor *t, const kir_view *vw, const int64_t *idx)
+static double load_quant(const ref_ctx *c, int ti, const int64_t *idx)
 {
+    const kir_tensor *t = &c->k->tensors[ti];
+    const kir_view *vw = &c->views[ti];
     int64_t row = 0;
     for (int d = 0; d + 1 < t->rank; d++)
         row = row * vw->shape[d] + idx[d];
-    int64_t kdim = vw->shape[t->rank - 1];
-    const uint8_t *base = (const uint8_t *)vw->data + row * qk_format_row_bytes(t->fmt, kdim);
+    const uint8_t *base = (const uint8_t *)vw->data + row * c->row_bytes[ti];
     return qk_format_get(t->fmt, base, idx[t->rank - 1]);
 }
 
@@ -144,7 +153,7 @@ static double eval_load(const ref_ctx *c, const kir_expr *e)
     }
     const kir_view *vw = &c->views[e->tensor];
     if (t->fmt)
-        return load_quant(t, vw, idx);
+        return load_quant(c, e->tensor, idx);
     for (int d = 0; d < t->rank; d++)
         off += idx[d] * vw->stride[d];
     return qk_dtype_load(t->dtype, vw->data, off);
@@ -268,6 +277,7 @@ static void free_ctx(ref_ctx *c)
         free(c->temps[i]);
     free(c->temps);
     free(c->tstride);
+    free(c->row_bytes);
     free(c->val);
 }
 
@@ -279,7 +289,11 @@ int ref_run(const kir_kernel *k, const kir_view *views, const int64_t *dims, cha
     c.val = calloc((size_t)k->nvars + 1, sizeof *c.val);
     c.temps = calloc((size_t)k->ntensors + 1, sizeof *c.temps);
     c.tstride = calloc((size_t)k->ntensors + 1, sizeof *c.tstride);
-    int rc = c.val && c.temps && c.tstride ? 0 : fail(err, errsz, "out of memory");
+    c.row_bytes = calloc((size_t)k->ntensors + 1, sizeof *c.row_bytes);
+    int rc = c.val && c.temps && c.tstride && c.row_bytes ? 0 : fail(err, errsz, "out of memory");
+    for (int i = 0; i < k->nparams && rc == 0; i++)
+        if (k->tensors[i].fmt)
+            c.row_bytes[i] = qk_format_row_bytes(k->tensors[i].fmt, views[i].shape[k->tensors[i].rank - 1]);
     for (int i = k->nparams + k->nresults; i < k->ntensors && rc == 0; i++)
         rc = alloc_temp(&c, i, err, errsz);
     for (int s = 0; s < k->nstmts && rc == 0; s++)

@@ -152,9 +152,9 @@ static int memo_put(bctx *c, uint64_t key, int node)
 
 /* ---- dimensions and indices ---- */
 
-static int dim_node(bctx *c, kir_dim d)
+/* Value of a dimension, emitted into block b (where it is used). */
+static int dim_node(bctx *c, int b, kir_dim d)
 {
-    int b = c->f->entry;
     if (d.sym < 0)
         return ci(c, b, d.c);
     if (d.c == 0)
@@ -263,7 +263,7 @@ static int quant_row(bctx *c, int b, const kir_expr *e)
     for (int d = 0; d < t->rank - 1; d++) {
         int64_t vcoef;
         int ix = index_node(c, b, &e->idx[d], &vcoef);
-        row = row < 0 ? ix : iadd(c, b, imul(c, b, row, dim_node(c, t->dims[d])), ix);
+        row = row < 0 ? ix : iadd(c, b, imul(c, b, row, dim_node(c, b, t->dims[d])), ix);
     }
     if (row < 0)
         return ci(c, b, 0);
@@ -501,7 +501,7 @@ static int lower_sum_scalar(bctx *c, int b, const kir_expr *e)
     int body = b;
     for (int i = 0; i < e->nvars; i++) {
         const kir_var *v = &c->k->vars[e->vars[i]];
-        int lp = tir_loop(c->f, body, ci(c, body, 0), dim_node(c, v->extent), ci(c, body, 1), TL_SERIAL, v->name,
+        int lp = tir_loop(c->f, body, ci(c, body, 0), dim_node(c, body, v->extent), ci(c, body, 1), TL_SERIAL, v->name,
                           &body);
         c->env[e->vars[i]] = (binding){lp, 0, -1, -1};
     }
@@ -839,14 +839,14 @@ static void emit_reduction(bctx *c, int b, const group_ctx *gc, const kir_expr *
     if (pos < first->nvars - 1) {
         const kir_var *v = &c->k->vars[first->vars[pos]];
         int body;
-        int lp = tir_loop(c->f, b, ci(c, b, 0), dim_node(c, v->extent), ci(c, b, 1), TL_SERIAL, v->name, &body);
+        int lp = tir_loop(c->f, b, ci(c, b, 0), dim_node(c, b, v->extent), ci(c, b, 1), TL_SERIAL, v->name, &body);
         bind_outer(c, gc, pos, lp);
         int saved = c->nmemo;
         emit_reduction(c, body, gc, first, p, pos + 1);
         c->nmemo = saved;
         return;
     }
-    int E = dim_node(c, c->k->vars[first->vars[pos]].extent);
+    int E = dim_node(c, b, c->k->vars[first->vars[pos]].extent);
     c->lanes = p->lanes;
     if (p->block)
         emit_block_loop(c, b, gc, p, E);
@@ -943,7 +943,7 @@ static void emit_lhs(bctx *c, int b, stmt_ctx *s, int pos, int par0, int inner0)
         return;
     }
     const kir_var *v = &c->k->vars[s->st->lhs[pos]];
-    int E = dim_node(c, v->extent);
+    int E = dim_node(c, b, v->extent);
     int saved = c->nmemo, body;
     if (pos == s->inner && s->ni > 1) {
         int ni = s->ni;
@@ -1069,7 +1069,7 @@ static int build_stmt(bctx *c, int si, int item_off)
     plan_stmt(c, s);
     kir_dim ext = s->par >= 0 ? c->k->vars[st->lhs[s->par]].extent : (kir_dim){-1, 1};
     f->grids[f->ngrids++] = (tir_grid){si, ext, s->np};
-    int E = dim_node(c, ext), tp = ci(c, b, s->np);
+    int E = dim_node(c, b, ext), tp = ci(c, b, s->np);
     int cnt = emit2(c, b, TIR_DIV, iadd(c, b, E, ci(c, b, s->np - 1)), tp);
     int begin = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1), end = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1);
     f->nodes[begin].imm = f->arg_begin;
@@ -1155,7 +1155,7 @@ static void build_prologue(bctx *c)
         for (int d = 0; !t->fmt && d + 1 < t->rank; d++)
             c->stride[i * QK_MAX_RANK + d] = arg_node(c, a++);
         if (t->fmt) {
-            int K = dim_node(c, t->dims[t->rank - 1]);
+            int K = dim_node(c, b, t->dims[t->rank - 1]);
             int nb = emit2(c, b, TIR_DIV, iadd(c, b, K, ci(c, b, t->fmt->block - 1)), ci(c, b, t->fmt->block));
             c->rowbytes[i] = imul(c, b, nb, ci(c, b, t->fmt->block_bytes));
         }

@@ -103,6 +103,17 @@ static void print_stmt(const ast_stmt *s, qk_buf *out)
     print_expr(s->rhs, 2, out);
 }
 
+static void print_sched(const ast_sched *s, qk_buf *out)
+{
+    qk_buf_printf(out, "  schedule @%d:%d\n", s->loc.line, s->loc.col);
+    for (int i = 0; i < s->ntiles; i++)
+        qk_buf_printf(out, "    tile %s = %lld\n", s->tiles[i].index, (long long)s->tiles[i].size);
+    if (s->parallel)
+        qk_buf_printf(out, "    parallel %s\n", s->parallel);
+    if (s->has_unroll)
+        qk_buf_printf(out, "    unroll %lld\n", (long long)s->unroll);
+}
+
 void ast_print_kernel(const ast_kernel *k, qk_buf *out)
 {
     qk_buf_printf(out, "kernel %s @%d:%d\n", k->name, k->loc.line, k->loc.col);
@@ -113,5 +124,5 @@ void ast_print_kernel(const ast_kernel *k, qk_buf *out)
     for (int i = 0; i < k->nstmts; i++)
         print_stmt(&k->stmts[i], out);
     if (k->sched)
-        qk_buf_printf(out, "  schedule @%d:%d\n", k->sched->loc.line, k->sched->loc.col);
+        print_sched(k->sched, out);
 }

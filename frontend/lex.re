@@ -149,6 +149,7 @@ static int lex_step(lexer *L, const unsigned char **pcur)
         "\"" [^"\n]* "\""   { add_string(L, tok, cur); DONE(cur); }
         "\"" [^"\n]*        {
             qk_error(L->d, loc_at(L, tok), "unterminated string");
+            add_string(L, tok, cur + 1); /* keep parsing as if it were closed */
             DONE(cur);
         }
         "->" | [{}()[\],;:=+\-*/] { add_token(L, TK_PUNCT, tok, cur); DONE(cur); }

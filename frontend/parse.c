@@ -140,7 +140,7 @@ static void parse_block(parser *p, item_fn *item, void *ctx, const char *what)
     jmp_buf jb, *outer = p->recover;
     p->recover = &jb;
     while (!equal(p->tok, "}") && !at_top_decl(p->tok)) {
-        lex_token *start = p->tok;
+        lex_token *volatile start = p->tok;
         if (setjmp(jb) == 0) {
             if (!consume(p, ";"))
                 item(p, ctx);
@@ -589,16 +589,18 @@ static void parse_import(parser *p)
 {
     p->tok++;
     lex_token *t = p->tok;
-    ast_import *im = ast_push(p->a, &p->file->imports, &p->file->nimports, sizeof *im);
-    im->loc = t->loc;
+    const char *path = NULL;
     if (t->kind == TK_STRING && t->len > 0)
-        im->path = t->text;
+        path = t->text;
     else if (t->kind == TK_IDENT)
-        im->path = qk_asprintf(p->a, "%s.qk", t->text);
+        path = qk_asprintf(p->a, "%s.qk", t->text);
     else
         fail_at(p, t->loc, "expected a file name (\"name.qk\" or a bare name) after 'import', found %s",
                 t->kind == TK_STRING ? "an empty string" : tok_desc(p, t));
     p->tok++;
+    ast_import *im = ast_push(p->a, &p->file->imports, &p->file->nimports, sizeof *im);
+    im->loc = t->loc;
+    im->path = path;
     if (!at_top_decl(p->tok) && !consume(p, ";") && !p->tok->bol)
         fail_at(p, p->tok->loc, "expected newline or ';' after import, found %s", tok_desc(p, p->tok));
 }
@@ -622,20 +624,24 @@ static void parse_decl(parser *p)
 }
 
 /* file = decl* EOF */
-void parse_file(ast_file *f, lex_token *toks, int ntoks, qk_arena *a, qk_diags *d)
+static void parse_decls(parser *p)
 {
-    (void)ntoks;
-    /* In the arena, not on the stack: it survives longjmp intact. */
-    parser *p = qk_alloc(a, sizeof *p);
-    *p = (parser){.tok = toks, .a = a, .d = d, .file = f};
     jmp_buf jb;
     p->recover = &jb;
     while (p->tok->kind != TK_EOF) {
-        lex_token *start = p->tok;
+        lex_token *volatile start = p->tok;
         if (setjmp(jb) == 0)
             parse_decl(p);
         else
             while (p->tok->kind != TK_EOF && (p->tok == start || !at_top_decl(p->tok)))
                 p->tok++;
     }
+    p->recover = NULL;
+}
+
+void parse_file(ast_file *f, lex_token *toks, int ntoks, qk_arena *a, qk_diags *d)
+{
+    (void)ntoks;
+    parser p = {.tok = toks, .a = a, .d = d, .file = f};
+    parse_decls(&p);
 }

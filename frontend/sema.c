@@ -475,11 +475,13 @@ static ast_tensor *stmt_target(kctx *c, ast_stmt *st, int *bad)
     else if (t->def_stmt >= 0)
         ERR(c->s, st->loc, "result '%s' is already assigned at %s", st->name,
             where(c->s, c->k->stmts[t->def_stmt].loc, st->loc));
-    else if (st->nlhs != t->rank)
+    else if (st->nlhs != t->rank) {
+        t->def_stmt = c->stmt; /* assigned, if badly: not "never assigned" too */
         ERR(c->s, st->loc, "'%s' has rank %d but is assigned with %d ind%s", t->name, t->rank, st->nlhs,
             st->nlhs == 1 ? "ex" : "ices");
-    else
+    } else {
         *bad = 0;
+    }
     return *bad ? NULL : t;
 }
 
@@ -522,8 +524,8 @@ static void define_temp(kctx *c, ast_stmt *st)
         t->kdims[i] = v->extent;
         t->dims_ok &= v->has_extent;
     }
-    st->tensor = t->index;
     add_tensor(c->s, c->k, t);
+    st->tensor = t->index;
 }
 
 static void check_stmt(kctx *c, int i)
@@ -642,17 +644,19 @@ static void check_sched(sema *s, ast_sched *sc)
         check_size(s, sc->unroll, sc->unroll_loc, "unroll factor");
 }
 
+/* Files are visited imported-first (the reverse of load order), so a
+ * clash between a library and the user's file is reported in the user's. */
 int sema_program(ast_program *prog, qk_arena *a, qk_diags *d)
 {
     sema s = {.a = a, .d = d};
     int before = d->nerrors;
-    for (int i = 0; i < prog->nfiles; i++)
+    for (int i = prog->nfiles - 1; i >= 0; i--)
         for (int j = 0; j < prog->files[i]->nformats; j++)
             declare_format(&s, prog->files[i]->formats[j]);
-    for (int i = 0; i < prog->nfiles; i++)
+    for (int i = prog->nfiles - 1; i >= 0; i--)
         for (int j = 0; j < prog->files[i]->nkernels; j++)
             declare_kernel(&s, prog->files[i]->kernels[j]);
-    for (int i = 0; i < prog->nfiles; i++)
+    for (int i = prog->nfiles - 1; i >= 0; i--)
         for (int j = 0; j < prog->files[i]->nscheds; j++)
             check_sched(&s, prog->files[i]->scheds[j]);
     return d->nerrors - before;

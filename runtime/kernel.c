@@ -174,6 +174,17 @@ static char *c_signature(const kir_kernel *k, const tir_func *f, qk_arena *a)
     return s;
 }
 
+/* "H - 2" -> "H-2", the form qkc.h documents. */
+static const char *compact(qk_arena *a, const char *s)
+{
+    char *c = qk_strdup(a, s), *w = c;
+    for (const char *r = s; *r; r++)
+        if (*r != ' ')
+            *w++ = *r;
+    *w = 0;
+    return c;
+}
+
 static const char ***dim_texts(const kir_kernel *k, qk_arena *a)
 {
     int n = k->nparams + k->nresults;
@@ -184,7 +195,7 @@ static const char ***dim_texts(const kir_kernel *k, qk_arena *a)
         for (int d = 0; d < ts->rank; d++) {
             qk_buf b = {0};
             kir_print_dim(k, ts->dims[d], &b);
-            t[i][d] = qk_strdup(a, b.s ? b.s : "");
+            t[i][d] = compact(a, b.s ? b.s : "");
             qk_buf_free(&b);
         }
     }

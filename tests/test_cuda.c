@@ -9,6 +9,7 @@
 #include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 #include <dlfcn.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "backends/backend.h"
 #include "backends/cuda/cuda_internal.h"
 #include "compiler/format.h"
+#include "frontend/frontend.h"
 #include "support/kir_fixture.h"
 
 #ifndef QKC_PTXAS
@@ -130,12 +132,13 @@ static tir_func *build_decode(qk_arena *a) {
 static void sink_ints(tir_func *f, int g, int i, int out) {
     int a = op1(f, g, TIR_TRUNC, TS_I32, i), b = tir_const_i(f, g, TS_I32, 1, -3);
     int v = op2(f, g, TIR_DIV, a, b);
-    v = op2(f, g, TIR_XOR, op2(f, g, TIR_REM, a, b), op2(f, g, TIR_OR, v, op2(f, g, TIR_SHL, a, b)));
+    int c3 = tir_const_i(f, g, TS_I32, 1, 3);
+    v = op2(f, g, TIR_XOR, op2(f, g, TIR_REM, a, b), op2(f, g, TIR_OR, v, op2(f, g, TIR_SHL, a, c3)));
     v = op2(f, g, TIR_MAX, op2(f, g, TIR_MIN, v, a), op2(f, g, TIR_SAR, b, tir_const_i(f, g, TS_I32, 1, 1)));
     int i8 = op1(f, g, TIR_TRUNC, TS_I8, v);
     int i16 = op1(f, g, TIR_SEXT, TS_I16, i8);
     int back = op1(f, g, TIR_SEXT, TS_I32, i16);
-    int x = op1(f, g, TIR_UITOFP, TS_F32, back);
+    int x = op1(f, g, TIR_UITOFP, TS_F32, op2(f, g, TIR_AND, back, tir_const_i(f, g, TS_I32, 1, 255)));
     int r = op1(f, g, TIR_FPTOSI, TS_I32, x);
     int fb = op1(f, g, TIR_BITCAST, TS_F32, r);
     int ib = op1(f, g, TIR_BITCAST, TS_I32, fb);
@@ -428,6 +431,196 @@ static void test_cpu_target_rejected(void) {
     CU_ASSERT(strstr(err, "GPU target") != NULL);
 }
 
+/* ---- running the emitted CUDA C on the host ----
+ * Without a GPU, the semantics of the emitted C are still checked: the
+ * source is compiled as host C++ (g++) with a prelude that defines the few
+ * CUDA names it uses, and the kernel is called once per (block, thread) of
+ * a small grid, which the grid-stride loop must cover exactly. */
+
+static const char emu_prelude[] =
+    "#include <math.h>\n#include <string.h>\n"
+    "struct qk_dim3 { unsigned x; };\n"
+    "extern \"C\" { qk_dim3 blockIdx, blockDim, gridDim, threadIdx; }\n"
+    "#define __global__\n#define __launch_bounds__(n)\n"
+    "static inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }\n"
+    "static inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }\n"
+    "typedef _Float16 __half;\n"
+    "static inline __half __ushort_as_half(unsigned short b) { __half h; memcpy(&h, &b, 2); return h; }\n"
+    "static inline unsigned short __half_as_ushort(__half h) { unsigned short b; memcpy(&b, &h, 2); return b; }\n"
+    "static inline float __half2float(__half h) { return (float)h; }\n"
+    "static inline __half __float2half_rn(float f) { return (__half)f; }\n";
+
+typedef struct emu {
+    void *lib;
+    void *fn;
+    unsigned *block, *bdim, *grid, *thread; /* the .x of the prelude's globals */
+} emu;
+
+/* Compiles f's CUDA C for the host; 0, or -1 after printing a skip line
+ * when g++ is missing. */
+static int emu_open(tir_func *f, emu *m) {
+    if (system("g++ --version >/dev/null 2>&1") != 0) {
+        printf("\n  skipped: no g++ for the host run of the emitted CUDA C\n");
+        return -1;
+    }
+    char *src = emit_cuda(f), *inc = strstr(src, "#include <cuda_fp16.h>");
+    if (inc)
+        memcpy(inc, "//", 2);
+    char dir[] = "/tmp/qkc_emu_XXXXXX", cc[64], so[64], cmd[256];
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    snprintf(cc, sizeof cc, "%s/k.cc", dir);
+    snprintf(so, sizeof so, "%s/k.so", dir);
+    FILE *fp = fopen(cc, "w");
+    CU_ASSERT_FATAL(fp != NULL);
+    fprintf(fp, "%s%s", emu_prelude, src);
+    fclose(fp);
+    snprintf(cmd, sizeof cmd, "g++ -std=c++17 -O1 -ffp-contract=off -shared -fPIC -o %s %s", so, cc);
+    int rc = system(cmd);
+    CU_ASSERT_FATAL(rc == 0);
+    m->lib = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    CU_ASSERT_FATAL(m->lib != NULL);
+    char *kname = cuda_kernel_name(f);
+    m->fn = dlsym(m->lib, kname);
+    m->block = dlsym(m->lib, "blockIdx");
+    m->bdim = dlsym(m->lib, "blockDim");
+    m->grid = dlsym(m->lib, "gridDim");
+    m->thread = dlsym(m->lib, "threadIdx");
+    CU_ASSERT_FATAL(m->fn && m->block && m->bdim && m->grid && m->thread);
+    unlink(cc);
+    unlink(so);
+    rmdir(dir);
+    free(kname);
+    free(src);
+    return 0;
+}
+
+/* Sets up the thread (b, t) of a grid of 3 blocks of 2 threads; returns
+ * 0 when every thread has been visited. */
+static int emu_thread(emu *m, int step) {
+    if (step >= 6)
+        return 0;
+    *m->grid = 3;
+    *m->bdim = 2;
+    *m->block = (unsigned)(step / 2);
+    *m->thread = (unsigned)(step % 2);
+    return 1;
+}
+
+static void test_host_gemv(void) {
+    qk_arena *a = qk_arena_new();
+    emu m;
+    if (emu_open(build_gemv(a), &m) == 0) {
+        enum { N = 37, K = 19 };
+        float x[K], w[N * K], y[N] = {0};
+        for (int i = 0; i < K; i++)
+            x[i] = (float)(i % 7) * 0.37f - 1;
+        for (int i = 0; i < N * K; i++)
+            w[i] = (float)(i % 11) * 0.13f - 0.5f;
+        void (*fn)(const void *, const void *, void *, long long, long long, long long, long long);
+        memcpy(&fn, &m.fn, sizeof fn);
+        for (int s = 0; emu_thread(&m, s); s++)
+            fn(x, w, y, N, K, 0, N);
+        for (int n = 0; n < N; n++) {
+            float acc = 0;
+            for (int k = 0; k < K; k++)
+                acc = fmaf(x[k], w[n * K + k], acc);
+            CU_ASSERT(y[n] == acc);
+        }
+        dlclose(m.lib);
+    }
+    qk_arena_free(a);
+}
+
+static void test_host_half(void) {
+    qk_arena *a = qk_arena_new();
+    emu m;
+    if (emu_open(build_half(a), &m) == 0) {
+        enum { N = 50, END = 64 };
+        uint16_t src[N], dst[END];
+        for (int i = 0; i < N; i++)
+            src[i] = qk_f32_to_f16((float)(i - 25) * 0.21f);
+        for (int i = 0; i < END; i++)
+            dst[i] = 0xAAAA;
+        void (*fn)(const void *, void *, long long, long long, long long);
+        memcpy(&fn, &m.fn, sizeof fn);
+        for (int s = 0; emu_thread(&m, s); s++)
+            fn(src, dst, N, 0, END);
+        for (int i = 0; i < END; i++) {
+            if (i >= N) {
+                CU_ASSERT(dst[i] == 0xAAAA); /* masked off */
+                continue;
+            }
+            float v = rintf(expf(qk_f16_to_f32(src[i])) * 2.0f);
+            v = -(v - sqrtf(fabsf(v))) / 0.1f;
+            v = fminf(fmaxf(v, -65504.0f), 1e30f);
+            CU_ASSERT(dst[i] == qk_f32_to_f16(v));
+        }
+        dlclose(m.lib);
+    }
+    qk_arena_free(a);
+}
+
+static void test_host_decode(void) {
+    qk_arena *a = qk_arena_new();
+    emu m;
+    if (emu_open(build_decode(a), &m) == 0) {
+        enum { ITEMS = 100 };
+        uint8_t w[ITEMS / 2];
+        float s[4] = {0.5f, -2.0f, 0.125f, 3.0f}, y[ITEMS];
+        for (int i = 0; i < ITEMS / 2; i++)
+            w[i] = (uint8_t)(i * 37 + 11);
+        void (*fn)(const void *, const void *, void *, long long, long long);
+        memcpy(&fn, &m.fn, sizeof fn);
+        for (int k = 0; emu_thread(&m, k); k++)
+            fn(w, s, y, 0, ITEMS);
+        for (int i = 0; i < ITEMS; i++) {
+            int code = (w[i / 2] >> (4 * (i & 1))) & 15;
+            CU_ASSERT(y[i] == (float)(code - 8) * s[i / 32]);
+        }
+        dlclose(m.lib);
+    }
+    qk_arena_free(a);
+}
+
+/* What build_sink computes for item i, written in plain C. */
+static float sink_ref(int64_t i) {
+    int32_t a = (int32_t)i, b = -3;
+    int32_t v = a / b;
+    v = (a % b) ^ (v | (int32_t)((uint32_t)a << 3));
+    int32_t mn = v < a ? v : a, sa = b >> 1;
+    v = mn > sa ? mn : sa;
+    int32_t back = (int16_t)(int8_t)v;
+    float x = (float)(uint32_t)(back & 255);
+    int32_t r = (int32_t)x;
+    float fb;
+    memcpy(&fb, &r, 4);
+    int32_t ib;
+    memcpy(&ib, &fb, 4);
+    float sel = fb < x ? (float)ib : x;
+    return a < 7 ? sel + 0.25f : -0.0f;
+}
+
+/* Negative work items exercise the signed ops. */
+static void test_host_all_ops(void) {
+    qk_arena *a = qk_arena_new();
+    emu m;
+    if (emu_open(build_sink(a), &m) == 0) {
+        float out[40];
+        void (*fn)(void *, long long, long long);
+        memcpy(&fn, &m.fn, sizeof fn);
+        for (int k = 0; emu_thread(&m, k); k++)
+            fn(out + 20, -20, 20);
+        for (int i = -20; i < 20; i++) {
+            float want = sink_ref(i);
+            CU_ASSERT(memcmp(&out[i + 20], &want, 4) == 0);
+            if (memcmp(&out[i + 20], &want, 4) != 0)
+                printf("\nitem %d: got %g want %g\n", i, out[i + 20], want);
+        }
+        dlclose(m.lib);
+    }
+    qk_arena_free(a);
+}
+
 /* Host pointers and values in the libffi layout the runtime passes. */
 typedef struct gemv_call {
     float *x, *w, *y;
@@ -519,6 +712,43 @@ static void test_launch_env(void) {
     unsetenv("QKC_LIBCUDA");
 }
 
+/* Runs the builder's q4 GEMV on the host (emulated grid) against the
+ * unpacked weights; K = 70 is not a multiple of the block. Every argument
+ * is a pointer or an i64, passed alike in integer registers, so one
+ * 7-word call type fits the kernel whatever its argument order. */
+static void host_run_qgemv(tir_func *f, const qk_format *fmt) {
+    emu m;
+    if (f->nargs != 7 || emu_open(f, &m) != 0)
+        return;
+    enum { N = 5, K = 70 };
+    float x[K], w[N * K], wd[N * K], y[N] = {0};
+    for (int i = 0; i < K; i++)
+        x[i] = (float)((i * 7) % 13) * 0.25f - 1.5f;
+    for (int i = 0; i < N * K; i++)
+        w[i] = (float)((i * 5) % 17) * 0.1f - 0.8f;
+    uint8_t *wq = calloc(1, (size_t)qk_format_size(fmt, N, K));
+    qk_format_pack(fmt, w, N, K, wq);
+    qk_format_unpack(fmt, wq, N, K, wd);
+    uintptr_t av[7];
+    for (int i = 0; i < 7; i++) {
+        const char *nm = f->args[i].name;
+        av[i] = !strcmp(nm, "x") ? (uintptr_t)x : !strcmp(nm, "W") ? (uintptr_t)wq : !strcmp(nm, "y") ? (uintptr_t)y
+              : !strcmp(nm, "K") ? K : !strcmp(nm, "N") ? N : !strcmp(nm, "begin") ? 0 : N; /* end: one item per row */
+    }
+    void (*fn)(uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t);
+    memcpy(&fn, &m.fn, sizeof fn);
+    for (int s = 0; emu_thread(&m, s); s++)
+        fn(av[0], av[1], av[2], av[3], av[4], av[5], av[6]);
+    for (int n = 0; n < N; n++) {
+        double ref = 0;
+        for (int k = 0; k < K; k++)
+            ref += (double)x[k] * wd[n * K + k];
+        CU_ASSERT_DOUBLE_EQUAL(y[n], ref, 1e-4 * (1 + fabs(ref)));
+    }
+    free(wq);
+    dlclose(m.lib);
+}
+
 /* y[n] = sum(k) x[k] * W[n, k] with W in a 4-bit block format, lowered by
  * tir_build for sm_90. */
 static void test_tir_build_sm90(void) {
@@ -543,7 +773,52 @@ static void test_tir_build_sm90(void) {
     CU_ASSERT(strstr(src, "__global__") && strstr(src, "gridDim.x"));
     free(src);
     check_ptx(f);
+    host_run_qgemv(f, fmt);
     kfx_free(fx);
+}
+
+/* .qk source -> frontend -> tir_build (schedule applied) for sm_90 ->
+ * CUDA C -> PTX -> ptxas. */
+static void test_frontend_sm90(void) {
+    static const char src[] =
+        "import ggml\n"
+        "format q8 { code = int8; block = 32; scale = f32 }\n"
+        "kernel gemv(x: f32[K], W: q4_0[N, K], b: f32[N]) -> y: f32[N] {\n"
+        "  y[n] = sum(k) x[k] * W[n, k] + b[n]\n"
+        "}\n"
+        "schedule gemv { tile n = 16, k = 256; parallel n }\n"
+        "kernel gemm_relu(x: f32[M, K], W: q8[N, K], b: f32[N]) -> y: f32[M, N] {\n"
+        "  y[m, n] = relu(sum(k) x[m, k] * W[n, k] + b[n])\n"
+        "}\n";
+    qk_diags d;
+    qk_diags_init(&d);
+    kir_program *p = qk_frontend_compile(src, sizeof src - 1, "cuda_test.qk", NULL, &d);
+    if (!p) {
+        qk_buf b = {0};
+        qk_diags_render(&d, &b);
+        printf("\n%s\n", b.s ? b.s : "");
+        qk_buf_free(&b);
+    }
+    CU_ASSERT_FATAL(p != NULL);
+    qk_target t;
+    CU_ASSERT_FATAL(qk_target_named("sm_90", &t) == 0);
+    CU_ASSERT(p->nkernels == 2);
+    for (int i = 0; i < p->nkernels; i++) {
+        tir_config cfg;
+        tir_default_config(&t, &cfg);
+        tir_apply_schedule(p->kernels[i], &cfg);
+        char err[1024] = "";
+        tir_func *f = tir_build(p->arena, p->kernels[i], &t, &cfg, err, sizeof err);
+        if (!f)
+            printf("\ntir_build %s: %s\n", p->kernels[i]->name, err);
+        CU_ASSERT_FATAL(f != NULL);
+        char *cu = emit_cuda(f);
+        CU_ASSERT(strstr(cu, "__global__") != NULL);
+        free(cu);
+        check_ptx(f);
+    }
+    kir_program_free(p);
+    qk_diags_free(&d);
 }
 
 int main(void) {
@@ -557,6 +832,10 @@ int main(void) {
     CU_add_test(s, "f16 masked: NVRTC + ptxas sm_80/sm_90", test_ptx_half);
     CU_add_test(s, "int decode: NVRTC + ptxas sm_80/sm_90", test_ptx_decode);
     CU_add_test(s, "all ops: NVRTC + ptxas sm_80/sm_90", test_ptx_all_ops);
+    CU_add_test(s, "host run of the emitted C: gemv", test_host_gemv);
+    CU_add_test(s, "host run of the emitted C: f16 masked", test_host_half);
+    CU_add_test(s, "host run of the emitted C: int decode", test_host_decode);
+    CU_add_test(s, "host run of the emitted C: all ops, negative items", test_host_all_ops);
     CU_add_test(s, "emit --stage=ptx", test_emit_ptx_stage);
     CU_add_test(s, "compile from 4 threads on one state", test_compile_threads);
     CU_add_test(s, "lanes > 1 rejected", test_lanes_rejected);
@@ -564,6 +843,7 @@ int main(void) {
     CU_add_test(s, "launch: no driver / on the device", test_launch);
     CU_add_test(s, "launch: QKC_LIBCUDA nonexistent or stub", test_launch_env);
     CU_add_test(s, "tir_build sm_90 -> CUDA -> PTX", test_tir_build_sm90);
+    CU_add_test(s, ".qk source -> frontend -> sm_90 PTX", test_frontend_sm90);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     int failures = (int)CU_get_number_of_failures();

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# cli_run.sh — runs the qkc CLI end to end: every kernel of examples/*.qk
+# with small dims (must print PASS), emit stages, info, pack/unpack.
+# Usage: bash tests/cli_run.sh path/to/qkc
+set -uo pipefail
+QKC=${1:?usage: cli_run.sh path/to/qkc}
+cd "$(dirname "$0")/.."
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$TMP/out" ] && sed 's/^/     | /' "$TMP/out" | head -20; }
+
+# Small dims, deliberately not multiples of any tile.
+small_dim() {
+  case $1 in
+    M) echo 3 ;; N) echo 37 ;; K) echo 100 ;; B) echo 2 ;; C) echo 3 ;;
+    H) echo 9 ;; W) echo 10 ;; O) echo 5 ;; L) echo 12 ;; *) echo 7 ;;
+  esac
+}
+
+# The kernel's dims, from the "--dims is missing" message of qkc run.
+dims_for() {
+  local names
+  names=$("$QKC" run "$1" --kernel "$2" --dims "" 2>&1 | sed -n 's/.*has dims \(.*\))$/\1/p' | tr -d ' ')
+  local out="" d
+  IFS=, read -ra ds <<<"$names"
+  for d in "${ds[@]}"; do
+    [ "$d" = none ] && continue
+    out="$out${out:+,}$d=$(small_dim "$d")"
+  done
+  echo "$out"
+}
+
+for f in examples/*.qk; do
+  for k in $(sed -n 's/^kernel \([A-Za-z_][A-Za-z_0-9]*\).*/\1/p' "$f"); do
+    dims=$(dims_for "$f" "$k")
+    if "$QKC" run "$f" --kernel "$k" --dims "$dims" --reps 3 >"$TMP/out" 2>&1 && grep -q PASS "$TMP/out" &&
+      ! grep -q FAIL "$TMP/out"; then
+      ok "run $f $k --dims $dims"
+    else
+      bad "run $f $k --dims $dims"
+    fi
+  done
+done
+
+# threads and seeds
+for t in 1 2 3; do
+  if "$QKC" run examples/q4_gemv.qk --kernel gemv --dims N=61,K=333 --threads $t --seed 7 --reps 3 >"$TMP/out" 2>&1 &&
+    grep -q "seed 7" "$TMP/out" && grep -q PASS "$TMP/out"; then
+    ok "run --threads $t --seed 7"
+  else
+    bad "run --threads $t --seed 7"
+  fi
+done
+
+# missing dims name the missing ones
+"$QKC" run examples/q4_gemv.qk --kernel gemv --dims N=8 >"$TMP/out" 2>&1
+rc=$?
+if [ $rc = 1 ] && grep -q -- "--dims is missing K (kernel gemv has dims" "$TMP/out"; then ok "missing dims"; else bad "missing dims (rc $rc)"; fi
+
+# emit
+if "$QKC" emit --stage=tir examples/q4_gemv.qk --kernel gemv >"$TMP/out" 2>&1 && grep -q "loop" "$TMP/out"; then
+  ok "emit tir shows loops"
+else
+  bad "emit tir shows loops"
+fi
+for s in ast kir llvm; do
+  if "$QKC" emit --stage=$s examples/q4_gemv.qk >"$TMP/out" 2>&1 && [ -s "$TMP/out" ]; then ok "emit $s"; else bad "emit $s"; fi
+done
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+  if "$QKC" emit --stage=asm examples/q4_gemv.qk >"$TMP/out" 2>&1 && grep -q zmm "$TMP/out"; then
+    ok "emit asm uses zmm registers"
+  else
+    bad "emit asm uses zmm registers"
+  fi
+else
+  echo "skip emit asm zmm (no avx512f)"
+fi
+if [ -d /usr/local/cuda ]; then
+  if "$QKC" emit --stage=ptx examples/q4_gemv.qk >"$TMP/out" 2>&1 && grep -q "\.entry" "$TMP/out"; then
+    ok "emit ptx has .entry"
+  else
+    bad "emit ptx has .entry"
+  fi
+else
+  echo "skip emit ptx (no /usr/local/cuda)"
+fi
+if "$QKC" emit --stage=cuda examples/q4_gemv.qk >"$TMP/out" 2>&1 && grep -q "__global__" "$TMP/out"; then
+  ok "emit cuda from a CPU machine"
+else
+  bad "emit cuda from a CPU machine"
+fi
+
+# info
+if "$QKC" info examples/q4_gemv.qk >"$TMP/out" 2>&1 && grep -q "void gemv(" "$TMP/out" && grep -q "bits/weight" "$TMP/out"; then
+  ok "info"
+else
+  bad "info"
+fi
+
+# pack / unpack
+if "$QKC" pack examples/q3_zero.qk --format q3z --rows 5 --cols 130 -o "$TMP/w.bin" >"$TMP/out" 2>&1 &&
+  "$QKC" unpack examples/q3_zero.qk --format q3z --rows 5 --cols 130 -i "$TMP/w.bin" -o "$TMP/w.f32" >>"$TMP/out" 2>&1 &&
+  [ "$(stat -c %s "$TMP/w.f32")" = $((5 * 130 * 4)) ]; then
+  ok "pack/unpack"
+else
+  bad "pack/unpack"
+fi
+if "$QKC" pack examples/q3_zero.qk --format q3z --rows 2 --cols 64 --in "$TMP/w.f32" -o "$TMP/x.bin" >"$TMP/out" 2>&1; then
+  bad "pack --in with the wrong size must fail"
+else
+  ok "pack --in with the wrong size fails"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,698 @@
+/* test_api.c — the public API of libqkc (include/qkc.h), through the
+ * runtime: every status code, NULL handles, diagnostics, introspection,
+ * launch validation, raw function pointers, packers, the kernel cache and
+ * concurrent compile + launch from several threads on one context. */
+#include <CUnit/Basic.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qkc.h"
+#include "runtime/runtime.h"
+#include "support/rt_test.h"
+
+static const char *SRC =
+    "format q4 { code = uint4 offset 8; block = 32; scale = f16 }\n"
+    "format q8 { code = int8; block = 32; scale = f32 }\n"
+    "kernel gemv(x: f32[K], W: q4[N, K], b: f32[N]) -> y: f32[N] {\n"
+    "  y[n] = sum(k) x[k] * W[n, k] + b[n]\n"
+    "}\n"
+    "kernel shift(x: f32[N]) -> y: f32[N] {\n"
+    "  y[i] = x[i + 1]\n"
+    "}\n"
+    "kernel mm(x: f32[M, K], w: f32[N, K]) -> y: f32[M, N] {\n"
+    "  y[m, n] = sum(k) x[m, k] * w[n, k]\n"
+    "}\n";
+
+static qkc_ctx *new_ctx(const char *target, int threads)
+{
+    qkc_ctx *ctx = NULL;
+    qkc_ctx_options o = {.target = target, .threads = threads};
+    CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&o, &ctx), QKC_OK);
+    return ctx;
+}
+
+static qkc_program *new_prog(qkc_ctx *ctx, const char *src)
+{
+    qkc_program *p = NULL;
+    qkc_status st = qkc_program_create(ctx, src, "test.qk", &p);
+    if (st != QKC_OK)
+        fprintf(stderr, "%s\n", qkc_errmsg(ctx));
+    CU_ASSERT_EQUAL_FATAL(st, QKC_OK);
+    return p;
+}
+
+/* ---- version, status names ---- */
+
+static void test_strerror(void)
+{
+    CU_ASSERT_STRING_EQUAL(qkc_version(), "0.1.0");
+    for (int s = QKC_OK; s <= QKC_ERR_INTERNAL; s++) {
+        const char *m = qkc_strerror((qkc_status)s);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        CU_ASSERT(strlen(m) > 0);
+        for (int t = QKC_OK; t < s; t++)
+            CU_ASSERT(strcmp(m, qkc_strerror((qkc_status)t)) != 0);
+    }
+    CU_ASSERT_PTR_NOT_NULL(qkc_strerror((qkc_status)999));
+    CU_ASSERT_PTR_NOT_NULL(qkc_strerror((qkc_status)-1));
+}
+
+/* ---- NULL handles ---- */
+
+static void test_null_handles(void)
+{
+    qkc_ctx_destroy(NULL);
+    qkc_program_destroy(NULL);
+    CU_ASSERT_EQUAL(qkc_ctx_create(NULL, NULL), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NULL(qkc_ctx_target(NULL));
+    CU_ASSERT_PTR_NOT_NULL(qkc_errmsg(NULL));
+    qkc_program *p = (qkc_program *)1;
+    CU_ASSERT_EQUAL(qkc_program_create(NULL, SRC, NULL, &p), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NULL(p);
+    CU_ASSERT_EQUAL(qkc_program_create_file(NULL, "x.qk", &p), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_program_ndiagnostics(NULL), 0);
+    CU_ASSERT_STRING_EQUAL(qkc_program_diagnostics_text(NULL), "");
+    CU_ASSERT_EQUAL(qkc_program_nkernels(NULL), 0);
+    CU_ASSERT_PTR_NULL(qkc_program_kernel_name(NULL, 0));
+    qkc_diagnostic d;
+    CU_ASSERT_EQUAL(qkc_program_diagnostic(NULL, 0, &d), QKC_ERR_INVALID_ARG);
+    qkc_kernel *k = (qkc_kernel *)1;
+    CU_ASSERT_EQUAL(qkc_kernel_get(NULL, "gemv", &k), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NULL(k);
+    CU_ASSERT_PTR_NULL(qkc_kernel_name(NULL));
+    CU_ASSERT_EQUAL(qkc_kernel_nparams(NULL), 0);
+    CU_ASSERT_EQUAL(qkc_kernel_ndims(NULL), 0);
+    CU_ASSERT_PTR_NULL(qkc_kernel_dim_name(NULL, 0));
+    CU_ASSERT_PTR_NULL(qkc_kernel_c_signature(NULL));
+    qkc_param_info pi;
+    CU_ASSERT_EQUAL(qkc_kernel_param(NULL, 0, &pi), QKC_ERR_INVALID_ARG);
+    void *fn;
+    CU_ASSERT_EQUAL(qkc_kernel_fnptr(NULL, &fn), QKC_ERR_INVALID_ARG);
+    int64_t items;
+    CU_ASSERT_EQUAL(qkc_kernel_work_items(NULL, NULL, &items), QKC_ERR_INVALID_ARG);
+    char *text;
+    CU_ASSERT_EQUAL(qkc_kernel_emit(NULL, "kir", &text), QKC_ERR_INVALID_ARG);
+    qkc_tensor t = {0};
+    CU_ASSERT_EQUAL(qkc_launch(NULL, &t, 1, NULL), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_reference(NULL, &t, 1), QKC_ERR_INVALID_ARG);
+    size_t bytes;
+    float f = 0;
+    CU_ASSERT_EQUAL(qkc_format_size(NULL, "q4", 1, 32, &bytes), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_pack(NULL, "q4", &f, 1, 1, &bytes, sizeof bytes), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_unpack(NULL, "q4", &bytes, sizeof bytes, 1, 1, &f), QKC_ERR_INVALID_ARG);
+}
+
+static void test_null_args_with_ctx(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 2);
+    qkc_program *p = NULL;
+    CU_ASSERT_EQUAL(qkc_program_create(ctx, NULL, NULL, &p), QKC_ERR_INVALID_ARG);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "source") != NULL);
+    CU_ASSERT_EQUAL(qkc_program_create(ctx, SRC, NULL, NULL), QKC_ERR_INVALID_ARG);
+    p = new_prog(ctx, SRC);
+    qkc_kernel *k = NULL;
+    CU_ASSERT_EQUAL(qkc_kernel_get(p, NULL, &k), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_kernel_get(p, "gemv", NULL), QKC_ERR_INVALID_ARG);
+    qkc_ctx_options bad = {.threads = -1};
+    qkc_ctx *c2 = NULL;
+    CU_ASSERT_EQUAL(qkc_ctx_create(&bad, &c2), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NULL(c2);
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+/* ---- contexts and targets ---- */
+
+static void test_targets(void)
+{
+    qkc_ctx *ctx = NULL;
+    qkc_ctx_options o = {.target = "pdp11"};
+    CU_ASSERT_EQUAL(qkc_ctx_create(&o, &ctx), QKC_ERR_TARGET);
+    CU_ASSERT_PTR_NULL(ctx);
+    CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(NULL, &ctx), QKC_OK);
+    CU_ASSERT_STRING_EQUAL(qkc_ctx_target(ctx), "host");
+    CU_ASSERT_STRING_EQUAL(qkc_errmsg(ctx), "");
+    qkc_ctx_destroy(ctx);
+    /* A GPU context creates and parses programs without a GPU. */
+    ctx = new_ctx("sm_90", 1);
+    CU_ASSERT_STRING_EQUAL(qkc_ctx_target(ctx), "sm_90");
+    qkc_program *p = new_prog(ctx, SRC);
+    CU_ASSERT_EQUAL(qkc_program_nkernels(p), 3);
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+/* ---- files and diagnostics ---- */
+
+static void test_io(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 1);
+    qkc_program *p = (qkc_program *)1;
+    CU_ASSERT_EQUAL(qkc_program_create_file(ctx, "/nonexistent/dir/x.qk", &p), QKC_ERR_IO);
+    CU_ASSERT_PTR_NULL(p);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "/nonexistent/dir/x.qk") != NULL);
+    CU_ASSERT_EQUAL(qkc_program_create_file(ctx, QKC_SOURCE_DIR "/examples/q4_gemv.qk", &p), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_program_nkernels(p), 1);
+    CU_ASSERT_STRING_EQUAL(qkc_program_kernel_name(p, 0), "gemv");
+    CU_ASSERT_PTR_NULL(qkc_program_kernel_name(p, 1));
+    CU_ASSERT_PTR_NULL(qkc_program_kernel_name(p, -1));
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+static void test_compile_error(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 1);
+    qkc_program *p = NULL;
+    const char *bad = "kernel bad(x: f32[N]) -> y: f32[N] {\n  y[i] = x[i] +* 2\n}\n";
+    CU_ASSERT_EQUAL(qkc_program_create(ctx, bad, "bad.qk", &p), QKC_ERR_COMPILE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "error") != NULL);
+    CU_ASSERT(qkc_program_ndiagnostics(p) >= 1);
+    qkc_diagnostic d;
+    CU_ASSERT_EQUAL_FATAL(qkc_program_diagnostic(p, 0, &d), QKC_OK);
+    CU_ASSERT_EQUAL(d.severity, QKC_SEV_ERROR);
+    CU_ASSERT_EQUAL(d.line, 2);
+    CU_ASSERT(d.col > 1);
+    CU_ASSERT_PTR_NOT_NULL(d.message);
+    CU_ASSERT(d.file && strcmp(d.file, "bad.qk") == 0);
+    CU_ASSERT_EQUAL(qkc_program_diagnostic(p, 99, &d), QKC_ERR_NOT_FOUND);
+    CU_ASSERT_EQUAL(qkc_program_diagnostic(p, 0, NULL), QKC_ERR_INVALID_ARG);
+    const char *text = qkc_program_diagnostics_text(p);
+    CU_ASSERT(strstr(text, "bad.qk:2:") != NULL);
+    CU_ASSERT(strstr(text, "error:") != NULL);
+    CU_ASSERT(strchr(text, '^') != NULL);
+    CU_ASSERT_EQUAL(qkc_program_nkernels(p), 0);
+    qkc_kernel *k = NULL;
+    CU_ASSERT_EQUAL(qkc_kernel_get(p, "bad", &k), QKC_ERR_INVALID_ARG);
+    size_t bytes;
+    CU_ASSERT_EQUAL(qkc_format_size(p, "q4", 1, 1, &bytes), QKC_ERR_INVALID_ARG);
+    qkc_program_destroy(p);
+    p = new_prog(ctx, SRC);
+    CU_ASSERT_EQUAL(qkc_program_ndiagnostics(p), 0);
+    CU_ASSERT_STRING_EQUAL(qkc_program_diagnostics_text(p), "");
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+/* ---- kernels: lookup, introspection ---- */
+
+static void test_not_found(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 1);
+    qkc_program *p = new_prog(ctx, SRC);
+    qkc_kernel *k = NULL;
+    CU_ASSERT_EQUAL(qkc_kernel_get(p, "nope", &k), QKC_ERR_NOT_FOUND);
+    CU_ASSERT_PTR_NULL(k);
+    CU_ASSERT_STRING_EQUAL(qkc_errmsg(ctx), "no kernel 'nope' in program; kernels: gemv, shift, mm");
+    size_t bytes;
+    CU_ASSERT_EQUAL(qkc_format_size(p, "q5", 1, 32, &bytes), QKC_ERR_NOT_FOUND);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "q4") != NULL);
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "gemv", &k), QKC_OK);
+    qkc_param_info pi;
+    CU_ASSERT_EQUAL(qkc_kernel_param(k, 4, &pi), QKC_ERR_NOT_FOUND);
+    CU_ASSERT_EQUAL(qkc_kernel_param(k, -1, &pi), QKC_ERR_NOT_FOUND);
+    CU_ASSERT_EQUAL(qkc_kernel_param(k, 0, NULL), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NULL(qkc_kernel_dim_name(k, 2));
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+static void test_introspection(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 1);
+    qkc_program *p = new_prog(ctx, SRC);
+    qkc_kernel *k = NULL, *k2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "gemv", &k), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_kernel_get(p, "gemv", &k2), QKC_OK);
+    CU_ASSERT_PTR_EQUAL(k, k2);
+    CU_ASSERT_STRING_EQUAL(qkc_kernel_name(k), "gemv");
+    CU_ASSERT_EQUAL(qkc_kernel_nparams(k), 4);
+    qkc_param_info pi;
+    CU_ASSERT_EQUAL(qkc_kernel_param(k, 1, &pi), QKC_OK);
+    CU_ASSERT_STRING_EQUAL(pi.name, "W");
+    CU_ASSERT_EQUAL(pi.dtype, QKC_PACKED);
+    CU_ASSERT_STRING_EQUAL(pi.format, "q4");
+    CU_ASSERT_EQUAL(pi.rank, 2);
+    CU_ASSERT_STRING_EQUAL(pi.dims[0], "N");
+    CU_ASSERT_STRING_EQUAL(pi.dims[1], "K");
+    CU_ASSERT_FALSE(pi.is_result);
+    CU_ASSERT_EQUAL(qkc_kernel_param(k, 3, &pi), QKC_OK);
+    CU_ASSERT_STRING_EQUAL(pi.name, "y");
+    CU_ASSERT_TRUE(pi.is_result);
+    CU_ASSERT_EQUAL(pi.dtype, QKC_F32);
+    CU_ASSERT_PTR_NULL(pi.format);
+    CU_ASSERT_EQUAL(qkc_kernel_ndims(k), 2);
+    CU_ASSERT_STRING_EQUAL(qkc_kernel_dim_name(k, 0), "K");
+    CU_ASSERT_STRING_EQUAL(qkc_kernel_dim_name(k, 1), "N");
+    CU_ASSERT_STRING_EQUAL(qkc_kernel_c_signature(k),
+                           "void gemv(const float *x, const uint8_t *W, const float *b, float *y, int64_t K, "
+                           "int64_t N, int64_t begin, int64_t end)");
+    qkc_kernel *mm = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "mm", &mm), QKC_OK);
+    CU_ASSERT(strstr(qkc_kernel_c_signature(mm), "int64_t x_stride0") != NULL);
+    qkc_program *pc = new_prog(ctx, "kernel cv(x: f32[H]) -> y: f32[H-2] {\n  y[h] = x[h] + x[h + 2]\n}\n");
+    qkc_kernel *kc = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(pc, "cv", &kc), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_kernel_param(kc, 1, &pi), QKC_OK);
+    CU_ASSERT_STRING_EQUAL(pi.dims[0], "H-2");
+    qkc_program_destroy(pc);
+    int64_t dims[2] = {64, 40}, items = -1;
+    CU_ASSERT_EQUAL(qkc_kernel_work_items(k, dims, &items), QKC_OK);
+    CU_ASSERT(items >= 1 && items <= 40);
+    dims[1] = -1;
+    CU_ASSERT_EQUAL(qkc_kernel_work_items(k, dims, &items), QKC_ERR_SHAPE);
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+static void test_emit(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 1);
+    qkc_program *p = new_prog(ctx, SRC);
+    qkc_kernel *k = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "gemv", &k), QKC_OK);
+    static const char *const ok[] = {"ast", "kir", "tir", "llvm", "asm"};
+    for (int i = 0; i < 5; i++) {
+        char *text = NULL;
+        qkc_status st = qkc_kernel_emit(k, ok[i], &text);
+        if (st != QKC_OK)
+            fprintf(stderr, "emit %s: %s\n", ok[i], qkc_errmsg(ctx));
+        CU_ASSERT_EQUAL(st, QKC_OK);
+        CU_ASSERT(text && strlen(text) > 0);
+        free(text);
+    }
+    char *text = (char *)1;
+    CU_ASSERT_EQUAL(qkc_kernel_emit(k, "ptx", &text), QKC_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NULL(text);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "GPU target") != NULL);
+    CU_ASSERT_EQUAL(qkc_kernel_emit(k, "cuda", &text), QKC_ERR_UNSUPPORTED);
+    CU_ASSERT_EQUAL(qkc_kernel_emit(k, "bogus", &text), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_kernel_emit(k, NULL, &text), QKC_ERR_INVALID_ARG);
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+/* ---- launches ---- */
+
+typedef struct gemv_bufs {
+    float x[64], b[40], y[40], yref[40];
+    uint8_t W[40 * 2 * 18];
+    qkc_tensor t[4];
+} gemv_bufs;
+
+/* gemv with K = 64, N = 40, random contents. */
+static void gemv_setup(qkc_program *p, gemv_bufs *g, uint64_t seed)
+{
+    rtt_rng r = {seed};
+    float w[40 * 64];
+    for (int i = 0; i < 64; i++)
+        g->x[i] = (float)rtt_uniform(&r, -1, 1);
+    for (int i = 0; i < 40; i++)
+        g->b[i] = (float)rtt_uniform(&r, -1, 1);
+    for (int i = 0; i < 40 * 64; i++)
+        w[i] = (float)rtt_uniform(&r, -1, 1);
+    size_t bytes = 0;
+    CU_ASSERT_EQUAL(qkc_format_size(p, "q4", 40, 64, &bytes), QKC_OK);
+    CU_ASSERT_EQUAL_FATAL(bytes, sizeof g->W);
+    CU_ASSERT_EQUAL(qkc_pack(p, "q4", w, 40, 64, g->W, sizeof g->W), QKC_OK);
+    g->t[0] = (qkc_tensor){g->x, QKC_F32, 1, {64}};
+    g->t[1] = (qkc_tensor){g->W, QKC_PACKED, 2, {40, 64}};
+    g->t[2] = (qkc_tensor){g->b, QKC_F32, 1, {40}};
+    g->t[3] = (qkc_tensor){g->y, QKC_F32, 1, {40}};
+}
+
+static void test_launch_gemv(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 4);
+    qkc_program *p = new_prog(ctx, SRC);
+    qkc_kernel *k = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "gemv", &k), QKC_OK);
+    gemv_bufs g;
+    gemv_setup(p, &g, 7);
+    CU_ASSERT_EQUAL_FATAL(qkc_reference(k, g.t, 4), QKC_OK);
+    memcpy(g.yref, g.y, sizeof g.y);
+    for (int threads = 0; threads <= 4; threads++) {
+        memset(g.y, 0xff, sizeof g.y);
+        qkc_launch_options o = {.threads = threads};
+        CU_ASSERT_EQUAL(qkc_launch(k, g.t, 4, &o), QKC_OK);
+        double maxerr = 0, maxref = 0;
+        for (int i = 0; i < 40; i++) {
+            double e = g.y[i] - g.yref[i];
+            maxerr = e < 0 ? (-e > maxerr ? -e : maxerr) : (e > maxerr ? e : maxerr);
+            maxref = g.yref[i] > maxref ? g.yref[i] : (-g.yref[i] > maxref ? -g.yref[i] : maxref);
+            CU_ASSERT(g.y[i] == g.y[i]); /* no NaN: every output written */
+        }
+        CU_ASSERT(maxerr <= 1e-4 * maxref);
+    }
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+/* Expects st on a launch and on a reference run with args. */
+static void expect_both(qkc_kernel *k, qkc_tensor *t, int n, qkc_status st, const char *what)
+{
+    qkc_status a = qkc_launch(k, t, n, NULL), b = qkc_reference(k, t, n);
+    if (a != st || b != st)
+        fprintf(stderr, "\n  %s: launch %s, reference %s, expected %s\n", what, qkc_strerror(a), qkc_strerror(b),
+                qkc_strerror(st));
+    CU_ASSERT_EQUAL(a, st);
+    CU_ASSERT_EQUAL(b, st);
+}
+
+static void test_launch_validation(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 2);
+    qkc_program *p = new_prog(ctx, SRC);
+    qkc_kernel *k = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "gemv", &k), QKC_OK);
+    gemv_bufs g;
+    gemv_setup(p, &g, 1);
+    expect_both(k, g.t, 3, QKC_ERR_SHAPE, "nargs");
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "takes 4 tensors") != NULL);
+    expect_both(k, NULL, 4, QKC_ERR_INVALID_ARG, "NULL args");
+    qkc_tensor t[4];
+    memcpy(t, g.t, sizeof t);
+    t[0].rank = 2, t[0].shape[1] = 1;
+    expect_both(k, t, 4, QKC_ERR_SHAPE, "rank");
+    memcpy(t, g.t, sizeof t);
+    t[0].shape[0] = 63; /* K from x disagrees with W */
+    expect_both(k, t, 4, QKC_ERR_SHAPE, "shape");
+    memcpy(t, g.t, sizeof t);
+    t[3].shape[0] = -1;
+    expect_both(k, t, 4, QKC_ERR_SHAPE, "negative shape");
+    memcpy(t, g.t, sizeof t);
+    t[0].strides[0] = 2;
+    expect_both(k, t, 4, QKC_ERR_SHAPE, "inner stride");
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "innermost stride") != NULL);
+    memcpy(t, g.t, sizeof t);
+    t[0].strides[0] = -1;
+    expect_both(k, t, 4, QKC_ERR_SHAPE, "negative stride");
+    memcpy(t, g.t, sizeof t);
+    t[0].dtype = QKC_F16;
+    expect_both(k, t, 4, QKC_ERR_DTYPE, "dense dtype");
+    memcpy(t, g.t, sizeof t);
+    t[1].dtype = QKC_U8;
+    expect_both(k, t, 4, QKC_ERR_DTYPE, "packed dtype");
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "QKC_PACKED") != NULL);
+    memcpy(t, g.t, sizeof t);
+    t[2].dtype = QKC_PACKED;
+    expect_both(k, t, 4, QKC_ERR_DTYPE, "dense as packed");
+    memcpy(t, g.t, sizeof t);
+    t[3].data = NULL;
+    expect_both(k, t, 4, QKC_ERR_INVALID_ARG, "NULL data");
+    qkc_launch_options o = {.threads = -1};
+    CU_ASSERT_EQUAL(qkc_launch(k, g.t, 4, &o), QKC_ERR_INVALID_ARG);
+    /* empty tensors: N = 0, NULL data is fine */
+    memcpy(t, g.t, sizeof t);
+    t[1].shape[0] = 0, t[2].shape[0] = 0, t[3].shape[0] = 0;
+    t[1].data = t[2].data = t[3].data = NULL;
+    expect_both(k, t, 4, QKC_OK, "empty");
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+/* y[i] = x[i + 1] with x and y both [N]: reads x[N], out of range. */
+static void test_affine_range(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 1);
+    qkc_program *p = new_prog(ctx, SRC);
+    qkc_kernel *k = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "shift", &k), QKC_OK);
+    float x[8] = {0}, y[8];
+    qkc_tensor t[2] = {{x, QKC_F32, 1, {8}}, {y, QKC_F32, 1, {8}}};
+    expect_both(k, t, 2, QKC_ERR_SHAPE, "affine index out of range");
+    CU_ASSERT(strlen(qkc_errmsg(ctx)) > 0);
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+/* Strided (non-contiguous) rows on a dense GEMM match the reference. */
+static void test_strided(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 2);
+    qkc_program *p = new_prog(ctx, SRC);
+    qkc_kernel *k = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "mm", &k), QKC_OK);
+    enum { M = 5, N = 7, K = 13, LD = 20 };
+    float x[M * LD], w[N * K], y[M * N], yr[M * N];
+    rtt_rng r = {3};
+    for (int i = 0; i < M * LD; i++)
+        x[i] = (float)rtt_uniform(&r, -1, 1);
+    for (int i = 0; i < N * K; i++)
+        w[i] = (float)rtt_uniform(&r, -1, 1);
+    qkc_tensor t[3] = {{x, QKC_F32, 2, {M, K}, {LD, 1}}, {w, QKC_F32, 2, {N, K}}, {y, QKC_F32, 2, {M, N}}};
+    CU_ASSERT_EQUAL_FATAL(qkc_reference(k, t, 3), QKC_OK);
+    memcpy(yr, y, sizeof y);
+    memset(y, 0xff, sizeof y);
+    CU_ASSERT_EQUAL_FATAL(qkc_launch(k, t, 3, NULL), QKC_OK);
+    for (int i = 0; i < M * N; i++)
+        CU_ASSERT_DOUBLE_EQUAL(y[i], yr[i], 1e-4);
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+typedef void (*gemv_fn)(const float *, const uint8_t *, const float *, float *, int64_t, int64_t, int64_t,
+                        int64_t);
+
+static void test_fnptr(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 3);
+    qkc_program *p = new_prog(ctx, SRC);
+    qkc_kernel *k = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "gemv", &k), QKC_OK);
+    void *fn = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_fnptr(k, &fn), QKC_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fn);
+    gemv_bufs g;
+    gemv_setup(p, &g, 11);
+    CU_ASSERT_EQUAL_FATAL(qkc_launch(k, g.t, 4, NULL), QKC_OK);
+    memcpy(g.yref, g.y, sizeof g.y);
+    int64_t dims[2] = {64, 40}, items = 0; /* K, N */
+    CU_ASSERT_EQUAL(qkc_kernel_work_items(k, dims, &items), QKC_OK);
+    memset(g.y, 0, sizeof g.y);
+    ((gemv_fn)fn)(g.x, g.W, g.b, g.y, 64, 40, 0, items);
+    CU_ASSERT_EQUAL(memcmp(g.y, g.yref, sizeof g.y), 0);
+    memset(g.y, 0, sizeof g.y); /* two disjoint halves */
+    ((gemv_fn)fn)(g.x, g.W, g.b, g.y, 64, 40, 0, items / 2);
+    ((gemv_fn)fn)(g.x, g.W, g.b, g.y, 64, 40, items / 2, items);
+    CU_ASSERT_EQUAL(memcmp(g.y, g.yref, sizeof g.y), 0);
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+/* A GPU target: kernels compile (CUDA C) without a GPU; launching reports
+ * QKC_ERR_NO_DEVICE here, or runs and matches the reference on a GPU. */
+static void test_gpu_target(void)
+{
+    qkc_ctx *ctx = new_ctx("sm_90", 1);
+    qkc_program *p = new_prog(ctx, SRC);
+    qkc_kernel *k = NULL;
+    qkc_status st = qkc_kernel_get(p, "gemv", &k);
+    if (st != QKC_OK)
+        fprintf(stderr, "\n  sm_90 kernel_get: %s\n", qkc_errmsg(ctx));
+    CU_ASSERT_EQUAL_FATAL(st, QKC_OK);
+    void *fn = (void *)1;
+    CU_ASSERT_EQUAL(qkc_kernel_fnptr(k, &fn), QKC_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NULL(fn);
+    char *text = NULL;
+    CU_ASSERT_EQUAL(qkc_kernel_emit(k, "cuda", &text), QKC_OK);
+    CU_ASSERT(text && strstr(text, "__global__") != NULL);
+    free(text);
+    CU_ASSERT_EQUAL(qkc_kernel_emit(k, "asm", &text), QKC_ERR_UNSUPPORTED);
+    gemv_bufs g;
+    gemv_setup(p, &g, 5);
+    CU_ASSERT_EQUAL_FATAL(qkc_reference(k, g.t, 4), QKC_OK);
+    memcpy(g.yref, g.y, sizeof g.y);
+    memset(g.y, 0xff, sizeof g.y);
+    st = qkc_launch(k, g.t, 4, NULL);
+    if (st == QKC_OK) {
+        for (int i = 0; i < 40; i++)
+            CU_ASSERT_DOUBLE_EQUAL(g.y[i], g.yref[i], 1e-3);
+    } else {
+        CU_ASSERT_EQUAL(st, QKC_ERR_NO_DEVICE);
+        CU_ASSERT(strlen(qkc_errmsg(ctx)) > 0);
+    }
+    /* validation still comes first */
+    CU_ASSERT_EQUAL(qkc_launch(k, g.t, 2, NULL), QKC_ERR_SHAPE);
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+/* ---- packers ---- */
+
+static void test_pack_roundtrip(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 1);
+    qkc_program *p = new_prog(ctx, SRC);
+    enum { R = 3, C = 70 };
+    float src[R * C], back[R * C], back2[R * C];
+    rtt_rng r = {9};
+    for (int i = 0; i < R * C; i++)
+        src[i] = (float)rtt_uniform(&r, -2, 2);
+    size_t bytes = 0;
+    CU_ASSERT_EQUAL_FATAL(qkc_format_size(p, "q8", R, C, &bytes), QKC_OK);
+    CU_ASSERT_EQUAL(bytes, (size_t)(R * 3 * (4 + 32))); /* 3 blocks of f32 scale + 32 codes per row */
+    uint8_t *buf = malloc(bytes), *buf2 = malloc(bytes);
+    CU_ASSERT_EQUAL(qkc_pack(p, "q8", src, R, C, buf, bytes - 1), QKC_ERR_SHAPE);
+    CU_ASSERT_EQUAL(qkc_pack(p, "q8", src, R, C, buf, bytes), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_unpack(p, "q8", buf, bytes - 1, R, C, back), QKC_ERR_SHAPE);
+    CU_ASSERT_EQUAL(qkc_unpack(p, "q8", buf, bytes, R, C, back), QKC_OK);
+    for (int i = 0; i < R * C; i++)
+        CU_ASSERT(back[i] - src[i] <= 2.0 / 127 && src[i] - back[i] <= 2.0 / 127);
+    /* decoded values are representable: packing them again is exact */
+    CU_ASSERT_EQUAL(qkc_pack(p, "q8", back, R, C, buf2, bytes), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_unpack(p, "q8", buf2, bytes, R, C, back2), QKC_OK);
+    CU_ASSERT_EQUAL(memcmp(back, back2, sizeof back), 0);
+    CU_ASSERT_EQUAL(qkc_format_size(p, "q8", -1, C, &bytes), QKC_ERR_SHAPE);
+    CU_ASSERT_EQUAL(qkc_pack(p, "q8", NULL, R, C, buf, bytes), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_format_size(p, "q8", R, C, NULL), QKC_ERR_INVALID_ARG);
+    free(buf);
+    free(buf2);
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
+/* ---- the cache ---- */
+
+static void test_cache(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 1);
+    qkc_program *p1 = new_prog(ctx, SRC), *p2 = new_prog(ctx, SRC);
+    qkc_kernel *k1 = NULL, *k2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p1, "gemv", &k1), QKC_OK);
+    int64_t hits = ctx->cache.hits;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p2, "gemv", &k2), QKC_OK);
+    CU_ASSERT_EQUAL(ctx->cache.hits, hits + 1);
+    void *f1, *f2;
+    qkc_kernel_fnptr(k1, &f1);
+    qkc_kernel_fnptr(k2, &f2);
+    CU_ASSERT_PTR_EQUAL(f1, f2);
+    qkc_program_destroy(p1); /* the entry outlives the first program */
+    gemv_bufs g;
+    gemv_setup(p2, &g, 2);
+    CU_ASSERT_EQUAL(qkc_launch(k2, g.t, 4, NULL), QKC_OK);
+    memcpy(g.yref, g.y, sizeof g.y);
+    CU_ASSERT_EQUAL(qkc_reference(k2, g.t, 4), QKC_OK);
+    for (int i = 0; i < 40; i++)
+        CU_ASSERT_DOUBLE_EQUAL(g.y[i], g.yref[i], 1e-4);
+    qkc_program_destroy(p2);
+    qkc_ctx_destroy(ctx);
+}
+
+/* ---- threads ---- */
+
+typedef struct thread_job {
+    qkc_ctx *ctx;
+    int id;
+    int failures;
+    char msg[512];
+} thread_job;
+
+/* Each thread's own program variant. */
+static char *variant_source(int id)
+{
+    static const char *const epi[] = {"", " + b[n]", "", " + b[n]"};
+    static const char *const act[] = {"", "", "relu", "silu"};
+    char *s = malloc(1024);
+    snprintf(s, 1024,
+             "format f%d { code = int%d; block = %d; scale = f16 }\n"
+             "kernel g%d(x: f32[K], W: f%d[N, K], b: f32[N]) -> y: f32[N] {\n"
+             "  y[n] = %s(sum(k) x[k] * W[n, k]%s)\n"
+             "}\n",
+             id, 4 + id, 16 << (id % 3), id, id, act[id % 4], epi[id % 4]);
+    return s;
+}
+
+static int run_variant(thread_job *j, qkc_program *p, qkc_kernel *k, int rep)
+{
+    int64_t dims[2] = {37 + 13 * j->id + rep, 29 + rep}; /* K, N by first appearance */
+    rtt_rng r = {(uint64_t)(j->id * 1000 + rep)};
+    rtt_args a;
+    char err[512];
+    if (rtt_args_make(p, k, dims, &r, &a, err, sizeof err) != 0)
+        return snprintf(j->msg, sizeof j->msg, "%s", err), 1;
+    qkc_launch_options o = {.threads = 1 + rep % 3};
+    int bad = qkc_launch(k, a.t, a.n, &o) != QKC_OK || qkc_reference(k, a.ref, a.n) != QKC_OK;
+    if (bad)
+        snprintf(j->msg, sizeof j->msg, "launch: %s", qkc_errmsg(j->ctx));
+    else if (rtt_compare(&a, err, sizeof err))
+        bad = 1, snprintf(j->msg, sizeof j->msg, "%s", err);
+    rtt_args_free(&a);
+    return bad;
+}
+
+static void *thread_main(void *arg)
+{
+    thread_job *j = arg;
+    char *src = variant_source(j->id), name[16];
+    snprintf(name, sizeof name, "g%d", j->id);
+    qkc_program *p = NULL;
+    qkc_kernel *k = NULL;
+    if (qkc_program_create(j->ctx, src, NULL, &p) != QKC_OK || qkc_kernel_get(p, name, &k) != QKC_OK) {
+        snprintf(j->msg, sizeof j->msg, "compile: %s", qkc_errmsg(j->ctx));
+        j->failures++;
+    }
+    for (int rep = 0; k && rep < 20 && !j->failures; rep++)
+        j->failures += run_variant(j, p, k, rep);
+    /* per-thread messages: this thread's error, not another's */
+    char want[64];
+    snprintf(want, sizeof want, "no kernel 'missing%d'", j->id);
+    snprintf(name, sizeof name, "missing%d", j->id);
+    if (p && qkc_kernel_get(p, name, &k) == QKC_ERR_NOT_FOUND && !strstr(qkc_errmsg(j->ctx), want))
+        j->failures++, snprintf(j->msg, sizeof j->msg, "errmsg of another thread: %s", qkc_errmsg(j->ctx));
+    qkc_program_destroy(p);
+    free(src);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 3);
+    enum { T = 4 };
+    pthread_t th[T];
+    thread_job jobs[T];
+    for (int i = 0; i < T; i++) {
+        jobs[i] = (thread_job){ctx, i, 0, ""};
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, thread_main, &jobs[i]), 0);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        if (jobs[i].failures)
+            fprintf(stderr, "\n  thread %d: %s\n", i, jobs[i].msg);
+        CU_ASSERT_EQUAL(jobs[i].failures, 0);
+    }
+    qkc_ctx_destroy(ctx);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("api", NULL, NULL);
+    CU_add_test(s, "strerror and version", test_strerror);
+    CU_add_test(s, "NULL handles", test_null_handles);
+    CU_add_test(s, "NULL arguments with a context", test_null_args_with_ctx);
+    CU_add_test(s, "targets", test_targets);
+    CU_add_test(s, "I/O errors", test_io);
+    CU_add_test(s, "compile errors and diagnostics", test_compile_error);
+    CU_add_test(s, "not found", test_not_found);
+    CU_add_test(s, "introspection", test_introspection);
+    CU_add_test(s, "emit", test_emit);
+    CU_add_test(s, "launch gemv", test_launch_gemv);
+    CU_add_test(s, "launch validation", test_launch_validation);
+    CU_add_test(s, "affine index out of range", test_affine_range);
+    CU_add_test(s, "strided tensors", test_strided);
+    CU_add_test(s, "raw function pointer", test_fnptr);
+    CU_add_test(s, "GPU target", test_gpu_target);
+    CU_add_test(s, "pack and unpack", test_pack_roundtrip);
+    CU_add_test(s, "kernel cache", test_cache);
+    CU_add_test(s, "4 threads compile and launch", test_threads);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    int failures = (int)CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failures != 0;
+}
