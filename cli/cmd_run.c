@@ -151,8 +151,10 @@ static int make_tensor(run_state *s, int i)
     t->rank = in->rank;
     int64_t elems = 1, rows = 1;
     for (int d = 0; d < in->rank; d++) {
-        if (eval_dim(s, in->dims[d], &t->shape[d]) != 0 || t->shape[d] < 0)
+        if (eval_dim(s, in->dims[d], &t->shape[d]) != 0)
             return cli_error("%s: cannot size dim '%s' from --dims", in->name, in->dims[d]);
+        if (t->shape[d] < 0)
+            t->shape[d] = 0; /* empty: the shape check explains what does not fit */
         elems *= t->shape[d];
         rows *= d + 1 < in->rank ? t->shape[d] : 1;
     }
@@ -295,13 +297,14 @@ static void print_header(const run_state *s)
         printf("all cores\n");
 }
 
-/* Reference, kernel, comparison. 0 = every result passes. */
+/* Reference, kernel, comparison. 0 = every result passes, 1 = a FAIL,
+ * -1 = an error (printed). */
 static int check_results(run_state *s)
 {
     if (qkc_reference(s->k, s->ref, s->n) != QKC_OK)
-        return cli_error("%s", qkc_errmsg(s->ctx));
+        return cli_error("%s", qkc_errmsg(s->ctx)), -1;
     if (launch(s))
-        return 1;
+        return -1;
     int bad = 0;
     for (int i = 0; i < s->n; i++)
         if (s->info[i].is_result)
@@ -350,8 +353,10 @@ static int run_run(const cli_cmd *cmd, const cli_args *a)
     if (rc == 0) {
         print_header(s);
         rc = check_results(s);
-        if (rc == 0 || rc == 1)
+        if (rc >= 0)
             rc = timing(s, reps) ? 1 : rc;
+        else
+            rc = 1;
     }
     run_free(s);
     return rc;

@@ -53,6 +53,7 @@ int cli_parse_u64(const char *s, uint64_t *out)
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
+    fflush(stdout);
     fputs("qkc: error: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);

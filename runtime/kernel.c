@@ -4,8 +4,9 @@
  *   tir_default_config -> tir_apply_schedule -> cache lookup
  *     miss: tir_build -> tir_verify -> backend compile -> cache insert
  *
- * The cache key is the kernel's canonical text (KIR, its formats), the
- * target, the tile configuration and the qkc version. The entry keeps the
+ * The cache key is the kernel's canonical text (printed KIR plus an exact
+ * structural dump, its formats), the target, the tile configuration and
+ * the qkc version. The entry keeps the
  * tiled IR (its own arena), which gives the argument layout and grid. */
 #include "runtime/runtime.h"
 
@@ -50,8 +51,54 @@ static void key_formats(const kir_kernel *k, qk_buf *b)
             seen |= k->tensors[j].fmt == f;
         if (f && !seen) {
             qk_format_print(f, b);
-            qk_buf_puts(b, "\n");
+            qk_buf_printf(b, "\n%d %d %d %d %d %d %d %d\n", (int)f->code, f->bits, f->offset, f->block, (int)f->scale,
+                          (int)f->scale_dtype, (int)f->zero, (int)f->zero_dtype);
         }
+    }
+}
+
+/* Exact structure of an expression (constants as hex floats), so the key
+ * never depends on how precisely the printer writes numbers. */
+static void key_expr(const kir_expr *e, const kir_kernel *k, qk_buf *b)
+{
+    if (!e)
+        return;
+    qk_buf_printf(b, "(%d %d %a", (int)e->kind, e->op, e->value);
+    if (e->kind == KE_LOAD) {
+        qk_buf_printf(b, " t%d", e->tensor);
+        for (int i = 0; i < k->tensors[e->tensor].rank; i++) {
+            const kir_index *ix = &e->idx[i];
+            qk_buf_printf(b, " [%lld", (long long)ix->c);
+            for (int j = 0; j < ix->nterms; j++)
+                qk_buf_printf(b, " %lld*v%d", (long long)ix->terms[j].coef, ix->terms[j].var);
+            qk_buf_puts(b, "]");
+        }
+    }
+    for (int i = 0; e->kind == KE_SUM && i < e->nvars; i++)
+        qk_buf_printf(b, " s%d", e->vars[i]);
+    key_expr(e->a, k, b);
+    key_expr(e->b, k, b);
+    qk_buf_puts(b, ")");
+}
+
+static void key_structure(const kir_kernel *k, qk_buf *b)
+{
+    for (int i = 0; i < k->ntensors; i++) {
+        const kir_tensor *t = &k->tensors[i];
+        qk_buf_printf(b, "T%d %d %d %s %d:", i, (int)t->kind, (int)t->dtype, t->fmt ? t->fmt->name : "-", t->rank);
+        for (int d = 0; d < t->rank; d++)
+            qk_buf_printf(b, " %d%+lld", t->dims[d].sym, (long long)t->dims[d].c);
+        qk_buf_puts(b, "\n");
+    }
+    for (int i = 0; i < k->nvars; i++)
+        qk_buf_printf(b, "V%d %d%+lld %d %d\n", i, k->vars[i].extent.sym, (long long)k->vars[i].extent.c,
+                      k->vars[i].is_reduction, k->vars[i].stmt);
+    for (int i = 0; i < k->nstmts; i++) {
+        qk_buf_printf(b, "S%d t%d", i, k->stmts[i].tensor);
+        for (int j = 0; j < k->stmts[i].nlhs; j++)
+            qk_buf_printf(b, " v%d", k->stmts[i].lhs[j]);
+        key_expr(k->stmts[i].rhs, k, b);
+        qk_buf_puts(b, "\n");
     }
 }
 
@@ -59,6 +106,8 @@ static char *cache_key(const kir_kernel *k, const qk_target *t, const tir_config
 {
     qk_buf b = {0};
     kir_print_kernel(k, &b);
+    qk_buf_puts(&b, "\n--structure\n");
+    key_structure(k, &b);
     qk_buf_puts(&b, "\n--formats\n");
     key_formats(k, &b);
     qk_buf_printf(&b, "--target %s\n--config ", t->name);

@@ -129,6 +129,13 @@ typedef struct rt_call {
     int64_t bytes[RT_MAX_ARGS]; /* GPU: buffer sizes of pointer args */
 } rt_call;
 
+/* Per-call working memory of a launch or a reference run. */
+typedef struct rt_scratch {
+    kir_view views[RT_MAX_ARGS];
+    int64_t dims[RT_MAX_ARGS];
+    rt_call call;
+} rt_scratch;
+
 int rt_entry_prep_ffi(rt_entry *e)
 {
     const tir_func *f = e->f;
@@ -246,19 +253,17 @@ qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qk
     int threads = opts ? opts->threads : 0;
     if (threads < 0)
         return rt_fail(ctx, QKC_ERR_INVALID_ARG, "qkc_launch: threads = %d is negative", threads);
-    kir_view views[RT_MAX_ARGS];
-    int64_t dims[RT_MAX_ARGS];
     if (k->kir->nparams + k->kir->nresults > RT_MAX_ARGS || k->kir->nsyms > RT_MAX_ARGS)
         return rt_fail(ctx, QKC_ERR_UNSUPPORTED, "kernel '%s' has too many tensors or dims", k->kir->name);
-    qkc_status st = rt_check_args(k, args, nargs, views, dims);
-    rt_call *c = st == QKC_OK ? qk_xcalloc(1, sizeof *c) : NULL;
+    rt_scratch *sc = qk_xmalloc(sizeof *sc); /* heap: callers may have small stacks */
+    qkc_status st = rt_check_args(k, args, nargs, sc->views, sc->dims);
     if (st == QKC_OK)
-        st = build_call(k, views, dims, c);
-    int64_t items = st == QKC_OK ? tir_work_items(k->entry->f, dims) : 0;
+        st = build_call(k, sc->views, sc->dims, &sc->call);
+    int64_t items = st == QKC_OK ? tir_work_items(k->entry->f, sc->dims) : 0;
     if (st == QKC_OK && items > 0)
-        st = ctx->target.kind == QK_TARGET_GPU ? launch_gpu(k, c, items)
-                                               : launch_cpu(k, c, items, threads ? threads : ctx->threads);
-    free(c);
+        st = ctx->target.kind == QK_TARGET_GPU ? launch_gpu(k, &sc->call, items)
+                                               : launch_cpu(k, &sc->call, items, threads ? threads : ctx->threads);
+    free(sc);
     return st;
 }
 
@@ -269,14 +274,12 @@ qkc_status qkc_reference(qkc_kernel *k, const qkc_tensor *args, int nargs)
                        !k ? "kernel" : "args");
     if (k->kir->nparams + k->kir->nresults > RT_MAX_ARGS || k->kir->nsyms > RT_MAX_ARGS)
         return rt_fail(k->prog->ctx, QKC_ERR_UNSUPPORTED, "kernel '%s' has too many tensors or dims", k->kir->name);
-    kir_view views[RT_MAX_ARGS];
-    int64_t dims[RT_MAX_ARGS];
-    qkc_status st = rt_check_args(k, args, nargs, views, dims);
-    if (st != QKC_OK)
-        return st;
+    rt_scratch *sc = qk_xmalloc(sizeof *sc);
+    qkc_status st = rt_check_args(k, args, nargs, sc->views, sc->dims);
     char err[1024] = "";
-    if (ref_run(k->kir, views, dims, err, sizeof err) != 0)
-        return rt_fail(k->prog->ctx, strstr(err, "memory") ? QKC_ERR_NOMEM : QKC_ERR_SHAPE,
-                       "reference run of '%s': %s", k->kir->name, err);
-    return QKC_OK;
+    if (st == QKC_OK && ref_run(k->kir, sc->views, sc->dims, err, sizeof err) != 0)
+        st = rt_fail(k->prog->ctx, strstr(err, "memory") ? QKC_ERR_NOMEM : QKC_ERR_SHAPE,
+                     "reference run of '%s': %s", k->kir->name, err);
+    free(sc);
+    return st;
 }

@@ -21,7 +21,7 @@
 #include <pthread.h>
 
 #define RT_ERR_SLOTS 32
-#define RT_MAX_ARGS 256
+#define RT_MAX_ARGS 128
 
 /* ---- pool.c: a thread pool for launches ---- */
 /* Runs fn(arg, begin, end) over disjoint chunks covering [0, items). */

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(cmake make gcc llvm-19-dev libffi-dev re2c libcunit1-dev libsqlite3-dev pkg-config)
+PKGS=(cmake make gcc libc6-dev llvm-19-dev libffi-dev re2c libcunit1-dev libsqlite3-dev pkg-config)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -27,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 else
   echo "setup: all packages present"
 fi

@@ -61,7 +61,7 @@ rc=$?
 if [ $rc = 1 ] && grep -q -- "--dims is missing K (kernel gemv has dims" "$TMP/out"; then ok "missing dims"; else bad "missing dims (rc $rc)"; fi
 
 # emit
-if "$QKC" emit --stage=tir examples/q4_gemv.qk --kernel gemv >"$TMP/out" 2>&1 && grep -q "loop" "$TMP/out"; then
+if "$QKC" emit --stage=tir examples/q4_gemv.qk --kernel gemv >"$TMP/out" 2>&1 && grep -qE "(^| )(for|loop) " "$TMP/out"; then
   ok "emit tir shows loops"
 else
   bad "emit tir shows loops"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "qkc.h"
 #include "runtime/runtime.h"
@@ -253,7 +254,7 @@ static void test_introspection(void)
     qkc_kernel *mm = NULL;
     CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "mm", &mm), QKC_OK);
     CU_ASSERT(strstr(qkc_kernel_c_signature(mm), "int64_t x_stride0") != NULL);
-    qkc_program *pc = new_prog(ctx, "kernel cv(x: f32[H]) -> y: f32[H-2] {\n  y[h] = x[h] + x[h + 2]\n}\n");
+    qkc_program *pc = new_prog(ctx, "kernel cv(x: f32[H]) -> y: f32[H-2] {\n  y[h] = x[h + 2]\n}\n");
     qkc_kernel *kc = NULL;
     CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(pc, "cv", &kc), QKC_OK);
     CU_ASSERT_EQUAL(qkc_kernel_param(kc, 1, &pi), QKC_OK);
@@ -579,6 +580,15 @@ static void test_cache(void)
     for (int i = 0; i < 40; i++)
         CU_ASSERT_DOUBLE_EQUAL(g.y[i], g.yref[i], 1e-4);
     qkc_program_destroy(p2);
+    /* constants that print alike still get their own kernels */
+    qkc_program *pa = new_prog(ctx, "kernel s(x: f32[N]) -> y: f32[N] {\n  y[n] = x[n] * 0.1\n}\n");
+    qkc_program *pb = new_prog(ctx, "kernel s(x: f32[N]) -> y: f32[N] {\n  y[n] = x[n] * 0.10000001\n}\n");
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(pa, "s", &k1), QKC_OK);
+    hits = ctx->cache.hits;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(pb, "s", &k2), QKC_OK);
+    CU_ASSERT_EQUAL(ctx->cache.hits, hits);
+    qkc_program_destroy(pa);
+    qkc_program_destroy(pb);
     qkc_ctx_destroy(ctx);
 }
 
@@ -667,6 +677,53 @@ static void test_threads(void)
     qkc_ctx_destroy(ctx);
 }
 
+/* ---- the thread pool (internal): every item exactly once, on several threads ---- */
+
+typedef struct pool_probe {
+    pthread_mutex_t mu;
+    int hits[1000];
+    pthread_t seen[8];
+    int nseen;
+} pool_probe;
+
+static void probe_task(void *arg, int64_t b, int64_t e)
+{
+    pool_probe *pp = arg;
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+    pthread_mutex_lock(&pp->mu);
+    for (int64_t i = b; i < e; i++)
+        pp->hits[i]++;
+    int known = 0;
+    for (int i = 0; i < pp->nseen; i++)
+        known |= pthread_equal(pp->seen[i], pthread_self());
+    if (!known && pp->nseen < 8)
+        pp->seen[pp->nseen++] = pthread_self();
+    pthread_mutex_unlock(&pp->mu);
+}
+
+static void test_pool(void)
+{
+    rt_pool *pool = rt_pool_new(3);
+    for (int run = 0; run < 3; run++) {
+        pool_probe pp = {.nseen = 0};
+        pthread_mutex_init(&pp.mu, NULL);
+        CU_ASSERT_EQUAL(rt_pool_run(pool, 3, 1000, probe_task, &pp), 0);
+        for (int i = 0; i < 1000; i++)
+            CU_ASSERT_EQUAL(pp.hits[i], 1);
+        CU_ASSERT(pp.nseen >= 2);
+        pthread_mutex_destroy(&pp.mu);
+    }
+    pool_probe one = {.nseen = 0};
+    pthread_mutex_init(&one.mu, NULL);
+    CU_ASSERT_EQUAL(rt_pool_run(pool, 1, 10, probe_task, &one), 0);
+    CU_ASSERT_EQUAL(one.nseen, 1);
+    CU_ASSERT(pthread_equal(one.seen[0], pthread_self()));
+    pthread_mutex_destroy(&one.mu);
+    rt_pool_free(pool);
+    rt_pool_free(NULL);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -689,6 +746,7 @@ int main(void)
     CU_add_test(s, "GPU target", test_gpu_target);
     CU_add_test(s, "pack and unpack", test_pack_roundtrip);
     CU_add_test(s, "kernel cache", test_cache);
+    CU_add_test(s, "thread pool", test_pool);
     CU_add_test(s, "4 threads compile and launch", test_threads);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -131,6 +131,15 @@ static int64_t dim_value(const diff_case *c, const char *name)
     return p && name[1] == 0 ? c->dims[p - dim_names] : -1;
 }
 
+/* A schedule block for kernel k (indexes n and k), in a quarter of the
+ * cases that have both: the builder must clamp whatever it is asked. */
+static void random_schedule(rtt_rng *r, char *out, size_t n)
+{
+    static const int tn[] = {1, 2, 3, 4, 5, 8, 16, 32}, tk[] = {1, 8, 16, 32, 64, 100, 256};
+    snprintf(out, n, "schedule k { tile n = %d, k = %d; parallel n%s }\n", tn[rtt_int(r, 0, QK_COUNT_(tn) - 1)],
+             tk[rtt_int(r, 0, QK_COUNT_(tk) - 1)], rtt_int(r, 0, 1) ? "; unroll 2" : "");
+}
+
 /* ---- one case ---- */
 
 static void make_case(uint64_t seed, int index, diff_case *c)
@@ -146,7 +155,9 @@ static void make_case(uint64_t seed, int index, diff_case *c)
         c->dims[i] = random_dim(&r, dim_lo[i], dim_hi[i]);
     c->threads = (int)rtt_int(&r, 1, 4);
     int len = snprintf(c->source, SRC_MAX, "%s", c->format);
-    snprintf(c->source + len, SRC_MAX - (size_t)len, t->text, acts[rtt_int(&r, 0, 3)]);
+    len += snprintf(c->source + len, SRC_MAX - (size_t)len, t->text, acts[rtt_int(&r, 0, 3)]);
+    if (strstr(t->text, "sum(k)") && strstr(t->text, "[n]") && rtt_int(&r, 0, 3) == 0)
+        random_schedule(&r, c->source + len, SRC_MAX - (size_t)len);
 }
 
 static void describe(const diff_case *c, qkc_kernel *k, uint64_t seed, const char *why)
