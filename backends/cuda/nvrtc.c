@@ -26,7 +26,9 @@ static void *open_nvrtc(void) {
     for (int i = 0; i < QK_COUNT(names); i++) {
         if (!names[i] || !*names[i])
             continue;
-        void *lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        /* NODELETE: NVRTC keeps allocations in its globals; unmapping it
+         * at dlclose would leave them unreachable (a leak report). */
+        void *lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
         if (lib)
             return lib;
     }
