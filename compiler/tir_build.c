@@ -968,12 +968,13 @@ static void emit_lhs(bctx *c, int b, stmt_ctx *s, int pos, int par0, int inner0)
     c->nmemo = saved;
 }
 
-static const char *tile_request(const tir_config *cfg, const char *name)
+/* 1 if the schedule asked for a tile size on index `name`. */
+static int tile_request(const tir_config *cfg, const char *name)
 {
     for (int i = 0; i < cfg->ntiles; i++)
         if (strcmp(cfg->tiles[i].index, name) == 0)
-            return (const char *)&cfg->tiles[i];
-    return NULL;
+            return 1;
+    return 0;
 }
 
 static int tile_size(const tir_config *cfg, const char *name, int dflt)

@@ -92,5 +92,39 @@ else
   bad "dims that do not fit"
 fi
 
+# malformed --dims, and pack/unpack inputs of the wrong size or format
+while IFS='|' read -r dims needle; do
+  if expect 1 dims "$QKC" run examples/q4_gemv.qk --kernel gemv --dims "$dims" && grep -q "$needle" "$TMP/out"; then
+    ok "--dims $dims: $needle"
+  else
+    bad "--dims $dims: $needle"
+  fi
+done <<'CASES'
+N=4|missing K
+N=abc,K=4|non-negative integer
+N=-4,K=4|non-negative integer
+N=4,K=4,Z=3|unknown dim Z
+N|expected NAME=VALUE
+CASES
+head -c 10 /dev/zero >"$TMP/short.bin"
+if expect 1 unpack-short "$QKC" unpack dsl/ggml.qk --format q4_0 --rows 4 --cols 64 -i "$TMP/short.bin" -o "$TMP/o.f32" &&
+  grep -q "has 10 bytes; q4_0 needs 144" "$TMP/out"; then
+  ok "unpack of a too-short file"
+else
+  bad "unpack of a too-short file"
+fi
+if expect 1 pack-short "$QKC" pack dsl/ggml.qk --format q4_0 --rows 4 --cols 64 --in "$TMP/short.bin" -o "$TMP/p.bin" &&
+  grep -q "need 1024" "$TMP/out"; then
+  ok "pack of a too-short input"
+else
+  bad "pack of a too-short input"
+fi
+if expect 1 pack-format "$QKC" pack dsl/ggml.qk --format nope --rows 4 --cols 64 -o "$TMP/p.bin" &&
+  grep -q "no format 'nope'" "$TMP/out"; then
+  ok "pack of an unknown format"
+else
+  bad "pack of an unknown format"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
