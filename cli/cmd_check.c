@@ -1,7 +1,6 @@
-/* cmd_check.c — `qkc check` (diagnostics only) and `qkc info` (formats
- * and kernels of a program, with C signatures). */
+/* cmd_check.c — `qkc check`: parse and check .qk files, print diagnostics
+ * only. (`qkc info` is cmd_info.c.) */
 #include "cli/cli.h"
-#include "runtime/runtime.h"
 
 #include <stdlib.h>
 
@@ -45,63 +44,4 @@ const cli_cmd cli_cmd_check = {
     .min_pos = 1,
     .max_pos = CLI_MAX_POS,
     .run = run_check,
-};
-
-/* ---- info ---- */
-
-static void print_formats(const qkc_program *p)
-{
-    const kir_program *kp = rt_program_kir(p);
-    printf("formats (%d):\n", kp ? kp->nformats : 0);
-    for (int i = 0; kp && i < kp->nformats; i++) {
-        qk_buf b = {0};
-        qk_format_print(kp->formats[i], &b);
-        printf("  %s\n", b.s ? b.s : kp->formats[i]->name);
-        qk_buf_free(&b);
-    }
-}
-
-static int print_kernels(qkc_program *p, qkc_ctx *ctx)
-{
-    int n = qkc_program_nkernels(p), bad = 0;
-    printf("kernels (%d):\n", n);
-    for (int i = 0; i < n; i++) {
-        qkc_kernel *k = NULL;
-        const char *name = qkc_program_kernel_name(p, i);
-        if (qkc_kernel_get(p, name, &k) != QKC_OK) {
-            printf("  %s: cannot compile: %s\n", name, qkc_errmsg(ctx));
-            bad = 1;
-            continue;
-        }
-        printf("  %s;\n", qkc_kernel_c_signature(k));
-    }
-    return bad;
-}
-
-static int run_info(const cli_cmd *cmd, const cli_args *a)
-{
-    qkc_ctx *ctx = NULL;
-    qkc_program *p = NULL;
-    int rc = cli_load(a->pos[0], cli_get(cmd, a, "target"), 0, &ctx, &p);
-    if (rc == 0) {
-        printf("%s (target %s)\n", a->pos[0], qkc_ctx_target(ctx));
-        print_formats(p);
-        rc = print_kernels(p, ctx);
-    }
-    qkc_program_destroy(p);
-    qkc_ctx_destroy(ctx);
-    return rc;
-}
-
-const cli_cmd cli_cmd_info = {
-    .name = "info",
-    .summary = "List a program's formats (with bits/weight) and kernels (with C signatures).",
-    .usage = "FILE [--target T]",
-    .example = "qkc info examples/q4_gemv.qk",
-    .opts = {{"target", 't', "T", "target the signatures are for: host, x86-64-v3, x86-64-v4, sm_80, sm_90",
-              "host"},
-             {0}},
-    .min_pos = 1,
-    .max_pos = 1,
-    .run = run_info,
 };

@@ -7,7 +7,8 @@
 #include <string.h>
 
 typedef struct pack_job {
-    const char *format, *in, *out;
+    const char *format, *in, *out, *book;
+    int mse;
     int64_t rows, cols;
     uint64_t seed;
     qkc_ctx *ctx;
@@ -20,6 +21,8 @@ static int parse_job(const cli_cmd *cmd, const cli_args *a, pack_job *j)
     j->format = cli_get(cmd, a, "format");
     j->in = cli_get(cmd, a, "in");
     j->out = cli_get(cmd, a, "out");
+    j->book = cli_get(cmd, a, "codebook");
+    j->mse = cli_get(cmd, a, "mse") != NULL;
     const char *r = cli_get(cmd, a, "rows"), *c = cli_get(cmd, a, "cols"), *s = cli_get(cmd, a, "seed");
     if (!j->format || !r || !c || !j->out)
         return cli_usage_error(cmd, "--format, --rows, --cols and -o are required");
@@ -56,16 +59,49 @@ static float *input_f32(const pack_job *j, int64_t n)
     return v;
 }
 
+/* Options of the quantizer; reads the codebook file when the format
+ * needs one (its size is checked by the library). */
+static int pack_options(pack_job *j, qkc_pack_options *o, void **book)
+{
+    memset(o, 0, sizeof *o);
+    *book = NULL;
+    o->mse = j->mse;
+    size_t elems = 0;
+    qkc_dtype dt;
+    if (qkc_format_codebook(j->p, j->format, &elems, &dt) != QKC_OK)
+        return cli_error("%s", qkc_errmsg(j->ctx));
+    if (elems == 0) {
+        if (j->book)
+            return cli_error("format %s has no codebook; drop --codebook", j->format);
+        return 0;
+    }
+    if (!j->book)
+        return cli_error("format %s reads a codebook of %zu %s values: give it with --codebook FILE", j->format,
+                         elems, dt == QKC_F32 ? "f32" : "f16");
+    size_t len = 0;
+    *book = cli_read_file(j->book, &len);
+    if (!*book)
+        return cli_error("cannot read '%s'", j->book);
+    o->codebook = *book;
+    o->codebook_bytes = len;
+    return 0;
+}
+
 static int do_pack(pack_job *j)
 {
     size_t bytes = 0;
     if (qkc_format_size(j->p, j->format, j->rows, j->cols, &bytes) != QKC_OK)
         return cli_error("%s", qkc_errmsg(j->ctx));
+    qkc_pack_options o;
+    void *book;
+    if (pack_options(j, &o, &book))
+        return 1;
     float *src = input_f32(j, j->rows * j->cols);
     void *dst = malloc(bytes ? bytes : 1);
     int rc = !src || !dst;
-    if (!rc && qkc_pack(j->p, j->format, src, j->rows, j->cols, dst, bytes) != QKC_OK)
+    if (!rc && qkc_pack_ex(j->p, j->format, src, j->rows, j->cols, dst, bytes, &o) != QKC_OK)
         rc = cli_error("%s", qkc_errmsg(j->ctx));
+    free(book);
     if (!rc)
         rc = cli_write_file(j->out, dst, bytes);
     if (!rc)
@@ -81,17 +117,24 @@ static int do_unpack(pack_job *j)
     size_t bytes = 0, len = 0;
     if (qkc_format_size(j->p, j->format, j->rows, j->cols, &bytes) != QKC_OK)
         return cli_error("%s", qkc_errmsg(j->ctx));
+    qkc_pack_options o;
+    void *book;
+    if (pack_options(j, &o, &book))
+        return 1;
     void *src = cli_read_file(j->in, &len);
-    if (!src)
+    if (!src) {
+        free(book);
         return cli_error("cannot read '%s'", j->in);
+    }
     size_t n = (size_t)(j->rows * j->cols);
     float *dst = malloc((n ? n : 1) * sizeof *dst);
     int rc = !dst;
     if (!rc && len != bytes)
         rc = cli_error("'%s' has %zu bytes; %s needs %zu for %lld x %lld", j->in, len, j->format, bytes,
                        (long long)j->rows, (long long)j->cols);
-    if (!rc && qkc_unpack(j->p, j->format, src, len, j->rows, j->cols, dst) != QKC_OK)
+    if (!rc && qkc_unpack_ex(j->p, j->format, src, len, j->rows, j->cols, dst, &o) != QKC_OK)
         rc = cli_error("%s", qkc_errmsg(j->ctx));
+    free(book);
     if (!rc)
         rc = cli_write_file(j->out, dst, n * sizeof *dst);
     free(src);
@@ -129,18 +172,22 @@ static int run_unpack(const cli_cmd *cmd, const cli_args *a)
     {"format", 'f', "NAME", "the format (defined in FILE)", NULL},                                \
         {"rows", 0, "R", "rows of the logical tensor", NULL},                                     \
         {"cols", 0, "C", "columns (the reduction axis, which blocks run along)", NULL},          \
-        {"out", 'o', "OUT", "output file", NULL}
+        {"out", 'o', "OUT", "output file", NULL},                                                 \
+        {"codebook", 0, "FILE", "raw codebook values (vector-codebook formats)", NULL}
 
 const cli_cmd cli_cmd_pack = {
     .name = "pack",
     .summary = "Quantize f32 values into a format's packed bytes.",
     .usage = "FILE --format NAME --rows R --cols C [--in x.f32] -o out.bin",
     .details = "Input: raw little-endian f32, rows x cols, row-major (random in [-1, 1] without --in).\n"
-               "Output: the format's canonical byte layout (see docs/formats.md).",
+               "Output: the format's byte layout (docs/formats.md). Round to nearest with absmax scales,\n"
+               "N:M formats keep the N largest of every M, codebook formats pick the nearest codeword\n"
+               "of --codebook (raw values, books x 2^bits x dim, of the format's codebook dtype).",
     .example = "qkc pack examples/q4_gemv.qk --format q4 --rows 64 --cols 256 -o w.bin",
     .opts = {PACK_COMMON_OPTS,
              {"in", 'i', "IN", "f32 input file", "random values"},
              {"seed", 0, "S", "seed of the random values", "1"},
+             {"mse", 0, NULL, "search block scales minimising the squared error", "absmax scales"},
              {0}},
     .min_pos = 1,
     .max_pos = 1,

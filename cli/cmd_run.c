@@ -137,7 +137,12 @@ static int fill_packed(run_state *s, int i, int64_t rows, int64_t cols)
         return cli_error("out of memory for %s", in->name);
     for (int64_t j = 0; j < rows * cols; j++)
         src[j] = (float)cli_rng_uniform(&s->rng, -1, 1);
-    qkc_status st = qkc_pack(s->p, in->format, src, rows, cols, s->args[i].data, s->bytes[i]);
+    qkc_pack_options o = {0};
+    if (in->codebook >= 0) {
+        o.codebook = s->args[in->codebook].data;
+        o.codebook_bytes = s->bytes[in->codebook];
+    }
+    qkc_status st = qkc_pack_ex(s->p, in->format, src, rows, cols, s->args[i].data, s->bytes[i], &o);
     free(src);
     return st == QKC_OK ? 0 : cli_error("packing %s: %s", in->name, qkc_errmsg(s->ctx));
 }
@@ -277,11 +282,12 @@ static int setup(run_state *s, const cli_cmd *cmd, const cli_args *a)
         return cli_error("kernel %s has too many tensors for qkc run", s->kname);
     if (parse_dims(s, cli_get(cmd, a, "dims")))
         return 1;
-    for (int i = 0; i < s->n; i++) {
+    for (int i = 0; i < s->n; i++)
         qkc_kernel_param(s->k, i, &s->info[i]);
-        if (make_tensor(s, i))
-            return 1;
-    }
+    for (int pass = 0; pass < 2; pass++) /* dense first: codebooks exist before what is packed with them */
+        for (int i = 0; i < s->n; i++)
+            if ((s->info[i].dtype == QKC_PACKED) == pass && make_tensor(s, i))
+                return 1;
     return 0;
 }
 

@@ -3,90 +3,273 @@
  * A format is pure data. Every stage that decodes (the reference
  * interpreter, the tiled-IR decode lowering, the packers) reads this
  * descriptor and applies generic rules; nothing anywhere switches on a
- * format's name.
+ * format's name. docs/formats.md is the user-facing description.
  *
- * Value of one element (issue 2 scope; later kinds slot into the enums):
- *     value = (codeval(code) - zero) * scale
- * codeval: SINT   two's complement of `bits` bits
- *          UINT   code as unsigned
- *          OFFSET code - offset
- * zero:    0, or the block's stored zero point (zero_dtype)
- * scale:   1, or the block's stored scale (scale_dtype)
+ * ---- Shape of a packed tensor ----
+ * A quantized tensor has rank >= 1; its last dim K is the reduction axis,
+ * the leading dims are flattened into rows. Packed bytes:
+ *     [tensor header: tensor_header_bytes][row 0][row 1]...
+ *     row = [row header: row_header_bytes][block 0][block 1]...
+ * ceil(K / block) blocks per row of block_bytes each; the last block of a
+ * row is padded (its missing elements quantize as 0). The tensor header
+ * holds the per-tensor scale (f32 or scale_num) and then the extra f32
+ * tensor scale; the row header holds the per-row scale. No alignment.
  *
- * Canonical byte layout of a tensor [rows, K] (K = reduction axis, last):
- * each row is ceil(K / block) blocks, rows are contiguous. A block is
- *     [scale : scale_dtype][zero : zero_dtype][codes : ceil(block*bits/8) bytes]
- * codes packed LSB-first: element e of the block occupies bits
- * [e*bits, (e+1)*bits) of the code bytes read as a little-endian bit
- * string. The last block of a row is padded with zero bytes when K is not
- * a multiple of block. No alignment is required.
+ * ---- Value of dense element e of a block (0 <= e < block) ----
+ *   sparse (sp_n > 0): the block stores block/sp_m groups of sp_n kept
+ *     items; kept item j belongs to group j / sp_n and sits at position
+ *     index[j] (0..sp_m-1) of it. Element e is the kept item whose group is
+ *     e / sp_m and whose index is e % sp_m, or exactly 0 if none is.
+ *     Everything below is then evaluated for that kept item j, with the
+ *     sub-block taken from the dense position e.
+ *   c = codeval of the item's code:
+ *       SINT/UINT/OFFSET   integers (offset: code - offset)
+ *       TERNARY            code - 1 (code 0..2; a 2-bit 3 decodes as 2)
+ *       BINARY             bit 0 -> +1, bit 1 -> -1
+ *       MINIFLOAT          OCP minifloat (ebits, mbits, bias, special)
+ *       TABLE              table[code] (2^bits values, rounded to f32)
+ *       VQ                 group g = e / vq_dim, lane t = e % vq_dim:
+ *                          sum over books b of book[b][idx(g, b)][t];
+ *                          with vq_signs, negated when sign bit t of the
+ *                          group's vq_dim-1 stored sign bits is 1, the
+ *                          last lane's sign being the parity of those bits.
+ *   v = c - zero                 zero: none | constant | stored per block
+ *   v = v * scale                scale: none | per tensor | per row |
+ *                                per block | two-level:
+ *                                  super (per block, scale_num or 1) *
+ *                                  sub (per sub_block, sub_num)
+ *   v = v + min_sign * min       min: none | per block (min_num) |
+ *                                  two-level: super_min * sub_min
+ *   v = v * tensor_scale         optional extra f32 per tensor (NVFP4)
  *
- * Prefix: qk_format_. */
+ * ---- Fields and layout ----
+ * A block is made of fields (qk_field), each a list of items of a fixed
+ * bit width: codes (kept items; VQ indices, group-major then book),
+ * scale, zero, min (one item each), subscale/submin (block/sub_block
+ * items), index (kept items, ceil(log2 sp_m) bits), signs (block/vq_dim
+ * items of vq_dim-1 bits). Pieces place ranges of items and ranges of
+ * their bits at byte positions inside the block (qk_piece). The canonical
+ * layout, used when the DSL gives none, is every field in the order of
+ * qk_field, each starting on a fresh byte, items packed LSB-first
+ * (QK_PLACE_STREAM). Byte-exact external layouts (ggml) are written as
+ * explicit pieces in the DSL.
+ *
+ * Prefix: qk_format_, qk_num_. */
 #ifndef QK_FORMAT_H
 #define QK_FORMAT_H
 
 #include "common/base.h"
 
 typedef enum {
-    QK_CODE_SINT,   /* two's complement */
-    QK_CODE_UINT,   /* unsigned */
-    QK_CODE_OFFSET, /* unsigned code minus a constant offset */
+    QK_CODE_SINT,      /* two's complement */
+    QK_CODE_UINT,      /* unsigned */
+    QK_CODE_OFFSET,    /* unsigned code minus a constant offset */
+    QK_CODE_TERNARY,   /* {-1, 0, 1}: 2-bit code, or base-3 digit (placement) */
+    QK_CODE_BINARY,    /* {+1, -1} as a sign bit */
+    QK_CODE_MINIFLOAT, /* e2m1, e3m2, e2m3, e4m3, e5m2 */
+    QK_CODE_TABLE,     /* scalar codebook given in the format (nf4, lists) */
+    QK_CODE_VQ,        /* index into codebook tensor(s) passed at launch */
 } qk_code_kind;
 
+/* Minifloat special values (OCP): */
 typedef enum {
-    QK_SCALE_NONE,
-    QK_SCALE_BLOCK, /* one scale per block along the reduction axis */
-} qk_scale_kind;
+    QK_MF_FINITE, /* no inf, no NaN (e2m1, e3m2, e2m3) */
+    QK_MF_FN,     /* no inf; all-ones exponent and mantissa is NaN (e4m3) */
+    QK_MF_IEEE,   /* all-ones exponent: inf (mantissa 0) or NaN (e5m2) */
+} qk_mf_special;
+
+/* Numeric type of a stored scale, zero point or min. */
+typedef enum {
+    QK_NUM_NONE,
+    QK_NUM_F32,
+    QK_NUM_F16,
+    QK_NUM_BF16,
+    QK_NUM_E8M0,  /* 2^(e-127); 0xff is NaN */
+    QK_NUM_UE4M3, /* unsigned e4m3 (bias 7, 0x7f NaN), NVFP4 block scales */
+    QK_NUM_E4M3,  /* signed e4m3 */
+    QK_NUM_U8,
+    QK_NUM_I8,
+    QK_NUM_UINT,  /* unsigned integer of a given width 1..8 (sub-block scales/mins) */
+} qk_num;
+
+typedef enum { QK_PER_NONE, QK_PER_TENSOR, QK_PER_ROW, QK_PER_BLOCK } qk_per;
+typedef enum { QK_ZERO_NONE, QK_ZERO_CONST, QK_ZERO_BLOCK } qk_zero_kind;
+
+/* Fields of a block, in canonical order. */
+#define QK_FIELDS(X)           \
+    X(SCALE, "scale")          \
+    X(ZERO, "zero")            \
+    X(MIN, "min")              \
+    X(SUBSCALE, "subscale")    \
+    X(SUBMIN, "submin")        \
+    X(CODES, "codes")          \
+    X(INDEX, "index")          \
+    X(SIGNS, "signs")
 
 typedef enum {
-    QK_ZERO_NONE,
-    QK_ZERO_BLOCK, /* one stored zero point per block */
-} qk_zero_kind;
+#define QK_FIELD_ENUM(id, name) QK_FIELD_##id,
+    QK_FIELDS(QK_FIELD_ENUM)
+#undef QK_FIELD_ENUM
+    QK_FIELD_COUNT
+} qk_field;
+
+typedef enum {
+    /* bit position of item t (relative to the piece's first item):
+     *   byte*8 + shift + t*width, a little-endian bit string (items may
+     *   straddle bytes). */
+    QK_PLACE_STREAM,
+    /* runs of `group` bytes; S = (8 - shift) / width slots per byte:
+     *   byte + (t / (group*S)) * group + t % group,
+     *   bit shift + width * ((t / group) % S).
+     * ggml's nibble order is interleave 16 (q4_0), 32 (q4_K, tq2_0). */
+    QK_PLACE_INTERLEAVE,
+    /* base-3 digits of ternary codes, 5 per byte, in runs of `group`
+     * bytes: byte + (t / (group*5)) * group + t % group holds digit
+     * n = (t / group) % 5, read as ((q * 3^n) & 255) * 3 >> 8 (ggml tq1_0);
+     * a byte stores ceil(sum_n d_n 3^(4-n) * 256 / 243). width is 2 (the
+     * digit's value range), shift must be 0. */
+    QK_PLACE_BASE3,
+} qk_place;
+
+typedef struct qk_piece {
+    int field;        /* qk_field */
+    int place;        /* qk_place */
+    int first, count; /* items [first, first + count) of the field */
+    int lo, width;    /* bits [lo, lo + width) of each item's value */
+    int byte, shift;  /* position in the block (bytes from its start) */
+    int group;        /* INTERLEAVE / BASE3: bytes per run */
+} qk_piece;
 
 #define QK_MAX_BLOCK 4096
+#define QK_MAX_PIECES 32
+#define QK_MAX_VQ_BOOKS 4
 
 typedef struct qk_format {
     const char *name;
     qk_loc loc;
+
+    /* element code */
     qk_code_kind code;
-    int bits;   /* 1..8 */
-    int offset; /* QK_CODE_OFFSET only */
-    int block;  /* elements per block, 1..QK_MAX_BLOCK */
-    qk_scale_kind scale;
-    qk_dtype scale_dtype; /* f32, f16, bf16 */
+    int bits;   /* stored code width: 1..8; VQ: index width 1..16; TERNARY 2; BINARY 1 */
+    int offset; /* OFFSET */
+    int ebits, mbits, bias;   /* MINIFLOAT */
+    qk_mf_special special;    /* MINIFLOAT */
+    const double *table;      /* TABLE: 2^bits values (owned by the program's arena) */
+    int vq_dim, vq_books;     /* VQ: elements per index group, codebooks summed */
+    int vq_signs;             /* VQ: explicit vq_dim-1 sign bits + parity per group */
+    qk_dtype vq_dtype;        /* VQ: codebook element type, f16 or f32 */
+
+    int block; /* elements per block, 1..QK_MAX_BLOCK */
+
+    /* scale */
+    qk_per scale_per;    /* NONE, TENSOR, ROW or BLOCK */
+    qk_num scale_num;    /* its type; BLOCK with sub_block: the super scale (NONE = 1) */
+    int sub_block;       /* two-level: elements per sub-block (divides block), 0 = none */
+    qk_num sub_num;      /* sub-block scale type (UINT: sub_bits wide, or a float num) */
+    int sub_bits;
+    /* min: v += min_sign * (min_num value [* submin]) */
+    qk_num min_num;      /* NONE, or per-block (super-)min type */
+    int min_sign;        /* +1 or -1 */
+    qk_num submin_num;   /* two-level min: per sub-block, or NONE */
+    int submin_bits;
+    /* zero point */
     qk_zero_kind zero;
-    qk_dtype zero_dtype; /* u8, i8, f16, f32 */
-    /* Canonical layout, filled by qk_format_finish(). */
-    int scale_off, zero_off, codes_off; /* byte offsets inside a block */
-    int code_bytes;                     /* ceil(block*bits/8) */
+    qk_num zero_num;     /* BLOCK: u8, i8, f16, f32 */
+    double zero_const;   /* CONST */
+    int tensor_scale;    /* 1: extra f32 per-tensor scale */
+
+    /* N:M sparsity along the reduction axis; sp_n = 0 when dense */
+    int sp_n, sp_m;
+
+    /* layout */
+    int explicit_layout; /* pieces came from the DSL */
+    int npieces;
+    qk_piece pieces[QK_MAX_PIECES];
+
+    /* Filled by qk_format_finish(): */
+    int items[QK_FIELD_COUNT];  /* items per block of each field (0 = absent) */
+    int width[QK_FIELD_COUNT];  /* bits per item */
     int block_bytes;
+    int row_header_bytes;       /* per-row scale */
+    int tensor_header_bytes;    /* per-tensor scale, then tensor_scale */
+    int kept;                   /* items of CODES that are elements: block*sp_n/sp_m, or block */
 } qk_format;
 
-/* Checks ranges and fills the layout fields. Returns 0, or -1 with a
- * message in err (a format built by the frontend never fails here). */
+/* Options of the quantizer. */
+typedef struct qk_pack_opts {
+    const void *codebook; /* VQ: books of vq_dtype, [vq_books][2^bits][vq_dim]; else NULL */
+    int mse;              /* 1: search block scales that minimise squared error */
+} qk_pack_opts;
+
+/* ---- qk_num ---- */
+const char *qk_num_name(qk_num n, int bits); /* "f16", "e8m0", "uint6", ... */
+int qk_num_bits(qk_num n, int bits);         /* storage width in bits */
+double qk_num_decode(qk_num n, uint32_t raw);  /* raw: the stored bits */
+/* Nearest representable value (round half to even, saturating to the
+ * largest finite value, NaN stays NaN where the type has one, else 0);
+ * returns the stored bits. */
+uint32_t qk_num_encode(qk_num n, int bits, double v);
+
+/* ---- minifloats (element codes and scale types) ---- */
+/* Exact value of code (ebits+mbits+1 bits, sign on top) of an OCP
+ * minifloat; unsigned when is_unsigned. */
+double qk_minifloat_decode(int ebits, int mbits, int bias, qk_mf_special sp, int is_unsigned, uint32_t code);
+/* f32 value -> code: round to nearest even, saturate to max finite, NaN
+ * to the NaN code where there is one, else 0. */
+uint32_t qk_minifloat_encode(int ebits, int mbits, int bias, qk_mf_special sp, int is_unsigned, double v);
+
+/* ---- the format ---- */
+/* Checks ranges and combinations, fills items/width, builds the canonical
+ * layout when npieces == 0, verifies an explicit layout (every bit of
+ * every item placed exactly once, no two pieces share a bit, inside the
+ * block) and computes the sizes. Returns 0, or -1 with a message in err
+ * (the frontend reports it at the format's position). */
 int qk_format_finish(qk_format *f, char *err, size_t errsz);
 
-/* Smallest and largest codeval of the format's element code. */
+/* Smallest and largest codeval of an integer-like code (SINT, UINT,
+ * OFFSET, TERNARY, BINARY). */
 void qk_format_code_range(const qk_format *f, int *lo, int *hi);
-/* codeval of a raw code (bits wide, already masked). */
-int qk_format_codeval(const qk_format *f, unsigned code);
+/* Value of one raw scalar code (every kind but VQ). */
+double qk_format_codeval(const qk_format *f, uint32_t code);
 
-int64_t qk_format_row_bytes(const qk_format *f, int64_t k);
+/* Raw value of item i of field fl of one block (all its pieces joined). */
+uint32_t qk_format_item(const qk_format *f, const uint8_t *blk, int fl, int i);
+/* ORs value v into item i of field fl of a block (bits must be zero). */
+void qk_format_put_item(const qk_format *f, uint8_t *blk, int fl, int i, uint32_t v);
+
+int64_t qk_format_row_bytes(const qk_format *f, int64_t k); /* header + blocks */
 int64_t qk_format_size(const qk_format *f, int64_t rows, int64_t k);
-/* Exact value of element k of one packed row (double, no rounding). */
-double qk_format_get(const qk_format *f, const uint8_t *row, int64_t k);
-/* Bits per weight of the canonical layout (for a multiple of block). */
+/* Expected number of codebook elements (vq_books * 2^bits * vq_dim), 0
+ * for formats without one. */
+int64_t qk_format_codebook_elems(const qk_format *f);
+
+/* Exact value of element k of row `row` of a packed tensor of row length
+ * klen (double, no rounding). codebook: VQ books, else NULL. */
+double qk_format_get(const qk_format *f, const uint8_t *tensor, int64_t row, int64_t klen, int64_t k,
+                     const void *codebook);
+
+/* Bits per weight (tensor and row headers not counted). */
 double qk_format_bits_per_weight(const qk_format *f);
 
-/* Quantizes rows x k f32 values (row-major, contiguous) into dst, which
- * must hold qk_format_size() bytes. Round-to-nearest, absmax scales for
- * formats without a zero point, min/max (asymmetric) with one. */
-void qk_format_pack(const qk_format *f, const float *src, int64_t rows, int64_t k, uint8_t *dst);
+/* Quantizes rows x k f32 values (row-major) into dst (qk_format_size
+ * bytes). Round to nearest; absmax scales (mean |x| for BINARY/TERNARY),
+ * min/max with a zero point or min; N:M keeps the sp_n largest |x| of
+ * every sp_m; VQ picks the nearest codeword (sum of books: greedy book by
+ * book, then two refinement passes). Returns 0, or -1 + err (VQ without
+ * codebook). */
+int qk_format_pack(const qk_format *f, const float *src, int64_t rows, int64_t k, uint8_t *dst,
+                   const qk_pack_opts *opts, char *err, size_t errsz);
 /* Decodes every element to f32 (rounded from the exact value). */
-void qk_format_unpack(const qk_format *f, const uint8_t *src, int64_t rows, int64_t k, float *dst);
+void qk_format_unpack(const qk_format *f, const uint8_t *src, int64_t rows, int64_t k, float *dst,
+                      const void *codebook);
 
-/* One line describing the format, e.g.
- * "format q4 { code = int4 offset 8; block = 32; scale = f16 }  # 4.50 bits/weight" */
+/* 1 if quantize(x, f) can be compiled into a kernel: code SINT, UINT,
+ * OFFSET, TERNARY, BINARY or MINIFLOAT; scale none, per block (single
+ * level) or per row, of f32/f16/bf16/e8m0; no zero point, min, tensor
+ * scale, sparsity or base-3 placement. Else 0 with the reason in why. */
+int qk_format_kernel_quantizable(const qk_format *f, char *why, size_t whysz);
+
+/* The format as DSL text on one line plus "# B bits/weight". */
 void qk_format_print(const qk_format *f, qk_buf *out);
 
 #endif

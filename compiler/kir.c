@@ -10,7 +10,10 @@
  * Operators print in prefix form with fixed arity, so the text needs no
  * precedence rules; temps are declared on `temp` lines before the
  * statements; the trailing comment lists every variable of the statement
- * with its extent, LHS variables first. */
+ * with its extent, LHS variables first. A VQ parameter names its codebook
+ * (`W: aqlm(C)[N, K]`); materializing statements print as
+ * `xq[m, k] = quantize(load x[m, k], q8_0)` and
+ * `xh[k] = hadamard(load x[k], k, 0, 7)` (variable, size, seed). */
 #include "compiler/kir.h"
 
 #include <inttypes.h>
@@ -196,18 +199,33 @@ static void print_expr(const kir_kernel *k, const kir_expr *e, qk_buf *out)
         break;
     }
     case KE_SUM: print_sum(k, e, out); break;
+    case KE_QUANT:
+        qk_buf_puts(out, "quantize(");
+        print_expr(k, e->a, out);
+        qk_buf_printf(out, ", %s)", e->fmt && e->fmt->name ? e->fmt->name : "?");
+        break;
+    case KE_HADAMARD:
+        qk_buf_puts(out, "hadamard(");
+        print_expr(k, e->a, out);
+        qk_buf_printf(out, ", %s, %" PRId64 ", %" PRIu64 ")", var_name(k, e->hvar), e->hsize, e->hseed);
+        break;
     default: qk_buf_printf(out, "<expr kind %d>", (int)e->kind);
     }
 }
+
+static const char *tname(const kir_kernel *k, int t);
 
 /* `x: f32[K]`, `W: q4_0[N, K]`, `s: f32`; temps without a dtype: `g[M, N]`. */
 static void print_tensor(const kir_kernel *k, const kir_tensor *t, qk_buf *out)
 {
     qk_buf_puts(out, t->name ? t->name : "?");
-    if (t->fmt)
+    if (t->fmt) {
         qk_buf_printf(out, ": %s", t->fmt->name ? t->fmt->name : "?");
-    else if (t->dtype != QK_DT_NONE)
+        if (t->fmt->code == QK_CODE_VQ && t->book >= 0)
+            qk_buf_printf(out, "(%s)", tname(k, t->book));
+    } else if (t->dtype != QK_DT_NONE) {
         qk_buf_printf(out, ": %s", qk_dtype_name(t->dtype));
+    }
     if (t->rank == 0)
         return;
     qk_buf_puts(out, "[");
@@ -375,9 +393,12 @@ static int verify_tensor_type(vctx *v, int i)
     for (int d = 0; d < t->rank; d++)
         if (!dim_ok(k, t->dims[d]))
             return vfail(v, "tensor '%s' dimension %d names symbol %d", tname(k, i), d, t->dims[d].sym);
-    if (t->fmt && t->kind != KIR_PARAM)
-        return vfail(v, "%s '%s' is quantized; only parameters may be", t->kind == KIR_RESULT ? "result" : "temp",
-                     tname(k, i));
+    if (t->fmt && (t->kind == KIR_RESULT || (t->kind == KIR_TEMP && !t->materialized)))
+        return vfail(v, "%s '%s' is quantized; only parameters and quantize() temps may be",
+                     t->kind == KIR_RESULT ? "result" : "temp", tname(k, i));
+    if (t->materialized && t->kind != KIR_TEMP)
+        return vfail(v, "%s '%s' is marked materialized; only temps may be",
+                     t->kind == KIR_RESULT ? "result" : "parameter", tname(k, i));
     if (t->fmt && t->rank < 1)
         return vfail(v, "quantized tensor '%s' has rank 0", tname(k, i));
     if (t->fmt && t->dtype != QK_DT_NONE)
@@ -386,6 +407,26 @@ static int verify_tensor_type(vctx *v, int i)
         return vfail(v, "tensor '%s' has neither a dtype nor a format", tname(k, i));
     if (t->dtype != QK_DT_NONE && (t->dtype < 0 || t->dtype >= QK_DT_COUNT))
         return vfail(v, "tensor '%s' has unknown dtype %d", tname(k, i), (int)t->dtype);
+    return 0;
+}
+
+/* A VQ parameter names a dense parameter of the codebook's dtype, rank 3
+ * [books, 2^bits, dim] or (one book) rank 2 [2^bits, dim]. */
+static int verify_book(vctx *v, int i)
+{
+    const kir_kernel *k = v->k;
+    const kir_tensor *t = &k->tensors[i];
+    if (!t->fmt || t->fmt->code != QK_CODE_VQ || t->kind != KIR_PARAM)
+        return 0;
+    if (t->book < 0 || t->book >= k->nparams || t->book == i)
+        return vfail(v, "VQ parameter '%s' has codebook tensor %d; it needs another parameter", tname(k, i),
+                     t->book);
+    const kir_tensor *c = &k->tensors[t->book];
+    if (c->fmt || c->dtype != t->fmt->vq_dtype)
+        return vfail(v, "codebook '%s' of '%s' is not a dense %s tensor", tname(k, t->book), tname(k, i),
+                     qk_dtype_name(t->fmt->vq_dtype));
+    if (c->rank != 3 && !(c->rank == 2 && t->fmt->vq_books == 1))
+        return vfail(v, "codebook '%s' of '%s' has rank %d", tname(k, t->book), tname(k, i), c->rank);
     return 0;
 }
 
@@ -420,7 +461,7 @@ static int verify_tensors(vctx *v)
     if (k->nresults == 0)
         return vfail(v, "no results");
     for (int i = 0; i < k->ntensors; i++)
-        if (verify_tensor_type(v, i) || verify_tensor_def(v, i))
+        if (verify_tensor_type(v, i) || verify_tensor_def(v, i) || verify_book(v, i))
             return -1;
     return 0;
 }
@@ -519,8 +560,70 @@ static int verify_expr(vctx *v, const kir_expr *e)
             return vfail(v, "cast to unknown dtype %d", e->op);
         return verify_expr(v, e->a);
     case KE_SUM: return verify_sum(v, e);
+    case KE_QUANT:
+    case KE_HADAMARD:
+        return vfail(v, "%s() is not the whole right-hand side of its statement",
+                     e->kind == KE_QUANT ? "quantize" : "hadamard");
     }
     return vfail(v, "unknown expression kind %d", (int)e->kind);
+}
+
+static int has_sum(const kir_expr *e)
+{
+    return e && (e->kind == KE_SUM || has_sum(e->a) || has_sum(e->b));
+}
+
+/* quantize(): the temp has the format, rank >= 1 and no dtype, and the
+ * format can be quantized in a kernel. */
+static int verify_quant(vctx *v, const kir_expr *e, const kir_tensor *t)
+{
+    char why[256];
+    if (!e->fmt)
+        return vfail(v, "quantize() without a format");
+    if (t->fmt != e->fmt)
+        return vfail(v, "temp '%s' does not have the format of its quantize()", t->name);
+    if (t->rank < 1 || t->dtype != QK_DT_NONE)
+        return vfail(v, "quantized temp '%s' needs rank >= 1 and no dtype", t->name);
+    if (!qk_format_kernel_quantizable(e->fmt, why, sizeof why))
+        return vfail(v, "format '%s' cannot be quantized in a kernel: %s", e->fmt->name ? e->fmt->name : "?", why);
+    return 0;
+}
+
+/* hadamard(): an f32 temp, an LHS transform variable, a size 0 or 2^n. */
+static int verify_hadamard(vctx *v, const kir_expr *e, const kir_stmt *st, const kir_tensor *t)
+{
+    int lhs = 0;
+    for (int i = 0; i < st->nlhs; i++)
+        lhs |= st->lhs[i] == e->hvar;
+    if (!lhs)
+        return vfail(v, "hadamard() variable %d is not a left-hand side variable", e->hvar);
+    if (e->hsize < 0 || (e->hsize & (e->hsize - 1)) != 0)
+        return vfail(v, "hadamard() size %" PRId64 " is not 0 or a power of two", e->hsize);
+    if (t->fmt || t->dtype != QK_DT_F32)
+        return vfail(v, "hadamard() temp '%s' is not a dense f32 tensor", t->name);
+    return 0;
+}
+
+/* The right-hand side. One that is quantize() or hadamard() defines a
+ * materialized temp from an operand without sums; any other defines a
+ * tensor that is not materialized. */
+static int verify_rhs(vctx *v, const kir_stmt *st)
+{
+    const kir_tensor *t = &v->k->tensors[st->tensor];
+    const kir_expr *e = st->rhs;
+    int special = e && (e->kind == KE_QUANT || e->kind == KE_HADAMARD);
+    if (!special && t->materialized)
+        return vfail(v, "temp '%s' is materialized but not defined by quantize() or hadamard()", t->name);
+    if (!special)
+        return verify_expr(v, e);
+    const char *fn = e->kind == KE_QUANT ? "quantize" : "hadamard";
+    if (t->kind != KIR_TEMP || !t->materialized)
+        return vfail(v, "%s() defines '%s', which is not a materialized temp", fn, t->name);
+    if (has_sum(e->a))
+        return vfail(v, "the operand of %s() contains a sum", fn);
+    if (e->kind == KE_QUANT ? verify_quant(v, e, t) : verify_hadamard(v, e, st, t))
+        return -1;
+    return verify_expr(v, e->a);
 }
 
 /* LHS: one distinct non-reduction variable of this statement per
@@ -561,7 +664,7 @@ static int verify_stmt(vctx *v, int s)
         return vfail(v, "assigns parameter '%s'", tname(k, st->tensor));
     if (st->nlhs > 0 && !st->lhs)
         return vfail(v, "LHS indices missing");
-    if (verify_lhs(v, st) || verify_expr(v, st->rhs))
+    if (verify_lhs(v, st) || verify_rhs(v, st))
         return -1;
     for (int var = 0; var < k->nvars; var++)
         if (k->vars[var].stmt == s && !k->vars[var].is_reduction && !v->scope[var])
@@ -724,7 +827,9 @@ static int check_ranges(const rctx *r, const kir_expr *e)
     case KE_LOAD: return check_load_range(r, e);
     case KE_BIN: return check_ranges(r, e->a) || check_ranges(r, e->b) ? -1 : 0;
     case KE_UN:
-    case KE_CAST: return check_ranges(r, e->a);
+    case KE_CAST:
+    case KE_QUANT:
+    case KE_HADAMARD: return check_ranges(r, e->a);
     case KE_SUM:
         for (int i = 0; i < e->nvars; i++)
             if (kir_dim_value(r->k->vars[e->vars[i]].extent, r->dims) == 0)
@@ -740,6 +845,71 @@ static int check_stmt_ranges(const rctx *r, const kir_stmt *st)
         if (kir_dim_value(r->k->vars[st->lhs[i]].extent, r->dims) == 0)
             return 0; /* the statement does nothing */
     return check_ranges(r, st->rhs);
+}
+
+static void print_shape(const int64_t *shape, int rank, qk_buf *out)
+{
+    qk_buf_puts(out, "[");
+    for (int d = 0; d < rank; d++)
+        qk_buf_printf(out, "%s%" PRId64, d ? ", " : "", shape[d]);
+    qk_buf_puts(out, "]");
+}
+
+/* The codebook view of VQ parameter i has the shape its format needs:
+ * [books, 2^bits, dim], or [2^bits, dim] for a rank-2 codebook. */
+static int check_book_view(const kir_kernel *k, int i, const kir_view *views, char *err, size_t errsz)
+{
+    const kir_tensor *t = &k->tensors[i];
+    const kir_view *cv = &views[t->book];
+    int64_t want[3];
+    int r = 0;
+    if (cv->rank != 2)
+        want[r++] = t->fmt->vq_books;
+    want[r++] = (int64_t)1 << t->fmt->bits;
+    want[r++] = t->fmt->vq_dim;
+    int same = cv->rank == r;
+    for (int d = 0; same && d < r; d++)
+        same = cv->shape[d] == want[d];
+    if (same)
+        return 0;
+    qk_buf got = {0}, need = {0};
+    print_shape(cv->shape, cv->rank, &got);
+    print_shape(want, r, &need);
+    bfail(err, errsz, "codebook tensor '%s' has shape %s, format '%s' needs %s", tname(k, t->book), got.s,
+          t->fmt->name ? t->fmt->name : "?", need.s);
+    qk_buf_free(&got);
+    qk_buf_free(&need);
+    return -1;
+}
+
+static int check_books(const kir_kernel *k, const kir_view *views, char *err, size_t errsz)
+{
+    for (int i = 0; i < k->nparams; i++) {
+        const kir_tensor *t = &k->tensors[i];
+        if (t->fmt && t->fmt->code == QK_CODE_VQ && t->book >= 0 && t->book < k->nparams &&
+            check_book_view(k, i, views, err, errsz))
+            return -1;
+    }
+    return 0;
+}
+
+/* hadamard(): the transform variable's extent is a power of two (size 0)
+ * or a multiple of the size. */
+static int check_hadamards(const kir_kernel *k, const int64_t *dims, char *err, size_t errsz)
+{
+    for (int s = 0; s < k->nstmts; s++) {
+        const kir_expr *e = k->stmts[s].rhs;
+        if (!e || e->kind != KE_HADAMARD || e->hvar < 0 || e->hvar >= k->nvars)
+            continue;
+        int64_t n = kir_dim_value(k->vars[e->hvar].extent, dims);
+        if (e->hsize == 0 && (n & (n - 1)) != 0)
+            return bfail(err, errsz, "hadamard over '%s' (statement %d) needs a power-of-two extent, got %" PRId64,
+                         var_name(k, e->hvar), s, n);
+        if (e->hsize > 0 && n % e->hsize != 0)
+            return bfail(err, errsz, "hadamard size %" PRId64 " does not divide the extent %" PRId64 " of '%s' "
+                         "(statement %d)", e->hsize, n, var_name(k, e->hvar), s);
+    }
+    return 0;
 }
 
 int kir_bind(const kir_kernel *k, const kir_view *views, int64_t *dims_out, char *err, size_t errsz)
@@ -758,6 +928,10 @@ int kir_bind(const kir_kernel *k, const kir_view *views, int64_t *dims_out, char
     free(from);
     if (rc == 0)
         rc = check_derived(k, dims_out, err, errsz);
+    if (rc == 0)
+        rc = check_books(k, views, err, errsz);
+    if (rc == 0)
+        rc = check_hadamards(k, dims_out, err, errsz);
     rctx r = {k, dims_out, err, errsz};
     for (int s = 0; s < k->nstmts && rc == 0; s++)
         rc = check_stmt_ranges(&r, &k->stmts[s]);

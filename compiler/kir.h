@@ -44,6 +44,9 @@ typedef struct kir_tensor {
     int rank;
     kir_dim dims[QK_MAX_RANK]; /* temps: the extents of their LHS indices */
     int def_stmt;          /* temps and results: defining statement, else -1 */
+    int book;              /* VQ formats: the param tensor holding the codebook
+                              (W: fmt(C)[...] in the DSL), else -1 */
+    int materialized;      /* temps defined by quantize()/hadamard() */
 } kir_tensor;
 
 /* Affine index: sum(coef * var) + c. */
@@ -70,7 +73,9 @@ typedef struct kir_var {
     X(BIN, "bin")     \
     X(UN, "un")       \
     X(CAST, "cast")   \
-    X(SUM, "sum")
+    X(SUM, "sum")     \
+    X(QUANT, "quantize") \
+    X(HADAMARD, "hadamard")
 
 typedef enum {
 #define KIR_E_ENUM(id, name) KE_##id,
@@ -124,7 +129,38 @@ typedef struct kir_expr {
     struct kir_expr *a, *b; /* operands (UN/CAST/SUM use a) */
     int nvars;             /* SUM: reduction variables, outermost first */
     int *vars;
+    /* QUANT: a is the operand, fmt the format. Only as the whole RHS of a
+     * temp statement; the temp tensor then has fmt (its last LHS index is
+     * the block axis) and holds exactly what qk_format_pack then
+     * qk_format_get give for the operand's values along that axis
+     * (rows = the other LHS indices). The format passes
+     * qk_format_kernel_quantizable().
+     * HADAMARD: a is the operand; hvar its transform variable (an LHS
+     * variable of the statement), hsize the transform size (0: the extent
+     * of hvar, which must then be a power of two; else a power of two that
+     * divides it), hseed 0 or the seed of a fixed random sign vector. The
+     * temp (f32, dense) holds, for each run of hsize consecutive positions
+     * i of hvar, H (s .* x) / sqrt(hsize) with H the Sylvester Hadamard
+     * matrix and s_i = kir_hadamard_sign(hseed, i) (i the global position;
+     * all +1 when hseed is 0). Both temps are materialized, never fused. */
+    const qk_format *fmt;
+    int hvar;
+    int64_t hsize;
+    uint64_t hseed;
 } kir_expr;
+
+/* Sign of position i of the fixed random sign vector of seed s:
+ * splitmix64(s * 0x9E3779B97F4A7C15 + i), top bit set -> -1. */
+static inline int kir_hadamard_sign(uint64_t s, int64_t i)
+{
+    if (!s)
+        return 1;
+    uint64_t z = s * 0x9E3779B97F4A7C15ull + (uint64_t)i + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (z >> 63) ? -1 : 1;
+}
 
 typedef struct kir_stmt {
     qk_loc loc;

@@ -27,15 +27,22 @@ static qk_loc kloc(builder *b, qk_loc loc)
 
 /* ---- formats ---- */
 
+/* sema has finished the format (qk_format_finish); this copies it, and
+ * its value table, into the program's arena. */
 static void build_format(builder *b, const ast_format *af)
 {
+    if (!af->ok)
+        qk_bug("format '%s' reached kir_build unchecked", af->name);
     qk_format *f = qk_alloc(b->a, sizeof *f);
     *f = af->f;
     f->name = qk_strdup(b->a, af->name);
     f->loc = kloc(b, af->loc);
-    char err[256];
-    if (qk_format_finish(f, err, sizeof err) != 0)
-        qk_bug("format '%s' passed sema but not qk_format_finish: %s", af->name, err);
+    if (af->f.table) {
+        size_t n = ((size_t)1 << af->f.bits) * sizeof *af->f.table;
+        double *t = qk_alloc(b->a, n);
+        memcpy(t, af->f.table, n);
+        f->table = t;
+    }
     b->p->formats[b->p->nformats++] = f;
 }
 
@@ -57,6 +64,16 @@ static kir_index build_index(const ast_index *ix)
         k.terms[i].coef = ix->terms[i].coef;
     }
     return k;
+}
+
+/* quantize(a, fmt) / hadamard(a, hvar, hsize, hseed), without the operand. */
+static void build_materializing(builder *b, const ast_expr *e, kir_expr *k)
+{
+    k->kind = e->kind == AST_QUANT ? KE_QUANT : KE_HADAMARD;
+    k->fmt = e->kind == AST_QUANT ? format_of(b, e->fmt) : NULL;
+    k->hvar = e->hvar;
+    k->hsize = e->hsize;
+    k->hseed = e->hseed;
 }
 
 static kir_expr *build_expr(builder *b, const ast_expr *e)
@@ -92,6 +109,10 @@ static kir_expr *build_expr(builder *b, const ast_expr *e)
     case AST_CAST:
         k->kind = KE_CAST;
         break;
+    case AST_QUANT:
+    case AST_HADAMARD:
+        build_materializing(b, e, k);
+        break;
     case AST_CALL:
         qk_bug("unresolved call '%s' after sema", e->name);
     }
@@ -111,6 +132,8 @@ static void build_tensor(builder *b, const ast_tensor *t, kir_tensor *k)
     k->rank = t->rank;
     memcpy(k->dims, t->kdims, sizeof k->dims);
     k->def_stmt = t->def_stmt;
+    k->book = t->book_index;
+    k->materialized = t->materialized;
 }
 
 static void build_stmt(builder *b, const ast_stmt *s, kir_stmt *k)

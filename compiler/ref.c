@@ -31,7 +31,10 @@ typedef struct ref_ctx {
     int64_t *val;    /* current value of every variable */
     double **temps;  /* per tensor: materialized temp, or NULL */
     int64_t (*tstride)[QK_MAX_RANK]; /* row-major strides of the temps */
-    int64_t *row_bytes; /* per tensor: bytes of one packed row (quantized) */
+    uint8_t **packed; /* per tensor: packed bytes of a quantize() temp, or NULL */
+    int64_t *row_bytes; /* quantize() temps: bytes of one packed row */
+    double *line;       /* scratch line of the longest transform */
+    float *fline;
 } ref_ctx;
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
@@ -128,16 +131,21 @@ static int64_t index_value(const ref_ctx *c, const kir_index *ix)
     return v;
 }
 
-/* Quantized: leading indices select the row, the last one the element. */
+/* Quantized: leading indices select the row, the last one the element.
+ * Params decode from their view; quantize() temps from their packed
+ * buffer. */
 static double load_quant(const ref_ctx *c, int ti, const int64_t *idx)
 {
     const kir_tensor *t = &c->k->tensors[ti];
-    const kir_view *vw = &c->views[ti];
     int64_t row = 0;
     for (int d = 0; d + 1 < t->rank; d++)
-        row = row * vw->shape[d] + idx[d];
-    const uint8_t *base = (const uint8_t *)vw->data + row * c->row_bytes[ti];
-    return qk_format_get(t->fmt, base, idx[t->rank - 1]);
+        row = row * kir_dim_value(t->dims[d], c->dims) + idx[d];
+    if (t->kind == KIR_TEMP)
+        return qk_format_get(t->fmt, c->packed[ti], row, kir_dim_value(t->dims[t->rank - 1], c->dims),
+                             idx[t->rank - 1], NULL);
+    const kir_view *vw = &c->views[ti];
+    const void *book = t->book >= 0 ? c->views[t->book].data : NULL;
+    return qk_format_get(t->fmt, vw->data, row, vw->shape[t->rank - 1], idx[t->rank - 1], book);
 }
 
 static double eval_load(const ref_ctx *c, const kir_expr *e)
@@ -146,14 +154,14 @@ static double eval_load(const ref_ctx *c, const kir_expr *e)
     int64_t idx[QK_MAX_RANK], off = 0;
     for (int d = 0; d < t->rank; d++)
         idx[d] = index_value(c, &e->idx[d]);
+    if (t->fmt)
+        return load_quant(c, e->tensor, idx);
     if (t->kind == KIR_TEMP) {
         for (int d = 0; d < t->rank; d++)
             off += idx[d] * c->tstride[e->tensor][d];
         return c->temps[e->tensor][off];
     }
     const kir_view *vw = &c->views[e->tensor];
-    if (t->fmt)
-        return load_quant(c, e->tensor, idx);
     for (int d = 0; d < t->rank; d++)
         off += idx[d] * vw->stride[d];
     return qk_dtype_load(t->dtype, vw->data, off);
@@ -185,6 +193,8 @@ static double eval(const ref_ctx *c, const kir_expr *e)
     case KE_UN: return unops[e->op](eval(c, e->a));
     case KE_CAST: return cast_to((qk_dtype)e->op, eval(c, e->a));
     case KE_SUM: return eval_sum(c, e, 0);
+    case KE_QUANT:
+    case KE_HADAMARD: break; /* statement forms, run by run_transform */
     }
     qk_bug("expression kind %d", (int)e->kind);
 }
@@ -207,9 +217,68 @@ static void store(const ref_ctx *c, const kir_stmt *st, double v)
     qk_dtype_store(t->dtype, vw->data, off, v);
 }
 
+/* In-place fast Walsh-Hadamard transform of runs of n (a power of two)
+ * values, normalized by 1/sqrt(n). */
+static void fwht(double *x, int64_t len, int64_t n)
+{
+    for (int64_t r = 0; r + n <= len; r += n) {
+        for (int64_t h = 1; h < n; h *= 2)
+            for (int64_t i = r; i < r + n; i += 2 * h)
+                for (int64_t j = i; j < i + h; j++) {
+                    double a = x[j], b = x[j + h];
+                    x[j] = a + b, x[j + h] = a - b;
+                }
+        for (int64_t i = r; i < r + n; i++)
+            x[i] /= sqrt((double)n);
+    }
+}
+
+/* quantize()/hadamard() statement: for every point of the LHS indices
+ * other than the transform's variable (the last LHS index for quantize),
+ * evaluates the operand along that variable into line[], transforms it
+ * and stores the line. */
+static void run_transform(const ref_ctx *c, const kir_stmt *st, int tv, const int64_t *ext, double *line,
+                          float *fline)
+{
+    const kir_expr *e = st->rhs;
+    const kir_tensor *t = &c->k->tensors[st->tensor];
+    int var = st->lhs[tv];
+    int64_t n = ext[tv];
+    for (int64_t i = 0; i < n; i++) {
+        c->val[var] = i;
+        line[i] = eval(c, e->a);
+    }
+    if (e->kind == KE_QUANT) {
+        int64_t row = 0;
+        for (int d = 0; d < st->nlhs - 1; d++)
+            row = row * ext[d] + c->val[st->lhs[d]];
+        for (int64_t i = 0; i < n; i++)
+            fline[i] = (float)line[i];
+        qk_format_pack(t->fmt, fline, 1, n, c->packed[st->tensor] + row * c->row_bytes[st->tensor], NULL, NULL,
+                       0);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        line[i] *= kir_hadamard_sign(e->hseed, i);
+    fwht(line, n, e->hsize ? e->hsize : n);
+    for (int64_t i = 0; i < n; i++) {
+        c->val[var] = i;
+        int64_t off = 0;
+        for (int d = 0; d < st->nlhs; d++)
+            off += c->val[st->lhs[d]] * c->tstride[st->tensor][d];
+        c->temps[st->tensor][off] = line[i];
+    }
+}
+
 /* Runs one statement over its LHS index space (row-major order). */
 static void run_stmt(const ref_ctx *c, const kir_stmt *st)
 {
+    int tv = -1; /* transform variable position, for quantize()/hadamard() */
+    if (st->rhs->kind == KE_QUANT)
+        tv = st->nlhs - 1;
+    for (int d = 0; st->rhs->kind == KE_HADAMARD && d < st->nlhs; d++)
+        if (st->lhs[d] == st->rhs->hvar)
+            tv = d;
     int64_t ext[QK_MAX_RANK];
     for (int d = 0; d < st->nlhs; d++) {
         ext[d] = kir_dim_value(c->k->vars[st->lhs[d]].extent, c->dims);
@@ -217,10 +286,17 @@ static void run_stmt(const ref_ctx *c, const kir_stmt *st)
             return;
         c->val[st->lhs[d]] = 0;
     }
+    if (tv >= 0 && !c->line)
+        return;
     for (;;) {
-        store(c, st, eval(c, st->rhs));
+        if (tv >= 0)
+            run_transform(c, st, tv, ext, c->line, c->fline);
+        else
+            store(c, st, eval(c, st->rhs));
         int d = st->nlhs - 1;
         for (; d >= 0; d--) {
+            if (d == tv)
+                continue;
             if (++c->val[st->lhs[d]] < ext[d])
                 break;
             c->val[st->lhs[d]] = 0;
@@ -230,7 +306,8 @@ static void run_stmt(const ref_ctx *c, const kir_stmt *st)
     }
 }
 
-/* Allocates the double array of temp i (row-major over its dims). */
+/* Allocates temp i: a double array (row-major over its dims), or the
+ * packed bytes of a quantize() temp. */
 static int alloc_temp(ref_ctx *c, int i, char *err, size_t errsz)
 {
     const kir_tensor *t = &c->k->tensors[i];
@@ -242,10 +319,35 @@ static int alloc_temp(ref_ctx *c, int i, char *err, size_t errsz)
             return fail(err, errsz, "out of memory: temp '%s' is too large", t->name);
         n *= ext;
     }
+    if (t->fmt) {
+        int64_t k = kir_dim_value(t->dims[t->rank - 1], c->dims), rows = k ? (int64_t)n / k : 0;
+        c->row_bytes[i] = qk_format_row_bytes(t->fmt, k);
+        c->packed[i] = calloc(1, (size_t)qk_format_size(t->fmt, rows, k) + 1);
+        if (!c->packed[i])
+            return fail(err, errsz, "out of memory: temp '%s'", t->name);
+        return 0;
+    }
     c->temps[i] = malloc(n ? n * sizeof(double) : 1);
     if (!c->temps[i])
         return fail(err, errsz, "out of memory: temp '%s' needs %" PRIu64 " bytes", t->name, n * sizeof(double));
     return 0;
+}
+
+/* The line buffers of quantize()/hadamard() statements. */
+static int alloc_lines(ref_ctx *c, char *err, size_t errsz)
+{
+    int64_t n = 1;
+    for (int s = 0; s < c->k->nstmts; s++) {
+        const kir_stmt *st = &c->k->stmts[s];
+        for (int d = 0; d < st->nlhs; d++) {
+            int64_t e = kir_dim_value(c->k->vars[st->lhs[d]].extent, c->dims);
+            if ((st->rhs->kind == KE_QUANT || st->rhs->kind == KE_HADAMARD) && e > n)
+                n = e;
+        }
+    }
+    c->line = malloc((size_t)n * sizeof(double));
+    c->fline = malloc((size_t)n * sizeof(float));
+    return c->line && c->fline ? 0 : fail(err, errsz, "out of memory");
 }
 
 /* Views must have data wherever a non-empty tensor is read or written,
@@ -275,6 +377,11 @@ static void free_ctx(ref_ctx *c)
 {
     for (int i = 0; c->temps && i < c->k->ntensors; i++)
         free(c->temps[i]);
+    for (int i = 0; c->packed && i < c->k->ntensors; i++)
+        free(c->packed[i]);
+    free(c->packed);
+    free(c->line);
+    free(c->fline);
     free(c->temps);
     free(c->tstride);
     free(c->row_bytes);
@@ -290,10 +397,10 @@ int ref_run(const kir_kernel *k, const kir_view *views, const int64_t *dims, cha
     c.temps = calloc((size_t)k->ntensors + 1, sizeof *c.temps);
     c.tstride = calloc((size_t)k->ntensors + 1, sizeof *c.tstride);
     c.row_bytes = calloc((size_t)k->ntensors + 1, sizeof *c.row_bytes);
-    int rc = c.val && c.temps && c.tstride && c.row_bytes ? 0 : fail(err, errsz, "out of memory");
-    for (int i = 0; i < k->nparams && rc == 0; i++)
-        if (k->tensors[i].fmt)
-            c.row_bytes[i] = qk_format_row_bytes(k->tensors[i].fmt, views[i].shape[k->tensors[i].rank - 1]);
+    c.packed = calloc((size_t)k->ntensors + 1, sizeof *c.packed);
+    int rc = c.val && c.temps && c.tstride && c.row_bytes && c.packed ? 0 : fail(err, errsz, "out of memory");
+    if (rc == 0)
+        rc = alloc_lines(&c, err, errsz);
     for (int i = k->nparams + k->nresults; i < k->ntensors && rc == 0; i++)
         rc = alloc_temp(&c, i, err, errsz);
     for (int s = 0; s < k->nstmts && rc == 0; s++)

@@ -335,6 +335,12 @@ static const char *check_types(const tir_func *f, const tir_node *n)
     case TIR_ILT: case TIR_FLT:
         return n->type.s == TS_I1 && same(a->type, b->type) && a->type.lanes == n->type.lanes ? NULL
                                                                                              : "compare types";
+    case TIR_IEQ:
+        return n->type.s == TS_I1 && is_int(a->type.s) && same(a->type, b->type) && a->type.lanes == n->type.lanes
+                   ? NULL
+                   : "ieq compares integers of one type -> i1";
+    case TIR_POPCNT:
+        return is_int(n->type.s) && same(a->type, n->type) ? NULL : "popcnt operand and result must be one integer type";
     case TIR_SELECT: {
         const tir_node *c = &f->nodes[n->a[2]];
         return a->type.s == TS_I1 && a->type.lanes == n->type.lanes && same(b->type, n->type) && same(c->type, n->type)
@@ -358,12 +364,20 @@ static const char *check_types(const tir_func *f, const tir_node *n)
 static const char *check_memory(const tir_func *f, const tir_node *n)
 {
     const tir_node *p = &f->nodes[n->a[0]];
+    int reads = n->op != TIR_STORE;
     if (p->op != TIR_ARG || f->args[p->imm].s != TS_PTR)
         return "address must be a pointer argument";
-    if (f->nodes[n->a[1]].type.s != TS_I64 || f->nodes[n->a[1]].type.lanes != 1)
+    tir_type ot = f->nodes[n->a[1]].type;
+    if (n->op == TIR_GATHER) {
+        if (ot.s != TS_I64 || ot.lanes != n->type.lanes)
+            return "gather offsets must be i64 with the result's lanes";
+        if (n->type.s == TS_VOID || n->type.s == TS_I1 || n->type.s == TS_PTR)
+            return "gather loads i8, i16, i32, i64 or f32";
+    } else if (ot.s != TS_I64 || ot.lanes != 1) {
         return "byte offset must be a scalar i64";
-    int mask = n->op == TIR_LOAD ? n->a[2] : n->a[3];
-    int lanes = n->op == TIR_LOAD ? n->type.lanes : f->nodes[n->a[2]].type.lanes;
+    }
+    int mask = reads ? n->a[2] : n->a[3];
+    int lanes = reads ? n->type.lanes : f->nodes[n->a[2]].type.lanes;
     if (mask >= 0 && (f->nodes[mask].type.s != TS_I1 || f->nodes[mask].type.lanes != lanes))
         return "mask must be i1 with the value's lanes";
     if (n->op == TIR_STORE && f->args[p->imm].is_const)
@@ -381,7 +395,7 @@ static int verify_node(vstate *v, int id)
         return vfail(v, id, "unknown op");
     for (int i = 0; i < ops[n->op].nops; i++) {
         int a = n->a[i];
-        int optional = (n->op == TIR_LOAD && i == 2) || (n->op == TIR_STORE && i == 3);
+        int optional = ((n->op == TIR_LOAD || n->op == TIR_GATHER) && i == 2) || (n->op == TIR_STORE && i == 3);
         if (a < 0 && optional)
             continue;
         if (a < 0 || a >= f->nnodes || !v->visible[a])
@@ -390,7 +404,7 @@ static int verify_node(vstate *v, int id)
     const char *msg = NULL;
     if (n->op == TIR_ARG && (n->imm < 0 || n->imm >= f->nargs))
         msg = "argument index out of range";
-    else if (n->op == TIR_LOAD || n->op == TIR_STORE)
+    else if (n->op == TIR_LOAD || n->op == TIR_STORE || n->op == TIR_GATHER)
         msg = check_memory(f, n);
     else if ((n->op == TIR_VGET || n->op == TIR_VSET) && f->nodes[n->a[0]].op != TIR_VAR)
         msg = "vget/vset need a var";

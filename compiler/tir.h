@@ -17,7 +17,8 @@
  * The function's arguments (in this order) are: one pointer per kernel
  * tensor (params then results), one i64 per dimension symbol, one i64 per
  * leading stride of every dense tensor of rank >= 2 (dims 0..rank-2, in
- * elements), then `begin` and `end`: the range of work items this call
+ * elements), one pointer per scratch buffer (tir_func.scratch: the
+ * materialized temps of quantize() and hadamard()), then `begin` and `end`: the range of work items this call
  * computes. Work items are the program instances of the grid (one output
  * tile each, counted over all statements). Calling with [0, items) runs the
  * whole kernel on the calling thread.
@@ -62,6 +63,8 @@ typedef struct tir_type {
     X(F2H, "f2h", 1)       /* f32 -> i16 bits of binary16, RNE */              \
     X(BITCAST, "bitcast", 1) /* i32 <-> f32 of the same lanes */               \
     X(ILT, "ilt", 2)       /* signed a < b -> i1 */                            \
+    X(IEQ, "ieq", 2)       /* integers a == b -> i1 */                         \
+    X(POPCNT, "popcnt", 1) /* population count of an integer, same type */     \
     X(FLT, "flt", 2)       /* ordered a < b -> i1 */                           \
     X(SELECT, "select", 3) /* a ? b : c */                                     \
     X(SPLAT, "splat", 1)   /* scalar -> lanes */                               \
@@ -69,6 +72,9 @@ typedef struct tir_type {
     X(HADD, "hadd", 1)     /* f32 vector -> f32 scalar sum of lanes */         \
     X(LOAD, "load", 3)     /* ptr arg, byte offset i64, mask (i1 x lanes) or -1; \
                               masked-off lanes read as 0 */                    \
+    X(GATHER, "gather", 3) /* ptr arg, byte offsets (i64 x lanes), mask or -1: \
+                              lane l loads one scalar of the result's kind   \
+                              at ptr + a1[l]; masked-off lanes read as 0 */    \
     X(VAR, "var", 1)       /* mutable variable, initial value a[0] */          \
     X(VGET, "vget", 1)     /* current value of VAR a[0] */                     \
     /* statements */                                                           \
@@ -150,7 +156,22 @@ typedef struct tir_grid {
     int stmt;
     kir_dim extent; /* extent of the parallel index (1 if the result is rank 0) */
     int tile;       /* outputs per work item along it */
+    int phase;      /* grids of phase p run after every item of phases < p */
 } tir_grid;
+
+/* Scratch memory of a materialized temp (quantize(), hadamard()), passed
+ * as a pointer argument; the runtime sizes it from the dims. */
+typedef enum {
+    TIR_SCRATCH_PACKED, /* the temp's packed bytes: qk_format_size(fmt, rows, K) */
+    TIR_SCRATCH_STAGE,  /* f32 staging of a quantize() operand: rows * K floats */
+    TIR_SCRATCH_DENSE,  /* the temp as f32, row-major over its dims */
+} tir_scratch_kind;
+
+typedef struct tir_scratch {
+    int tensor; /* kir tensor index of the temp */
+    int kind;   /* tir_scratch_kind */
+    int arg;    /* its argument index */
+} tir_scratch;
 
 typedef struct tir_func {
     qk_arena *arena;
@@ -166,6 +187,9 @@ typedef struct tir_func {
     tir_config cfg;          /* the configuration actually used */
     int ngrids;
     tir_grid *grids;
+    int nphases;             /* 1 + the largest grid phase */
+    int nscratch;
+    tir_scratch *scratch;
 } tir_func;
 
 /* ---- tir.c: construction, printing, verification ---- */
@@ -207,5 +231,9 @@ tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const 
                     char *err, size_t errsz);
 /* Number of work items for dims (sum over grids of ceil(extent/tile)). */
 int64_t tir_work_items(const tir_func *f, const int64_t *dims);
+/* Work items [*lo, *hi) of phase p (grids are numbered in phase order). */
+void tir_phase_items(const tir_func *f, const int64_t *dims, int p, int64_t *lo, int64_t *hi);
+/* Bytes of scratch buffer i for dims. */
+int64_t tir_scratch_bytes(const tir_func *f, const kir_kernel *k, int i, const int64_t *dims);
 
 #endif

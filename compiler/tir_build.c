@@ -13,12 +13,15 @@
  * substitution: a load of a temp becomes the temp's defining expression with
  * its indices replaced.
  *
- * Quantized loads are decoded here, by generic rules read off the format
- * descriptor: load the block's scale and zero, load the code bytes of a
- * chunk, shuffle each lane's byte(s) into place, shift, mask, sign-extend
- * or subtract the offset, convert, subtract the zero, multiply by the
- * scale. No rule names a format. */
+ * Quantized loads are decoded by tir_decode.c from the format descriptor
+ * alone. An N:M tensor drives its reduction over its kept items and the
+ * dense operands are gathered at their positions, so the work is N/M of
+ * the dense twin's. Two sign-bit operands of one block size reduce by XNOR
+ * and popcount. quantize() and hadamard() temps are materialized in
+ * scratch buffers by their own grids, in an earlier phase than the
+ * statements that read them. No rule names a format. */
 #include "compiler/tir.h"
+#include "compiler/tir_decode.h"
 
 #include <string.h>
 
@@ -31,7 +34,9 @@ typedef struct binding {
     int node;  /* i64 scalar: the value, or for the vector variable the first lane's value */
     int vec;   /* lanes hold node + 0, 1, ..., L-1 */
     int kb;    /* vector variable over a quantized block loop: block index node */
-    int off;   /* ... and the chunk's element offset inside the block (node) */
+    int off;   /* ... and the chunk's item offset inside the block (node) */
+    int offc;  /* ... its compile-time value, or -1 */
+    int kvec;  /* N:M: per-lane element indices (i64 x lanes), node is 0; else -1 */
 } binding;
 
 typedef struct memo_ent {
@@ -48,9 +53,11 @@ typedef struct bctx {
     int *ptr;                  /* tensor -> ARG node */
     int *stride;               /* tensor*QK_MAX_RANK+d -> i64 node (elements) */
     int *rowbytes;             /* quantized tensor -> i64 node */
+    int *stage;                /* quantize() temp -> its f32 staging pointer node */
     int *dimnode;              /* sym -> i64 node */
     binding *env;              /* var -> binding */
     int lanes;                 /* lanes of the vector variable in the current region */
+    int unscaled;              /* tensor whose chunks decode without their scale, or -1 */
     int mask;                  /* current lane mask node or -1 */
     memo_ent memo[MEMO_MAX];
     int nmemo;
@@ -192,7 +199,7 @@ static uint64_t index_key(bctx *c, const kir_expr *e)
         h = mix(h, 1000 + d);
         for (int i = 0; i < ix->nterms; i++) {
             const binding *bd = &c->env[ix->terms[i].var];
-            h = mix(mix(mix(h, bd->node), bd->vec), ix->terms[i].coef);
+            h = mix(mix(mix(mix(h, bd->node), bd->vec), bd->kvec), ix->terms[i].coef);
         }
         h = mix(h, ix->c);
     }
@@ -233,12 +240,16 @@ static tir_scalar raw_kind(qk_dtype dt)
 static int load_dense(bctx *c, int b, const kir_expr *e)
 {
     const kir_tensor *t = &c->k->tensors[e->tensor];
-    int off = -1, vec = 0;
+    int off = -1, vec = 0, kvec = -1;
     for (int d = 0; d < t->rank; d++) {
         int64_t vcoef;
         int ix = index_node(c, b, &e->idx[d], &vcoef);
-        if (vcoef)
+        if (vcoef) {
             vec = 1; /* planning guarantees: last dim, coefficient 1 */
+            for (int i = 0; i < e->idx[d].nterms; i++)
+                if (c->env[e->idx[d].terms[i].var].vec)
+                    kvec = c->env[e->idx[d].terms[i].var].kvec;
+        }
         if (d < t->rank - 1)
             ix = imul(c, b, ix, c->stride[e->tensor * QK_MAX_RANK + d]);
         off = off < 0 ? ix : iadd(c, b, off, ix);
@@ -248,15 +259,22 @@ static int load_dense(bctx *c, int b, const kir_expr *e)
     off = imul(c, b, off, ci(c, b, qk_dtype_size(t->dtype)));
     int lanes = vec ? c->lanes : 1;
     int mask = vec ? c->mask : -1;
+    int esz = qk_dtype_size(t->dtype);
+    if (vec && kvec >= 0) { /* N:M partner: gathered at the kept items' elements */
+        int offs = emit2(c, b, TIR_ADD, splat(c, b, off, lanes), emit2(c, b, TIR_MUL, kvec, cis(c, b, TS_I64, lanes, esz)));
+        int v = tir_emit(c->f, b, TIR_GATHER, tir_t(raw_kind(t->dtype), lanes), c->ptr[e->tensor], offs, mask, -1);
+        return to_f32(c, b, t->dtype, v);
+    }
     int v = tir_emit(c->f, b, TIR_LOAD, tir_t(raw_kind(t->dtype), lanes), c->ptr[e->tensor], off, mask, -1);
     return to_f32(c, b, t->dtype, v);
 }
 
-/* ---- quantized decode ---- */
+/* ---- quantized decode (tir_decode.c does the work) ---- */
 
-/* Byte offset of the start of row for a quantized load: its leading
- * indices linearized over the tensor's leading dims, times row bytes. */
-static int quant_row(bctx *c, int b, const kir_expr *e)
+/* Where the row of a quantized load starts: tensor header plus its
+ * leading indices linearized over the tensor's leading dims, times the
+ * row bytes. */
+static tdec_src quant_src(bctx *c, int b, const kir_expr *e)
 {
     const kir_tensor *t = &c->k->tensors[e->tensor];
     int row = -1;
@@ -265,128 +283,24 @@ static int quant_row(bctx *c, int b, const kir_expr *e)
         int ix = index_node(c, b, &e->idx[d], &vcoef);
         row = row < 0 ? ix : iadd(c, b, imul(c, b, row, dim_node(c, b, t->dims[d])), ix);
     }
-    if (row < 0)
-        return ci(c, b, 0);
-    return imul(c, b, row, c->rowbytes[e->tensor]);
-}
-
-/* Loads a block field (scale or zero) of dtype dt at byte offset off, as a
- * scalar f32. */
-static int load_field(bctx *c, int b, int ptr, int off, qk_dtype dt)
-{
-    int v = tir_emit(c->f, b, TIR_LOAD, tir_t(raw_kind(dt), 1), ptr, off, -1, -1);
-    return to_f32(c, b, dt, v);
-}
-
-/* Turns codes (i32 x lanes, already shifted and masked to `bits`) into
- * f32 code values, then applies zero point and scale. */
-static int codes_to_value(bctx *c, int b, const qk_format *fm, int code, int bptr, int ptr)
-{
-    int l = lanes_of(c, code);
-    if (fm->code == QK_CODE_SINT && fm->bits < 32) {
-        int sh = cis(c, b, TS_I32, l, 32 - fm->bits);
-        code = emit2(c, b, TIR_SAR, emit2(c, b, TIR_SHL, code, sh), sh);
-    }
-    if (fm->code == QK_CODE_OFFSET)
-        code = emit2(c, b, TIR_SUB, code, cis(c, b, TS_I32, l, fm->offset));
-    int v = emit1(c, b, TIR_SITOFP, tir_t(TS_F32, l), code);
-    if (fm->zero == QK_ZERO_BLOCK) {
-        int z = load_field(c, b, ptr, iadd(c, b, bptr, ci(c, b, fm->zero_off)), fm->zero_dtype);
-        v = fbin(c, b, TIR_FSUB, v, z);
-    }
-    if (fm->scale == QK_SCALE_BLOCK) {
-        int s = load_field(c, b, ptr, iadd(c, b, bptr, ci(c, b, fm->scale_off)), fm->scale_dtype);
-        v = fbin(c, b, TIR_FMUL, v, s);
-    }
-    return v;
-}
-
-/* Vector decode of `lanes` consecutive elements of one block, starting at
- * element offset `off` (a multiple of lanes, lanes*bits % 8 == 0): one
- * load of the chunk's code bytes, then per-lane constant byte shuffles,
- * shifts and a mask. */
-static int decode_vec(bctx *c, int b, const qk_format *fm, int ptr, int bptr, int off, int lanes)
-{
-    int nbytes = lanes * fm->bits / 8;
-    /* byte offset of the chunk = bptr + codes_off + off*bits/8 (exact: off*bits is a multiple of 8) */
-    int byteoff = iadd(c, b, iadd(c, b, bptr, ci(c, b, fm->codes_off)),
-                       emit2(c, b, TIR_DIV, imul(c, b, off, ci(c, b, fm->bits)), ci(c, b, 8)));
-    int bytes = tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I8, nbytes), ptr, byteoff, -1, -1);
-    int32_t lo[256], hi[256], sh[256];
-    int need_hi = 0, ident = nbytes == lanes, noshift = 1;
-    for (int l = 0; l < lanes; l++) {
-        int bit = l * fm->bits;
-        lo[l] = bit / 8;
-        sh[l] = bit % 8;
-        hi[l] = sh[l] + fm->bits > 8 ? lo[l] + 1 : lo[l];
-        need_hi |= hi[l] != lo[l];
-        ident &= lo[l] == l;
-        noshift &= sh[l] == 0;
-    }
-    int v = ident ? bytes : tir_shuffle(c->f, b, bytes, lanes, lo);
-    int code;
-    if (fm->bits == 8 && ident && fm->code == QK_CODE_SINT) /* whole bytes: sign-extend directly */
-        code = emit1(c, b, TIR_SEXT, tir_t(TS_I32, lanes), v);
-    else {
-        code = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, lanes), v);
-        if (need_hi) {
-            int h = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, lanes), tir_shuffle(c->f, b, bytes, lanes, hi));
-            code = emit2(c, b, TIR_OR, code, emit2(c, b, TIR_SHL, h, cis(c, b, TS_I32, lanes, 8)));
-        }
-        if (!noshift)
-            code = emit2(c, b, TIR_SHR, code,
-                         lanes > 1 ? tir_const_lanes(c->f, b, TS_I32, lanes, sh) : cis(c, b, TS_I32, 1, sh[0]));
-        if (fm->bits < 8 || need_hi)
-            code = emit2(c, b, TIR_AND, code, cis(c, b, TS_I32, lanes, (1 << fm->bits) - 1));
-        if (fm->bits == 8 && fm->code == QK_CODE_SINT) /* already exact: skip the shl/sar pair */
-            code = emit1(c, b, TIR_SEXT, tir_t(TS_I32, lanes), emit1(c, b, TIR_TRUNC, tir_t(TS_I8, lanes), code));
-    }
-    if (fm->bits == 8 && fm->code == QK_CODE_SINT) {
-        qk_format u = *fm;
-        u.code = QK_CODE_UINT; /* sign already applied */
-        return codes_to_value(c, b, &u, code, bptr, ptr);
-    }
-    return codes_to_value(c, b, fm, code, bptr, ptr);
-}
-
-/* Scalar decode of element e of a row: runtime bit position, two bytes
- * (the second clamped inside the block's code bytes). */
-static int decode_scalar(bctx *c, int b, const qk_format *fm, int ptr, int row, int e)
-{
-    int blk = emit2(c, b, TIR_DIV, e, ci(c, b, fm->block));
-    int off = emit2(c, b, TIR_SUB, e, imul(c, b, blk, ci(c, b, fm->block)));
-    int bptr = iadd(c, b, row, imul(c, b, blk, ci(c, b, fm->block_bytes)));
-    int bit = imul(c, b, off, ci(c, b, fm->bits));
-    int byte = emit2(c, b, TIR_SHR, bit, ci(c, b, 3));
-    int sh = emit2(c, b, TIR_AND, bit, ci(c, b, 7));
-    int base = iadd(c, b, bptr, ci(c, b, fm->codes_off));
-    int b0 = tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I8, 1), ptr, iadd(c, b, base, byte), -1, -1);
-    int w = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, 1), b0);
-    if (8 % fm->bits != 0) {
-        int b1i = emit2(c, b, TIR_MIN, iadd(c, b, byte, ci(c, b, 1)), ci(c, b, fm->code_bytes - 1));
-        int b1 = tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I8, 1), ptr, iadd(c, b, base, b1i), -1, -1);
-        int w1 = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, 1), b1);
-        w = emit2(c, b, TIR_OR, w, emit2(c, b, TIR_SHL, w1, cis(c, b, TS_I32, 1, 8)));
-    }
-    w = emit2(c, b, TIR_SHR, w, emit1(c, b, TIR_TRUNC, tir_t(TS_I32, 1), sh));
-    w = emit2(c, b, TIR_AND, w, cis(c, b, TS_I32, 1, (1 << fm->bits) - 1));
-    return codes_to_value(c, b, fm, w, bptr, ptr);
+    int off = row < 0 ? ci(c, b, 0) : imul(c, b, row, c->rowbytes[e->tensor]);
+    if (t->fmt->tensor_header_bytes)
+        off = iadd(c, b, off, ci(c, b, t->fmt->tensor_header_bytes));
+    return (tdec_src){t->fmt, c->ptr[e->tensor], off, t->book >= 0 ? c->ptr[t->book] : -1};
 }
 
 static int load_quant(bctx *c, int b, const kir_expr *e)
 {
     const kir_tensor *t = &c->k->tensors[e->tensor];
     const kir_index *last = &e->idx[t->rank - 1];
-    int row = quant_row(c, b, e);
-    int ptr = c->ptr[e->tensor];
+    tdec_src src = quant_src(c, b, e);
     if (last->nterms == 1 && last->c == 0 && c->env[last->terms[0].var].vec) {
         binding *bd = &c->env[last->terms[0].var];
-        int bptr = iadd(c, b, row, imul(c, b, bd->kb, ci(c, b, t->fmt->block_bytes)));
-        return decode_vec(c, b, t->fmt, ptr, bptr, bd->off, c->lanes);
+        unsigned flags = c->unscaled == e->tensor ? TDEC_UNSCALED : 0;
+        return tdec_chunk(c->f, b, &src, bd->kb, bd->off, bd->offc, c->lanes, flags);
     }
     int64_t vcoef;
-    int e0 = index_node(c, b, last, &vcoef);
-    return decode_scalar(c, b, t->fmt, ptr, row, e0);
+    return tdec_element(c->f, b, &src, index_node(c, b, last, &vcoef));
 }
 
 static int load(bctx *c, int b, const kir_expr *e)
@@ -487,14 +401,117 @@ static int lower(bctx *c, int b, const kir_expr *e)
             if (c->sumexpr[i] == e)
                 return c->sumval[i];
         return lower_sum_scalar(c, b, e);
+    case KE_QUANT:
+    case KE_HADAMARD: break; /* statement forms: build_transform */
     }
     qk_bug("expr kind %d", (int)e->kind);
+}
+
+/* ---- binary x binary: XNOR / popcount ---- */
+
+/* The code piece of a sign-bit format whose codes are one plain bit
+ * string (one STREAM piece of width 1 at a byte boundary), or NULL. */
+static const qk_piece *bit_string(const qk_format *f)
+{
+    if (!f || f->code != QK_CODE_BINARY || f->sp_n || f->zero != QK_ZERO_NONE || !tdec_scale_factorable(f) ||
+        f->block % 8)
+        return NULL;
+    const qk_piece *found = NULL;
+    for (int i = 0; i < f->npieces; i++)
+        if (f->pieces[i].field == QK_FIELD_CODES) {
+            const qk_piece *pc = &f->pieces[i];
+            if (found || pc->place != QK_PLACE_STREAM || pc->width != 1 || pc->shift || pc->first ||
+                pc->count != f->items[QK_FIELD_CODES])
+                return NULL;
+            found = pc;
+        }
+    return found;
+}
+
+/* 1 if load e reads a sign-bit tensor along variable v only (last index). */
+static int xnor_operand(bctx *c, const kir_expr *e, int v)
+{
+    if (e->kind != KE_LOAD)
+        return 0;
+    const kir_tensor *t = &c->k->tensors[e->tensor];
+    if (!bit_string(t->fmt))
+        return 0;
+    const kir_index *last = &e->idx[t->rank - 1];
+    if (last->nterms != 1 || last->terms[0].var != v || last->terms[0].coef != 1 || last->c)
+        return 0;
+    for (int d = 0; d + 1 < t->rank; d++)
+        for (int i = 0; i < e->idx[d].nterms; i++)
+            if (e->idx[d].terms[i].var == v)
+                return 0;
+    return 1;
+}
+
+/* sum(k) A[.., k] * W[.., k] over two sign-bit tensors of one block size:
+ * per block, dot = valid - 2 * popcount((a xor w) & valid bits), times
+ * both block scales. Words of up to 64 bits. */
+static int lower_sum_xnor(bctx *c, int b, const kir_expr *e)
+{
+    const kir_expr *xa = e->a->a, *xb = e->a->b;
+    const qk_format *fa = c->k->tensors[xa->tensor].fmt, *fb = c->k->tensors[xb->tensor].fmt;
+    int B = fa->block, W = B % 64 == 0 ? 64 : B % 32 == 0 ? 32 : B % 16 == 0 ? 16 : 8;
+    tir_scalar ws = W == 64 ? TS_I64 : W == 32 ? TS_I32 : W == 16 ? TS_I16 : TS_I8;
+    const qk_piece *pa = bit_string(fa), *pb = bit_string(fb);
+    int E = dim_node(c, b, c->k->vars[e->vars[0]].extent);
+    int acc = tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, 1), cf(c, b, 1, 0), -1, -1, -1);
+    c->f->nodes[acc].name = "acc";
+    tdec_src sa = quant_src(c, b, xa), sb = quant_src(c, b, xb);
+    int nb = emit2(c, b, TIR_DIV, iadd(c, b, E, ci(c, b, B - 1)), ci(c, b, B));
+    int body;
+    int kb = tir_loop(c->f, b, ci(c, b, 0), nb, ci(c, b, 1), TL_SERIAL, "kb", &body);
+    int valid = emit2(c, body, TIR_MIN, emit2(c, body, TIR_SUB, E, imul(c, body, kb, ci(c, body, B))), ci(c, body, B));
+    int oa = iadd(c, body, iadd(c, body, sa.row, imul(c, body, kb, ci(c, body, fa->block_bytes))),
+                  ci(c, body, fa->row_header_bytes + pa->byte));
+    int ob = iadd(c, body, iadd(c, body, sb.row, imul(c, body, kb, ci(c, body, fb->block_bytes))),
+                  ci(c, body, fb->row_header_bytes + pb->byte));
+    int pop = tir_emit(c->f, body, TIR_VAR, tir_t(TS_I64, 1), ci(c, body, 0), -1, -1, -1);
+    int wb;
+    int w = tir_loop(c->f, body, ci(c, body, 0), ci(c, body, B / W), ci(c, body, 1), TL_UNROLL, "w", &wb);
+    int wo = imul(c, wb, w, ci(c, wb, W / 8));
+    int va = tir_emit(c->f, wb, TIR_LOAD, tir_t(ws, 1), sa.ptr, iadd(c, wb, oa, wo), -1, -1);
+    int vb = tir_emit(c->f, wb, TIR_LOAD, tir_t(ws, 1), sb.ptr, iadd(c, wb, ob, wo), -1, -1);
+    int x = emit2(c, wb, TIR_XOR, va, vb);
+    if (W < 64)
+        x = emit1(c, wb, TIR_ZEXT, tir_t(TS_I64, 1), x);
+    /* bits of this word inside the valid range: clamp(valid - w*W, 0, W) */
+    int nbits = emit2(c, wb, TIR_MAX, emit2(c, wb, TIR_MIN, emit2(c, wb, TIR_SUB, valid, imul(c, wb, w, ci(c, wb, W))),
+                                            ci(c, wb, W)), ci(c, wb, 0));
+    int full = tir_emit(c->f, wb, TIR_ILT, tir_t(TS_I1, 1), emit2(c, wb, TIR_SUB, nbits, ci(c, wb, 1)), ci(c, wb, 63),
+                        -1, -1);
+    int part = emit2(c, wb, TIR_SUB, emit2(c, wb, TIR_SHL, ci(c, wb, 1), emit2(c, wb, TIR_MIN, nbits, ci(c, wb, 63))),
+                     ci(c, wb, 1));
+    int m = tir_emit(c->f, wb, TIR_SELECT, tir_t(TS_I64, 1), full, part, ci(c, wb, -1), -1);
+    int cnt = emit1(c, wb, TIR_POPCNT, tir_t(TS_I64, 1), emit2(c, wb, TIR_AND, x, m));
+    int cur = emit1(c, wb, TIR_VGET, tir_t(TS_I64, 1), pop);
+    tir_emit(c->f, wb, TIR_VSET, tir_t(TS_VOID, 1), pop, iadd(c, wb, cur, cnt), -1, -1);
+    int pc = emit1(c, body, TIR_VGET, tir_t(TS_I64, 1), pop);
+    int dot = emit2(c, body, TIR_SUB, valid, iadd(c, body, pc, pc));
+    int fd = emit1(c, body, TIR_SITOFP, tir_t(TS_F32, 1), emit1(c, body, TIR_TRUNC, tir_t(TS_I32, 1), dot));
+    int sc = fbin(c, body, TIR_FMUL, tdec_scale(c->f, body, &sa, kb), tdec_scale(c->f, body, &sb, kb));
+    int now = emit1(c, body, TIR_VGET, tir_t(TS_F32, 1), acc);
+    tir_emit(c->f, body, TIR_VSET, tir_t(TS_VOID, 1), acc, tir_emit(c->f, body, TIR_FMA, tir_t(TS_F32, 1), fd, sc, now, -1),
+             -1, -1);
+    return emit1(c, b, TIR_VGET, tir_t(TS_F32, 1), acc);
+}
+
+static int is_xnor(bctx *c, const kir_expr *e)
+{
+    const kir_expr *m = e->a;
+    return e->nvars == 1 && m->kind == KE_BIN && m->op == KB_MUL && xnor_operand(c, m->a, e->vars[0]) &&
+           xnor_operand(c, m->b, e->vars[0]) &&
+           c->k->tensors[m->a->tensor].fmt->block == c->k->tensors[m->b->tensor].fmt->block;
 }
 
 /* A reduction lowered as plain scalar loops with one accumulator: the
  * general path (nested sums, non-contiguous reductions, GPU threads). */
 static int lower_sum_scalar(bctx *c, int b, const kir_expr *e)
 {
+    if (is_xnor(c, e))
+        return lower_sum_xnor(c, b, e);
     int saved_lanes = c->lanes, saved_mask = c->mask, saved_memo = c->nmemo;
     int acc = tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, 1), cf(c, b, 1, 0), -1, -1, -1);
     c->f->nodes[acc].name = "acc";
@@ -503,7 +520,7 @@ static int lower_sum_scalar(bctx *c, int b, const kir_expr *e)
         const kir_var *v = &c->k->vars[e->vars[i]];
         int lp = tir_loop(c->f, body, ci(c, body, 0), dim_node(c, body, v->extent), ci(c, body, 1), TL_SERIAL, v->name,
                           &body);
-        c->env[e->vars[i]] = (binding){lp, 0, -1, -1};
+        c->env[e->vars[i]] = (binding){lp, 0, -1, -1, -1, -1};
     }
     c->lanes = 1;
     c->mask = -1;
@@ -556,7 +573,7 @@ static kir_expr *expand_load(bctx *c, const kir_expr *e, kir_index **map, int de
     for (int d = 0; d < t->rank; d++)
         if (subst_index(c, &e->idx[d], map, &idx[d]))
             return NULL;
-    if (t->kind == KIR_PARAM || t->def_stmt < 0) {
+    if (t->kind == KIR_PARAM || t->def_stmt < 0 || t->materialized) {
         kir_expr *n = qk_alloc(c->a, sizeof *n);
         *n = *e;
         n->idx = idx;
@@ -599,8 +616,9 @@ typedef struct plan {
     int vec;    /* innermost variable vectorized */
     int lanes;  /* V */
     int block;  /* quantized block B along it, or 0 for dense-only */
-    int bits[8];/* widths of the formats decoded along it */
-    int nbits;
+    int items;  /* items per block the chunks walk: B, or the kept items of an N:M tensor */
+    const kir_expr *sparse; /* the N:M load that drives the loop (its kept items), or NULL */
+    int nquant; /* quantized loads along the variable */
 } plan;
 
 /* Checks one subtree of a sum body for vectorization over variable v. */
@@ -625,8 +643,9 @@ static int plan_walk(bctx *c, const kir_expr *e, int v, plan *p)
                 if (p->block && p->block != t->fmt->block)
                     return 0;
                 p->block = t->fmt->block;
-                if (p->nbits < 8)
-                    p->bits[p->nbits++] = t->fmt->bits;
+                p->nquant++;
+                if (t->fmt->sp_n)
+                    p->sparse = e;
             }
         }
     return 1;
@@ -640,19 +659,24 @@ static int pow2_floor(int x)
     return p;
 }
 
+/* An N:M tensor drives the loop over its kept items; every other operand
+ * is then gathered at their positions, so it must be dense. */
 static plan plan_sum(bctx *c, const kir_expr *e)
 {
     plan p = {0};
     if (!plan_walk(c, e->a, e->vars[e->nvars - 1], &p))
         return (plan){0};
+    if (p.sparse && p.nquant > 1)
+        return (plan){0};
     int v = pow2_floor(c->cfg.lanes);
-    if (p.block) {
-        while (v > 1 && p.block % v)
-            v /= 2;
-        for (int i = 0; i < p.nbits; i++)
-            if (v * p.bits[i] % 8)
-                return (plan){0};
+    p.items = p.block;
+    if (p.sparse) {
+        const qk_format *fm = c->k->tensors[p.sparse->tensor].fmt;
+        p.items = fm->kept;
     }
+    if (p.block)
+        while (v > 1 && p.items % v)
+            v /= 2;
     p.vec = 1;
     p.lanes = v;
     return p;
@@ -665,7 +689,8 @@ static int same_dim(kir_dim a, kir_dim b)
 
 static int same_group(bctx *c, const kir_expr *x, plan px, const kir_expr *y, plan py)
 {
-    if (!px.vec || !py.vec || px.lanes != py.lanes || px.block != py.block || x->nvars != y->nvars)
+    if (!px.vec || !py.vec || px.lanes != py.lanes || px.block != py.block || x->nvars != y->nvars ||
+        px.sparse || py.sparse)
         return 0;
     for (int i = 0; i < x->nvars; i++)
         if (!same_dim(c->k->vars[x->vars[i]].extent, c->k->vars[y->vars[i]].extent))
@@ -707,9 +732,9 @@ typedef struct stmt_ctx {
 static void bind_point(bctx *c, const stmt_ctx *s, const point *pt)
 {
     if (s->par >= 0)
-        c->env[s->st->lhs[s->par]] = (binding){pt->par, 0, -1, -1};
+        c->env[s->st->lhs[s->par]] = (binding){pt->par, 0, -1, -1, -1, -1};
     if (s->inner >= 0)
-        c->env[s->st->lhs[s->inner]] = (binding){pt->inner, 0, -1, -1};
+        c->env[s->st->lhs[s->inner]] = (binding){pt->inner, 0, -1, -1, -1, -1};
 }
 
 /* acc += body for one sum at one point, in the current chunk. */
@@ -738,34 +763,19 @@ typedef struct group_ctx {
     int g;
     const point *pts;
     int npts;
-    int *acc; /* [sum * npts + point] */
+    int *acc;     /* [sum * npts + point] */
+    const plan *p;
+    int E;        /* extent of the vectorized variable (node) */
 } group_ctx;
 
-/* One chunk: every sum of the group at every point, with shared loads. */
-static void emit_chunk(bctx *c, int b, const group_ctx *gc, int e0, int kb, int off)
-{
-    int saved = c->nmemo;
-    const stmt_ctx *s = gc->s;
-    for (int p = 0; p < gc->npts; p++) {
-        bind_point(c, s, &gc->pts[p]);
-        for (int i = 0; i < s->nsums; i++) {
-            if (s->group[i] != gc->g)
-                continue;
-            const kir_expr *sum = s->sums[i];
-            c->env[sum->vars[sum->nvars - 1]] = (binding){e0, 1, kb, off};
-            accumulate(c, b, sum, gc->acc[i * gc->npts + p]);
-        }
-    }
-    c->nmemo = saved;
-}
-
-/* Binds the group's outer reduction variables of every sum to one node. */
-static void bind_outer(bctx *c, const group_ctx *gc, int pos, int node)
-{
-    for (int i = 0; i < gc->s->nsums; i++)
-        if (gc->s->group[i] == gc->g)
-            c->env[gc->s->sums[i]->vars[pos]] = (binding){node, 0, -1, -1};
-}
+/* One chunk of the vectorized variable. */
+typedef struct chunk {
+    int e0;   /* element index of lane 0 (i64 node); dense loops and plain blocks */
+    int kb;   /* block index node, or -1 for dense loops */
+    int off;  /* item offset inside the block (node) */
+    int offc; /* its compile-time value, or -1 */
+    int tail; /* lanes past the extent must be masked */
+} chunk;
 
 static int iota_mask(bctx *c, int b, int e0, int E)
 {
@@ -778,11 +788,60 @@ static int iota_mask(bctx *c, int b, int e0, int E)
     return tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, L), idx, splat(c, b, E, L), -1, -1);
 }
 
+/* Binds the vectorized variable of one sum for chunk ch at the current
+ * point. N:M: the kept items' element indices come from the tensor's
+ * index field, and the tail mask from them. */
+static void bind_chunk(bctx *c, int b, const group_ctx *gc, const kir_expr *sum, int i, const chunk *ch)
+{
+    int var = sum->vars[sum->nvars - 1];
+    const plan *p = &gc->s->plans[i];
+    if (!p->sparse) {
+        c->env[var] = (binding){ch->e0, 1, ch->kb, ch->off, ch->offc, -1};
+        return;
+    }
+    tdec_src src = quant_src(c, b, p->sparse);
+    int pos = tdec_positions(c->f, b, &src, ch->kb, ch->off, ch->offc, c->lanes);
+    int base = splat(c, b, imul(c, b, ch->kb, ci(c, b, p->block)), c->lanes);
+    int kvec = c->lanes > 1 ? emit2(c, b, TIR_ADD, base, pos) : emit2(c, b, TIR_ADD, base, pos);
+    c->env[var] = (binding){ci(c, b, 0), 1, ch->kb, ch->off, ch->offc, kvec};
+    if (ch->tail)
+        c->mask = tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, c->lanes), kvec, splat(c, b, gc->E, c->lanes), -1, -1);
+}
+
+/* One chunk: every sum of the group at every point, with shared loads. */
+static void emit_chunk(bctx *c, int b, const group_ctx *gc, const chunk *ch)
+{
+    int saved = c->nmemo, saved_mask = c->mask;
+    const stmt_ctx *s = gc->s;
+    for (int p = 0; p < gc->npts; p++) {
+        bind_point(c, s, &gc->pts[p]);
+        for (int i = 0; i < s->nsums; i++) {
+            if (s->group[i] != gc->g)
+                continue;
+            const kir_expr *sum = s->sums[i];
+            bind_chunk(c, b, gc, sum, i, ch);
+            accumulate(c, b, sum, gc->acc[i * gc->npts + p]);
+            c->mask = saved_mask;
+        }
+    }
+    c->nmemo = saved;
+}
+
+/* Binds the group's outer reduction variables of every sum to one node. */
+static void bind_outer(bctx *c, const group_ctx *gc, int pos, int node)
+{
+    for (int i = 0; i < gc->s->nsums; i++)
+        if (gc->s->group[i] == gc->g)
+            c->env[gc->s->sums[i]->vars[pos]] = (binding){node, 0, -1, -1, -1, -1};
+}
+
 /* Quantized block loop over the innermost variable: full blocks with all
- * chunks unrolled (or in an unrolled inner loop), then masked tail chunks. */
+ * chunks unrolled (or in an unrolled inner loop), then masked tail chunks.
+ * Chunks walk the block's items: its elements, or an N:M tensor's kept
+ * items (whose element indices are gathered). */
 static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, int E)
 {
-    int V = p->lanes, B = p->block, C = B / V;
+    int V = p->lanes, B = p->block, C = p->items / V;
     int nfull = emit2(c, b, TIR_DIV, E, ci(c, b, B));
     int body;
     int kb = tir_loop(c->f, b, ci(c, b, 0), nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
@@ -790,7 +849,8 @@ static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, 
     if (C <= 16) {
         for (int j = 0; j < C; j++) {
             int off = ci(c, body, (int64_t)j * V);
-            emit_chunk(c, body, gc, iadd(c, body, base, off), kb, off);
+            chunk ch = {iadd(c, body, base, off), kb, off, j * V, 0};
+            emit_chunk(c, body, gc, &ch);
         }
     } else {
         int U = 8;
@@ -800,18 +860,26 @@ static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, 
         int cc = tir_loop(c->f, body, ci(c, body, 0), ci(c, body, C), ci(c, body, U), TL_SERIAL, "c", &ib);
         for (int u = 0; u < U; u++) {
             int off = imul(c, ib, iadd(c, ib, cc, ci(c, ib, u)), ci(c, ib, V));
-            emit_chunk(c, ib, gc, iadd(c, ib, imul(c, ib, kb, ci(c, ib, B)), off), kb, off);
+            chunk ch = {iadd(c, ib, imul(c, ib, kb, ci(c, ib, B)), off), kb, off, -1, 0};
+            emit_chunk(c, ib, gc, &ch);
         }
     }
     /* tail: the partial last block, chunk by chunk, masked */
     int tbase = imul(c, b, nfull, ci(c, b, B));
-    int nt = emit2(c, b, TIR_DIV, iadd(c, b, emit2(c, b, TIR_SUB, E, tbase), ci(c, b, V - 1)), ci(c, b, V));
+    int rest = emit2(c, b, TIR_SUB, E, tbase);
+    int nt;
+    if (p->sparse) /* every kept item of the partial block: positions are data */
+        nt = emit2(c, b, TIR_MIN, imul(c, b, rest, ci(c, b, C)), ci(c, b, C));
+    else
+        nt = emit2(c, b, TIR_DIV, iadd(c, b, rest, ci(c, b, V - 1)), ci(c, b, V));
     int tb;
     int j = tir_loop(c->f, b, ci(c, b, 0), nt, ci(c, b, 1), TL_SERIAL, "ct", &tb);
     int off = imul(c, tb, j, ci(c, tb, V));
     int e0 = iadd(c, tb, tbase, off);
-    c->mask = iota_mask(c, tb, e0, E);
-    emit_chunk(c, tb, gc, e0, nfull, off);
+    chunk ch = {e0, nfull, off, -1, 1};
+    if (!p->sparse)
+        c->mask = iota_mask(c, tb, e0, E);
+    emit_chunk(c, tb, gc, &ch);
     c->mask = -1;
 }
 
@@ -823,12 +891,15 @@ static void emit_dense_loop(bctx *c, int b, const group_ctx *gc, const plan *p, 
     int nmain = emit2(c, b, TIR_SUB, E, emit2(c, b, TIR_REM, E, ci(c, b, S)));
     int body;
     int e = tir_loop(c->f, b, ci(c, b, 0), nmain, ci(c, b, S), TL_SERIAL, "k", &body);
-    for (int u = 0; u < U; u++)
-        emit_chunk(c, body, gc, u ? iadd(c, body, e, ci(c, body, (int64_t)u * V)) : e, -1, -1);
+    for (int u = 0; u < U; u++) {
+        chunk ch = {u ? iadd(c, body, e, ci(c, body, (int64_t)u * V)) : e, -1, -1, -1, 0};
+        emit_chunk(c, body, gc, &ch);
+    }
     int tb;
     int e0 = tir_loop(c->f, b, nmain, E, ci(c, b, V), TL_SERIAL, "kt", &tb);
     c->mask = iota_mask(c, tb, e0, E);
-    emit_chunk(c, tb, gc, e0, -1, -1);
+    chunk ch = {e0, -1, -1, -1, 1};
+    emit_chunk(c, tb, gc, &ch);
     c->mask = -1;
 }
 
@@ -847,6 +918,7 @@ static void emit_reduction(bctx *c, int b, const group_ctx *gc, const kir_expr *
         return;
     }
     int E = dim_node(c, b, c->k->vars[first->vars[pos]].extent);
+    ((group_ctx *)gc)->E = E;
     c->lanes = p->lanes;
     if (p->block)
         emit_block_loop(c, b, gc, p, E);
@@ -909,7 +981,7 @@ static void emit_points(bctx *c, int b, const stmt_ctx *s, int par0, int inner0)
                 acc[i * npts + p] = tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, L), cf(c, b, L, 0), -1, -1, -1);
                 c->f->nodes[acc[i * npts + p]].name = "acc";
             }
-        group_ctx gc = {s, g, pts, npts, acc};
+        group_ctx gc = {s, g, pts, npts, acc, &s->plans[first], -1};
         emit_reduction(c, b, &gc, s->sums[first], &s->plans[first], 0);
         for (int i = 0; i < s->nsums; i++)
             for (int p = 0; p < npts && s->group[i] == g; p++) {
@@ -962,7 +1034,7 @@ static void emit_lhs(bctx *c, int b, stmt_ctx *s, int pos, int par0, int inner0)
     if (pos == s->inner)
         emit_lhs(c, body, s, pos + 1, par0, lp);
     else {
-        c->env[s->st->lhs[pos]] = (binding){lp, 0, -1, -1};
+        c->env[s->st->lhs[pos]] = (binding){lp, 0, -1, -1, -1, -1};
         emit_lhs(c, body, s, pos + 1, par0, inner0);
     }
     c->nmemo = saved;
@@ -1021,7 +1093,7 @@ static void plan_stmt(bctx *c, stmt_ctx *s)
     collect_sums(s->rhs, s->sums, &s->nsums);
     int ngroups = 0, nvec = 0;
     for (int i = 0; i < s->nsums; i++) {
-        s->plans[i] = plan_sum(c, s->sums[i]);
+        s->plans[i] = is_xnor(c, s->sums[i]) ? (plan){0} : plan_sum(c, s->sums[i]);
         nvec += s->plans[i].vec;
         s->group[i] = -1;
         for (int j = 0; j < i && s->group[i] < 0; j++)
@@ -1069,7 +1141,7 @@ static int build_stmt(bctx *c, int si, int item_off)
         return -1;
     plan_stmt(c, s);
     kir_dim ext = s->par >= 0 ? c->k->vars[st->lhs[s->par]].extent : (kir_dim){-1, 1};
-    f->grids[f->ngrids++] = (tir_grid){si, ext, s->np};
+    f->grids[f->ngrids++] = (tir_grid){si, ext, s->np, 0};
     int E = dim_node(c, b, ext), tp = ci(c, b, s->np);
     int cnt = emit2(c, b, TIR_DIV, iadd(c, b, E, ci(c, b, s->np - 1)), tp);
     int begin = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1), end = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1);
@@ -1103,6 +1175,176 @@ static int build_stmt(bctx *c, int si, int item_off)
     return cnt;
 }
 
+/* ---- materialized temps: quantize() and hadamard() ---- */
+
+static int store_f32(bctx *c, int b, int ptr, int elem, int v)
+{
+    int off = imul(c, b, elem, ci(c, b, 4));
+    return tir_emit(c->f, b, TIR_STORE, tir_t(TS_VOID, 1), ptr, off, v, -1);
+}
+
+static int load_f32(bctx *c, int b, int ptr, int elem)
+{
+    return tir_emit(c->f, b, TIR_LOAD, tir_t(TS_F32, 1), ptr, imul(c, b, elem, ci(c, b, 4)), -1, -1);
+}
+
+/* v, negated where kir_hadamard_sign(seed, i) is -1. */
+static int hadamard_sign(bctx *c, int b, uint64_t seed, int i, int v)
+{
+    if (!seed)
+        return v;
+    const uint64_t g = 0x9E3779B97F4A7C15ull;
+    int z = iadd(c, b, i, ci(c, b, (int64_t)(seed * g + g)));
+    z = imul(c, b, emit2(c, b, TIR_XOR, z, emit2(c, b, TIR_SHR, z, ci(c, b, 30))),
+             ci(c, b, (int64_t)0xBF58476D1CE4E5B9ull));
+    z = imul(c, b, emit2(c, b, TIR_XOR, z, emit2(c, b, TIR_SHR, z, ci(c, b, 27))),
+             ci(c, b, (int64_t)0x94D049BB133111EBull));
+    z = emit2(c, b, TIR_XOR, z, emit2(c, b, TIR_SHR, z, ci(c, b, 31)));
+    int neg = tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), z, ci(c, b, 0), -1, -1);
+    return tir_emit(c->f, b, TIR_SELECT, tir_t(TS_F32, 1), neg, emit1(c, b, TIR_FNEG, tir_t(TS_F32, 1), v), v, -1);
+}
+
+/* In-place Walsh-Hadamard butterflies over n f32 values at ptr + (base +
+ * i*st)*4, in runs of `size` (a power of two dividing n), then 1/sqrt(size). */
+static void emit_fwht(bctx *c, int b, int ptr, int base, int st, int n, int size)
+{
+    int lb;
+    int lvl = tir_loop(c->f, b, ci(c, b, 0), ci(c, b, 63), ci(c, b, 1), TL_SERIAL, "lvl", &lb);
+    int h = emit2(c, lb, TIR_SHL, ci(c, lb, 1), lvl);
+    int tb;
+    tir_if(c->f, lb, tir_emit(c->f, lb, TIR_ILT, tir_t(TS_I1, 1), h, size, -1, -1), &tb, NULL);
+    int ib;
+    int i = tir_loop(c->f, tb, ci(c, tb, 0), emit2(c, tb, TIR_DIV, n, ci(c, tb, 2)), ci(c, tb, 1), TL_SERIAL, "i",
+                     &ib);
+    int q = emit2(c, ib, TIR_DIV, i, h);
+    int j = iadd(c, ib, imul(c, ib, q, iadd(c, ib, h, h)), emit2(c, ib, TIR_SUB, i, imul(c, ib, q, h)));
+    int pa = iadd(c, ib, base, imul(c, ib, j, st)), pb = iadd(c, ib, base, imul(c, ib, iadd(c, ib, j, h), st));
+    int x = load_f32(c, ib, ptr, pa), y = load_f32(c, ib, ptr, pb);
+    store_f32(c, ib, ptr, pa, fbin(c, ib, TIR_FADD, x, y));
+    store_f32(c, ib, ptr, pb, fbin(c, ib, TIR_FSUB, x, y));
+    int fs = emit1(c, b, TIR_SITOFP, tir_t(TS_F32, 1), emit1(c, b, TIR_TRUNC, tir_t(TS_I32, 1), size));
+    int inv = fbin(c, b, TIR_FDIV, cf(c, b, 1, 1.0), emit1(c, b, TIR_FSQRT, tir_t(TS_F32, 1), fs));
+    int nb;
+    int k = tir_loop(c->f, b, ci(c, b, 0), n, ci(c, b, 1), TL_SERIAL, "i", &nb);
+    int pk = iadd(c, nb, base, imul(c, nb, k, st));
+    store_f32(c, nb, ptr, pk, fbin(c, nb, TIR_FMUL, load_f32(c, nb, ptr, pk), inv));
+}
+
+/* One line of a transform statement: every LHS variable but the transform
+ * variable (position tv) is bound. Offsets are computed before the loop
+ * that uses them. */
+static void emit_line(bctx *c, int b, const kir_stmt *st, const kir_expr *rhs, int tv)
+{
+    const kir_tensor *t = &c->k->tensors[st->tensor];
+    int n = dim_node(c, b, c->k->vars[st->lhs[tv]].extent);
+    int row = ci(c, b, 0), base = ci(c, b, 0), str = ci(c, b, 1);
+    if (rhs->kind == KE_QUANT) {
+        for (int d = 0; d < st->nlhs - 1; d++)
+            row = iadd(c, b, imul(c, b, row, dim_node(c, b, t->dims[d])), c->env[st->lhs[d]].node);
+        base = imul(c, b, row, n);
+    } else {
+        for (int d = 0; d < st->nlhs; d++) {
+            int sd = d == st->nlhs - 1 ? ci(c, b, 1) : c->stride[st->tensor * QK_MAX_RANK + d];
+            if (d == tv)
+                str = sd;
+            else
+                base = iadd(c, b, base, imul(c, b, c->env[st->lhs[d]].node, sd));
+        }
+    }
+    int out = rhs->kind == KE_QUANT ? c->stage[st->tensor] : c->ptr[st->tensor];
+    int lb;
+    int i = tir_loop(c->f, b, ci(c, b, 0), n, ci(c, b, 1), TL_SERIAL, c->k->vars[st->lhs[tv]].name, &lb);
+    c->env[st->lhs[tv]] = (binding){i, 0, -1, -1, -1, -1};
+    int saved = c->nmemo;
+    int v = lower(c, lb, rhs->a);
+    c->nmemo = saved;
+    if (rhs->kind == KE_HADAMARD)
+        v = hadamard_sign(c, lb, rhs->hseed, i, v);
+    store_f32(c, lb, out, iadd(c, lb, base, imul(c, lb, i, str)), v);
+    if (rhs->kind == KE_QUANT) {
+        tdec_src dst = {t->fmt, c->ptr[st->tensor], imul(c, b, row, c->rowbytes[st->tensor]), -1};
+        tdec_encode_row(c->f, b, &dst, out, imul(c, b, base, ci(c, b, 4)), n);
+        return;
+    }
+    emit_fwht(c, b, out, base, str, n, rhs->hsize ? ci(c, b, rhs->hsize) : n);
+}
+
+/* Serial loops over the LHS variables from pos on, skipping the parallel
+ * (already bound) and transform ones, then the line. */
+static void emit_lines(bctx *c, int b, const kir_stmt *st, const kir_expr *rhs, int tv, int par, int pos)
+{
+    if (pos == st->nlhs) {
+        emit_line(c, b, st, rhs, tv);
+        return;
+    }
+    if (pos == tv || pos == par) {
+        emit_lines(c, b, st, rhs, tv, par, pos + 1);
+        return;
+    }
+    const kir_var *v = &c->k->vars[st->lhs[pos]];
+    int body;
+    int lp = tir_loop(c->f, b, ci(c, b, 0), dim_node(c, b, v->extent), ci(c, b, 1), TL_SERIAL, v->name, &body);
+    c->env[st->lhs[pos]] = (binding){lp, 0, -1, -1, -1, -1};
+    emit_lines(c, body, st, rhs, tv, par, pos + 1);
+}
+
+/* Grid of a quantize()/hadamard() statement: one work item per value of
+ * its first LHS variable other than the transform variable (or a single
+ * item). Returns the node counting its items. */
+static int build_transform(bctx *c, int si, int item_off)
+{
+    tir_func *f = c->f;
+    int b = f->entry;
+    const kir_stmt *st = &c->k->stmts[si];
+    kir_index **map = qk_alloc(c->a, (size_t)(c->k->nvars ? c->k->nvars : 1) * sizeof *map);
+    const kir_expr *rhs = expand(c, st->rhs, map, 0);
+    if (!rhs)
+        return -1;
+    int tv = st->nlhs - 1, par = -1;
+    for (int d = 0; rhs->kind == KE_HADAMARD && d < st->nlhs; d++)
+        if (st->lhs[d] == rhs->hvar)
+            tv = d;
+    for (int d = 0; d < st->nlhs && par < 0; d++)
+        if (d != tv)
+            par = d;
+    kir_dim ext = par >= 0 ? c->k->vars[st->lhs[par]].extent : (kir_dim){-1, 1};
+    f->grids[f->ngrids++] = (tir_grid){si, ext, 1, 0};
+    int cnt = dim_node(c, b, ext);
+    int begin = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1), end = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1);
+    f->nodes[begin].imm = f->arg_begin;
+    f->nodes[end].imm = f->arg_end;
+    int lo = emit2(c, b, TIR_MAX, emit2(c, b, TIR_SUB, begin, item_off), ci(c, b, 0));
+    int hi = emit2(c, b, TIR_MIN, emit2(c, b, TIR_SUB, end, item_off), cnt);
+    int body;
+    int it = tir_loop(f, b, lo, hi, ci(c, b, 1), TL_PARALLEL, "item", &body);
+    c->nmemo = 0;
+    c->lanes = 1;
+    c->mask = -1;
+    if (par >= 0)
+        c->env[st->lhs[par]] = (binding){it, 0, -1, -1, -1, -1};
+    emit_lines(c, body, st, rhs, tv, par, 0);
+    return cnt;
+}
+
+/* Phase of a statement: one more than the latest materialized temp it
+ * reads (through fused intermediates); 0 when it reads none. */
+static int read_phase(bctx *c, const kir_expr *e, const int *phase, int depth)
+{
+    if (!e || depth > 64)
+        return 0;
+    int p = 0;
+    if (e->kind == KE_LOAD) {
+        const kir_tensor *t = &c->k->tensors[e->tensor];
+        if (t->materialized && t->def_stmt >= 0)
+            p = phase[t->def_stmt] + 1;
+        else if (t->kind != KIR_PARAM && t->def_stmt >= 0)
+            p = read_phase(c, c->k->stmts[t->def_stmt].rhs, phase, depth + 1);
+    }
+    int pa = read_phase(c, e->a, phase, depth), pb = read_phase(c, e->b, phase, depth);
+    p = pa > p ? pa : p;
+    return pb > p ? pb : p;
+}
+
 /* ---- arguments ---- */
 
 static void add_arg(tir_func *f, const char *name, tir_scalar s, qk_dtype dt, int is_const)
@@ -1115,7 +1357,7 @@ static void build_args(bctx *c)
     const kir_kernel *k = c->k;
     tir_func *f = c->f;
     int nio = k->nparams + k->nresults;
-    f->args = qk_alloc(c->a, (size_t)(nio * QK_MAX_RANK + k->nsyms + 2) * sizeof *f->args);
+    f->args = qk_alloc(c->a, (size_t)(nio * QK_MAX_RANK + k->nsyms + 2 * k->ntensors + 2) * sizeof *f->args);
     for (int i = 0; i < nio; i++) {
         const kir_tensor *t = &k->tensors[i];
         add_arg(f, t->name, TS_PTR, t->fmt ? QK_DT_U8 : t->dtype, t->kind == KIR_PARAM);
@@ -1126,6 +1368,18 @@ static void build_args(bctx *c)
         const kir_tensor *t = &k->tensors[i];
         for (int d = 0; !t->fmt && d + 1 < t->rank; d++)
             add_arg(f, qk_asprintf(c->a, "%s_stride%d", t->name, d), TS_I64, QK_DT_NONE, 0);
+    }
+    f->scratch = qk_alloc(c->a, (size_t)(2 * k->ntensors + 1) * sizeof *f->scratch);
+    for (int i = nio; i < k->ntensors; i++) {
+        const kir_tensor *t = &k->tensors[i];
+        if (!t->materialized)
+            continue;
+        f->scratch[f->nscratch++] = (tir_scratch){i, t->fmt ? TIR_SCRATCH_PACKED : TIR_SCRATCH_DENSE, f->nargs};
+        add_arg(f, t->name, TS_PTR, t->fmt ? QK_DT_U8 : QK_DT_F32, 0);
+        if (t->fmt) {
+            f->scratch[f->nscratch++] = (tir_scratch){i, TIR_SCRATCH_STAGE, f->nargs};
+            add_arg(f, qk_asprintf(c->a, "%s_stage", t->name), TS_PTR, QK_DT_F32, 0);
+        }
     }
     f->arg_begin = f->nargs;
     add_arg(f, "begin", TS_I64, QK_DT_NONE, 0);
@@ -1155,10 +1409,30 @@ static void build_prologue(bctx *c)
         const kir_tensor *t = &k->tensors[i];
         for (int d = 0; !t->fmt && d + 1 < t->rank; d++)
             c->stride[i * QK_MAX_RANK + d] = arg_node(c, a++);
+    }
+    for (int j = 0; j < c->f->nscratch; j++) {
+        const tir_scratch *sc = &c->f->scratch[j];
+        int node = arg_node(c, a++);
+        if (sc->kind == TIR_SCRATCH_STAGE)
+            c->stage[sc->tensor] = node;
+        else
+            c->ptr[sc->tensor] = node;
+    }
+    for (int i = 0; i < k->ntensors; i++) {
+        const kir_tensor *t = &k->tensors[i];
         if (t->fmt) {
             int K = dim_node(c, b, t->dims[t->rank - 1]);
             int nb = emit2(c, b, TIR_DIV, iadd(c, b, K, ci(c, b, t->fmt->block - 1)), ci(c, b, t->fmt->block));
             c->rowbytes[i] = imul(c, b, nb, ci(c, b, t->fmt->block_bytes));
+            if (t->fmt->row_header_bytes)
+                c->rowbytes[i] = iadd(c, b, c->rowbytes[i], ci(c, b, t->fmt->row_header_bytes));
+        } else if (i >= nio && t->materialized) { /* row-major f32 scratch */
+            int st = -1;
+            for (int d = t->rank - 1; d > 0; d--) {
+                int ext = dim_node(c, b, t->dims[d]);
+                st = st < 0 ? ext : imul(c, b, st, ext);
+                c->stride[i * QK_MAX_RANK + d - 1] = st;
+            }
         }
     }
 }
@@ -1218,6 +1492,7 @@ tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const 
     c->ptr = qk_alloc(a, (size_t)nt * sizeof *c->ptr);
     c->stride = qk_alloc(a, (size_t)nt * QK_MAX_RANK * sizeof *c->stride);
     c->rowbytes = qk_alloc(a, (size_t)nt * sizeof *c->rowbytes);
+    c->stage = qk_alloc(a, (size_t)nt * sizeof *c->stage);
     c->dimnode = qk_alloc(a, (size_t)(k->nsyms ? k->nsyms : 1) * sizeof *c->dimnode);
     c->env = qk_alloc(a, (size_t)(k->nvars ? k->nvars : 1) * sizeof *c->env);
     c->sumval = qk_alloc(a, MAX_SUMS * sizeof *c->sumval);
@@ -1226,14 +1501,59 @@ tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const 
     build_args(c);
     build_prologue(c);
     int off = ci(c, c->f->entry, 0);
-    for (int i = 0; i < k->nstmts && !c->failed; i++) {
-        if (k->tensors[k->stmts[i].tensor].kind != KIR_RESULT)
-            continue;
-        int cnt = build_stmt(c, i, off);
-        if (cnt >= 0)
-            off = iadd(c, c->f->entry, off, cnt);
+    int *phase = qk_alloc(a, (size_t)(k->nstmts ? k->nstmts : 1) * sizeof *phase);
+    int nphases = 1;
+    for (int i = 0; i < k->nstmts; i++) {
+        phase[i] = read_phase(c, k->stmts[i].rhs, phase, 0);
+        if (phase[i] + 1 > nphases)
+            nphases = phase[i] + 1;
     }
+    c->f->nphases = nphases;
+    for (int p = 0; p < nphases; p++)
+        for (int i = 0; i < k->nstmts && !c->failed; i++) {
+            const kir_tensor *t = &k->tensors[k->stmts[i].tensor];
+            if (phase[i] != p || (t->kind != KIR_RESULT && !t->materialized))
+                continue;
+            int cnt = t->materialized ? build_transform(c, i, off) : build_stmt(c, i, off);
+            if (cnt >= 0) {
+                off = iadd(c, c->f->entry, off, cnt);
+                c->f->grids[c->f->ngrids - 1].phase = p;
+            }
+        }
     return c->failed ? NULL : c->f;
+}
+
+static int64_t grid_items(const tir_grid *g, const int64_t *dims)
+{
+    int64_t e = kir_dim_value(g->extent, dims);
+    return e > 0 ? (e + g->tile - 1) / g->tile : 0;
+}
+
+void tir_phase_items(const tir_func *f, const int64_t *dims, int p, int64_t *lo, int64_t *hi)
+{
+    int64_t n = 0;
+    *lo = *hi = -1;
+    for (int g = 0; g < f->ngrids; g++) {
+        if (f->grids[g].phase == p && *lo < 0)
+            *lo = n;
+        n += grid_items(&f->grids[g], dims);
+        if (f->grids[g].phase == p)
+            *hi = n;
+    }
+    if (*lo < 0)
+        *lo = *hi = n;
+}
+
+int64_t tir_scratch_bytes(const tir_func *f, const kir_kernel *k, int i, const int64_t *dims)
+{
+    const kir_tensor *t = &k->tensors[f->scratch[i].tensor];
+    int64_t n = 1, K = kir_dim_value(t->dims[t->rank - 1], dims);
+    for (int d = 0; d < t->rank; d++)
+        n *= kir_dim_value(t->dims[d], dims);
+    switch (f->scratch[i].kind) {
+    case TIR_SCRATCH_PACKED: return qk_format_size(t->fmt, K ? n / K : 0, K);
+    default: return n * 4;
+    }
 }
 
 int64_t tir_work_items(const tir_func *f, const int64_t *dims)

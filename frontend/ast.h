@@ -56,6 +56,19 @@ int lex_tokenize(const char *text, size_t len, const char *file, qk_arena *a, qk
 /* ---- parse.c: syntax tree ---- */
 typedef struct ast_format ast_format;
 
+/* A word with its position (NULL s: absent). */
+typedef struct ast_word {
+    const char *s;
+    qk_loc loc;
+} ast_word;
+
+/* An integer with its position. */
+typedef struct ast_int {
+    int64_t v;
+    qk_loc loc;
+} ast_int;
+
+
 /* A dimension in a declaration: sym + c (sym NULL: the constant c). */
 typedef struct ast_dim {
     const char *sym;
@@ -69,6 +82,7 @@ typedef struct ast_tensor {
     qk_loc loc;
     const char *type; /* NULL for temps */
     qk_loc type_loc;
+    ast_word book;    /* W: fmt(C)[...]: the codebook parameter's name */
     int rank;
     ast_dim *dims;
     /* sema */
@@ -79,6 +93,8 @@ typedef struct ast_tensor {
     int dims_ok;   /* kdims known (a broken temp has none) */
     int def_stmt;  /* -1 for params */
     int index;     /* position in the kernel's tensor table */
+    int book_index; /* codebook tensor, else -1 */
+    int materialized; /* temps defined by quantize()/hadamard() */
 } ast_tensor;
 
 typedef struct ast_term {
@@ -101,9 +117,12 @@ typedef enum {
     AST_LOAD,
     AST_BIN,  /* op: kir_binop */
     AST_UN,   /* op: kir_unop */
-    AST_CALL, /* resolved by sema into AST_UN, AST_BIN or AST_CAST */
+    AST_CALL, /* resolved by sema into AST_UN, AST_BIN, AST_CAST, AST_QUANT
+                 or AST_HADAMARD */
     AST_CAST, /* op: qk_dtype */
     AST_SUM,
+    AST_QUANT,    /* quantize(a, fmt) */
+    AST_HADAMARD, /* hadamard(a, hvar[, hsize[, hseed]]) */
 } ast_expr_kind;
 
 typedef struct ast_expr {
@@ -111,6 +130,8 @@ typedef struct ast_expr {
     qk_loc loc;
     int height;
     double num;        /* NUM */
+    int is_int;        /* NUM: written as an integer literal */
+    int64_t ival;      /* NUM: its value when is_int */
     const char *name;  /* LOAD: tensor, CALL: function */
     int nidx;          /* LOAD */
     ast_index *idx;
@@ -124,6 +145,10 @@ typedef struct ast_expr {
     qk_loc *var_locs;
     int *var_ids;           /* sema */
     int tensor;             /* LOAD, sema */
+    ast_format *fmt;        /* QUANT, sema */
+    int hvar;               /* HADAMARD, sema: the transform variable */
+    int64_t hsize;          /* HADAMARD: 0 = the extent of hvar */
+    uint64_t hseed;         /* HADAMARD: 0 = no random signs */
 } ast_expr;
 
 typedef struct ast_stmt {
@@ -172,20 +197,84 @@ typedef struct ast_kernel {
     int ok;
 } ast_kernel;
 
+/* Format attributes, each allowed once. */
+typedef enum {
+    FA_CODE,
+    FA_BLOCK,
+    FA_SCALE,
+    FA_MIN,
+    FA_ZERO,
+    FA_TENSOR_SCALE,
+    FA_SPARSE,
+    FA_CODEBOOK,
+    FA_LAYOUT,
+    FA_COUNT
+} ast_fattr;
+
+/* code = NAME [offset INT] [dim INT] [books INT] [signs] [ "[" numbers "]" ] */
+typedef struct ast_code {
+    ast_word name; /* int4 uint3 ternary binary e2m1 ... nf4 table vq8 */
+    int has_offset, has_dim, has_books, signs, has_table;
+    ast_int offset, dim, books;
+    qk_loc signs_loc, table_loc;
+    int ntable;
+    double *table;
+} ast_code;
+
+/* scale = none | NUM ["*" SUB] ["per" (block | row | tensor | INT)] */
+typedef struct ast_scale {
+    int none;
+    ast_word num, sub; /* sub.s: two-level */
+    ast_word per;      /* "block" "row" "tensor", or NULL */
+    int has_per_n;
+    ast_int per_n;
+} ast_scale;
+
+/* min = ["-"] NUM ["*" SUB] */
+typedef struct ast_min {
+    int neg;
+    ast_word num, sub;
+} ast_min;
+
+/* zero = NUM-TYPE | ["-"] NUMBER | none */
+typedef struct ast_zero {
+    ast_word type; /* u8 i8 f16 f32 none; NULL for a constant */
+    double value;
+    qk_loc loc;
+} ast_zero;
+
+/* One item of layout { ... }: a piece of a field, or pad N. */
+typedef struct ast_litem {
+    qk_loc loc;
+    int is_pad;
+    ast_int pad;
+    ast_word field;
+    int has_range, has_bits, has_at, has_shift;
+    ast_int a, b;   /* [a:b] */
+    ast_int lo, hi; /* bits lo:hi */
+    int place;      /* qk_place */
+    ast_int group;  /* interleave / base3 */
+    qk_loc place_loc;
+    ast_int at, shift;
+} ast_litem;
+
 struct ast_format {
     const char *name;
     qk_loc loc;
-    int has_code, has_block, has_scale, has_zero, has_offset;
-    const char *code; /* "int4", "uint3" ... */
-    qk_loc code_loc;
-    int64_t offset;
-    qk_loc offset_loc;
-    int64_t block;
-    qk_loc block_loc;
-    const char *scale, *zero;
-    qk_loc scale_loc, zero_loc;
+    int has[FA_COUNT];
+    qk_loc key_loc[FA_COUNT];
+    ast_code code;
+    ast_int block;
+    ast_scale scale;
+    ast_min min;
+    ast_zero zero;
+    ast_word tensor_scale;
+    ast_int sp_n, sp_m;
+    ast_word codebook;
+    int nlayout;
+    ast_litem *layout;
     /* sema */
-    qk_format f; /* validated fields (layout filled by kir_build) */
+    qk_format f; /* finished (qk_format_finish) when ok; table in the ast arena */
     int ok;
 };
 
@@ -237,6 +326,11 @@ void parse_file(ast_file *f, lex_token *toks, int ntoks, qk_arena *a, qk_diags *
 
 /* Appends one zeroed element to an arena-backed vector; returns it. */
 void *ast_push(qk_arena *a, void *arrp, int *n, size_t size);
+
+/* ---- sema_format.c ---- */
+/* Checks one format declaration and finishes f->f (f->ok = 1), or
+ * reports to d. Value tables are allocated in a. */
+void sema_format(qk_arena *a, qk_diags *d, ast_format *f);
 
 /* ---- sema.c ---- */
 /* Resolves names and checks every rule of the language over all files of

@@ -11,12 +11,18 @@
  *             load x[k]
  *             load W[n, k]
  *         load b[n]
+ *
+ * Resolved built-ins print as `quantize FMT` and `hadamard k, size S,
+ * seed R` above their operand.
  */
 #include "frontend/ast.h"
 
 static void print_tensor(const char *role, const ast_tensor *t, qk_buf *out)
 {
-    qk_buf_printf(out, "  %s %s: %s[", role, t->name, t->type);
+    qk_buf_printf(out, "  %s %s: %s", role, t->name, t->type);
+    if (t->book.s)
+        qk_buf_printf(out, "(%s)", t->book.s);
+    qk_buf_puts(out, "[");
     for (int i = 0; i < t->rank; i++) {
         const ast_dim *d = &t->dims[i];
         qk_buf_puts(out, i ? ", " : "");
@@ -82,6 +88,13 @@ static void print_expr(const ast_expr *e, int depth, qk_buf *out)
         break;
     case AST_CAST:
         qk_buf_printf(out, "cast %s\n", qk_dtype_name((qk_dtype)e->op));
+        break;
+    case AST_QUANT:
+        qk_buf_printf(out, "quantize %s\n", e->fmt->name);
+        break;
+    case AST_HADAMARD:
+        qk_buf_printf(out, "hadamard %s, size %lld, seed %llu\n", e->args[1]->name, (long long)e->hsize,
+                      (unsigned long long)e->hseed);
         break;
     case AST_CALL:
         qk_buf_printf(out, "call %s\n", e->name);

@@ -136,7 +136,7 @@ typedef void item_fn(parser *p, void *ctx);
  * Calls item() for each item, recovering from errors item by item. */
 static void parse_block(parser *p, item_fn *item, void *ctx, const char *what)
 {
-    skip(p, "{", what);
+    skip(p, "{", qk_asprintf(p->a, "to start %s", what));
     jmp_buf jb, *outer = p->recover;
     p->recover = &jb;
     while (!equal(p->tok, "}") && !at_top_decl(p->tok)) {
@@ -154,48 +154,246 @@ static void parse_block(parser *p, item_fn *item, void *ctx, const char *what)
 
 /* ---- formats ---- */
 
-static int dup_attr(parser *p, int *seen, lex_token *key, ast_format *f)
+static const char *const fattr_names[FA_COUNT] = {
+    [FA_CODE] = "code",         [FA_BLOCK] = "block",   [FA_SCALE] = "scale",
+    [FA_MIN] = "min",           [FA_ZERO] = "zero",     [FA_TENSOR_SCALE] = "tensor_scale",
+    [FA_SPARSE] = "sparse",     [FA_CODEBOOK] = "codebook", [FA_LAYOUT] = "layout",
+};
+
+static ast_word parse_word(parser *p, const char *what)
+{
+    lex_token *t = expect_ident(p, what);
+    return (ast_word){t->text, t->loc};
+}
+
+static ast_int parse_aint(parser *p, const char *what)
+{
+    ast_int r;
+    r.v = parse_int(p, what, &r.loc);
+    return r;
+}
+
+/* Marks a modifier seen, or reports it as a duplicate. */
+static void once(parser *p, int *seen, const lex_token *t, const char *where)
 {
     if (*seen)
-        fail_at(p, key->loc, "duplicate attribute '%s' in format '%s'", key->text, f->name);
+        fail_at(p, t->loc, "duplicate '%s' in %s", t->text, where);
     *seen = 1;
+}
+
+/* number = ["-"] (INT | FLOAT) */
+static double parse_number(parser *p, const char *what)
+{
+    int neg = consume(p, "-");
+    lex_token *t = p->tok;
+    if (t->kind != TK_INT && t->kind != TK_FLOAT)
+        fail_at(p, t->loc, "expected %s, found %s", what, tok_desc(p, t));
+    p->tok++;
+    return neg ? -t->fval : t->fval;
+}
+
+/* table = "[" number ("," number)* "]" */
+static void parse_table(parser *p, ast_code *c)
+{
+    c->table_loc = p->tok++->loc;
+    do {
+        double v = parse_number(p, "a table value (a number)");
+        *(double *)ast_push(p->a, &c->table, &c->ntable, sizeof v) = v;
+    } while (consume(p, ","));
+    skip(p, "]", "after the table values");
+}
+
+/* One modifier of a code; returns 0 at the end of the code. */
+static int code_modifier(parser *p, ast_code *c)
+{
+    lex_token *t = p->tok;
+    if (t->bol)
+        return 0;
+    if (equal(t, "[")) {
+        once(p, &c->has_table, t, "code");
+        parse_table(p, c);
+    } else if (is_ident(t, "offset")) {
+        once(p, &c->has_offset, p->tok++, "code");
+        c->offset = parse_aint(p, "an offset");
+    } else if (is_ident(t, "dim")) {
+        once(p, &c->has_dim, p->tok++, "code");
+        c->dim = parse_aint(p, "a VQ group size after 'dim'");
+    } else if (is_ident(t, "books")) {
+        once(p, &c->has_books, p->tok++, "code");
+        c->books = parse_aint(p, "a number of codebooks after 'books'");
+    } else if (is_ident(t, "signs")) {
+        once(p, &c->signs, p->tok++, "code");
+        c->signs_loc = t->loc;
+    } else {
+        return 0;
+    }
     return 1;
 }
 
-/* attr = "code" "=" IDENT ["offset" int]
- *      | "block" "=" int
- *      | "scale" "=" IDENT
- *      | "zero" "=" IDENT */
+/* code = IDENT ("offset" int | "dim" INT | "books" INT | "signs" | table)* */
+static void parse_code(parser *p, ast_format *f)
+{
+    f->code.name = parse_word(p, "a code type such as int4, e2m1, nf4, table or vq8");
+    while (code_modifier(p, &f->code))
+        ;
+}
+
+/* scale = "none" | IDENT ["*" IDENT] ["per" ("block" | "row" | "tensor" | INT)] */
+static void parse_scale(parser *p, ast_format *f)
+{
+    ast_scale *s = &f->scale;
+    s->num = parse_word(p, "a scale type (f32, f16, bf16, e8m0, ue4m3, e4m3 or none)");
+    if (strcmp(s->num.s, "none") == 0) {
+        s->none = 1;
+        return;
+    }
+    if (consume(p, "*"))
+        s->sub = parse_word(p, "a sub-block scale type such as uint6 after '*'");
+    if (!is_ident(p->tok, "per") || p->tok->bol)
+        return;
+    p->tok++;
+    if (p->tok->kind == TK_INT || equal(p->tok, "-")) {
+        s->has_per_n = 1;
+        s->per_n = parse_aint(p, "a sub-block size");
+    } else {
+        s->per = parse_word(p, "'block', 'row', 'tensor' or a sub-block size after 'per'");
+    }
+}
+
+/* min = ["-"] IDENT ["*" IDENT] */
+static void parse_min(parser *p, ast_format *f)
+{
+    f->min.neg = consume(p, "-");
+    f->min.num = parse_word(p, "a min type such as f16");
+    if (consume(p, "*"))
+        f->min.sub = parse_word(p, "a sub-block min type such as uint6 after '*'");
+}
+
+/* zero = IDENT | number */
+static void parse_zero(parser *p, ast_format *f)
+{
+    f->zero.loc = p->tok->loc;
+    if (p->tok->kind == TK_IDENT)
+        f->zero.type = parse_word(p, "a zero-point type");
+    else
+        f->zero.value = parse_number(p, "a zero-point type (u8, i8, f16, f32) or a constant");
+}
+
+/* sparse = INT ":" INT */
+static void parse_sparse(parser *p, ast_format *f)
+{
+    f->sp_n = parse_aint(p, "N of N:M sparsity");
+    skip(p, ":", "in N:M sparsity");
+    f->sp_m = parse_aint(p, "M of N:M sparsity");
+}
+
+/* Reads "A:B" into a, b. */
+static void parse_range(parser *p, ast_int *a, ast_int *b, const char *what)
+{
+    *a = parse_aint(p, what);
+    skip(p, ":", qk_asprintf(p->a, "in %s", what));
+    *b = parse_aint(p, what);
+}
+
+/* One modifier of a layout piece; returns 0 at the end of the item. */
+static int piece_modifier(parser *p, ast_litem *it)
+{
+    lex_token *t = p->tok;
+    if (t->bol || t->kind != TK_IDENT)
+        return 0;
+    int place_seen = it->place != QK_PLACE_STREAM;
+    p->tok++;
+    if (is_ident(t, "bits")) {
+        once(p, &it->has_bits, t, "layout item");
+        parse_range(p, &it->lo, &it->hi, "a bit range LO:HI");
+    } else if (is_ident(t, "interleave") || is_ident(t, "base3")) {
+        if (place_seen)
+            fail_at(p, t->loc, "a layout item has at most one of 'interleave' and 'base3'");
+        it->place = is_ident(t, "base3") ? QK_PLACE_BASE3 : QK_PLACE_INTERLEAVE;
+        it->place_loc = t->loc;
+        it->group = parse_aint(p, qk_asprintf(p->a, "a group size in bytes after '%s'", t->text));
+    } else if (is_ident(t, "at")) {
+        once(p, &it->has_at, t, "layout item");
+        it->at = parse_aint(p, "a byte offset after 'at'");
+    } else if (is_ident(t, "shift")) {
+        once(p, &it->has_shift, t, "layout item");
+        it->shift = parse_aint(p, "a bit shift after 'shift'");
+    } else {
+        fail_at(p, t->loc, "unknown layout modifier '%s' (expected bits, interleave, base3, at or shift)", t->text);
+    }
+    return 1;
+}
+
+/* litem = "pad" INT
+ *       | IDENT ["[" INT ":" INT "]"] ("bits" INT ":" INT | "interleave" INT | "base3" INT
+ *                                      | "at" INT | "shift" INT)* */
+static void layout_item(parser *p, void *ctx)
+{
+    ast_format *f = ctx;
+    ast_litem it = {.place = QK_PLACE_STREAM};
+    it.loc = p->tok->loc;
+    if (is_ident(p->tok, "pad")) {
+        p->tok++;
+        it.is_pad = 1;
+        it.pad = parse_aint(p, "a number of bytes after 'pad'");
+    } else {
+        it.field = parse_word(p, "a layout field (scale, zero, min, subscale, submin, codes, index, signs) or 'pad'");
+        if (consume(p, "[")) {
+            it.has_range = 1;
+            parse_range(p, &it.a, &it.b, "an item range [A:B]");
+            skip(p, "]", "after the item range");
+        }
+        while (piece_modifier(p, &it))
+            ;
+    }
+    end_item(p, "layout item");
+    *(ast_litem *)ast_push(p->a, &f->layout, &f->nlayout, sizeof it) = it;
+}
+
+static int fattr_lookup(const char *name)
+{
+    for (int i = 0; i < FA_COUNT; i++)
+        if (strcmp(fattr_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* attr = "code" "=" code | "block" "=" int | "scale" "=" scale | "min" "=" min
+ *      | "zero" "=" zero | "tensor_scale" "=" IDENT | "sparse" "=" sparse
+ *      | "codebook" "=" IDENT | "layout" "{" { litem sep } "}" */
 static void format_attr(parser *p, void *ctx)
 {
     ast_format *f = ctx;
-    lex_token *key = expect_ident(p, "a format attribute (code, block, scale or zero)");
-    int known = is_ident(key, "code") || is_ident(key, "block") || is_ident(key, "scale") || is_ident(key, "zero");
-    if (!known)
-        fail_at(p, key->loc, "unknown format attribute '%s' (expected code, block, scale or zero)", key->text);
+    lex_token *key = expect_ident(p, "a format attribute");
+    int a = fattr_lookup(key->text);
+    if (a < 0)
+        fail_at(p, key->loc, "unknown format attribute '%s' (expected code, block, scale, min, zero, tensor_scale, "
+                "sparse, codebook or layout)", key->text);
+    if (f->has[a])
+        fail_at(p, key->loc, "duplicate attribute '%s' in format '%s'", key->text, f->name);
+    f->has[a] = 1;
+    f->key_loc[a] = key->loc;
+    if (a == FA_LAYOUT) {
+        parse_block(p, layout_item, f, qk_asprintf(p->a, "the layout of format '%s'", f->name));
+        end_item(p, "format attribute");
+        return;
+    }
     skip(p, "=", qk_asprintf(p->a, "after '%s'", key->text));
-    if (is_ident(key, "block") && dup_attr(p, &f->has_block, key, f)) {
-        f->block = parse_int(p, "a block size", &f->block_loc);
-    } else if (is_ident(key, "code") && dup_attr(p, &f->has_code, key, f)) {
-        lex_token *t = expect_ident(p, "a code type such as int4 or uint3");
-        f->code = t->text;
-        f->code_loc = t->loc;
-        if (is_ident(p->tok, "offset")) {
-            p->tok++;
-            f->has_offset = 1;
-            f->offset = parse_int(p, "an offset", &f->offset_loc);
-        }
-    } else {
-        int scale = is_ident(key, "scale");
-        dup_attr(p, scale ? &f->has_scale : &f->has_zero, key, f);
-        lex_token *t = expect_ident(p, scale ? "a scale type" : "a zero-point type");
-        *(scale ? &f->scale : &f->zero) = t->text;
-        *(scale ? &f->scale_loc : &f->zero_loc) = t->loc;
+    switch ((ast_fattr)a) {
+    case FA_CODE: parse_code(p, f); break;
+    case FA_BLOCK: f->block = parse_aint(p, "a block size"); break;
+    case FA_SCALE: parse_scale(p, f); break;
+    case FA_MIN: parse_min(p, f); break;
+    case FA_ZERO: parse_zero(p, f); break;
+    case FA_TENSOR_SCALE: f->tensor_scale = parse_word(p, "a tensor scale type (f32)"); break;
+    case FA_SPARSE: parse_sparse(p, f); break;
+    case FA_CODEBOOK: f->codebook = parse_word(p, "a codebook element type (f16 or f32)"); break;
+    default: break;
     }
     end_item(p, "format attribute");
 }
 
-/* format = "format" IDENT "{" attr* "}" */
+/* format = "format" IDENT "{" { attr sep } "}" */
 static void parse_format(parser *p)
 {
     ast_format *f = qk_alloc(p->a, sizeof *f);
@@ -228,7 +426,7 @@ static void parse_dim(parser *p, ast_dim *dim)
     }
 }
 
-/* param = IDENT ":" IDENT ["[" [dim ("," dim)*] "]"] */
+/* param = IDENT ":" IDENT ["(" IDENT ")"] ["[" [dim ("," dim)*] "]"] */
 static void parse_param(parser *p, ast_tensor *t)
 {
     lex_token *name = expect_ident(p, "a parameter name");
@@ -238,6 +436,10 @@ static void parse_param(parser *p, ast_tensor *t)
     lex_token *ty = expect_ident(p, "a type (a dtype or a format name)");
     t->type = ty->text;
     t->type_loc = ty->loc;
+    if (consume(p, "(")) {
+        t->book = parse_word(p, "the name of the codebook parameter");
+        skip(p, ")", "after the codebook name");
+    }
     if (!consume(p, "["))
         return;
     if (consume(p, "]"))
@@ -412,6 +614,8 @@ static ast_expr *parse_primary(parser *p)
         p->tok++;
         ast_expr *e = new_expr(p, AST_NUM, t->loc);
         e->num = t->fval;
+        e->is_int = t->kind == TK_INT;
+        e->ival = t->ival;
         return e;
     }
     if (consume(p, "(")) {

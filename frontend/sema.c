@@ -4,10 +4,18 @@
  * variables, built-ins), every index variable has an extent, and
  * compiler/kir_build.c can lower the tree without further checks.
  *
+ * Each format is checked and finished by sema_format.c before any kernel;
+ * every format reaching kir_build is finished (qk_format_finish).
+ *
  * Index extents are inferred from the positions where a variable appears
  * alone (coefficient 1, no other term, no constant): an LHS position of a
  * result, or a position of a loaded tensor. All such positions must agree
- * exactly (same symbol, same constant). */
+ * exactly (same symbol, same constant).
+ *
+ * quantize() and hadamard() are resolved here from calls; both must be the
+ * whole RHS of a statement that defines a new temp, which becomes
+ * materialized (quantized, or f32). A VQ parameter's codebook "(C)" is
+ * resolved to another parameter and its constant dims are checked. */
 #include "frontend/ast.h"
 
 #include <stdlib.h>
@@ -30,6 +38,7 @@ typedef struct kctx {
     int nscope; /* enclosing summation variables, innermost last */
     int *scope;
     int errors_before;
+    ast_expr *whole_rhs; /* the RHS when the statement defines a new temp */
 } kctx;
 
 #define ERR(s, loc, ...) qk_error((s)->d, (loc), __VA_ARGS__)
@@ -62,95 +71,6 @@ static ast_format *find_format(sema *s, const char *name)
     return NULL;
 }
 
-/* code = ("int" | "uint") WIDTH; fills kind and bits, or reports. */
-static int check_code(sema *s, ast_format *f)
-{
-    const char *c = f->code;
-    int is_uint = strncmp(c, "uint", 4) == 0;
-    const char *w = c + (is_uint ? 4 : 3);
-    if (!is_uint && strncmp(c, "int", 3) != 0) {
-        ERR(s, f->code_loc, "unknown code type '%s' (expected intN or uintN)", c);
-        return -1;
-    }
-    size_t nd = strspn(w, "0123456789");
-    if (nd == 0 || w[nd] != 0) {
-        ERR(s, f->code_loc, "unknown code type '%s' (expected intN or uintN)", c);
-        return -1;
-    }
-    int bits = nd > 3 ? 1000 : atoi(w);
-    if (bits < 1 || bits > 8) {
-        ERR(s, f->code_loc, "bit width %.20s out of range 1..8", w);
-        return -1;
-    }
-    f->f.bits = bits;
-    f->f.code = is_uint ? QK_CODE_UINT : QK_CODE_SINT;
-    if (!f->has_offset)
-        return 0;
-    if (f->offset < 0 || f->offset >= (1LL << bits)) {
-        ERR(s, f->offset_loc, "offset %lld out of range 0..%d for %d-bit codes", (long long)f->offset,
-            (1 << bits) - 1, bits);
-        return -1;
-    }
-    f->f.code = QK_CODE_OFFSET;
-    f->f.offset = (int)f->offset;
-    return 0;
-}
-
-/* Looks name up among the allowed dtypes ("none" gives QK_DT_NONE);
- * returns -2 when it is not allowed. */
-static int pick_dtype(const char *name, const char *const *allowed)
-{
-    if (strcmp(name, "none") == 0)
-        return QK_DT_NONE;
-    for (int i = 0; allowed[i]; i++)
-        if (strcmp(name, allowed[i]) == 0)
-            return qk_dtype_from_name(name);
-    return -2;
-}
-
-static int check_storage(sema *s, ast_format *f)
-{
-    static const char *const scales[] = {"f32", "f16", "bf16", NULL};
-    static const char *const zeros[] = {"u8", "i8", "f16", "f32", NULL};
-    int bad = 0;
-    f->f.scale_dtype = f->f.zero_dtype = QK_DT_NONE;
-    if (f->has_scale && (f->f.scale_dtype = pick_dtype(f->scale, scales)) == -2) {
-        ERR(s, f->scale_loc, "unknown scale type '%s' (expected f32, f16, bf16 or none)", f->scale);
-        bad = -1;
-    }
-    if (f->has_zero && (f->f.zero_dtype = pick_dtype(f->zero, zeros)) == -2) {
-        ERR(s, f->zero_loc, "unknown zero-point type '%s' (expected u8, i8, f16, f32 or none)", f->zero);
-        bad = -1;
-    }
-    f->f.scale = f->f.scale_dtype >= 0 ? QK_SCALE_BLOCK : QK_SCALE_NONE;
-    f->f.zero = f->f.zero_dtype >= 0 ? QK_ZERO_BLOCK : QK_ZERO_NONE;
-    return bad;
-}
-
-static void check_format(sema *s, ast_format *f)
-{
-    int ok = 1;
-    f->f.name = f->name;
-    f->f.loc = f->loc;
-    if (!f->has_code) {
-        ERR(s, f->loc, "format '%s' has no 'code' attribute", f->name);
-        ok = 0;
-    } else if (check_code(s, f) < 0) {
-        ok = 0;
-    }
-    if (!f->has_block) {
-        ERR(s, f->loc, "format '%s' has no 'block' attribute", f->name);
-        ok = 0;
-    } else if (f->block < 1 || f->block > QK_MAX_BLOCK) {
-        ERR(s, f->block_loc, "block size %lld out of range 1..%d", (long long)f->block, QK_MAX_BLOCK);
-        ok = 0;
-    }
-    f->f.block = (int)(ok ? f->block : 1);
-    if (check_storage(s, f) < 0)
-        ok = 0;
-    f->ok = ok;
-}
-
 static void declare_format(sema *s, ast_format *f)
 {
     ast_format *old = find_format(s, f->name);
@@ -162,7 +82,7 @@ static void declare_format(sema *s, ast_format *f)
         ERR(s, f->loc, "format name '%s' is a built-in type", f->name);
         return;
     }
-    check_format(s, f);
+    sema_format(s->a, s->d, f);
     *(ast_format **)ast_push(s->a, &s->formats, &s->nformats, sizeof f) = f;
 }
 
@@ -207,16 +127,37 @@ static int check_dims(sema *s, ast_kernel *k, ast_tensor *t)
     return bad;
 }
 
-/* type = DTYPE | FORMAT */
+static int is_vq(const ast_format *f)
+{
+    return f && f->ok && f->f.code == QK_CODE_VQ;
+}
+
+/* A codebook "(C)" only on VQ formats, and always on them. */
+static void check_book_use(sema *s, ast_tensor *t)
+{
+    if (t->book.s && t->fmt && !is_vq(t->fmt) && t->fmt->ok)
+        ERR(s, t->book.loc, "format '%s' takes no codebook ('(%s)' is only for VQ formats)", t->type, t->book.s);
+    else if (t->book.s && !t->fmt && t->dtype != QK_DT_NONE)
+        ERR(s, t->book.loc, "dense tensor '%s' takes no codebook ('(%s)' is only for VQ formats)", t->name,
+            t->book.s);
+    else if (!t->book.s && is_vq(t->fmt) && t->kind == KIR_PARAM)
+        ERR(s, t->type_loc, "VQ format '%s' needs its codebook parameter: write '%s: %s(C)[...]'", t->type, t->name,
+            t->type);
+}
+
+/* type = DTYPE | FORMAT ["(" CODEBOOK ")"] */
 static void check_type(sema *s, ast_tensor *t)
 {
+    t->book_index = -1;
     t->dtype = qk_dtype_from_name(t->type);
     if (t->dtype == QK_DT_U8) {
         ERR(s, t->type_loc, "'u8' is not a tensor element type (use f32, f16, bf16, i8 or i32)");
         return;
     }
-    if (t->dtype != QK_DT_NONE)
+    if (t->dtype != QK_DT_NONE) {
+        check_book_use(s, t);
         return;
+    }
     t->fmt = find_format(s, t->type);
     if (!t->fmt)
         ERR(s, t->type_loc, "unknown format '%s'", t->type);
@@ -225,6 +166,8 @@ static void check_type(sema *s, ast_tensor *t)
     else if (t->rank == 0)
         ERR(s, t->type_loc, "quantized tensor '%s' must have rank at least 1 (its last dimension is the block axis)",
             t->name);
+    else
+        check_book_use(s, t);
 }
 
 static void add_tensor(sema *s, ast_kernel *k, ast_tensor *t)
@@ -244,6 +187,74 @@ static void declare_tensor(sema *s, ast_kernel *k, ast_tensor *t, kir_tensor_kin
     t->dims_ok = check_dims(s, k, t) == 0;
     if (!old)
         add_tensor(s, k, t);
+}
+
+/* The codebook shape a VQ format needs for a codebook tensor of rank 2
+ * ([2^bits, dim], one book) or 3 ([books, 2^bits, dim]), as text. */
+static const char *book_shape(sema *s, const qk_format *q, int rank, int64_t *shape)
+{
+    int i = 0;
+    if (rank == 3)
+        shape[i++] = q->vq_books;
+    shape[i++] = (int64_t)1 << q->bits;
+    shape[i] = q->vq_dim;
+    if (rank == 3)
+        return qk_asprintf(s->a, "[%lld, %lld, %lld]", (long long)shape[0], (long long)shape[1], (long long)shape[2]);
+    return qk_asprintf(s->a, "[%lld, %lld]", (long long)shape[0], (long long)shape[1]);
+}
+
+static int check_book_rank(sema *s, ast_tensor *w, ast_tensor *c)
+{
+    const qk_format *q = &w->fmt->f;
+    int64_t shape[3];
+    if (c->rank == 3 || (c->rank == 2 && q->vq_books == 1))
+        return 0;
+    if (q->vq_books == 1)
+        ERR(s, c->loc, "codebook '%s' of format '%s' must have rank 2 %s or 3 %s, found rank %d", c->name, w->type,
+            book_shape(s, q, 2, shape), book_shape(s, q, 3, shape), c->rank);
+    else
+        ERR(s, c->loc, "codebook '%s' of format '%s' must have rank 3 %s, found rank %d", c->name, w->type,
+            book_shape(s, q, 3, shape), c->rank);
+    return -1;
+}
+
+/* W: fmt(C)[...]: C is a dense parameter of the format's codebook dtype,
+ * rank 2 or 3; its constant dims must match here, symbolic ones are
+ * checked by kir_bind at launch. */
+static void check_book(sema *s, ast_kernel *k, ast_tensor *w)
+{
+    const qk_format *q = &w->fmt->f;
+    ast_tensor *c = find_tensor(k, w->book.s);
+    if (!c || c->kind != KIR_PARAM || c == w) {
+        ERR(s, w->book.loc, "codebook '%s' is not %sparameter of kernel '%s'", w->book.s, c == w ? "another " : "a ",
+            k->name);
+        return;
+    }
+    if (c->fmt || c->dtype != q->vq_dtype) {
+        ERR(s, c->type_loc, "codebook '%s' of format '%s' must be a dense %s tensor, found %s", c->name, w->type,
+            qk_dtype_name(q->vq_dtype), c->type);
+        return;
+    }
+    if (check_book_rank(s, w, c) < 0 || !c->dims_ok)
+        return;
+    int64_t shape[3];
+    const char *want = book_shape(s, q, c->rank, shape);
+    for (int j = 0; j < c->rank; j++)
+        if (!c->dims[j].sym && c->dims[j].c != shape[j]) {
+            ERR(s, c->dims[j].loc, "codebook '%s' dimension %d is %lld, format '%s' needs %s", c->name, j,
+                (long long)c->dims[j].c, w->type, want);
+            return;
+        }
+    w->book_index = c->index;
+}
+
+static void check_books(sema *s, ast_kernel *k)
+{
+    for (int i = 0; i < k->nparams; i++) {
+        ast_tensor *t = &k->params[i];
+        if (t->book.s && is_vq(t->fmt) && t->rank >= 1)
+            check_book(s, k, t);
+    }
 }
 
 /* A result dim K+c needs K bound by a parameter. */
@@ -382,9 +393,147 @@ static const struct builtin {
     {"i8", AST_CAST, QK_DT_I8, 1},   {"i32", AST_CAST, QK_DT_I32, 1},
 };
 
-/* call = NAME "(" args ")": becomes AST_UN, AST_BIN or AST_CAST. */
+/* ---- quantize() and hadamard() ---- */
+
+static const ast_expr *first_sum(const ast_expr *e)
+{
+    if (!e || e->kind == AST_SUM)
+        return e;
+    if (e->kind == AST_CALL) {
+        const ast_expr *found = NULL;
+        for (int i = 0; i < e->nargs && !found; i++)
+            found = first_sum(e->args[i]);
+        return found;
+    }
+    const ast_expr *a = first_sum(e->a);
+    return a ? a : first_sum(e->b);
+}
+
+/* The operand of quantize()/hadamard(): checked, and without sums. */
+static void check_operand(kctx *c, ast_expr *call, ast_expr *e)
+{
+    check_expr(c, e);
+    const ast_expr *sum = first_sum(e);
+    if (sum)
+        ERR(c->s, sum->loc, "the operand of %s() cannot contain a sum (compute the sum into a temp first)",
+            call->name);
+}
+
+/* A bare name argument (parsed as a load without brackets), else NULL. */
+static const char *bare_name(const ast_expr *e)
+{
+    return e->kind == AST_LOAD && !e->has_brackets ? e->name : NULL;
+}
+
+/* quantize(E, FMT) */
+static void check_quantize(kctx *c, ast_expr *e)
+{
+    if (e->nargs != 2) {
+        ERR(c->s, e->loc, "'quantize' takes 2 arguments (an expression and a format), found %d", e->nargs);
+        return;
+    }
+    check_operand(c, e, e->args[0]);
+    ast_expr *arg = e->args[1];
+    const char *name = bare_name(arg);
+    ast_format *fmt = name ? find_format(c->s, name) : NULL;
+    if (!name) {
+        ERR(c->s, arg->loc, "the second argument of quantize() must be a format name");
+        return;
+    }
+    if (!fmt) {
+        ERR(c->s, arg->loc, "unknown format '%s'", name);
+        return;
+    }
+    e->kind = AST_QUANT;
+    e->a = e->args[0];
+    e->fmt = fmt;
+    char why[256];
+    if (fmt->ok && !qk_format_kernel_quantizable(&fmt->f, why, sizeof why))
+        ERR(c->s, arg->loc, "quantize(): %s", why);
+}
+
+/* An integer literal argument of hadamard(); returns -1 (reported) if it
+ * is not one. */
+static int int_literal(kctx *c, const ast_expr *e, const char *what, int64_t *v)
+{
+    if (e->kind != AST_NUM || !e->is_int) {
+        ERR(c->s, e->loc, "the %s of hadamard() must be an integer literal >= 0", what);
+        return -1;
+    }
+    *v = e->ival;
+    return 0;
+}
+
+/* hadamard(E, k [, SIZE [, SEED]]) */
+static void check_hadamard(kctx *c, ast_expr *e)
+{
+    if (e->nargs < 2 || e->nargs > 4) {
+        ERR(c->s, e->loc, "'hadamard' takes 2 to 4 arguments (expression, index[, size[, seed]]), found %d",
+            e->nargs);
+        return;
+    }
+    check_operand(c, e, e->args[0]);
+    const char *name = bare_name(e->args[1]);
+    e->hvar = name ? lhs_var(c, name) : -1;
+    if (e->hvar < 0) {
+        ERR(c->s, e->args[1]->loc, "the second argument of hadamard() must be a left-hand side index of the "
+            "statement");
+        return;
+    }
+    int64_t size = 0, seed = 0;
+    if (e->nargs > 2 && int_literal(c, e->args[2], "size", &size) < 0)
+        return;
+    if (size != 0 && ((size & (size - 1)) != 0 || size > (1LL << 30))) {
+        ERR(c->s, e->args[2]->loc, "hadamard size %lld is not a power of two (at most 2^30), nor 0",
+            (long long)size);
+        return;
+    }
+    if (e->nargs > 3 && int_literal(c, e->args[3], "seed", &seed) < 0)
+        return;
+    e->kind = AST_HADAMARD;
+    e->a = e->args[0];
+    e->hsize = size;
+    e->hseed = (uint64_t)seed;
+}
+
+/* The size of a hadamard() transform fits its variable's constant extent
+ * (symbolic extents are checked by kir_bind). */
+static void check_hadamard_extent(kctx *c, const ast_expr *e)
+{
+    const ast_var *v = &c->k->vars[e->hvar];
+    int64_t n = v->extent.c;
+    if (!v->has_extent || v->extent.sym >= 0)
+        return;
+    if (e->hsize == 0 && (n & (n - 1)) != 0)
+        ERR(c->s, e->args[1]->loc, "hadamard over '%s' needs a power-of-two extent, found %lld (give a size that "
+            "divides it)", v->name, (long long)n);
+    else if (e->hsize != 0 && n % e->hsize != 0)
+        ERR(c->s, e->args[2]->loc, "hadamard size %lld does not divide the extent %lld of '%s'", (long long)e->hsize,
+            (long long)n, v->name);
+}
+
+/* quantize() and hadamard() must be the whole RHS of a new temp. */
+static int check_special(kctx *c, ast_expr *e)
+{
+    int q = strcmp(e->name, "quantize") == 0;
+    if (!q && strcmp(e->name, "hadamard") != 0)
+        return 0;
+    if (e != c->whole_rhs)
+        ERR(c->s, e->loc, "%s() must be the whole right-hand side of a statement that defines a new temp",
+            e->name);
+    else if (q)
+        check_quantize(c, e);
+    else
+        check_hadamard(c, e);
+    return 1;
+}
+
+/* call = NAME "(" args ")": becomes AST_UN, AST_BIN, AST_CAST, AST_QUANT
+ * or AST_HADAMARD. */
 static void check_call(kctx *c, ast_expr *e)
 {
+    if (check_special(c, e))
+        return;
     for (int i = 0; i < e->nargs; i++)
         check_expr(c, e->args[i]);
     const struct builtin *b = NULL;
@@ -507,12 +656,27 @@ static void check_inferred(kctx *c)
     }
 }
 
+/* quantize() gives the temp its format, hadamard() makes it f32; both
+ * temps are materialized. */
+static void materialize(kctx *c, ast_stmt *st, ast_tensor *t)
+{
+    if (st->rhs->kind == AST_QUANT) {
+        t->fmt = st->rhs->fmt;
+        t->materialized = 1;
+        if (t->rank == 0 && t->dims_ok)
+            ERR(c->s, st->loc, "quantize() needs a temp with at least one index (its last index is the block axis)");
+    } else if (st->rhs->kind == AST_HADAMARD) {
+        t->dtype = QK_DT_F32;
+        t->materialized = 1;
+    }
+}
+
 /* A new temp: its dims are the extents of its LHS indices. */
 static void define_temp(kctx *c, ast_stmt *st)
 {
     ast_tensor *t = qk_alloc(c->s->a, sizeof *t);
     *t = (ast_tensor){.name = st->name, .loc = st->loc, .kind = KIR_TEMP, .dtype = QK_DT_NONE,
-                      .rank = st->nlhs, .def_stmt = c->stmt, .dims_ok = 1};
+                      .rank = st->nlhs, .def_stmt = c->stmt, .dims_ok = 1, .book_index = -1};
     if (t->rank > QK_MAX_RANK) {
         ERR(c->s, st->lhs_locs[QK_MAX_RANK], "temp '%s' has rank %d; the maximum is %d", t->name, t->rank,
             QK_MAX_RANK);
@@ -524,6 +688,7 @@ static void define_temp(kctx *c, ast_stmt *st)
         t->kdims[i] = v->extent;
         t->dims_ok &= v->has_extent;
     }
+    materialize(c, st, t);
     add_tensor(c->s, c->k, t);
     st->tensor = t->index;
 }
@@ -538,10 +703,13 @@ static void check_stmt(kctx *c, int i)
     st->tensor = -1;
     int bad;
     ast_tensor *t = stmt_target(c, st, &bad);
+    c->whole_rhs = !t && !bad ? st->rhs : NULL;
     declare_lhs(c, st, t);
     check_expr(c, st->rhs);
     if (c->s->d->nerrors == c->errors_before)
         check_inferred(c);
+    if (c->s->d->nerrors == c->errors_before && st->rhs->kind == AST_HADAMARD)
+        check_hadamard_extent(c, st->rhs);
     if (t) {
         t->def_stmt = i;
         st->tensor = t->index;
@@ -556,6 +724,7 @@ static void check_kernel(sema *s, ast_kernel *k)
     for (int i = 0; i < k->nparams; i++)
         declare_tensor(s, k, &k->params[i], KIR_PARAM);
     int nparam_syms = k->nsyms;
+    check_books(s, k);
     for (int i = 0; i < k->nresults; i++)
         declare_tensor(s, k, &k->results[i], KIR_RESULT);
     check_result_dims(s, k, nparam_syms);

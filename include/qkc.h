@@ -131,6 +131,8 @@ typedef struct qkc_param_info {
     const char *format; /* format name for QKC_PACKED, else NULL */
     int rank;
     const char *dims[QKC_MAX_RANK]; /* "N", "K", "H-2", "64" */
+    int codebook; /* vector-codebook formats: the parameter holding the codebook
+                     (pass its data in qkc_pack_options.codebook); else -1 */
 } qkc_param_info;
 
 int qkc_kernel_nparams(const qkc_kernel *k); /* params + results */
@@ -178,6 +180,23 @@ qkc_status qkc_pack(const qkc_program *prog, const char *format, const float *sr
                     void *dst, size_t dst_bytes);
 qkc_status qkc_unpack(const qkc_program *prog, const char *format, const void *src, size_t src_bytes,
                       int64_t rows, int64_t cols, float *dst);
+
+/* Options of the quantizer (NULL = defaults). Vector-codebook formats
+ * need their codebook: books x 2^bits x dim values of the format's
+ * codebook dtype (qkc_format_codebook tells the count and dtype); the
+ * quantizer picks the nearest codeword (exhaustive search). */
+typedef struct qkc_pack_options {
+    const void *codebook;
+    size_t codebook_bytes;
+    int mse; /* 1: search block scales that minimise the squared error (default: absmax) */
+} qkc_pack_options;
+qkc_status qkc_pack_ex(const qkc_program *prog, const char *format, const float *src, int64_t rows, int64_t cols,
+                       void *dst, size_t dst_bytes, const qkc_pack_options *opts);
+qkc_status qkc_unpack_ex(const qkc_program *prog, const char *format, const void *src, size_t src_bytes,
+                         int64_t rows, int64_t cols, float *dst, const qkc_pack_options *opts);
+/* The codebook a format reads at launch and when packing: element count
+ * (0 when it has none) and dtype (QKC_F16 or QKC_F32). */
+qkc_status qkc_format_codebook(const qkc_program *prog, const char *format, size_t *elems, qkc_dtype *dtype);
 
 #ifdef __cplusplus
 }

@@ -51,8 +51,21 @@ static void key_formats(const kir_kernel *k, qk_buf *b)
             seen |= k->tensors[j].fmt == f;
         if (f && !seen) {
             qk_format_print(f, b);
-            qk_buf_printf(b, "\n%d %d %d %d %d %d %d %d\n", (int)f->code, f->bits, f->offset, f->block, (int)f->scale,
-                          (int)f->scale_dtype, (int)f->zero, (int)f->zero_dtype);
+            /* everything that decides the bytes, exactly */
+            qk_buf_printf(b, "\n%d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %a %d %d %d",
+                          (int)f->code, f->bits, f->offset, f->ebits, f->mbits, f->bias, (int)f->special, f->vq_dim,
+                          f->vq_books, f->vq_signs, (int)f->vq_dtype, f->block, (int)f->scale_per, (int)f->scale_num,
+                          f->sub_block, (int)f->sub_num, f->sub_bits, (int)f->min_num, f->min_sign,
+                          (int)f->submin_num, f->submin_bits, (int)f->zero, (int)f->zero_num, f->zero_const,
+                          f->tensor_scale, f->sp_n, f->sp_m);
+            for (int p = 0; p < f->npieces; p++) {
+                const qk_piece *q = &f->pieces[p];
+                qk_buf_printf(b, " [%d %d %d %d %d %d %d %d %d]", q->field, q->place, q->first, q->count, q->lo,
+                              q->width, q->byte, q->shift, q->group);
+            }
+            for (int t = 0; f->code == QK_CODE_TABLE && f->table && t < (1 << f->bits); t++)
+                qk_buf_printf(b, " %a", f->table[t]);
+            qk_buf_printf(b, "\n");
         }
     }
 }
@@ -323,6 +336,7 @@ qkc_status qkc_kernel_param(const qkc_kernel *k, int i, qkc_param_info *out)
     out->dtype = t->fmt ? QKC_PACKED : rt_dtype_from_qk(t->dtype);
     out->format = t->fmt ? t->fmt->name : NULL;
     out->rank = t->rank;
+    out->codebook = t->book;
     for (int d = 0; d < t->rank && d < QKC_MAX_RANK; d++)
         out->dims[d] = k->dim_text[i][d];
     return QKC_OK;
@@ -355,6 +369,11 @@ qkc_status qkc_kernel_fnptr(const qkc_kernel *k, void **fn)
         return rt_fail(k->prog->ctx, QKC_ERR_UNSUPPORTED,
                        "kernel '%s': no host function pointer for target %s (GPU kernels run through qkc_launch)",
                        k->kir->name, k->prog->ctx->target.name);
+    if (k->entry->f->nscratch || k->entry->f->nphases > 1)
+        return rt_fail(k->prog->ctx, QKC_ERR_UNSUPPORTED,
+                       "kernel '%s' materializes quantize()/hadamard() temps in scratch memory and runs in %d "
+                       "phases: call it through qkc_launch",
+                       k->kir->name, k->entry->f->nphases);
     *fn = k->entry->code.fn;
     return QKC_OK;
 }

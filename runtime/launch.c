@@ -127,6 +127,9 @@ typedef struct rt_call {
     rt_val vals[RT_MAX_ARGS];
     void *av[RT_MAX_ARGS];      /* av[j] = &vals[j] */
     int64_t bytes[RT_MAX_ARGS]; /* GPU: buffer sizes of pointer args */
+    int nscratch;
+    void *scratch[RT_MAX_ARGS]; /* owned: freed after the launch */
+    int64_t base;               /* first work item of the phase being run */
 } rt_call;
 
 /* Per-call working memory of a launch or a reference run. */
@@ -183,6 +186,8 @@ static qkc_status build_call(const qkc_kernel *k, const kir_view *views, const i
     int n = kk->nparams + kk->nresults;
     c->e = k->entry;
     c->nargs = 0;
+    c->nscratch = 0;
+    c->base = 0;
     for (int i = 0; i < n; i++)
         push(c, (rt_val){.p = views[i].data}, view_bytes(&kk->tensors[i], &views[i]));
     for (int s = 0; s < kk->nsyms; s++)
@@ -190,6 +195,16 @@ static qkc_status build_call(const qkc_kernel *k, const kir_view *views, const i
     for (int i = 0; i < n; i++)
         for (int d = 0; !kk->tensors[i].fmt && d + 1 < views[i].rank; d++)
             push(c, (rt_val){.i = views[i].stride[d]}, 0);
+    const tir_func *tf = k->entry->f;
+    for (int j = 0; j < tf->nscratch; j++) {
+        int64_t bytes = tir_scratch_bytes(tf, kk, j, dims);
+        void *buf = bytes >= 0 && (uint64_t)bytes < (uint64_t)SIZE_MAX / 2 ? calloc(1, (size_t)bytes + 64) : NULL;
+        if (!buf)
+            return rt_fail(k->prog->ctx, QKC_ERR_NOMEM, "kernel '%s': no memory for the scratch of temp '%s' (%lld bytes)",
+                           kk->name, kk->tensors[tf->scratch[j].tensor].name, (long long)bytes);
+        c->scratch[c->nscratch++] = buf;
+        push(c, (rt_val){.p = buf}, bytes);
+    }
     push(c, (rt_val){.i = 0}, 0);
     push(c, (rt_val){.i = 0}, 0);
     const tir_func *f = k->entry->f;
@@ -208,21 +223,29 @@ static void run_chunk(void *arg, int64_t b, int64_t e)
     const rt_call *c = arg;
     void *av[RT_MAX_ARGS];
     memcpy(av, c->av, (size_t)c->nargs * sizeof *av);
-    int64_t bb = b, ee = e;
+    int64_t bb = c->base + b, ee = c->base + e;
     av[c->nargs - 2] = &bb;
     av[c->nargs - 1] = &ee;
     ffi_arg rv;
     ffi_call((ffi_cif *)&c->e->cif, FFI_FN(c->e->code.fn), &rv, av);
 }
 
-static qkc_status launch_cpu(qkc_kernel *k, rt_call *c, int64_t items, int threads)
+/* Runs the phases in order; the items of one phase in parallel. */
+static qkc_status launch_cpu(qkc_kernel *k, rt_call *c, const int64_t *dims, int threads)
 {
     qkc_ctx *ctx = k->prog->ctx;
-    if (threads == 1 || items == 1) {
-        run_chunk(c, 0, items);
-        return QKC_OK;
+    const tir_func *f = k->entry->f;
+    for (int p = 0; p < f->nphases; p++) {
+        int64_t lo, hi;
+        tir_phase_items(f, dims, p, &lo, &hi);
+        c->base = lo;
+        if (hi - lo <= 0)
+            continue;
+        if (threads == 1 || hi - lo == 1)
+            run_chunk(c, 0, hi - lo);
+        else
+            rt_pool_run(ctx->pool, threads, hi - lo, run_chunk, c); /* -1: ran on fewer threads, still complete */
     }
-    rt_pool_run(ctx->pool, threads, items, run_chunk, c); /* -1: ran on fewer threads, still complete */
     return QKC_OK;
 }
 
@@ -233,6 +256,11 @@ static qkc_status launch_gpu(qkc_kernel *k, rt_call *c, int64_t items)
     if (!e->has_code)
         return rt_fail(ctx, rt_is_no_device(e->code_err) ? QKC_ERR_NO_DEVICE : QKC_ERR_TARGET,
                        "kernel '%s' cannot run on %s: %s", k->kir->name, ctx->target.name, e->code_err);
+    if (e->f->nphases > 1)
+        return rt_fail(ctx, QKC_ERR_UNSUPPORTED,
+                       "kernel '%s': quantize()/hadamard() temps run in %d phases, which the GPU launch does not "
+                       "sequence yet; run it on the CPU",
+                       k->kir->name, e->f->nphases);
     char err[2048] = "";
     void *state = NULL;
     int rc = rt_backend_state(ctx, &state, err, sizeof err);
@@ -255,14 +283,16 @@ qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qk
         return rt_fail(ctx, QKC_ERR_INVALID_ARG, "qkc_launch: threads = %d is negative", threads);
     if (k->kir->nparams + k->kir->nresults > RT_MAX_ARGS || k->kir->nsyms > RT_MAX_ARGS)
         return rt_fail(ctx, QKC_ERR_UNSUPPORTED, "kernel '%s' has too many tensors or dims", k->kir->name);
-    rt_scratch *sc = qk_xmalloc(sizeof *sc); /* heap: callers may have small stacks */
+    rt_scratch *sc = qk_xcalloc(1, sizeof *sc); /* heap: callers may have small stacks */
     qkc_status st = rt_check_args(k, args, nargs, sc->views, sc->dims);
     if (st == QKC_OK)
         st = build_call(k, sc->views, sc->dims, &sc->call);
     int64_t items = st == QKC_OK ? tir_work_items(k->entry->f, sc->dims) : 0;
     if (st == QKC_OK && items > 0)
         st = ctx->target.kind == QK_TARGET_GPU ? launch_gpu(k, &sc->call, items)
-                                               : launch_cpu(k, &sc->call, items, threads ? threads : ctx->threads);
+                                               : launch_cpu(k, &sc->call, sc->dims, threads ? threads : ctx->threads);
+    for (int j = 0; j < sc->call.nscratch; j++)
+        free(sc->call.scratch[j]);
     free(sc);
     return st;
 }

@@ -49,12 +49,35 @@ qkc_status qkc_format_size(const qkc_program *p, const char *format, int64_t row
     return lookup(p, format, rows, cols, &f, bytes);
 }
 
-qkc_status qkc_pack(const qkc_program *p, const char *format, const float *src, int64_t rows, int64_t cols,
-                    void *dst, size_t dst_bytes)
+/* The codebook given in opts must be there, and large enough, for VQ
+ * formats. */
+static qkc_status check_book(const qkc_program *p, const qk_format *f, const qkc_pack_options *o, const void **book)
+{
+    *book = NULL;
+    int64_t n = qk_format_codebook_elems(f);
+    if (n == 0)
+        return QKC_OK;
+    size_t need = (size_t)n * (size_t)qk_dtype_size(f->vq_dtype);
+    if (!o || !o->codebook)
+        return rt_fail(p->ctx, QKC_ERR_INVALID_ARG,
+                       "format %s reads a codebook of %lld %s values: pass it in qkc_pack_options.codebook", f->name,
+                       (long long)n, qk_dtype_name(f->vq_dtype));
+    if (o->codebook_bytes < need)
+        return rt_fail(p->ctx, QKC_ERR_SHAPE, "format %s: the codebook needs %zu bytes, got %zu", f->name, need,
+                       o->codebook_bytes);
+    *book = o->codebook;
+    return QKC_OK;
+}
+
+qkc_status qkc_pack_ex(const qkc_program *p, const char *format, const float *src, int64_t rows, int64_t cols,
+                       void *dst, size_t dst_bytes, const qkc_pack_options *opts)
 {
     const qk_format *f;
     size_t need = 0;
+    const void *book;
     qkc_status st = lookup(p, format, rows, cols, &f, &need);
+    if (st == QKC_OK)
+        st = check_book(p, f, opts, &book);
     if (st != QKC_OK)
         return st;
     if ((!src || !dst) && rows * cols > 0)
@@ -62,17 +85,28 @@ qkc_status qkc_pack(const qkc_program *p, const char *format, const float *src, 
     if (dst_bytes < need)
         return rt_fail(p->ctx, QKC_ERR_SHAPE, "qkc_pack: format %s needs %zu bytes for %lld x %lld, dst has %zu",
                        format, need, (long long)rows, (long long)cols, dst_bytes);
-    if (rows * cols > 0)
-        qk_format_pack(f, src, rows, cols, dst);
+    qk_pack_opts o = {book, opts ? opts->mse : 0};
+    char err[512] = "";
+    if (rows * cols > 0 && qk_format_pack(f, src, rows, cols, dst, &o, err, sizeof err) != 0)
+        return rt_fail(p->ctx, QKC_ERR_INVALID_ARG, "qkc_pack: format %s: %s", format, err);
     return QKC_OK;
 }
 
-qkc_status qkc_unpack(const qkc_program *p, const char *format, const void *src, size_t src_bytes, int64_t rows,
-                      int64_t cols, float *dst)
+qkc_status qkc_pack(const qkc_program *p, const char *format, const float *src, int64_t rows, int64_t cols,
+                    void *dst, size_t dst_bytes)
+{
+    return qkc_pack_ex(p, format, src, rows, cols, dst, dst_bytes, NULL);
+}
+
+qkc_status qkc_unpack_ex(const qkc_program *p, const char *format, const void *src, size_t src_bytes, int64_t rows,
+                         int64_t cols, float *dst, const qkc_pack_options *opts)
 {
     const qk_format *f;
     size_t need = 0;
+    const void *book;
     qkc_status st = lookup(p, format, rows, cols, &f, &need);
+    if (st == QKC_OK)
+        st = check_book(p, f, opts, &book);
     if (st != QKC_OK)
         return st;
     if ((!src || !dst) && rows * cols > 0)
@@ -81,6 +115,26 @@ qkc_status qkc_unpack(const qkc_program *p, const char *format, const void *src,
         return rt_fail(p->ctx, QKC_ERR_SHAPE, "qkc_unpack: format %s needs %zu bytes for %lld x %lld, src has %zu",
                        format, need, (long long)rows, (long long)cols, src_bytes);
     if (rows * cols > 0)
-        qk_format_unpack(f, src, rows, cols, dst);
+        qk_format_unpack(f, src, rows, cols, dst, book);
+    return QKC_OK;
+}
+
+qkc_status qkc_unpack(const qkc_program *p, const char *format, const void *src, size_t src_bytes, int64_t rows,
+                      int64_t cols, float *dst)
+{
+    return qkc_unpack_ex(p, format, src, src_bytes, rows, cols, dst, NULL);
+}
+
+qkc_status qkc_format_codebook(const qkc_program *p, const char *format, size_t *elems, qkc_dtype *dtype)
+{
+    const qk_format *f;
+    size_t need = 0;
+    if (!elems || !dtype)
+        return rt_fail(p ? p->ctx : NULL, QKC_ERR_INVALID_ARG, "qkc_format_codebook: NULL output");
+    qkc_status st = lookup(p, format, 0, 0, &f, &need);
+    if (st != QKC_OK)
+        return st;
+    *elems = (size_t)qk_format_codebook_elems(f);
+    *dtype = f->vq_dtype == QK_DT_F32 ? QKC_F32 : QKC_F16;
     return QKC_OK;
 }

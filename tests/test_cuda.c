@@ -169,6 +169,14 @@ static tir_func *build_sink(qk_arena *a) {
     int u = tir_loop(f, g, i64c(f, g, 0), i64c(f, g, 4), i64c(f, g, 1), TL_UNROLL, "u", &ub);
     tir_emit(f, ub, TIR_VSET, tir_t(TS_VOID, 1), acc, op2(f, ub, TIR_ADD, op1(f, ub, TIR_VGET, TS_I64, acc), u), -1,
              -1);
+    /* popcnt, ieq and gather feed only the unused accumulator */
+    int pc = op1(f, ub, TIR_POPCNT, TS_I64, u);
+    int eq = tir_emit(f, ub, TIR_IEQ, tir_t(TS_I1, 1), pc, u, -1, -1);
+    int ga = tir_emit(f, ub, TIR_GATHER, tir_t(TS_F32, 1), out, op2(f, ub, TIR_MUL, u, i64c(f, ub, 4)), -1, -1);
+    int gi = op1(f, ub, TIR_SEXT, TS_I64, op1(f, ub, TIR_FPTOSI, TS_I32, ga));
+    int pick = tir_emit(f, ub, TIR_SELECT, tir_t(TS_I64, 1), eq, pc, gi, -1);
+    tir_emit(f, ub, TIR_VSET, tir_t(TS_VOID, 1), acc, op2(f, ub, TIR_ADD, op1(f, ub, TIR_VGET, TS_I64, acc), pick), -1,
+             -1);
     return f;
 }
 
@@ -442,6 +450,8 @@ static const char emu_prelude[] =
     "struct qk_dim3 { unsigned x; };\n"
     "extern \"C\" { qk_dim3 blockIdx, blockDim, gridDim, threadIdx; }\n"
     "#define __global__\n#define __launch_bounds__(n)\n"
+    "static inline int __popc(unsigned x) { return __builtin_popcount(x); }\n"
+    "static inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }\n"
     "static inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }\n"
     "static inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }\n"
     "typedef _Float16 __half;\n"
@@ -727,8 +737,8 @@ static void host_run_qgemv(tir_func *f, const qk_format *fmt) {
     for (int i = 0; i < N * K; i++)
         w[i] = (float)((i * 5) % 17) * 0.1f - 0.8f;
     uint8_t *wq = calloc(1, (size_t)qk_format_size(fmt, N, K));
-    qk_format_pack(fmt, w, N, K, wq);
-    qk_format_unpack(fmt, wq, N, K, wd);
+    qk_format_pack(fmt, w, N, K, wq, NULL, NULL, 0);
+    qk_format_unpack(fmt, wq, N, K, wd, NULL);
     uintptr_t av[7];
     for (int i = 0; i < 7; i++) {
         const char *nm = f->args[i].name;

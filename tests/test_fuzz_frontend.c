@@ -83,6 +83,10 @@ static const char *const snippets[] = {
     "W[n, k + 1]", "relu(", "max(1)", "f16(", "99999999999999999999999", "1e999", "0", "1.5e-3", "K-2",
     "n", "k", "t[i, j] = ", "y[] = 1", "\0", "\xff\xfe", "\xc3\xa9", "@", "\t", "\r\n", "2 * n + 1",
     "-(-(-1))", "q4_0", "f32", "u8", "[A, B, C, D, E, F, G, H, I]",
+    "quantize(x[k], q8_0)", "hadamard(x[k], k, 16, 7)", "quantize(", "hadamard(", "layout { ", "layout {}",
+    "codes interleave 16", "codes[0:160] base3 32", "bits 4:5", " at 3 shift 4", "per 32", " * uint6", "per row",
+    "sparse = 2:4", "code = vq8 dim 8 books 2 signs", "table [1, -1]", "(C)", "pad 2", "min = -f16", "zero = 7.5",
+    "e2m1", "nf4", "ternary", "codebook = f32", "tensor_scale = f32", "subscale[4:8]",
 };
 
 /* One random edit of buf (len bytes, capacity cap). */

@@ -1,6 +1,7 @@
 /* test_kir.c — Kernel IR utilities: golden text of the printer, one broken
- * kernel per verifier rule, and kir_bind's binding, shape, rank, range and
- * empty-shape checks. Kernels are built by hand (support/kir_fixture.h). */
+ * kernel per verifier rule, and kir_bind's binding, shape, rank, range,
+ * empty-shape, codebook-shape and hadamard-extent checks; quantize() and
+ * hadamard() statements. Kernels are built by hand (support/kir_fixture.h). */
 #include "support/kir_fixture.h"
 
 #include <CUnit/Basic.h>
@@ -483,6 +484,217 @@ static void test_bind_empty(void)
     kfx_free(f);
 }
 
+/* ---- quantize(), hadamard() and codebooks ---- */
+
+static kir_expr *special(kfx *f, kir_expr_kind kind, kir_expr *operand)
+{
+    kir_expr *e = qk_alloc(f->arena, sizeof *e);
+    e->kind = kind;
+    e->a = operand;
+    return e;
+}
+
+/* xq[m, k] = quantize(x[m, k], fmt); y[m, k] = xq[m, k] */
+static kfx *quant_kernel(const qk_format *fmt)
+{
+    kfx *f = kfx_new("quant");
+    kfx_param(f, "x", QK_DT_F32, "M, K");
+    kfx_result(f, "y", QK_DT_F32, "M, K");
+    int t = kfx_temp(f, "xq", "M, K");
+    f->k->tensors[t].fmt = fmt;
+    f->k->tensors[t].materialized = 1;
+    kfx_var(f, "m", "M", 0), kfx_var(f, "k", "K", 0);
+    kir_expr *q = special(f, KE_QUANT, kfx_load(f, "x", "m, k"));
+    q->fmt = fmt;
+    kfx_stmt(f, "xq", "m, k", q);
+    kfx_var(f, "m", "M", 0), kfx_var(f, "k", "K", 0);
+    kfx_stmt(f, "y", "m, k", kfx_load(f, "xq", "m, k"));
+    return f;
+}
+
+/* t[i] = hadamard(x[i], i, size, seed); y[j] = t[j] */
+static kfx *hadamard_kernel(int64_t size, uint64_t seed)
+{
+    kfx *f = kfx_new("had");
+    kfx_param(f, "x", QK_DT_F32, "K");
+    kfx_result(f, "y", QK_DT_F32, "K");
+    int t = kfx_temp(f, "t", "K");
+    f->k->tensors[t].dtype = QK_DT_F32;
+    f->k->tensors[t].materialized = 1;
+    int i = kfx_var(f, "i", "K", 0);
+    kir_expr *h = special(f, KE_HADAMARD, kfx_load(f, "x", "i"));
+    h->hvar = i, h->hsize = size, h->hseed = seed;
+    kfx_stmt(f, "t", "i", h);
+    kfx_var(f, "j", "K", 0);
+    kfx_stmt(f, "y", "j", kfx_load(f, "t", "j"));
+    return f;
+}
+
+/* A VQ format: bits-bit indices into books codebooks of dim-vectors,
+ * block 2*dim, f16 row scale. */
+static qk_format *vq_format(qk_arena *a, const char *name, int bits, int dim, int books)
+{
+    qk_format *q = qk_alloc(a, sizeof *q);
+    *q = (qk_format){.name = name, .code = QK_CODE_VQ, .bits = bits, .vq_dim = dim, .vq_books = books,
+                     .vq_dtype = QK_DT_F16, .block = 2 * dim, .scale_per = QK_PER_ROW, .scale_num = QK_NUM_F16,
+                     .min_sign = 1};
+    char e[256];
+    if (qk_format_finish(q, e, sizeof e))
+        qk_bug("vq_format: %s", e);
+    return q;
+}
+
+/* y[n] = sum(k) x[k] * W[n, k] with W: fmt(C)[N, K], C: f16[cdims] */
+static kfx *vq_gemv(const qk_format *fmt, const char *cdims)
+{
+    kfx *f = kfx_new("vq");
+    kfx_param(f, "x", QK_DT_F32, "K");
+    int w = kfx_qparam(f, "W", fmt, "N, K");
+    f->k->tensors[w].book = kfx_param(f, "C", QK_DT_F16, cdims);
+    kfx_result(f, "y", QK_DT_F32, "N");
+    kfx_var(f, "n", "N", 0), kfx_var(f, "k", "K", 1);
+    kfx_stmt(f, "y", "n", kfx_sum(f, "k", kfx_bin(f, KB_MUL, kfx_load(f, "x", "k"), kfx_load(f, "W", "n, k"))));
+    return f;
+}
+
+static void test_print_quant_hadamard(void)
+{
+    qk_arena *a = qk_arena_new();
+    kfx *f = quant_kernel(kfx_format(a, "q8", QK_CODE_SINT, 8, 0, 32, QK_DT_F16, QK_DT_NONE));
+    CU_ASSERT_STRING_EQUAL(print(f->k), "kernel quant(x: f32[M, K]) -> (y: f32[M, K])\n"
+                                        "  temp xq: q8[M, K]\n"
+                                        "  xq[m, k] = quantize(load x[m, k], q8)  # m < M, k < K\n"
+                                        "  y[m, k] = load xq[m, k]  # m < M, k < K\n");
+    kfx_free(f);
+    f = hadamard_kernel(4, 9);
+    CU_ASSERT_STRING_EQUAL(print(f->k), "kernel had(x: f32[K]) -> (y: f32[K])\n"
+                                        "  temp t: f32[K]\n"
+                                        "  t[i] = hadamard(load x[i], i, 4, 9)  # i < K\n"
+                                        "  y[j] = load t[j]  # j < K\n");
+    kfx_free(f);
+    f = vq_gemv(vq_format(a, "aq", 8, 4, 2), "B, E, D");
+    CU_ASSERT(strncmp(print(f->k), "kernel vq(x: f32[K], W: aq(C)[N, K], C: f16[B, E, D]) -> (y: f32[N])\n", 68) == 0);
+    kfx_free(f);
+    qk_arena_free(a);
+}
+
+static void test_verify_quant_hadamard(void)
+{
+    qk_arena *a = qk_arena_new();
+    qk_format *q8 = kfx_format(a, "q8", QK_CODE_SINT, 8, 0, 32, QK_DT_F16, QK_DT_NONE);
+    kfx *f = quant_kernel(q8);
+    CU_ASSERT_EQUAL(kir_verify(f->k, err, sizeof err), 0);
+    kfx_free(f);
+    f = hadamard_kernel(0, 0);
+    CU_ASSERT_EQUAL(kir_verify(f->k, err, sizeof err), 0);
+    kfx_free(f);
+
+    f = quant_kernel(q8);
+    f->k->tensors[2].materialized = 0;
+    expect_bad(f, "temp 'xq' is quantized; only parameters and quantize() temps may be");
+    f = quant_kernel(q8);
+    f->k->tensors[2].fmt = NULL;
+    expect_bad(f, "temp 'xq' does not have the format of its quantize()");
+    f = quant_kernel(q8);
+    f->k->stmts[1].rhs = kfx_un(f, KU_NEG, f->k->stmts[0].rhs);
+    expect_bad(f, "quantize() is not the whole right-hand side of its statement");
+    f = quant_kernel(q8);
+    f->k->tensors[1].materialized = 1;
+    expect_bad(f, "result 'y' is marked materialized");
+    f = quant_kernel(kfx_format(a, "qz", QK_CODE_UINT, 4, 0, 32, QK_DT_F16, QK_DT_U8));
+    expect_bad(f, "cannot be quantized in a kernel");
+    f = quant_kernel(q8);
+    int j = kfx_var(f, "j", "K", 1);
+    f->k->vars[j].stmt = 0;
+    kir_expr *sum = special(f, KE_SUM, f->k->stmts[0].rhs->a);
+    sum->nvars = 1;
+    sum->vars = qk_alloc(f->arena, sizeof(int));
+    sum->vars[0] = j;
+    f->k->stmts[0].rhs->a = sum;
+    expect_bad(f, "the operand of quantize() contains a sum");
+
+    f = hadamard_kernel(12, 0);
+    expect_bad(f, "hadamard() size 12 is not 0 or a power of two");
+    f = hadamard_kernel(4, 0);
+    f->k->stmts[0].rhs->hvar = 1;
+    expect_bad(f, "hadamard() variable 1 is not a left-hand side variable");
+    f = hadamard_kernel(4, 0);
+    f->k->tensors[2].dtype = QK_DT_NONE;
+    expect_bad(f, "hadamard() temp 't' is not a dense f32 tensor");
+    f = hadamard_kernel(4, 0);
+    f->k->tensors[2].materialized = 0;
+    expect_bad(f, "hadamard() defines 't', which is not a materialized temp");
+    qk_arena_free(a);
+}
+
+static void test_verify_codebooks(void)
+{
+    qk_arena *a = qk_arena_new();
+    qk_format *aq = vq_format(a, "aq", 8, 4, 2), *a1 = vq_format(a, "a1", 4, 4, 1);
+    kfx *f = vq_gemv(aq, "B, E, D");
+    CU_ASSERT_EQUAL(kir_verify(f->k, err, sizeof err), 0);
+    kfx_free(f);
+    f = vq_gemv(a1, "E, D");
+    CU_ASSERT_EQUAL(kir_verify(f->k, err, sizeof err), 0);
+    kfx_free(f);
+    f = vq_gemv(aq, "E, D");
+    expect_bad(f, "codebook 'C' of 'W' has rank 2");
+    f = vq_gemv(aq, "B, E, D");
+    f->k->tensors[1].book = -1;
+    expect_bad(f, "VQ parameter 'W' has codebook tensor -1");
+    f = vq_gemv(aq, "B, E, D");
+    f->k->tensors[2].dtype = QK_DT_F32;
+    expect_bad(f, "codebook 'C' of 'W' is not a dense f16 tensor");
+    qk_arena_free(a);
+}
+
+static void test_bind_codebooks(void)
+{
+    qk_arena *a = qk_arena_new();
+    int64_t dims[5];
+    kfx *f = vq_gemv(vq_format(a, "aq", 8, 4, 2), "B, E, D");
+    kir_view v[4] = {kfx_view(NULL, 1, SHAPE(24)), kfx_view(NULL, 2, SHAPE(3, 24)),
+                     kfx_view(NULL, 3, SHAPE(2, 256, 4)), kfx_view(NULL, 1, SHAPE(3))};
+    CU_ASSERT_EQUAL(bind(f, v, dims), 0);
+    v[2].shape[1] = 255;
+    CU_ASSERT_EQUAL(bind(f, v, dims), -1);
+    CU_ASSERT_STRING_EQUAL(err, "codebook tensor 'C' has shape [2, 255, 4], format 'aq' needs [2, 256, 4]");
+    v[2].shape[1] = 256, v[2].shape[0] = 1;
+    CU_ASSERT_EQUAL(bind(f, v, dims), -1);
+    CU_ASSERT_STRING_EQUAL(err, "codebook tensor 'C' has shape [1, 256, 4], format 'aq' needs [2, 256, 4]");
+    kfx_free(f);
+
+    /* One book: rank 2 [2^bits, dim]; a constant dim is checked as a shape. */
+    f = vq_gemv(vq_format(a, "a1", 4, 4, 1), "16, D");
+    v[2] = kfx_view(NULL, 2, SHAPE(16, 4));
+    CU_ASSERT_EQUAL(bind(f, v, dims), 0);
+    v[2].shape[1] = 8;
+    CU_ASSERT_EQUAL(bind(f, v, dims), -1);
+    CU_ASSERT_STRING_EQUAL(err, "codebook tensor 'C' has shape [16, 8], format 'a1' needs [16, 4]");
+    kfx_free(f);
+    qk_arena_free(a);
+}
+
+static void test_bind_hadamard(void)
+{
+    int64_t dims[1];
+    kir_view v[2] = {kfx_view(NULL, 1, SHAPE(12)), kfx_view(NULL, 1, SHAPE(12))};
+    kfx *f = hadamard_kernel(4, 0);
+    CU_ASSERT_EQUAL(bind(f, v, dims), 0);
+    v[0].shape[0] = v[1].shape[0] = 10;
+    CU_ASSERT_EQUAL(bind(f, v, dims), -1);
+    CU_ASSERT_STRING_EQUAL(err, "hadamard size 4 does not divide the extent 10 of 'i' (statement 0)");
+    kfx_free(f);
+    f = hadamard_kernel(0, 3);
+    CU_ASSERT_EQUAL(bind(f, v, dims), -1);
+    CU_ASSERT_STRING_EQUAL(err, "hadamard over 'i' (statement 0) needs a power-of-two extent, got 10");
+    v[0].shape[0] = v[1].shape[0] = 16;
+    CU_ASSERT_EQUAL(bind(f, v, dims), 0);
+    v[0].shape[0] = v[1].shape[0] = 0; /* empty: nothing to transform */
+    CU_ASSERT_EQUAL(bind(f, v, dims), 0);
+    kfx_free(f);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -516,6 +728,12 @@ int main(void)
     CU_add_test(b, "unbound symbol", test_bind_unbound_symbol);
     CU_add_test(b, "out-of-range affine indices", test_bind_out_of_range);
     CU_add_test(b, "empty shapes", test_bind_empty);
+    CU_pSuite q = CU_add_suite("quantize, hadamard, codebooks", NULL, NULL);
+    CU_add_test(q, "printer", test_print_quant_hadamard);
+    CU_add_test(q, "verifier", test_verify_quant_hadamard);
+    CU_add_test(q, "codebook verifier", test_verify_codebooks);
+    CU_add_test(q, "bind codebook shapes", test_bind_codebooks);
+    CU_add_test(q, "bind hadamard extents", test_bind_hadamard);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     int failures = (int)CU_get_number_of_failures();

@@ -85,16 +85,15 @@ static void test_quant_gemv(void)
     for (int n = 0; n < N; n++)
         b[n] = frand();
     uint8_t *W = malloc((size_t)qk_format_size(q, N, K));
-    qk_format_pack(q, Wf, N, K, W);
+    qk_format_pack(q, Wf, N, K, W, NULL, NULL, 0);
     kfx *f = gemv_kernel(q);
     kir_view v[4] = {kfx_view(x, 1, (int64_t[]){K}), kfx_view(W, 2, (int64_t[]){N, K}),
                      kfx_view(b, 1, (int64_t[]){N}), kfx_view(y, 1, (int64_t[]){N})};
     CU_ASSERT_EQUAL(run(f, v), 0);
-    int64_t rb = qk_format_row_bytes(q, K);
     for (int n = 0; n < N; n++) {
         double s = 0;
         for (int k = 0; k < K; k++)
-            s += (double)x[k] * qk_format_get(q, W + n * rb, k);
+            s += (double)x[k] * qk_format_get(q, W, n, K, k, NULL);
         CU_ASSERT_EQUAL(y[n], (float)(s + b[n]));
     }
     free(W);
@@ -112,7 +111,7 @@ static void test_quant_rank3(void)
     for (int i = 0; i < A * B * K; i++)
         Wf[i] = frand();
     uint8_t *W = malloc((size_t)qk_format_size(q, A * B, K));
-    qk_format_pack(q, Wf, A * B, K, W);
+    qk_format_pack(q, Wf, A * B, K, W, NULL, NULL, 0);
     kfx *f = kfx_new("copy3");
     kfx_qparam(f, "W", q, "A, B, K");
     kfx_result(f, "y", QK_DT_F32, "A, B, K");
@@ -120,10 +119,9 @@ static void test_quant_rank3(void)
     kfx_stmt(f, "y", "i, j, k", kfx_load(f, "W", "i, j, k"));
     kir_view v[2] = {kfx_view(W, 3, (int64_t[]){A, B, K}), kfx_view(y, 3, (int64_t[]){A, B, K})};
     CU_ASSERT_EQUAL(run(f, v), 0);
-    int64_t rb = qk_format_row_bytes(q, K);
     for (int r = 0; r < A * B; r++)
         for (int k = 0; k < K; k++)
-            CU_ASSERT_EQUAL(y[r * K + k], (float)qk_format_get(q, W + r * rb, k));
+            CU_ASSERT_EQUAL(y[r * K + k], (float)qk_format_get(q, W, r, K, k, NULL));
     free(W);
     kfx_free(f);
     qk_arena_free(a);
@@ -490,16 +488,15 @@ static void test_large_gemv(void)
     for (int k = 0; k < K; k++)
         x[k] = frand();
     uint8_t *W = malloc((size_t)qk_format_size(q, N, K));
-    qk_format_pack(q, Wf, N, K, W);
+    qk_format_pack(q, Wf, N, K, W, NULL, NULL, 0);
     kfx *f = gemv_kernel(q);
     kir_view v[4] = {kfx_view(x, 1, (int64_t[]){K}), kfx_view(W, 2, (int64_t[]){N, K}),
                      kfx_view(b, 1, (int64_t[]){N}), kfx_view(y, 1, (int64_t[]){N})};
     CU_ASSERT_EQUAL(run(f, v), 0);
-    int64_t rb = qk_format_row_bytes(q, K);
     for (int n = 0; n < N; n += 1021) {
         double s = 0;
         for (int k = 0; k < K; k++)
-            s += (double)x[k] * qk_format_get(q, W + n * rb, k);
+            s += (double)x[k] * qk_format_get(q, W, n, K, k, NULL);
         CU_ASSERT_EQUAL(y[n], (float)s);
     }
     free(Wf), free(x), free(b), free(y), free(W);

@@ -224,6 +224,13 @@ static void load(emitter *e, const tir_node *n) {
         qk_buf_printf(e->out, " : (%s)0", ctype(n->type.s));
 }
 
+/* Population count in the operand's width (narrow kinds are zero-extended). */
+static void popcount(emitter *e, const tir_node *n) {
+    qk_buf_printf(e->out, "(%s)%s(", ctype(n->type.s), n->type.s == TS_I64 ? "__popcll" : "__popc");
+    uval(e, n->a[0]);
+    qk_buf_puts(e->out, ")");
+}
+
 /* SHUFFLE of one lane: the source lane must be 0. */
 static void shuffle(emitter *e, const tir_node *n, int id) {
     if (!n->shuf || n->shuf[0] != 0)
@@ -280,11 +287,17 @@ static void value_rhs(emitter *e, int id) {
         qk_buf_puts(e->out, " < ");
         sval(e, n->a[1]);
         break;
+    case TIR_IEQ:
+        uval(e, n->a[0]);
+        qk_buf_puts(e->out, " == ");
+        uval(e, n->a[1]);
+        break;
+    case TIR_POPCNT: popcount(e, n); break;
     case TIR_FLT: float_binary(e, n, "<"); break;
     case TIR_SELECT: qk_buf_printf(e->out, "v%d ? v%d : v%d", n->a[0], n->a[1], n->a[2]); break;
     case TIR_SPLAT: case TIR_HADD: case TIR_VAR: case TIR_VGET: qk_buf_printf(e->out, "v%d", n->a[0]); break;
     case TIR_SHUFFLE: shuffle(e, n, id); break;
-    case TIR_LOAD: load(e, n); break;
+    case TIR_LOAD: case TIR_GATHER: load(e, n); break; /* one lane: a gather is a load */
     default: fail(e, "tiled-IR op '%s' at node %d is not a value", tir_op_name(n->op), id);
     }
 }

@@ -4,7 +4,8 @@
  * instructions of the same lane count (lanes == 1 is a scalar), loops
  * become header/body/latch blocks with a phi for the induction variable,
  * VAR nodes become allocas in the entry block (promoted to registers by
- * the O3 pipeline), masked loads and stores use llvm.masked.*. Nothing
+ * the O3 pipeline), masked loads and stores use llvm.masked.*, gathers
+ * llvm.masked.gather over i8 GEPs of the per-lane offsets. Nothing
  * here knows about formats or kernels. */
 #include "backends/llvm/llvm_internal.h"
 
@@ -166,6 +167,30 @@ static LLVMValueRef load(gen *g, const tir_node *n)
     return r;
 }
 
+/* Lane l reads one scalar at ptr + offsets[l] (byte offsets, alignment 1):
+ * llvm.masked.gather over a vector of i8 GEPs; one lane is a plain load. */
+static LLVMValueRef gather(gen *g, const tir_node *n)
+{
+    if (n->type.lanes == 1)
+        return load(g, n);
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx), vt = vec1(g, n->type);
+    LLVMValueRef off = v(g, n->a[1]);
+    LLVMValueRef ptrs = LLVMBuildGEP2(g->b, LLVMInt8TypeInContext(g->ctx), v(g, n->a[0]), &off, 1, "");
+    LLVMTypeRef tys[2] = {vt, LLVMTypeOf(ptrs)}, fnty;
+    LLVMValueRef fn = intrinsic(g, "llvm.masked.gather", tys, 2, &fnty);
+    LLVMValueRef mask;
+    if (n->a[2] >= 0) {
+        mask = v(g, n->a[2]);
+    } else {
+        LLVMValueRef one[256];
+        for (int i = 0; i < n->type.lanes; i++)
+            one[i] = LLVMConstInt(LLVMInt1TypeInContext(g->ctx), 1, 0);
+        mask = LLVMConstVector(one, (unsigned)n->type.lanes);
+    }
+    LLVMValueRef args[4] = {ptrs, LLVMConstInt(i32, 1, 0), mask, LLVMConstNull(vt)};
+    return LLVMBuildCall2(g->b, fnty, fn, args, 4, "");
+}
+
 static void store(gen *g, const tir_node *n)
 {
     LLVMValueRef p = address(g, n), x = v(g, n->a[2]);
@@ -209,6 +234,7 @@ static LLVMValueRef unary(gen *g, const tir_node *n)
     case TIR_BITCAST: return LLVMBuildBitCast(g->b, a, t, "");
     case TIR_H2F: return LLVMBuildFPExt(g->b, LLVMBuildBitCast(g->b, a, half_type(g, n->type.lanes), ""), t, "");
     case TIR_F2H: return LLVMBuildBitCast(g->b, LLVMBuildFPTrunc(g->b, a, half_type(g, n->type.lanes), ""), t, "");
+    case TIR_POPCNT: return call_intr(g, "llvm.ctpop", t, &a, 1);
     case TIR_SPLAT: return n->type.lanes > 1 ? splat(g, a, n->type.lanes) : a;
     case TIR_HADD: return hadd(g, a, g->f->nodes[n->a[0]].type.lanes);
     default: qk_bug("unary %s", tir_op_name(n->op));
@@ -240,6 +266,7 @@ static LLVMValueRef binary(gen *g, const tir_node *n)
     case TIR_FMAX: return call_intr(g, "llvm.maxnum", type_of(g, n->type), ab, 2);
     case TIR_FMIN: return call_intr(g, "llvm.minnum", type_of(g, n->type), ab, 2);
     case TIR_ILT: return LLVMBuildICmp(g->b, LLVMIntSLT, a, b, "");
+    case TIR_IEQ: return LLVMBuildICmp(g->b, LLVMIntEQ, a, b, "");
     case TIR_FLT: return LLVMBuildFCmp(g->b, LLVMRealOLT, a, b, "");
     default: qk_bug("binary %s", tir_op_name(n->op));
     }
@@ -301,6 +328,7 @@ static void gen_node(gen *g, int id)
     case TIR_SELECT: r = LLVMBuildSelect(g->b, v(g, n->a[0]), v(g, n->a[1]), v(g, n->a[2]), ""); break;
     case TIR_SHUFFLE: r = shuffle(g, n); break;
     case TIR_LOAD: r = load(g, n); break;
+    case TIR_GATHER: r = gather(g, n); break;
     case TIR_STORE: store(g, n); break;
     case TIR_VAR:
         r = LLVMBuildAlloca(g->alloca_b, type_of(g, n->type), "acc");
@@ -313,7 +341,7 @@ static void gen_node(gen *g, int id)
     case TIR_ADD: case TIR_SUB: case TIR_MUL: case TIR_DIV: case TIR_REM: case TIR_MIN: case TIR_MAX:
     case TIR_SHL: case TIR_SHR: case TIR_SAR: case TIR_AND: case TIR_OR: case TIR_XOR:
     case TIR_FADD: case TIR_FSUB: case TIR_FMUL: case TIR_FDIV: case TIR_FMAX: case TIR_FMIN:
-    case TIR_ILT: case TIR_FLT:
+    case TIR_ILT: case TIR_IEQ: case TIR_FLT:
         r = binary(g, n);
         break;
     default: r = unary(g, n); break;

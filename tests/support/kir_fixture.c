@@ -329,6 +329,19 @@ int kfx_stmt(kfx *f, const char *tensor, const char *lhs, kir_expr *rhs)
     return k->nstmts++;
 }
 
+qk_num kfx_num(qk_dtype dt)
+{
+    switch (dt) {
+    case QK_DT_F32: return QK_NUM_F32;
+    case QK_DT_F16: return QK_NUM_F16;
+    case QK_DT_BF16: return QK_NUM_BF16;
+    case QK_DT_U8: return QK_NUM_U8;
+    case QK_DT_I8: return QK_NUM_I8;
+    case QK_DT_NONE: return QK_NUM_NONE;
+    default: qk_bug("kfx: dtype %s has no qk_num", qk_dtype_name(dt));
+    }
+}
+
 qk_format *kfx_format(qk_arena *a, const char *name, qk_code_kind code, int bits, int offset, int block,
                       qk_dtype scale_dt, qk_dtype zero_dt)
 {
@@ -339,10 +352,10 @@ qk_format *kfx_format(qk_arena *a, const char *name, qk_code_kind code, int bits
     fmt->bits = bits;
     fmt->offset = offset;
     fmt->block = block;
-    fmt->scale = scale_dt == QK_DT_NONE ? QK_SCALE_NONE : QK_SCALE_BLOCK;
-    fmt->scale_dtype = scale_dt;
+    fmt->scale_per = scale_dt == QK_DT_NONE ? QK_PER_NONE : QK_PER_BLOCK;
+    fmt->scale_num = kfx_num(scale_dt);
     fmt->zero = zero_dt == QK_DT_NONE ? QK_ZERO_NONE : QK_ZERO_BLOCK;
-    fmt->zero_dtype = zero_dt;
+    fmt->zero_num = kfx_num(zero_dt);
     if (qk_format_finish(fmt, err, sizeof err))
         qk_bug("kfx: %s", err);
     return fmt;

@@ -48,7 +48,10 @@ kir_expr *kfx_sum(kfx *f, const char *vars, kir_expr *body);
 /* Appends `tensor[lhs] = rhs`; returns the statement index. */
 int kfx_stmt(kfx *f, const char *tensor, const char *lhs, kir_expr *rhs);
 
-/* A finished format; scale_dt / zero_dt QK_DT_NONE mean none. */
+/* The qk_num of a dtype (f32, f16, bf16, u8, i8; NONE -> QK_NUM_NONE). */
+qk_num kfx_num(qk_dtype dt);
+/* A finished format with canonical layout and a per-block scale and zero
+ * point of these dtypes; scale_dt / zero_dt QK_DT_NONE mean none. */
 qk_format *kfx_format(qk_arena *a, const char *name, qk_code_kind code, int bits, int offset, int block,
                       qk_dtype scale_dt, qk_dtype zero_dt);
 /* A view with contiguous row-major strides. */

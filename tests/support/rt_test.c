@@ -78,7 +78,12 @@ static int fill_packed(const qkc_program *p, rtt_rng *r, rtt_args *a, int i, int
     float *src = malloc((size_t)(n > 0 ? n : 1) * sizeof *src);
     for (int64_t j = 0; j < n; j++)
         src[j] = (float)rtt_uniform(r, -1, 1);
-    qkc_status st = qkc_pack(p, a->info[i].format, src, rows, cols, a->t[i].data, a->bytes[i]);
+    qkc_pack_options o = {0};
+    if (a->info[i].codebook >= 0) {
+        o.codebook = a->t[a->info[i].codebook].data;
+        o.codebook_bytes = a->bytes[a->info[i].codebook];
+    }
+    qkc_status st = qkc_pack_ex(p, a->info[i].format, src, rows, cols, a->t[i].data, a->bytes[i], &o);
     free(src);
     return st == QKC_OK ? 0 : -1;
 }
@@ -124,13 +129,14 @@ int rtt_args_make(const qkc_program *p, const qkc_kernel *k, const int64_t *dims
         snprintf(err, errsz, "too many tensors");
         return -1;
     }
-    for (int i = 0; i < a->n; i++) {
+    for (int i = 0; i < a->n; i++)
         qkc_kernel_param(k, i, &a->info[i]);
-        if (make_one(p, k, dims, rng, a, i) != 0) {
-            snprintf(err, errsz, "cannot build argument %s", a->info[i].name);
-            return -1;
-        }
-    }
+    for (int pass = 0; pass < 2; pass++) /* dense first: codebooks exist before what is packed with them */
+        for (int i = 0; i < a->n; i++)
+            if ((a->info[i].dtype == QKC_PACKED) == pass && make_one(p, k, dims, rng, a, i) != 0) {
+                snprintf(err, errsz, "cannot build argument %s", a->info[i].name);
+                return -1;
+            }
     return 0;
 }
 

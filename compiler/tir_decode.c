@@ -1,0 +1,1331 @@
+/* tir_decode.c — decode and encode of quantized elements as tiled-IR ops,
+ * read off the format descriptor (format.h); called by tir_build.c.
+ *
+ * Decode of a chunk of lanes is built bottom-up:
+ *   bytes  -> raw item values of a field (every piece of the field: stream,
+ *             interleave or base-3 placement, item and bit ranges)
+ *          -> code values (integer kinds, minifloats, tables, codebooks)
+ *          -> "c - zero", "* scale", "+ min", "* tensor scale",
+ * in the order of format.h's formula, so that the f32 results equal
+ * qk_format_get() rounded to f32. A min is added with one rounding (fma);
+ * products of several scale terms, a float zero point and sums of more
+ * than two codebooks (carried errors, Sum2) may differ by an ulp.
+ *
+ * Two ways to reach the bytes:
+ *   constant items (first_const >= 0): every lane's byte, bit shift and
+ *     base-3 digit are compile-time constants; a piece loads the bytes that
+ *     cover its lanes once (one vector load) and shuffles them to lanes,
+ *     then shifts by per-lane constants;
+ *   run-time items: per-lane byte offsets and shifts are computed with
+ *     integer ops and the bytes are gathered (masked by piece membership,
+ *     so no byte outside the block is read).
+ * With one lane (scalar code, CUDA) both become scalar byte loads; nothing
+ * here emits an unaligned multi-byte load.
+ *
+ * Scalar code tables (QK_CODE_TABLE) become a tree of SELECTs over the
+ * code's bits (2^bits - 1 selects of f32 constants; the tiled IR has no
+ * constant arrays): exact for every table size, cheap for <= 16 entries,
+ * slow but correct for up to 256. Minifloats are decoded arithmetically:
+ * the significand converted with sitofp times a power of two built from
+ * bits, which is exact and never feeds an f32 denormal to a multiply.
+ *
+ * tdec_encode_row is the kernel-side quantizer: scalar loops with the f32
+ * arithmetic of format.c's qk_format_pack for kernel-quantizable formats
+ * (ggml's reference quantizers, generically: the scale from the group's
+ * absmax rule, codes from x times the reciprocal of the unrounded scale,
+ * roundf or the +0.5 truncation, minifloats rounded to nearest even),
+ * writing bytes with byte loads, ORs and stores.
+ *
+ * Prefix: tdec_ (public), static helpers unprefixed. */
+#include "compiler/tir_decode.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#define MAXL 64       /* most lanes of one chunk */
+#define MAX_WINDOW 256 /* most bytes one constant-item piece loads at once */
+
+typedef struct dctx {
+    tir_func *f;
+    int b;                /* block new nodes go to */
+    const qk_format *fm;
+    const tdec_src *s;
+    int blk;              /* i64: byte offset of the current block in s->ptr */
+} dctx;
+
+/* ---- emit helpers ---- */
+
+static int lanes_of(dctx *d, int x)
+{
+    return d->f->nodes[x].type.lanes;
+}
+
+static tir_scalar kind_of(dctx *d, int x)
+{
+    return (tir_scalar)d->f->nodes[x].type.s;
+}
+
+static int op1(dctx *d, tir_op op, tir_scalar s, int x)
+{
+    return tir_emit(d->f, d->b, op, tir_t(s, lanes_of(d, x)), x, -1, -1, -1);
+}
+
+static int op2(dctx *d, tir_op op, int x, int y)
+{
+    return tir_emit(d->f, d->b, op, d->f->nodes[x].type, x, y, -1, -1);
+}
+
+static int cmp(dctx *d, tir_op op, int x, int y)
+{
+    return tir_emit(d->f, d->b, op, tir_t(TS_I1, lanes_of(d, x)), x, y, -1, -1);
+}
+
+static int sel(dctx *d, int c, int x, int y)
+{
+    return tir_emit(d->f, d->b, TIR_SELECT, d->f->nodes[x].type, c, x, y, -1);
+}
+
+static int kint(dctx *d, tir_scalar s, int lanes, int64_t v)
+{
+    return tir_const_i(d->f, d->b, s, lanes, v);
+}
+
+static int kf(dctx *d, int lanes, double v)
+{
+    return tir_const_f(d->f, d->b, lanes, v);
+}
+
+static int k64(dctx *d, int64_t v)
+{
+    return kint(d, TS_I64, 1, v);
+}
+
+/* Integer constant with per-lane values (splat when they are all equal). */
+static int klanes(dctx *d, tir_scalar s, int lanes, const int64_t *v)
+{
+    int32_t w[MAXL];
+    int same = 1;
+    for (int l = 0; l < lanes; l++)
+        same &= v[l] == v[0];
+    if (same)
+        return kint(d, s, lanes, v[0]);
+    for (int l = 0; l < lanes; l++) { /* per-lane values are sign-extended int32 */
+        qk_assert(v[l] >= INT32_MIN && v[l] <= INT32_MAX);
+        w[l] = (int32_t)v[l];
+    }
+    return tir_const_lanes(d->f, d->b, s, lanes, w);
+}
+
+static int splat(dctx *d, int x, int lanes)
+{
+    if (lanes_of(d, x) == lanes)
+        return x;
+    return tir_emit(d->f, d->b, TIR_SPLAT, tir_t(kind_of(d, x), lanes), x, -1, -1, -1);
+}
+
+static int scalar_bits(tir_scalar s)
+{
+    switch (s) {
+    case TS_I1: return 1;
+    case TS_I8: return 8;
+    case TS_I16: return 16;
+    case TS_I32: return 32;
+    default: return 64;
+    }
+}
+
+/* Integer x converted to kind s (zero-extended or truncated). */
+static int resize(dctx *d, int x, tir_scalar s)
+{
+    int from = scalar_bits(kind_of(d, x)), to = scalar_bits(s);
+    if (from == to)
+        return x;
+    return op1(d, from < to ? TIR_ZEXT : TIR_TRUNC, s, x);
+}
+
+/* x op constant, lanes of x (identities folded). */
+static int opk(dctx *d, tir_op op, int x, int64_t v)
+{
+    int ident0 = op == TIR_ADD || op == TIR_SUB || op == TIR_OR || op == TIR_XOR || op == TIR_SHL ||
+                 op == TIR_SHR || op == TIR_SAR;
+    if ((v == 0 && ident0) || (v == 1 && (op == TIR_MUL || op == TIR_DIV)))
+        return x;
+    return op2(d, op, x, kint(d, kind_of(d, x), lanes_of(d, x), v));
+}
+
+static int fop(dctx *d, tir_op op, int x, int y)
+{
+    int l = lanes_of(d, x) > lanes_of(d, y) ? lanes_of(d, x) : lanes_of(d, y);
+    return op2(d, op, splat(d, x, l), splat(d, y, l));
+}
+
+static int not1(dctx *d, int c)
+{
+    return op2(d, TIR_XOR, c, kint(d, TS_I1, lanes_of(d, c), 1));
+}
+
+static int iadd(dctx *d, int x, int y)
+{
+    return op2(d, TIR_ADD, x, y);
+}
+
+/* One byte-offset load (LOAD when scalar offsets, else GATHER). */
+static int gather(dctx *d, int ptr, tir_scalar s, int offs, int mask)
+{
+    tir_op op = lanes_of(d, offs) == 1 ? TIR_LOAD : TIR_GATHER;
+    return tir_emit(d->f, d->b, op, tir_t(s, lanes_of(d, offs)), ptr, offs, mask, -1);
+}
+
+static int load_byte(dctx *d, int ptr, int off)
+{
+    return tir_emit(d->f, d->b, TIR_LOAD, tir_t(TS_I8, 1), ptr, off, -1, -1);
+}
+
+/* Unsigned little-endian integer of nbytes (<= 4) bytes at ptr + off, as
+ * i32, from single-byte loads. */
+static int load_le(dctx *d, int ptr, int off, int nbytes)
+{
+    int acc = -1;
+    for (int i = 0; i < nbytes; i++) {
+        int x = resize(d, load_byte(d, ptr, i ? iadd(d, off, k64(d, i)) : off), TS_I32);
+        if (i)
+            x = opk(d, TIR_SHL, x, 8 * i);
+        acc = acc < 0 ? x : op2(d, TIR_OR, acc, x);
+    }
+    return acc;
+}
+
+/* ---- placements: where item t of a piece sits ---- */
+
+typedef struct bitpos {
+    int byte;   /* from the block start */
+    int shift;  /* bit of the item's lowest bit in that byte */
+    int nbytes; /* bytes the item's bits touch */
+    int digit;  /* BASE3: digit number 0..4 */
+} bitpos;
+
+static bitpos piece_pos(const qk_piece *p, int t)
+{
+    bitpos r = {0, 0, 1, 0};
+    int g = p->group;
+    if (p->place == QK_PLACE_STREAM) {
+        int bit = p->byte * 8 + p->shift + t * p->width;
+        r.byte = bit / 8;
+        r.shift = bit % 8;
+        r.nbytes = (r.shift + p->width + 7) / 8;
+    } else if (p->place == QK_PLACE_INTERLEAVE) {
+        int S = (8 - p->shift) / p->width;
+        r.byte = p->byte + (t / (g * S)) * g + t % g;
+        r.shift = p->shift + p->width * ((t / g) % S);
+    } else {
+        r.byte = p->byte + (t / (g * 5)) * g + t % g;
+        r.digit = (t / g) % 5;
+    }
+    return r;
+}
+
+static const int pow3[5] = {1, 3, 9, 27, 81};
+
+/* Base-3 digit of byte q (i32): ((q * 3^n) & 255) * 3 >> 8 (mul may be 0). */
+static int base3_digit(dctx *d, int q, int mul)
+{
+    int x = op2(d, TIR_MUL, q, mul);
+    x = opk(d, TIR_AND, x, 255);
+    x = opk(d, TIR_MUL, x, 3);
+    return opk(d, TIR_SHR, x, 8);
+}
+
+/* Per-lane items of one field: constant (ci, -1 = none) or an i64 vector. */
+typedef struct itemset {
+    int lanes;
+    const int *ci;
+    int rt;
+} itemset;
+
+static int64_t field_mask(int width)
+{
+    return width >= 64 ? -1 : (int64_t)((1ull << width) - 1);
+}
+
+/* ---- constant items ---- */
+
+/* The bytes of one piece's lanes: a window loaded once, or gathers. */
+typedef struct bytesrc {
+    int win; /* i8 x W node, or -1 */
+    int lo, W;
+} bytesrc;
+
+static bytesrc window(dctx *d, int lanes, int lo, int hi)
+{
+    bytesrc bs = {-1, lo, hi - lo + 1};
+    if (lanes == 1 || bs.W > MAX_WINDOW)
+        return bs;
+    int off = iadd(d, d->blk, k64(d, lo));
+    bs.win = tir_emit(d->f, d->b, TIR_LOAD, tir_t(TS_I8, bs.W == 1 ? 1 : bs.W), d->s->ptr, off, -1, -1);
+    return bs;
+}
+
+/* i8 x lanes: lane l holds byte byte[l] of the block. */
+static int bytes_at(dctx *d, const bytesrc *bs, const int *byte, int lanes)
+{
+    if (lanes == 1)
+        return load_byte(d, d->s->ptr, iadd(d, d->blk, k64(d, byte[0])));
+    if (bs->win < 0) {
+        int64_t v[MAXL];
+        for (int l = 0; l < lanes; l++)
+            v[l] = byte[l];
+        int offs = iadd(d, splat(d, d->blk, lanes), klanes(d, TS_I64, lanes, v));
+        return gather(d, d->s->ptr, TS_I8, offs, -1);
+    }
+    if (bs->W == 1)
+        return splat(d, bs->win, lanes);
+    int32_t idx[MAXL];
+    int ident = bs->W == lanes;
+    for (int l = 0; l < lanes; l++) {
+        idx[l] = byte[l] - bs->lo;
+        ident &= idx[l] == l;
+    }
+    return ident ? bs->win : tir_shuffle(d->f, d->b, bs->win, lanes, idx);
+}
+
+typedef struct cpiece {
+    int in[MAXL];
+    bitpos pos[MAXL];
+    int K, lo, hi;
+    int ragged; /* some lane's last byte holds bits above its item */
+} cpiece;
+
+/* Positions of the lanes inside piece p; 0 if no lane is in it. */
+static int cpiece_scan(const qk_piece *p, const itemset *it, cpiece *cp)
+{
+    int any = 0;
+    cp->K = 0, cp->lo = INT_MAX, cp->hi = -1, cp->ragged = 0;
+    for (int l = 0; l < it->lanes; l++) {
+        int i = it->ci[l];
+        cp->in[l] = i >= p->first && i < p->first + p->count;
+        if (!cp->in[l])
+            continue;
+        any = 1;
+        cp->pos[l] = piece_pos(p, i - p->first);
+        cp->ragged |= cp->pos[l].shift + p->width != 8 * cp->pos[l].nbytes;
+        if (cp->pos[l].nbytes > cp->K)
+            cp->K = cp->pos[l].nbytes;
+        if (cp->pos[l].byte < cp->lo)
+            cp->lo = cp->pos[l].byte;
+        if (cp->pos[l].byte + cp->pos[l].nbytes - 1 > cp->hi)
+            cp->hi = cp->pos[l].byte + cp->pos[l].nbytes - 1;
+    }
+    return any;
+}
+
+static int cpiece_base3(dctx *d, const cpiece *cp, const bytesrc *bs, int lanes)
+{
+    int byte[MAXL];
+    int64_t mul[MAXL];
+    for (int l = 0; l < lanes; l++) {
+        byte[l] = cp->in[l] ? cp->pos[l].byte : cp->lo;
+        mul[l] = cp->in[l] ? pow3[cp->pos[l].digit] : 0;
+    }
+    int q = resize(d, bytes_at(d, bs, byte, lanes), TS_I32);
+    return base3_digit(d, q, klanes(d, TS_I32, lanes, mul));
+}
+
+/* Step k of a stream/interleave piece: byte k of every lane's item moved to
+ * its place in the word (k = 0: >> shift; k > 0: << 8k - shift). */
+static int cpiece_step(dctx *d, const qk_piece *p, const cpiece *cp, const bytesrc *bs, int k, int lanes,
+                       tir_scalar ws)
+{
+    int bits = scalar_bits(ws), byte[MAXL], need_mask = 0, any_shift = 0;
+    int64_t amt[MAXL], bmask[MAXL];
+    for (int l = 0; l < lanes; l++) {
+        int needed = cp->in[l] && k < cp->pos[l].nbytes;
+        byte[l] = needed ? cp->pos[l].byte + k : cp->in[l] ? cp->pos[l].byte : cp->lo;
+        int sh = cp->in[l] ? cp->pos[l].shift : 0;
+        amt[l] = k == 0 ? sh : 8 * k - sh;
+        if (amt[l] > bits - 1)
+            amt[l] = bits - 1;
+        /* a byte a lane does not need lands above its width, unless clamped */
+        bmask[l] = needed ? 0xff : 0;
+        need_mask |= cp->in[l] && !needed && amt[l] < p->width;
+        any_shift |= amt[l] != 0;
+    }
+    int x = resize(d, bytes_at(d, bs, byte, lanes), ws);
+    if (need_mask)
+        x = op2(d, TIR_AND, x, klanes(d, ws, lanes, bmask));
+    if (any_shift)
+        x = op2(d, k == 0 ? TIR_SHR : TIR_SHL, x, klanes(d, ws, lanes, amt));
+    return x;
+}
+
+/* Piece p's bits of the lanes' items (ws x lanes), 0 in lanes outside it;
+ * -1 when no lane is inside. */
+static int piece_const(dctx *d, const qk_piece *p, const itemset *it, tir_scalar ws)
+{
+    cpiece cp;
+    int lanes = it->lanes;
+    if (!cpiece_scan(p, it, &cp))
+        return -1;
+    bytesrc bs = window(d, lanes, cp.lo, cp.hi);
+    int acc;
+    if (p->place == QK_PLACE_BASE3) {
+        acc = resize(d, cpiece_base3(d, &cp, &bs, lanes), ws);
+    } else {
+        acc = -1;
+        for (int k = 0; k < cp.K; k++) {
+            int x = cpiece_step(d, p, &cp, &bs, k, lanes, ws);
+            acc = acc < 0 ? x : op2(d, TIR_OR, acc, x);
+        }
+        int64_t m[MAXL];
+        int all_in = 1;
+        for (int l = 0; l < lanes; l++) {
+            m[l] = cp.in[l] ? -1 : 0;
+            all_in &= cp.in[l];
+        }
+        if (p->width < scalar_bits(ws) && cp.ragged)
+            acc = opk(d, TIR_AND, acc, field_mask(p->width));
+        if (!all_in)
+            acc = op2(d, TIR_AND, acc, klanes(d, ws, lanes, m));
+    }
+    return p->lo ? opk(d, TIR_SHL, acc, p->lo) : acc;
+}
+
+/* ---- run-time items ---- */
+
+/* Largest number of bytes one item of a stream piece touches. */
+static int stream_bytes(const qk_piece *p)
+{
+    int K = 1;
+    for (int t = 0; t < 8 && t < p->count; t++) {
+        int n = piece_pos(p, t).nbytes;
+        K = n > K ? n : K;
+    }
+    return K;
+}
+
+typedef struct rpiece {
+    int in;    /* i1 x lanes: lane's item is in the piece */
+    int by;    /* i64 x lanes: absolute byte offset of the item's first byte */
+    int sh;    /* i64 x lanes: its bit shift (or base-3 digit) */
+} rpiece;
+
+/* Byte and shift of item t (i64 x lanes) of piece p, computed at run time. */
+static rpiece rpiece_pos(dctx *d, const qk_piece *p, int iv)
+{
+    int lanes = lanes_of(d, iv);
+    rpiece r;
+    int lo = cmp(d, TIR_ILT, iv, kint(d, TS_I64, lanes, p->first));
+    int hi = cmp(d, TIR_ILT, iv, kint(d, TS_I64, lanes, p->first + p->count));
+    r.in = op2(d, TIR_AND, not1(d, lo), hi);
+    int t = opk(d, TIR_SUB, iv, p->first), g = p->group;
+    if (p->place == QK_PLACE_STREAM) {
+        int bit = opk(d, TIR_ADD, opk(d, TIR_MUL, t, p->width), p->byte * 8 + p->shift);
+        r.by = opk(d, TIR_SHR, bit, 3);
+        r.sh = opk(d, TIR_AND, bit, 7);
+    } else {
+        int S = p->place == QK_PLACE_BASE3 ? 5 : (8 - p->shift) / p->width;
+        int run = opk(d, TIR_MUL, opk(d, TIR_DIV, t, (int64_t)g * S), g);
+        r.by = opk(d, TIR_ADD, iadd(d, run, opk(d, TIR_REM, t, g)), p->byte);
+        r.sh = opk(d, TIR_REM, opk(d, TIR_DIV, t, g), S);
+        if (p->place == QK_PLACE_INTERLEAVE)
+            r.sh = opk(d, TIR_ADD, opk(d, TIR_MUL, r.sh, p->width), p->shift);
+    }
+    r.by = iadd(d, r.by, splat(d, d->blk, lanes));
+    return r;
+}
+
+/* 3^n for a digit number n (i32 x lanes, 0..4). */
+static int pow3_of(dctx *d, int n)
+{
+    int lanes = lanes_of(d, n), m = kint(d, TS_I32, lanes, 1);
+    for (int k = 1; k < 5; k++)
+        m = sel(d, cmp(d, TIR_IEQ, n, kint(d, TS_I32, lanes, k)), kint(d, TS_I32, lanes, pow3[k]), m);
+    return m;
+}
+
+static int piece_rt(dctx *d, const qk_piece *p, const itemset *it, tir_scalar ws)
+{
+    rpiece r = rpiece_pos(d, p, it->rt);
+    int lanes = it->lanes, bits = scalar_bits(ws), acc = -1;
+    if (p->place == QK_PLACE_BASE3) {
+        int q = resize(d, gather(d, d->s->ptr, TS_I8, r.by, r.in), TS_I32);
+        acc = resize(d, base3_digit(d, q, pow3_of(d, resize(d, r.sh, TS_I32))), ws);
+        return p->lo ? opk(d, TIR_SHL, acc, p->lo) : acc;
+    }
+    int K = p->place == QK_PLACE_STREAM ? stream_bytes(p) : 1;
+    int sh = resize(d, r.sh, ws);
+    for (int k = 0; k < K; k++) {
+        int mask = r.in;
+        if (k > 0) /* byte k is needed when shift + width > 8k */
+            mask = op2(d, TIR_AND, mask, cmp(d, TIR_ILT, kint(d, TS_I64, lanes, 8 * k - p->width), r.sh));
+        int offs = k ? opk(d, TIR_ADD, r.by, k) : r.by;
+        int x = resize(d, gather(d, d->s->ptr, TS_I8, offs, mask), ws);
+        if (k == 0) /* lanes outside the piece may have any shift: keep it in range */
+            x = op2(d, TIR_SHR, x, opk(d, TIR_AND, sh, bits - 1));
+        else /* masked-off bytes are 0; the amount only has to be in range */
+            x = op2(d, TIR_SHL, x, opk(d, TIR_AND, op2(d, TIR_SUB, kint(d, ws, lanes, 8 * k), sh), bits - 1));
+        acc = acc < 0 ? x : op2(d, TIR_OR, acc, x);
+    }
+    acc = opk(d, TIR_AND, acc, field_mask(p->width));
+    return p->lo ? opk(d, TIR_SHL, acc, p->lo) : acc;
+}
+
+/* ---- fields ---- */
+
+/* Raw values (ws x lanes) of field fl's items; 0 where a lane has none. */
+static int field_get(dctx *d, int fl, const itemset *it, tir_scalar ws)
+{
+    int acc = -1;
+    for (int i = 0; i < d->fm->npieces; i++) {
+        const qk_piece *p = &d->fm->pieces[i];
+        if (p->field != fl)
+            continue;
+        int x = it->ci ? piece_const(d, p, it, ws) : piece_rt(d, p, it, ws);
+        if (x >= 0)
+            acc = acc < 0 ? x : op2(d, TIR_OR, acc, x);
+    }
+    return acc < 0 ? kint(d, ws, it->lanes, 0) : acc;
+}
+
+/* Like field_get, but constant items that agree over the lanes are read
+ * once and returned as a scalar (the caller splats where needed). */
+static int field_uniform(dctx *d, int fl, const itemset *it, tir_scalar ws)
+{
+    if (it->ci && it->lanes > 1) {
+        int one = -1, uniform = 1;
+        for (int l = 0; l < it->lanes; l++) {
+            if (it->ci[l] < 0)
+                continue;
+            uniform &= one < 0 || it->ci[l] == one;
+            one = it->ci[l];
+        }
+        if (uniform) {
+            itemset s = {1, &one, -1};
+            return field_get(d, fl, &s, ws);
+        }
+    }
+    return field_get(d, fl, it, ws);
+}
+
+/* field_uniform splatted to the lanes. */
+static int field_lanes(dctx *d, int fl, const itemset *it, tir_scalar ws)
+{
+    return splat(d, field_uniform(d, fl, it, ws), it->lanes);
+}
+
+/* The one item of a per-block field (scale, zero, min). */
+static int field_scalar(dctx *d, int fl, tir_scalar ws)
+{
+    int zero = 0;
+    itemset s = {1, &zero, -1};
+    return field_get(d, fl, &s, ws);
+}
+
+static tir_scalar word_kind(int width)
+{
+    return width > 32 ? TS_I64 : TS_I32;
+}
+
+/* ---- numbers ---- */
+
+/* OCP minifloat code (i32 x lanes) -> f32, exact: the significand as an
+ * integer times a normal power of two. */
+static int minifloat(dctx *d, int code, int ebits, int mbits, int bias, qk_mf_special sp, int is_unsigned)
+{
+    int lanes = lanes_of(d, code);
+    int emask = (1 << ebits) - 1, mmask = (1 << mbits) - 1;
+    qk_assert(2 - bias - mbits + 127 >= 1 && emask - bias - mbits + 127 <= 254);
+    int m = opk(d, TIR_AND, code, mmask);
+    int e = opk(d, TIR_AND, opk(d, TIR_SHR, code, mbits), emask);
+    int sig = op2(d, TIR_OR, m, opk(d, TIR_SHL, opk(d, TIR_MIN, e, 1), mbits));
+    int ex = opk(d, TIR_ADD, opk(d, TIR_MAX, e, 1), 127 - bias - mbits);
+    int p2 = op1(d, TIR_BITCAST, TS_F32, opk(d, TIR_SHL, ex, 23));
+    int v = op2(d, TIR_FMUL, op1(d, TIR_SITOFP, TS_F32, sig), p2);
+    if (sp == QK_MF_IEEE) {
+        int top = cmp(d, TIR_IEQ, e, kint(d, TS_I32, lanes, emask));
+        int inf = sel(d, cmp(d, TIR_IEQ, m, kint(d, TS_I32, lanes, 0)), kf(d, lanes, INFINITY), kf(d, lanes, NAN));
+        v = sel(d, top, inf, v);
+    } else if (sp == QK_MF_FN) {
+        int all = (emask << mbits) | mmask;
+        v = sel(d, cmp(d, TIR_IEQ, opk(d, TIR_AND, code, all), kint(d, TS_I32, lanes, all)), kf(d, lanes, NAN), v);
+    }
+    if (is_unsigned)
+        return v;
+    int sbit = opk(d, TIR_SHL, opk(d, TIR_AND, opk(d, TIR_SHR, code, ebits + mbits), 1), 31);
+    return op1(d, TIR_BITCAST, TS_F32, op2(d, TIR_OR, op1(d, TIR_BITCAST, TS_I32, v), sbit));
+}
+
+/* 2^(e - 127) for an E8M0 byte; 0xff is NaN, 0 the denormal 2^-127. */
+static int e8m0(dctx *d, int e)
+{
+    int lanes = lanes_of(d, e);
+    int bits = opk(d, TIR_SHL, e, 23);
+    bits = sel(d, cmp(d, TIR_IEQ, e, kint(d, TS_I32, lanes, 0)), kint(d, TS_I32, lanes, 0x00400000), bits);
+    bits = sel(d, cmp(d, TIR_IEQ, e, kint(d, TS_I32, lanes, 255)), kint(d, TS_I32, lanes, 0x7fc00000), bits);
+    return op1(d, TIR_BITCAST, TS_F32, bits);
+}
+
+/* Stored bits (i32 x lanes, masked to the type's width) of a number -> f32. */
+static int num_value(dctx *d, int raw, qk_num n)
+{
+    switch (n) {
+    case QK_NUM_F32: return op1(d, TIR_BITCAST, TS_F32, raw);
+    case QK_NUM_F16: return op1(d, TIR_H2F, TS_F32, resize(d, raw, TS_I16));
+    case QK_NUM_BF16: return op1(d, TIR_BITCAST, TS_F32, opk(d, TIR_SHL, raw, 16));
+    case QK_NUM_E8M0: return e8m0(d, raw);
+    case QK_NUM_UE4M3: return minifloat(d, raw, 4, 3, 7, QK_MF_FN, 1);
+    case QK_NUM_E4M3: return minifloat(d, raw, 4, 3, 7, QK_MF_FN, 0);
+    case QK_NUM_I8: return op1(d, TIR_SITOFP, TS_F32, opk(d, TIR_SAR, opk(d, TIR_SHL, raw, 24), 24));
+    case QK_NUM_U8: case QK_NUM_UINT: return op1(d, TIR_SITOFP, TS_F32, raw);
+    default: qk_bug("num %d", (int)n);
+    }
+}
+
+/* A number stored in a header (tensor or row) at ptr + off. */
+static int header_num(dctx *d, int off, qk_num n, int bits)
+{
+    return num_value(d, load_le(d, d->s->ptr, off, (qk_num_bits(n, bits) + 7) / 8), n);
+}
+
+/* ---- chunks: which items the lanes are ---- */
+
+typedef struct chunk {
+    int lanes;
+    int cfirst; /* constant first item, or -1 */
+    int first;  /* i64 node */
+    int nitems; /* items of the index space (kept items or block) */
+    int iv;     /* run time: i64 x lanes item numbers */
+    int buf[8][MAXL];
+    int nbuf;
+} chunk;
+
+/* item = ((i / a) * m + c) / q, for every lane's item i. */
+typedef struct imap {
+    int a, m, c, q;
+} imap;
+
+static itemset map_items(dctx *d, chunk *ch, imap mp)
+{
+    itemset it = {ch->lanes, NULL, -1};
+    if (ch->cfirst >= 0) {
+        qk_assert(ch->nbuf < 8);
+        int *v = ch->buf[ch->nbuf++];
+        for (int l = 0; l < ch->lanes; l++) {
+            int i = ch->cfirst + l;
+            v[l] = i < ch->nitems ? ((i / mp.a) * mp.m + mp.c) / mp.q : -1;
+        }
+        it.ci = v;
+        return it;
+    }
+    int x = ch->iv;
+    if (mp.a != 1)
+        x = opk(d, TIR_DIV, x, mp.a);
+    if (mp.m != 1)
+        x = opk(d, TIR_MUL, x, mp.m);
+    if (mp.c)
+        x = opk(d, TIR_ADD, x, mp.c);
+    if (mp.q != 1)
+        x = opk(d, TIR_DIV, x, mp.q);
+    it.rt = x;
+    return it;
+}
+
+static const imap self_map = {1, 1, 0, 1};
+
+/* Lane values of i % r (i64 x lanes), constant or computed. */
+static int lane_rem(dctx *d, chunk *ch, int r)
+{
+    if (ch->cfirst >= 0) {
+        int64_t v[MAXL];
+        for (int l = 0; l < ch->lanes; l++)
+            v[l] = (ch->cfirst + l) % r;
+        return klanes(d, TS_I64, ch->lanes, v);
+    }
+    return opk(d, TIR_REM, ch->iv, r);
+}
+
+static void chunk_init(dctx *d, chunk *ch, int first, int first_const, int lanes)
+{
+    qk_assert(lanes >= 1 && lanes <= MAXL);
+    ch->lanes = lanes;
+    ch->cfirst = first_const;
+    ch->first = first;
+    ch->nitems = d->fm->sp_n ? d->fm->kept : d->fm->block;
+    ch->nbuf = 0;
+    ch->iv = -1;
+    if (first_const >= 0)
+        return;
+    int32_t io[MAXL];
+    for (int l = 0; l < lanes; l++)
+        io[l] = l;
+    int iota = lanes > 1 ? tir_const_lanes(d->f, d->b, TS_I64, lanes, io) : k64(d, 0);
+    ch->iv = lanes > 1 ? iadd(d, splat(d, first, lanes), iota) : first;
+}
+
+static void dctx_init(dctx *d, tir_func *f, int b, const tdec_src *s, int kb)
+{
+    d->f = f;
+    d->b = b;
+    d->fm = s->fmt;
+    d->s = s;
+    int bo = op2(d, TIR_MUL, kb, k64(d, s->fmt->block_bytes));
+    d->blk = iadd(d, s->row, opk(d, TIR_ADD, bo, s->fmt->row_header_bytes));
+}
+
+/* ---- code values ---- */
+
+/* 2^bits f32 constants selected by the code's bits (a tree of selects). */
+static int table_lookup(dctx *d, int code)
+{
+    const qk_format *fm = d->fm;
+    int lanes = lanes_of(d, code), n = 1 << fm->bits;
+    int vals[256];
+    float cv[256];
+    for (int i = 0; i < n; i++) {
+        cv[i] = (float)fm->table[i];
+        vals[i] = -1;
+    }
+    for (int bit = 0; n > 1; bit++, n /= 2) {
+        int c = op1(d, TIR_TRUNC, TS_I1, bit ? opk(d, TIR_SHR, code, bit) : code);
+        for (int i = 0; i < n / 2; i++) {
+            if (vals[2 * i] < 0 && vals[2 * i + 1] < 0 && memcmp(&cv[2 * i], &cv[2 * i + 1], sizeof(float)) == 0) {
+                vals[i] = -1; /* equal constants: no select */
+                cv[i] = cv[2 * i];
+                continue;
+            }
+            int lo = vals[2 * i] >= 0 ? vals[2 * i] : kf(d, lanes, cv[2 * i]);
+            int hi = vals[2 * i + 1] >= 0 ? vals[2 * i + 1] : kf(d, lanes, cv[2 * i + 1]);
+            vals[i] = sel(d, c, hi, lo);
+        }
+    }
+    return vals[0] >= 0 ? vals[0] : kf(d, lanes, cv[0]);
+}
+
+/* Raw code (i32 x lanes) -> its value c (f32), every kind but VQ. */
+static int code_value(dctx *d, int code)
+{
+    const qk_format *fm = d->fm;
+    switch (fm->code) {
+    case QK_CODE_SINT:
+        if (fm->bits < 32)
+            code = opk(d, TIR_SAR, opk(d, TIR_SHL, code, 32 - fm->bits), 32 - fm->bits);
+        break;
+    case QK_CODE_UINT: break;
+    case QK_CODE_OFFSET: code = opk(d, TIR_SUB, code, fm->offset); break;
+    case QK_CODE_TERNARY: code = opk(d, TIR_SUB, code, 1); break; /* a 2-bit 3 decodes as 2 */
+    case QK_CODE_BINARY: code = op2(d, TIR_SUB, kint(d, TS_I32, lanes_of(d, code), 1), opk(d, TIR_SHL, code, 1)); break;
+    case QK_CODE_MINIFLOAT: return minifloat(d, code, fm->ebits, fm->mbits, fm->bias, fm->special, 0);
+    case QK_CODE_TABLE: return table_lookup(d, code);
+    default: qk_bug("code kind %d", (int)fm->code);
+    }
+    return op1(d, TIR_SITOFP, TS_F32, code);
+}
+
+/* Sign flip of VQ lanes: bit t of the group's signs with the parity as the
+ * last lane's bit. */
+static int vq_sign(dctx *d, chunk *ch, int v, int t)
+{
+    const qk_format *fm = d->fm;
+    int D = fm->vq_dim;
+    tir_scalar ws = D > 32 ? TS_I64 : TS_I32;
+    itemset it = map_items(d, ch, (imap){D, 1, 0, 1});
+    int s = field_lanes(d, QK_FIELD_SIGNS, &it, ws);
+    int par = opk(d, TIR_AND, op1(d, TIR_POPCNT, ws, s), 1);
+    s = op2(d, TIR_OR, s, opk(d, TIR_SHL, par, D - 1));
+    int bit = resize(d, opk(d, TIR_AND, op2(d, TIR_SHR, s, resize(d, t, ws)), 1), TS_I32);
+    int x = op2(d, TIR_XOR, op1(d, TIR_BITCAST, TS_I32, v), opk(d, TIR_SHL, bit, 31));
+    return op1(d, TIR_BITCAST, TS_F32, x);
+}
+
+/* s = a + b rounded; *err += its rounding error (TwoSum, exact). */
+static int two_sum(dctx *d, int a, int b, int *err)
+{
+    int s = op2(d, TIR_FADD, a, b);
+    int bb = op2(d, TIR_FSUB, s, a);
+    int e = op2(d, TIR_FADD, op2(d, TIR_FSUB, a, op2(d, TIR_FSUB, s, bb)), op2(d, TIR_FSUB, b, bb));
+    *err = *err < 0 ? e : op2(d, TIR_FADD, *err, e);
+    return s;
+}
+
+/* Codebook value of the lanes: sum over books of book[b][idx][t]. Two
+ * books are one rounding of their exact sum, as the double formula gives;
+ * more books are summed with their rounding errors carried (Ogita, Rump
+ * and Oishi's Sum2), as if in twice the precision, then rounded once. */
+static int vq_value(dctx *d, chunk *ch)
+{
+    const qk_format *fm = d->fm;
+    int D = fm->vq_dim, B = fm->vq_books, dsz = fm->vq_dtype == QK_DT_F16 ? 2 : 4;
+    int t = lane_rem(d, ch, D), sum = -1, err = -1;
+    qk_assert(d->s->book >= 0);
+    for (int b = 0; b < B; b++) {
+        itemset it = map_items(d, ch, (imap){D, B, b, 1});
+        int idx = resize(d, field_lanes(d, QK_FIELD_CODES, &it, TS_I32), TS_I64);
+        int row = opk(d, TIR_MUL, opk(d, TIR_ADD, idx, (int64_t)b << fm->bits), D);
+        int off = opk(d, TIR_MUL, iadd(d, row, t), dsz);
+        int x = gather(d, d->s->book, dsz == 2 ? TS_I16 : TS_F32, off, -1);
+        if (dsz == 2)
+            x = op1(d, TIR_H2F, TS_F32, x);
+        sum = sum < 0 ? x : B > 2 ? two_sum(d, sum, x, &err) : op2(d, TIR_FADD, sum, x);
+    }
+    if (err >= 0)
+        sum = op2(d, TIR_FADD, sum, err);
+    return fm->vq_signs ? vq_sign(d, ch, sum, t) : sum;
+}
+
+/* c - zero. */
+static int value_unscaled(dctx *d, chunk *ch)
+{
+    const qk_format *fm = d->fm;
+    int c;
+    if (fm->code == QK_CODE_VQ) {
+        c = vq_value(d, ch);
+    } else {
+        itemset it = map_items(d, ch, self_map);
+        c = code_value(d, field_lanes(d, QK_FIELD_CODES, &it, TS_I32));
+    }
+    if (fm->zero == QK_ZERO_CONST && fm->zero_const != 0)
+        c = op2(d, TIR_FSUB, c, kf(d, ch->lanes, fm->zero_const));
+    if (fm->zero == QK_ZERO_BLOCK) {
+        int z = num_value(d, field_scalar(d, QK_FIELD_ZERO, TS_I32), fm->zero_num);
+        c = fop(d, TIR_FSUB, c, z);
+    }
+    return c;
+}
+
+/* ---- scales and mins ---- */
+
+static int tensor_scale(dctx *d)
+{
+    return header_num(d, k64(d, d->fm->tensor_header_bytes - 4), QK_NUM_F32, 32);
+}
+
+/* Sub-block items of the lanes (dense position / sub_block). */
+static itemset sub_items(dctx *d, chunk *ch)
+{
+    const qk_format *fm = d->fm;
+    imap mp = fm->sp_n ? (imap){fm->sp_n, fm->sp_m, 0, fm->sub_block} : (imap){1, 1, 0, fm->sub_block};
+    return map_items(d, ch, mp);
+}
+
+/* Scale of the block, row or tensor (scalar f32), or -1 when none. */
+static int uniform_scale(dctx *d)
+{
+    const qk_format *fm = d->fm;
+    switch (fm->scale_per) {
+    case QK_PER_TENSOR: return header_num(d, k64(d, 0), fm->scale_num, 0);
+    case QK_PER_ROW: return header_num(d, d->s->row, fm->scale_num, 0);
+    case QK_PER_BLOCK:
+        if (fm->scale_num == QK_NUM_NONE)
+            return -1;
+        return num_value(d, field_scalar(d, QK_FIELD_SCALE, word_kind(fm->width[QK_FIELD_SCALE])), fm->scale_num);
+    default: return -1;
+    }
+}
+
+static int mul_opt(dctx *d, int x, int y)
+{
+    return x < 0 ? y : y < 0 ? x : fop(d, TIR_FMUL, x, y);
+}
+
+/* Scale of the lanes (super * sub), or -1. */
+static int lane_scale(dctx *d, chunk *ch)
+{
+    const qk_format *fm = d->fm;
+    int s = uniform_scale(d);
+    if (fm->scale_per == QK_PER_BLOCK && fm->sub_block) {
+        itemset it = sub_items(d, ch);
+        int raw = field_uniform(d, QK_FIELD_SUBSCALE, &it, word_kind(fm->width[QK_FIELD_SUBSCALE]));
+        s = mul_opt(d, s, num_value(d, raw, fm->sub_num));
+    }
+    return s;
+}
+
+/* min_sign * min of the lanes (super * sub), or -1. */
+static int lane_min(dctx *d, chunk *ch)
+{
+    const qk_format *fm = d->fm;
+    int m = -1;
+    if (fm->min_num != QK_NUM_NONE)
+        m = num_value(d, field_scalar(d, QK_FIELD_MIN, word_kind(fm->width[QK_FIELD_MIN])), fm->min_num);
+    if (fm->submin_num != QK_NUM_NONE) {
+        itemset it = sub_items(d, ch);
+        int raw = field_uniform(d, QK_FIELD_SUBMIN, &it, word_kind(fm->width[QK_FIELD_SUBMIN]));
+        m = mul_opt(d, m, num_value(d, raw, fm->submin_num));
+    }
+    if (m >= 0 && fm->min_sign < 0)
+        m = op1(d, TIR_FNEG, TS_F32, m);
+    return m;
+}
+
+/* ((c - zero) * scale + min_sign * min) * tensor_scale; the min is added
+ * with one rounding (fma), as the exact formula does. */
+static int apply_scales(dctx *d, chunk *ch, int v)
+{
+    int s = lane_scale(d, ch), m = lane_min(d, ch), l = ch->lanes;
+    if (s >= 0 && m >= 0)
+        v = tir_emit(d->f, d->b, TIR_FMA, tir_t(TS_F32, l), v, splat(d, s, l), splat(d, m, l), -1);
+    else if (s >= 0)
+        v = fop(d, TIR_FMUL, v, s);
+    else if (m >= 0)
+        v = fop(d, TIR_FADD, v, m);
+    if (d->fm->tensor_scale)
+        v = fop(d, TIR_FMUL, v, tensor_scale(d));
+    return v;
+}
+
+/* ---- public decode ---- */
+
+int tdec_chunk(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes, unsigned flags)
+{
+    dctx d;
+    chunk ch;
+    dctx_init(&d, f, b, s, kb);
+    chunk_init(&d, &ch, first, first_const, lanes);
+    int v = value_unscaled(&d, &ch);
+    if (flags & TDEC_UNSCALED)
+        return v;
+    return apply_scales(&d, &ch, v);
+}
+
+int tdec_codes(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes)
+{
+    dctx d;
+    chunk ch;
+    dctx_init(&d, f, b, s, kb);
+    chunk_init(&d, &ch, first, first_const, lanes);
+    ch.nitems = s->fmt->items[QK_FIELD_CODES];
+    itemset it = map_items(&d, &ch, self_map);
+    return field_lanes(&d, QK_FIELD_CODES, &it, TS_I32);
+}
+
+int tdec_positions(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes)
+{
+    dctx d;
+    chunk ch;
+    const qk_format *fm = s->fmt;
+    qk_assert(fm->sp_n > 0);
+    dctx_init(&d, f, b, s, kb);
+    chunk_init(&d, &ch, first, first_const, lanes);
+    itemset it = map_items(&d, &ch, self_map);
+    int idx = resize(&d, field_lanes(&d, QK_FIELD_INDEX, &it, TS_I32), TS_I64);
+    itemset base = map_items(&d, &ch, (imap){fm->sp_n, fm->sp_m, 0, 1});
+    int g;
+    if (base.ci) {
+        int64_t v[MAXL];
+        for (int l = 0; l < lanes; l++)
+            v[l] = base.ci[l] < 0 ? 0 : base.ci[l];
+        g = klanes(&d, TS_I64, lanes, v);
+    } else {
+        g = base.rt;
+    }
+    return iadd(&d, g, idx);
+}
+
+int tdec_scale_factorable(const qk_format *f)
+{
+    return f->min_num == QK_NUM_NONE && f->submin_num == QK_NUM_NONE && f->sub_block == 0;
+}
+
+int tdec_scale(tir_func *f, int b, const tdec_src *s, int kb)
+{
+    dctx d;
+    dctx_init(&d, f, b, s, kb);
+    int v = uniform_scale(&d);
+    if (s->fmt->tensor_scale)
+        v = mul_opt(&d, v, tensor_scale(&d));
+    return v >= 0 ? v : kf(&d, 1, 1.0);
+}
+
+/* N:M: the kept item of dense in-block element e (i64), searched among its
+ * group's sp_n items; the first whose index matches wins. */
+static int sparse_element(tir_func *f, int b, const tdec_src *s, int kb, int e)
+{
+    const qk_format *fm = s->fmt;
+    dctx d;
+    dctx_init(&d, f, b, s, kb);
+    int grp = opk(&d, TIR_DIV, e, fm->sp_m);
+    int want = resize(&d, op2(&d, TIR_SUB, e, opk(&d, TIR_MUL, grp, fm->sp_m)), TS_I32);
+    int j0 = opk(&d, TIR_MUL, grp, fm->sp_n), found = k64(&d, -1);
+    for (int n = fm->sp_n - 1; n >= 0; n--) {
+        int j = opk(&d, TIR_ADD, j0, n);
+        itemset it = {1, NULL, j};
+        int idx = field_get(&d, QK_FIELD_INDEX, &it, TS_I32);
+        found = sel(&d, cmp(&d, TIR_IEQ, idx, want), j, found);
+    }
+    int hit = not1(&d, cmp(&d, TIR_ILT, found, k64(&d, 0)));
+    int j = opk(&d, TIR_MAX, found, 0);
+    int v = tdec_chunk(f, b, s, kb, j, -1, 1, 0);
+    return sel(&d, hit, v, kf(&d, 1, 0.0));
+}
+
+int tdec_element(tir_func *f, int b, const tdec_src *s, int k)
+{
+    const qk_format *fm = s->fmt;
+    int bs = tir_const_i(f, b, TS_I64, 1, fm->block);
+    int kb = tir_emit(f, b, TIR_DIV, tir_t(TS_I64, 1), k, bs, -1, -1);
+    int e = tir_emit(f, b, TIR_SUB, tir_t(TS_I64, 1), k,
+                     tir_emit(f, b, TIR_MUL, tir_t(TS_I64, 1), kb, bs, -1, -1), -1, -1);
+    if (fm->sp_n)
+        return sparse_element(f, b, s, kb, e);
+    return tdec_chunk(f, b, s, kb, e, -1, 1, 0);
+}
+
+/* ---- encode (tdec_encode_row) ---- */
+
+static int loop_open(dctx *d, int lo, int hi, const char *name, int *outer)
+{
+    int body, step = k64(d, 1);
+    int iv = tir_loop(d->f, d->b, lo, hi, step, TL_SERIAL, name, &body);
+    *outer = d->b;
+    d->b = body;
+    return iv;
+}
+
+static int var_new(dctx *d, int init)
+{
+    return tir_emit(d->f, d->b, TIR_VAR, d->f->nodes[init].type, init, -1, -1, -1);
+}
+
+static int vget(dctx *d, int var)
+{
+    return tir_emit(d->f, d->b, TIR_VGET, d->f->nodes[var].type, var, -1, -1, -1);
+}
+
+static void vset(dctx *d, int var, int x)
+{
+    tir_emit(d->f, d->b, TIR_VSET, tir_t(TS_VOID, 1), var, x, -1, -1);
+}
+
+static int fbits(dctx *d, int x)
+{
+    return op1(d, TIR_BITCAST, TS_I32, x);
+}
+
+/* i1: f32 x is a NaN. */
+static int is_nan(dctx *d, int x)
+{
+    int a = opk(d, TIR_AND, fbits(d, x), 0x7fffffff);
+    return cmp(d, TIR_ILT, kint(d, TS_I32, lanes_of(d, x), 0x7f800000), a);
+}
+
+static uint32_t f32_bits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+}
+
+/* Largest finite magnitude code of a minifloat (as format.c). */
+static uint32_t mf_max_code(int ebits, int mbits, qk_mf_special sp)
+{
+    uint32_t all = (1u << (ebits + mbits)) - 1;
+    return sp == QK_MF_FINITE ? all : sp == QK_MF_FN ? all - 1 : all - (1u << mbits);
+}
+
+/* f32 -> OCP minifloat code (qk_minifloat_encode, signed): round half to
+ * even on the mantissa, saturating, NaN to the all-ones magnitude (or 0).
+ * n = rint(a * 2^(mbits - E)) with E the binade (at least the lowest);
+ * the magnitude code is ((E - emin) << mbits) + n, the carry of a round-up
+ * included. Inputs below half the smallest subnormal are flushed to 0 first
+ * (they round to 0, and no f32 denormal reaches the multiply). */
+static int mf_encode(dctx *d, int v, int ebits, int mbits, int bias, qk_mf_special sp)
+{
+    int lanes = lanes_of(d, v), emin = 1 - bias;
+    uint32_t maxc = mf_max_code(ebits, mbits, sp);
+    uint32_t maxb = f32_bits((float)qk_minifloat_decode(ebits, mbits, bias, sp, 1, maxc));
+    uint32_t tiny = f32_bits(ldexpf(1.0f, emin - mbits - 1));
+    int bits = fbits(d, v);
+    int ab = opk(d, TIR_AND, bits, 0x7fffffff);
+    int ac = opk(d, TIR_MIN, ab, maxb);
+    ac = sel(d, cmp(d, TIR_ILT, ab, kint(d, TS_I32, lanes, tiny)), kint(d, TS_I32, lanes, 0), ac);
+    int E = opk(d, TIR_MAX, opk(d, TIR_SUB, opk(d, TIR_SHR, ac, 23), 127), emin);
+    int qs = op1(d, TIR_BITCAST, TS_F32, opk(d, TIR_SHL, op2(d, TIR_SUB, kint(d, TS_I32, lanes, 127 + mbits), E), 23));
+    int n = op1(d, TIR_FPTOSI, TS_I32, op1(d, TIR_FRINT, TS_F32, op2(d, TIR_FMUL, op1(d, TIR_BITCAST, TS_F32, ac), qs)));
+    int mag = op2(d, TIR_ADD, opk(d, TIR_SHL, opk(d, TIR_SUB, E, emin), mbits), n);
+    int code = op2(d, TIR_OR, mag, opk(d, TIR_SHL, opk(d, TIR_SHR, bits, 31), ebits + mbits));
+    int has_nan = sp == QK_MF_FN || (sp == QK_MF_IEEE && mbits > 0);
+    uint32_t nan_code = has_nan ? (1u << (ebits + mbits)) - 1 : 0;
+    return sel(d, cmp(d, TIR_ILT, kint(d, TS_I32, lanes, 0x7f800000), ab), kint(d, TS_I32, lanes, nan_code), code);
+}
+
+/* qk_num_encode of an f32 scale (f32, f16, bf16, e8m0), as i32 bits. */
+static int num_encode(dctx *d, int x, qk_num n)
+{
+    int bits = fbits(d, x), nan = is_nan(d, x), l = lanes_of(d, x);
+    int ab = opk(d, TIR_AND, bits, 0x7fffffff), sign = opk(d, TIR_AND, bits, (int64_t)0x80000000u);
+    switch (n) {
+    case QK_NUM_F32: { /* infinities saturate */
+        int inf = cmp(d, TIR_IEQ, ab, kint(d, TS_I32, l, 0x7f800000));
+        return sel(d, inf, opk(d, TIR_OR, sign, 0x7f7fffff), bits);
+    }
+    case QK_NUM_F16: {
+        int c = sel(d, cmp(d, TIR_FLT, kf(d, l, 65504.0), x), kf(d, l, 65504.0), x);
+        c = sel(d, cmp(d, TIR_FLT, c, kf(d, l, -65504.0)), kf(d, l, -65504.0), c);
+        int h = resize(d, op1(d, TIR_F2H, TS_I16, c), TS_I32);
+        return sel(d, nan, kint(d, TS_I32, l, 0x7fff), h);
+    }
+    case QK_NUM_BF16: { /* round half to even on the bits, saturating */
+        int r = op2(d, TIR_ADD, bits, opk(d, TIR_ADD, opk(d, TIR_AND, opk(d, TIR_SHR, bits, 16), 1), 0x7fff));
+        r = opk(d, TIR_SHR, r, 16);
+        int big = cmp(d, TIR_ILT, kint(d, TS_I32, l, 0x7f7f), opk(d, TIR_AND, r, 0x7fff));
+        r = sel(d, big, opk(d, TIR_OR, opk(d, TIR_SHR, sign, 16), 0x7f7f), r);
+        return sel(d, nan, kint(d, TS_I32, l, 0x7fff), r);
+    }
+    case QK_NUM_E8M0: { /* smallest power of two >= x in [2^-127, 2^127] */
+        int e = opk(d, TIR_SHR, ab, 23);
+        e = op2(d, TIR_ADD, e, opk(d, TIR_MIN, opk(d, TIR_AND, bits, 0x7fffff), 1));
+        e = opk(d, TIR_MIN, e, 254);
+        e = sel(d, cmp(d, TIR_ILT, kint(d, TS_I32, l, 0x00400000), bits), e, kint(d, TS_I32, l, 0));
+        return sel(d, nan, kint(d, TS_I32, l, 0xff), e);
+    }
+    default: qk_bug("kernel scale type %d", (int)n);
+    }
+}
+
+typedef struct enc {
+    dctx d;
+    int vals, vals_off, klen;
+    int lo, hi;
+} enc;
+
+/* x[k] (f32 scalar); mask (i1) or -1: masked-off elements read 0. */
+static int load_x(enc *e, int k, int mask)
+{
+    dctx *d = &e->d;
+    int off = iadd(d, e->vals_off, opk(d, TIR_MUL, k, 4));
+    return tir_emit(d->f, d->b, TIR_LOAD, tir_t(TS_F32, 1), e->vals, off, mask, -1);
+}
+
+/* Statistic of the group: running value after x (the absmax rules). */
+static int stat_step(enc *e, int acc, int x)
+{
+    dctx *d = &e->d;
+    int ax = op1(d, TIR_FABS, TS_F32, x);
+    switch (d->fm->code) {
+    case QK_CODE_BINARY: return op2(d, TIR_FADD, acc, ax);                          /* sum |x| */
+    case QK_CODE_UINT: return sel(d, cmp(d, TIR_FLT, acc, x), x, acc);              /* max(0, max x) */
+    case QK_CODE_OFFSET:                                                            /* x of largest |x| */
+        return sel(d, cmp(d, TIR_FLT, op1(d, TIR_FABS, TS_F32, acc), ax), x, acc);
+    default: return sel(d, cmp(d, TIR_FLT, acc, ax), ax, acc);                      /* amax */
+    }
+}
+
+/* 1 if a scale type holds negative values (format.c's num_signed). */
+static int num_signed(qk_num n)
+{
+    return n == QK_NUM_F32 || n == QK_NUM_F16 || n == QK_NUM_BF16 || n == QK_NUM_E4M3 || n == QK_NUM_I8;
+}
+
+/* OFFSET codes: the scale that maps m (the x of largest |x|) onto an end
+ * of the code range; positive for unsigned scale types. */
+static int offset_scale(enc *e, int m)
+{
+    dctx *d = &e->d;
+    int neg = cmp(d, TIR_FLT, m, kf(d, 1, 0.0));
+    if (!num_signed(d->fm->scale_num)) {
+        int am = op1(d, TIR_FABS, TS_F32, m);
+        return sel(d, neg, op2(d, TIR_FDIV, am, kf(d, 1, -e->lo)), op2(d, TIR_FDIV, am, kf(d, 1, e->hi)));
+    }
+    int by_lo = op2(d, TIR_FDIV, m, kf(d, 1, e->lo));
+    if (-e->lo > e->hi)
+        return by_lo;
+    return sel(d, neg, by_lo, op2(d, TIR_FDIV, m, kf(d, 1, e->hi)));
+}
+
+/* The wanted scale d from the statistic m over n present elements. */
+static int stat_scale(enc *e, int m, int n)
+{
+    dctx *d = &e->d;
+    const qk_format *fm = d->fm;
+    switch (fm->code) {
+    case QK_CODE_BINARY: {
+        int q = op2(d, TIR_FDIV, m, op1(d, TIR_SITOFP, TS_F32, n));
+        return sel(d, cmp(d, TIR_ILT, k64(d, 0), n), q, kf(d, 1, 0.0));
+    }
+    case QK_CODE_MINIFLOAT: {
+        uint32_t maxc = mf_max_code(fm->ebits, fm->mbits, fm->special);
+        double mx = qk_minifloat_decode(fm->ebits, fm->mbits, fm->bias, fm->special, 1, maxc);
+        return op2(d, TIR_FDIV, m, kf(d, 1, (float)mx));
+    }
+    case QK_CODE_OFFSET: return offset_scale(e, m);
+    default: return op2(d, TIR_FDIV, m, kf(d, 1, e->hi)); /* UINT: max / hi; SINT, TERNARY: amax / hi */
+    }
+}
+
+/* Wanted scale of the n (i64) present elements from element start. */
+static int group_scale(enc *e, int start, int n)
+{
+    dctx *d = &e->d;
+    int var = var_new(d, kf(d, 1, 0.0)), outer;
+    int i = loop_open(d, k64(d, 0), n, "qs", &outer);
+    vset(d, var, stat_step(e, vget(d, var), load_x(e, iadd(d, start, i), -1)));
+    d->b = outer;
+    return stat_scale(e, vget(d, var), n);
+}
+
+/* ORs value v (ws) into item `item` (i64) of field fl of the block at
+ * d->blk: per piece, the bytes its bits touch, loaded, ORed and stored
+ * (masked by piece membership and by the bytes actually touched). */
+static void put_item(dctx *d, int fl, int item, int v)
+{
+    for (int i = 0; i < d->fm->npieces; i++) {
+        const qk_piece *p = &d->fm->pieces[i];
+        if (p->field != fl)
+            continue;
+        qk_assert(p->place != QK_PLACE_BASE3);
+        rpiece r = rpiece_pos(d, p, item);
+        tir_scalar ws = p->width + 7 > 32 ? TS_I64 : TS_I32;
+        int pv = opk(d, TIR_AND, resize(d, p->lo ? opk(d, TIR_SHR, v, p->lo) : v, ws), field_mask(p->width));
+        int w = op2(d, TIR_SHL, pv, resize(d, r.sh, ws));
+        int K = p->place == QK_PLACE_STREAM ? stream_bytes(p) : 1;
+        for (int k = 0; k < K; k++) {
+            int mask = r.in;
+            if (k > 0)
+                mask = op2(d, TIR_AND, mask, cmp(d, TIR_ILT, k64(d, 8 * k - p->width), r.sh));
+            int off = k ? opk(d, TIR_ADD, r.by, k) : r.by;
+            int old = tir_emit(d->f, d->b, TIR_LOAD, tir_t(TS_I8, 1), d->s->ptr, off, mask, -1);
+            int byte = resize(d, k ? opk(d, TIR_SHR, w, 8 * k) : w, TS_I8);
+            tir_emit(d->f, d->b, TIR_STORE, tir_t(TS_VOID, 1), d->s->ptr, off, op2(d, TIR_OR, old, byte), mask);
+        }
+    }
+}
+
+/* i1: f32 x is neither 0 nor infinite nor NaN (format.c's d_ok). */
+static int usable(dctx *d, int x)
+{
+    int ax = op1(d, TIR_FABS, TS_F32, x);
+    return op2(d, TIR_AND, cmp(d, TIR_FLT, kf(d, 1, 0.0), ax), cmp(d, TIR_FLT, ax, kf(d, 1, INFINITY)));
+}
+
+static int f_eq_bits(dctx *d, int x, float v)
+{
+    return cmp(d, TIR_IEQ, fbits(d, x), kint(d, TS_I32, lanes_of(d, x), f32_bits(v)));
+}
+
+/* roundf(q): half away from zero, from rint (half even): a tie (q - rint
+ * q = +-0.5, exact) becomes q + copysign(0.5, q), an exact integer. */
+static int round_away(dctx *d, int q)
+{
+    int r = op1(d, TIR_FRINT, TS_F32, q);
+    int tie = f_eq_bits(d, op1(d, TIR_FABS, TS_F32, op2(d, TIR_FSUB, q, r)), 0.5f);
+    int half = opk(d, TIR_OR, opk(d, TIR_AND, fbits(d, q), (int64_t)0x80000000u), f32_bits(0.5f));
+    int away = op2(d, TIR_FADD, q, op1(d, TIR_BITCAST, TS_F32, half));
+    return sel(d, tie, away, r);
+}
+
+/* max(lo, min(r, hi)) for a non-NaN f32 r, then to i32. */
+static int clamp_int(dctx *d, int r, int lo, int hi)
+{
+    r = sel(d, cmp(d, TIR_FLT, r, kf(d, 1, lo)), kf(d, 1, lo), r);
+    r = sel(d, cmp(d, TIR_FLT, kf(d, 1, hi), r), kf(d, 1, hi), r);
+    return op1(d, TIR_FPTOSI, TS_I32, r);
+}
+
+/* Code (i32) of q = x * id for integer kinds (format.c's code_for): UINT
+ * and OFFSET (int)(q + offset + 0.5f) clamped to the code, SINT and
+ * TERNARY roundf(q) clamped to the range; a NaN q counts as 0. */
+static int int_code(enc *e, int q)
+{
+    dctx *d = &e->d;
+    const qk_format *fm = d->fm;
+    int nan = is_nan(d, q);
+    if (fm->code == QK_CODE_UINT || fm->code == QK_CODE_OFFSET) {
+        float add = (float)(fm->code == QK_CODE_OFFSET ? fm->offset : 0) + 0.5f;
+        int t = sel(d, nan, kf(d, 1, 0.0), op2(d, TIR_FADD, q, kf(d, 1, add)));
+        return clamp_int(d, t, 0, (1 << fm->bits) - 1);
+    }
+    int v = clamp_int(d, sel(d, nan, kf(d, 1, 0.0), round_away(d, q)), e->lo, e->hi);
+    if (fm->code == QK_CODE_TERNARY)
+        return opk(d, TIR_ADD, v, 1);
+    return opk(d, TIR_AND, v, (1 << fm->bits) - 1);
+}
+
+/* Code (i32) of x for the reciprocal id of the scale: the code of 0 when
+ * id is 0 or not finite. */
+static int code_for(enc *e, int x, int id)
+{
+    dctx *d = &e->d;
+    const qk_format *fm = d->fm;
+    int ok = usable(d, id);
+    int q = op2(d, TIR_FMUL, x, id);
+    if (fm->code == QK_CODE_BINARY)
+        return resize(d, op2(d, TIR_AND, ok, cmp(d, TIR_FLT, q, kf(d, 1, 0.0))), TS_I32);
+    if (fm->code == QK_CODE_MINIFLOAT)
+        return sel(d, ok, mf_encode(d, q, fm->ebits, fm->mbits, fm->bias, fm->special), kint(d, TS_I32, 1, 0));
+    int zero = int_code(e, kf(d, 1, 0.0)); /* constant-folded */
+    return sel(d, ok, int_code(e, q), zero);
+}
+
+/* Stores the wanted scale x as the format's scale type at the block's
+ * SCALE item (per block) or at the row header; returns the reciprocal the
+ * codes use (format.c's recip): 1/x for float types (the unrounded scale,
+ * as ggml's quantizers), 1/stored for e8m0; 0 when either is unusable. */
+static int put_scale(enc *e, int x)
+{
+    dctx *d = &e->d;
+    const qk_format *fm = d->fm;
+    int raw = num_encode(d, x, fm->scale_num);
+    if (fm->scale_per == QK_PER_BLOCK) {
+        put_item(d, QK_FIELD_SCALE, k64(d, 0), raw);
+    } else {
+        for (int i = 0; i < fm->row_header_bytes; i++) {
+            int byte = resize(d, i ? opk(d, TIR_SHR, raw, 8 * i) : raw, TS_I8);
+            tir_emit(d->f, d->b, TIR_STORE, tir_t(TS_VOID, 1), d->s->ptr, opk(d, TIR_ADD, d->s->row, i), byte, -1);
+        }
+    }
+    int stored = num_value(d, raw, fm->scale_num);
+    int unrounded = fm->scale_num == QK_NUM_F32 || fm->scale_num == QK_NUM_F16 || fm->scale_num == QK_NUM_BF16;
+    int ds = unrounded ? x : stored;
+    int ok = op2(d, TIR_AND, usable(d, ds), usable(d, stored));
+    return sel(d, ok, op2(d, TIR_FDIV, kf(d, 1, 1.0), ds), kf(d, 1, 0.0));
+}
+
+/* Zeroes nbytes (i64) bytes from byte offset start of the row's tensor. */
+static void zero_bytes(dctx *d, int start, int nbytes)
+{
+    int outer;
+    int i = loop_open(d, k64(d, 0), nbytes, "qz", &outer);
+    tir_emit(d->f, d->b, TIR_STORE, tir_t(TS_VOID, 1), d->s->ptr, iadd(d, start, i), kint(d, TS_I8, 1, 0), -1);
+    d->b = outer;
+}
+
+/* One block kb: its scale (per block), then the codes of all its elements
+ * (padding elements code x = 0). row_id: the reciprocal of the row scale. */
+static void encode_block(enc *e, int kb, int row_id)
+{
+    dctx *d = &e->d;
+    const qk_format *fm = d->fm;
+    int bo = op2(d, TIR_MUL, kb, k64(d, fm->block_bytes));
+    d->blk = iadd(d, d->s->row, opk(d, TIR_ADD, bo, fm->row_header_bytes));
+    int start = opk(d, TIR_MUL, kb, fm->block);
+    int id = row_id;
+    if (fm->scale_per == QK_PER_BLOCK) {
+        int n = opk(d, TIR_MIN, op2(d, TIR_SUB, e->klen, start), fm->block);
+        id = put_scale(e, group_scale(e, start, n));
+    }
+    int outer;
+    int i = loop_open(d, k64(d, 0), k64(d, fm->block), "qe", &outer);
+    int k = iadd(d, start, i);
+    int x = load_x(e, k, cmp(d, TIR_ILT, k, e->klen));
+    put_item(d, QK_FIELD_CODES, i, code_for(e, x, id));
+    d->b = outer;
+}
+
+void tdec_encode_row(tir_func *f, int b, const tdec_src *dst, int vals, int vals_off, int klen)
+{
+    const qk_format *fm = dst->fmt;
+    qk_assert(qk_format_kernel_quantizable(fm, NULL, 0));
+    enc e = {.d = {f, b, fm, dst, -1}, .vals = vals, .vals_off = vals_off, .klen = klen};
+    dctx *d = &e.d;
+    qk_format_code_range(fm, &e.lo, &e.hi);
+    int nblocks = opk(d, TIR_DIV, opk(d, TIR_ADD, klen, fm->block - 1), fm->block);
+    int rowbytes = opk(d, TIR_ADD, opk(d, TIR_MUL, nblocks, fm->block_bytes), fm->row_header_bytes);
+    zero_bytes(d, dst->row, rowbytes);
+    int row_id = kf(d, 1, 1.0);
+    if (fm->scale_per == QK_PER_ROW)
+        row_id = put_scale(&e, group_scale(&e, k64(d, 0), klen));
+    int outer;
+    int kb = loop_open(d, k64(d, 0), nblocks, "qb", &outer);
+    encode_block(&e, kb, row_id);
+    d->b = outer;
+}

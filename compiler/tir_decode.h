@@ -1,0 +1,73 @@
+/* tir_decode.h — decode and encode of quantized elements as tiled-IR ops,
+ * generic over qk_format (format.h): every placement, code kind, scale
+ * scheme, sparsity and codebook is lowered from the descriptor with
+ * generic ops (byte loads, shuffles, gathers, shifts, masks, converts,
+ * multiplies). Used by tir_build.c; nothing here knows a format by name.
+ *
+ * Values computed here must equal qk_format_get() of the same bytes
+ * (rounded to f32), and tdec_encode_row() must write exactly the bytes
+ * qk_format_pack() writes for the same f32 inputs.
+ *
+ * Prefix: tdec_. */
+#ifndef QK_TIR_DECODE_H
+#define QK_TIR_DECODE_H
+
+#include "compiler/format.h"
+#include "compiler/tir.h"
+
+/* Where one row of a packed tensor is. */
+typedef struct tdec_src {
+    const qk_format *fmt;
+    int ptr;  /* TS_PTR node: the packed tensor (tensor header at byte 0) */
+    int row;  /* i64 node: byte offset of the row start (its row header) */
+    int book; /* TS_PTR node of the codebook tensor (VQ), else -1 */
+} tdec_src;
+
+/* flags */
+enum {
+    TDEC_UNSCALED = 1, /* stop after "c - zero": no scale, min or tensor scale
+                          (the caller multiplies by tdec_scale() itself;
+                          only valid when tdec_scale_factorable()) */
+};
+
+/* Values (f32 x lanes) of `lanes` consecutive items of block kb (i64
+ * node) of the row, starting at in-block item `first` (i64 node). Items
+ * are elements, or kept items for N:M formats. When first_const >= 0 it is
+ * the compile-time value of `first` and the decode uses constant per-lane
+ * byte windows and shuffles; else per-lane offsets are computed at run
+ * time (gathers). The items must lie inside the block (lanes may exceed
+ * the remaining items only in a tail the caller masks; reads stay inside
+ * the block's bytes). */
+int tdec_chunk(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes,
+               unsigned flags);
+
+/* Raw item values (i32 x lanes) of field CODES for the same items (code
+ * bits joined from all pieces; base-3 digits 0..2). */
+int tdec_codes(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes);
+
+/* N:M formats: dense in-block positions (i64 x lanes) of those kept
+ * items: (j / sp_n) * sp_m + index[j]. */
+int tdec_positions(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes);
+
+/* 1 if the format's value is (c - zero) * S with S constant over a block
+ * (scale per block single-level, per row or per tensor, tensor scale; no
+ * min, no sub-block scales), so a caller can factor S out of a block's
+ * partial sum. */
+int tdec_scale_factorable(const qk_format *f);
+/* S of block kb (f32 scalar): block scale * row scale * tensor scales;
+ * 1.0 when the format has none. */
+int tdec_scale(tir_func *f, int b, const tdec_src *s, int kb);
+
+/* Value (f32 scalar) of dense element k (i64 node) of the row, any
+ * format (N:M: searches the element's group; pruned elements are 0). */
+int tdec_element(tir_func *f, int b, const tdec_src *s, int k);
+
+/* Quantizes klen (i64 node) f32 values, stored contiguously at byte
+ * offset vals_off (i64 node) of TS_PTR node vals, into the row `dst`
+ * (its row header and ceil(klen/block) blocks, padding included), exactly
+ * as qk_format_pack() does. dst->fmt must pass
+ * qk_format_kernel_quantizable(). Scalar loops; the row's bytes are
+ * zeroed first. */
+void tdec_encode_row(tir_func *f, int b, const tdec_src *dst, int vals, int vals_off, int klen);
+
+#endif

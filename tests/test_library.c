@@ -1,0 +1,469 @@
+/* test_library.c — every format of the standard library (dsl/*.qk), in a
+ * GEMV and a GEMM kernel, JIT-compiled and compared with the reference on
+ * shapes that are not multiples of any block or tile, on the host target
+ * and on x86-64-v3 (8 lanes). Also: binary x binary kernels reduce with
+ * popcount and give exact integers, ternary and quantize()d kernels,
+ * hadamard() prologues, and an N:M kernel whose block loop does N/M of the
+ * multiply-adds of its dense twin (counted in the tiled IR).
+ *
+ * The list of formats is read from dsl/, so a format added there is
+ * tested without touching this file; the test prints them all. */
+#include <CUnit/Basic.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "compiler/kir.h"
+#include "compiler/tir.h"
+#include "frontend/frontend.h"
+#include "qkc.h"
+#include "support/rt_test.h"
+
+#define DSL_DIR QKC_SOURCE_DIR "/dsl"
+#define MAX_FORMATS 128
+
+typedef struct lib_format {
+    char file[64];
+    char name[64];
+    int block, vq, books, bits, dim;
+    double bpw;
+} lib_format;
+
+static lib_format formats[MAX_FORMATS];
+static int nformats;
+
+/* ---- the library ---- */
+
+static int load_file(const char *file)
+{
+    char path[512], src[128];
+    snprintf(path, sizeof path, "%s/%s", DSL_DIR, file);
+    snprintf(src, sizeof src, "import \"%s\"\n", path);
+    qk_diags d;
+    qk_diags_init(&d);
+    kir_program *p = qk_frontend_compile(src, strlen(src), "lib.qk", DSL_DIR, &d);
+    if (!p) {
+        qk_buf b = {0};
+        qk_diags_render(&d, &b);
+        fprintf(stderr, "%s does not compile:\n%s\n", file, b.s ? b.s : "");
+        qk_buf_free(&b);
+        qk_diags_free(&d);
+        return -1;
+    }
+    for (int i = 0; i < p->nformats && nformats < MAX_FORMATS; i++) {
+        const qk_format *f = p->formats[i];
+        lib_format *l = &formats[nformats++];
+        snprintf(l->file, sizeof l->file, "%s", file);
+        snprintf(l->name, sizeof l->name, "%s", f->name);
+        l->block = f->block;
+        l->vq = f->code == QK_CODE_VQ;
+        l->books = f->vq_books;
+        l->bits = f->bits;
+        l->dim = f->vq_dim;
+        l->bpw = qk_format_bits_per_weight(f);
+    }
+    kir_program_free(p);
+    qk_diags_free(&d);
+    return 0;
+}
+
+static int load_library(void)
+{
+    DIR *dir = opendir(DSL_DIR);
+    if (!dir)
+        return -1;
+    char names[64][64];
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dir)) && n < 64;) {
+        size_t len = strlen(e->d_name);
+        if (len > 3 && len < 60 && strcmp(e->d_name + len - 3, ".qk") == 0)
+            snprintf(names[n++], 64, "%s", e->d_name);
+    }
+    closedir(dir);
+    qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        bad |= load_file(names[i]) != 0;
+    /* a format imported by several files is tested once */
+    int m = 0;
+    for (int i = 0; i < nformats; i++) {
+        int dup = 0;
+        for (int j = 0; j < m; j++)
+            dup |= strcmp(formats[j].name, formats[i].name) == 0;
+        if (!dup)
+            formats[m++] = formats[i];
+    }
+    nformats = m;
+    return bad ? -1 : 0;
+}
+
+/* ---- kernels over one format ---- */
+
+static void kernel_source(const lib_format *l, char *out, size_t n)
+{
+    char w[160], book[96] = "";
+    if (l->vq) {
+        snprintf(w, sizeof w, "%s(C)", l->name);
+        if (l->books > 1)
+            snprintf(book, sizeof book, ", C: f16[%d, %d, %d]", l->books, 1 << l->bits, l->dim);
+        else
+            snprintf(book, sizeof book, ", C: f16[%d, %d]", 1 << l->bits, l->dim);
+    } else
+        snprintf(w, sizeof w, "%s", l->name);
+    snprintf(out, n,
+             "import \"%s/%s\"\n"
+             "kernel gemv(x: f32[K], W: %s[N, K]%s) -> y: f32[N] {\n"
+             "  y[n] = sum(k) x[k] * W[n, k]\n"
+             "}\n"
+             "kernel gemm(x: f32[M, K], W: %s[N, K]%s, b: f32[N]) -> y: f32[M, N] {\n"
+             "  y[m, n] = relu(sum(k) x[m, k] * W[n, k] + b[n])\n"
+             "}\n",
+             DSL_DIR, l->file, w, book, w, book);
+}
+
+/* dims by name for the kernels above */
+static int64_t dim_of(const char *name, int64_t K)
+{
+    return strcmp(name, "K") == 0 ? K : strcmp(name, "N") == 0 ? 37 : strcmp(name, "M") == 0 ? 5 : 0;
+}
+
+/* Compiles source on ctx, runs kernel kname against the reference; 0 =
+ * pass, else prints why. */
+static int check_kernel(qkc_ctx *ctx, const char *source, const char *kname, int64_t K, int threads, char *why,
+                        size_t n)
+{
+    qkc_program *p = NULL;
+    qkc_kernel *k = NULL;
+    if (qkc_program_create(ctx, source, "lib.qk", &p) != QKC_OK || qkc_kernel_get(p, kname, &k) != QKC_OK) {
+        snprintf(why, n, "compile: %s", qkc_errmsg(ctx));
+        qkc_program_destroy(p);
+        return 1;
+    }
+    int64_t dims[8] = {0};
+    for (int i = 0; i < qkc_kernel_ndims(k) && i < 8; i++)
+        dims[i] = dim_of(qkc_kernel_dim_name(k, i), K);
+    rtt_rng r = {0x5eed + (uint64_t)K};
+    rtt_args a;
+    qkc_launch_options o = {.threads = threads};
+    int bad = 1;
+    if (rtt_args_make(p, k, dims, &r, &a, why, n) != 0)
+        ;
+    else if (qkc_reference(k, a.ref, a.n) != QKC_OK)
+        snprintf(why, n, "reference: %s", qkc_errmsg(ctx));
+    else if (qkc_launch(k, a.t, a.n, &o) != QKC_OK)
+        snprintf(why, n, "launch: %s", qkc_errmsg(ctx));
+    else
+        bad = rtt_compare(&a, why, n);
+    rtt_args_free(&a);
+    qkc_program_destroy(p);
+    return bad;
+}
+
+static void test_every_format(void)
+{
+    CU_ASSERT_EQUAL_FATAL(load_library(), 0);
+    CU_ASSERT_FATAL(nformats >= 20);
+    const char *targets[] = {"host", "x86-64-v3"};
+    int failed = 0;
+    printf("\n  %-14s %-14s %6s %8s  %s\n", "format", "file", "block", "bits/w", "gemv gemm (host, x86-64-v3)");
+    for (int i = 0; i < nformats; i++) {
+        const lib_format *l = &formats[i];
+        char src[2048], why[1024];
+        kernel_source(l, src, sizeof src);
+        int64_t K = 2 * (int64_t)l->block + 37;
+        printf("  %-14s %-14s %6d %8.4f ", l->name, l->file, l->block, l->bpw);
+        for (int t = 0; t < 2; t++) {
+            qkc_ctx *ctx = NULL;
+            qkc_ctx_options opts = {.target = targets[t], .threads = 2};
+            CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);
+            for (int g = 0; g < 2; g++) {
+                int bad = check_kernel(ctx, src, g ? "gemm" : "gemv", K, 1 + g, why, sizeof why);
+                printf(" %s", bad ? "FAIL" : "ok");
+                if (bad) {
+                    fprintf(stderr, "\n%s %s on %s: %s\nsource:\n%s", l->name, g ? "gemm" : "gemv", targets[t], why,
+                            src);
+                    failed++;
+                }
+            }
+            qkc_ctx_destroy(ctx);
+        }
+        printf("\n");
+    }
+    CU_ASSERT_EQUAL(failed, 0);
+}
+
+/* ---- special lowerings ---- */
+
+/* Runs kernel `k` of src on the host and compares; also returns the asm. */
+static int run_src(const char *src, const char *kname, int64_t K, char **asm_out)
+{
+    qkc_ctx *ctx = NULL;
+    qkc_ctx_options opts = {.threads = 2};
+    if (qkc_ctx_create(&opts, &ctx) != QKC_OK)
+        return 1;
+    char why[1024] = "";
+    int bad = check_kernel(ctx, src, kname, K, 2, why, sizeof why);
+    if (bad)
+        fprintf(stderr, "\n%s: %s\n%s", kname, why, src);
+    if (asm_out) {
+        qkc_program *p = NULL;
+        qkc_kernel *k = NULL;
+        *asm_out = NULL;
+        if (qkc_program_create(ctx, src, "x.qk", &p) == QKC_OK && qkc_kernel_get(p, kname, &k) == QKC_OK)
+            qkc_kernel_emit(k, "asm", asm_out);
+        qkc_program_destroy(p);
+    }
+    qkc_ctx_destroy(ctx);
+    return bad;
+}
+
+/* Binary x binary without scales: integer dot products, exact; the code
+ * uses popcount. */
+static void test_xnor_popcount(void)
+{
+    const char *src = "format b1 { code = binary; block = 64 }\n"
+                      "format b1r { code = binary; block = 64; scale = f32 per row }\n"
+                      "kernel xnor(x: f32[K], W: b1[N, K]) -> y: i32[N] {\n"
+                      "  xb[k] = quantize(x[k], b1)\n"
+                      "  y[n] = i32(sum(k) xb[k] * W[n, k])\n"
+                      "}\n"
+                      "kernel xnor_scaled(x: f32[M, K], W: b1r[N, K]) -> y: f32[M, N] {\n"
+                      "  xb[m, k] = quantize(x[m, k], b1r)\n"
+                      "  y[m, n] = sum(k) xb[m, k] * W[n, k]\n"
+                      "}\n";
+    int64_t Ks[] = {64, 100, 1000, 7};
+    for (int i = 0; i < 4; i++) {
+        char *as = NULL;
+        CU_ASSERT_EQUAL(run_src(src, "xnor", Ks[i], i == 0 ? &as : NULL), 0);
+        if (i == 0) {
+            CU_ASSERT_PTR_NOT_NULL(as);
+            CU_ASSERT_PTR_NOT_NULL(as ? strstr(as, "popcnt") : NULL);
+            free(as);
+        }
+        CU_ASSERT_EQUAL(run_src(src, "xnor_scaled", Ks[i], NULL), 0);
+    }
+}
+
+/* Ternary weights x int8-quantized activations, unscaled: exact integers. */
+static void test_ternary_exact(void)
+{
+    const char *src = "format t2 { code = ternary; block = 32 }\n"
+                      "format a8 { code = int8; block = 32 }\n"
+                      "format t2s { code = ternary; block = 128; scale = f32 per tensor }\n"
+                      "format a8r { code = int8; block = 128; scale = f32 per row }\n"
+                      "kernel tern(x: i8[K], W: t2[N, K]) -> y: i32[N] {\n"
+                      "  y[n] = i32(sum(k) x[k] * W[n, k])\n"
+                      "}\n"
+                      "kernel bitnet(x: f32[M, K], W: t2s[N, K]) -> y: f32[M, N] {\n"
+                      "  xq[m, k] = quantize(x[m, k], a8r)\n"
+                      "  y[m, n] = sum(k) xq[m, k] * W[n, k]\n"
+                      "}\n";
+    int64_t Ks[] = {32, 77, 300};
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(run_src(src, "tern", Ks[i], NULL), 0);
+        CU_ASSERT_EQUAL(run_src(src, "bitnet", Ks[i], NULL), 0);
+    }
+}
+
+/* quantize() to q8_0-like blocks and e4m3, and hadamard() prologues. */
+static void test_quantize_hadamard(void)
+{
+    const char *src = "format q8 { code = int8; block = 32; scale = f16 }\n"
+                      "format f8 { code = e4m3; block = 32; scale = e8m0 }\n"
+                      "format w4 { code = int4; block = 32; scale = f16 }\n"
+                      "kernel q8dot(x: f32[M, K], W: w4[N, K]) -> y: f32[M, N] {\n"
+                      "  xq[m, k] = quantize(x[m, k], q8)\n"
+                      "  y[m, n] = sum(k) xq[m, k] * W[n, k]\n"
+                      "}\n"
+                      "kernel fp8dot(x: f32[K], W: w4[N, K]) -> y: f32[N] {\n"
+                      "  xq[k] = quantize(x[k] * 3, f8)\n"
+                      "  y[n] = sum(k) xq[k] * W[n, k]\n"
+                      "}\n"
+                      "kernel rot(x: f32[M, K], W: w4[N, K]) -> y: f32[M, N] {\n"
+                      "  xh[m, k] = hadamard(x[m, k], k, 32, 7)\n"
+                      "  y[m, n] = sum(k) xh[m, k] * W[n, k]\n"
+                      "}\n"
+                      "kernel rotfull(x: f32[K], W: w4[N, K]) -> y: f32[N] {\n"
+                      "  xh[k] = hadamard(x[k], k)\n"
+                      "  y[n] = sum(k) xh[k] * W[n, k]\n"
+                      "}\n";
+    int64_t Ks[] = {32, 96, 333};
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(run_src(src, "q8dot", Ks[i], NULL), 0);
+        CU_ASSERT_EQUAL(run_src(src, "fp8dot", Ks[i], NULL), 0);
+        if (Ks[i] % 32 == 0)
+            CU_ASSERT_EQUAL(run_src(src, "rot", Ks[i], NULL), 0);
+    }
+    CU_ASSERT_EQUAL(run_src(src, "rotfull", 256, NULL), 0);
+}
+
+/* FMA nodes inside the body of the loop named `name` (recursively). */
+static int count_fma(const tir_func *f, int blk)
+{
+    int n = 0;
+    const tir_block *b = &f->blocks[blk];
+    for (int i = 0; i < b->n; i++) {
+        const tir_node *nd = &f->nodes[b->ids[i]];
+        if (nd->op == TIR_FMA)
+            n += nd->type.lanes;
+        if (nd->op == TIR_LOOP || nd->op == TIR_IF)
+            n += count_fma(f, nd->body) + (nd->alt >= 0 ? count_fma(f, nd->alt) : 0);
+    }
+    return n;
+}
+
+static int find_loop(const tir_func *f, int blk, const char *name)
+{
+    const tir_block *b = &f->blocks[blk];
+    for (int i = 0; i < b->n; i++) {
+        const tir_node *nd = &f->nodes[b->ids[i]];
+        if (nd->op == TIR_LOOP && nd->name && strcmp(nd->name, name) == 0)
+            return nd->body;
+        if (nd->op == TIR_LOOP || nd->op == TIR_IF) {
+            int r = find_loop(f, nd->body, name);
+            if (r < 0 && nd->alt >= 0)
+                r = find_loop(f, nd->alt, name);
+            if (r >= 0)
+                return r;
+        }
+    }
+    return -1;
+}
+
+/* Multiply-add lanes per full block of one kernel (tiled IR for the host). */
+static int block_fmas(const char *src)
+{
+    qk_diags d;
+    qk_diags_init(&d);
+    kir_program *p = qk_frontend_compile(src, strlen(src), "nm.qk", DSL_DIR, &d);
+    if (!p)
+        return -1;
+    qk_target t;
+    qk_target_host(&t);
+    tir_config cfg;
+    tir_default_config(&t, &cfg);
+    cfg.tile_par = cfg.tile_inner = 1;
+    qk_arena *a = qk_arena_new();
+    char err[512];
+    tir_func *f = tir_build(a, p->kernels[0], &t, &cfg, err, sizeof err);
+    int body = f ? find_loop(f, f->entry, "kb") : -1;
+    int n = body >= 0 ? count_fma(f, body) : -1;
+    qk_arena_free(a);
+    kir_program_free(p);
+    qk_diags_free(&d);
+    return n;
+}
+
+static void test_sparse_work(void)
+{
+    const char *dense = "format d4 { code = int4; block = 64; scale = f16 }\n"
+                        "kernel g(x: f32[K], W: d4[N, K]) -> y: f32[N] { y[n] = sum(k) x[k] * W[n, k] }\n";
+    const char *sp24 = "format s4 { code = int4; block = 64; scale = f16; sparse = 2:4 }\n"
+                       "kernel g(x: f32[K], W: s4[N, K]) -> y: f32[N] { y[n] = sum(k) x[k] * W[n, k] }\n";
+    const char *sp14 = "format s4 { code = int4; block = 64; scale = f16; sparse = 1:4 }\n"
+                       "kernel g(x: f32[K], W: s4[N, K]) -> y: f32[N] { y[n] = sum(k) x[k] * W[n, k] }\n";
+    int fd = block_fmas(dense), f24 = block_fmas(sp24), f14 = block_fmas(sp14);
+    printf("\n  multiply-add lanes per block of 64: dense %d, 2:4 %d, 1:4 %d\n", fd, f24, f14);
+    CU_ASSERT(fd == 64);
+    CU_ASSERT(f24 * 2 == fd);
+    CU_ASSERT(f14 * 4 == fd);
+    CU_ASSERT_EQUAL(run_src(sp24, "g", 64 * 3 + 10, NULL), 0);
+    CU_ASSERT_EQUAL(run_src(sp14, "g", 64 * 2 + 3, NULL), 0);
+}
+
+#ifndef QKC_PTXAS
+#define QKC_PTXAS ""
+#endif
+
+/* ptxas -arch=sm_<sm> on ptx: its exit status. */
+static int ptxas(const char *ptx, int sm)
+{
+    char path[] = "/tmp/qkc_test_lib_XXXXXX.ptx";
+    int fd = mkstemps(path, 4);
+    if (fd < 0)
+        return -1;
+    ssize_t len = (ssize_t)strlen(ptx);
+    int ok = write(fd, ptx, (size_t)len) == len;
+    close(fd);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' -arch=sm_%d '%s' -o /dev/null", QKC_PTXAS, sm, path);
+    int st = ok ? system(cmd) : -1;
+    unlink(path);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Every library format's GEMV and GEMM through NVRTC to PTX that ptxas
+ * accepts, for sm_80 and sm_90. */
+static void test_every_format_ptx(void)
+{
+    if (!*QKC_PTXAS || access(QKC_PTXAS, X_OK) != 0) {
+        printf("\n  skipped: no CUDA toolkit (ptxas not found)\n");
+        return;
+    }
+    if (nformats == 0)
+        CU_ASSERT_EQUAL_FATAL(load_library(), 0);
+    const int sms[] = {80, 90};
+    int failed = 0, checked = 0;
+    for (int t = 0; t < 2; t++) {
+        char tname[16];
+        snprintf(tname, sizeof tname, "sm_%d", sms[t]);
+        qkc_ctx *ctx = NULL;
+        qkc_ctx_options opts = {.target = tname};
+        CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);
+        for (int i = 0; i < nformats; i++) {
+            char src[2048];
+            kernel_source(&formats[i], src, sizeof src);
+            qkc_program *p = NULL;
+            CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, src, "lib.qk", &p), QKC_OK);
+            for (int g = 0; g < 2; g++) {
+                qkc_kernel *k = NULL;
+                char *ptx = NULL;
+                if (qkc_kernel_get(p, g ? "gemm" : "gemv", &k) != QKC_OK ||
+                    qkc_kernel_emit(k, "ptx", &ptx) != QKC_OK) {
+                    const char *m = qkc_errmsg(ctx);
+                    if (strstr(m, "NVRTC")) {
+                        printf("\n  skipped: no CUDA toolkit (%s)\n", m);
+                        qkc_program_destroy(p);
+                        qkc_ctx_destroy(ctx);
+                        return;
+                    }
+                    fprintf(stderr, "\n%s on %s: %s\n", formats[i].name, tname, m);
+                    failed++;
+                    continue;
+                }
+                if (ptxas(ptx, sms[t]) != 0) {
+                    fprintf(stderr, "\n%s %s: ptxas rejects the PTX for %s\n", formats[i].name, g ? "gemm" : "gemv",
+                            tname);
+                    failed++;
+                }
+                checked++;
+                free(ptx);
+            }
+            qkc_program_destroy(p);
+        }
+        qkc_ctx_destroy(ctx);
+    }
+    printf("\n  %d kernels (%d formats x GEMV/GEMM x sm_80/sm_90) accepted by ptxas\n", checked - failed, nformats);
+    CU_ASSERT_EQUAL(failed, 0);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("library", NULL, NULL);
+    CU_add_test(s, "every dsl/ format: GEMV and GEMM vs the reference", test_every_format);
+    CU_add_test(s, "binary x binary: popcount, exact", test_xnor_popcount);
+    CU_add_test(s, "ternary: exact integers, BitNet-style", test_ternary_exact);
+    CU_add_test(s, "quantize() and hadamard()", test_quantize_hadamard);
+    CU_add_test(s, "N:M: work in proportion to N/M", test_sparse_work);
+    CU_add_test(s, "every dsl/ format through NVRTC and ptxas", test_every_format_ptx);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    int failures = (int)CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failures != 0;
+}
