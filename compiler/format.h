@@ -252,7 +252,7 @@ double qk_format_get(const qk_format *f, const uint8_t *tensor, int64_t row, int
 double qk_format_bits_per_weight(const qk_format *f);
 
 /* Quantizes rows x k f32 values (row-major) into dst (qk_format_size
- * bytes). Round to nearest; absmax scales (mean |x| for BINARY/TERNARY),
+ * bytes). Round to nearest; absmax scales (mean |x| for BINARY),
  * min/max with a zero point or min; N:M keeps the sp_n largest |x| of
  * every sp_m; VQ picks the nearest codeword (sum of books: greedy book by
  * book, then two refinement passes). Returns 0, or -1 + err (VQ without

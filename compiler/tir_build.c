@@ -618,6 +618,7 @@ typedef struct plan {
     int block;  /* quantized block B along it, or 0 for dense-only */
     int items;  /* items per block the chunks walk: B, or the kept items of an N:M tensor */
     const kir_expr *sparse; /* the N:M load that drives the loop (its kept items), or NULL */
+    const kir_expr *ssel;   /* ternary/binary load multiplied by a dense operand: sign-select, or NULL */
     int nquant; /* quantized loads along the variable */
 } plan;
 
@@ -659,6 +660,25 @@ static int pow2_floor(int x)
     return p;
 }
 
+/* The ternary or sign-bit load of a product body `W * x` (either order)
+ * whose other factor reads no quantized tensor, when W's scale factors
+ * out of a block and it has no zero point: such products become selects
+ * and adds, and the scale one multiply per block. */
+static const kir_expr *sign_operand(bctx *c, const kir_expr *body)
+{
+    if (body->kind != KE_BIN || body->op != KB_MUL)
+        return NULL;
+    const kir_expr *side[2] = {body->a, body->b};
+    for (int i = 0; i < 2; i++) {
+        const kir_expr *w = side[i];
+        const qk_format *f = w->kind == KE_LOAD ? c->k->tensors[w->tensor].fmt : NULL;
+        if (f && (f->code == QK_CODE_TERNARY || f->code == QK_CODE_BINARY) && f->zero == QK_ZERO_NONE &&
+            !f->sp_n && tdec_scale_factorable(f))
+            return w;
+    }
+    return NULL;
+}
+
 /* An N:M tensor drives the loop over its kept items; every other operand
  * is then gathered at their positions, so it must be dense. */
 static plan plan_sum(bctx *c, const kir_expr *e)
@@ -677,6 +697,8 @@ static plan plan_sum(bctx *c, const kir_expr *e)
     if (p.block)
         while (v > 1 && p.items % v)
             v /= 2;
+    if (p.nquant == 1 && !p.sparse)
+        p.ssel = sign_operand(c, e->a);
     p.vec = 1;
     p.lanes = v;
     return p;
@@ -738,10 +760,56 @@ static void bind_point(bctx *c, const stmt_ctx *s, const point *pt)
 }
 
 /* acc += body for one sum at one point, in the current chunk. */
-static void accumulate(bctx *c, int b, const kir_expr *sum, int acc)
+/* sum += (code of w) * x for a ternary/sign-bit w, with selects and
+ * adds: -x, 0, x (or 2x for a 2-bit ternary 3). */
+static int sign_select(bctx *c, int b, const kir_expr *w, int x)
+{
+    int L = c->lanes;
+    const kir_index *last = &w->idx[c->k->tensors[w->tensor].rank - 1];
+    const binding *bd = &c->env[last->terms[0].var];
+    tdec_src src = quant_src(c, b, w);
+    int code = tdec_codes(c->f, b, &src, bd->kb, bd->off, bd->offc, L);
+    int neg = emit1(c, b, TIR_FNEG, tir_t(TS_F32, L), x);
+    tir_type tb = tir_t(TS_I1, L), tf = tir_t(TS_F32, L);
+    if (src.fmt->code == QK_CODE_BINARY)
+        return tir_emit(c->f, b, TIR_SELECT, tf, tir_emit(c->f, b, TIR_IEQ, tb, code, cis(c, b, TS_I32, L, 1), -1, -1),
+                        neg, x, -1);
+    int v = tir_emit(c->f, b, TIR_SELECT, tf, tir_emit(c->f, b, TIR_IEQ, tb, code, cis(c, b, TS_I32, L, 3), -1, -1),
+                     fbin(c, b, TIR_FADD, x, x), cf(c, b, L, 0), -1);
+    v = tir_emit(c->f, b, TIR_SELECT, tf, tir_emit(c->f, b, TIR_IEQ, tb, code, cis(c, b, TS_I32, L, 2), -1, -1), x, v,
+                 -1);
+    return tir_emit(c->f, b, TIR_SELECT, tf, tir_emit(c->f, b, TIR_IEQ, tb, code, cis(c, b, TS_I32, L, 0), -1, -1), neg,
+                    v, -1);
+}
+
+/* acc += body for one sum at one point, in the current chunk. With a
+ * sign-select plan the products go to the block's partial sum `part`
+ * (scaled once at the end of the block), or, without one (tail chunks),
+ * are scaled per chunk. */
+static void accumulate(bctx *c, int b, const kir_expr *sum, const plan *p, int acc, int part)
 {
     int L = c->lanes;
     const kir_expr *body = sum->a;
+    if (p->ssel) {
+        const kir_expr *other = body->a == p->ssel ? body->b : body->a;
+        int x = splat(c, b, lower(c, b, other), L);
+        if (c->mask >= 0)
+            x = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_F32, L), c->mask, x, cf(c, b, L, 0), -1);
+        int v = sign_select(c, b, p->ssel, x);
+        int tgt = part >= 0 ? part : acc;
+        int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, L), tgt);
+        int next;
+        if (part >= 0)
+            next = fbin(c, b, TIR_FADD, cur, v);
+        else {
+            const kir_index *last = &p->ssel->idx[c->k->tensors[p->ssel->tensor].rank - 1];
+            tdec_src src = quant_src(c, b, p->ssel);
+            int sc = splat(c, b, tdec_scale(c->f, b, &src, c->env[last->terms[0].var].kb), L);
+            next = tir_emit(c->f, b, TIR_FMA, tir_t(TS_F32, L), v, sc, cur, -1);
+        }
+        tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), tgt, next, -1, -1);
+        return;
+    }
     int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, L), acc);
     int next;
     if (body->kind == KE_BIN && body->op == KB_MUL) {
@@ -764,6 +832,7 @@ typedef struct group_ctx {
     const point *pts;
     int npts;
     int *acc;     /* [sum * npts + point] */
+    int *part;    /* sign-select partial sums of the current block, or NULL */
     const plan *p;
     int E;        /* extent of the vectorized variable (node) */
 } group_ctx;
@@ -820,7 +889,8 @@ static void emit_chunk(bctx *c, int b, const group_ctx *gc, const chunk *ch)
                 continue;
             const kir_expr *sum = s->sums[i];
             bind_chunk(c, b, gc, sum, i, ch);
-            accumulate(c, b, sum, gc->acc[i * gc->npts + p]);
+            accumulate(c, b, sum, &s->plans[i], gc->acc[i * gc->npts + p],
+                       gc->part && s->plans[i].ssel ? gc->part[i * gc->npts + p] : -1);
             c->mask = saved_mask;
         }
     }
@@ -835,6 +905,27 @@ static void bind_outer(bctx *c, const group_ctx *gc, int pos, int node)
             c->env[gc->s->sums[i]->vars[pos]] = (binding){node, 0, -1, -1, -1, -1};
 }
 
+/* acc += part * scale(kb) for every sign-select sum at every point. */
+static void scale_partials(bctx *c, int b, const group_ctx *gc, int kb)
+{
+    const stmt_ctx *s = gc->s;
+    int V = gc->p->lanes;
+    for (int p = 0; p < gc->npts; p++) {
+        bind_point(c, s, &gc->pts[p]);
+        for (int i = 0; i < s->nsums; i++) {
+            if (s->group[i] != gc->g || !s->plans[i].ssel)
+                continue;
+            tdec_src src = quant_src(c, b, s->plans[i].ssel);
+            int sc = splat(c, b, tdec_scale(c->f, b, &src, kb), V);
+            int a = gc->acc[i * gc->npts + p];
+            int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, V), a);
+            int pv = emit1(c, b, TIR_VGET, tir_t(TS_F32, V), gc->part[i * gc->npts + p]);
+            tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), a, tir_emit(c->f, b, TIR_FMA, tir_t(TS_F32, V), pv, sc, cur, -1),
+                     -1, -1);
+        }
+    }
+}
+
 /* Quantized block loop over the innermost variable: full blocks with all
  * chunks unrolled (or in an unrolled inner loop), then masked tail chunks.
  * Chunks walk the block's items: its elements, or an N:M tensor's kept
@@ -846,6 +937,12 @@ static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, 
     int body;
     int kb = tir_loop(c->f, b, ci(c, b, 0), nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
     int base = imul(c, body, kb, ci(c, body, B));
+    int part[MAX_SUMS * MAX_POINTS];
+    if (p->ssel) {
+        for (int i = 0; i < gc->s->nsums * gc->npts; i++)
+            part[i] = tir_emit(c->f, body, TIR_VAR, tir_t(TS_F32, V), cf(c, body, V, 0), -1, -1, -1);
+        ((group_ctx *)gc)->part = part;
+    }
     if (C <= 16) {
         for (int j = 0; j < C; j++) {
             int off = ci(c, body, (int64_t)j * V);
@@ -864,6 +961,9 @@ static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, 
             emit_chunk(c, ib, gc, &ch);
         }
     }
+    if (p->ssel) /* one multiply by the block scale per block */
+        scale_partials(c, body, gc, kb);
+    ((group_ctx *)gc)->part = NULL;
     /* tail: the partial last block, chunk by chunk, masked */
     int tbase = imul(c, b, nfull, ci(c, b, B));
     int rest = emit2(c, b, TIR_SUB, E, tbase);
@@ -981,7 +1081,7 @@ static void emit_points(bctx *c, int b, const stmt_ctx *s, int par0, int inner0)
                 acc[i * npts + p] = tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, L), cf(c, b, L, 0), -1, -1, -1);
                 c->f->nodes[acc[i * npts + p]].name = "acc";
             }
-        group_ctx gc = {s, g, pts, npts, acc, &s->plans[first], -1};
+        group_ctx gc = {s, g, pts, npts, acc, NULL, &s->plans[first], -1};
         emit_reduction(c, b, &gc, s->sums[first], &s->plans[first], 0);
         for (int i = 0; i < s->nsums; i++)
             for (int p = 0; p < npts && s->group[i] == g; p++) {

@@ -300,14 +300,14 @@ static void test_quantize_hadamard(void)
     CU_ASSERT_EQUAL(run_src(src, "rotfull", 256, NULL), 0);
 }
 
-/* FMA nodes inside the body of the loop named `name` (recursively). */
+/* FMA and FMUL lanes inside a block (recursively). */
 static int count_fma(const tir_func *f, int blk)
 {
     int n = 0;
     const tir_block *b = &f->blocks[blk];
     for (int i = 0; i < b->n; i++) {
         const tir_node *nd = &f->nodes[b->ids[i]];
-        if (nd->op == TIR_FMA)
+        if (nd->op == TIR_FMA || nd->op == TIR_FMUL)
             n += nd->type.lanes;
         if (nd->op == TIR_LOOP || nd->op == TIR_IF)
             n += count_fma(f, nd->body) + (nd->alt >= 0 ? count_fma(f, nd->alt) : 0);
@@ -365,9 +365,15 @@ static void test_sparse_work(void)
                        "kernel g(x: f32[K], W: s4[N, K]) -> y: f32[N] { y[n] = sum(k) x[k] * W[n, k] }\n";
     const char *sp14 = "format s4 { code = int4; block = 64; scale = f16; sparse = 1:4 }\n"
                        "kernel g(x: f32[K], W: s4[N, K]) -> y: f32[N] { y[n] = sum(k) x[k] * W[n, k] }\n";
+    const char *tern = "format t { code = ternary; block = 64; scale = f16 }\n"
+                       "kernel g(x: f32[K], W: t[N, K]) -> y: f32[N] { y[n] = sum(k) x[k] * W[n, k] }\n";
+    int ft = block_fmas(tern);
+    printf("\n  ternary x f32: multiply-add lanes per block of 64: %d (the block scale, once)\n", ft);
+    CU_ASSERT(ft == 16);
+    CU_ASSERT_EQUAL(run_src(tern, "g", 64 * 3 + 10, NULL), 0);
     int fd = block_fmas(dense), f24 = block_fmas(sp24), f14 = block_fmas(sp14);
-    printf("\n  multiply-add lanes per block of 64: dense %d, 2:4 %d, 1:4 %d\n", fd, f24, f14);
-    CU_ASSERT(fd == 64);
+    printf("\n  multiply and multiply-add lanes per block of 64: dense %d, 2:4 %d, 1:4 %d\n", fd, f24, f14);
+    CU_ASSERT(fd == 2 * 64); /* per element: the decode's scale multiply and the multiply-add */
     CU_ASSERT(f24 * 2 == fd);
     CU_ASSERT(f14 * 4 == fd);
     CU_ASSERT_EQUAL(run_src(sp24, "g", 64 * 3 + 10, NULL), 0);
