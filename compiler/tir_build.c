@@ -57,7 +57,6 @@ typedef struct bctx {
     int *dimnode;              /* sym -> i64 node */
     binding *env;              /* var -> binding */
     int lanes;                 /* lanes of the vector variable in the current region */
-    int unscaled;              /* tensor whose chunks decode without their scale, or -1 */
     int mask;                  /* current lane mask node or -1 */
     memo_ent memo[MEMO_MAX];
     int nmemo;
@@ -296,8 +295,7 @@ static int load_quant(bctx *c, int b, const kir_expr *e)
     tdec_src src = quant_src(c, b, e);
     if (last->nterms == 1 && last->c == 0 && c->env[last->terms[0].var].vec) {
         binding *bd = &c->env[last->terms[0].var];
-        unsigned flags = c->unscaled == e->tensor ? TDEC_UNSCALED : 0;
-        return tdec_chunk(c->f, b, &src, bd->kb, bd->off, bd->offc, c->lanes, flags);
+        return tdec_chunk(c->f, b, &src, bd->kb, bd->off, bd->offc, c->lanes, 0);
     }
     int64_t vcoef;
     return tdec_element(c->f, b, &src, index_node(c, b, last, &vcoef));
@@ -871,7 +869,7 @@ static void bind_chunk(bctx *c, int b, const group_ctx *gc, const kir_expr *sum,
     tdec_src src = quant_src(c, b, p->sparse);
     int pos = tdec_positions(c->f, b, &src, ch->kb, ch->off, ch->offc, c->lanes);
     int base = splat(c, b, imul(c, b, ch->kb, ci(c, b, p->block)), c->lanes);
-    int kvec = c->lanes > 1 ? emit2(c, b, TIR_ADD, base, pos) : emit2(c, b, TIR_ADD, base, pos);
+    int kvec = emit2(c, b, TIR_ADD, base, pos);
     c->env[var] = (binding){ci(c, b, 0), 1, ch->kb, ch->off, ch->offc, kvec};
     if (ch->tail)
         c->mask = tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, c->lanes), kvec, splat(c, b, gc->E, c->lanes), -1, -1);

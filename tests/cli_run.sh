@@ -114,5 +114,36 @@ else
   ok "pack --in with the wrong size fails"
 fi
 
+# a vector-codebook format: pack needs --codebook of the right size; other
+# formats refuse it; --mse packs and unpacks
+cat >"$TMP/vq.qk" <<'QK'
+format vq { code = vq4 dim 2; block = 8; scale = f16 per row }
+QK
+# expect_fail NAME PATTERN CMD...: exit 1, the message matches, no crash
+expect_fail() {
+  local name=$1 pat=$2
+  shift 2
+  "$@" >"$TMP/out" 2>&1
+  local rc=$?
+  if [ $rc -eq 1 ] && grep -q "$pat" "$TMP/out"; then ok "$name"; else bad "$name (rc $rc)"; fi
+}
+expect_fail "pack vq without --codebook" "give it with --codebook" \
+  "$QKC" pack "$TMP/vq.qk" --format vq --rows 2 --cols 16 -o "$TMP/v.bin"
+head -c 10 /dev/zero >"$TMP/short.bin"
+expect_fail "pack vq with a short codebook" "the codebook needs 64 bytes, got 10" \
+  "$QKC" pack "$TMP/vq.qk" --format vq --rows 2 --cols 16 --codebook "$TMP/short.bin" -o "$TMP/v.bin"
+expect_fail "pack vq with a missing codebook file" "cannot read" \
+  "$QKC" pack "$TMP/vq.qk" --format vq --rows 2 --cols 16 --codebook "$TMP/none.bin" -o "$TMP/v.bin"
+expect_fail "pack --codebook on a format without one" "has no codebook" \
+  "$QKC" pack examples/q3_zero.qk --format q3z --rows 2 --cols 16 --codebook "$TMP/short.bin" -o "$TMP/v.bin"
+head -c 64 /dev/urandom >"$TMP/book.bin"
+if "$QKC" pack "$TMP/vq.qk" --format vq --rows 2 --cols 16 --codebook "$TMP/book.bin" -o "$TMP/v.bin" >"$TMP/out" 2>&1 &&
+  "$QKC" unpack "$TMP/vq.qk" --format vq --rows 2 --cols 16 --codebook "$TMP/book.bin" -i "$TMP/v.bin" -o "$TMP/v.f32" >>"$TMP/out" 2>&1 &&
+  "$QKC" pack examples/q3_zero.qk --format q3z --rows 5 --cols 130 --mse -o "$TMP/m.bin" >>"$TMP/out" 2>&1; then
+  ok "pack/unpack with --codebook, pack --mse"
+else
+  bad "pack/unpack with --codebook, pack --mse"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

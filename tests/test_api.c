@@ -522,6 +522,79 @@ static void test_gpu_target(void)
     qkc_ctx_destroy(ctx);
 }
 
+/* ---- codebooks, quantizer options, phases: bad input ---- */
+
+static const char VQ_SRC[] = "format vq { code = vq4 dim 2; block = 8; scale = f16 per row }\n"
+                             "format q8 { code = int8; block = 32; scale = f16 }\n"
+                             "kernel g(x: f32[K], W: vq(C)[N, K], C: f16[16, 2]) -> y: f32[N] {\n"
+                             "  y[n] = sum(k) x[k] * W[n, k]\n"
+                             "}\n"
+                             "kernel gs(x: f32[K], W: vq(C)[N, K], C: f16[S, 2]) -> y: f32[N] {\n"
+                             "  y[n] = sum(k) x[k] * W[n, k]\n"
+                             "}\n"
+                             "kernel qd(x: f32[K], W: q8[N, K]) -> y: f32[N] {\n"
+                             "  xq[k] = quantize(x[k], q8)\n"
+                             "  y[n] = sum(k) xq[k] * W[n, k]\n"
+                             "}\n";
+
+static void test_codebook_errors(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 1);
+    qkc_program *p = new_prog(ctx, VQ_SRC);
+    size_t elems = 0, bytes = 0;
+    qkc_dtype dt;
+    CU_ASSERT_EQUAL(qkc_format_codebook(p, "vq", NULL, &dt), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_format_codebook(p, "nope", &elems, &dt), QKC_ERR_NOT_FOUND);
+    CU_ASSERT_EQUAL(qkc_format_codebook(p, "vq", &elems, &dt), QKC_OK);
+    CU_ASSERT_EQUAL(elems, 32);
+    CU_ASSERT_EQUAL(dt, QKC_F16);
+    CU_ASSERT_EQUAL(qkc_format_codebook(p, "q8", &elems, &dt), QKC_OK);
+    CU_ASSERT_EQUAL(elems, 0);
+    enum { R = 3, C = 20 };
+    float src[R * C], back[R * C];
+    rtt_rng r = {5};
+    for (int i = 0; i < R * C; i++)
+        src[i] = (float)rtt_uniform(&r, -1, 1);
+    uint16_t book[32];
+    for (int i = 0; i < 32; i++)
+        book[i] = qk_f32_to_f16((float)rtt_uniform(&r, -1, 1));
+    CU_ASSERT_EQUAL_FATAL(qkc_format_size(p, "vq", R, C, &bytes), QKC_OK);
+    uint8_t *buf = malloc(bytes);
+    /* no codebook, a short one: clear errors, nothing written */
+    CU_ASSERT_EQUAL(qkc_pack(p, "vq", src, R, C, buf, bytes), QKC_ERR_INVALID_ARG);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "codebook") != NULL);
+    qkc_pack_options o = {book, sizeof book - 2, 0};
+    CU_ASSERT_EQUAL(qkc_pack_ex(p, "vq", src, R, C, buf, bytes, &o), QKC_ERR_SHAPE);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "64 bytes") != NULL);
+    CU_ASSERT_EQUAL(qkc_unpack(p, "vq", buf, bytes, R, C, back), QKC_ERR_INVALID_ARG);
+    o.codebook_bytes = sizeof book;
+    CU_ASSERT_EQUAL(qkc_pack_ex(p, "vq", src, R, C, buf, bytes, &o), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_unpack_ex(p, "vq", buf, bytes, R, C, back, &o), QKC_OK);
+    /* a launch whose codebook tensor has the wrong shape is refused before any memory is read */
+    qkc_kernel *k = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "gs", &k), QKC_OK);
+    qkc_param_info in;
+    CU_ASSERT_EQUAL(qkc_kernel_param(k, 1, &in), QKC_OK);
+    CU_ASSERT_EQUAL(in.codebook, 2);
+    float x[C], y[R];
+    qkc_tensor t[4] = {
+        {x, QKC_F32, 1, {C}, {0}}, {buf, QKC_PACKED, 2, {R, C}, {0}}, {book, QKC_F16, 2, {8, 2}, {0}},
+        {y, QKC_F32, 1, {R}, {0}}};
+    CU_ASSERT_EQUAL(qkc_launch(k, t, 4, NULL), QKC_ERR_SHAPE);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "codebook tensor 'C'") != NULL);
+    t[2].shape[0] = 16;
+    CU_ASSERT_EQUAL(qkc_launch(k, t, 4, NULL), QKC_OK);
+    /* quantize() kernels run in phases with scratch: no raw pointer */
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "qd", &k), QKC_OK);
+    void *fn = (void *)1;
+    CU_ASSERT_EQUAL(qkc_kernel_fnptr(k, &fn), QKC_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NULL(fn);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "qkc_launch") != NULL);
+    free(buf);
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
 /* ---- packers ---- */
 
 static void test_pack_roundtrip(void)
@@ -743,6 +816,7 @@ int main(void)
     CU_add_test(s, "affine index out of range", test_affine_range);
     CU_add_test(s, "strided tensors", test_strided);
     CU_add_test(s, "raw function pointer", test_fnptr);
+    CU_add_test(s, "codebooks, quantizer options, phases: bad input", test_codebook_errors);
     CU_add_test(s, "GPU target", test_gpu_target);
     CU_add_test(s, "pack and unpack", test_pack_roundtrip);
     CU_add_test(s, "kernel cache", test_cache);

@@ -20,24 +20,6 @@ static char *print(const kir_kernel *k)
     return text;
 }
 
-/* y[n] = sum(k) x[k] * W[n, k] + b[n] */
-static kfx *gemv(const qk_format *fmt)
-{
-    kfx *f = kfx_new("gemv");
-    kfx_param(f, "x", QK_DT_F32, "K");
-    if (fmt)
-        kfx_qparam(f, "W", fmt, "N, K");
-    else
-        kfx_param(f, "W", QK_DT_F32, "N, K");
-    kfx_param(f, "b", QK_DT_F32, "N");
-    kfx_result(f, "y", QK_DT_F32, "N");
-    kfx_var(f, "n", "N", 0);
-    kfx_var(f, "k", "K", 1);
-    kir_expr *dot = kfx_sum(f, "k", kfx_bin(f, KB_MUL, kfx_load(f, "x", "k"), kfx_load(f, "W", "n, k")));
-    kfx_stmt(f, "y", "n", kfx_bin(f, KB_ADD, dot, kfx_load(f, "b", "n")));
-    return f;
-}
-
 /* A 2-D convolution through a temp, then an epilogue with a scalar. */
 static kfx *conv(const char *xidx)
 {
@@ -62,7 +44,7 @@ static kfx *conv(const char *xidx)
 static void test_print_gemv(void)
 {
     qk_arena *a = qk_arena_new();
-    kfx *f = gemv(kfx_format(a, "q4_0", QK_CODE_OFFSET, 4, 8, 32, QK_DT_F16, QK_DT_NONE));
+    kfx *f = kfx_gemv(kfx_format(a, "q4_0", QK_CODE_OFFSET, 4, 8, 32, QK_DT_F16, QK_DT_NONE));
     CU_ASSERT_STRING_EQUAL(print(f->k),
                            "kernel gemv(x: f32[K], W: q4_0[N, K], b: f32[N]) -> (y: f32[N])\n"
                            "  y[n] = add(sum(k) mul(load x[k], load W[n, k]), load b[n])  # n < N, k < K\n");
@@ -110,7 +92,7 @@ static void test_print_program(void)
 {
     qk_arena *a = qk_arena_new();
     qk_format *q = kfx_format(a, "q8_0", QK_CODE_SINT, 8, 0, 32, QK_DT_F16, QK_DT_NONE);
-    kfx *f = gemv(q);
+    kfx *f = kfx_gemv(q);
     kir_program p = {.arena = NULL, .nformats = 1, .formats = &q, .nkernels = 1, .kernels = &f->k};
     qk_buf b = {0};
     kir_print_program(&p, &b);
@@ -157,7 +139,7 @@ static kir_expr *find_load(kir_expr *e, const char *name, const kir_kernel *k)
 
 static void test_verify_good(void)
 {
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     CU_ASSERT_EQUAL(kir_verify(f->k, err, sizeof err), 0);
     kfx_free(f);
     f = conv("c, h + r, w + q");
@@ -167,17 +149,17 @@ static void test_verify_good(void)
 
 static void test_verify_tensor_id(void)
 {
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     find_load(f->k->stmts[0].rhs, "b", f->k)->tensor = 9;
     expect_bad(f, "load of tensor 9 of 4");
-    f = gemv(NULL);
+    f = kfx_gemv(NULL);
     f->k->stmts[0].tensor = -1;
     expect_bad(f, "assigns tensor -1");
 }
 
 static void test_verify_lhs_rank(void)
 {
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     f->k->stmts[0].nlhs = 0;
     expect_bad(f, "'y' has rank 1 but 0 LHS indices");
 }
@@ -192,14 +174,14 @@ static void test_verify_foreign_var(void)
 
 static void test_verify_sum_not_reduction(void)
 {
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     f->k->vars[1].is_reduction = 0;
     expect_bad(f, "sum over 'k', which is not a reduction variable");
 }
 
 static void test_verify_lhs_reduction(void)
 {
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     f->k->vars[0].is_reduction = 1;
     expect_bad(f, "LHS variable 'n' is a reduction variable");
 }
@@ -216,14 +198,14 @@ static void test_verify_lhs_distinct(void)
 
 static void test_verify_lhs_extent(void)
 {
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     f->k->vars[0].extent = kfx_dim(f, "K");
     expect_bad(f, "LHS variable 'n' does not range over dimension 0 of 'y'");
 }
 
 static void test_verify_var_scope(void)
 {
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     kir_expr *b = find_load(f->k->stmts[0].rhs, "b", f->k);
     b->idx[0].terms[0].var = 1; /* k outside sum(k) */
     expect_bad(f, "uses 'k' outside the sum that binds it");
@@ -231,7 +213,7 @@ static void test_verify_var_scope(void)
 
 static void test_verify_unbound_var(void)
 {
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     kfx_var(f, "z", "N", 0);
     f->k->vars[2].stmt = 0;
     expect_bad(f, "variable 'z' is neither on the LHS nor bound by a sum");
@@ -254,7 +236,7 @@ static void test_verify_temp_order(void)
 
 static void test_verify_result_self_read(void)
 {
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     find_load(f->k->stmts[0].rhs, "b", f->k)->tensor = 3; /* y */
     expect_bad(f, "'y' is read before it is defined (by statement 0)");
 }
@@ -263,14 +245,14 @@ static void test_verify_quant_rank(void)
 {
     qk_arena *a = qk_arena_new();
     qk_format *q = kfx_format(a, "q", QK_CODE_SINT, 4, 0, 32, QK_DT_F16, QK_DT_NONE);
-    kfx *f = gemv(q);
+    kfx *f = kfx_gemv(q);
     f->k->tensors[1].rank = 0;
     f->k->tensors[1].dims[0] = (kir_dim){-1, 0};
     expect_bad(f, "quantized tensor 'W' has rank 0");
-    f = gemv(q);
+    f = kfx_gemv(q);
     f->k->tensors[1].dtype = QK_DT_F32;
     expect_bad(f, "quantized tensor 'W' also has dtype f32");
-    f = gemv(NULL);
+    f = kfx_gemv(NULL);
     f->k->tensors[1].dtype = QK_DT_NONE;
     expect_bad(f, "tensor 'W' has neither a dtype nor a format");
     qk_arena_free(a);
@@ -279,7 +261,7 @@ static void test_verify_quant_rank(void)
 static void test_verify_result_dense(void)
 {
     qk_arena *a = qk_arena_new();
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     f->k->tensors[3].fmt = kfx_format(a, "q", QK_CODE_SINT, 4, 0, 32, QK_DT_F16, QK_DT_NONE);
     f->k->tensors[3].dtype = QK_DT_NONE;
     expect_bad(f, "result 'y' is quantized");
@@ -288,7 +270,7 @@ static void test_verify_result_dense(void)
 
 static void test_verify_assign_param(void)
 {
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     f->k->stmts[0].tensor = 2; /* b */
     expect_bad(f, "parameter 'b' is assigned");
 }
@@ -314,19 +296,19 @@ static void test_verify_defined_once(void)
 
 static void test_verify_kinds_and_ops(void)
 {
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     f->k->tensors[3].kind = KIR_TEMP;
     expect_bad(f, "tensor 'y' is listed as a result");
-    f = gemv(NULL);
+    f = kfx_gemv(NULL);
     f->k->stmts[0].rhs->op = KB_COUNT;
     expect_bad(f, "unknown binary op");
-    f = gemv(NULL);
+    f = kfx_gemv(NULL);
     f->k->stmts[0].rhs->b = NULL;
     expect_bad(f, "missing operand");
-    f = gemv(NULL);
+    f = kfx_gemv(NULL);
     f->k->tensors[0].dims[0].sym = 7;
     expect_bad(f, "tensor 'x' dimension 0 names symbol 7");
-    f = gemv(NULL);
+    f = kfx_gemv(NULL);
     f->k->stmts[0].rhs->a->nvars = 0;
     expect_bad(f, "sum without variables");
 }
@@ -344,7 +326,7 @@ static int bind(kfx *f, kir_view *v, int64_t *dims)
 
 static void test_bind_gemv(void)
 {
-    kfx *f = gemv(NULL);
+    kfx *f = kfx_gemv(NULL);
     int64_t dims[2];
     kir_view v[4] = {kfx_view(NULL, 1, SHAPE(4096)), kfx_view(NULL, 2, SHAPE(11008, 4096)),
                      kfx_view(NULL, 1, SHAPE(11008)), kfx_view(NULL, 1, SHAPE(11008))};

@@ -300,6 +300,22 @@ static void test_quantize_hadamard(void)
     CU_ASSERT_EQUAL(run_src(src, "rotfull", 256, NULL), 0);
 }
 
+/* Quantized tensors in any parameter slot and either factor order (a
+ * regression: tensor 0 once decoded without its scale). */
+static void test_operand_order(void)
+{
+    const char *src = "format q4 { code = int4; block = 32; scale = f16 }\n"
+                      "format t2 { code = ternary; block = 32; scale = f16 }\n"
+                      "format s4 { code = int4; block = 32; scale = f16; sparse = 2:4 }\n"
+                      "kernel a(W: q4[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n"
+                      "kernel b(W: t2[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n"
+                      "kernel c(W: s4[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n"
+                      "kernel d(V: q4[N, K], W: q4[N, K]) -> y: f32[N] { y[n] = sum(k) V[n, k] * W[n, k] }\n";
+    const char *names[] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(run_src(src, names[i], 100, NULL), 0);
+}
+
 /* FMA and FMUL lanes inside a block (recursively). */
 static int count_fma(const tir_func *f, int blk)
 {
@@ -465,6 +481,7 @@ int main(void)
     CU_add_test(s, "binary x binary: popcount, exact", test_xnor_popcount);
     CU_add_test(s, "ternary: exact integers, BitNet-style", test_ternary_exact);
     CU_add_test(s, "quantize() and hadamard()", test_quantize_hadamard);
+    CU_add_test(s, "quantized operands in any slot and order", test_operand_order);
     CU_add_test(s, "N:M: work in proportion to N/M", test_sparse_work);
     CU_add_test(s, "every dsl/ format through NVRTC and ptxas", test_every_format_ptx);
     CU_basic_set_mode(CU_BRM_VERBOSE);

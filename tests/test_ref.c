@@ -29,24 +29,6 @@ static float frand(void)
     return (float)((rng >> 8) / 16777216.0 * 2 - 1);
 }
 
-/* y[n] = sum(k) x[k] * W[n, k] + b[n], with W of the given tensor kind. */
-static kfx *gemv_kernel(const qk_format *fmt)
-{
-    kfx *f = kfx_new("gemv");
-    kfx_param(f, "x", QK_DT_F32, "K");
-    if (fmt)
-        kfx_qparam(f, "W", fmt, "N, K");
-    else
-        kfx_param(f, "W", QK_DT_F32, "N, K");
-    kfx_param(f, "b", QK_DT_F32, "N");
-    kfx_result(f, "y", QK_DT_F32, "N");
-    kfx_var(f, "n", "N", 0);
-    kfx_var(f, "k", "K", 1);
-    kir_expr *dot = kfx_sum(f, "k", kfx_bin(f, KB_MUL, kfx_load(f, "x", "k"), kfx_load(f, "W", "n, k")));
-    kfx_stmt(f, "y", "n", kfx_bin(f, KB_ADD, dot, kfx_load(f, "b", "n")));
-    return f;
-}
-
 static void test_dense_gemv(void)
 {
     enum { N = 7, K = 13 };
@@ -58,7 +40,7 @@ static void test_dense_gemv(void)
         for (int k = 0; k < K; k++)
             W[n][k] = frand();
     }
-    kfx *f = gemv_kernel(NULL);
+    kfx *f = kfx_gemv(NULL);
     kir_view v[4] = {kfx_view(x, 1, (int64_t[]){K}), kfx_view(W, 2, (int64_t[]){N, K}),
                      kfx_view(b, 1, (int64_t[]){N}), kfx_view(y, 1, (int64_t[]){N})};
     CU_ASSERT_EQUAL(run(f, v), 0);
@@ -86,7 +68,7 @@ static void test_quant_gemv(void)
         b[n] = frand();
     uint8_t *W = malloc((size_t)qk_format_size(q, N, K));
     qk_format_pack(q, Wf, N, K, W, NULL, NULL, 0);
-    kfx *f = gemv_kernel(q);
+    kfx *f = kfx_gemv(q);
     kir_view v[4] = {kfx_view(x, 1, (int64_t[]){K}), kfx_view(W, 2, (int64_t[]){N, K}),
                      kfx_view(b, 1, (int64_t[]){N}), kfx_view(y, 1, (int64_t[]){N})};
     CU_ASSERT_EQUAL(run(f, v), 0);
@@ -140,7 +122,7 @@ static void test_strides(void)
         b[n] = frand();
     for (int i = 0; i < 2 * N; i++)
         y[i] = -99;
-    kfx *f = gemv_kernel(NULL);
+    kfx *f = kfx_gemv(NULL);
     kir_view v[4] = {kfx_view(x, 1, (int64_t[]){K}), kfx_view(W, 2, (int64_t[]){N, K}),
                      kfx_view(b, 1, (int64_t[]){N}), kfx_view(y, 1, (int64_t[]){N})};
     v[1].stride[0] = LD;
@@ -440,7 +422,7 @@ static void test_conv1d(void)
 /* N = 0: nothing is written (data may be NULL); K = 0: the sum is 0. */
 static void test_empty(void)
 {
-    kfx *f = gemv_kernel(NULL);
+    kfx *f = kfx_gemv(NULL);
     float b[3] = {1, 2, 3}, y[3] = {0, 0, 0};
     kir_view v[4] = {kfx_view(NULL, 1, (int64_t[]){5}), kfx_view(NULL, 2, (int64_t[]){0, 5}),
                      kfx_view(NULL, 1, (int64_t[]){0}), kfx_view(NULL, 1, (int64_t[]){0})};
@@ -457,7 +439,7 @@ static void test_empty(void)
 
 static void test_bad_views(void)
 {
-    kfx *f = gemv_kernel(NULL);
+    kfx *f = kfx_gemv(NULL);
     float x[4], W[8], b[2], y[2];
     kir_view v[4] = {kfx_view(x, 1, (int64_t[]){4}), kfx_view(W, 2, (int64_t[]){2, 4}),
                      kfx_view(b, 1, (int64_t[]){2}), kfx_view(y, 1, (int64_t[]){2})};
@@ -489,7 +471,7 @@ static void test_large_gemv(void)
         x[k] = frand();
     uint8_t *W = malloc((size_t)qk_format_size(q, N, K));
     qk_format_pack(q, Wf, N, K, W, NULL, NULL, 0);
-    kfx *f = gemv_kernel(q);
+    kfx *f = kfx_gemv(q);
     kir_view v[4] = {kfx_view(x, 1, (int64_t[]){K}), kfx_view(W, 2, (int64_t[]){N, K}),
                      kfx_view(b, 1, (int64_t[]){N}), kfx_view(y, 1, (int64_t[]){N})};
     CU_ASSERT_EQUAL(run(f, v), 0);

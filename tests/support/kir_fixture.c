@@ -372,3 +372,20 @@ kir_view kfx_view(void *data, int rank, const int64_t *shape)
     }
     return v;
 }
+
+kfx *kfx_gemv(const qk_format *fmt)
+{
+    kfx *f = kfx_new("gemv");
+    kfx_param(f, "x", QK_DT_F32, "K");
+    if (fmt)
+        kfx_qparam(f, "W", fmt, "N, K");
+    else
+        kfx_param(f, "W", QK_DT_F32, "N, K");
+    kfx_param(f, "b", QK_DT_F32, "N");
+    kfx_result(f, "y", QK_DT_F32, "N");
+    kfx_var(f, "n", "N", 0);
+    kfx_var(f, "k", "K", 1);
+    kir_expr *dot = kfx_sum(f, "k", kfx_bin(f, KB_MUL, kfx_load(f, "x", "k"), kfx_load(f, "W", "n, k")));
+    kfx_stmt(f, "y", "n", kfx_bin(f, KB_ADD, dot, kfx_load(f, "b", "n")));
+    return f;
+}

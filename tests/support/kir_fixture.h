@@ -54,6 +54,8 @@ qk_num kfx_num(qk_dtype dt);
  * point of these dtypes; scale_dt / zero_dt QK_DT_NONE mean none. */
 qk_format *kfx_format(qk_arena *a, const char *name, qk_code_kind code, int bits, int offset, int block,
                       qk_dtype scale_dt, qk_dtype zero_dt);
+/* y[n] = sum(k) x[k] * W[n, k] + b[n]; W quantized with fmt, else f32. */
+kfx *kfx_gemv(const qk_format *fmt);
 /* A view with contiguous row-major strides. */
 kir_view kfx_view(void *data, int rank, const int64_t *shape);
 
