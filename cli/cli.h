@@ -74,8 +74,13 @@ int cli_write_file(const char *path, const void *data, size_t n);
 void *cli_read_file(const char *path, size_t *n);
 size_t cli_dtype_size(qkc_dtype t);
 const char *cli_dtype_name(qkc_dtype t);
+/* Writes s as a JSON string literal (quotes and escapes included). */
+void cli_json_str(FILE *f, const char *s);
+/* 1 when f is a terminal (progress bars are drawn only then). */
+int cli_isatty(FILE *f);
 
 /* ---- commands ---- */
 extern const cli_cmd cli_cmd_check, cli_cmd_info, cli_cmd_emit, cli_cmd_run, cli_cmd_pack, cli_cmd_unpack;
+extern const cli_cmd cli_cmd_probe, cli_cmd_bench, cli_cmd_tune;
 
 #endif

@@ -1,5 +1,5 @@
 /* qkc.c — the qkc command-line driver: dispatches to one command.
- *   qkc check | emit | run | info | pack | unpack
+ *   qkc check | emit | run | info | pack | unpack | probe | bench | tune
  * Each command is a cli_cmd table entry (cmd_*.c) with its options,
  * help text and example. */
 #include "cli/cli.h"
@@ -10,6 +10,7 @@
 
 static const cli_cmd *const commands[] = {
     &cli_cmd_check, &cli_cmd_emit, &cli_cmd_run, &cli_cmd_info, &cli_cmd_pack, &cli_cmd_unpack,
+    &cli_cmd_probe, &cli_cmd_bench, &cli_cmd_tune,
 };
 
 static void top_help(FILE *f)

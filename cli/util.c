@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t cli_rng_next(cli_rng *r)
 {
@@ -128,4 +129,27 @@ const char *cli_dtype_name(qkc_dtype t)
 {
     static const char *const names[] = {"f32", "f16", "bf16", "i8", "i32", "u8"};
     return t >= QKC_F32 && t <= QKC_U8 ? names[t] : t == QKC_PACKED ? "packed" : "?";
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+int cli_isatty(FILE *f)
+{
+    return isatty(fileno(f));
 }

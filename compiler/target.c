@@ -97,21 +97,78 @@ static void gpu_preset(qk_target *t, const char *name, int sm, int smem)
     t->l2 = sm >= 90 ? 50 * 1024 * 1024 : 40 * 1024 * 1024;
 }
 
+/* CPU model name from /proc/cpuinfo ("" when unreadable). */
+static void read_cpu_model(char *buf, size_t n)
+{
+    buf[0] = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0 && strncmp(line, "CPU part", 8) != 0)
+            continue;
+        char *v = strchr(line, ':');
+        if (!v)
+            continue;
+        v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        v[strcspn(v, "\n")] = 0;
+        snprintf(buf, n, "%s", v);
+        break;
+    }
+    fclose(f);
+}
+
+#if defined(__x86_64__)
+static unsigned x86_features(void)
+{
+    unsigned m = 0;
+    __builtin_cpu_init();
+#define QK_FEAT_CHECK(name, bit)                                                                                    \
+    if (__builtin_cpu_supports(name))                                                                               \
+        m |= bit;
+    QK_FEAT_CHECK("avx2", QK_FEAT_AVX2)
+    QK_FEAT_CHECK("fma", QK_FEAT_FMA)
+    QK_FEAT_CHECK("avx512f", QK_FEAT_AVX512F)
+    QK_FEAT_CHECK("avx512bw", QK_FEAT_AVX512BW)
+    QK_FEAT_CHECK("avx512vl", QK_FEAT_AVX512VL)
+    QK_FEAT_CHECK("avx512vnni", QK_FEAT_AVX512VNNI)
+    QK_FEAT_CHECK("avx512vbmi", QK_FEAT_AVX512VBMI)
+    QK_FEAT_CHECK("popcnt", QK_FEAT_POPCNT)
+    QK_FEAT_CHECK("avx512vpopcntdq", QK_FEAT_VPOPCNTDQ)
+#undef QK_FEAT_CHECK
+    /* AVX-VNNI and AMX are newer than GCC 12's names: CPUID leaf 7. */
+    unsigned a, b, c, d;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
+    if (a & (1u << 4))
+        m |= QK_FEAT_AVXVNNI;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    if (d & (1u << 25))
+        m |= QK_FEAT_AMX_INT8;
+    return m;
+}
+#endif
+
 void qk_target_host(qk_target *t)
 {
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    unsigned feat = x86_features();
+    if (feat & QK_FEAT_AVX512F)
         cpu_preset(t, "host", 512, 32);
-    else if (__builtin_cpu_supports("avx2"))
+    else if (feat & QK_FEAT_AVX2)
         cpu_preset(t, "host", 256, 16);
     else
         cpu_preset(t, "host", 128, 16);
+    t->features = feat;
 #elif defined(__aarch64__)
     cpu_preset(t, "host", 128, 32);
+    t->features = QK_FEAT_NEON;
 #else
     cpu_preset(t, "host", 128, 16);
 #endif
+    read_cpu_model(t->cpu, sizeof t->cpu);
     read_caches(t);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     t->cores = n > 0 ? (int)n : 1;
@@ -121,10 +178,14 @@ int qk_target_named(const char *name, qk_target *t)
 {
     if (!name || !*name || strcmp(name, "host") == 0)
         qk_target_host(t);
-    else if (strcmp(name, "x86-64-v3") == 0)
+    else if (strcmp(name, "x86-64-v3") == 0) {
         cpu_preset(t, name, 256, 16);
-    else if (strcmp(name, "x86-64-v4") == 0)
+        t->features = QK_FEAT_AVX2 | QK_FEAT_FMA | QK_FEAT_POPCNT;
+    } else if (strcmp(name, "x86-64-v4") == 0) {
         cpu_preset(t, name, 512, 32);
+        t->features = QK_FEAT_AVX2 | QK_FEAT_FMA | QK_FEAT_POPCNT | QK_FEAT_AVX512F | QK_FEAT_AVX512BW |
+                      QK_FEAT_AVX512VL;
+    }
     else if (strcmp(name, "sm_80") == 0)
         gpu_preset(t, name, 80, 48 * 1024);
     else if (strcmp(name, "sm_90") == 0)
@@ -144,4 +205,29 @@ void qk_target_print(const qk_target *t, qk_buf *out)
     qk_buf_printf(out, "target %s: cpu, %d-bit vectors x %d registers, L1 %lld KiB, L2 %lld KiB, L3 %lld KiB, %d cores\n",
                   t->name, t->vector_bits, t->vector_regs, (long long)(t->l1 >> 10), (long long)(t->l2 >> 10),
                   (long long)(t->l3 >> 10), t->cores);
+}
+
+void qk_target_fingerprint(const qk_target *t, char *buf, size_t n)
+{
+    static const char *const names[] = {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512vnni",
+                                        "avxvnni", "avx512vbmi", "amx-int8", "popcnt", "vpopcntdq"};
+    qk_buf b = {0};
+    qk_buf_printf(&b, "%s|%s|%d-bit|", t->name, t->cpu[0] ? t->cpu : "-", t->vector_bits);
+    int first = 1;
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+        if (t->features & (1u << i)) {
+            qk_buf_printf(&b, "%s%s", first ? "" : ",", names[i]);
+            first = 0;
+        }
+    if (t->features & QK_FEAT_NEON)
+        qk_buf_printf(&b, "%sneon", first ? "" : ",");
+    if (t->features & QK_FEAT_DOTPROD)
+        qk_buf_puts(&b, ",dotprod");
+    if (t->kind == QK_TARGET_GPU)
+        qk_buf_printf(&b, "sm_%d", t->sm);
+    qk_buf_printf(&b, "|L1=%lldK,L2=%lldK,L3=%lldK|cores=%d", (long long)(t->l1 >> 10), (long long)(t->l2 >> 10),
+                  (long long)(t->l3 >> 10), t->cores);
+    char *s = qk_buf_take(&b);
+    snprintf(buf, n, "%s", s);
+    free(s);
 }

@@ -3,6 +3,7 @@
  * tir_build and before any backend sees a function. */
 #include "compiler/tir.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,8 +260,9 @@ void tir_print(const tir_func *f, qk_buf *out)
             qk_buf_puts(out, "i64");
     }
     qk_buf_puts(out, ")\n");
-    qk_buf_printf(out, "  # config: lanes=%d tile_par=%d tile_inner=%d unroll=%d parallel=%s\n", f->cfg.lanes,
-                  f->cfg.tile_par, f->cfg.tile_inner, f->cfg.unroll, f->cfg.parallel[0] ? f->cfg.parallel : "-");
+    char cfg[256];
+    tir_config_print(&f->cfg, cfg, sizeof cfg);
+    qk_buf_printf(out, "  # config: %s\n", cfg);
     for (int g = 0; g < f->ngrids; g++)
         qk_buf_printf(out, "  # grid %d: statement %d, %d outputs per work item\n", g, f->grids[g].stmt,
                       f->grids[g].tile);
@@ -287,6 +289,11 @@ static int vfail(vstate *v, int id, const char *msg)
 static int is_int(int s)
 {
     return s >= TS_I1 && s <= TS_I64;
+}
+
+static int int_bits(int s)
+{
+    return s == TS_I8 ? 8 : s == TS_I16 ? 16 : s == TS_I32 ? 32 : 64;
 }
 
 static int same(tir_type a, tir_type b)
@@ -328,10 +335,13 @@ static const char *check_types(const tir_func *f, const tir_node *n)
     case TIR_F2H:
         return a->type.s == TS_F32 && n->type.s == TS_I16 && a->type.lanes == n->type.lanes ? NULL : "f2h wants f32";
     case TIR_BITCAST:
+        if (is_int(a->type.s) && is_int(n->type.s) && a->type.s != TS_I1 && n->type.s != TS_I1 &&
+            a->type.lanes * int_bits(a->type.s) == n->type.lanes * int_bits(n->type.s))
+            return NULL;
         return a->type.lanes == n->type.lanes &&
                        ((a->type.s == TS_I32 && n->type.s == TS_F32) || (a->type.s == TS_F32 && n->type.s == TS_I32))
                    ? NULL
-                   : "bitcast is i32 <-> f32";
+                   : "bitcast is i32 <-> f32, or between integer vectors of the same size";
     case TIR_ILT: case TIR_FLT:
         return n->type.s == TS_I1 && same(a->type, b->type) && a->type.lanes == n->type.lanes ? NULL
                                                                                              : "compare types";
@@ -341,6 +351,13 @@ static const char *check_types(const tir_func *f, const tir_node *n)
                    : "ieq compares integers of one type -> i1";
     case TIR_POPCNT:
         return is_int(n->type.s) && same(a->type, n->type) ? NULL : "popcnt operand and result must be one integer type";
+    case TIR_DOT4: {
+        const tir_node *c = &f->nodes[n->a[2]];
+        return n->type.s == TS_I32 && same(c->type, n->type) && a->type.s == TS_I8 && same(a->type, b->type) &&
+                       a->type.lanes == 4 * n->type.lanes
+                   ? NULL
+                   : "dot4 takes i8 x 4L, i8 x 4L, i32 x L -> i32 x L";
+    }
     case TIR_SELECT: {
         const tir_node *c = &f->nodes[n->a[2]];
         return a->type.s == TS_I1 && a->type.lanes == n->type.lanes && same(b->type, n->type) && same(c->type, n->type)
@@ -457,4 +474,120 @@ int tir_verify(const tir_func *f, char *err, size_t errsz)
         r = -1;
     }
     return r;
+}
+
+/* ---- configurations as text ---- */
+
+void tir_config_print(const tir_config *cfg, char *buf, size_t n)
+{
+    qk_buf b = {0};
+    qk_buf_printf(&b, "lanes=%d tile_par=%d tile_inner=%d unroll=%d idot=%d idot_bytes=%d kblocks=%d", cfg->lanes,
+                  cfg->tile_par, cfg->tile_inner, cfg->unroll, cfg->idot, cfg->idot_bytes, cfg->kblocks);
+    if (cfg->parallel[0])
+        qk_buf_printf(&b, " parallel=%s", cfg->parallel);
+    for (int i = 0; i < cfg->ntiles; i++)
+        qk_buf_printf(&b, " tile.%s=%d", cfg->tiles[i].index, cfg->tiles[i].size);
+    char *s = qk_buf_take(&b);
+    snprintf(buf, n, "%s", s);
+    free(s);
+}
+
+/* Integer keys of the configuration text, with their legal ranges. */
+static int *config_field(tir_config *cfg, const char *key, size_t len, int *lo, int *hi)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+        int lo, hi;
+    } keys[] = {
+        {"lanes", offsetof(tir_config, lanes), 1, 64},
+        {"tile_par", offsetof(tir_config, tile_par), 1, 64},
+        {"tile_inner", offsetof(tir_config, tile_inner), 1, 64},
+        {"unroll", offsetof(tir_config, unroll), 1, 16},
+        {"idot", offsetof(tir_config, idot), 0, 1},
+        {"idot_bytes", offsetof(tir_config, idot_bytes), 4, 64},
+        {"kblocks", offsetof(tir_config, kblocks), 1, 16},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strlen(keys[i].name) == len && strncmp(keys[i].name, key, len) == 0) {
+            *lo = keys[i].lo;
+            *hi = keys[i].hi;
+            return (int *)((char *)cfg + keys[i].off);
+        }
+    return NULL;
+}
+
+int tir_config_parse(const char *text, tir_config *cfg, char *err, size_t errsz)
+{
+    tir_config c = *cfg;
+    const char *p = text ? text : "";
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        const char *eq = p;
+        while (*eq && *eq != '=' && *eq != ' ' && *eq != ',')
+            eq++;
+        if (*eq != '=') {
+            snprintf(err, errsz, "configuration: expected key=value at '%.*s'", (int)(eq - p), p);
+            return -1;
+        }
+        const char *v = eq + 1, *end = v;
+        while (*end && *end != ' ' && *end != ',' && *end != '\t')
+            end++;
+        size_t klen = (size_t)(eq - p);
+        if (klen == 8 && strncmp(p, "parallel", 8) == 0) {
+            if ((size_t)(end - v) >= sizeof c.parallel) {
+                snprintf(err, errsz, "configuration: parallel index name too long");
+                return -1;
+            }
+            snprintf(c.parallel, sizeof c.parallel, "%.*s", (int)(end - v), v);
+        } else {
+            char *stop;
+            long val = strtol(v, &stop, 10);
+            if (stop != end || end == v) {
+                snprintf(err, errsz, "configuration: '%.*s' needs an integer value, got '%.*s'", (int)klen, p,
+                         (int)(end - v), v);
+                return -1;
+            }
+            if (klen > 5 && strncmp(p, "tile.", 5) == 0) {
+                int i = 0;
+                while (i < c.ntiles && !(strlen(c.tiles[i].index) == klen - 5 &&
+                                         strncmp(c.tiles[i].index, p + 5, klen - 5) == 0))
+                    i++;
+                if (i == c.ntiles && c.ntiles == 8) {
+                    snprintf(err, errsz, "configuration: too many tile requests");
+                    return -1;
+                }
+                if (klen - 5 >= sizeof c.tiles[0].index || val < 1 || val > 4096) {
+                    snprintf(err, errsz, "configuration: bad tile request '%.*s'", (int)(end - p), p);
+                    return -1;
+                }
+                snprintf(c.tiles[i].index, sizeof c.tiles[i].index, "%.*s", (int)(klen - 5), p + 5);
+                c.tiles[i].size = (int)val;
+                if (i == c.ntiles)
+                    c.ntiles++;
+            } else {
+                int lo, hi;
+                int *fld = config_field(&c, p, klen, &lo, &hi);
+                if (!fld) {
+                    snprintf(err, errsz,
+                             "configuration: unknown key '%.*s' (keys: lanes, tile_par, tile_inner, unroll, idot, "
+                             "idot_bytes, kblocks, parallel, tile.INDEX)",
+                             (int)klen, p);
+                    return -1;
+                }
+                if (val < lo || val > hi) {
+                    snprintf(err, errsz, "configuration: %.*s=%ld is out of range [%d, %d]", (int)klen, p, val, lo,
+                             hi);
+                    return -1;
+                }
+                *fld = (int)val;
+            }
+        }
+        p = end;
+    }
+    *cfg = c;
+    return 0;
 }

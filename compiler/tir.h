@@ -61,10 +61,14 @@ typedef struct tir_type {
     X(SITOFP, "sitofp", 1) X(UITOFP, "uitofp", 1) X(FPTOSI, "fptosi", 1)       \
     X(H2F, "h2f", 1)       /* i16 bits of binary16 -> f32 */                   \
     X(F2H, "f2h", 1)       /* f32 -> i16 bits of binary16, RNE */              \
-    X(BITCAST, "bitcast", 1) /* i32 <-> f32 of the same lanes */               \
+    X(BITCAST, "bitcast", 1) /* i32 <-> f32 of the same lanes, or integer    \
+                                vectors of the same total bits */           \
     X(ILT, "ilt", 2)       /* signed a < b -> i1 */                            \
     X(IEQ, "ieq", 2)       /* integers a == b -> i1 */                         \
     X(POPCNT, "popcnt", 1) /* population count of an integer, same type */     \
+    X(DOT4, "dot4", 3)     /* i32 x L: a2 + sum over each group of 4 byte lanes \
+                              of zext(a0) * sext(a1); a0, a1 are i8 x 4L     \
+                              (vpdpbusd, sdot/udot, or widening multiplies) */ \
     X(FLT, "flt", 2)       /* ordered a < b -> i1 */                           \
     X(SELECT, "select", 3) /* a ? b : c */                                     \
     X(SPLAT, "splat", 1)   /* scalar -> lanes */                               \
@@ -128,6 +132,10 @@ typedef struct tir_config {
     int tile_par;    /* outputs per work item along the parallel index */
     int tile_inner;  /* register tile along the innermost other LHS index */
     int unroll;      /* vector chunks per reduction step (dense reductions) */
+    int idot;        /* 1: integer dot products (DOT4) where both operands of a
+                        product have integer codes; 0: decode to f32 and FMA */
+    int idot_bytes;  /* byte lanes of one DOT4 chunk: 16, 32 or 64 */
+    int kblocks;     /* quantized blocks per reduction-loop iteration (1, 2, 4) */
     char parallel[64]; /* name of the parallel index; "" = builder's choice */
     int ntiles;        /* per-index requests from the schedule block */
     struct {
@@ -139,9 +147,28 @@ typedef struct tir_config {
 /* What the builder needs to know of a target. */
 typedef enum { QK_TARGET_CPU, QK_TARGET_GPU } qk_target_kind;
 
+/* CPU features the builder and backends may use (qk_target.features). */
+enum {
+    QK_FEAT_AVX2 = 1 << 0,
+    QK_FEAT_FMA = 1 << 1,
+    QK_FEAT_AVX512F = 1 << 2,
+    QK_FEAT_AVX512BW = 1 << 3,
+    QK_FEAT_AVX512VL = 1 << 4,
+    QK_FEAT_AVX512VNNI = 1 << 5, /* vpdpbusd on 128/256/512-bit vectors */
+    QK_FEAT_AVXVNNI = 1 << 6,    /* vpdpbusd, VEX-encoded (256-bit) */
+    QK_FEAT_AVX512VBMI = 1 << 7, /* vpermb */
+    QK_FEAT_AMX_INT8 = 1 << 8,
+    QK_FEAT_POPCNT = 1 << 9,
+    QK_FEAT_VPOPCNTDQ = 1 << 10,
+    QK_FEAT_NEON = 1 << 16,
+    QK_FEAT_DOTPROD = 1 << 17, /* AArch64 sdot/udot */
+};
+
 typedef struct qk_target {
     char name[32];        /* "host", "x86-64-v3", "x86-64-v4", "sm_80", "sm_90" */
     qk_target_kind kind;
+    unsigned features;    /* QK_FEAT_* */
+    char cpu[64];         /* CPU model name ("" for presets) */
     int vector_bits;      /* CPU: 128/256/512; GPU: 32 (one lane per thread) */
     int vector_regs;      /* CPU: 16 or 32 */
     int64_t l1, l2, l3;   /* bytes; 0 when unknown */
@@ -218,6 +245,18 @@ void qk_target_host(qk_target *t);
 /* Named presets: host, x86-64-v3, x86-64-v4, sm_80, sm_90. -1 if unknown. */
 int qk_target_named(const char *name, qk_target *t);
 void qk_target_print(const qk_target *t, qk_buf *out);
+/* A stable text naming what decides tuned configurations: target name,
+ * CPU model, features, vector width, cache sizes, cores. Records of the
+ * tuning database and probe results are keyed by it. */
+void qk_target_fingerprint(const qk_target *t, char *buf, size_t n);
+
+/* ---- tir.c: configurations as text ---- */
+/* "lanes=16 tile_par=4 tile_inner=4 unroll=4 idot=1 idot_bytes=32 kblocks=1"
+ * (plus " parallel=n" and " tile.NAME=S" for schedule requests). */
+void tir_config_print(const tir_config *cfg, char *buf, size_t n);
+/* Parses the text of tir_config_print (any subset of keys, in any order,
+ * over the values already in *cfg). 0, or -1 with a message in err. */
+int tir_config_parse(const char *text, tir_config *cfg, char *err, size_t errsz);
 
 /* ---- tir_build.c ---- */
 /* Default configuration for a target (lanes from vector_bits, tiles). */

@@ -285,7 +285,8 @@ static tdec_src quant_src(bctx *c, int b, const kir_expr *e)
     int off = row < 0 ? ci(c, b, 0) : imul(c, b, row, c->rowbytes[e->tensor]);
     if (t->fmt->tensor_header_bytes)
         off = iadd(c, b, off, ci(c, b, t->fmt->tensor_header_bytes));
-    return (tdec_src){t->fmt, c->ptr[e->tensor], off, t->book >= 0 ? c->ptr[t->book] : -1};
+    return (tdec_src){t->fmt, c->ptr[e->tensor], off, t->book >= 0 ? c->ptr[t->book] : -1,
+                      c->t->kind == QK_TARGET_CPU};
 }
 
 static int load_quant(bctx *c, int b, const kir_expr *e)
@@ -618,7 +619,23 @@ typedef struct plan {
     const kir_expr *sparse; /* the N:M load that drives the loop (its kept items), or NULL */
     const kir_expr *ssel;   /* ternary/binary load multiplied by a dense operand: sign-select, or NULL */
     int nquant; /* quantized loads along the variable */
+    /* integer dot products (DOT4): u-operand (integer image) x s-operand
+     * (signed bytes), in chunks of cb byte lanes, scales once per group */
+    int idot;
+    const kir_expr *uop, *sop;
+    tdec_image img;
+    int cb, group;
+    int sums_s;   /* the u-operand's affine form has an add term: needs sum(s) */
+    int fold;     /* ... which is only the image offset: dot starts at off * sum(s) */
 } plan;
+
+static int pow2_floor(int x)
+{
+    int p = 1;
+    while (p * 2 <= x)
+        p *= 2;
+    return p;
+}
 
 /* Checks one subtree of a sum body for vectorization over variable v. */
 static int plan_walk(bctx *c, const kir_expr *e, int v, plan *p)
@@ -650,13 +667,6 @@ static int plan_walk(bctx *c, const kir_expr *e, int v, plan *p)
     return 1;
 }
 
-static int pow2_floor(int x)
-{
-    int p = 1;
-    while (p * 2 <= x)
-        p *= 2;
-    return p;
-}
 
 /* The ternary or sign-bit load of a product body `W * x` (either order)
  * whose other factor reads no quantized tensor, when W's scale factors
@@ -677,11 +687,72 @@ static const kir_expr *sign_operand(bctx *c, const kir_expr *body)
     return NULL;
 }
 
+/* 1 if load e reads a quantized tensor along variable v in its last index
+ * only (coefficient 1, no offset). */
+static int along_last(bctx *c, const kir_expr *e, int v)
+{
+    if (e->kind != KE_LOAD || !c->k->tensors[e->tensor].fmt)
+        return 0;
+    const kir_tensor *t = &c->k->tensors[e->tensor];
+    const kir_index *last = &e->idx[t->rank - 1];
+    if (last->nterms != 1 || last->terms[0].var != v || last->terms[0].coef != 1 || last->c)
+        return 0;
+    for (int d = 0; d + 1 < t->rank; d++)
+        for (int i = 0; i < e->idx[d].nterms; i++)
+            if (e->idx[d].terms[i].var == v)
+                return 0;
+    return 1;
+}
+
+/* Integer dot-product plan for sum(k) A[.., k] * B[.., k] where one factor
+ * has signed-byte codes and the other an integer image (tir_decode.h):
+ * per chunk one DOT4, per scale group two multiply-adds. The loop walks
+ * blocks of the larger block size; chunks and groups divide both. */
+static int plan_idot(bctx *c, const kir_expr *e, plan *p)
+{
+    const kir_expr *body = e->a;
+    int v = e->vars[e->nvars - 1];
+    if (!c->cfg.idot || c->t->kind != QK_TARGET_CPU || body->kind != KE_BIN || body->op != KB_MUL ||
+        !along_last(c, body->a, v) || !along_last(c, body->b, v))
+        return 0;
+    const kir_expr *side[2] = {body->a, body->b};
+    for (int i = 0; i < 2; i++) {
+        const kir_expr *s = side[i], *u = side[1 - i];
+        const qk_format *fs = c->k->tensors[s->tensor].fmt, *fu = c->k->tensors[u->tensor].fmt;
+        tdec_image img;
+        if (!tdec_is_s8(fs) || !tdec_int_image(fu, &img))
+            continue;
+        int B = fs->block > fu->block ? fs->block : fu->block, b = fs->block + fu->block - B;
+        if (B % b)
+            continue;
+        int gs = tdec_group(fs), gu = tdec_group(fu);
+        int G = gs && gu ? (gs < gu ? gs : gu) : gs ? gs : gu ? gu : b;
+        if ((gs && gs % G) || (gu && gu % G) || b % G)
+            continue;
+        int cb = c->cfg.idot_bytes > 0 ? c->cfg.idot_bytes : 32;
+        if (cb > c->t->vector_bits / 8)
+            cb = c->t->vector_bits / 8;
+        cb = pow2_floor(cb);
+        while (cb >= 4 && G % cb)
+            cb /= 2;
+        if (cb < 4 || B / cb > 32)
+            continue;
+        *p = (plan){.vec = 1, .lanes = cb / 4, .block = B, .items = B, .nquant = 2, .idot = 1, .uop = u, .sop = s,
+                    .img = img, .cb = cb, .group = G};
+        p->sums_s = img.off != 0 || fu->zero != QK_ZERO_NONE || fu->min_num != QK_NUM_NONE;
+        p->fold = p->sums_s && fu->zero == QK_ZERO_NONE && fu->min_num == QK_NUM_NONE;
+        return 1;
+    }
+    return 0;
+}
+
 /* An N:M tensor drives the loop over its kept items; every other operand
  * is then gathered at their positions, so it must be dense. */
 static plan plan_sum(bctx *c, const kir_expr *e)
 {
     plan p = {0};
+    if (plan_idot(c, e, &p))
+        return p;
     if (!plan_walk(c, e->a, e->vars[e->nvars - 1], &p))
         return (plan){0};
     if (p.sparse && p.nquant > 1)
@@ -710,7 +781,7 @@ static int same_dim(kir_dim a, kir_dim b)
 static int same_group(bctx *c, const kir_expr *x, plan px, const kir_expr *y, plan py)
 {
     if (!px.vec || !py.vec || px.lanes != py.lanes || px.block != py.block || x->nvars != y->nvars ||
-        px.sparse || py.sparse)
+        px.sparse || py.sparse || px.idot || py.idot)
         return 0;
     for (int i = 0; i < x->nvars; i++)
         if (!same_dim(c->k->vars[x->vars[i]].extent, c->k->vars[y->vars[i]].extent))
@@ -981,6 +1052,128 @@ static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, 
     c->mask = -1;
 }
 
+/* ---- integer dot products ---- */
+
+/* Where item `off` (a compile-time offset inside a loop block of B items
+ * starting at block kb) lies in a tensor of smaller block b: block
+ * kb * B/b + off/b, in-block item off % b. */
+static int sub_block_of(bctx *c, int b, int kb, int B, int fb, int off, int *inoff)
+{
+    *inoff = off % fb;
+    int k = B == fb ? kb : imul(c, b, kb, ci(c, b, B / fb));
+    return off / fb ? iadd(c, b, k, ci(c, b, off / fb)) : k;
+}
+
+/* One loop block (kb, B items) of an integer-dot group: for every point
+ * and sum, DOT4 over the chunks of each scale group, then
+ * acc += dot * (mul_u * scale_s) [+ sum(s) * (add_u * scale_s)].
+ * In the tail block, lanes at or past E read s = 0. */
+static void emit_idot_block(bctx *c, int b, const group_ctx *gc, int kb, int tail)
+{
+    const stmt_ctx *s = gc->s;
+    const plan *p0 = gc->p;
+    int B = p0->block, G = p0->group, cb = p0->cb, L = cb / 4;
+    int saved = c->nmemo;
+    int32_t iv[64];
+    for (int l = 0; l < cb; l++)
+        iv[l] = l;
+    int outer = b;
+    for (int g0 = 0; g0 < B; g0 += G) {
+        b = outer;
+        if (tail) { /* groups past the extent: their blocks may not exist */
+            int start = iadd(c, b, imul(c, b, kb, ci(c, b, B)), ci(c, b, g0));
+            tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), start, gc->E, -1, -1), &b, NULL);
+            c->nmemo = saved;
+        }
+        for (int pt = 0; pt < gc->npts; pt++) {
+            bind_point(c, s, &gc->pts[pt]);
+            for (int i = 0; i < s->nsums; i++) {
+                if (s->group[i] != gc->g)
+                    continue;
+                const plan *p = &s->plans[i];
+                const qk_format *fu = c->k->tensors[p->uop->tensor].fmt, *fs = c->k->tensors[p->sop->tensor].fmt;
+                tdec_src su = quant_src(c, b, p->uop), ss = quant_src(c, b, p->sop);
+                uint64_t skey = mix(index_key(c, p->sop), 0x5e1f);
+                /* the s chunks of the group (shared by the points that read them), and sum(s) */
+                int sv[32], nch = 0;
+                uint64_t qkey = mix(mix(skey, g0), 0x9d07);
+                int qdot = memo_get(c, qkey), newq = qdot < 0 && p->sums_s;
+                for (int off = g0; off < g0 + G; off += cb, nch++) {
+                    int so, skb = sub_block_of(c, b, kb, B, fs->block, off, &so);
+                    uint64_t sk = mix(skey, off);
+                    if ((sv[nch] = memo_get(c, sk)) < 0) {
+                        int v = tdec_codes_s8(c->f, b, &ss, skb, ci(c, b, so), so, cb);
+                        if (tail) {
+                            int e0 = iadd(c, b, imul(c, b, kb, ci(c, b, B)), ci(c, b, off));
+                            int idx = emit2(c, b, TIR_ADD, splat(c, b, e0, cb), tir_const_lanes(c->f, b, TS_I64, cb, iv));
+                            int m = tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, cb), idx, splat(c, b, gc->E, cb), -1, -1);
+                            v = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_I8, cb), m, v, cis(c, b, TS_I8, cb, 0), -1);
+                        }
+                        sv[nch] = memo_put(c, sk, v);
+                    }
+                    if (newq)
+                        qdot = tir_emit(c->f, b, TIR_DOT4, tir_t(TS_I32, L), cis(c, b, TS_I8, cb, 1), sv[nch],
+                                        qdot < 0 ? cis(c, b, TS_I32, L, 0) : qdot, -1);
+                }
+                if (newq)
+                    memo_put(c, qkey, qdot);
+                int dot = cis(c, b, TS_I32, L, 0);
+                if (p->fold) /* value = mul * (u + off): the dot of (u + off) and s */
+                    dot = imul(c, b, qdot, cis(c, b, TS_I32, L, p->img.off));
+                nch = 0;
+                for (int off = g0; off < g0 + G; off += cb, nch++) {
+                    int uo, ukb = sub_block_of(c, b, kb, B, fu->block, off, &uo);
+                    uint64_t uk = mix(mix(index_key(c, p->uop), off), 0x0c0d);
+                    int uv = memo_get(c, uk);
+                    if (uv < 0)
+                        uv = memo_put(c, uk, tdec_codes_u8(c->f, b, &su, &p->img, ukb, ci(c, b, uo), uo, cb));
+                    dot = tir_emit(c->f, b, TIR_DOT4, tir_t(TS_I32, L), uv, sv[nch], dot, -1);
+                }
+                int have_q = qdot;
+                int uo, so;
+                int ukb = sub_block_of(c, b, kb, B, fu->block, g0, &uo);
+                int skb = sub_block_of(c, b, kb, B, fs->block, g0, &so);
+                int mul, add;
+                tdec_group_affine(c->f, b, &su, &p->img, ukb, ci(c, b, uo), uo, &mul, &add);
+                int sc = tdec_scale(c->f, b, &ss, skb);
+                int a = gc->acc[i * gc->npts + pt];
+                int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, L), a);
+                tir_type tf = tir_t(TS_F32, L);
+                int fd = emit1(c, b, TIR_SITOFP, tf, dot);
+                cur = tir_emit(c->f, b, TIR_FMA, tf, fd, splat(c, b, fbin(c, b, TIR_FMUL, mul, sc), L), cur, -1);
+                if (p->sums_s && !p->fold && add >= 0) {
+                    int fq = emit1(c, b, TIR_SITOFP, tf, have_q);
+                    cur = tir_emit(c->f, b, TIR_FMA, tf, fq, splat(c, b, fbin(c, b, TIR_FMUL, add, sc), L), cur, -1);
+                }
+                tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), a, cur, -1, -1);
+            }
+        }
+    }
+    c->nmemo = saved;
+}
+
+/* Loop blocks of an integer-dot group: kblocks blocks per iteration, the
+ * remaining full blocks one by one, then the partial block (masked). */
+static void emit_idot_loop(bctx *c, int b, const group_ctx *gc, const plan *p, int E)
+{
+    int B = p->block, U = c->cfg.kblocks > 1 ? c->cfg.kblocks : 1;
+    int nfull = emit2(c, b, TIR_DIV, E, ci(c, b, B));
+    int start = ci(c, b, 0), body;
+    if (U > 1) {
+        int nu = imul(c, b, emit2(c, b, TIR_DIV, nfull, ci(c, b, U)), ci(c, b, U));
+        int kb = tir_loop(c->f, b, ci(c, b, 0), nu, ci(c, b, U), TL_SERIAL, "kb", &body);
+        for (int u = 0; u < U; u++)
+            emit_idot_block(c, body, gc, u ? iadd(c, body, kb, ci(c, body, u)) : kb, 0);
+        start = nu;
+    }
+    int kb = tir_loop(c->f, b, start, nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
+    emit_idot_block(c, body, gc, kb, 0);
+    int tb;
+    int partial = tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), imul(c, b, nfull, ci(c, b, B)), E, -1, -1);
+    tir_if(c->f, b, partial, &tb, NULL);
+    emit_idot_block(c, tb, gc, nfull, 1);
+}
+
 /* Dense reduction over the innermost variable: U vectors per step, then
  * single masked vectors. */
 static void emit_dense_loop(bctx *c, int b, const group_ctx *gc, const plan *p, int E)
@@ -1018,7 +1211,9 @@ static void emit_reduction(bctx *c, int b, const group_ctx *gc, const kir_expr *
     int E = dim_node(c, b, c->k->vars[first->vars[pos]].extent);
     ((group_ctx *)gc)->E = E;
     c->lanes = p->lanes;
-    if (p->block)
+    if (p->idot)
+        emit_idot_loop(c, b, gc, p, E);
+    else if (p->block)
         emit_block_loop(c, b, gc, p, E);
     else
         emit_dense_loop(c, b, gc, p, E);
@@ -1542,12 +1737,17 @@ void tir_default_config(const qk_target *t, tir_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     if (t->kind == QK_TARGET_GPU) {
         cfg->lanes = cfg->tile_par = cfg->tile_inner = cfg->unroll = 1;
+        cfg->idot_bytes = 4;
+        cfg->kblocks = 1;
         return;
     }
     cfg->lanes = t->vector_bits / 32;
     cfg->tile_par = 4;
     cfg->tile_inner = t->vector_regs >= 32 ? 4 : 2;
     cfg->unroll = 4;
+    cfg->idot = 1;
+    cfg->idot_bytes = 32;
+    cfg->kblocks = 1;
 }
 
 void tir_apply_schedule(const kir_kernel *k, tir_config *cfg)

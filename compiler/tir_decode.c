@@ -353,9 +353,23 @@ static int cpiece_step(dctx *d, const qk_piece *p, const cpiece *cp, const bytes
     int x = resize(d, bytes_at(d, bs, byte, lanes), ws);
     if (need_mask)
         x = op2(d, TIR_AND, x, klanes(d, ws, lanes, bmask));
-    if (any_shift)
-        x = op2(d, k == 0 ? TIR_SHR : TIR_SHL, x, klanes(d, ws, lanes, amt));
-    return x;
+    if (!any_shift)
+        return x;
+    /* Byte lanes shifted right in pairs by one amount, whose high bits the
+     * caller masks away (one byte per item, width + shift <= 8): shift
+     * 16-bit words, one instruction where bytes have none. */
+    int pairs = ws == TS_I8 && k == 0 && lanes % 2 == 0 && cp->K == 1 && cp->ragged && p->width < 8;
+    for (int l = 0; pairs && l < lanes; l++)
+        pairs = amt[l] == amt[l ^ 1] && amt[l] + p->width <= 8;
+    if (pairs) {
+        int64_t a16[MAXL];
+        for (int l = 0; l < lanes / 2; l++)
+            a16[l] = amt[2 * l];
+        int w = tir_emit(d->f, d->b, TIR_BITCAST, tir_t(TS_I16, lanes / 2), x, -1, -1, -1);
+        w = op2(d, TIR_SHR, w, klanes(d, TS_I16, lanes / 2, a16));
+        return tir_emit(d->f, d->b, TIR_BITCAST, tir_t(TS_I8, lanes), w, -1, -1, -1);
+    }
+    return op2(d, k == 0 ? TIR_SHR : TIR_SHL, x, klanes(d, ws, lanes, amt));
 }
 
 /* Piece p's bits of the lanes' items (ws x lanes), 0 in lanes outside it;
@@ -366,6 +380,14 @@ static int piece_const(dctx *d, const qk_piece *p, const itemset *it, tir_scalar
     int lanes = it->lanes;
     if (!cpiece_scan(p, it, &cp))
         return -1;
+    /* one whole little-endian field of 2 or 4 bytes: one load on CPUs */
+    if (lanes == 1 && d->s->wide && p->place == QK_PLACE_STREAM && (cp.K == 2 || cp.K == 4) &&
+        cp.pos[0].shift == 0 && p->width == 8 * cp.K && scalar_bits(ws) >= p->width) {
+        int x = tir_emit(d->f, d->b, TIR_LOAD, tir_t(cp.K == 2 ? TS_I16 : TS_I32, 1), d->s->ptr,
+                         iadd(d, d->blk, k64(d, cp.pos[0].byte)), -1, -1);
+        x = resize(d, x, ws);
+        return p->lo ? opk(d, TIR_SHL, x, p->lo) : x;
+    }
     bytesrc bs = window(d, lanes, cp.lo, cp.hi);
     int acc;
     if (p->place == QK_PLACE_BASE3) {
@@ -896,6 +918,108 @@ int tdec_codes(tir_func *f, int b, const tdec_src *s, int kb, int first, int fir
     ch.nitems = s->fmt->items[QK_FIELD_CODES];
     itemset it = map_items(&d, &ch, self_map);
     return field_lanes(&d, QK_FIELD_CODES, &it, TS_I32);
+}
+
+/* ---- integer images ---- */
+
+int tdec_int_image(const qk_format *f, tdec_image *img)
+{
+    if (f->sp_n || f->code == QK_CODE_VQ || f->code == QK_CODE_MINIFLOAT || f->code == QK_CODE_TABLE ||
+        f->bits > 8)
+        return 0;
+    *img = (tdec_image){TDEC_IMG_ADD, 0, 0, 0, 1.0};
+    switch (f->code) {
+    case QK_CODE_UINT: break;
+    case QK_CODE_OFFSET: img->off = -f->offset; break;
+    case QK_CODE_SINT: /* u = r ^ 2^(b-1) = value + 2^(b-1) */
+        img->kind = TDEC_IMG_XOR;
+        img->c = 1 << (f->bits - 1);
+        img->off = -(1 << (f->bits - 1));
+        break;
+    case QK_CODE_TERNARY: img->off = -1; break; /* value = digit - 1 (a 2-bit 3 is +2) */
+    case QK_CODE_BINARY: /* value = 1 - 2r = u - 1 with u = 2 (r = 0) or 0 (r = 1) */
+        img->kind = TDEC_IMG_SEL1;
+        img->c = 2;
+        img->c1 = 0;
+        img->off = -1;
+        break;
+    default: return 0;
+    }
+    return 1;
+}
+
+int tdec_is_s8(const qk_format *f)
+{
+    return f->code == QK_CODE_SINT && f->bits == 8 && !f->sp_n && f->zero == QK_ZERO_NONE &&
+           tdec_scale_factorable(f);
+}
+
+int tdec_group(const qk_format *f)
+{
+    if (f->sub_block)
+        return f->sub_block;
+    int per_block = f->scale_per == QK_PER_BLOCK || f->zero == QK_ZERO_BLOCK || f->min_num != QK_NUM_NONE;
+    return per_block ? f->block : 0;
+}
+
+int tdec_codes_u8(tir_func *f, int b, const tdec_src *s, const tdec_image *img, int kb, int first, int first_const,
+                  int lanes)
+{
+    dctx d;
+    chunk ch;
+    dctx_init(&d, f, b, s, kb);
+    chunk_init(&d, &ch, first, first_const, lanes);
+    ch.nitems = s->fmt->items[QK_FIELD_CODES];
+    itemset it = map_items(&d, &ch, self_map);
+    int r = field_lanes(&d, QK_FIELD_CODES, &it, TS_I8);
+    switch (img->kind) {
+    case TDEC_IMG_ADD: return img->c ? opk(&d, TIR_ADD, r, img->c) : r;
+    case TDEC_IMG_XOR: return opk(&d, TIR_XOR, r, img->c);
+    default:
+        return sel(&d, cmp(&d, TIR_IEQ, r, kint(&d, TS_I8, lanes, 1)), kint(&d, TS_I8, lanes, img->c1),
+                   kint(&d, TS_I8, lanes, img->c));
+    }
+}
+
+int tdec_codes_s8(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes)
+{
+    dctx d;
+    chunk ch;
+    dctx_init(&d, f, b, s, kb);
+    chunk_init(&d, &ch, first, first_const, lanes);
+    ch.nitems = s->fmt->items[QK_FIELD_CODES];
+    itemset it = map_items(&d, &ch, self_map);
+    return field_lanes(&d, QK_FIELD_CODES, &it, TS_I8);
+}
+
+void tdec_group_affine(tir_func *f, int b, const tdec_src *s, const tdec_image *img, int kb, int first,
+                       int first_const, int *mul, int *add)
+{
+    dctx d;
+    chunk ch;
+    const qk_format *fm = s->fmt;
+    dctx_init(&d, f, b, s, kb);
+    chunk_init(&d, &ch, first, first_const, 1);
+    int S = lane_scale(&d, &ch), M = lane_min(&d, &ch);
+    /* value = S * (scale_img * (u + off) - zero) + M, all times T */
+    int m = kf(&d, 1, img->scale_img);
+    m = S >= 0 ? fop(&d, TIR_FMUL, S, m) : m;
+    double cz = img->scale_img * img->off - (fm->zero == QK_ZERO_CONST ? fm->zero_const : 0);
+    int z = cz != 0 ? kf(&d, 1, cz) : -1;
+    if (fm->zero == QK_ZERO_BLOCK) {
+        int zb = num_value(&d, field_scalar(&d, QK_FIELD_ZERO, TS_I32), fm->zero_num);
+        z = z >= 0 ? fop(&d, TIR_FSUB, z, zb) : op1(&d, TIR_FNEG, TS_F32, zb);
+    }
+    int a = z >= 0 && S >= 0 ? fop(&d, TIR_FMUL, S, z) : z;
+    if (M >= 0)
+        a = a >= 0 ? fop(&d, TIR_FADD, a, M) : M;
+    if (fm->tensor_scale) {
+        int T = tensor_scale(&d);
+        m = fop(&d, TIR_FMUL, m, T);
+        a = a >= 0 ? fop(&d, TIR_FMUL, a, T) : -1;
+    }
+    *mul = m;
+    *add = a;
 }
 
 int tdec_positions(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes)

@@ -21,6 +21,7 @@ typedef struct tdec_src {
     int ptr;  /* TS_PTR node: the packed tensor (tensor header at byte 0) */
     int row;  /* i64 node: byte offset of the row start (its row header) */
     int book; /* TS_PTR node of the codebook tensor (VQ), else -1 */
+    int wide; /* 1: unaligned little-endian 16/32-bit loads are fine (CPU) */
 } tdec_src;
 
 /* flags */
@@ -61,6 +62,40 @@ int tdec_scale(tir_func *f, int b, const tdec_src *s, int kb);
 /* Value (f32 scalar) of dense element k (i64 node) of the row, any
  * format (N:M: searches the element's group; pruned elements are 0). */
 int tdec_element(tir_func *f, int b, const tdec_src *s, int k);
+
+/* ---- integer dot products ----
+ * A format has an integer image when every code's value is
+ * scale_img * (u + off) with u an unsigned byte computed from the raw
+ * code by one cheap op, and scale_img a power of two: int/uint/offset
+ * codes of up to 8 bits, ternary and sign codes. Then
+ *     value = mul * u + add
+ * over one scale group (tdec_group items) with mul, add f32 scalars that
+ * fold the image scale, the offset, zero points, block/sub-block scales,
+ * mins and the tensor scale. */
+typedef enum { TDEC_IMG_ADD, TDEC_IMG_XOR, TDEC_IMG_SEL1 } tdec_img_kind;
+typedef struct tdec_image {
+    int kind;         /* ADD: u = r + c (mod 256); XOR: u = r ^ c; SEL1: u = r ? c1 : c */
+    int c, c1;
+    int off;          /* value of code r = scale_img * (u(r) + off) */
+    double scale_img;
+} tdec_image;
+/* 1 and *img when f has an integer image (and no N:M, codebook), else 0. */
+int tdec_int_image(const qk_format *f, tdec_image *img);
+/* 1 if the codes are raw signed bytes (int8, no zero, no min, scale
+ * factorable): the signed operand of DOT4, whose value is tdec_scale * r. */
+int tdec_is_s8(const qk_format *f);
+/* Items over which mul/add are constant: the sub-block, else the block;
+ * 0 when constant over the whole row. */
+int tdec_group(const qk_format *f);
+/* u (i8 x lanes) of `lanes` consecutive codes, as tdec_codes. */
+int tdec_codes_u8(tir_func *f, int b, const tdec_src *s, const tdec_image *img, int kb, int first, int first_const,
+                  int lanes);
+/* Raw code bytes (i8 x lanes) of an s8 format, as tdec_codes. */
+int tdec_codes_s8(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes);
+/* mul and add (f32 scalars; *add = -1 when it is 0) of the scale group
+ * holding in-block item `first` of block kb. */
+void tdec_group_affine(tir_func *f, int b, const tdec_src *s, const tdec_image *img, int kb, int first,
+                       int first_const, int *mul, int *add);
 
 /* Quantizes klen (i64 node) f32 values, stored contiguously at byte
  * offset vals_off (i64 node) of TS_PTR node vals, into the row `dst`

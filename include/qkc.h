@@ -86,6 +86,17 @@ typedef struct qkc_ctx_options {
     const char *target;   /* "host" (default), "x86-64-v3", "x86-64-v4", "sm_80", "sm_90" */
     int threads;          /* worker threads for launches; 0 = number of cores */
     const char *dsl_path; /* extra import directory (':'-separated); NULL = none */
+    /* Directory of the on-disk kernel cache (compiled object code keyed by
+     * the kernel's content, target and configuration). NULL: $QKC_CACHE_DIR,
+     * else $XDG_CACHE_HOME/qkc/kernels, else ~/.cache/qkc/kernels.
+     * "" disables it. */
+    const char *cache_dir;
+    /* The tuning database (SQLite) consulted when a kernel is compiled.
+     * NULL: $QKC_TUNE_DB, else $XDG_CACHE_HOME/qkc/tune.db, else
+     * ~/.cache/qkc/tune.db. "" disables it. A missing or corrupt file is
+     * not an error: the cost model decides and a warning is recorded
+     * (qkc_kernel_config). */
+    const char *tuning_db;
 } qkc_ctx_options;
 
 /* opts may be NULL for the defaults. */
@@ -123,6 +134,28 @@ const char *qkc_program_kernel_name(const qkc_program *prog, int i); /* NULL if 
  * target. The kernel is owned by prog. */
 qkc_status qkc_kernel_get(qkc_program *prog, const char *name, qkc_kernel **out);
 const char *qkc_kernel_name(const qkc_kernel *k);
+
+/* Options of qkc_kernel_get_ex. The tile configuration of a kernel is
+ * chosen, in order: `config` when given; else the tuning database's best
+ * record for this kernel, machine and shape (exact shape, else the
+ * nearest shape bucket); else the kernel's schedule block, if it has one;
+ * else the cost model for the shape. The shape is
+ * `dims` ("N=4096,K=4096"; NULL = 4096 for every dimension). The kernel
+ * is still correct for every shape: the configuration only decides
+ * speed. */
+typedef struct qkc_kernel_options {
+    const char *dims;   /* shape the kernel is tuned for, or NULL */
+    int threads;        /* thread count it will run with (0 = the context's) */
+    const char *config; /* explicit configuration ("tile_par=4 idot=1 ..."), or NULL */
+} qkc_kernel_options;
+/* Like qkc_kernel_get with options; opts NULL = qkc_kernel_get. Each
+ * distinct configuration is its own kernel handle, owned by prog. */
+qkc_status qkc_kernel_get_ex(qkc_program *prog, const char *name, const qkc_kernel_options *opts, qkc_kernel **out);
+/* The configuration a kernel was compiled with, and where it came from:
+ * "explicit", "tuning-db (exact shape)", "tuning-db (bucket K=..,N=..)",
+ * "schedule", "model", possibly followed by "; warning: ..." when the
+ * tuning database could not be read. Strings live as long as k. */
+qkc_status qkc_kernel_config(const qkc_kernel *k, const char **config, const char **origin);
 
 typedef struct qkc_param_info {
     const char *name;

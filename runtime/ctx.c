@@ -79,6 +79,7 @@ static void ctx_init_locks(qkc_ctx *ctx)
 {
     pthread_mutex_init(&ctx->backend_mu, NULL);
     pthread_mutex_init(&ctx->err_mu, NULL);
+    pthread_mutex_init(&ctx->tdb_mu, NULL);
     rt_cache_init(&ctx->cache);
 }
 
@@ -101,6 +102,12 @@ qkc_status qkc_ctx_create(const qkc_ctx_options *opts, qkc_ctx **out)
     ctx->dsl_path = o.dsl_path ? qk_xstrdup(o.dsl_path) : NULL;
     ctx->threads = o.threads ? o.threads : default_threads();
     ctx->pool = rt_pool_new(ctx->threads);
+    if (!o.tuning_db) {
+        char path[4096];
+        if (qk_tunedb_default_path(path, sizeof path))
+            ctx->tuning_db = qk_xstrdup(path);
+    } else if (o.tuning_db[0])
+        ctx->tuning_db = qk_xstrdup(o.tuning_db);
     ctx_init_locks(ctx);
     *out = ctx;
     return QKC_OK;
@@ -114,6 +121,10 @@ void qkc_ctx_destroy(qkc_ctx *ctx)
     if (ctx->backend_state)
         ctx->backend->destroy(ctx->backend_state);
     rt_pool_free(ctx->pool);
+    qk_tunedb_close(ctx->tdb);
+    free(ctx->tuning_db);
+    free(ctx->tdb_warning);
+    pthread_mutex_destroy(&ctx->tdb_mu);
     for (int i = 0; i < RT_ERR_SLOTS; i++)
         free(ctx->errs[i].msg);
     pthread_mutex_destroy(&ctx->backend_mu);

@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef QKC_VERSION
 #define QKC_VERSION "0.1.0"
@@ -186,13 +187,10 @@ static qkc_status build_tir(qkc_ctx *ctx, const kir_kernel *k, const tir_config 
     return QKC_OK;
 }
 
-/* Finds or builds the cache entry of k (with a reference). */
-static qkc_status get_entry(qkc_ctx *ctx, const kir_kernel *k, rt_entry **out)
+/* Finds or builds the cache entry of k for cfg (with a reference). */
+static qkc_status get_entry(qkc_ctx *ctx, const kir_kernel *k, const tir_config *cfg_in, rt_entry **out)
 {
-    tir_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    tir_default_config(&ctx->target, &cfg);
-    tir_apply_schedule(k, &cfg);
+    tir_config cfg = *cfg_in;
     char *key = cache_key(k, &ctx->target, &cfg);
     uint64_t hash = qk_hash64(key, strlen(key), 0);
     if ((*out = rt_cache_find(&ctx->cache, hash, key))) {
@@ -212,6 +210,143 @@ static qkc_status get_entry(qkc_ctx *ctx, const kir_kernel *k, rt_entry **out)
     *out = rt_cache_insert(&ctx->cache, e);
     if (*out != e)
         rt_entry_free(e, ctx->backend, ctx->backend_state);
+    return QKC_OK;
+}
+
+/* ---- choosing the configuration ---- */
+
+void rt_kernel_hash(const kir_kernel *k, char out[17])
+{
+    qk_buf b = {0};
+    kir_print_kernel(k, &b);
+    for (int i = 0; i < k->ntensors; i++) {
+        const qk_format *f = k->tensors[i].fmt;
+        int seen = 0;
+        for (int j = 0; j < i && f; j++)
+            seen |= k->tensors[j].fmt == f;
+        if (f && !seen)
+            qk_format_print(f, &b);
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)qk_hash64(b.s ? b.s : "", b.len, 0));
+    qk_buf_free(&b);
+}
+
+/* The shape text "K=4096,N=4096" (names sorted) of dims "N=4096,K=4096";
+ * unnamed dimensions are 4096. QKC_OK or INVALID_ARG. */
+static qkc_status shape_text(qkc_ctx *ctx, const kir_kernel *k, const char *dims, qk_buf *out)
+{
+    int64_t val[64];
+    int n = k->nsyms < 64 ? k->nsyms : 64;
+    for (int i = 0; i < n; i++)
+        val[i] = 4096;
+    const char *p = dims ? dims : "";
+    while (*p) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        if (!*p)
+            break;
+        const char *eq = strchr(p, '=');
+        const char *end = eq ? eq + strcspn(eq, ", ") : p + strlen(p);
+        if (!eq || eq > end)
+            return rt_fail(ctx, QKC_ERR_INVALID_ARG, "dims '%s': expected NAME=VALUE", dims);
+        int s = 0;
+        while (s < n && !(strlen(k->syms[s]) == (size_t)(eq - p) && strncmp(k->syms[s], p, (size_t)(eq - p)) == 0))
+            s++;
+        if (s == n)
+            return rt_fail(ctx, QKC_ERR_INVALID_ARG, "dims '%s': kernel '%s' has no dimension '%.*s'", dims, k->name,
+                           (int)(eq - p), p);
+        char *stop;
+        long long v = strtoll(eq + 1, &stop, 10);
+        if (stop != end || v < 0)
+            return rt_fail(ctx, QKC_ERR_INVALID_ARG, "dims '%s': '%.*s' is not a dimension value", dims,
+                           (int)(end - eq - 1), eq + 1);
+        val[s] = v;
+        p = end;
+    }
+    int order[64];
+    for (int i = 0; i < n; i++) { /* insertion sort by name */
+        int j = i;
+        while (j > 0 && strcmp(k->syms[order[j - 1]], k->syms[i]) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    for (int i = 0; i < n; i++)
+        qk_buf_printf(out, "%s%s=%lld", i ? "," : "", k->syms[order[i]], (long long)val[order[i]]);
+    return QKC_OK;
+}
+
+/* The context's tuning database, opened read-only on first use; NULL when
+ * disabled, absent or unreadable (then *warning says why, once). */
+static qk_tunedb *tuning_db(qkc_ctx *ctx, const char **warning)
+{
+    pthread_mutex_lock(&ctx->tdb_mu);
+    if (!ctx->tdb_tried && ctx->tuning_db) {
+        ctx->tdb_tried = 1;
+        char err[1024] = "";
+        if (access(ctx->tuning_db, F_OK) == 0 && qk_tunedb_open(ctx->tuning_db, 1, &ctx->tdb, err, sizeof err) != 0) {
+            ctx->tdb = NULL;
+            ctx->tdb_warning = qk_xstrdup(err);
+        }
+    }
+    pthread_mutex_unlock(&ctx->tdb_mu);
+    *warning = ctx->tdb_warning;
+    return ctx->tdb;
+}
+
+/* Resolves the configuration of k for opts: explicit, tuning database,
+ * schedule, model (include/qkc.h). *origin is malloc'd. */
+static qkc_status choose_config(qkc_ctx *ctx, const kir_kernel *k, const qkc_kernel_options *opts, tir_config *cfg,
+                                char **origin)
+{
+    tir_default_config(&ctx->target, cfg);
+    *origin = NULL;
+    if (opts && opts->config) {
+        tir_apply_schedule(k, cfg);
+        char err[512];
+        if (tir_config_parse(opts->config, cfg, err, sizeof err) != 0)
+            return rt_fail(ctx, QKC_ERR_INVALID_ARG, "kernel '%s': %s", k->name, err);
+        *origin = qk_xstrdup("explicit");
+        return QKC_OK;
+    }
+    qk_buf shape = {0};
+    qkc_status st = shape_text(ctx, k, opts ? opts->dims : NULL, &shape);
+    if (st != QKC_OK) {
+        qk_buf_free(&shape);
+        return st;
+    }
+    const char *warning = NULL;
+    qk_tunedb *db = tuning_db(ctx, &warning);
+    qk_buf why = {0};
+    if (db) {
+        char hash[17], fp[512], err[512];
+        rt_kernel_hash(k, hash);
+        qk_target_fingerprint(&ctx->target, fp, sizeof fp);
+        qk_tune_record r;
+        int exact = 0, threads = opts && opts->threads > 0 ? opts->threads : ctx->threads;
+        pthread_mutex_lock(&ctx->tdb_mu); /* one connection: serialize its use */
+        int found = qk_tunedb_best(db, hash, fp, shape.s ? shape.s : "", threads, &r, &exact, err, sizeof err);
+        pthread_mutex_unlock(&ctx->tdb_mu);
+        tir_config c = *cfg;
+        char perr[512];
+        if (found == 1 && tir_config_parse(r.config, &c, perr, sizeof perr) == 0) {
+            *cfg = c;
+            if (exact)
+                qk_buf_puts(&why, "tuning-db (exact shape)");
+            else
+                qk_buf_printf(&why, "tuning-db (bucket of %s)", r.shape);
+        } else if (found < 0)
+            warning = err[0] ? err : "tuning database lookup failed";
+    }
+    if (!why.len) {
+        tir_apply_schedule(k, cfg);
+        qk_buf_puts(&why, k->sched.present ? "schedule" : "model");
+    }
+    if (warning)
+        qk_buf_printf(&why, "; warning: tuning database not used: %s", warning);
+    qk_buf_free(&shape);
+    *origin = qk_buf_take(&why);
     return QKC_OK;
 }
 
@@ -278,14 +413,23 @@ static qkc_kernel *kernel_new(qkc_program *p, const kir_kernel *k, rt_entry *e)
 
 void rt_kernel_free(qkc_kernel *k)
 {
-    if (!k)
-        return;
-    rt_cache_release(&k->prog->ctx->cache, k->entry);
-    qk_arena_free(k->arena);
-    free(k);
+    while (k) {
+        qkc_kernel *next = k->next;
+        rt_cache_release(&k->prog->ctx->cache, k->entry);
+        qk_arena_free(k->arena);
+        free(k->config);
+        free(k->origin);
+        free(k);
+        k = next;
+    }
 }
 
 qkc_status qkc_kernel_get(qkc_program *p, const char *name, qkc_kernel **out)
+{
+    return qkc_kernel_get_ex(p, name, NULL, out);
+}
+
+qkc_status qkc_kernel_get_ex(qkc_program *p, const char *name, const qkc_kernel_options *opts, qkc_kernel **out)
 {
     if (out)
         *out = NULL;
@@ -294,20 +438,49 @@ qkc_status qkc_kernel_get(qkc_program *p, const char *name, qkc_kernel **out)
                        !p ? "program" : !name ? "name" : "out");
     if (!p->kir)
         return rt_fail(p->ctx, QKC_ERR_INVALID_ARG, "the program has compile errors: no kernels");
+    if (opts && opts->threads < 0)
+        return rt_fail(p->ctx, QKC_ERR_INVALID_ARG, "qkc_kernel_get_ex: threads = %d is negative", opts->threads);
     int i = kernel_index(p, name);
     if (i < 0)
         return not_found(p, name);
+    const kir_kernel *kk = p->kir->kernels[i];
+    tir_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char *origin = NULL;
+    qkc_status st = choose_config(p->ctx, kk, opts, &cfg, &origin);
+    if (st != QKC_OK)
+        return st;
+    char text[512];
+    tir_config_print(&cfg, text, sizeof text);
     pthread_mutex_lock(&p->mu);
-    qkc_status st = QKC_OK;
-    if (!p->kernels[i]) {
+    qkc_kernel **slot = &p->kernels[i];
+    while (*slot && strcmp((*slot)->config, text) != 0)
+        slot = &(*slot)->next;
+    if (!*slot) {
         rt_entry *e = NULL;
-        st = get_entry(p->ctx, p->kir->kernels[i], &e);
-        if (st == QKC_OK)
-            p->kernels[i] = kernel_new(p, p->kir->kernels[i], e);
+        st = get_entry(p->ctx, kk, &cfg, &e);
+        if (st == QKC_OK) {
+            *slot = kernel_new(p, kk, e);
+            (*slot)->config = qk_xstrdup(text);
+            (*slot)->origin = origin;
+            origin = NULL;
+        }
     }
-    *out = p->kernels[i];
+    *out = *slot;
     pthread_mutex_unlock(&p->mu);
+    free(origin);
     return st;
+}
+
+qkc_status qkc_kernel_config(const qkc_kernel *k, const char **config, const char **origin)
+{
+    if (!k)
+        return QKC_ERR_INVALID_ARG;
+    if (config)
+        *config = k->config;
+    if (origin)
+        *origin = k->origin;
+    return QKC_OK;
 }
 
 /* ---- introspection ---- */

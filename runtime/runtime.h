@@ -12,6 +12,7 @@
 #define QK_RUNTIME_H
 
 #include "backends/backend.h"
+#include "runtime/tunedb.h"
 #include "common/base.h"
 #include "compiler/kir.h"
 #include "compiler/tir.h"
@@ -89,6 +90,11 @@ struct qkc_ctx {
     char *backend_err;
     rt_pool *pool;
     rt_cache cache;
+    char *tuning_db;            /* resolved path of the tuning database; NULL = disabled */
+    pthread_mutex_t tdb_mu;     /* guards the lazily opened database */
+    int tdb_tried;
+    qk_tunedb *tdb;             /* NULL when absent or unreadable */
+    char *tdb_warning;          /* why it could not be read, or NULL */
     pthread_mutex_t err_mu;
     rt_errslot errs[RT_ERR_SLOTS];
     int err_next;
@@ -120,14 +126,21 @@ const kir_program *rt_program_kir(const qkc_program *p);
 struct qkc_kernel {
     qkc_program *prog;
     const kir_kernel *kir;
+    struct qkc_kernel *next; /* other configurations of the same KIR kernel */
+    char *config;            /* tir_config_print of the configuration used */
+    char *origin;            /* where it came from (qkc_kernel_config) */
     rt_entry *entry;
     qk_arena *arena;  /* signature and dim strings */
     char *signature;
     const char ***dim_text; /* [tensor][dim] as printed ("N", "H-2", "64") */
 };
 
-/* Frees a kernel and drops its cache reference (program destroy). */
+/* Frees a kernel (and its later configurations) and drops their cache
+ * references (program destroy). */
 void rt_kernel_free(qkc_kernel *k);
+/* 16 hex digits naming the kernel's canonical text (KIR and formats),
+ * without target or configuration: the key of tuning-database records. */
+void rt_kernel_hash(const kir_kernel *k, char out[17]);
 
 /* ---- launch.c ---- */
 /* Validates args against k's declaration and binds the dims: fills views

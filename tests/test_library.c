@@ -132,12 +132,13 @@ static int64_t dim_of(const char *name, int64_t K)
 
 /* Compiles source on ctx, runs kernel kname against the reference; 0 =
  * pass, else prints why. */
-static int check_kernel(qkc_ctx *ctx, const char *source, const char *kname, int64_t K, int threads, char *why,
-                        size_t n)
+static int check_kernel_cfg(qkc_ctx *ctx, const char *source, const char *kname, int64_t K, int threads,
+                            const char *config, char **tir, char *why, size_t n)
 {
     qkc_program *p = NULL;
     qkc_kernel *k = NULL;
-    if (qkc_program_create(ctx, source, "lib.qk", &p) != QKC_OK || qkc_kernel_get(p, kname, &k) != QKC_OK) {
+    qkc_kernel_options ko = {.config = config};
+    if (qkc_program_create(ctx, source, "lib.qk", &p) != QKC_OK || qkc_kernel_get_ex(p, kname, &ko, &k) != QKC_OK) {
         snprintf(why, n, "compile: %s", qkc_errmsg(ctx));
         qkc_program_destroy(p);
         return 1;
@@ -157,9 +158,17 @@ static int check_kernel(qkc_ctx *ctx, const char *source, const char *kname, int
         snprintf(why, n, "launch: %s", qkc_errmsg(ctx));
     else
         bad = rtt_compare(&a, why, n);
+    if (tir)
+        qkc_kernel_emit(k, "tir", tir);
     rtt_args_free(&a);
     qkc_program_destroy(p);
     return bad;
+}
+
+static int check_kernel(qkc_ctx *ctx, const char *source, const char *kname, int64_t K, int threads, char *why,
+                        size_t n)
+{
+    return check_kernel_cfg(ctx, source, kname, K, threads, NULL, NULL, why, n);
 }
 
 static void test_every_format(void)
@@ -193,6 +202,65 @@ static void test_every_format(void)
         printf("\n");
     }
     CU_ASSERT_EQUAL(failed, 0);
+}
+
+/* ---- integer dot products ---- */
+
+/* Every format times int8 activations (per block of 32, per row, q8_0):
+ * GEMV, GEMM and a quantize()d GEMV under several integer-dot
+ * configurations, against the reference. Formats with an integer image
+ * (int/uint/offset codes up to 8 bits, ternary, sign bits) must lower to
+ * DOT4; the others take the f32 path and must still be right. */
+static void test_integer_dot(void)
+{
+    CU_ASSERT_FATAL(nformats >= 20);
+    static const char *const acts[] = {"act_i8_b32", "q8_0", "act_i8_row"};
+    static const char *const configs[] = {"idot_bytes=16 kblocks=1 tile_par=1", "idot_bytes=32 kblocks=4 tile_par=4",
+                                          "idot_bytes=64 kblocks=2 tile_par=8 tile_inner=2"};
+    qkc_ctx *ctx = NULL;
+    qkc_ctx_options opts = {.threads = 2, .tuning_db = "", .cache_dir = ""};
+    CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);
+    int failed = 0, ndot = 0;
+    printf("\n  integer dot products (DOT4 in the tiled IR):");
+    for (int i = 0; i < nformats; i++) {
+        const lib_format *l = &formats[i];
+        if (l->vq)
+            continue;
+        for (int a = 0; a < 3; a++) {
+            char src[2048], why[1024];
+            snprintf(src, sizeof src,
+                     "import \"%s/%s\"\nimport \"%s/ggml.qk\"\nimport \"%s/ternary.qk\"\n"
+                     "kernel gemv(W: %s[N, K], xq: %s[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
+                     "kernel gemm(xq: %s[M, K], W: %s[N, K]) -> y: f32[M, N] { y[m, n] = sum(k) xq[m, k] * W[n, k] }\n"
+                     "kernel gq(x: f32[K], W: %s[N, K]) -> y: f32[N] {\n"
+                     "  xq[k] = quantize(x[k], %s)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n",
+                     DSL_DIR, l->file, DSL_DIR, DSL_DIR, l->name, acts[a], acts[a], l->name, l->name, acts[a]);
+            int64_t B = l->block > 128 ? l->block : 128;
+            int64_t K = 2 * B + 37;
+            int nc = a == 0 ? 3 : 1;
+            for (int c = 0; c < nc; c++)
+                for (int g = 0; g < 3; g++) {
+                    static const char *const kn[] = {"gemv", "gemm", "gq"};
+                    char *tir = NULL;
+                    int bad = check_kernel_cfg(ctx, src, kn[g], K, 2, configs[c], &tir, why, sizeof why);
+                    int dot = tir && strstr(tir, "dot4");
+                    free(tir);
+                    if (bad) {
+                        fprintf(stderr, "\n%s x %s, %s, config '%s': %s\n", l->name, acts[a], kn[g], configs[c],
+                                why);
+                        failed++;
+                    }
+                    if (dot && a == 0 && c == 0 && g == 0) {
+                        printf(" %s", l->name);
+                        ndot++;
+                    }
+                }
+        }
+    }
+    printf(" (%d formats)\n", ndot);
+    qkc_ctx_destroy(ctx);
+    CU_ASSERT_EQUAL(failed, 0);
+    CU_ASSERT(ndot >= 20); /* every int/uint/offset/ternary/binary format but N:M and codebooks */
 }
 
 /* ---- special lowerings ---- */
@@ -478,6 +546,7 @@ int main(void)
         return 1;
     CU_pSuite s = CU_add_suite("library", NULL, NULL);
     CU_add_test(s, "every dsl/ format: GEMV and GEMM vs the reference", test_every_format);
+    CU_add_test(s, "int8 activations: integer dot products vs the reference", test_integer_dot);
     CU_add_test(s, "binary x binary: popcount, exact", test_xnor_popcount);
     CU_add_test(s, "ternary: exact integers, BitNet-style", test_ternary_exact);
     CU_add_test(s, "quantize() and hadamard()", test_quantize_hadamard);

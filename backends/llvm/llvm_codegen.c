@@ -18,6 +18,7 @@ typedef struct gen {
     LLVMBuilderRef alloca_b;
     LLVMValueRef fn;
     const tir_func *f;
+    const llvm_tm_desc *tm;
     LLVMValueRef *val; /* node id -> value */
 } gen;
 
@@ -313,6 +314,45 @@ static void gen_if(gen *g, const tir_node *n)
     LLVMPositionBuilderAtEnd(g->b, j);
 }
 
+/* DOT4: c + per group of 4 byte lanes sum zext(a) * sext(b). With VNNI
+ * (AVX512-VNNI on 128/256/512-bit vectors, or AVX-VNNI) one vpdpbusd;
+ * otherwise widening multiplies and pairwise adds, which LLVM turns into
+ * pmaddwd-style code on x86 and portable vector code elsewhere. */
+static LLVMValueRef dot4(gen *g, const tir_node *n)
+{
+    int L = n->type.lanes;
+    LLVMValueRef a = v(g, n->a[0]), b = v(g, n->a[1]), c = v(g, n->a[2]);
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx), vt = LLVMVectorType(i32, (unsigned)L);
+    const char *feat = g->tm->features ? g->tm->features : "";
+    int vnni = strstr(feat, "+avx512vnni") && (L == 16 || strstr(feat, "+avx512vl"));
+    if (!vnni && L == 8 && strstr(feat, "+avxvnni"))
+        vnni = 1;
+    if (vnni && (L == 4 || L == 8 || L == 16)) {
+        char name[48];
+        snprintf(name, sizeof name, "llvm.x86.avx512.vpdpbusd.%d", L * 32);
+        unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+        LLVMTypeRef fnty;
+        if (id) {
+            LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
+            fnty = LLVMIntrinsicGetType(g->ctx, id, NULL, 0);
+            LLVMValueRef args[3] = {c, LLVMBuildBitCast(g->b, a, vt, ""), LLVMBuildBitCast(g->b, b, vt, "")};
+            return LLVMBuildCall2(g->b, fnty, fn, args, 3, "");
+        }
+    }
+    LLVMTypeRef w = LLVMVectorType(i32, (unsigned)(4 * L));
+    LLVMValueRef p = LLVMBuildMul(g->b, LLVMBuildZExt(g->b, a, w, ""), LLVMBuildSExt(g->b, b, w, ""), "");
+    LLVMValueRef idx[4][64];
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < 4; j++)
+            idx[j][l] = LLVMConstInt(i32, (unsigned long long)(4 * l + j), 0);
+    LLVMValueRef sum = c;
+    for (int j = 0; j < 4; j++) {
+        LLVMValueRef part = LLVMBuildShuffleVector(g->b, p, LLVMGetPoison(w), LLVMConstVector(idx[j], (unsigned)L), "");
+        sum = LLVMBuildAdd(g->b, sum, part, "");
+    }
+    return sum;
+}
+
 static void gen_node(gen *g, int id)
 {
     const tir_node *n = &g->f->nodes[id];
@@ -329,6 +369,7 @@ static void gen_node(gen *g, int id)
     case TIR_SHUFFLE: r = shuffle(g, n); break;
     case TIR_LOAD: r = load(g, n); break;
     case TIR_GATHER: r = gather(g, n); break;
+    case TIR_DOT4: r = dot4(g, n); break;
     case TIR_STORE: store(g, n); break;
     case TIR_VAR:
         r = LLVMBuildAlloca(g->alloca_b, type_of(g, n->type), "acc");
@@ -366,7 +407,7 @@ static LLVMTypeRef fn_type(gen *g)
 
 LLVMModuleRef llvm_gen_module(LLVMContextRef ctx, const tir_func *f, const char *symbol, const llvm_tm_desc *tm)
 {
-    gen g = {.ctx = ctx, .f = f};
+    gen g = {.ctx = ctx, .f = f, .tm = tm};
     g.mod = LLVMModuleCreateWithNameInContext(symbol, ctx);
     LLVMSetTarget(g.mod, tm->triple);
     g.fn = LLVMAddFunction(g.mod, symbol, fn_type(&g));
