@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# cli_bench.sh — `qkc bench`: the check line, the timing table, the
+# --json schema (grep-based), the baselines, --overhead, the probe stored
+# in the tuning database, and bad inputs (a message and a non-zero exit
+# status, never a crash). No timed assertions: only that figures appear.
+# The tuning database and the kernel cache live in a temporary directory.
+# Usage: bash tests/cli_bench.sh path/to/qkc
+set -uo pipefail
+QKC=${1:?usage: cli_bench.sh path/to/qkc}
+cd "$(dirname "$0")/.."
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+export QKC_TUNE_DB="$TMP/tune.db" QKC_CACHE_DIR="$TMP/cache"
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$TMP/out" ] && sed 's/^/     | /' "$TMP/out" | head -30; }
+
+# Runs qkc with the remaining args: stdout in $TMP/out (stderr appended
+# unless Q_SPLIT=1, then in $TMP/err), exit status in $rc.
+q() {
+  if [ "${Q_SPLIT:-0}" = 1 ]; then
+    "$QKC" "$@" >"$TMP/out" 2>"$TMP/err"
+  else
+    "$QKC" "$@" >"$TMP/out" 2>&1
+  fi
+  rc=$?
+}
+G="examples/q4_gemv.qk --kernel gemv"
+
+# ---- a small bench: the probe is measured once and stored ----
+q bench $G --dims N=300,K=320 --reps 3 --mode both --threads 1
+if [ $rc -eq 0 ] && grep -q "^check: .*PASS" "$TMP/out" && grep -q "GB/s" "$TMP/out" &&
+  grep -q "^cold " "$TMP/out" && grep -q "^hot " "$TMP/out" && grep -q "^config: .*(" "$TMP/out"; then
+  ok "bench N=300,K=320: PASS, config, cold and hot rows"
+else
+  bad "bench N=300,K=320: PASS, config, cold and hot rows (rc $rc)"
+fi
+if grep -q "^probe: none stored for this machine: measured now" "$TMP/out"; then ok "first run measures the probe"; else bad "first run measures the probe"; fi
+q bench $G --dims N=300,K=320 --reps 3 --mode hot --threads 1
+if [ $rc -eq 0 ] && ! grep -q "measured now" "$TMP/out" && grep -q "^probe: read GB/s" "$TMP/out" &&
+  grep -q "^hot .*% " "$TMP/out"; then
+  ok "second run uses the stored probe, ratios shown"
+else
+  bad "second run uses the stored probe, ratios shown (rc $rc)"
+fi
+
+# ---- --json: one object on stdout with the documented keys ----
+Q_SPLIT=1 q bench $G --dims N=300,K=320 --reps 3 --threads 1 --json --overhead --baseline ref
+if [ $rc -eq 0 ] && [ "$(wc -l <"$TMP/out")" -eq 1 ] && [ "$(head -c 1 "$TMP/out")" = "{" ]; then
+  ok "--json: one line, one object"
+else
+  bad "--json: one line, one object (rc $rc)"
+fi
+missing=""
+for k in kernel file dims target fingerprint config config_origin check shape rel_err pass probe dram_gbps \
+  int8_gops f32_gflops runs mode threads reps median_s min_s weight_bytes input_bytes gbps_weights gbps_inputs \
+  gops ratio_bw ratio_bw_level ratio_int8_peak ratio_f32_peak baseline speedup overhead launch_us direct_us \
+  diff_us jit_cold_ms disk_hit_ms; do
+  grep -q "\"$k\": " "$TMP/out" || missing="$missing $k"
+done
+if [ -z "$missing" ]; then ok "--json has every documented key"; else bad "--json is missing:$missing"; fi
+if grep -q '"pass": true' "$TMP/out" && grep -q '"mode": "cold"' "$TMP/out" && grep -q '"mode": "hot"' "$TMP/out" &&
+  grep -q '"dims": {"K": 320, "N": 300}' "$TMP/out" && grep -q '"kind": "ref"' "$TMP/out"; then
+  ok "--json: check.pass true, both modes, dims, ref baseline"
+else
+  bad "--json: check.pass true, both modes, dims, ref baseline"
+fi
+if ! grep -Eq ': -?(nan|inf)' "$TMP/out"; then ok "--json has no nan/inf"; else bad "--json has no nan/inf"; fi
+
+# ---- baselines and overheads in text ----
+q bench $G --dims N=300,K=320 --reps 3 --threads 1 --mode hot --baseline ref
+if [ $rc -eq 0 ] && grep -q "speed-up [0-9.]*x" "$TMP/out"; then ok "--baseline ref: speed-up"; else bad "--baseline ref: speed-up (rc $rc)"; fi
+q bench $G --dims N=300,K=320 --reps 3 --threads 1 --mode hot --overhead
+if [ $rc -eq 0 ] && grep -q "^overhead: launch [0-9.]* us" "$TMP/out" &&
+  grep -q "direct call [0-9.]* us" "$TMP/out" && grep -q "ms disk-cache hit" "$TMP/out"; then
+  ok "--overhead: launch, direct call, compile latency"
+else
+  bad "--overhead: launch, direct call, compile latency (rc $rc)"
+fi
+q bench examples/q8_gemm_relu.qk --dims M=5,N=40,K=64 --reps 3 --threads 1 --mode hot --baseline sgemm
+if [ $rc -eq 0 ] && grep -q "baseline sgemm (.*GFLOP/s\|sgemm baseline skipped: libopenblas not found" "$TMP/out"; then
+  ok "--baseline sgemm: a figure or the skipped line"
+else
+  bad "--baseline sgemm: a figure or the skipped line (rc $rc)"
+fi
+q bench $G --dims N=300,K=320 --reps 3 --threads 1 --mode hot --baseline sgemm
+if [ $rc -eq 0 ] && grep -q "sgemm baseline skipped: the kernel's dims are not M, N, K" "$TMP/out"; then
+  ok "--baseline sgemm on a GEMV: skipped with the reason"
+else
+  bad "--baseline sgemm on a GEMV: skipped with the reason (rc $rc)"
+fi
+
+# ---- a shape too big for the reference is checked on a reduced one ----
+q bench $G --dims N=4200,K=4100 --reps 2 --threads 1 --mode hot
+if [ $rc -eq 0 ] && grep -q "^check: .* at K=999,N=999 (reduced from K=4100,N=4200.*PASS" "$TMP/out"; then
+  ok "big shape: checked at K=999,N=999"
+else
+  bad "big shape: checked at K=999,N=999 (rc $rc)"
+fi
+q bench $G --dims N=300,K=320 --reps 2 --threads 1 --mode hot --no-check --config "unroll=2"
+if [ $rc -eq 0 ] && ! grep -q "^check:" "$TMP/out" && grep -q "^config: .*unroll=2.*(explicit)" "$TMP/out"; then
+  ok "--no-check, --config: no check line, explicit config"
+else
+  bad "--no-check, --config: no check line, explicit config (rc $rc)"
+fi
+
+# ---- bad inputs: a message, a non-zero status below 128 ----
+expect_err() { # name, grep pattern, args...
+  local name=$1 pat=$2
+  shift 2
+  q bench "$@"
+  if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q -- "$pat" "$TMP/out"; then ok "$name -> exit $rc"; else bad "$name (rc $rc)"; fi
+}
+expect_err "unknown kernel" "no kernel 'nope'" examples/q4_gemv.qk --kernel nope --dims N=3,K=3
+expect_err "several kernels, no --kernel" "kernel NAME is required" examples/activations.qk --dims M=1,N=1,K=1
+expect_err "--threads 0x" "threads" $G --dims N=3,K=3 --threads 0x
+expect_err "--threads -1" "threads" $G --dims N=3,K=3 --threads -1
+expect_err "--threads 1,,2" "threads" $G --dims N=3,K=3 --threads 1,,2
+expect_err "--mode warm" "mode must be one of" $G --dims N=3,K=3 --mode warm
+expect_err "--baseline blas" "baseline must be one of" $G --dims N=3,K=3 --baseline blas
+expect_err "--reps 0" "reps" $G --dims N=3,K=3 --reps 0
+expect_err "--config bogus=1" "bogus" $G --dims N=3,K=3 --config bogus=1
+expect_err "--config tile_par=x" "tile_par" $G --dims N=3,K=3 --config tile_par=x
+expect_err "missing --dims" "K is missing" $G
+expect_err "unknown dim" "no dimension 'Q'\|bad item 'Q=3'" $G --dims Q=3,N=3,K=3
+expect_err "bad dim value" "not a dimension value\|bad item" $G --dims N=3,K=x
+expect_err "missing file" "cannot read" no_such_file.qk --dims N=3
+expect_err "unknown target" "unknown target" $G --dims N=3,K=3 --target nope
+
+q bench --help
+if [ $rc -eq 0 ] && grep -q "cold:" "$TMP/out" && grep -q "hot:" "$TMP/out" &&
+  grep -q "qkc bench examples/q4_gemv.qk --kernel gemv --dims N=8192,K=8192 --threads 1,2" "$TMP/out"; then
+  ok "--help: details and example"
+else
+  bad "--help: details and example (rc $rc)"
+fi
+
+echo "cli_bench: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
