@@ -39,6 +39,20 @@ typedef struct qk_backend {
      * (args as in tir.h; pointers are host memory, copied in and out). */
     int (*launch)(void *state, const tir_func *f, qk_code *code, void **args, const int64_t *arg_bytes,
                   char *err, size_t errsz);
+    /* Optional (NULL in backends without them): relocatable object code,
+     * which the runtime's on-disk kernel cache stores between processes.
+     * obj_tag names everything an object depends on besides f (target
+     * triple, CPU, features, compiler version); an object is only loaded
+     * by a state with the same tag. The string lives as long as state. */
+    const char *(*obj_tag)(void *state);
+    /* Compiles f to object bytes (*obj malloc'd, *n bytes): the code
+     * compile would produce. Safe from several threads. 0 or -1 + err. */
+    int (*compile_obj)(void *state, const tir_func *f, void **obj, size_t *n, char *err, size_t errsz);
+    /* Makes an object from compile_obj of the same f (this process or an
+     * earlier one, same obj_tag) runnable, as compile does; out is freed
+     * with release. Safe from several threads. 0 or -1 + err. */
+    int (*load_obj)(void *state, const tir_func *f, const void *obj, size_t n, qk_code *out, char *err,
+                    size_t errsz);
 } qk_backend;
 
 extern const qk_backend qk_backend_llvm;

@@ -102,6 +102,7 @@ qkc_status qkc_ctx_create(const qkc_ctx_options *opts, qkc_ctx **out)
     ctx->dsl_path = o.dsl_path ? qk_xstrdup(o.dsl_path) : NULL;
     ctx->threads = o.threads ? o.threads : default_threads();
     ctx->pool = rt_pool_new(ctx->threads);
+    ctx->cache_dir = rt_cache_dir_resolve(o.cache_dir);
     if (!o.tuning_db) {
         char path[4096];
         if (qk_tunedb_default_path(path, sizeof path))
@@ -123,6 +124,7 @@ void qkc_ctx_destroy(qkc_ctx *ctx)
     rt_pool_free(ctx->pool);
     qk_tunedb_close(ctx->tdb);
     free(ctx->tuning_db);
+    free(ctx->cache_dir);
     free(ctx->tdb_warning);
     pthread_mutex_destroy(&ctx->tdb_mu);
     for (int i = 0; i < RT_ERR_SLOTS; i++)

@@ -154,8 +154,9 @@ static qkc_status compile_code(qkc_ctx *ctx, rt_entry *e)
     char err[2048] = "";
     void *state = NULL;
     int rc = rt_backend_state(ctx, &state, err, sizeof err);
+    int hit = 0;
     if (rc == 0)
-        rc = ctx->backend->compile(state, e->f, &e->code, err, sizeof err);
+        rc = rt_compile_cached(ctx->backend, state, ctx->cache_dir, e, &hit, err, sizeof err);
     if (rc != 0) {
         if (ctx->target.kind == QK_TARGET_GPU && rt_is_no_device(err)) {
             e->code_err = qk_xstrdup(err);

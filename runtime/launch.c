@@ -2,9 +2,14 @@
  * against the kernel's declaration (count, dtype, rank, strides) and the
  * dimensions are bound and range-checked by kir_bind before any tensor
  * memory is read or written. Then the argument array of tir.h's ABI is
- * built and the entry point is called through libffi on disjoint chunks
- * of work items, from the context's thread pool (CPU), or handed to the
- * backend's launch hook (GPU). */
+ * built and the entry point is called through libffi, once per chunk of
+ * work items, from the context's thread pool (CPU), or handed to the
+ * backend's launch hook (GPU).
+ *
+ * The launch path is meant to cost well under a microsecond over a direct
+ * call of the entry point: its working memory lives on the caller's stack
+ * (rt_frame), and with the context's thread count (threads = 0) small
+ * work runs on the calling thread alone (small_work). */
 #include "runtime/runtime.h"
 
 #include <stdlib.h>
@@ -123,21 +128,81 @@ typedef union {
 
 typedef struct rt_call {
     const rt_entry *e;
-    int nargs;
-    rt_val vals[RT_MAX_ARGS];
-    void *av[RT_MAX_ARGS];      /* av[j] = &vals[j] */
-    int64_t bytes[RT_MAX_ARGS]; /* GPU: buffer sizes of pointer args */
+    int nargs, cap;
+    rt_val *vals;
+    void **av;         /* av[j] = &vals[j] */
+    int64_t *bytes;    /* buffer sizes of pointer args (GPU copies, work estimate) */
     int nscratch;
-    void *scratch[RT_MAX_ARGS]; /* owned: freed after the launch */
-    int64_t base;               /* first work item of the phase being run */
+    void **scratch;    /* owned: freed after the launch */
+    int64_t base;      /* first work item of the phase being run */
 } rt_call;
 
-/* Per-call working memory of a launch or a reference run. */
-typedef struct rt_scratch {
-    kir_view views[RT_MAX_ARGS];
-    int64_t dims[RT_MAX_ARGS];
+/* Working memory of one launch or reference run. Kernels up to
+ * RT_SMALL_T tensors and RT_SMALL_A arguments keep it on the caller's
+ * stack (under 3 KiB: callers may have small stacks), larger ones in one
+ * heap block; a launch allocates nothing else unless the kernel has
+ * scratch temps. */
+enum { RT_SMALL_T = 8, RT_SMALL_A = 40 };
+
+typedef struct rt_frame {
+    kir_view *views;
+    int64_t *dims;
     rt_call call;
-} rt_scratch;
+    void *heap;
+    kir_view views_s[RT_SMALL_T];
+    int64_t dims_s[RT_SMALL_A];
+    rt_val vals_s[RT_SMALL_A];
+    void *av_s[RT_SMALL_A];
+    int64_t bytes_s[RT_SMALL_A];
+    void *scratch_s[RT_SMALL_A];
+} rt_frame;
+
+/* Arguments the runtime lays out for k (build_call's order). */
+static int count_args(const qkc_kernel *k)
+{
+    const kir_kernel *kk = k->kir;
+    int n = kk->nparams + kk->nresults, na = n + kk->nsyms + k->entry->f->nscratch + 2;
+    for (int i = 0; i < n; i++)
+        if (!kk->tensors[i].fmt && kk->tensors[i].rank > 1)
+            na += kk->tensors[i].rank - 1;
+    return na;
+}
+
+static void frame_init(rt_frame *fr, const qkc_kernel *k)
+{
+    int nt = k->kir->nparams + k->kir->nresults, ns = k->kir->nsyms;
+    int na = count_args(k);
+    na = na > k->entry->f->nargs ? na : k->entry->f->nargs;
+    rt_call *c = &fr->call;
+    memset(c, 0, sizeof *c);
+    c->cap = na;
+    fr->heap = NULL;
+    if (nt <= RT_SMALL_T && ns <= RT_SMALL_A && na <= RT_SMALL_A) {
+        fr->views = fr->views_s;
+        fr->dims = fr->dims_s;
+        c->vals = fr->vals_s;
+        c->av = fr->av_s;
+        c->bytes = fr->bytes_s;
+        c->scratch = fr->scratch_s;
+        return;
+    }
+    /* every part is 8-byte aligned */
+    size_t vb = (size_t)nt * sizeof(kir_view), db = (size_t)(ns + 1) * sizeof(int64_t), ab = (size_t)na * 8;
+    char *h = fr->heap = qk_xcalloc(1, vb + db + 4 * ab);
+    fr->views = (kir_view *)h;
+    fr->dims = (int64_t *)(h + vb);
+    c->vals = (rt_val *)(h + vb + db);
+    c->av = (void **)(h + vb + db + ab);
+    c->bytes = (int64_t *)(h + vb + db + 2 * ab);
+    c->scratch = (void **)(h + vb + db + 3 * ab);
+}
+
+static void frame_free(rt_frame *fr)
+{
+    for (int j = 0; j < fr->call.nscratch; j++)
+        free(fr->call.scratch[j]);
+    free(fr->heap);
+}
 
 int rt_entry_prep_ffi(rt_entry *e)
 {
@@ -172,7 +237,7 @@ static int64_t view_bytes(const kir_tensor *t, const kir_view *v)
 
 static void push(rt_call *c, rt_val v, int64_t bytes)
 {
-    if (c->nargs < RT_MAX_ARGS) {
+    if (c->nargs < c->cap) {
         c->vals[c->nargs] = v;
         c->bytes[c->nargs] = bytes;
         c->nargs++;
@@ -230,7 +295,44 @@ static void run_chunk(void *arg, int64_t b, int64_t e)
     ffi_call((ffi_cif *)&c->e->cif, FFI_FN(c->e->code.fn), &rv, av);
 }
 
-/* Runs the phases in order; the items of one phase in parallel. */
+/* ---- how many threads ---- */
+
+/* Below this much work a launch with the context's thread count runs on
+ * the calling thread alone: waking workers and joining them costs more
+ * than they save. Work is bytes of tensor data touched plus
+ * RT_ITER_BYTES per inner iteration (one multiply-add of the kernel's
+ * statements), so a GEMM with little data but many flops still spreads.
+ * 256 KiB is some 10-30 us of one core's work, the order of what waking
+ * and joining a sleeping worker costs. Explicit thread counts are
+ * obeyed as given. */
+#define RT_SMALL_WORK (256.0 * 1024)
+#define RT_ITER_BYTES 0.5
+
+/* Inner iterations of k at dims: per statement, the product of its
+ * variables' extents. */
+static double iterations(const kir_kernel *k, const int64_t *dims)
+{
+    double total = 0;
+    for (int s = 0; s < k->nstmts; s++) {
+        double n = 1;
+        for (int v = 0; v < k->nvars; v++)
+            if (k->vars[v].stmt == s)
+                n *= (double)kir_dim_value(k->vars[v].extent, dims);
+        total += n;
+    }
+    return total;
+}
+
+static int small_work(const qkc_kernel *k, const rt_call *c, const int64_t *dims)
+{
+    double bytes = 0;
+    for (int i = 0; i < k->kir->nparams + k->kir->nresults; i++)
+        bytes += (double)c->bytes[i];
+    return bytes + RT_ITER_BYTES * iterations(k->kir, dims) < RT_SMALL_WORK;
+}
+
+/* Runs the phases in order; the items of one phase in parallel on up to
+ * threads threads (the caller included). */
 static qkc_status launch_cpu(qkc_kernel *k, rt_call *c, const int64_t *dims, int threads)
 {
     qkc_ctx *ctx = k->prog->ctx;
@@ -283,17 +385,20 @@ qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qk
         return rt_fail(ctx, QKC_ERR_INVALID_ARG, "qkc_launch: threads = %d is negative", threads);
     if (k->kir->nparams + k->kir->nresults > RT_MAX_ARGS || k->kir->nsyms > RT_MAX_ARGS)
         return rt_fail(ctx, QKC_ERR_UNSUPPORTED, "kernel '%s' has too many tensors or dims", k->kir->name);
-    rt_scratch *sc = qk_xcalloc(1, sizeof *sc); /* heap: callers may have small stacks */
-    qkc_status st = rt_check_args(k, args, nargs, sc->views, sc->dims);
+    rt_frame fr;
+    frame_init(&fr, k);
+    qkc_status st = rt_check_args(k, args, nargs, fr.views, fr.dims);
     if (st == QKC_OK)
-        st = build_call(k, sc->views, sc->dims, &sc->call);
-    int64_t items = st == QKC_OK ? tir_work_items(k->entry->f, sc->dims) : 0;
-    if (st == QKC_OK && items > 0)
-        st = ctx->target.kind == QK_TARGET_GPU ? launch_gpu(k, &sc->call, items)
-                                               : launch_cpu(k, &sc->call, sc->dims, threads ? threads : ctx->threads);
-    for (int j = 0; j < sc->call.nscratch; j++)
-        free(sc->call.scratch[j]);
-    free(sc);
+        st = build_call(k, fr.views, fr.dims, &fr.call);
+    int64_t items = st == QKC_OK ? tir_work_items(k->entry->f, fr.dims) : 0;
+    if (st == QKC_OK && items > 0 && ctx->target.kind == QK_TARGET_GPU)
+        st = launch_gpu(k, &fr.call, items);
+    else if (st == QKC_OK && items > 0) {
+        if (threads == 0) /* the context decides: all threads, unless the work is small */
+            threads = small_work(k, &fr.call, fr.dims) ? 1 : ctx->threads;
+        st = launch_cpu(k, &fr.call, fr.dims, threads);
+    }
+    frame_free(&fr);
     return st;
 }
 
@@ -304,12 +409,13 @@ qkc_status qkc_reference(qkc_kernel *k, const qkc_tensor *args, int nargs)
                        !k ? "kernel" : "args");
     if (k->kir->nparams + k->kir->nresults > RT_MAX_ARGS || k->kir->nsyms > RT_MAX_ARGS)
         return rt_fail(k->prog->ctx, QKC_ERR_UNSUPPORTED, "kernel '%s' has too many tensors or dims", k->kir->name);
-    rt_scratch *sc = qk_xmalloc(sizeof *sc);
-    qkc_status st = rt_check_args(k, args, nargs, sc->views, sc->dims);
+    rt_frame fr;
+    frame_init(&fr, k);
+    qkc_status st = rt_check_args(k, args, nargs, fr.views, fr.dims);
     char err[1024] = "";
-    if (st == QKC_OK && ref_run(k->kir, sc->views, sc->dims, err, sizeof err) != 0)
+    if (st == QKC_OK && ref_run(k->kir, fr.views, fr.dims, err, sizeof err) != 0)
         st = rt_fail(k->prog->ctx, strstr(err, "memory") ? QKC_ERR_NOMEM : QKC_ERR_SHAPE,
                      "reference run of '%s': %s", k->kir->name, err);
-    free(sc);
+    frame_free(&fr);
     return st;
 }

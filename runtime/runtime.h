@@ -90,6 +90,7 @@ struct qkc_ctx {
     char *backend_err;
     rt_pool *pool;
     rt_cache cache;
+    char *cache_dir;            /* on-disk kernel cache directory; NULL = disabled */
     char *tuning_db;            /* resolved path of the tuning database; NULL = disabled */
     pthread_mutex_t tdb_mu;     /* guards the lazily opened database */
     int tdb_tried;
@@ -107,6 +108,16 @@ qkc_status rt_fail(const qkc_ctx *ctx, qkc_status st, const char *fmt, ...)
 int rt_backend_state(qkc_ctx *ctx, void **state, char *err, size_t errsz);
 /* 1 when a backend message means "no GPU/driver/NVRTC here". */
 int rt_is_no_device(const char *msg);
+
+/* ---- diskcache.c: compiled objects on disk ---- */
+/* The cache directory for the option (include/qkc.h): malloc'd, or NULL
+ * when disabled. Creates nothing. */
+char *rt_cache_dir_resolve(const char *opt);
+/* Compiles e->f through the disk cache in dir (NULL = none, or a backend
+ * without object hooks: plain compile). *hit = 1 when loaded from disk.
+ * 0, or -1 + err. */
+int rt_compile_cached(const qk_backend *be, void *state, const char *dir, rt_entry *e, int *hit, char *err,
+                      size_t errsz);
 
 /* ---- program.c ---- */
 struct qkc_program {

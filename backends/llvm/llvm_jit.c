@@ -1,23 +1,31 @@
 /* llvm_jit.c — the CPU backend's driver: target machines for the host and
  * the named x86 presets, the O3 pipeline (new pass manager), one ORC LLJIT
- * per context with one resource tracker per kernel, and text emission for
- * `qkc emit --stage=llvm|asm`.
+ * per context, and text emission for `qkc emit --stage=llvm|asm`.
  *
- * Thread safety: each compile builds its module in its own LLVM context and
- * runs O3 with its own target machine; adding to the JIT and looking the
- * symbol up happen under the state's mutex (unsynchronized add+lookup on
- * one LLJIT crashes, see ENVIRONMENT.md). */
+ * Every kernel goes through a relocatable object: compile_obj builds the
+ * module, runs O3 and emits an object in memory; load_obj links an object
+ * into the LLJIT. compile is the two in a row, and the runtime's disk
+ * cache (runtime/diskcache.c) stores the objects in between. Each loaded
+ * object gets its own JITDylib (which resolves libc/libm from the
+ * process) and resource tracker, so objects made by other processes --
+ * whose entry symbols all read "qk_<kernel name>" -- never collide, and
+ * release frees one kernel's code.
+ *
+ * Thread safety: compile_obj builds its module in its own LLVM context
+ * with its own target machine, so it runs in parallel; adding to the JIT
+ * and looking the symbol up happen under the state's mutex
+ * (unsynchronized add+lookup on one LLJIT crashes, see ENVIRONMENT.md). */
 #include "backends/llvm/llvm_internal.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 
 typedef struct llvm_state {
     LLVMOrcLLJITRef jit;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* guards the JIT and next_id */
     llvm_tm_desc tm;
-    atomic_long next_id;
+    char *tag;          /* obj_tag: what objects depend on */
+    long next_id;       /* names of per-kernel JITDylibs */
 } llvm_state;
 
 typedef struct llvm_code {
@@ -69,6 +77,17 @@ static LLVMTargetMachineRef make_tm(const llvm_tm_desc *d, char *err, size_t err
                                    LLVMCodeModelJITDefault);
 }
 
+/* "llvm 19.1.7 x86_64-pc-linux-gnu rocketlake +avx512f,...": everything
+ * besides the tiled IR that decides the bytes of an object. */
+static char *make_tag(const llvm_tm_desc *d)
+{
+    unsigned major, minor, patch;
+    LLVMGetVersion(&major, &minor, &patch);
+    qk_buf b = {0};
+    qk_buf_printf(&b, "llvm %u.%u.%u %s %s %s", major, minor, patch, d->triple, d->cpu, d->features);
+    return qk_buf_take(&b);
+}
+
 static int llvm_create(const qk_target *t, void **out, char *err, size_t errsz)
 {
     LLVMInitializeNativeTarget();
@@ -93,6 +112,7 @@ static int llvm_create(const qk_target *t, void **out, char *err, size_t errsz)
         return take_error(e, "cannot create the JIT", err, errsz);
     }
     pthread_mutex_init(&s->mu, NULL);
+    s->tag = make_tag(&s->tm);
     *out = s;
     return 0;
 }
@@ -107,6 +127,7 @@ static void llvm_destroy(void *state)
         LLVMConsumeError(e);
     pthread_mutex_destroy(&s->mu);
     free(s->tm.features);
+    free(s->tag);
     free(s);
 }
 
@@ -139,35 +160,137 @@ static LLVMModuleRef build_module(LLVMContextRef ctx, const tir_func *f, const c
     return mod;
 }
 
-static int llvm_compile(void *state, const tir_func *f, qk_code *out, char *err, size_t errsz)
+/* The entry point's symbol in every object: the same in every process,
+ * since objects outlive the process that made them. */
+static void entry_symbol(const tir_func *f, char *sym, size_t n)
+{
+    snprintf(sym, n, "qk_%.150s", f->name);
+}
+
+/* Builds f's module, runs O3 and emits a relocatable object (malloc'd). */
+static int llvm_compile_obj(void *state, const tir_func *f, void **obj, size_t *n, char *err, size_t errsz)
 {
     llvm_state *s = state;
     char sym[160];
-    snprintf(sym, sizeof sym, "qk_%ld_%s", (long)atomic_fetch_add(&s->next_id, 1), f->name);
+    entry_symbol(f, sym, sizeof sym);
+    *obj = NULL;
+    *n = 0;
     LLVMTargetMachineRef tm = make_tm(&s->tm, err, errsz);
     if (!tm)
         return -1;
-    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-    LLVMModuleRef mod = build_module(LLVMOrcThreadSafeContextGetContext(tsc), f, sym, &s->tm, tm, err, errsz);
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef mod = build_module(ctx, f, sym, &s->tm, tm, err, errsz);
+    LLVMMemoryBufferRef mb = NULL;
+    char *msg = NULL;
+    int r = -1;
+    if (mod && LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &mb)) {
+        snprintf(err, errsz, "code generation failed for '%s': %s", f->name, msg ? msg : "?");
+        LLVMDisposeMessage(msg);
+    } else if (mod) {
+        *n = LLVMGetBufferSize(mb);
+        *obj = qk_xmalloc(*n ? *n : 1);
+        memcpy(*obj, LLVMGetBufferStart(mb), *n);
+        LLVMDisposeMemoryBuffer(mb);
+        r = 0;
+    }
+    if (mod)
+        LLVMDisposeModule(mod);
+    LLVMContextDispose(ctx);
     LLVMDisposeTargetMachine(tm);
-    if (!mod) {
-        LLVMOrcDisposeThreadSafeContext(tsc);
-        return -1;
-    }
-    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc); /* owns mod */
-    LLVMOrcDisposeThreadSafeContext(tsc);
-    pthread_mutex_lock(&s->mu);
-    LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(s->jit);
-    LLVMOrcResourceTrackerRef rt = LLVMOrcJITDylibCreateResourceTracker(jd);
-    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModuleWithRT(s->jit, rt, tsm); /* owns tsm */
-    LLVMOrcExecutorAddress addr = 0;
+    return r;
+}
+
+/* Result of one symbol lookup. The lookup API reports through a callback;
+ * with LLJIT's in-place dispatcher it runs before the call returns, but
+ * nothing promises that, so the caller waits for done. */
+typedef struct lookup_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    LLVMErrorRef err;
+    LLVMOrcExecutorAddress addr;
+} lookup_wait;
+
+static void lookup_done(LLVMErrorRef err, LLVMOrcCSymbolMapPairs res, size_t n, void *ctx)
+{
+    lookup_wait *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    w->err = err;
+    if (!err && n > 0)
+        w->addr = res[0].Sym.Address;
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Address of sym in jd (caller holds s->mu). */
+static LLVMErrorRef lookup_in(llvm_state *s, LLVMOrcJITDylibRef jd, const char *sym, LLVMOrcExecutorAddress *addr)
+{
+    lookup_wait w = {.done = 0};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    LLVMOrcCJITDylibSearchOrderElement order = {jd, LLVMOrcJITDylibLookupFlagsMatchExportedSymbolsOnly};
+    LLVMOrcCLookupSetElement want = {LLVMOrcLLJITMangleAndIntern(s->jit, sym), /* owned by the lookup */
+                                     LLVMOrcSymbolLookupFlagsRequiredSymbol};
+    LLVMOrcExecutionSessionLookup(LLVMOrcLLJITGetExecutionSession(s->jit), LLVMOrcLookupKindStatic, &order, 1,
+                                  &want, 1, lookup_done, &w);
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    *addr = w.addr;
+    return w.err;
+}
+
+/* A fresh JITDylib that resolves process symbols (libc, libm), as the
+ * main JITDylib does (caller holds s->mu). */
+static LLVMErrorRef new_dylib(llvm_state *s, LLVMOrcJITDylibRef *jd)
+{
+    char name[64];
+    snprintf(name, sizeof name, "qk_kernel_%ld", s->next_id++);
+    *jd = LLVMOrcExecutionSessionCreateBareJITDylib(LLVMOrcLLJITGetExecutionSession(s->jit), name);
+    LLVMOrcDefinitionGeneratorRef gen = NULL;
+    LLVMErrorRef e =
+        LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(s->jit), NULL, NULL);
     if (!e)
-        e = LLVMOrcLLJITLookup(s->jit, &addr, sym);
-    pthread_mutex_unlock(&s->mu);
-    if (e) {
-        LLVMOrcReleaseResourceTracker(rt);
-        return take_error(e, "JIT compilation failed", err, errsz);
+        LLVMOrcJITDylibAddGenerator(*jd, gen); /* owned by jd */
+    return e;
+}
+
+/* Links an object made by llvm_compile_obj (here or in an earlier process
+ * with the same obj_tag) and looks its entry point up. */
+static int llvm_load_obj(void *state, const tir_func *f, const void *obj, size_t n, qk_code *out, char *err,
+                         size_t errsz)
+{
+    llvm_state *s = state;
+    char sym[160];
+    entry_symbol(f, sym, sizeof sym);
+    LLVMMemoryBufferRef mb = LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, n, sym);
+    LLVMOrcResourceTrackerRef rt = NULL;
+    LLVMOrcJITDylibRef jd = NULL;
+    LLVMOrcExecutorAddress addr = 0;
+    pthread_mutex_lock(&s->mu);
+    LLVMErrorRef e = new_dylib(s, &jd);
+    if (!e) {
+        rt = LLVMOrcJITDylibCreateResourceTracker(jd);
+        e = LLVMOrcLLJITAddObjectFileWithRT(s->jit, rt, mb); /* owns mb */
+        mb = NULL;
     }
+    if (!e)
+        e = lookup_in(s, jd, sym, &addr);
+    if (e && rt) {
+        LLVMErrorRef e2 = LLVMOrcResourceTrackerRemove(rt);
+        if (e2)
+            LLVMConsumeError(e2);
+        LLVMOrcReleaseResourceTracker(rt);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (mb)
+        LLVMDisposeMemoryBuffer(mb);
+    if (e)
+        return take_error(e, "JIT linking failed", err, errsz);
     llvm_code *c = qk_xcalloc(1, sizeof *c);
     c->rt = rt;
     out->fn = (void *)(uintptr_t)addr;
@@ -175,6 +298,24 @@ static int llvm_compile(void *state, const tir_func *f, qk_code *out, char *err,
     return 0;
 }
 
+static int llvm_compile(void *state, const tir_func *f, qk_code *out, char *err, size_t errsz)
+{
+    void *obj = NULL;
+    size_t n = 0;
+    int r = llvm_compile_obj(state, f, &obj, &n, err, errsz);
+    if (r == 0)
+        r = llvm_load_obj(state, f, obj, n, out, err, errsz);
+    free(obj);
+    return r;
+}
+
+static const char *llvm_obj_tag(void *state)
+{
+    return ((llvm_state *)state)->tag;
+}
+
+/* Frees one kernel's code. Its (now empty) JITDylib stays until the JIT
+ * is disposed: the C API cannot remove a JITDylib. */
 static void llvm_release(void *state, qk_code *code)
 {
     llvm_state *s = state;
@@ -254,4 +395,7 @@ const qk_backend qk_backend_llvm = {
     .release = llvm_release,
     .emit = llvm_emit,
     .launch = NULL,
+    .obj_tag = llvm_obj_tag,
+    .compile_obj = llvm_compile_obj,
+    .load_obj = llvm_load_obj,
 };

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# bench_table.sh — the GEMV table of docs/performance.md: `qkc bench` of
+# y = W x for every format of `qkc info --list`, weights cold (streamed
+# from DRAM), on 1 and all threads, one line per format.
+#
+#   scripts/bench_table.sh [QKC] [DIMS] > table.md
+#
+# Formats with an integer image (tir_decode.h) run as llama.cpp runs them
+# in decoding: the activation vector is quantized to q8_0 inside the kernel
+# and the reduction uses integer dot products. The others (minifloats,
+# tables, codebooks, N:M) multiply decoded f32 weights with f32
+# activations. Which path a format takes is read from the tiled IR.
+set -uo pipefail
+QKC=${1:-build/qkc}
+DIMS=${2:-N=8192,K=8192}
+DSL=$(cd "$(dirname "$0")/../dsl" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "| format | bits/w | path | 1 thread GB/s | of DRAM | all threads GB/s | of DRAM |"
+echo "|---|---|---|---|---|---|---|"
+"$QKC" info --list | tail -n +2 | while read -r name bpw block bytes file; do
+    book="" w="$name"
+    shape=$("$QKC" info "$name" 2>/dev/null | sed -n 's/^codebook (a kernel parameter): \[\([0-9, ]*\)\].*/\1/p')
+    if [ -n "$shape" ]; then
+        w="$name(C)"
+        book=", C: f16[$shape]"
+    fi
+    cat > "$tmp/k.qk" <<QK
+import "$DSL/$file"
+import "$DSL/ggml.qk"
+kernel gemv_i8(W: $w[N, K]$book, x: f32[K]) -> y: f32[N] {
+  xq[k] = quantize(x[k], q8_0)
+  y[n] = sum(k) W[n, k] * xq[k]
+}
+kernel gemv_f32(W: $w[N, K]$book, x: f32[K]) -> y: f32[N] {
+  y[n] = sum(k) W[n, k] * x[k]
+}
+QK
+    k=gemv_f32 path="f32"
+    tir=$("$QKC" emit "$tmp/k.qk" --kernel gemv_i8 --stage=tir 2>/dev/null)
+    if printf '%s' "$tir" | grep -qw dot4; then
+        k=gemv_i8 path="int8 dot"
+    fi
+    out=$("$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold --json 2>/dev/null)
+    if [ -z "$out" ]; then
+        echo "| $name | $bpw | $path | failed | | | |"
+        continue
+    fi
+    # one run object per thread count: {"mode":"cold","threads":T,... "gbps_weights":G ... "ratio_bw":R
+    runs=$(printf '%s' "$out" | tr '{' '\n' | grep '"mode"')
+    g1=$(printf '%s\n' "$runs" | sed -n '1s/.*"gbps_weights": *\([0-9.e+-]*\).*/\1/p')
+    r1=$(printf '%s\n' "$runs" | sed -n '1s/.*"ratio_bw": *\([0-9.e+-]*\).*/\1/p')
+    g2=$(printf '%s\n' "$runs" | sed -n '2s/.*"gbps_weights": *\([0-9.e+-]*\).*/\1/p')
+    r2=$(printf '%s\n' "$runs" | sed -n '2s/.*"ratio_bw": *\([0-9.e+-]*\).*/\1/p')
+    printf '%s' "$out" | grep -q '"pass": *true' || path="$path (CHECK FAILED)"
+    printf '| %s | %s | %s | %.2f | %.0f%% | %.2f | %.0f%% |\n' "$name" "$bpw" "$path" "${g1:-0}" \
+        "$(awk "BEGIN{print ${r1:-0} * 100}")" "${g2:-0}" "$(awk "BEGIN{print ${r2:-0} * 100}")"
+done
