@@ -14,7 +14,7 @@
 
 #include "qkc.h"
 
-#define CLI_MAX_OPTS 16
+#define CLI_MAX_OPTS 32
 #define CLI_MAX_POS 64
 
 /* ---- opts.c ---- */

@@ -732,6 +732,8 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
         int cb = c->cfg.idot_bytes > 0 ? c->cfg.idot_bytes : 32;
         if (cb > c->t->vector_bits / 8)
             cb = c->t->vector_bits / 8;
+        if (cb > 4 * c->cfg.lanes) /* no wider than the configured vectors */
+            cb = 4 * c->cfg.lanes;
         cb = pow2_floor(cb);
         while (cb >= 4 && G % cb)
             cb /= 2;

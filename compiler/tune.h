@@ -37,6 +37,10 @@ int tune_candidates(const kir_kernel *k, const qk_target *t, const tir_config *b
 /* Modelled time of one configuration. */
 double tune_model(const kir_kernel *k, const qk_target *t, const tir_config *cfg, const int64_t *dims, int threads,
                   const tune_limits *lim);
+/* 16 hex digits of qk_hash64 over the kernel's printed KIR and the text of
+ * each distinct format it uses: no target, no configuration. The kernel
+ * key of tuning-database records. */
+void tune_kernel_hash(const kir_kernel *k, char out[17]);
 /* Spearman rank correlation of two series of n values (1 = same order). */
 double tune_rank_corr(const double *a, const double *b, int n);
 

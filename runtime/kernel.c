@@ -8,6 +8,7 @@
  * structural dump, its formats), the target, the tile configuration and
  * the qkc version. The entry keeps the
  * tiled IR (its own arena), which gives the argument layout and grid. */
+#include "compiler/tune.h"
 #include "runtime/runtime.h"
 
 #include <stdlib.h>
@@ -218,18 +219,7 @@ static qkc_status get_entry(qkc_ctx *ctx, const kir_kernel *k, const tir_config 
 
 void rt_kernel_hash(const kir_kernel *k, char out[17])
 {
-    qk_buf b = {0};
-    kir_print_kernel(k, &b);
-    for (int i = 0; i < k->ntensors; i++) {
-        const qk_format *f = k->tensors[i].fmt;
-        int seen = 0;
-        for (int j = 0; j < i && f; j++)
-            seen |= k->tensors[j].fmt == f;
-        if (f && !seen)
-            qk_format_print(f, &b);
-    }
-    snprintf(out, 17, "%016llx", (unsigned long long)qk_hash64(b.s ? b.s : "", b.len, 0));
-    qk_buf_free(&b);
+    tune_kernel_hash(k, out);
 }
 
 /* The shape text "K=4096,N=4096" (names sorted) of dims "N=4096,K=4096";
@@ -342,7 +332,25 @@ static qkc_status choose_config(qkc_ctx *ctx, const kir_kernel *k, const qkc_ker
     }
     if (!why.len) {
         tir_apply_schedule(k, cfg);
-        qk_buf_puts(&why, k->sched.present ? "schedule" : "model");
+        if (k->sched.present)
+            qk_buf_puts(&why, "schedule");
+        else { /* the cost model's first choice for the shape */
+            int64_t dims[64];
+            int n = k->nsyms < 64 ? k->nsyms : 64;
+            for (int i = 0; i < n; i++) {
+                const char *v = shape.s ? strstr(shape.s, k->syms[i]) : NULL;
+                dims[i] = 4096;
+                while (v && !((v == shape.s || v[-1] == ',') && v[strlen(k->syms[i])] == '='))
+                    v = strstr(v + 1, k->syms[i]);
+                if (v)
+                    dims[i] = strtoll(v + strlen(k->syms[i]) + 1, NULL, 10);
+            }
+            tune_cand best;
+            int threads = opts && opts->threads > 0 ? opts->threads : ctx->threads;
+            if (tune_candidates(k, &ctx->target, cfg, dims, threads, NULL, &best, 1) >= 1)
+                *cfg = best.cfg;
+            qk_buf_puts(&why, "model");
+        }
     }
     if (warning)
         qk_buf_printf(&why, "; warning: tuning database not used: %s", warning);

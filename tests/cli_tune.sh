@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# cli_tune.sh — qkc tune end to end, on a private tuning database and
+# kernel cache: a tiny tune stores records and a new context picks the
+# winner from them; db list/export/prune; a tiny sweep writes a CSV and
+# an SVG plot; bad inputs fail cleanly (exit status 1 or 2, a message,
+# never a crash). Timings are printed, never checked.
+# Usage: bash tests/cli_tune.sh path/to/qkc
+set -uo pipefail
+QKC=${1:?usage: cli_tune.sh path/to/qkc}
+cd "$(dirname "$0")/.."
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+export QKC_TUNE_DB="$TMP/tune.db" QKC_CACHE_DIR="$TMP/cache"
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$TMP/out" ] && sed 's/^/     | /' "$TMP/out" | head -30; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+
+# ---- one shape ----
+"$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=256,K=256 --top 3 --reps 3 --threads 1 >"$TMP/out" 2>&1
+rc=$?
+check "tune N=256,K=256 exits 0" '[ $rc = 0 ]'
+check "tune prints the rank correlation and the winner" \
+  'grep -q "rank correlation\|too few candidates" "$TMP/out" && grep -q "^winner: lanes=" "$TMP/out"'
+check "tune: every candidate matched the reference" '! grep -q FAIL "$TMP/out" && grep -q " ok " "$TMP/out"'
+check "a new context picks the stored winner (tuning-db)" 'grep -q "origin: tuning-db (exact shape)" "$TMP/out"'
+check "tune stored records" 'grep -q "stored [1-9][0-9]* records\? in $TMP/tune.db" "$TMP/out"'
+
+"$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=200,K=300 --top 2 --reps 3 --threads 1 --json \
+  --csv "$TMP/tune.csv" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "tune --json exits 0 with a JSON object" \
+  '[ $rc = 0 ] && head -c1 "$TMP/out" | grep -q "{" && grep -q "\"rank_corr\"" "$TMP/out" &&
+   grep -q "\"origin\": \"tuning-db (exact shape)\"" "$TMP/out"'
+if command -v python3 >/dev/null; then
+  check "tune --json parses" 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"points\"][0][\"winner\"]" "$TMP/out"'
+fi
+check "tune --csv: header and one row per candidate" \
+  'head -1 "$TMP/tune.csv" | grep -q "^format,kernel,shape,threads,config,seconds,gbps,gops,ratio_dram,bits_per_weight" &&
+   [ "$(wc -l <"$TMP/tune.csv")" -ge 2 ]'
+
+# ---- the database ----
+"$QKC" tune db list >"$TMP/out" 2>&1
+check "db list shows the records" '[ $? = 0 ] && grep -q "gemv" "$TMP/out" && grep -q "K=256,N=256" "$TMP/out"'
+"$QKC" tune db list --kernel nosuch >"$TMP/out" 2>&1
+check "db list --kernel filters" '[ $? = 0 ] && grep -q "^0 records" "$TMP/out"'
+"$QKC" tune db list --limit 1 >"$TMP/out" 2>&1
+check "db list --limit 1" '[ $? = 0 ] && grep -q "^1 record in" "$TMP/out"'
+"$QKC" tune db export --csv - >"$TMP/out" 2>&1
+check "db export --csv: a header and rows" \
+  '[ $? = 0 ] && head -1 "$TMP/out" | grep -q "kernel_hash" && [ "$(wc -l <"$TMP/out")" -ge 4 ]'
+"$QKC" tune db export --json >"$TMP/out" 2>&1
+check "db export --json: an array" \
+  '[ $? = 0 ] && head -c1 "$TMP/out" | grep -q "\[" && tail -c3 "$TMP/out" | grep -q "\]" && grep -q "\"config\"" "$TMP/out"'
+"$QKC" tune db export -o "$TMP/all.csv" >"$TMP/out" 2>&1
+check "db export -o FILE" '[ $? = 0 ] && head -1 "$TMP/all.csv" | grep -q "kernel_hash"'
+before=$("$QKC" tune db export --csv - | wc -l)
+"$QKC" tune db prune --keep-best >"$TMP/out" 2>&1
+after=$("$QKC" tune db export --csv - | wc -l)
+check "db prune --keep-best keeps one record per shape" '[ $? = 0 ] && [ "$after" -lt "$before" ] && [ "$after" = 3 ]'
+
+# ---- a sweep ----
+"$QKC" tune examples/q4_gemv.qk --kernel gemv --sweep N=256..512 --sweep-dims K=N --formats q4_0,q8_0 \
+  --threads 1 --reps 3 --csv "$TMP/sweep.csv" --plot "$TMP/sweep.svg" >"$TMP/out" 2>&1
+rc=$?
+check "sweep exits 0" '[ $rc = 0 ]'
+check "sweep CSV: header + 4 rows (2 formats x 2 sizes x 1 thread count)" \
+  'head -1 "$TMP/sweep.csv" | grep -q "^format,kernel,shape,threads,config,seconds,gbps,gops,ratio_dram,bits_per_weight$" &&
+   [ "$(wc -l <"$TMP/sweep.csv")" = 5 ] && grep -q "^\"q8_0\",\"gemv\",\"K=512,N=512\",1," "$TMP/sweep.csv"'
+check "sweep SVG: an svg with one polyline per format" \
+  'grep -q "<svg" "$TMP/sweep.svg" && [ "$(grep -c "<polyline" "$TMP/sweep.svg")" = 2 ] && grep -q "</svg>" "$TMP/sweep.svg"'
+if command -v xmllint >/dev/null; then
+  check "sweep SVG is well-formed XML" 'xmllint --noout "$TMP/sweep.svg"'
+fi
+check "sweep records have origin sweep" '"$QKC" tune db list | grep -q " sweep "'
+"$QKC" tune examples/q4_gemv.qk --kernel gemv --sweep N=128,192 --dims K=128 --threads 1 --reps 2 \
+  --metric gops --plot "$TMP/gops.svg" >"$TMP/out" 2>&1
+check "sweep with a list, fixed K, --metric gops" '[ $? = 0 ] && grep -q "GOP/s" "$TMP/gops.svg"'
+
+# ---- bad inputs: exit 1 or 2 with a message, no crash ----
+# expect_fail NAME PATTERN CMD...
+expect_fail() {
+  local name=$1 pat=$2
+  shift 2
+  "$@" >"$TMP/out" 2>&1
+  local rc=$?
+  if [ $rc -ge 1 ] && [ $rc -le 2 ] && grep -q "$pat" "$TMP/out"; then ok "$name"; else bad "$name (rc $rc)"; fi
+}
+expect_fail "unknown format in --formats" "unknown format 'nosuch'" \
+  "$QKC" tune examples/q4_gemv.qk --kernel gemv --sweep N=256..512 --sweep-dims K=N --formats q4_0,nosuch
+expect_fail "--sweep N=abc" "expected NAME=LO..HI" \
+  "$QKC" tune examples/q4_gemv.qk --kernel gemv --sweep N=abc --dims K=256
+expect_fail "--sweep of an unknown dimension" "no dimension 'Q'" \
+  "$QKC" tune examples/q4_gemv.qk --kernel gemv --sweep Q=1..4 --dims K=256
+expect_fail "sweep without the other dims" "no value for K" \
+  "$QKC" tune examples/q4_gemv.qk --kernel gemv --sweep N=256..512
+expect_fail "--plot with another extension" "must end in .svg" \
+  "$QKC" tune examples/q4_gemv.qk --kernel gemv --sweep N=256 --dims K=256 --plot "$TMP/p.txt"
+expect_fail "tune with a missing dim" "no value for K" \
+  "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=256
+expect_fail "tune with an unknown kernel" "no kernel 'nosuch'" \
+  "$QKC" tune examples/q4_gemv.qk --kernel nosuch --dims N=256,K=256
+expect_fail "--threads 0" "threads" \
+  "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=256,K=256 --threads 0
+expect_fail "db prune without a selector" "use --all\|say --all" "$QKC" tune db prune
+expect_fail "db with an unknown subcommand" "list, export or prune" "$QKC" tune db frobnicate
+expect_fail "db list on a missing database" "no tuning database" "$QKC" tune db list --db "$TMP/none.db"
+printf 'this is not a database, just some text that is long enough........................................' \
+  >"$TMP/corrupt.db"
+expect_fail "db list on a corrupt database" "$TMP/corrupt.db" "$QKC" tune db list --db "$TMP/corrupt.db"
+expect_fail "db export on a corrupt database" "$TMP/corrupt.db" "$QKC" tune db export --db "$TMP/corrupt.db"
+# tune itself warns about a corrupt database and carries on, storing nothing
+"$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=64,K=64 --top 1 --reps 2 --threads 1 \
+  --db "$TMP/corrupt.db" >"$TMP/out" 2>&1
+rc=$?
+check "tune on a corrupt database: warns, exits 0, stores nothing" \
+  '[ $rc = 0 ] && grep -q "warning:.*not stored" "$TMP/out" && grep -q "^winner:" "$TMP/out"'
+
+# ---- --help ----
+"$QKC" tune --help >"$TMP/out" 2>&1
+check "tune --help explains sweeps and the database" \
+  '[ $? = 0 ] && grep -q -- "--sweep" "$TMP/out" && grep -q "db prune" "$TMP/out" && grep -q "example" "$TMP/out"'
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

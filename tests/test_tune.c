@@ -1,0 +1,566 @@
+/* test_tune.c — the autotuner's cost model and candidate search
+ * (compiler/tune.h): every configuration the tuner can pick still matches
+ * the reference.
+ *
+ * For a GEMV and a small GEMM over every format of dsl/ (and a GEMV whose
+ * activations are quantize()d, so the integer DOT4 path and idot_bytes
+ * are exercised) the candidates of tune_candidates — one per distinct
+ * code — are compiled through qkc_kernel_get_ex with their configuration
+ * text and compared with the reference interpreter on ragged shapes
+ * (N = 37, K = 2 blocks + 37, M = 5). Which candidates run is a budget
+ * (compiles cost 0.05 s to 3 s each; the test stays near a minute on two
+ * cores): q4_0 and tq2_0 every candidate of the three kernels, q4_K the
+ * model's best 6 and last 2 of each, every other format the best 3 and
+ * the last 1 of its GEMV and GEMM. QKC_TEST_TUNE_ALL=1 runs every
+ * candidate of every format (tens of minutes); QKC_TEST_TUNE_FORMATS=a,b
+ * only those formats. Each format runs in a child process (two at once),
+ * so a compiler crash names its format and the others still run.
+ *
+ * Also: the rank correlation on known series, at least one legal
+ * candidate always, configuration text round trips, what the search
+ * varies per kernel, the model's basic preferences, and the kernel hash
+ * of tuning records is the runtime's. */
+#include <CUnit/Basic.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compiler/tune.h"
+#include "qkc.h"
+#include "runtime/runtime.h"
+#include "support/rt_test.h"
+
+
+#define LIBRARY                                                                                                        \
+    "import basic\nimport ggml\nimport mx\nimport nv\nimport codebook\nimport ternary\nimport sparse\nimport "         \
+    "binary\n"
+#define MAX_CANDS 1024
+#define MAX_FORMATS 128
+
+/* How many of the model's best and worst candidates of each kernel run
+ * (see the header comment). */
+typedef struct plan {
+    int top, last, kernels; /* kernels: gemv, gemm (, qgemv for integer codes) */
+    const char *what;
+} plan;
+
+static const struct {
+    const char *name;
+    plan p;
+} special[] = {
+    {"q4_0", {1 << 20, 0, 3, "all"}},
+    {"tq2_0", {1 << 20, 0, 3, "all"}},
+    {"q4_K", {6, 2, 3, "best 6 + last 2"}}, /* ~1-3 s per compile: all of them take minutes */
+};
+
+typedef struct lib_format {
+    char name[64];
+    int block, vq, books, bits, dim, integer;
+} lib_format;
+
+static lib_format formats[MAX_FORMATS];
+static int nformats;
+static qkc_ctx *ctx;
+
+static plan plan_for(const lib_format *l)
+{
+    if (getenv("QKC_TEST_TUNE_ALL")) /* the exhaustive run: every candidate of every format */
+        return (plan){1 << 20, 0, l->integer ? 3 : 2, "all"};
+    for (int i = 0; i < QK_COUNT(special); i++)
+        if (strcmp(special[i].name, l->name) == 0) {
+            plan p = special[i].p;
+            p.kernels = l->integer ? p.kernels : 2;
+            return p;
+        }
+    return (plan){3, 1, 2, ""};
+}
+
+/* Every format the library imports define. */
+static int load_library(void)
+{
+    qkc_program *p = NULL;
+    if (qkc_program_create(ctx, LIBRARY, "lib.qk", &p) != QKC_OK) {
+        fprintf(stderr, "%s\n", p ? qkc_program_diagnostics_text(p) : qkc_errmsg(ctx));
+        qkc_program_destroy(p);
+        return -1;
+    }
+    const kir_program *kp = rt_program_kir(p);
+    for (int i = 0; kp && i < kp->nformats && nformats < MAX_FORMATS; i++) {
+        const qk_format *f = kp->formats[i];
+        lib_format *l = &formats[nformats++];
+        snprintf(l->name, sizeof l->name, "%s", f->name);
+        l->block = f->block;
+        l->vq = f->code == QK_CODE_VQ;
+        l->books = f->vq_books;
+        l->bits = f->bits;
+        l->dim = f->vq_dim;
+        l->integer = f->code == QK_CODE_SINT || f->code == QK_CODE_UINT || f->code == QK_CODE_OFFSET ||
+                     f->code == QK_CODE_TERNARY;
+    }
+    qkc_program_destroy(p);
+    return 0;
+}
+
+/* gemv, gemm, and (integer formats) qgemv: int8-quantized activations
+ * in blocks of the weights' size, so both operands have integer codes. */
+static void kernel_source(const lib_format *l, char *out, size_t n)
+{
+    char w[160], book[96] = "";
+    if (l->vq) {
+        snprintf(w, sizeof w, "%s(C)", l->name);
+        if (l->books > 1)
+            snprintf(book, sizeof book, ", C: f16[%d, %d, %d]", l->books, 1 << l->bits, l->dim);
+        else
+            snprintf(book, sizeof book, ", C: f16[%d, %d]", 1 << l->bits, l->dim);
+    } else
+        snprintf(w, sizeof w, "%s", l->name);
+    snprintf(out, n,
+             LIBRARY "format act8 { code = int8; block = %d; scale = f32 }\n"
+                     "kernel gemv(x: f32[K], W: %s[N, K]%s) -> y: f32[N] {\n"
+                     "  y[n] = sum(k) W[n, k] * x[k]\n"
+                     "}\n"
+                     "kernel gemm(x: f32[M, K], W: %s[N, K]%s) -> y: f32[M, N] {\n"
+                     "  y[m, n] = sum(k) x[m, k] * W[n, k]\n"
+                     "}\n"
+                     "kernel qgemv(x: f32[K], W: %s[N, K]%s) -> y: f32[N] {\n"
+                     "  xq[k] = quantize(x[k], act8)\n"
+                     "  y[n] = sum(k) xq[k] * W[n, k]\n"
+                     "}\n",
+             l->block, w, book, w, book, w, book);
+}
+
+static int64_t dim_of(const char *name, int64_t K)
+{
+    return strcmp(name, "K") == 0 ? K : strcmp(name, "N") == 0 ? 37 : strcmp(name, "M") == 0 ? 5 : 0;
+}
+
+/* The model's dims (what it ranks for): N = K = 4096, M = 64. */
+static void model_dims(const kir_kernel *k, int64_t *dims)
+{
+    for (int i = 0; i < k->nsyms; i++)
+        dims[i] = strcmp(k->syms[i], "M") == 0 ? 64 : 4096;
+}
+
+typedef struct check_ctx {
+    qkc_program *p;
+    const char *kname;
+    rtt_args args;
+    int have_args;
+    int64_t K;
+    int failed, run;
+} check_ctx;
+
+/* One configuration: compile, launch on the ragged shape, compare. */
+static void check_config(check_ctx *c, const lib_format *l, const tir_config *cfg)
+{
+    char text[256], why[1024] = "";
+    tir_config_print(cfg, text, sizeof text);
+    qkc_kernel_options o = {.dims = "N=4096,K=4096,M=64", .threads = 2, .config = text};
+    qkc_kernel *k = NULL;
+    c->run++;
+    if (qkc_kernel_get_ex(c->p, c->kname, &o, &k) != QKC_OK) {
+        snprintf(why, sizeof why, "compile: %s", qkc_errmsg(ctx));
+    } else if (!c->have_args) {
+        int64_t dims[8] = {0};
+        for (int i = 0; i < qkc_kernel_ndims(k) && i < 8; i++)
+            dims[i] = dim_of(qkc_kernel_dim_name(k, i), c->K);
+        rtt_rng r = {0x7a4e + (uint64_t)c->K};
+        if (rtt_args_make(c->p, k, dims, &r, &c->args, why, sizeof why) == 0) {
+            c->have_args = 1;
+            if (qkc_reference(k, c->args.ref, c->args.n) != QKC_OK)
+                snprintf(why, sizeof why, "reference: %s", qkc_errmsg(ctx));
+        }
+    }
+    if (!why[0]) {
+        qkc_launch_options lo = {.threads = 2};
+        rtt_args_clear_results(&c->args);
+        if (qkc_launch(k, c->args.t, c->args.n, &lo) != QKC_OK)
+            snprintf(why, sizeof why, "launch: %s", qkc_errmsg(ctx));
+        else
+            rtt_compare(&c->args, why, sizeof why);
+    }
+    if (why[0]) {
+        fprintf(stderr, "\n  FAIL %s %s [%s]: %s\n", l->name, c->kname, text, why);
+        c->failed++;
+    }
+}
+
+/* The planned candidates of one kernel of one format. Returns the
+ * number that failed. */
+static int check_kernel(qkc_program *p, const lib_format *l, const char *kname, plan pl, int *run, int *total)
+{
+    const kir_kernel *k = kir_find_kernel(rt_program_kir(p), kname);
+    if (!k)
+        return 1;
+    tir_config base;
+    tir_default_config(&ctx->target, &base);
+    tir_apply_schedule(k, &base);
+    int64_t dims[16];
+    model_dims(k, dims);
+    tune_cand *cands = malloc(MAX_CANDS * sizeof *cands);
+    int n = cands ? tune_candidates(k, &ctx->target, &base, dims, 2, NULL, cands, MAX_CANDS) : 0;
+    check_ctx c = {.p = p, .kname = kname, .K = 2 * (int64_t)l->block + 37};
+    for (int i = 0; i < n; i++)
+        if (i < pl.top || i >= n - pl.last)
+            check_config(&c, l, &cands[i].cfg);
+    if (c.have_args)
+        rtt_args_free(&c.args);
+    free(cands);
+    *run += c.run;
+    *total += n;
+    return c.failed + (n < 1);
+}
+
+/* Every chosen candidate of the format's kernels; the failures. */
+static int check_format(const lib_format *l, int *run, int *total)
+{
+    char src[4096];
+    kernel_source(l, src, sizeof src);
+    qkc_program *p = NULL;
+    if (qkc_program_create(ctx, src, "tune.qk", &p) != QKC_OK) {
+        fprintf(stderr, "\n%s: %s\n%s", l->name, p ? qkc_program_diagnostics_text(p) : qkc_errmsg(ctx), src);
+        qkc_program_destroy(p);
+        return 1;
+    }
+    plan pl = plan_for(l);
+    int failed = 0;
+    const char *kernels[] = {"gemv", "gemm", "qgemv"};
+    for (int g = 0; g < pl.kernels; g++)
+        failed += check_kernel(p, l, kernels[g], pl, run, total);
+    qkc_program_destroy(p);
+    return failed;
+}
+
+/* A child process per format, so that a compiler crash names its format
+ * and the others still run, and two run at once. */
+typedef struct job {
+    pid_t pid;
+    int fd, fmt;
+} job;
+
+static void child(int i, int fd)
+{
+    qkc_ctx_options o = {.threads = 2, .cache_dir = "", .tuning_db = ""};
+    if (qkc_ctx_create(&o, &ctx) != QKC_OK)
+        _exit(100);
+    clock_t t0 = clock();
+    int run = 0, total = 0, failed = check_format(&formats[i], &run, &total);
+    dprintf(fd, "%d %d %d %.1f\n", run, total, failed, (double)(clock() - t0) / CLOCKS_PER_SEC);
+    qkc_ctx_destroy(ctx);
+    fflush(NULL);
+    _exit(0);
+}
+
+static int start_job(job *j, int i)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(NULL);
+    j->pid = fork();
+    if (j->pid == 0) {
+        close(fds[0]);
+        child(i, fds[1]);
+    }
+    close(fds[1]);
+    j->fd = fds[0];
+    j->fmt = i;
+    return j->pid > 0 ? 0 : -1;
+}
+
+/* Reads a finished child's counts; prints its line. Returns failures. */
+static int finish_job(const job *j, int status, int *run, int *total)
+{
+    char buf[128] = "";
+    ssize_t n = read(j->fd, buf, sizeof buf - 1);
+    close(j->fd);
+    int r = 0, t = 0, f = 1;
+    double cpu = 0;
+    const char *name = formats[j->fmt].name;
+    if (WIFSIGNALED(status)) {
+        printf("  %-14s CRASHED (signal %d): the compiler aborted on one of its configurations\n", name,
+               WTERMSIG(status));
+        return 1;
+    }
+    if (n <= 0 || sscanf(buf, "%d %d %d %lf", &r, &t, &f, &cpu) != 4) {
+        printf("  %-14s no result (exit status %d)\n", name, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        return 1;
+    }
+    plan pl = plan_for(&formats[j->fmt]);
+    printf("  %-14s %3d / %3d %5.1f s  %s%s\n", name, r, t, cpu, pl.what, f ? "  FAILED" : "");
+    *run += r;
+    *total += t;
+    return f;
+}
+
+static int in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t m = strcspn(p, ",");
+        if (m == n && strncmp(p, name, n) == 0)
+            return 1;
+        p += m + (p[m] == ',');
+    }
+    return 0;
+}
+
+static void test_every_format(void)
+{
+    CU_ASSERT_EQUAL_FATAL(load_library(), 0);
+    CU_ASSERT_FATAL(nformats >= 20);
+    int failed = 0, run = 0, total = 0, next = 0, active = 0;
+    job jobs[2];
+    printf("\n  %-14s %s\n", "format", "configurations run / distinct candidates (gemv, gemm; qgemv)");
+    const char *only = getenv("QKC_TEST_TUNE_FORMATS"); /* "q4_0,nf4": just these (debugging) */
+    int order[MAX_FORMATS], n = 0;
+    for (int pass = 0; pass < 2; pass++) /* the long ones first, so they overlap the rest */
+        for (int i = 0; i < nformats; i++)
+            if ((plan_for(&formats[i]).top > 3) == !pass && (!only || in_list(only, formats[i].name)))
+                order[n++] = i;
+    while (next < n || active > 0) {
+        while (active < 2 && next < n) {
+            if (start_job(&jobs[active], order[next++]) != 0) {
+                failed++;
+                continue;
+            }
+            active++;
+        }
+        int status = 0;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0)
+            break;
+        for (int j = 0; j < active; j++)
+            if (jobs[j].pid == pid) {
+                failed += finish_job(&jobs[j], status, &run, &total);
+                jobs[j] = jobs[--active];
+                break;
+            }
+    }
+    printf("  %d configurations compiled and compared with the reference, %d failed\n", run, failed);
+    CU_ASSERT_EQUAL(failed, 0);
+}
+
+/* ---- the model and the search ---- */
+
+static const char *const search_src = LIBRARY "kernel gemv(x: f32[K], W: q4_0[N, K]) -> y: f32[N] {\n"
+                                              "  y[n] = sum(k) W[n, k] * x[k]\n"
+                                              "}\n"
+                                              "kernel gemm(x: f32[M, K], W: q8_0[N, K]) -> y: f32[M, N] {\n"
+                                              "  y[m, n] = sum(k) x[m, k] * W[n, k]\n"
+                                              "}\n"
+                                              "kernel dense(x: f32[M, K], W: f32[N, K]) -> y: f32[M, N] {\n"
+                                              "  y[m, n] = sum(k) x[m, k] * W[n, k]\n"
+                                              "}\n"
+                                              "format a8 { code = int8; block = 32; scale = f32 }\n"
+                                              "kernel qgemv(x: f32[K], W: q4_0[N, K]) -> y: f32[N] {\n"
+                                              "  xq[k] = quantize(x[k], a8)\n"
+                                              "  y[n] = sum(k) xq[k] * W[n, k]\n"
+                                              "}\n"
+                                              "kernel pinned(x: f32[K], W: q4_0[N, K]) -> y: f32[N] {\n"
+                                              "  y[n] = sum(k) W[n, k] * x[k]\n"
+                                              "}\n"
+                                              "schedule pinned { tile n = 16; parallel n }\n";
+
+static void test_rank_corr(void)
+{
+    double a[] = {1, 2, 3, 4, 5}, b[] = {10, 20, 30, 40, 50}, r[] = {5, 4, 3, 2, 1}, c[] = {3, 3, 3, 3, 3};
+    CU_ASSERT_DOUBLE_EQUAL(tune_rank_corr(a, a, 5), 1.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(tune_rank_corr(a, b, 5), 1.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(tune_rank_corr(a, r, 5), -1.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(tune_rank_corr(a, c, 5), 0.0, 1e-12); /* no order at all */
+    double x[] = {1, 2, 3, 4}, y[] = {1, 3, 2, 4};               /* one swap: 1 - 6*2/(4*15) */
+    CU_ASSERT_DOUBLE_EQUAL(tune_rank_corr(x, y, 4), 0.8, 1e-12);
+    double t[] = {1, 1, 2, 3}, u[] = {1, 1, 2, 3}; /* ties are averaged */
+    CU_ASSERT_DOUBLE_EQUAL(tune_rank_corr(t, u, 4), 1.0, 1e-12);
+    CU_ASSERT(tune_rank_corr(a, b, 1) == 0.0);
+}
+
+static int legal(const qk_target *t, const tir_config *c)
+{
+    return c->lanes >= 1 && c->lanes * 32 <= t->vector_bits && c->tile_par >= 1 && c->tile_inner >= 1 &&
+           c->tile_par * c->tile_inner <= t->vector_regs - 4 && c->unroll >= 1 && (c->idot == 0 || c->idot == 1) &&
+           (c->idot_bytes == 16 || c->idot_bytes == 32 || c->idot_bytes == 64) &&
+           (c->kblocks == 1 || c->kblocks == 2 || c->kblocks == 4);
+}
+
+static int count_distinct(const tune_cand *c, int n)
+{
+    int d = 0;
+    for (int i = 0; i < n; i++) {
+        char a[256], b[256];
+        int dup = 0;
+        tir_config_print(&c[i].cfg, a, sizeof a);
+        for (int j = 0; j < i && !dup; j++) {
+            tir_config_print(&c[j].cfg, b, sizeof b);
+            dup = strcmp(a, b) == 0;
+        }
+        d += !dup;
+    }
+    return d;
+}
+
+/* On every target preset and the host, for every kernel: at least one
+ * legal candidate, sorted by the model, no duplicates, and each one's
+ * text parses back to the same configuration. */
+static void test_candidates(void)
+{
+    qkc_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, search_src, "search.qk", &p), QKC_OK);
+    const kir_program *kp = rt_program_kir(p);
+    const char *targets[] = {"host", "x86-64-v3", "x86-64-v4"};
+    tune_cand *c = malloc(MAX_CANDS * sizeof *c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    for (int t = 0; t < 3; t++) {
+        qk_target tg;
+        CU_ASSERT_EQUAL_FATAL(qk_target_named(targets[t], &tg), 0);
+        for (int i = 0; i < kp->nkernels; i++) {
+            const kir_kernel *k = kp->kernels[i];
+            tir_config base;
+            tir_default_config(&tg, &base);
+            tir_apply_schedule(k, &base);
+            int n = tune_candidates(k, &tg, &base, NULL, 1, NULL, c, MAX_CANDS);
+            CU_ASSERT(n >= 1);
+            CU_ASSERT_EQUAL(count_distinct(c, n), n);
+            for (int j = 0; j < n; j++) {
+                char text[256], again[256], err[256];
+                CU_ASSERT(legal(&tg, &c[j].cfg));
+                CU_ASSERT(c[j].model_s > 0 && isfinite(c[j].model_s));
+                CU_ASSERT(j == 0 || c[j - 1].model_s <= c[j].model_s);
+                tir_config_print(&c[j].cfg, text, sizeof text);
+                tir_config back;
+                tir_default_config(&tg, &back);
+                CU_ASSERT_EQUAL(tir_config_parse(text, &back, err, sizeof err), 0);
+                tir_config_print(&back, again, sizeof again);
+                CU_ASSERT_STRING_EQUAL(text, again);
+            }
+            CU_ASSERT_EQUAL(tune_candidates(k, &tg, &base, NULL, 1, NULL, c, 1), 1);
+        }
+    }
+    free(c);
+    qkc_program_destroy(p);
+}
+
+/* Which parameters are searched depends on the kernel: idot only with
+ * an integer product, tile_inner only with a second LHS index, unroll
+ * only for dense reductions, and a schedule's tile request pins. */
+static void test_search_space(void)
+{
+    qkc_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, search_src, "search.qk", &p), QKC_OK);
+    const kir_program *kp = rt_program_kir(p);
+    qk_target tg;
+    qk_target_named("x86-64-v4", &tg);
+    tune_cand *c = malloc(MAX_CANDS * sizeof *c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    struct {
+        const char *kernel;
+        int idot, inner, unroll, par;
+    } want[] = {{"gemv", 0, 0, 0, 1},
+                {"gemm", 0, 1, 0, 1},
+                {"dense", 0, 1, 1, 1},
+                {"qgemv", 1, 0, 0, 1},
+                {"pinned", 0, 0, 0, 0}};
+    for (int w = 0; w < QK_COUNT(want); w++) {
+        const kir_kernel *k = kir_find_kernel(kp, want[w].kernel);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+        tir_config base;
+        tir_default_config(&tg, &base);
+        tir_apply_schedule(k, &base);
+        int n = tune_candidates(k, &tg, &base, NULL, 1, NULL, c, MAX_CANDS);
+        int idot = 0, inner = 0, unroll = 0, par = 0;
+        for (int j = 0; j < n; j++) {
+            idot |= c[j].cfg.idot != c[0].cfg.idot || c[j].cfg.idot_bytes != c[0].cfg.idot_bytes;
+            inner |= c[j].cfg.tile_inner != c[0].cfg.tile_inner;
+            unroll |= c[j].cfg.unroll != c[0].cfg.unroll;
+            par |= c[j].cfg.tile_par != c[0].cfg.tile_par;
+        }
+        printf("\n  %-7s %3d candidates: idot %s, tile_inner %s, unroll %s, tile_par %s", want[w].kernel, n,
+               idot ? "searched" : "fixed", inner ? "searched" : "fixed", unroll ? "searched" : "fixed",
+               par ? "searched" : "fixed");
+        CU_ASSERT_EQUAL(idot, want[w].idot);
+        CU_ASSERT_EQUAL(inner, want[w].inner);
+        CU_ASSERT_EQUAL(unroll, want[w].unroll);
+        CU_ASSERT_EQUAL(par, want[w].par);
+    }
+    printf("\n");
+    free(c);
+    qkc_program_destroy(p);
+}
+
+/* The model prefers what it should: a GEMM register tile over a single
+ * point, and on the DOT4 path over the f32 path when the target has
+ * VNNI; more threads are never modelled slower for a large GEMV. */
+static void test_model_sense(void)
+{
+    qkc_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, search_src, "search.qk", &p), QKC_OK);
+    const kir_program *kp = rt_program_kir(p);
+    qk_target tg;
+    qk_target_named("x86-64-v4", &tg);
+    tir_config cfg;
+    tir_default_config(&tg, &cfg);
+    const kir_kernel *gemm = kir_find_kernel(kp, "dense"), *qg = kir_find_kernel(kp, "qgemv");
+    const kir_kernel *gemv = kir_find_kernel(kp, "gemv");
+    tir_config one = cfg, tile = cfg;
+    one.tile_par = one.tile_inner = 1;
+    tile.tile_par = tile.tile_inner = 4;
+    CU_ASSERT(tune_model(gemm, &tg, &tile, NULL, 1, NULL) < tune_model(gemm, &tg, &one, NULL, 1, NULL));
+    tir_config f32 = cfg, dot = cfg;
+    f32.idot = 0;
+    dot.idot = 1;
+    tg.features |= QK_FEAT_AVX512VNNI;
+    CU_ASSERT(tune_model(qg, &tg, &dot, NULL, 1, NULL) < tune_model(qg, &tg, &f32, NULL, 1, NULL));
+    CU_ASSERT(tune_model(gemv, &tg, &cfg, NULL, 2, NULL) <= tune_model(gemv, &tg, &cfg, NULL, 1, NULL));
+    tune_limits slow = {.dram_bw = 1e9, .l3_bw = 2e9, .l2_bw = 4e9, .f32_flops = 1e11, .int8_ops = 4e11};
+    int64_t big[4];
+    model_dims(gemv, big);
+    for (int i = 0; i < gemv->nsyms; i++)
+        big[i] = 16384;
+    CU_ASSERT(tune_model(gemv, &tg, &cfg, big, 1, &slow) > tune_model(gemv, &tg, &cfg, big, 1, NULL));
+    qkc_program_destroy(p);
+}
+
+/* Records are keyed by the runtime's kernel hash. */
+static void test_kernel_hash(void)
+{
+    qkc_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, search_src, "search.qk", &p), QKC_OK);
+    const kir_program *kp = rt_program_kir(p);
+    for (int i = 0; i < kp->nkernels; i++) {
+        char a[17], b[17];
+        tune_kernel_hash(kp->kernels[i], a);
+        rt_kernel_hash(kp->kernels[i], b);
+        CU_ASSERT_STRING_EQUAL(a, b);
+        CU_ASSERT_EQUAL(strlen(a), 16);
+    }
+    char g[17], q[17];
+    tune_kernel_hash(kir_find_kernel(kp, "gemv"), g);
+    tune_kernel_hash(kir_find_kernel(kp, "pinned"), q);
+    CU_ASSERT_STRING_NOT_EQUAL(g, q);
+    qkc_program_destroy(p);
+}
+
+int main(void)
+{
+    qkc_ctx_options o = {.threads = 2, .cache_dir = "", .tuning_db = ""};
+    if (qkc_ctx_create(&o, &ctx) != QKC_OK || CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("tune", NULL, NULL);
+    CU_add_test(s, "Spearman rank correlation", test_rank_corr);
+    CU_add_test(s, "candidates: legal, sorted, distinct, text round trip", test_candidates);
+    CU_add_test(s, "what the search varies per kernel", test_search_space);
+    CU_add_test(s, "the model's preferences", test_model_sense);
+    CU_add_test(s, "kernel hash = the runtime's", test_kernel_hash);
+    CU_add_test(s, "every dsl/ format: tuner candidates vs the reference", test_every_format);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    int failures = (int)CU_get_number_of_failures();
+    CU_cleanup_registry();
+    qkc_ctx_destroy(ctx);
+    return failures != 0;
+}
