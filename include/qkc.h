@@ -89,7 +89,7 @@ typedef struct qkc_ctx_options {
     /* Directory of the on-disk kernel cache (compiled object code keyed by
      * the kernel's content, target and configuration). NULL: $QKC_CACHE_DIR,
      * else $XDG_CACHE_HOME/qkc/kernels, else ~/.cache/qkc/kernels.
-     * "" disables it. */
+     * "" (here or in $QKC_CACHE_DIR) disables it. */
     const char *cache_dir;
     /* The tuning database (SQLite) consulted when a kernel is compiled.
      * NULL: $QKC_TUNE_DB, else $XDG_CACHE_HOME/qkc/tune.db, else
@@ -182,7 +182,9 @@ typedef struct qkc_tensor {
 } qkc_tensor;
 
 typedef struct qkc_launch_options {
-    int threads; /* 0 = the context's thread count; 1 = calling thread only */
+    int threads; /* 0 = the context's thread count, except that small work (under
+                    ~256 KiB touched) runs on the calling thread alone;
+                    1 = calling thread only; n = up to n threads */
 } qkc_launch_options;
 
 /* Runs the kernel. args has qkc_kernel_nparams(k) entries. opts may be NULL. */

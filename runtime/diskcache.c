@@ -35,12 +35,6 @@
 #include <link.h>
 #endif
 
-/* ---- TEMPORARY: until runtime/runtime.h declares them (see the report) ---- */
-char *rt_cache_dir_resolve(const char *opt);
-int rt_compile_cached(const qk_backend *be, void *state, const char *dir, rt_entry *e, int *hit, char *err,
-                      size_t errsz);
-/* ---- end TEMPORARY ---- */
-
 #define MAGIC "QKCOBJ01"
 #define HEADER_BYTES (8 + 3 * 8)
 #define MAX_FILE_BYTES ((uint64_t)1 << 30) /* larger files are not ours */

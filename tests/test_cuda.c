@@ -306,6 +306,8 @@ static void test_all_ops_covered(void) {
         for (int id = 0; id < fs[i]->nnodes; id++)
             seen[fs[i]->nodes[id].op] = 1;
     for (int op = 0; op < TIR_OP_COUNT; op++) {
+        if (op == TIR_DOT4) /* byte vectors: CPU code only (GPU configurations never set idot) */
+            continue;
         if (!seen[op])
             printf("\nop %s is not covered\n", tir_op_name(op));
         CU_ASSERT(seen[op]);

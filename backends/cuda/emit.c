@@ -298,6 +298,7 @@ static void value_rhs(emitter *e, int id) {
     case TIR_SPLAT: case TIR_HADD: case TIR_VAR: case TIR_VGET: qk_buf_printf(e->out, "v%d", n->a[0]); break;
     case TIR_SHUFFLE: shuffle(e, n, id); break;
     case TIR_LOAD: case TIR_GATHER: load(e, n); break; /* one lane: a gather is a load */
+    case TIR_DOT4: fail(e, "integer dot products (dot4, node %d) are not emitted for GPU targets yet", id); break;
     default: fail(e, "tiled-IR op '%s' at node %d is not a value", tir_op_name(n->op), id);
     }
 }
