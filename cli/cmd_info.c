@@ -270,7 +270,7 @@ static void print_codebook(const qk_format *f)
 
 static int print_format(const qk_format *f, const char *dims)
 {
-    int64_t rows, k;
+    int64_t rows = 0, k = 0;
     char shape[256];
     if (parse_shape(dims, &rows, &k, shape, sizeof shape))
         return 1;

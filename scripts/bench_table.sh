@@ -3,7 +3,7 @@
 # y = W x for every format of `qkc info --list`, weights cold (streamed
 # from DRAM), on 1 and all threads, one line per format.
 #
-#   scripts/bench_table.sh [QKC] [DIMS] > table.md
+#   [REPS=10] scripts/bench_table.sh [QKC] [DIMS] > table.md
 #
 # Formats with an integer image (tir_decode.h) run as llama.cpp runs them
 # in decoding: the activation vector is quantized to q8_0 inside the kernel
@@ -41,7 +41,7 @@ QK
     if printf '%s' "$tir" | grep -qw dot4; then
         k=gemv_i8 path="int8 dot"
     fi
-    out=$("$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold --json 2>/dev/null)
+    out=$("$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold --reps "${REPS:-10}" --json 2>/dev/null)
     if [ -z "$out" ]; then
         echo "| $name | $bpw | $path | failed | | | |"
         continue
