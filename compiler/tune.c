@@ -512,6 +512,8 @@ static double compute_time(const kir_kernel *k, const tir_config *cfg, const tun
         double chains = tp * tie * (s->dense_red && !f ? effective_unroll(k, cfg) : (cfg->kblocks ? cfg->kblocks : 1));
         double stall = chains < 8 ? 8.0 / chains : 1.0;
         ops += (stall - 1.0) * 0.5 / V; /* stalls cost part of the FMA slot */
+        if (s->int_dot) /* both operands decoded to f32 (scalar loops when their blocks differ) */
+            ops += 2.0;
         peak = 2.0 * elems / r->f32;
     }
     double t = elems * ops / r->vops;

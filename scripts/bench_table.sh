@@ -38,7 +38,7 @@ kernel gemv_f32(W: $w[N, K]$book, x: f32[K]) -> y: f32[N] {
 QK
     k=gemv_f32 path="f32"
     tir=$("$QKC" emit "$tmp/k.qk" --kernel gemv_i8 --stage=tir 2>/dev/null)
-    if printf '%s' "$tir" | grep -qw dot4; then
+    if grep -qw dot4 <<<"$tir"; then
         k=gemv_i8 path="int8 dot"
     fi
     out=$("$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold --reps "${REPS:-10}" --json 2>/dev/null)
@@ -52,7 +52,7 @@ QK
     r1=$(printf '%s\n' "$runs" | sed -n '1s/.*"ratio_bw": *\([0-9.e+-]*\).*/\1/p')
     g2=$(printf '%s\n' "$runs" | sed -n '2s/.*"gbps_weights": *\([0-9.e+-]*\).*/\1/p')
     r2=$(printf '%s\n' "$runs" | sed -n '2s/.*"ratio_bw": *\([0-9.e+-]*\).*/\1/p')
-    printf '%s' "$out" | grep -q '"pass": *true' || path="$path (CHECK FAILED)"
+    grep -q '"pass": *true' <<<"$out" || path="$path (CHECK FAILED)"
     printf '| %s | %s | %s | %.2f | %.0f%% | %.2f | %.0f%% |\n' "$name" "$bpw" "$path" "${g1:-0}" \
         "$(awk "BEGIN{print ${r1:-0} * 100}")" "${g2:-0}" "$(awk "BEGIN{print ${r2:-0} * 100}")"
 done
