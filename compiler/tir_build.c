@@ -428,13 +428,13 @@ static const qk_piece *bit_string(const qk_format *f)
 }
 
 /* 1 if load e reads a sign-bit tensor along variable v only (last index). */
-static int xnor_operand(bctx *c, const kir_expr *e, int v)
+/* 1 if load e reads a quantized tensor along variable v in its last index
+ * only (coefficient 1, no offset). */
+static int along_last(bctx *c, const kir_expr *e, int v)
 {
-    if (e->kind != KE_LOAD)
+    if (e->kind != KE_LOAD || !c->k->tensors[e->tensor].fmt)
         return 0;
     const kir_tensor *t = &c->k->tensors[e->tensor];
-    if (!bit_string(t->fmt))
-        return 0;
     const kir_index *last = &e->idx[t->rank - 1];
     if (last->nterms != 1 || last->terms[0].var != v || last->terms[0].coef != 1 || last->c)
         return 0;
@@ -443,6 +443,11 @@ static int xnor_operand(bctx *c, const kir_expr *e, int v)
             if (e->idx[d].terms[i].var == v)
                 return 0;
     return 1;
+}
+
+static int xnor_operand(bctx *c, const kir_expr *e, int v)
+{
+    return along_last(c, e, v) && bit_string(c->k->tensors[e->tensor].fmt);
 }
 
 /* sum(k) A[.., k] * W[.., k] over two sign-bit tensors of one block size:
@@ -685,23 +690,6 @@ static const kir_expr *sign_operand(bctx *c, const kir_expr *body)
             return w;
     }
     return NULL;
-}
-
-/* 1 if load e reads a quantized tensor along variable v in its last index
- * only (coefficient 1, no offset). */
-static int along_last(bctx *c, const kir_expr *e, int v)
-{
-    if (e->kind != KE_LOAD || !c->k->tensors[e->tensor].fmt)
-        return 0;
-    const kir_tensor *t = &c->k->tensors[e->tensor];
-    const kir_index *last = &e->idx[t->rank - 1];
-    if (last->nterms != 1 || last->terms[0].var != v || last->terms[0].coef != 1 || last->c)
-        return 0;
-    for (int d = 0; d + 1 < t->rank; d++)
-        for (int i = 0; i < e->idx[d].nterms; i++)
-            if (e->idx[d].terms[i].var == v)
-                return 0;
-    return 1;
 }
 
 /* Integer dot-product plan for sum(k) A[.., k] * B[.., k] where one factor

@@ -909,15 +909,23 @@ int tdec_chunk(tir_func *f, int b, const tdec_src *s, int kb, int first, int fir
     return apply_scales(&d, &ch, v);
 }
 
+/* Raw codes of the chunk's items as ws x lanes; d is left set up for more
+ * ops in the same block. */
+static int codes_raw(dctx *d, tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes,
+                     tir_scalar ws)
+{
+    chunk ch;
+    dctx_init(d, f, b, s, kb);
+    chunk_init(d, &ch, first, first_const, lanes);
+    ch.nitems = s->fmt->items[QK_FIELD_CODES];
+    itemset it = map_items(d, &ch, self_map);
+    return field_lanes(d, QK_FIELD_CODES, &it, ws);
+}
+
 int tdec_codes(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes)
 {
     dctx d;
-    chunk ch;
-    dctx_init(&d, f, b, s, kb);
-    chunk_init(&d, &ch, first, first_const, lanes);
-    ch.nitems = s->fmt->items[QK_FIELD_CODES];
-    itemset it = map_items(&d, &ch, self_map);
-    return field_lanes(&d, QK_FIELD_CODES, &it, TS_I32);
+    return codes_raw(&d, f, b, s, kb, first, first_const, lanes, TS_I32);
 }
 
 /* ---- integer images ---- */
@@ -966,12 +974,7 @@ int tdec_codes_u8(tir_func *f, int b, const tdec_src *s, const tdec_image *img, 
                   int lanes)
 {
     dctx d;
-    chunk ch;
-    dctx_init(&d, f, b, s, kb);
-    chunk_init(&d, &ch, first, first_const, lanes);
-    ch.nitems = s->fmt->items[QK_FIELD_CODES];
-    itemset it = map_items(&d, &ch, self_map);
-    int r = field_lanes(&d, QK_FIELD_CODES, &it, TS_I8);
+    int r = codes_raw(&d, f, b, s, kb, first, first_const, lanes, TS_I8);
     switch (img->kind) {
     case TDEC_IMG_ADD: return img->c ? opk(&d, TIR_ADD, r, img->c) : r;
     case TDEC_IMG_XOR: return opk(&d, TIR_XOR, r, img->c);
@@ -984,12 +987,7 @@ int tdec_codes_u8(tir_func *f, int b, const tdec_src *s, const tdec_image *img, 
 int tdec_codes_s8(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes)
 {
     dctx d;
-    chunk ch;
-    dctx_init(&d, f, b, s, kb);
-    chunk_init(&d, &ch, first, first_const, lanes);
-    ch.nitems = s->fmt->items[QK_FIELD_CODES];
-    itemset it = map_items(&d, &ch, self_map);
-    return field_lanes(&d, QK_FIELD_CODES, &it, TS_I8);
+    return codes_raw(&d, f, b, s, kb, first, first_const, lanes, TS_I8);
 }
 
 void tdec_group_affine(tir_func *f, int b, const tdec_src *s, const tdec_image *img, int kb, int first,
