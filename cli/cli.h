@@ -79,6 +79,32 @@ void cli_json_str(FILE *f, const char *s);
 /* 1 when f is a terminal (progress bars are drawn only then). */
 int cli_isatty(FILE *f);
 
+/* ---- inputs.c: random inputs and comparison with the reference ---- */
+/* What cli_make_input works on: the kernel's parameters (params then
+ * results), their tensors and byte sizes, the dims (kernel order). */
+typedef struct cli_inputs {
+    qkc_ctx *ctx;
+    qkc_program *p;
+    const qkc_kernel *k;
+    const qkc_param_info *info;
+    const int64_t *dims;
+    cli_rng *rng;
+    qkc_tensor *args;
+    size_t *bytes;
+} cli_inputs;
+/* Value of a declared dim text ("N", "H-2", "64") under dims; 0 or -1. */
+int cli_eval_dim(const qkc_kernel *k, const int64_t *dims, const char *text, int64_t *out);
+void cli_fill_dense(cli_rng *rng, qkc_dtype t, void *data, int64_t n);
+/* Shape, buffer and contents of tensor i (results: 0xff bytes). A
+ * codebook parameter must be made before the tensors packed with it.
+ * 0, or an exit code after printing the error. */
+int cli_make_input(const cli_inputs *in, int i);
+int cli_dtype_is_int(qkc_dtype t);
+/* Error of result y against ref (bytes of y): normwise relative for
+ * floats, max abs for integers; *tol its tolerance, *maxerr (may be
+ * NULL) the max abs error. */
+double cli_result_error(const qkc_tensor *y, const void *ref, size_t bytes, double *maxerr, double *tol);
+
 /* ---- commands ---- */
 extern const cli_cmd cli_cmd_check, cli_cmd_info, cli_cmd_emit, cli_cmd_run, cli_cmd_pack, cli_cmd_unpack;
 extern const cli_cmd cli_cmd_probe, cli_cmd_bench, cli_cmd_tune;

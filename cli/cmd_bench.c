@@ -286,32 +286,6 @@ static int parse_dims(bench *b, const cli_cmd *cmd)
     return 0;
 }
 
-/* Evaluates a declared dim text such as "N", "H-2", "64" under dims. */
-static int eval_dim(const bench *b, const int64_t *dims, const char *text, int64_t *out)
-{
-    int64_t v = 0;
-    int sign = 1;
-    for (const char *p = text; *p;) {
-        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789");
-        if (n == 0) {
-            if (*p != '+' && *p != '-' && *p != ' ')
-                return -1;
-            sign = *p == '-' ? -1 : *p == '+' ? 1 : sign;
-            p++;
-            continue;
-        }
-        int i = dim_index(b, p, n);
-        char *end;
-        int64_t t = i >= 0 ? dims[i] : (int64_t)strtoll(p, &end, 10);
-        if (i < 0 && end != p + n)
-            return -1;
-        v += sign * t;
-        p += n;
-    }
-    *out = v;
-    return 0;
-}
-
 static double prod_dims(const bench *b, const int64_t *dims)
 {
     double p = 1;
@@ -322,72 +296,11 @@ static double prod_dims(const bench *b, const int64_t *dims)
 
 /* ---- tensors ---- */
 
-static void fill_dense(cli_rng *rng, qkc_dtype t, void *data, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        double u = cli_rng_uniform(rng, -1, 1);
-        switch (t) {
-        case QKC_F32: ((float *)data)[i] = (float)u; break;
-        case QKC_F16: ((uint16_t *)data)[i] = qk_f32_to_f16((float)u); break;
-        case QKC_BF16: ((uint16_t *)data)[i] = qk_f32_to_bf16((float)u); break;
-        case QKC_I8: ((int8_t *)data)[i] = (int8_t)lrint(u * 8); break;
-        case QKC_I32: ((int32_t *)data)[i] = (int32_t)lrint(u * 100); break;
-        case QKC_U8: ((uint8_t *)data)[i] = (uint8_t)lrint((u + 1) * 7.5); break;
-        default: break;
-        }
-    }
-}
-
-static int fill_packed(bench *b, bench_set *s, int i, int64_t rows, int64_t cols)
-{
-    const qkc_param_info *in = &b->info[i];
-    int64_t n = rows * cols;
-    float *src = malloc((size_t)(n > 0 ? n : 1) * sizeof *src);
-    if (!src)
-        return cli_error("out of memory packing %s (%lld values)", in->name, (long long)n);
-    for (int64_t j = 0; j < n; j++)
-        src[j] = (float)cli_rng_uniform(&b->rng, -1, 1);
-    qkc_pack_options o = {0};
-    if (in->codebook >= 0) {
-        o.codebook = s->t[in->codebook].data;
-        o.codebook_bytes = s->bytes[in->codebook];
-    }
-    qkc_status st = qkc_pack_ex(b->p, in->format, src, rows, cols, s->t[i].data, s->bytes[i], &o);
-    free(src);
-    return st == QKC_OK ? 0 : cli_error("packing %s: %s", in->name, qkc_errmsg(b->ctx));
-}
-
 /* Shape, buffer and contents of tensor i at dims. */
 static int make_tensor(bench *b, bench_set *s, const int64_t *dims, int i)
 {
-    const qkc_param_info *in = &b->info[i];
-    qkc_tensor *t = &s->t[i];
-    t->dtype = in->dtype;
-    t->rank = in->rank;
-    int64_t elems = 1, rows = 1;
-    for (int d = 0; d < in->rank; d++) {
-        if (eval_dim(b, dims, in->dims[d], &t->shape[d]) != 0)
-            return cli_error("%s: cannot size dim '%s' from --dims", in->name, in->dims[d]);
-        t->shape[d] = t->shape[d] < 0 ? 0 : t->shape[d]; /* the launch's shape check explains */
-        elems *= t->shape[d];
-        rows *= d + 1 < in->rank ? t->shape[d] : 1;
-    }
-    int64_t cols = in->rank ? t->shape[in->rank - 1] : 1;
-    if (in->dtype == QKC_PACKED && qkc_format_size(b->p, in->format, rows, cols, &s->bytes[i]) != QKC_OK)
-        return cli_error("%s", qkc_errmsg(b->ctx));
-    if (in->dtype != QKC_PACKED)
-        s->bytes[i] = (size_t)elems * cli_dtype_size(in->dtype);
-    t->data = malloc(s->bytes[i] ? s->bytes[i] : 1);
-    if (!t->data)
-        return cli_error("out of memory for %s (%zu bytes)", in->name, s->bytes[i]);
-    if (in->is_result) {
-        memset(t->data, 0xff, s->bytes[i]); /* NaN for floats: unwritten outputs fail the check */
-        return 0;
-    }
-    if (in->dtype == QKC_PACKED)
-        return fill_packed(b, s, i, rows, cols);
-    fill_dense(&b->rng, in->dtype, t->data, elems);
-    return 0;
+    cli_inputs in = {b->ctx, b->p, b->k[0], b->info, dims, &b->rng, s->t, s->bytes};
+    return cli_make_input(&in, i);
 }
 
 static void free_set(const bench *b, bench_set *s)
@@ -457,41 +370,6 @@ static int check_dims(const bench *b, int64_t *d)
     return 1;
 }
 
-static double load_elem(qkc_dtype t, const void *d, int64_t i)
-{
-    switch (t) {
-    case QKC_F32: return ((const float *)d)[i];
-    case QKC_F16: return qk_f16_to_f32(((const uint16_t *)d)[i]);
-    case QKC_BF16: return qk_bf16_to_f32(((const uint16_t *)d)[i]);
-    case QKC_I8: return ((const int8_t *)d)[i];
-    case QKC_I32: return ((const int32_t *)d)[i];
-    case QKC_U8: return ((const uint8_t *)d)[i];
-    default: return 0;
-    }
-}
-
-static int is_int(qkc_dtype t)
-{
-    return t == QKC_I8 || t == QKC_I32 || t == QKC_U8;
-}
-
-/* As `qkc run`: normwise max|y - ref| / max|ref| for floats (tolerance by
- * dtype), max abs error <= 1 for integers. Returns the error measure. */
-static double result_error(const qkc_tensor *y, const qkc_tensor *ref, size_t bytes, double *tol)
-{
-    int64_t n = (int64_t)(bytes / cli_dtype_size(y->dtype));
-    double maxerr = 0, maxref = 0;
-    for (int64_t j = 0; j < n; j++) {
-        double a = load_elem(y->dtype, y->data, j), r = load_elem(y->dtype, ref->data, j);
-        double e = fabs(a - r);
-        maxerr = isnan(e) ? INFINITY : fmax(maxerr, e);
-        maxref = fmax(maxref, fabs(r));
-    }
-    qkc_dtype t = y->dtype;
-    *tol = t == QKC_F32 ? 1e-4 : t == QKC_F16 ? 4e-3 : t == QKC_BF16 ? 3e-2 : 1;
-    return is_int(t) || maxref == 0 ? maxerr : maxerr / maxref;
-}
-
 /* Compares every result of kernel handle ki; prints its check line.
  * Accumulates into check_pass / check_err. */
 static void compare(bench *b, int ki, const bench_set *s, const bench_set *ref, const char *full)
@@ -501,11 +379,11 @@ static void compare(bench *b, int ki, const bench_set *s, const bench_set *ref, 
     for (int i = 0; i < b->n; i++) {
         if (!b->info[i].is_result)
             continue;
-        double tol, e = result_error(&s->t[i], &ref->t[i], s->bytes[i], &tol);
+        double tol, e = cli_result_error(&s->t[i], ref->t[i].data, s->bytes[i], NULL, &tol);
         pass &= e <= tol;
         b->check_err = fmax(b->check_err, e);
         snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s %s %.3g (tol %.0e)", what[0] ? ", " : "",
-                 b->info[i].name, is_int(s->t[i].dtype) ? "max abs err" : "rel err", e, tol);
+                 b->info[i].name, cli_dtype_is_int(s->t[i].dtype) ? "max abs err" : "rel err", e, tol);
     }
     b->check_pass &= pass;
     int several = 0;
@@ -881,8 +759,8 @@ static int sgemm_runs(bench *b, void *h, const int idx[3])
     float *C = malloc((size_t)(m * n) * sizeof *C);
     if (!A || !B || !C)
         return free(A), free(B), free(C), cli_error("out of memory for the sgemm baseline");
-    fill_dense(&b->rng, QKC_F32, A, m * k);
-    fill_dense(&b->rng, QKC_F32, B, n * k);
+    cli_fill_dense(&b->rng, QKC_F32, A, m * k);
+    cli_fill_dense(&b->rng, QKC_F32, B, n * k);
     if (!setn)
         snprintf(b->sgemm_note, sizeof b->sgemm_note,
                  "%s is not OpenBLAS (no openblas_set_num_threads): thread count not set, "

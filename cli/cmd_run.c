@@ -85,140 +85,36 @@ static int parse_dims(run_state *s, const char *spec)
     return 0;
 }
 
-/* Evaluates a declared dim text such as "N", "H-2", "64", "N+1". */
-static int eval_dim(const run_state *s, const char *text, int64_t *out)
+/* ---- tensors ---- */
+
+/* Sets up tensor i: shape from the dims, buffer, contents, and its copy
+ * for the reference run. */
+static int make_tensor(run_state *s, int i)
 {
-    int64_t v = 0;
-    int sign = 1;
-    for (const char *p = text; *p;) {
-        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789");
-        if (n == 0) {
-            if (*p != '+' && *p != '-' && *p != ' ')
-                return -1;
-            sign = *p == '-' ? -1 : *p == '+' ? 1 : sign;
-            p++;
-            continue;
-        }
-        int i = dim_index(s, p, n);
-        char *end;
-        int64_t t = i >= 0 ? s->dims[i] : (int64_t)strtoll(p, &end, 10);
-        if (i < 0 && end != p + n)
-            return -1;
-        v += sign * t;
-        p += n;
-    }
-    *out = v;
+    cli_inputs in = {s->ctx, s->p, s->k, s->info, s->dims, &s->rng, s->args, s->bytes};
+    if (cli_make_input(&in, i))
+        return 1;
+    s->ref[i] = s->args[i];
+    s->ref[i].data = malloc(s->bytes[i] ? s->bytes[i] : 1);
+    if (!s->ref[i].data)
+        return cli_error("out of memory for %s (%zu bytes)", s->info[i].name, s->bytes[i]);
+    if (s->info[i].is_result)
+        memset(s->ref[i].data, 0, s->bytes[i]);
+    else
+        memcpy(s->ref[i].data, s->args[i].data, s->bytes[i]);
     return 0;
 }
 
-/* ---- tensors ---- */
-
-static void fill_dense(run_state *s, qkc_dtype t, void *data, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        double u = cli_rng_uniform(&s->rng, -1, 1);
-        switch (t) {
-        case QKC_F32: ((float *)data)[i] = (float)u; break;
-        case QKC_F16: ((uint16_t *)data)[i] = qk_f32_to_f16((float)u); break;
-        case QKC_BF16: ((uint16_t *)data)[i] = qk_f32_to_bf16((float)u); break;
-        case QKC_I8: ((int8_t *)data)[i] = (int8_t)lrint(u * 8); break;
-        case QKC_I32: ((int32_t *)data)[i] = (int32_t)lrint(u * 100); break;
-        case QKC_U8: ((uint8_t *)data)[i] = (uint8_t)lrint((u + 1) * 7.5); break;
-        default: break;
-        }
-    }
-}
-
-static int fill_packed(run_state *s, int i, int64_t rows, int64_t cols)
-{
-    const qkc_param_info *in = &s->info[i];
-    float *src = malloc((size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof *src);
-    if (!src)
-        return cli_error("out of memory for %s", in->name);
-    for (int64_t j = 0; j < rows * cols; j++)
-        src[j] = (float)cli_rng_uniform(&s->rng, -1, 1);
-    qkc_pack_options o = {0};
-    if (in->codebook >= 0) {
-        o.codebook = s->args[in->codebook].data;
-        o.codebook_bytes = s->bytes[in->codebook];
-    }
-    qkc_status st = qkc_pack_ex(s->p, in->format, src, rows, cols, s->args[i].data, s->bytes[i], &o);
-    free(src);
-    return st == QKC_OK ? 0 : cli_error("packing %s: %s", in->name, qkc_errmsg(s->ctx));
-}
-
-/* Sets up tensor i: shape from the dims, buffer, contents. */
-static int make_tensor(run_state *s, int i)
-{
-    const qkc_param_info *in = &s->info[i];
-    qkc_tensor *t = &s->args[i];
-    t->dtype = in->dtype;
-    t->rank = in->rank;
-    int64_t elems = 1, rows = 1;
-    for (int d = 0; d < in->rank; d++) {
-        if (eval_dim(s, in->dims[d], &t->shape[d]) != 0)
-            return cli_error("%s: cannot size dim '%s' from --dims", in->name, in->dims[d]);
-        if (t->shape[d] < 0)
-            t->shape[d] = 0; /* empty: the shape check explains what does not fit */
-        elems *= t->shape[d];
-        rows *= d + 1 < in->rank ? t->shape[d] : 1;
-    }
-    int64_t cols = in->rank ? t->shape[in->rank - 1] : 1;
-    if (in->dtype == QKC_PACKED && qkc_format_size(s->p, in->format, rows, cols, &s->bytes[i]) != QKC_OK)
-        return cli_error("%s", qkc_errmsg(s->ctx));
-    if (in->dtype != QKC_PACKED)
-        s->bytes[i] = (size_t)elems * cli_dtype_size(in->dtype);
-    t->data = malloc(s->bytes[i] ? s->bytes[i] : 1);
-    s->ref[i] = *t;
-    s->ref[i].data = calloc(1, s->bytes[i] ? s->bytes[i] : 1);
-    if (!t->data || !s->ref[i].data)
-        return cli_error("out of memory for %s (%zu bytes)", in->name, s->bytes[i]);
-    if (in->is_result) {
-        memset(t->data, 0xff, s->bytes[i]); /* NaN for floats: unwritten outputs fail */
-        return 0;
-    }
-    int rc = in->dtype == QKC_PACKED ? fill_packed(s, i, rows, cols) : (fill_dense(s, in->dtype, t->data, elems), 0);
-    memcpy(s->ref[i].data, t->data, s->bytes[i]);
-    return rc;
-}
-
 /* ---- comparison ---- */
-
-static double load_elem(qkc_dtype t, const void *d, int64_t i)
-{
-    switch (t) {
-    case QKC_F32: return ((const float *)d)[i];
-    case QKC_F16: return qk_f16_to_f32(((const uint16_t *)d)[i]);
-    case QKC_BF16: return qk_bf16_to_f32(((const uint16_t *)d)[i]);
-    case QKC_I8: return ((const int8_t *)d)[i];
-    case QKC_I32: return ((const int32_t *)d)[i];
-    case QKC_U8: return ((const uint8_t *)d)[i];
-    default: return 0;
-    }
-}
-
-static double tolerance(qkc_dtype t)
-{
-    return t == QKC_F32 ? 1e-4 : t == QKC_F16 ? 4e-3 : t == QKC_BF16 ? 3e-2 : 1;
-}
 
 /* Compares result i; prints one line; 0 = PASS. */
 static int compare(const run_state *s, int i)
 {
     const qkc_tensor *t = &s->args[i];
-    int64_t n = (int64_t)(s->bytes[i] / cli_dtype_size(t->dtype));
-    double maxerr = 0, maxref = 0;
-    for (int64_t j = 0; j < n; j++) {
-        double y = load_elem(t->dtype, t->data, j), r = load_elem(t->dtype, s->ref[i].data, j);
-        double e = fabs(y - r);
-        maxerr = isnan(e) ? INFINITY : fmax(maxerr, e);
-        maxref = fmax(maxref, fabs(r));
-    }
-    double rel = maxref > 0 ? maxerr / maxref : maxerr, tol = tolerance(t->dtype);
-    int isint = t->dtype == QKC_I8 || t->dtype == QKC_I32 || t->dtype == QKC_U8;
-    int pass = isint ? maxerr <= tol : rel <= tol;
-    printf("  %s: max abs err %.3g, rel err %.3g (tol %.0e %s): %s\n", s->info[i].name, maxerr, rel, tol,
-           isint ? "max abs" : "normwise", pass ? "PASS" : "FAIL");
+    double maxerr, tol, e = cli_result_error(t, s->ref[i].data, s->bytes[i], &maxerr, &tol);
+    int isint = cli_dtype_is_int(t->dtype), pass = e <= tol;
+    printf("  %s: max abs err %.3g, rel err %.3g (tol %.0e %s): %s\n", s->info[i].name, maxerr,
+           isint ? maxerr : e, tol, isint ? "max abs" : "normwise", pass ? "PASS" : "FAIL");
     return !pass;
 }
 

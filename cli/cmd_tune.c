@@ -239,22 +239,6 @@ static void args_free(tu_args *a)
     memset(a, 0, sizeof *a);
 }
 
-static void fill_dense(cli_rng *r, qk_dtype dt, void *data, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) {
-        double u = cli_rng_uniform(r, -1, 1);
-        switch (dt) {
-        case QK_DT_F32: ((float *)data)[i] = (float)u; break;
-        case QK_DT_F16: ((uint16_t *)data)[i] = qk_f32_to_f16((float)u); break;
-        case QK_DT_BF16: ((uint16_t *)data)[i] = qk_f32_to_bf16((float)u); break;
-        case QK_DT_I8: ((int8_t *)data)[i] = (int8_t)lrint(u * 8); break;
-        case QK_DT_I32: ((int32_t *)data)[i] = (int32_t)lrint(u * 100); break;
-        case QK_DT_U8: ((uint8_t *)data)[i] = (uint8_t)lrint((u + 1) * 7.5); break;
-        default: break;
-        }
-    }
-}
-
 typedef struct tu_pack {
     qkc_program *p;
     const qk_format *f;
@@ -338,7 +322,7 @@ static int make_tensor(qkc_program *p, const kir_kernel *k, int i, const int64_t
         return a->ref[i] ? 0 : (snprintf(err, errsz, "out of memory"), -1);
     }
     if (!t->fmt) {
-        fill_dense(r, t->dtype, x->data, rows * cols);
+        cli_fill_dense(r, rt_dtype_from_qk(t->dtype), x->data, rows * cols);
         return 0;
     }
     tu_pack pk = {p, t->fmt, rows, cols, NULL, 0};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "qkc.h"
 #include "runtime/runtime.h"
@@ -631,6 +632,71 @@ static void test_pack_roundtrip(void)
 
 /* ---- the cache ---- */
 
+/* qkc_kernel_get_ex: explicit configurations, shapes and the tuning
+ * database; every bad option is an error with a message, never a crash. */
+static void test_kernel_options(void)
+{
+    char dir[] = "/tmp/qkc-api-XXXXXX", db[64];
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    snprintf(db, sizeof db, "%s/bad.db", dir);
+    FILE *f = fopen(db, "wb");
+    CU_ASSERT_FATAL(f != NULL);
+    for (int i = 0; i < 4096; i++)
+        fputc((i * 7919) & 0xff, f); /* not a database */
+    fclose(f);
+    qkc_ctx *ctx = NULL;
+    qkc_ctx_options o = {.threads = 2, .tuning_db = db, .cache_dir = ""};
+    CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&o, &ctx), QKC_OK);
+    qkc_program *p = new_prog(ctx, SRC);
+    static const struct {
+        const char *config, *dims, *want;
+    } bad[] = {
+        {"tile_par=0", NULL, "out of range"},   {"tile_par=abc", NULL, "integer"},
+        {"frob=1", NULL, "unknown key"},        {"tile_par", NULL, "key=value"},
+        {"idot=2", NULL, "out of range"},       {"tile.n=0", NULL, "tile request"},
+        {NULL, "Q=4", "no dimension 'Q'"},      {NULL, "N=abc", "not a dimension value"},
+        {NULL, "N=-1", "not a dimension value"}, {NULL, "N", "NAME=VALUE"},
+    };
+    for (int i = 0; i < QK_COUNT(bad); i++) {
+        qkc_kernel *k = (qkc_kernel *)1;
+        qkc_kernel_options ko = {.config = bad[i].config, .dims = bad[i].dims};
+        CU_ASSERT_EQUAL(qkc_kernel_get_ex(p, "gemv", &ko, &k), QKC_ERR_INVALID_ARG);
+        CU_ASSERT_PTR_NULL(k);
+        if (!strstr(qkc_errmsg(ctx), bad[i].want))
+            printf("\n'%s' / '%s': message '%s' lacks '%s'\n", bad[i].config ? bad[i].config : "",
+                   bad[i].dims ? bad[i].dims : "", qkc_errmsg(ctx), bad[i].want);
+        CU_ASSERT(strstr(qkc_errmsg(ctx), bad[i].want) != NULL);
+    }
+    qkc_kernel *k = NULL;
+    qkc_kernel_options neg = {.threads = -1};
+    CU_ASSERT_EQUAL(qkc_kernel_get_ex(p, "gemv", &neg, &k), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_kernel_get_ex(p, NULL, NULL, &k), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_kernel_config(NULL, NULL, NULL), QKC_ERR_INVALID_ARG);
+    /* an explicit configuration is used as given, and computes the same */
+    qkc_kernel_options ex = {.config = "tile_par=2 unroll=1 idot=0", .dims = "N=40,K=100"};
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gemv", &ex, &k), QKC_OK);
+    const char *cfg = NULL, *origin = NULL;
+    CU_ASSERT_EQUAL(qkc_kernel_config(k, &cfg, &origin), QKC_OK);
+    CU_ASSERT(cfg && strstr(cfg, "tile_par=2") && strstr(cfg, "idot=0"));
+    CU_ASSERT(origin && strcmp(origin, "explicit") == 0);
+    gemv_bufs g;
+    gemv_setup(p, &g, 2);
+    CU_ASSERT_EQUAL(qkc_launch(k, g.t, 4, NULL), QKC_OK);
+    memcpy(g.yref, g.y, sizeof g.y);
+    CU_ASSERT_EQUAL(qkc_reference(k, g.t, 4), QKC_OK);
+    for (int i = 0; i < 40; i++)
+        CU_ASSERT_DOUBLE_EQUAL(g.y[i], g.yref[i], 1e-4);
+    /* a corrupt tuning database: the model decides, with a warning */
+    qkc_kernel *km = NULL;
+    CU_ASSERT_EQUAL(qkc_kernel_get(p, "mm", &km), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_kernel_config(km, &cfg, &origin), QKC_OK);
+    CU_ASSERT(origin && strncmp(origin, "model; warning: tuning database not used", 40) == 0);
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+    remove(db);
+    rmdir(dir);
+}
+
 static void test_cache(void)
 {
     qkc_ctx *ctx = new_ctx(NULL, 1);
@@ -819,6 +885,7 @@ int main(void)
     CU_add_test(s, "codebooks, quantizer options, phases: bad input", test_codebook_errors);
     CU_add_test(s, "GPU target", test_gpu_target);
     CU_add_test(s, "pack and unpack", test_pack_roundtrip);
+    CU_add_test(s, "kernel options: configurations, shapes, a corrupt tuning database", test_kernel_options);
     CU_add_test(s, "kernel cache", test_cache);
     CU_add_test(s, "thread pool", test_pool);
     CU_add_test(s, "4 threads compile and launch", test_threads);
