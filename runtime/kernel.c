@@ -222,11 +222,11 @@ void rt_kernel_hash(const kir_kernel *k, char out[17])
     tune_kernel_hash(k, out);
 }
 
-/* The shape text "K=4096,N=4096" (names sorted) of dims "N=4096,K=4096";
- * unnamed dimensions are 4096. QKC_OK or INVALID_ARG. */
-static qkc_status shape_text(qkc_ctx *ctx, const kir_kernel *k, const char *dims, qk_buf *out)
+/* The values (val[k->nsyms], at most 64) and the shape text
+ * "K=4096,N=4096" (names sorted) of dims "N=4096,K=4096"; unnamed
+ * dimensions are 4096. QKC_OK or INVALID_ARG. */
+static qkc_status shape_text(qkc_ctx *ctx, const kir_kernel *k, const char *dims, int64_t *val, qk_buf *out)
 {
-    int64_t val[64];
     int n = k->nsyms < 64 ? k->nsyms : 64;
     for (int i = 0; i < n; i++)
         val[i] = 4096;
@@ -302,7 +302,8 @@ static qkc_status choose_config(qkc_ctx *ctx, const kir_kernel *k, const qkc_ker
         return QKC_OK;
     }
     qk_buf shape = {0};
-    qkc_status st = shape_text(ctx, k, opts ? opts->dims : NULL, &shape);
+    int64_t dims[64];
+    qkc_status st = shape_text(ctx, k, opts ? opts->dims : NULL, dims, &shape);
     if (st != QKC_OK) {
         qk_buf_free(&shape);
         return st;
@@ -335,19 +336,9 @@ static qkc_status choose_config(qkc_ctx *ctx, const kir_kernel *k, const qkc_ker
         if (k->sched.present)
             qk_buf_puts(&why, "schedule");
         else { /* the cost model's first choice for the shape */
-            int64_t dims[64];
-            int n = k->nsyms < 64 ? k->nsyms : 64;
-            for (int i = 0; i < n; i++) {
-                const char *v = shape.s ? strstr(shape.s, k->syms[i]) : NULL;
-                dims[i] = 4096;
-                while (v && !((v == shape.s || v[-1] == ',') && v[strlen(k->syms[i])] == '='))
-                    v = strstr(v + 1, k->syms[i]);
-                if (v)
-                    dims[i] = strtoll(v + strlen(k->syms[i]) + 1, NULL, 10);
-            }
             tune_cand best;
             int threads = opts && opts->threads > 0 ? opts->threads : ctx->threads;
-            if (tune_candidates(k, &ctx->target, cfg, dims, threads, NULL, &best, 1) >= 1)
+            if (tune_candidates(k, &ctx->target, cfg, k->nsyms <= 64 ? dims : NULL, threads, NULL, &best, 1) >= 1)
                 *cfg = best.cfg;
             qk_buf_puts(&why, "model");
         }
