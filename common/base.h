@@ -51,6 +51,7 @@ typedef struct qk_buf {
 void qk_buf_printf(qk_buf *b, const char *fmt, ...);
 void qk_buf_vprintf(qk_buf *b, const char *fmt, va_list ap);
 void qk_buf_puts(qk_buf *b, const char *s);
+void qk_buf_append(qk_buf *b, const void *data, size_t n); /* bytes; keeps a NUL after them */
 void qk_buf_indent(qk_buf *b, int n); /* n*2 spaces */
 char *qk_buf_take(qk_buf *b);         /* returns malloc'd string (never NULL), resets b */
 void qk_buf_free(qk_buf *b);

@@ -23,6 +23,20 @@ void qk_buf_vprintf(qk_buf *b, const char *fmt, va_list ap)
     b->len += (size_t)n;
 }
 
+void qk_buf_append(qk_buf *b, const void *data, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->s = qk_xrealloc(b->s, cap);
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, data, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
 void qk_buf_printf(qk_buf *b, const char *fmt, ...)
 {
     va_list ap;

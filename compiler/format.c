@@ -1737,3 +1737,65 @@ void qk_format_print(const qk_format *f, qk_buf *out)
     }
     qk_buf_printf(out, " }  # %.2f bits/weight", qk_format_bits_per_weight(f));
 }
+
+/* ---- serialized formats ---- */
+
+#define QK_FORMAT_IMAGE_MAGIC 0x51464d54u /* "QFMT" */
+#define QK_FORMAT_IMAGE_VERSION 1u
+
+typedef struct image_header {
+    uint32_t magic, version, struct_bytes, table_values;
+} image_header;
+
+void qk_format_serialize(const qk_format *f, qk_buf *out)
+{
+    qk_format flat = *f;
+    flat.name = NULL;
+    flat.table = NULL;
+    memset(&flat.loc, 0, sizeof flat.loc);
+    image_header h = {QK_FORMAT_IMAGE_MAGIC, QK_FORMAT_IMAGE_VERSION, (uint32_t)sizeof flat,
+                      f->code == QK_CODE_TABLE && f->table ? 1u << f->bits : 0};
+    qk_buf_append(out, &h, sizeof h);
+    qk_buf_append(out, &flat, sizeof flat);
+    if (h.table_values)
+        qk_buf_append(out, f->table, h.table_values * sizeof(double));
+}
+
+int qk_format_deserialize(const void *data, size_t n, qk_format *f, double **table, char *err, size_t errsz)
+{
+    image_header h;
+    *table = NULL;
+    if (!data || n < sizeof h) {
+        snprintf(err, errsz, "format image of %zu bytes is too short", n);
+        return -1;
+    }
+    memcpy(&h, data, sizeof h);
+    if (h.magic != QK_FORMAT_IMAGE_MAGIC || h.version != QK_FORMAT_IMAGE_VERSION || h.struct_bytes != sizeof *f) {
+        snprintf(err, errsz, "format image from another qkc version (magic %08x, version %u, %u bytes)", h.magic,
+                 h.version, h.struct_bytes);
+        return -1;
+    }
+    if (h.table_values > 256 || n != sizeof h + sizeof *f + (size_t)h.table_values * sizeof(double)) {
+        snprintf(err, errsz, "format image is damaged (%zu bytes, %u table values)", n, h.table_values);
+        return -1;
+    }
+    memcpy(f, (const char *)data + sizeof h, sizeof *f);
+    f->name = "";
+    if ((f->code == QK_CODE_TABLE) != (h.table_values != 0) || f->bits < 1 || f->bits > 16 ||
+        (h.table_values && h.table_values != 1u << f->bits) || f->block < 1 || f->block > QK_MAX_BLOCK ||
+        f->npieces < 0 || f->npieces > QK_MAX_PIECES || f->block_bytes < 0) {
+        snprintf(err, errsz, "format image is damaged (inconsistent fields)");
+        return -1;
+    }
+    if (h.table_values) {
+        double *t = malloc(h.table_values * sizeof *t);
+        if (!t) {
+            snprintf(err, errsz, "out of memory");
+            return -1;
+        }
+        memcpy(t, (const char *)data + sizeof h + sizeof *f, h.table_values * sizeof *t);
+        f->table = t;
+        *table = t;
+    }
+    return 0;
+}

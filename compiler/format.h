@@ -269,6 +269,16 @@ void qk_format_unpack(const qk_format *f, const uint8_t *src, int64_t rows, int6
  * scale, sparsity or base-3 placement. Else 0 with the reason in why. */
 int qk_format_kernel_quantizable(const qk_format *f, char *why, size_t whysz);
 
+/* ---- serialized formats (ahead-of-time objects, libqkc_rt) ----
+ * A flat byte image of a finished format: a header (magic, version,
+ * sizeof(qk_format)), the struct with its pointers cleared, then the
+ * table values. Only read back by the same qkc version's runtime. */
+void qk_format_serialize(const qk_format *f, qk_buf *out);
+/* Reads an image into *f; the table (if any) is malloc'd into *table
+ * (free it after the last use of f), the name points into nothing ("").
+ * 0, or -1 + err when the image is damaged or from another version. */
+int qk_format_deserialize(const void *data, size_t n, qk_format *f, double **table, char *err, size_t errsz);
+
 /* The format as DSL text on one line plus "# B bits/weight". */
 void qk_format_print(const qk_format *f, qk_buf *out);
 

@@ -2,8 +2,11 @@
  * appear outside backends/llvm/.
  *
  * llvm_codegen.c  tiled IR -> LLVM module
- * llvm_jit.c      target machines, O3, ORC LLJIT, emission of IR/asm text,
- *                 and the qk_backend_llvm hook table */
+ * llvm_target.c   triples, CPUs and features of qkc's targets; target machines
+ * llvm_jit.c      O3, ORC LLJIT, emission of IR/asm text, and the
+ *                 qk_backend_llvm hook table
+ * llvm_aot.c      ahead-of-time objects: many kernels and ISAs in one
+ *                 module with their qkc_aot_kernel descriptors */
 #ifndef QK_LLVM_INTERNAL_H
 #define QK_LLVM_INTERNAL_H
 
@@ -28,5 +31,18 @@ typedef struct llvm_tm_desc {
 
 /* llvm_codegen.c */
 LLVMModuleRef llvm_gen_module(LLVMContextRef ctx, const tir_func *f, const char *symbol, const llvm_tm_desc *tm);
+
+/* llvm_target.c */
+/* Fills d for t (triple, CPU, features; d->features malloc'd). 0 or -1 + err. */
+int llvm_describe_target(const qk_target *t, llvm_tm_desc *d, char *err, size_t errsz);
+/* A target machine for d (its target must be initialized). NULL + err. */
+LLVMTargetMachineRef llvm_make_tm(const llvm_tm_desc *d, char *err, size_t errsz);
+/* Converts an LLVMErrorRef into "what: message" in err (consumes it); -1. */
+int llvm_take_error(LLVMErrorRef e, const char *what, char *err, size_t errsz);
+
+/* llvm_jit.c */
+/* Builds, verifies and optimizes (O3) f's module in ctx. NULL + err. */
+LLVMModuleRef llvm_build_module(LLVMContextRef ctx, const tir_func *f, const char *sym, const llvm_tm_desc *d,
+                                LLVMTargetMachineRef tm, char *err, size_t errsz);
 
 #endif

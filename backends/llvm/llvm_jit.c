@@ -32,51 +32,6 @@ typedef struct llvm_code {
     LLVMOrcResourceTrackerRef rt;
 } llvm_code;
 
-/* Converts an LLVMErrorRef into a message in err (consumes it). */
-static int take_error(LLVMErrorRef e, const char *what, char *err, size_t errsz)
-{
-    char *m = LLVMGetErrorMessage(e);
-    snprintf(err, errsz, "%s: %s", what, m);
-    LLVMDisposeErrorMessage(m);
-    return -1;
-}
-
-static int describe_target(const qk_target *t, llvm_tm_desc *d, char *err, size_t errsz)
-{
-    memset(d, 0, sizeof *d);
-    if (t->kind != QK_TARGET_CPU) {
-        snprintf(err, errsz, "the LLVM backend compiles CPU targets; '%s' is a GPU target", t->name);
-        return -1;
-    }
-    char *triple = LLVMGetDefaultTargetTriple();
-    snprintf(d->triple, sizeof d->triple, "%s", triple);
-    LLVMDisposeMessage(triple);
-    if (strcmp(t->name, "host") == 0) {
-        char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
-        snprintf(d->cpu, sizeof d->cpu, "%s", cpu);
-        d->features = qk_xstrdup(feat);
-        LLVMDisposeMessage(cpu);
-        LLVMDisposeMessage(feat);
-    } else { /* presets: the CPU name carries the features */
-        snprintf(d->cpu, sizeof d->cpu, "%s", t->name);
-        d->features = qk_xstrdup("");
-    }
-    return 0;
-}
-
-static LLVMTargetMachineRef make_tm(const llvm_tm_desc *d, char *err, size_t errsz)
-{
-    LLVMTargetRef target;
-    char *msg = NULL;
-    if (LLVMGetTargetFromTriple(d->triple, &target, &msg)) {
-        snprintf(err, errsz, "no LLVM target for %s: %s", d->triple, msg ? msg : "?");
-        LLVMDisposeMessage(msg);
-        return NULL;
-    }
-    return LLVMCreateTargetMachine(target, d->triple, d->cpu, d->features, LLVMCodeGenLevelAggressive, LLVMRelocPIC,
-                                   LLVMCodeModelJITDefault);
-}
-
 /* "llvm 19.1.7 x86_64-pc-linux-gnu rocketlake +avx512f,...": everything
  * besides the tiled IR that decides the bytes of an object. */
 static char *make_tag(const llvm_tm_desc *d)
@@ -93,11 +48,11 @@ static int llvm_create(const qk_target *t, void **out, char *err, size_t errsz)
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
     llvm_state *s = qk_xcalloc(1, sizeof *s);
-    if (describe_target(t, &s->tm, err, errsz)) {
+    if (llvm_describe_target(t, &s->tm, err, errsz)) {
         free(s);
         return -1;
     }
-    LLVMTargetMachineRef tm = make_tm(&s->tm, err, errsz);
+    LLVMTargetMachineRef tm = llvm_make_tm(&s->tm, err, errsz);
     if (!tm) {
         free(s->tm.features);
         free(s);
@@ -109,7 +64,7 @@ static int llvm_create(const qk_target *t, void **out, char *err, size_t errsz)
     if (e) {
         free(s->tm.features);
         free(s);
-        return take_error(e, "cannot create the JIT", err, errsz);
+        return llvm_take_error(e, "cannot create the JIT", err, errsz);
     }
     pthread_mutex_init(&s->mu, NULL);
     s->tag = make_tag(&s->tm);
@@ -131,9 +86,8 @@ static void llvm_destroy(void *state)
     free(s);
 }
 
-/* Builds, verifies and optimizes f's module in ctx. */
-static LLVMModuleRef build_module(LLVMContextRef ctx, const tir_func *f, const char *sym, const llvm_tm_desc *d,
-                                  LLVMTargetMachineRef tm, char *err, size_t errsz)
+LLVMModuleRef llvm_build_module(LLVMContextRef ctx, const tir_func *f, const char *sym, const llvm_tm_desc *d,
+                                LLVMTargetMachineRef tm, char *err, size_t errsz)
 {
     LLVMModuleRef mod = llvm_gen_module(ctx, f, sym, d);
     char *msg = NULL;
@@ -153,7 +107,7 @@ static LLVMModuleRef build_module(LLVMContextRef ctx, const tir_func *f, const c
     LLVMErrorRef e = LLVMRunPasses(mod, "default<O3>", tm, opts);
     LLVMDisposePassBuilderOptions(opts);
     if (e) {
-        take_error(e, "optimization failed", err, errsz);
+        llvm_take_error(e, "optimization failed", err, errsz);
         LLVMDisposeModule(mod);
         return NULL;
     }
@@ -175,11 +129,11 @@ static int llvm_compile_obj(void *state, const tir_func *f, void **obj, size_t *
     entry_symbol(f, sym, sizeof sym);
     *obj = NULL;
     *n = 0;
-    LLVMTargetMachineRef tm = make_tm(&s->tm, err, errsz);
+    LLVMTargetMachineRef tm = llvm_make_tm(&s->tm, err, errsz);
     if (!tm)
         return -1;
     LLVMContextRef ctx = LLVMContextCreate();
-    LLVMModuleRef mod = build_module(ctx, f, sym, &s->tm, tm, err, errsz);
+    LLVMModuleRef mod = llvm_build_module(ctx, f, sym, &s->tm, tm, err, errsz);
     LLVMMemoryBufferRef mb = NULL;
     char *msg = NULL;
     int r = -1;
@@ -290,7 +244,7 @@ static int llvm_load_obj(void *state, const tir_func *f, const void *obj, size_t
     if (mb)
         LLVMDisposeMemoryBuffer(mb);
     if (e)
-        return take_error(e, "JIT linking failed", err, errsz);
+        return llvm_take_error(e, "JIT linking failed", err, errsz);
     llvm_code *c = qk_xcalloc(1, sizeof *c);
     c->rt = rt;
     out->fn = (void *)(uintptr_t)addr;
@@ -336,11 +290,11 @@ static void llvm_release(void *state, qk_code *code)
 static int emit_text(const llvm_tm_desc *d, const tir_func *f, qk_emit_stage stage, qk_buf *out, char *err,
                      size_t errsz)
 {
-    LLVMTargetMachineRef tm = make_tm(d, err, errsz);
+    LLVMTargetMachineRef tm = llvm_make_tm(d, err, errsz);
     if (!tm)
         return -1;
     LLVMContextRef ctx = LLVMContextCreate();
-    LLVMModuleRef mod = build_module(ctx, f, f->name, d, tm, err, errsz);
+    LLVMModuleRef mod = llvm_build_module(ctx, f, f->name, d, tm, err, errsz);
     int r = -1;
     if (mod && stage == QK_EMIT_LLVM) {
         char *s = LLVMPrintModuleToString(mod);
@@ -380,7 +334,7 @@ static int llvm_emit(void *state, const tir_func *f, qk_emit_stage stage, qk_buf
     qk_target host;
     llvm_tm_desc d;
     qk_target_host(&host);
-    if (describe_target(&host, &d, err, errsz))
+    if (llvm_describe_target(&host, &d, err, errsz))
         return -1;
     int r = emit_text(&d, f, stage, out, err, errsz);
     free(d.features);
