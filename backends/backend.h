@@ -24,6 +24,40 @@ typedef enum {
     QK_EMIT_PTX,  /* PTX text */
 } qk_emit_stage;
 
+/* ---- ahead-of-time objects (`qkc build`) ----
+ * What a backend needs to write one object holding many kernels, each in
+ * one or more versions (one per target ISA), and the constant
+ * qkc_aot_kernel descriptors of include/qkc_aot.h that libqkc_rt reads.
+ * The runtime (runtime/aot.c) fills these; the backend turns them into
+ * code and data. */
+typedef struct qk_aot_variant {
+    const qk_target *target; /* its ISA; CPU versions are compiled from f */
+    const tir_func *f;
+    const char *config;      /* tir_config_print of f->cfg */
+    const char *origin;      /* where the configuration came from */
+    /* GPU versions: code made by the GPU backend beforehand */
+    const char *gpu_code;    /* PTX text */
+    const char *gpu_symbol;  /* its entry */
+    int gpu_block;           /* threads per block */
+} qk_aot_variant;
+
+typedef struct qk_aot_kernel {
+    const kir_kernel *k;
+    const char *symbol;        /* C name of the typed wrapper: prefix_name */
+    /* Per tensor of k (params, results, temps): its serialized format
+     * (qk_format_serialize) or NULL/0 when dense. */
+    const qk_buf *format_images;
+    int nvariants;             /* best first */
+    const qk_aot_variant *variants;
+} qk_aot_kernel;
+
+typedef struct qk_aot_unit {
+    const char *prefix;
+    const qk_target *host;     /* the CPU the object is for (its triple) */
+    int nkernels;
+    const qk_aot_kernel *kernels;
+} qk_aot_unit;
+
 typedef struct qk_backend {
     const char *name;
     /* Creates per-context state (e.g. an LLJIT). 0 or -1 + err. */
@@ -53,6 +87,11 @@ typedef struct qk_backend {
      * with release. Safe from several threads. 0 or -1 + err. */
     int (*load_obj)(void *state, const tir_func *f, const void *obj, size_t n, qk_code *out, char *err,
                     size_t errsz);
+    /* Optional (CPU backends): one relocatable object for u (*obj
+     * malloc'd, *n bytes) defining, for every kernel, the external
+     * constant `<symbol>_kernel` (qkc_aot_kernel) and the NULL-terminated
+     * array `<prefix>_kernels`; everything else is internal. */
+    int (*aot_object)(const qk_aot_unit *u, void **obj, size_t *n, char *err, size_t errsz);
 } qk_backend;
 
 extern const qk_backend qk_backend_llvm;

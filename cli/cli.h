@@ -107,6 +107,6 @@ double cli_result_error(const qkc_tensor *y, const void *ref, size_t bytes, doub
 
 /* ---- commands ---- */
 extern const cli_cmd cli_cmd_check, cli_cmd_info, cli_cmd_emit, cli_cmd_run, cli_cmd_pack, cli_cmd_unpack;
-extern const cli_cmd cli_cmd_probe, cli_cmd_bench, cli_cmd_tune;
+extern const cli_cmd cli_cmd_probe, cli_cmd_bench, cli_cmd_tune, cli_cmd_build;
 
 #endif

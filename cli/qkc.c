@@ -10,7 +10,7 @@
 
 static const cli_cmd *const commands[] = {
     &cli_cmd_check, &cli_cmd_emit, &cli_cmd_run, &cli_cmd_info, &cli_cmd_pack, &cli_cmd_unpack,
-    &cli_cmd_probe, &cli_cmd_bench, &cli_cmd_tune,
+    &cli_cmd_probe, &cli_cmd_bench, &cli_cmd_tune, &cli_cmd_build,
 };
 
 static void top_help(FILE *f)

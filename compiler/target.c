@@ -174,10 +174,53 @@ void qk_target_host(qk_target *t)
     t->cores = n > 0 ? (int)n : 1;
 }
 
+/* "aarch64" followed by "+dotprod" and/or "+sve" in any order: a
+ * Neoverse-N1-like core (128-bit NEON, 32 registers). The name is made
+ * canonical ("aarch64+dotprod+sve"): it keys caches and tuning records.
+ * -1 on an unknown suffix. */
+static int aarch64_preset(const char *name, qk_target *t)
+{
+    unsigned feat = QK_FEAT_NEON;
+    for (const char *p = name + strlen("aarch64"); *p;) {
+        if (*p++ != '+')
+            return -1;
+        size_t n = strcspn(p, "+");
+        if (n == strlen("dotprod") && strncmp(p, "dotprod", n) == 0)
+            feat |= QK_FEAT_DOTPROD;
+        else if (n == strlen("sve") && strncmp(p, "sve", n) == 0)
+            feat |= QK_FEAT_SVE;
+        else
+            return -1;
+        p += n;
+    }
+    cpu_preset(t, "aarch64", 128, 32);
+    snprintf(t->name, sizeof t->name, "aarch64%s%s", feat & QK_FEAT_DOTPROD ? "+dotprod" : "",
+             feat & QK_FEAT_SVE ? "+sve" : "");
+    t->features = feat;
+    t->l1 = 64 * 1024;
+    t->l2 = 1024 * 1024;
+    t->l3 = 32 * 1024 * 1024;
+    return 0;
+}
+
+/* Presets:
+ *   host                  the machine qkc runs on (qk_target_host)
+ *   x86-64-v3             AVX2 + FMA, 256-bit vectors x 16 registers
+ *   x86-64-v4             AVX-512 F/BW/VL, 512-bit vectors x 32 registers
+ *   aarch64[+dotprod][+sve]  NEON, 128-bit vectors x 32 registers; +dotprod:
+ *                         sdot/udot; +sve: SVE instructions on the same
+ *                         128-bit fixed-length vectors. Caches of a
+ *                         Neoverse N1 (L1 64K, L2 1M, L3 32M). Code for
+ *                         these is emitted (qkc emit, AOT), never JIT-run
+ *                         on another architecture.
+ *   sm_80, sm_90          NVIDIA GPUs
+ * x86 and aarch64 presets describe one core (cores = 1). */
 int qk_target_named(const char *name, qk_target *t)
 {
     if (!name || !*name || strcmp(name, "host") == 0)
         qk_target_host(t);
+    else if (strncmp(name, "aarch64", strlen("aarch64")) == 0)
+        return aarch64_preset(name, t);
     else if (strcmp(name, "x86-64-v3") == 0) {
         cpu_preset(t, name, 256, 16);
         t->features = QK_FEAT_AVX2 | QK_FEAT_FMA | QK_FEAT_POPCNT;
@@ -223,6 +266,8 @@ void qk_target_fingerprint(const qk_target *t, char *buf, size_t n)
         qk_buf_printf(&b, "%sneon", first ? "" : ",");
     if (t->features & QK_FEAT_DOTPROD)
         qk_buf_puts(&b, ",dotprod");
+    if (t->features & QK_FEAT_SVE)
+        qk_buf_puts(&b, ",sve");
     if (t->kind == QK_TARGET_GPU)
         qk_buf_printf(&b, "sm_%d", t->sm);
     qk_buf_printf(&b, "|L1=%lldK,L2=%lldK,L3=%lldK|cores=%d", (long long)(t->l1 >> 10), (long long)(t->l2 >> 10),

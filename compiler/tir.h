@@ -67,8 +67,9 @@ typedef struct tir_type {
     X(IEQ, "ieq", 2)       /* integers a == b -> i1 */                         \
     X(POPCNT, "popcnt", 1) /* population count of an integer, same type */     \
     X(DOT4, "dot4", 3)     /* i32 x L: a2 + sum over each group of 4 byte lanes \
-                              of zext(a0) * sext(a1); a0, a1 are i8 x 4L     \
-                              (vpdpbusd, sdot/udot, or widening multiplies) */ \
+                              of ext(a0) * sext(a1); a0, a1 are i8 x 4L; imm \
+                              is the tir_dot_mode: ext = zext (vpdpbusd) or  \
+                              sext (sdot); widening multiplies elsewhere */  \
     X(FLT, "flt", 2)       /* ordered a < b -> i1 */                           \
     X(SELECT, "select", 3) /* a ? b : c */                                     \
     X(SPLAT, "splat", 1)   /* scalar -> lanes */                               \
@@ -93,6 +94,13 @@ typedef enum {
 #undef TIR_OP_ENUM
     TIR_OP_COUNT
 } tir_op;
+
+/* DOT4's imm: how the first operand's bytes are read. The builder picks
+ * the one the target has an instruction for (tir_build.c). */
+typedef enum {
+    TIR_DOT_US = 0, /* unsigned x signed: x86 VNNI vpdpbusd */
+    TIR_DOT_SS = 1, /* signed x signed: AArch64 sdot */
+} tir_dot_mode;
 
 typedef enum {
     TL_SERIAL,
@@ -161,11 +169,12 @@ enum {
     QK_FEAT_POPCNT = 1 << 9,
     QK_FEAT_VPOPCNTDQ = 1 << 10,
     QK_FEAT_NEON = 1 << 16,
-    QK_FEAT_DOTPROD = 1 << 17, /* AArch64 sdot/udot */
+    QK_FEAT_DOTPROD = 1 << 17, /* AArch64 sdot/udot (s8 x s8, u8 x u8; no u8 x s8) */
+    QK_FEAT_SVE = 1 << 18,     /* AArch64 SVE, used on 128-bit fixed-length vectors */
 };
 
 typedef struct qk_target {
-    char name[32];        /* "host", "x86-64-v3", "x86-64-v4", "sm_80", "sm_90" */
+    char name[32];        /* "host", "x86-64-v3", "x86-64-v4", "aarch64+dotprod", "sm_80", ... */
     qk_target_kind kind;
     unsigned features;    /* QK_FEAT_* */
     char cpu[64];         /* CPU model name ("" for presets) */
@@ -242,7 +251,8 @@ int tir_verify(const tir_func *f, char *err, size_t errsz);
 /* The machine qkc runs on: vector width from CPU features, caches from
  * sysfs, cores from sysconf. */
 void qk_target_host(qk_target *t);
-/* Named presets: host, x86-64-v3, x86-64-v4, sm_80, sm_90. -1 if unknown. */
+/* Named presets: host, x86-64-v3, x86-64-v4, aarch64[+dotprod][+sve]
+ * (suffixes in any order), sm_80, sm_90 (see target.c). -1 if unknown. */
 int qk_target_named(const char *name, qk_target *t);
 void qk_target_print(const qk_target *t, qk_buf *out);
 /* A stable text naming what decides tuned configurations: target name,

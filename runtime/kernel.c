@@ -286,12 +286,10 @@ static qk_tunedb *tuning_db(qkc_ctx *ctx, const char **warning)
     return ctx->tdb;
 }
 
-/* Resolves the configuration of k for opts: explicit, tuning database,
- * schedule, model (include/qkc.h). *origin is malloc'd. */
-static qkc_status choose_config(qkc_ctx *ctx, const kir_kernel *k, const qkc_kernel_options *opts, tir_config *cfg,
-                                char **origin)
+qkc_status rt_choose_config(qkc_ctx *ctx, const kir_kernel *k, const qk_target *t, const qkc_kernel_options *opts,
+                            tir_config *cfg, char **origin)
 {
-    tir_default_config(&ctx->target, cfg);
+    tir_default_config(t, cfg);
     *origin = NULL;
     if (opts && opts->config) {
         tir_apply_schedule(k, cfg);
@@ -314,7 +312,7 @@ static qkc_status choose_config(qkc_ctx *ctx, const kir_kernel *k, const qkc_ker
     if (db) {
         char hash[17], fp[512], err[512];
         rt_kernel_hash(k, hash);
-        qk_target_fingerprint(&ctx->target, fp, sizeof fp);
+        qk_target_fingerprint(t, fp, sizeof fp);
         qk_tune_record r;
         int exact = 0, threads = opts && opts->threads > 0 ? opts->threads : ctx->threads;
         pthread_mutex_lock(&ctx->tdb_mu); /* one connection: serialize its use */
@@ -338,7 +336,7 @@ static qkc_status choose_config(qkc_ctx *ctx, const kir_kernel *k, const qkc_ker
         else { /* the cost model's first choice for the shape */
             tune_cand best;
             int threads = opts && opts->threads > 0 ? opts->threads : ctx->threads;
-            if (tune_candidates(k, &ctx->target, cfg, k->nsyms <= 64 ? dims : NULL, threads, NULL, &best, 1) >= 1)
+            if (tune_candidates(k, t, cfg, k->nsyms <= 64 ? dims : NULL, threads, NULL, &best, 1) >= 1)
                 *cfg = best.cfg;
             qk_buf_puts(&why, "model");
         }
@@ -447,7 +445,7 @@ qkc_status qkc_kernel_get_ex(qkc_program *p, const char *name, const qkc_kernel_
     tir_config cfg;
     memset(&cfg, 0, sizeof cfg);
     char *origin = NULL;
-    qkc_status st = choose_config(p->ctx, kk, opts, &cfg, &origin);
+    qkc_status st = rt_choose_config(p->ctx, kk, &p->ctx->target, opts, &cfg, &origin);
     if (st != QKC_OK)
         return st;
     char text[512];

@@ -146,12 +146,36 @@ struct qkc_kernel {
     const char ***dim_text; /* [tensor][dim] as printed ("N", "H-2", "64") */
 };
 
+/* Resolves the configuration of k on target t for opts: explicit, tuning
+ * database (ctx's, records of t's fingerprint), schedule, model
+ * (include/qkc.h). *origin is malloc'd. */
+qkc_status rt_choose_config(qkc_ctx *ctx, const kir_kernel *k, const qk_target *t, const qkc_kernel_options *opts,
+                            tir_config *cfg, char **origin);
 /* Frees a kernel (and its later configurations) and drops their cache
  * references (program destroy). */
 void rt_kernel_free(qkc_kernel *k);
 /* 16 hex digits naming the kernel's canonical text (KIR and formats),
  * without target or configuration: the key of tuning-database records. */
 void rt_kernel_hash(const kir_kernel *k, char out[17]);
+
+/* ---- aot.c: ahead-of-time builds (`qkc build`) ---- */
+typedef struct rt_aot_opts {
+    int nprograms;
+    qkc_program *const *programs; /* parsed without errors, all on one context */
+    const char *kernels;   /* comma-separated kernel names; NULL = every kernel */
+    const char *targets;   /* comma-separated target names; NULL = "host" */
+    const char *prefix;    /* C prefix of generated names (an identifier) */
+    const char *dims;      /* shape the configurations are chosen for; NULL = 4096 each */
+    int threads;           /* thread count for tuning-database lookups (0 = cores) */
+    const char *output;    /* object or archive path */
+    int archive;           /* 1: a static archive, 0: one object */
+    const char *header;    /* generated header path */
+} rt_aot_opts;
+/* Builds every selected kernel for every target into o->output and writes
+ * o->header. *log (malloc'd, may be NULL) gets one line per version:
+ * kernel, target and configuration with its origin. QKC_OK or a status
+ * with the message on ctx. */
+qkc_status rt_aot_build(qkc_ctx *ctx, const rt_aot_opts *o, char **log);
 
 /* ---- launch.c ---- */
 /* Validates args against k's declaration and binds the dims: fills views

@@ -352,4 +352,5 @@ const qk_backend qk_backend_llvm = {
     .obj_tag = llvm_obj_tag,
     .compile_obj = llvm_compile_obj,
     .load_obj = llvm_load_obj,
+    .aot_object = llvm_aot_object,
 };
