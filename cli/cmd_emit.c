@@ -73,7 +73,7 @@ const cli_cmd cli_cmd_emit = {
     .example = "qkc emit --stage=tir examples/q4_gemv.qk --kernel gemv",
     .opts = {{"stage", 's', "STAGE", "the stage to print (required)", NULL},
              {"kernel", 'k', "NAME", "only this kernel", "every kernel"},
-             {"target", 't', "T", "host, x86-64-v3, x86-64-v4, sm_80, sm_90", "host; sm_90 for cuda/ptx"},
+             {"target", 't', "T", "host, x86-64-v3, x86-64-v4, aarch64[+dotprod][+sve], sm_80, sm_90", "host; sm_90 for cuda/ptx"},
              {0}},
     .min_pos = 1,
     .max_pos = 1,

@@ -69,7 +69,7 @@ int cli_load(const char *path, const char *target, int threads, qkc_ctx **ctx, q
     qkc_ctx_options o = {.target = target, .threads = threads};
     qkc_status st = qkc_ctx_create(&o, ctx);
     if (st != QKC_OK)
-        return st == QKC_ERR_TARGET ? cli_error("unknown target '%s' (targets: host, x86-64-v3, x86-64-v4, sm_80, sm_90)", target)
+        return st == QKC_ERR_TARGET ? cli_error("unknown target '%s' (targets: host, x86-64-v3, x86-64-v4, aarch64[+dotprod][+sve], sm_80, sm_90)", target)
                                     : cli_error("cannot create a context: %s", qkc_strerror(st));
     st = qkc_program_create_file(*ctx, path, prog);
     if (*prog)

@@ -83,7 +83,8 @@ const char *qkc_errmsg(const qkc_ctx *ctx);
 
 /* ---- context ---- */
 typedef struct qkc_ctx_options {
-    const char *target;   /* "host" (default), "x86-64-v3", "x86-64-v4", "sm_80", "sm_90" */
+    const char *target;   /* "host" (default), "x86-64-v3", "x86-64-v4", "sm_80", "sm_90"; also
+                             "aarch64[+dotprod][+sve]" for emit only (no JIT of foreign code) */
     int threads;          /* worker threads for launches; 0 = number of cores */
     const char *dsl_path; /* extra import directory (':'-separated); NULL = none */
     /* Directory of the on-disk kernel cache (compiled object code keyed by

@@ -165,7 +165,7 @@ int rt_backend_state(qkc_ctx *ctx, void **state, char *err, size_t errsz)
 int rt_is_no_device(const char *msg)
 {
     static const char *const pats[] = {"no CUDA driver", "no CUDA device", "NVRTC not found",
-                                       "libcuda"};
+                                       "libcuda", "cannot run on this machine"};
     for (int i = 0; i < QK_COUNT(pats); i++)
         if (msg && strstr(msg, pats[i]))
             return 1;

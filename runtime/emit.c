@@ -46,7 +46,7 @@ static qkc_status check_kind(const qkc_kernel *k, int si)
                        stages[si].name, t->name);
     return rt_fail(k->prog->ctx, QKC_ERR_UNSUPPORTED,
                    "stage '%s' needs a CPU target, but this context targets %s: use stage 'cuda' or 'ptx', or "
-                   "a CPU target (host, x86-64-v3, x86-64-v4)",
+                   "a CPU target (host, x86-64-v3, x86-64-v4, aarch64+dotprod)",
                    stages[si].name, t->name);
 }
 

@@ -43,6 +43,17 @@ static char *make_tag(const llvm_tm_desc *d)
     return qk_buf_take(&b);
 }
 
+/* 1 when d's architecture is not the machine's: such a state emits text
+ * and objects (qkc emit, qkc build) but cannot run code. */
+static int foreign(const llvm_tm_desc *d)
+{
+    char *host = LLVMGetDefaultTargetTriple();
+    size_t n = strcspn(host, "-");
+    int r = strncmp(d->triple, host, n) != 0 || (d->triple[n] != '-' && d->triple[n] != 0);
+    LLVMDisposeMessage(host);
+    return r;
+}
+
 static int llvm_create(const qk_target *t, void **out, char *err, size_t errsz)
 {
     LLVMInitializeNativeTarget();
@@ -51,6 +62,12 @@ static int llvm_create(const qk_target *t, void **out, char *err, size_t errsz)
     if (llvm_describe_target(t, &s->tm, err, errsz)) {
         free(s);
         return -1;
+    }
+    if (foreign(&s->tm)) { /* no JIT: load_obj reports it */
+        pthread_mutex_init(&s->mu, NULL);
+        s->tag = make_tag(&s->tm);
+        *out = s;
+        return 0;
     }
     LLVMTargetMachineRef tm = llvm_make_tm(&s->tm, err, errsz);
     if (!tm) {
@@ -77,7 +94,7 @@ static void llvm_destroy(void *state)
     llvm_state *s = state;
     if (!s)
         return;
-    LLVMErrorRef e = LLVMOrcDisposeLLJIT(s->jit);
+    LLVMErrorRef e = s->jit ? LLVMOrcDisposeLLJIT(s->jit) : NULL;
     if (e)
         LLVMConsumeError(e);
     pthread_mutex_destroy(&s->mu);
@@ -219,6 +236,11 @@ static int llvm_load_obj(void *state, const tir_func *f, const void *obj, size_t
                          size_t errsz)
 {
     llvm_state *s = state;
+    if (!s->jit) {
+        snprintf(err, errsz, "%s code cannot run on this machine (no %s CPU here): build it with `qkc build`",
+                 s->tm.triple, s->tm.triple);
+        return -1;
+    }
     char sym[160];
     entry_symbol(f, sym, sizeof sym);
     LLVMMemoryBufferRef mb = LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, n, sym);
