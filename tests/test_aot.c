@@ -472,7 +472,7 @@ static void test_aarch64_qemu(void)
                           0);
     CU_ASSERT_EQUAL_FATAL(
         sh("cd %s && aarch64-linux-gnu-gcc -std=c11 -O1 -D_GNU_SOURCE -DQKC_VERSION='\"aot-test\"' -I. -Iinclude "
-           "-DQKC_AOT_LIST=t_kernels tests/aot/harness.c runtime/rt/*.c common/arena.c common/buf.c "
+           "-DQKC_AOT_LIST=t_kernels tests/aot/harness.c runtime/rt/*.c common/arena.c common/buf.c common/dtype.c "
            "compiler/format.c %s -lpthread -ldl -lm -o %s",
            QKC_SOURCE_DIR, WORK "/a64.o", WORK "/harness-a64"),
         0);

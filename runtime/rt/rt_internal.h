@@ -19,6 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal: not exported from the shared libqkc_rt. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* ---- rt_launch.c ---- */
 /* Writes the message into err (when err && errsz) and returns status. */
 int qkrt_fail(char *err, size_t errsz, int status, const char *fmt, ...)
@@ -80,5 +85,9 @@ int qkrt_cuda_launch(qkc_rt_gpu *gpu, const qkrt_gpu_call *c, char *err, size_t 
 /* 1 when a CUDA driver with a device is present (probed once per
  * process); else 0 and, when why is not NULL, the reason in why. */
 int qkrt_cuda_present(char *why, size_t whysz);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif

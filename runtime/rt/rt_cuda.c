@@ -1,0 +1,388 @@
+/* rt_cuda.c — GPU versions of kernels built ahead of time: the CUDA
+ * driver API opened with dlopen, the PTX of each version loaded on its
+ * first launch, and launches over host buffers (copy in, launch each
+ * phase, synchronize, copy out), as the JIT's backends/cuda/driver.c does.
+ *
+ * libcuda is never linked: dlopen("libcuda.so.1"), or $QKC_LIBCUDA when
+ * set (as the JIT; tests point it at a stand-in driver). Where it is
+ * missing every launch fails with QKC_RT_ERR_NO_DEVICE and "no CUDA
+ * driver (<dlerror>)". The few driver types and functions used are
+ * declared here, so no CUDA header is needed to build.
+ *
+ * Kernel parameters are the entry's argument list (device pointers for
+ * tensors and scratch, int64 for dims and strides) followed by begin and
+ * end (int64): the generated kernels stride over work items [begin, end)
+ * by the whole grid, so a phase is one launch of ceil(items / block)
+ * blocks (capped as the JIT caps them), and launches on one stream run in
+ * order, which sequences the phases.
+ *
+ * Thread safety: a qkc_rt_gpu may be shared; its module list is guarded
+ * by a mutex, the driver itself is thread-safe. */
+#include "runtime/rt/rt_internal.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QKRT_CUDA_BLOCK 128               /* threads per block when the version names none */
+#define QKRT_CUDA_MAX_BLOCKS (65535 * 32) /* the JIT's grid cap; kernels are grid-stride */
+
+typedef int CUresult; /* CUDA_SUCCESS = 0 */
+typedef int CUdevice;
+typedef unsigned long long CUdeviceptr;
+typedef struct CUctx_st *CUcontext;
+typedef struct CUmod_st *CUmodule;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUstream_st *CUstream;
+typedef int CUjit_option;
+#define CUDA_ERROR_OUT_OF_MEMORY 2
+#define CUDA_ERROR_STUB_LIBRARY 34
+#define CUDA_ERROR_NO_DEVICE 100
+#define CU_JIT_ERROR_LOG_BUFFER 5
+#define CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES 6
+
+typedef struct gpu_module {
+    const qkc_aot_variant *v;
+    CUmodule mod;
+    CUfunction fn;
+} gpu_module;
+
+struct qkc_rt_gpu {
+    void *lib;
+    CUdevice dev;
+    CUcontext ctx;
+    CUresult (*init)(unsigned);
+    CUresult (*device_get_count)(int *);
+    CUresult (*device_get)(CUdevice *, int);
+    CUresult (*primary_ctx_retain)(CUcontext *, CUdevice);
+    CUresult (*primary_ctx_release)(CUdevice);
+    CUresult (*ctx_push)(CUcontext);
+    CUresult (*ctx_pop)(CUcontext *);
+    CUresult (*ctx_synchronize)(void);
+    CUresult (*module_load)(CUmodule *, const void *, unsigned, CUjit_option *, void **);
+    CUresult (*module_unload)(CUmodule);
+    CUresult (*module_get_function)(CUfunction *, CUmodule, const char *);
+    CUresult (*mem_alloc)(CUdeviceptr *, size_t);
+    CUresult (*mem_free)(CUdeviceptr);
+    CUresult (*memcpy_htod)(CUdeviceptr, const void *, size_t);
+    CUresult (*memcpy_dtoh)(void *, CUdeviceptr, size_t);
+    CUresult (*launch_kernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                              CUstream, void **, void **);
+    CUresult (*get_error_string)(CUresult, const char **);
+    pthread_mutex_t lock; /* guards mods */
+    int nmods, capmods;
+    gpu_module *mods;
+};
+
+/* ---- the driver ---- */
+
+/* "what failed: text (CUresult r)"; the status for r. */
+static int cu_fail(const qkc_rt_gpu *g, CUresult r, const char *what, char *err, size_t errsz)
+{
+    const char *text = NULL;
+    if (!g->get_error_string || g->get_error_string(r, &text) != 0 || !text)
+        text = "unknown error";
+    qkrt_fail(err, errsz, 0, "%s failed: %s (CUresult %d)", what, text, r);
+    return r == CUDA_ERROR_OUT_OF_MEMORY ? QKC_RT_ERR_NOMEM : QKC_RT_ERR_TARGET;
+}
+
+#define CU_CHECK(g, call, what)                          \
+    do {                                                 \
+        CUresult r_ = (call);                            \
+        if (r_ != 0)                                     \
+            return cu_fail((g), r_, (what), err, errsz); \
+    } while (0)
+
+static int sym(void *lib, const char *name, void *slot)
+{
+    void *p = dlsym(lib, name);
+    memcpy(slot, &p, sizeof p); /* object pointer -> function pointer, as POSIX allows */
+    return p ? 0 : -1;
+}
+
+/* Resolves every function; the name of a missing one, else NULL. */
+static const char *resolve(qkc_rt_gpu *g)
+{
+    const struct {
+        const char *name;
+        void *slot;
+    } t[] = {
+        {"cuInit", &g->init},
+        {"cuDeviceGetCount", &g->device_get_count},
+        {"cuDeviceGet", &g->device_get},
+        {"cuDevicePrimaryCtxRetain", &g->primary_ctx_retain},
+        {"cuDevicePrimaryCtxRelease_v2", &g->primary_ctx_release},
+        {"cuCtxPushCurrent_v2", &g->ctx_push},
+        {"cuCtxPopCurrent_v2", &g->ctx_pop},
+        {"cuCtxSynchronize", &g->ctx_synchronize},
+        {"cuModuleLoadDataEx", &g->module_load},
+        {"cuModuleUnload", &g->module_unload},
+        {"cuModuleGetFunction", &g->module_get_function},
+        {"cuMemAlloc_v2", &g->mem_alloc},
+        {"cuMemFree_v2", &g->mem_free},
+        {"cuMemcpyHtoD_v2", &g->memcpy_htod},
+        {"cuMemcpyDtoH_v2", &g->memcpy_dtoh},
+        {"cuLaunchKernel", &g->launch_kernel},
+        {"cuGetErrorString", &g->get_error_string},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (sym(g->lib, t[i].name, t[i].slot))
+            return t[i].name;
+    return NULL;
+}
+
+/* dlopen, the functions, cuInit, at least one device. 0, or a status
+ * (QKC_RT_ERR_NO_DEVICE) with err; g->lib is left for the caller. */
+static int open_driver(qkc_rt_gpu *g, char *err, size_t errsz)
+{
+    const char *env = getenv("QKC_LIBCUDA");
+    const char *path = env && *env ? env : "libcuda.so.1";
+    g->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!g->lib) {
+        const char *why = dlerror();
+        return qkrt_fail(err, errsz, QKC_RT_ERR_NO_DEVICE, "no CUDA driver (%s)", why ? why : path);
+    }
+    const char *missing = resolve(g);
+    if (missing)
+        return qkrt_fail(err, errsz, QKC_RT_ERR_NO_DEVICE, "no CUDA driver (%s lacks %s)", path, missing);
+    CUresult r = g->init(0);
+    if (r == CUDA_ERROR_STUB_LIBRARY)
+        return qkrt_fail(err, errsz, QKC_RT_ERR_NO_DEVICE,
+                         "no CUDA driver: the loaded libcuda is the toolkit's stub (cuInit returned 34)");
+    if (r == CUDA_ERROR_NO_DEVICE)
+        return qkrt_fail(err, errsz, QKC_RT_ERR_NO_DEVICE, "no CUDA device (cuInit: CUDA_ERROR_NO_DEVICE)");
+    if (r != 0)
+        return cu_fail(g, r, "cuInit", err, errsz), QKC_RT_ERR_NO_DEVICE;
+    int count = 0;
+    if ((r = g->device_get_count(&count)) != 0)
+        return cu_fail(g, r, "cuDeviceGetCount", err, errsz), QKC_RT_ERR_NO_DEVICE;
+    if (count < 1)
+        return qkrt_fail(err, errsz, QKC_RT_ERR_NO_DEVICE, "no CUDA device (the driver reports 0 devices)");
+    return QKC_RT_OK;
+}
+
+qkc_rt_gpu *qkc_rt_gpu_new(char *err, size_t errsz)
+{
+    qkc_rt_gpu *g = calloc(1, sizeof *g);
+    if (!g) {
+        qkrt_fail(err, errsz, 0, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&g->lock, NULL);
+    int st = open_driver(g, err, errsz);
+    CUresult r = 0;
+    if (st == QKC_RT_OK && (r = g->device_get(&g->dev, 0)) != 0)
+        st = cu_fail(g, r, "cuDeviceGet", err, errsz);
+    if (st == QKC_RT_OK && (r = g->primary_ctx_retain(&g->ctx, g->dev)) != 0) {
+        g->ctx = NULL;
+        st = cu_fail(g, r, "cuDevicePrimaryCtxRetain", err, errsz);
+    }
+    if (st != QKC_RT_OK) {
+        qkc_rt_gpu_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+void qkc_rt_gpu_free(qkc_rt_gpu *g)
+{
+    if (!g)
+        return;
+    CUcontext popped;
+    if (g->ctx && g->nmods && g->ctx_push(g->ctx) == 0) {
+        for (int i = 0; i < g->nmods; i++)
+            g->module_unload(g->mods[i].mod);
+        g->ctx_pop(&popped);
+    }
+    if (g->ctx)
+        g->primary_ctx_release(g->dev);
+    if (g->lib)
+        dlclose(g->lib);
+    pthread_mutex_destroy(&g->lock);
+    free(g->mods);
+    free(g);
+}
+
+/* Probed once per process (a write-once cache): is there a driver with a
+ * device? Only cuInit and the device count; no context is made. */
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static int probe_present;
+static char probe_why[512];
+
+static void probe(void)
+{
+    qkc_rt_gpu g;
+    memset(&g, 0, sizeof g);
+    probe_present = open_driver(&g, probe_why, sizeof probe_why) == QKC_RT_OK;
+    if (g.lib)
+        dlclose(g.lib);
+}
+
+int qkrt_cuda_present(char *why, size_t whysz)
+{
+    pthread_once(&probe_once, probe);
+    if (!probe_present && why && whysz)
+        snprintf(why, whysz, "%s", probe_why);
+    return probe_present;
+}
+
+/* ---- modules ---- */
+
+/* Loads v's PTX (context current); JIT errors come with the driver's log. */
+static int module_load(qkc_rt_gpu *g, const qkc_aot_variant *v, gpu_module *m, char *err, size_t errsz)
+{
+    char log[4096] = "";
+    CUjit_option opt[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+    void *val[] = {log, (void *)(uintptr_t)sizeof log};
+    CUresult r = g->module_load(&m->mod, v->gpu_code, 2, opt, val);
+    if (r != 0) {
+        int st = cu_fail(g, r, "cuModuleLoadDataEx", err, errsz);
+        size_t n = err ? strlen(err) : 0;
+        if (log[0] && n + 2 < errsz)
+            snprintf(err + n, errsz - n, ": %s", log);
+        return st;
+    }
+    r = g->module_get_function(&m->fn, m->mod, v->gpu_symbol);
+    if (r != 0) {
+        g->module_unload(m->mod);
+        return cu_fail(g, r, "cuModuleGetFunction", err, errsz);
+    }
+    m->v = v;
+    return QKC_RT_OK;
+}
+
+/* The kernel function of v, loading its module on first use. */
+static int module_get(qkc_rt_gpu *g, const qkc_aot_variant *v, CUfunction *fn, char *err, size_t errsz)
+{
+    int st = QKC_RT_OK;
+    pthread_mutex_lock(&g->lock);
+    int i = 0;
+    while (i < g->nmods && g->mods[i].v != v)
+        i++;
+    if (i == g->nmods && g->nmods == g->capmods) {
+        int cap = g->capmods ? 2 * g->capmods : 4;
+        gpu_module *m = realloc(g->mods, (size_t)cap * sizeof *m);
+        if (m) {
+            g->mods = m;
+            g->capmods = cap;
+        } else
+            st = qkrt_fail(err, errsz, QKC_RT_ERR_NOMEM, "out of memory");
+    }
+    if (st == QKC_RT_OK && i == g->nmods) {
+        st = module_load(g, v, &g->mods[i], err, errsz);
+        g->nmods += st == QKC_RT_OK;
+    }
+    if (st == QKC_RT_OK)
+        *fn = g->mods[i].fn;
+    pthread_mutex_unlock(&g->lock);
+    return st;
+}
+
+/* ---- one launch ---- */
+
+typedef struct dev_args {
+    CUdeviceptr *ptr; /* 0 for integers and empty buffers */
+    void **params;    /* cuLaunchKernel's kernelParams: nargs + begin, end */
+} dev_args;
+
+static int copy_in(qkc_rt_gpu *g, const qkrt_gpu_call *c, dev_args *a, char *err, size_t errsz)
+{
+    for (int j = 0; j < c->nargs; j++) {
+        a->params[j] = (void *)&c->argv[j].i;
+        if (!c->is_ptr[j])
+            continue;
+        a->params[j] = &a->ptr[j];
+        if (c->bytes[j] <= 0)
+            continue;
+        CU_CHECK(g, g->mem_alloc(&a->ptr[j], (size_t)c->bytes[j]), "cuMemAlloc");
+        CU_CHECK(g, g->memcpy_htod(a->ptr[j], c->argv[j].p, (size_t)c->bytes[j]), "cuMemcpyHtoD");
+    }
+    return QKC_RT_OK;
+}
+
+static int copy_out(qkc_rt_gpu *g, const qkrt_gpu_call *c, dev_args *a, char *err, size_t errsz)
+{
+    for (int j = 0; j < c->nargs; j++)
+        if (c->is_out[j] && a->ptr[j])
+            CU_CHECK(g, g->memcpy_dtoh(c->argv[j].p, a->ptr[j], (size_t)c->bytes[j]), "cuMemcpyDtoH");
+    return QKC_RT_OK;
+}
+
+/* One launch per non-empty phase, in order on the default stream. */
+static int run_phases(qkc_rt_gpu *g, const qkrt_gpu_call *c, CUfunction fn, dev_args *a, char *err, size_t errsz)
+{
+    int64_t block = c->v->gpu_block > 0 ? c->v->gpu_block : QKRT_CUDA_BLOCK;
+    int64_t begin = 0, end = 0;
+    a->params[c->nargs] = &begin;
+    a->params[c->nargs + 1] = &end;
+    for (int p = 0; p < c->nphases; p++) {
+        begin = c->phases[p][0];
+        end = c->phases[p][1];
+        if (end <= begin)
+            continue;
+        int64_t blocks = (end - begin) / block + ((end - begin) % block != 0);
+        blocks = blocks < QKRT_CUDA_MAX_BLOCKS ? blocks : QKRT_CUDA_MAX_BLOCKS;
+        CU_CHECK(g, g->launch_kernel(fn, (unsigned)blocks, 1, 1, (unsigned)block, 1, 1, 0, NULL, a->params, NULL),
+                 "cuLaunchKernel");
+    }
+    CU_CHECK(g, g->ctx_synchronize(), "cuCtxSynchronize");
+    return QKC_RT_OK;
+}
+
+/* Copy in, launch, copy out; the context is current. */
+static int launch_current(qkc_rt_gpu *g, const qkrt_gpu_call *c, char *err, size_t errsz)
+{
+    dev_args a = {calloc((size_t)c->nargs + 1, sizeof(CUdeviceptr)), calloc((size_t)c->nargs + 2, sizeof(void *))};
+    CUfunction fn = NULL;
+    int st = a.ptr && a.params ? QKC_RT_OK : qkrt_fail(err, errsz, QKC_RT_ERR_NOMEM, "out of memory");
+    if (st == QKC_RT_OK)
+        st = module_get(g, c->v, &fn, err, errsz);
+    if (st == QKC_RT_OK)
+        st = copy_in(g, c, &a, err, errsz);
+    if (st == QKC_RT_OK)
+        st = run_phases(g, c, fn, &a, err, errsz);
+    if (st == QKC_RT_OK)
+        st = copy_out(g, c, &a, err, errsz);
+    for (int j = 0; a.ptr && j < c->nargs; j++)
+        if (a.ptr[j])
+            g->mem_free(a.ptr[j]);
+    free(a.ptr);
+    free(a.params);
+    return st;
+}
+
+/* Prefixes err with "kernel 'k' on <isa>: ". */
+static void prefix_err(const qkrt_gpu_call *c, char *err, size_t errsz)
+{
+    if (!err || !errsz)
+        return;
+    char msg[2048];
+    snprintf(msg, sizeof msg, "%s", err);
+    snprintf(err, errsz, "kernel '%s' on %s: %s", qkrt_name(c->k), c->v->isa ? c->v->isa : "cuda", msg);
+}
+
+int qkrt_cuda_launch(qkc_rt_gpu *gpu, const qkrt_gpu_call *c, char *err, size_t errsz)
+{
+    qkc_rt_gpu *own = NULL;
+    int st = QKC_RT_OK;
+    if (!gpu) {
+        gpu = own = qkc_rt_gpu_new(err, errsz);
+        st = gpu ? QKC_RT_OK : QKC_RT_ERR_NO_DEVICE;
+    }
+    CUresult r = 0;
+    if (st == QKC_RT_OK && (r = gpu->ctx_push(gpu->ctx)) != 0)
+        st = cu_fail(gpu, r, "cuCtxPushCurrent", err, errsz);
+    else if (st == QKC_RT_OK) {
+        st = launch_current(gpu, c, err, errsz);
+        CUcontext popped;
+        r = gpu->ctx_pop(&popped);
+        if (st == QKC_RT_OK && r != 0)
+            st = cu_fail(gpu, r, "cuCtxPopCurrent", err, errsz);
+    }
+    qkc_rt_gpu_free(own);
+    if (st != QKC_RT_OK)
+        prefix_err(c, err, errsz);
+    return st;
+}
