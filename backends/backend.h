@@ -8,6 +8,8 @@
 
 #include "compiler/tir.h"
 
+#include <stdlib.h>
+
 /* Compiled code for one tiled-IR function, owned by the backend state that
  * made it (freed with release). For CPU backends fn is the host entry point
  * with the C signature of tir.h; for GPU backends fn is NULL and launch
@@ -58,6 +60,31 @@ typedef struct qk_aot_unit {
     const qk_aot_kernel *kernels;
 } qk_aot_unit;
 
+typedef struct qk_aot_object {
+    void *data;      /* malloc'd */
+    size_t len;
+    int nsyms;
+    char **syms;     /* malloc'd names of its external definitions */
+} qk_aot_object;
+
+typedef struct qk_aot_objects {
+    int n;
+    qk_aot_object *o;
+} qk_aot_objects;
+
+static inline void qk_aot_objects_free(qk_aot_objects *x)
+{
+    for (int i = 0; i < x->n; i++) {
+        free(x->o[i].data);
+        for (int j = 0; j < x->o[i].nsyms; j++)
+            free(x->o[i].syms[j]);
+        free(x->o[i].syms);
+    }
+    free(x->o);
+    x->n = 0;
+    x->o = NULL;
+}
+
 typedef struct qk_backend {
     const char *name;
     /* Creates per-context state (e.g. an LLJIT). 0 or -1 + err. */
@@ -87,11 +114,14 @@ typedef struct qk_backend {
      * with release. Safe from several threads. 0 or -1 + err. */
     int (*load_obj)(void *state, const tir_func *f, const void *obj, size_t n, qk_code *out, char *err,
                     size_t errsz);
-    /* Optional (CPU backends): one relocatable object for u (*obj
-     * malloc'd, *n bytes) defining, for every kernel, the external
-     * constant `<symbol>_kernel` (qkc_aot_kernel) and the NULL-terminated
-     * array `<prefix>_kernels`; everything else is internal. */
-    int (*aot_object)(const qk_aot_unit *u, void **obj, size_t *n, char *err, size_t errsz);
+    /* Optional (CPU backends): relocatable objects for u defining, for
+     * every kernel, the external constant `<symbol>_kernel` (qkc_aot_kernel)
+     * and the NULL-terminated array `<prefix>_kernels`. With split = 0 one
+     * object holds everything; with split = 1 (archives) each CPU version
+     * is its own object, compiled in parallel, and the first object holds
+     * the descriptors. Every object's external symbols are listed (an
+     * archive's index needs them). Free with qk_aot_objects_free. */
+    int (*aot_object)(const qk_aot_unit *u, int split, qk_aot_objects *out, char *err, size_t errsz);
 } qk_backend;
 
 extern const qk_backend qk_backend_llvm;

@@ -4,7 +4,8 @@
  *   qkc info FILE.qk:NAME     fields, layout pieces, packed size of a shape
  *   qkc info --list           every standard-library format with bits/weight
  * The standard library is every *.qk file in the directories `import`
- * searches after the importing file's own: QKC_DSL_DIR (the repo's dsl/),
+ * searches after the importing file's own: the standard formats
+ * (qk_dsl_dir: an installed qkc's share/qkc/dsl, else the repo's dsl/),
  * then each directory of $QKC_DSL_PATH. Formats come from the runtime's
  * Kernel IR (runtime.h), already checked by qk_format_finish. */
 #include "cli/cli.h"
@@ -14,10 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#ifndef QKC_DSL_DIR
-#define QKC_DSL_DIR ""
-#endif
 
 #define INFO_MAX_FILES 64
 #define INFO_MAX_FORMATS 512
@@ -118,7 +115,8 @@ static int lib_open(info_lib *L)
     memset(L, 0, sizeof *L);
     if (qkc_ctx_create(NULL, &L->ctx) != QKC_OK)
         return cli_error("cannot create a context");
-    lib_load_dirs(L, QKC_DSL_DIR);
+    char dsl[4096];
+    lib_load_dirs(L, qk_dsl_dir(dsl, sizeof dsl));
     lib_load_dirs(L, getenv("QKC_DSL_PATH"));
     return 0;
 }
@@ -318,8 +316,10 @@ static int run_lib_format(info_lib *L, const char *name, const char *dims)
     fprintf(stderr, "library formats: ");
     if (L->nfmts)
         print_lib_names(L, stderr);
-    else
-        fprintf(stderr, "none found (searched '%s' and $QKC_DSL_PATH)\n", QKC_DSL_DIR);
+    else {
+        char dsl[4096];
+        fprintf(stderr, "none found (searched '%s' and $QKC_DSL_PATH)\n", qk_dsl_dir(dsl, sizeof dsl));
+    }
     return 1;
 }
 

@@ -31,11 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef QKC_DSL_DIR
-#define QKC_DSL_DIR ""
-#endif
-
-
 #define TU_MAX_T 64    /* tensors of a kernel */
 #define TU_MAX_SYMS 32 /* dimension symbols */
 #define TU_MAX_CANDS 64
@@ -1381,10 +1376,11 @@ static void lib_dir(qkc_ctx *ctx, tu_lib *L, const char *dir, size_t n)
     }
 }
 
-/* The directories `import NAME` searches: QKC_DSL_DIR, then $QKC_DSL_PATH. */
+/* The directories `import NAME` searches: the standard formats, then $QKC_DSL_PATH. */
 static void lib_load(qkc_ctx *ctx, tu_lib *L)
 {
-    const char *lists[2] = {QKC_DSL_DIR, getenv("QKC_DSL_PATH")};
+    char dsl[4096];
+    const char *lists[2] = {qk_dsl_dir(dsl, sizeof dsl), getenv("QKC_DSL_PATH")};
     for (int l = 0; l < 2; l++)
         for (const char *s = lists[l]; s && *s;) {
             size_t n = strcspn(s, ":");

@@ -56,9 +56,10 @@ function(qkc_add_kernels target)
   if(arg_PREFIX)
     list(APPEND args --prefix "${arg_PREFIX}")
   endif()
-  foreach(kernel IN LISTS arg_KERNELS)
-    list(APPEND args --kernel "${kernel}")
-  endforeach()
+  if(arg_KERNELS)
+    string(REPLACE ";" "," kernels "${arg_KERNELS}")
+    list(APPEND args --kernel "${kernels}")
+  endif()
 
   # The executable as a file dependency too, so a new qkc rebuilds the
   # kernels (in qkc's own tree the COMMAND also orders the build after it).

@@ -139,5 +139,10 @@ uint64_t qk_hash64(const void *data, size_t n, uint64_t seed);
 /* ---- file.c ---- */
 /* Reads a whole file, NUL-terminated; returns NULL (errno set) on failure. */
 char *qk_read_file(const char *path, size_t *len);
+/* The directory of the standard formats (dsl/): <prefix>/share/qkc/dsl
+ * beside an installed qkc, found from the file of libqkc.so or of the
+ * executable (so an installed prefix may move), else QKC_DSL_DIR, the
+ * source tree's dsl/. Returns buf, or the constant QKC_DSL_DIR. */
+const char *qk_dsl_dir(char *buf, size_t n);
 
 #endif

@@ -15,10 +15,6 @@
 #include "compiler/format.h"
 #include "compiler/kir.h"
 
-#ifndef QKC_DSL_DIR
-#define QKC_DSL_DIR ""
-#endif
-
 /* Limits that keep every recursive walk (here and in later stages) on a
  * bounded stack. */
 #define AST_MAX_DEPTH 200   /* parser recursion: parentheses, calls, unary */

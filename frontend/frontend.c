@@ -82,8 +82,8 @@ static const char *try_dirs(fe *F, const char *list, const char *name)
     return NULL;
 }
 
-/* Import search order: the importing file's directory, dsl_path,
- * QKC_DSL_DIR, $QKC_DSL_PATH. */
+/* Import search order: the importing file's directory, dsl_path, the
+ * standard formats (qk_dsl_dir), $QKC_DSL_PATH. */
 static const char *find_import(fe *F, const ast_file *from, const char *name)
 {
     if (name[0] == '/')
@@ -91,8 +91,9 @@ static const char *find_import(fe *F, const ast_file *from, const char *name)
     const char *p = from->dir ? try_dir(F, from->dir, strlen(from->dir), name) : NULL;
     if (!p)
         p = try_dirs(F, F->dsl_path, name);
+    char dsl[4096];
     if (!p)
-        p = try_dirs(F, QKC_DSL_DIR, name);
+        p = try_dirs(F, qk_dsl_dir(dsl, sizeof dsl), name);
     if (!p)
         p = try_dirs(F, getenv("QKC_DSL_PATH"), name);
     return p;

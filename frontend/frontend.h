@@ -15,8 +15,9 @@
  * it imports, checks it, and lowers it to Kernel IR. All diagnostics go
  * to d (sources are registered in d so carets render).
  * Import search: the importing file's directory, then each dir of
- * dsl_path (':'-separated, may be NULL), then QKC_DSL_DIR (the repo's
- * dsl/ folder), then each dir of $QKC_DSL_PATH if set.
+ * dsl_path (':'-separated, may be NULL), then qk_dsl_dir() (an
+ * installed qkc's share/qkc/dsl, else the repo's dsl/), then each dir
+ * of $QKC_DSL_PATH if set.
  * Returns NULL if any error was reported. The returned program owns an
  * arena with everything (file names are copied into it: locs stay valid
  * after d is freed); free it with kir_program_free. */

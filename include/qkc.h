@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define QKC_VERSION_MAJOR 0
-#define QKC_VERSION_MINOR 1
+#define QKC_VERSION_MINOR 2
 #define QKC_VERSION_PATCH 0
 #define QKC_MAX_RANK 8
 
@@ -75,7 +75,7 @@ typedef struct qkc_program qkc_program;
 typedef struct qkc_kernel qkc_kernel;
 
 /* ---- version and errors ---- */
-const char *qkc_version(void);              /* "0.1.0" */
+const char *qkc_version(void);              /* "0.2.0" */
 const char *qkc_strerror(qkc_status status); /* static string, never NULL */
 /* The calling thread's last error message on ctx ("" if none). Valid until
  * this thread's next failing call on ctx. */

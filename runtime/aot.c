@@ -254,32 +254,38 @@ static void put_be32(qk_buf *out, uint32_t v)
     qk_buf_append(out, c, 4);
 }
 
-/* A System V / GNU archive with one member and its symbol index (which
- * the linker wants): the descriptors and the kernel list. */
-static void archive(aot_build *b, const void *obj, size_t n, qk_buf *out)
+/* A System V / GNU archive of the objects with the symbol index the
+ * linker wants (each object's external definitions). */
+static void archive(const qk_aot_objects *objs, qk_buf *out)
 {
-    int nsyms = b->nkernels + 1;
+    int nsyms = 0;
     qk_buf names = {0};
-    for (int i = 0; i < b->nkernels; i++) {
-        qk_buf_printf(&names, "%s_kernel", b->kernels[i].symbol);
-        qk_buf_append(&names, "", 1);
-    }
-    qk_buf_printf(&names, "%s_kernels", b->o->prefix);
-    qk_buf_append(&names, "", 1);
+    for (int i = 0; i < objs->n; i++)
+        for (int j = 0; j < objs->o[i].nsyms; j++) {
+            qk_buf_append(&names, objs->o[i].syms[j], strlen(objs->o[i].syms[j]) + 1);
+            nsyms++;
+        }
     size_t index = 4 + 4 * (size_t)nsyms + names.len;
-    size_t member = 8 + 60 + index + (index & 1);
+    size_t at = 8 + 60 + index + (index & 1); /* first member's header */
     qk_buf_append(out, "!<arch>\n", 8);
     ar_header(out, "/", index);
     put_be32(out, (uint32_t)nsyms);
-    for (int i = 0; i < nsyms; i++)
-        put_be32(out, (uint32_t)member);
+    for (int i = 0; i < objs->n; i++) {
+        for (int j = 0; j < objs->o[i].nsyms; j++)
+            put_be32(out, (uint32_t)at);
+        at += 60 + objs->o[i].len + (objs->o[i].len & 1);
+    }
     qk_buf_append(out, names.s, names.len);
     if (index & 1)
         qk_buf_append(out, "\n", 1);
-    ar_header(out, "kernels.o/", n);
-    qk_buf_append(out, obj, n);
-    if (n & 1)
-        qk_buf_append(out, "\n", 1);
+    for (int i = 0; i < objs->n; i++) {
+        char name[17];
+        snprintf(name, sizeof name, "k%d.o/", i);
+        ar_header(out, name, objs->o[i].len);
+        qk_buf_append(out, objs->o[i].data, objs->o[i].len);
+        if (objs->o[i].len & 1)
+            qk_buf_append(out, "\n", 1);
+    }
     qk_buf_free(&names);
 }
 
@@ -471,17 +477,16 @@ static qkc_status emit(aot_build *b)
     qk_target host;
     qk_target_host(&host);
     u.host = &host;
-    void *obj = NULL;
-    size_t n = 0;
+    qk_aot_objects objs;
     char err[2048] = "";
-    if (qk_backend_llvm.aot_object(&u, &obj, &n, err, sizeof err) != 0)
+    if (qk_backend_llvm.aot_object(&u, b->o->archive, &objs, err, sizeof err) != 0)
         return rt_fail(b->ctx, QKC_ERR_TARGET, "%s", err);
     qk_buf out = {0};
     if (b->o->archive)
-        archive(b, obj, n, &out);
+        archive(&objs, &out);
     else
-        qk_buf_append(&out, obj, n);
-    free(obj);
+        qk_buf_append(&out, objs.o[0].data, objs.o[0].len);
+    qk_aot_objects_free(&objs);
     qkc_status st = write_file(b, b->o->output, out.s, out.len);
     qk_buf_free(&out);
     if (st == QKC_OK && b->o->header) {

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #ifndef QKC_VERSION
-#define QKC_VERSION "0.1.0"
+#define QKC_VERSION "0.2.0"
 #endif
 
 /* ---- finding the KIR kernel ---- */

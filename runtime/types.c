@@ -4,7 +4,7 @@
 #include "runtime/runtime.h"
 
 #ifndef QKC_VERSION
-#define QKC_VERSION "0.1.0"
+#define QKC_VERSION "0.2.0"
 #endif
 
 static const char *const status_names[] = {

@@ -49,7 +49,7 @@ static qkc_program *new_prog(qkc_ctx *ctx, const char *src)
 
 static void test_strerror(void)
 {
-    CU_ASSERT_STRING_EQUAL(qkc_version(), "0.1.0");
+    CU_ASSERT_STRING_EQUAL(qkc_version(), "0.2.0");
     for (int s = QKC_OK; s <= QKC_ERR_INTERNAL; s++) {
         const char *m = qkc_strerror((qkc_status)s);
         CU_ASSERT_PTR_NOT_NULL_FATAL(m);

@@ -3,7 +3,9 @@
  * machine (its functions carry their own target-cpu/target-features, so
  * one object holds AVX2 and AVX-512 code side by side), plus per version
  * a trampoline with the fixed C signature of qkc_aot_entry, and the
- * constant descriptors of include/qkc_aot.h.
+ * constant descriptors of include/qkc_aot.h. Versions are optimized in
+ * parallel (one LLVM context per job, one thread per core) and brought
+ * into the main module as bitcode.
  *
  * The descriptor structs there are made of 8-byte fields only (int64_t
  * and pointers), so the literal LLVM struct types below have the same
@@ -13,11 +15,20 @@
 #include "backends/llvm/llvm_internal.h"
 #include "qkc_aot.h"
 
+#include <llvm-c/BitReader.h>
+#include <llvm-c/BitWriter.h>
 #include <llvm-c/Linker.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
+
+typedef struct aot_job aot_job;
 
 typedef struct aot {
     LLVMContextRef ctx;
+    aot_job *jobs; /* CPU versions in kernel, then version order */
+    int next_job;
     LLVMModuleRef mod;
     LLVMTypeRef i64, ptr;
     LLVMTypeRef dim_t, tensor_t, grid_t, scratch_t, variant_t, kernel_t;
@@ -114,6 +125,17 @@ static void isa_ident(const char *isa, char *out, size_t n)
     out[i] = 0;
 }
 
+/* The C type of f's entry (tir.h's argument list). */
+static LLVMTypeRef entry_type(aot *a, const tir_func *f)
+{
+    LLVMTypeRef *types = qk_xcalloc((size_t)f->nargs + 1, sizeof *types);
+    for (int i = 0; i < f->nargs; i++)
+        types[i] = f->args[i].s == TS_PTR ? a->ptr : a->i64;
+    LLVMTypeRef t = LLVMFunctionType(LLVMVoidTypeInContext(a->ctx), types, (unsigned)f->nargs, 0);
+    free(types);
+    return t;
+}
+
 /* A trampoline `void t(const qkc_aot_arg *argv, int64_t begin, int64_t end)`
  * calling entry with f's argument list read from argv. */
 static LLVMValueRef trampoline(aot *a, const tir_func *f, LLVMValueRef entry, const char *name)
@@ -124,62 +146,142 @@ static LLVMValueRef trampoline(aot *a, const tir_func *f, LLVMValueRef entry, co
     LLVMBuilderRef b = LLVMCreateBuilderInContext(a->ctx);
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(a->ctx, fn, "entry"));
     LLVMValueRef *args = qk_xcalloc((size_t)f->nargs + 1, sizeof *args);
-    LLVMTypeRef *types = qk_xcalloc((size_t)f->nargs + 1, sizeof *types);
     int slot = 0;
     for (int i = 0; i < f->nargs; i++) {
-        types[i] = f->args[i].s == TS_PTR ? a->ptr : a->i64;
+        LLVMTypeRef ty = f->args[i].s == TS_PTR ? a->ptr : a->i64;
         if (i == f->arg_begin)
             args[i] = LLVMGetParam(fn, 1);
         else if (i == f->arg_end)
             args[i] = LLVMGetParam(fn, 2);
         else {
             LLVMValueRef at = LLVMBuildGEP2(b, a->i64, LLVMGetParam(fn, 0), (LLVMValueRef[]){i64c(a, slot++)}, 1, "");
-            args[i] = LLVMBuildLoad2(b, types[i], at, "");
+            args[i] = LLVMBuildLoad2(b, ty, at, "");
         }
     }
-    LLVMTypeRef et = LLVMFunctionType(LLVMVoidTypeInContext(a->ctx), types, (unsigned)f->nargs, 0);
-    LLVMBuildCall2(b, et, entry, args, (unsigned)f->nargs, "");
+    LLVMBuildCall2(b, entry_type(a, f), entry, args, (unsigned)f->nargs, "");
     LLVMBuildRetVoid(b);
     LLVMDisposeBuilder(b);
     free(args);
-    free(types);
     return fn;
 }
 
-/* Compiles the CPU version v of kernel ak into a->mod; returns its
- * trampoline. */
-static LLVMValueRef cpu_version(aot *a, const qk_aot_kernel *ak, const qk_aot_variant *v, char *err, size_t errsz)
+/* One CPU version compiled on a worker thread in its own LLVM context
+ * and target machine (see ENVIRONMENT.md: that is safe in parallel), kept
+ * as bitcode until the main module links it. */
+typedef struct aot_job {
+    const qk_aot_kernel *ak;
+    const qk_aot_variant *v;
+    char sym[256];
+    int split;                /* 1: emit an object here; 0: keep bitcode */
+    LLVMMemoryBufferRef bc;
+    void *obj;
+    size_t objlen;
+    int rc;
+    char err[1024];
+} aot_job;
+
+typedef struct aot_jobs {
+    int n;
+    aot_job *jobs;
+    _Atomic int next;
+} aot_jobs;
+
+static void compile_job(aot_job *j)
 {
     llvm_tm_desc d;
-    if (llvm_describe_target(v->target, &d, err, errsz))
-        return NULL;
-    LLVMTargetMachineRef tm = llvm_make_tm(&d, err, errsz);
-    if (!tm) {
-        free(d.features);
+    j->rc = -1;
+    if (llvm_describe_target(j->v->target, &d, j->err, sizeof j->err))
+        return;
+    LLVMTargetMachineRef tm = llvm_make_tm(&d, j->err, sizeof j->err);
+    if (tm) {
+        LLVMContextRef ctx = LLVMContextCreate();
+        LLVMModuleRef m = llvm_build_module(ctx, j->v->f, j->sym, &d, tm, j->err, sizeof j->err);
+        if (m && j->split) { /* its own object; the entry is a hidden global */
+            LLVMValueRef fn = LLVMGetNamedFunction(m, j->sym);
+            LLVMSetVisibility(fn, LLVMHiddenVisibility);
+            char *msg = NULL;
+            LLVMMemoryBufferRef mb = NULL;
+            if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMObjectFile, &msg, &mb))
+                snprintf(j->err, sizeof j->err, "code generation failed for '%s' (%s): %s", j->ak->k->name,
+                         j->v->target->name, msg ? msg : "?");
+            else {
+                j->objlen = LLVMGetBufferSize(mb);
+                j->obj = qk_xmalloc(j->objlen ? j->objlen : 1);
+                memcpy(j->obj, LLVMGetBufferStart(mb), j->objlen);
+                LLVMDisposeMemoryBuffer(mb);
+                j->rc = 0;
+            }
+            LLVMDisposeMessage(msg);
+        } else if (m) {
+            j->bc = LLVMWriteBitcodeToMemoryBuffer(m);
+            j->rc = 0;
+        }
+        if (m)
+            LLVMDisposeModule(m);
+        LLVMContextDispose(ctx);
+        LLVMDisposeTargetMachine(tm);
+    }
+    free(d.features);
+}
+
+static void *job_worker(void *arg)
+{
+    aot_jobs *q = arg;
+    for (int i; (i = atomic_fetch_add(&q->next, 1)) < q->n;)
+        compile_job(&q->jobs[i]);
+    return NULL;
+}
+
+/* Compiles every job, on up to one thread per core. */
+static void run_jobs(aot_jobs *q)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = (int)(cores < 1 ? 1 : cores > 32 ? 32 : cores);
+    nt = nt > q->n ? q->n : nt;
+    pthread_t th[32];
+    int started = 0;
+    for (int i = 1; i < nt; i++)
+        started += pthread_create(&th[started], NULL, job_worker, q) == 0;
+    job_worker(q); /* the caller too; it alone if no thread started */
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+}
+
+/* Links job j's bitcode into a->mod; returns the version's trampoline. */
+static LLVMValueRef cpu_version(aot *a, aot_job *j, char *err, size_t errsz)
+{
+    if (j->rc != 0) {
+        snprintf(err, errsz, "%s", j->err);
         return NULL;
     }
-    char isa[40], sym[256];
-    isa_ident(v->target->name, isa, sizeof isa);
-    snprintf(sym, sizeof sym, "qkaot.%s.%s", ak->symbol, isa);
-    LLVMModuleRef m = llvm_build_module(a->ctx, v->f, sym, &d, tm, err, errsz);
-    LLVMDisposeTargetMachine(tm);
-    free(d.features);
-    if (!m)
+    if (j->split) { /* a declaration of the entry in the other object */
+        LLVMValueRef entry = LLVMAddFunction(a->mod, j->sym, entry_type(a, j->v->f));
+        LLVMSetVisibility(entry, LLVMHiddenVisibility);
+        char tname[280];
+        snprintf(tname, sizeof tname, "%s.argv", j->sym);
+        return trampoline(a, j->v->f, entry, tname);
+    }
+    LLVMModuleRef m = NULL;
+    if (LLVMParseBitcodeInContext2(a->ctx, j->bc, &m)) {
+        snprintf(err, errsz, "internal error: cannot read back the %s version of '%s'", j->v->target->name,
+                 j->ak->k->name);
         return NULL;
+    }
     LLVMSetDataLayout(m, LLVMGetDataLayoutStr(a->mod));
     if (LLVMLinkModules2(a->mod, m)) {
-        snprintf(err, errsz, "internal error: cannot link the %s version of '%s'", v->target->name, ak->k->name);
+        snprintf(err, errsz, "internal error: cannot link the %s version of '%s'", j->v->target->name,
+                 j->ak->k->name);
         return NULL;
     }
-    LLVMValueRef entry = LLVMGetNamedFunction(a->mod, sym);
+    LLVMValueRef entry = LLVMGetNamedFunction(a->mod, j->sym);
     if (!entry) {
-        snprintf(err, errsz, "internal error: entry %s missing after linking", sym);
+        snprintf(err, errsz, "internal error: entry %s missing after linking", j->sym);
         return NULL;
     }
     LLVMSetLinkage(entry, LLVMInternalLinkage);
     char tname[280];
-    snprintf(tname, sizeof tname, "%s.argv", sym);
-    return trampoline(a, v->f, entry, tname);
+    snprintf(tname, sizeof tname, "%s.argv", j->sym);
+    return trampoline(a, j->v->f, entry, tname);
 }
 
 /* ---- descriptors ---- */
@@ -219,7 +321,7 @@ static LLVMValueRef variant(aot *a, const qk_aot_kernel *ak, const qk_aot_varian
     const tir_func *f = v->f;
     int gpu = v->target->kind == QK_TARGET_GPU;
     LLVMValueRef entry = null_ptr(a);
-    if (!gpu && !(entry = cpu_version(a, ak, v, err, errsz)))
+    if (!gpu && !(entry = cpu_version(a, &a->jobs[a->next_job++], err, errsz)))
         return NULL;
     LLVMValueRef *grids = qk_xcalloc((size_t)f->ngrids + 1, sizeof *grids);
     for (int g = 0; g < f->ngrids; g++)
@@ -352,10 +454,18 @@ static int emit_object(aot *a, const llvm_tm_desc *d, void **obj, size_t *n, cha
     return r;
 }
 
-int llvm_aot_object(const qk_aot_unit *u, void **obj, size_t *n, char *err, size_t errsz)
+static char *dup_printf(const char *fmt, const char *a, const char *b)
 {
-    *obj = NULL;
-    *n = 0;
+    char buf[512];
+    snprintf(buf, sizeof buf, fmt, a, b);
+    return qk_xstrdup(buf);
+}
+
+int llvm_aot_object(const qk_aot_unit *u, int split, qk_aot_objects *out, char *err, size_t errsz)
+{
+    memset(out, 0, sizeof *out);
+    void *obj = NULL;
+    size_t n = 0;
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
     llvm_tm_desc d;
@@ -378,6 +488,26 @@ int llvm_aot_object(const qk_aot_unit *u, void **obj, size_t *n, char *err, size
     a.i64 = LLVMInt64TypeInContext(a.ctx);
     a.ptr = LLVMPointerTypeInContext(a.ctx, 0);
     make_types(&a);
+    aot_jobs q = {0};
+    for (int i = 0; i < u->nkernels; i++)
+        for (int j = 0; j < u->kernels[i].nvariants; j++)
+            q.n += u->kernels[i].variants[j].target->kind == QK_TARGET_CPU;
+    q.jobs = qk_xcalloc((size_t)q.n + 1, sizeof *q.jobs);
+    for (int i = 0, n = 0; i < u->nkernels; i++)
+        for (int j = 0; j < u->kernels[i].nvariants; j++) {
+            const qk_aot_variant *v = &u->kernels[i].variants[j];
+            if (v->target->kind != QK_TARGET_CPU)
+                continue;
+            aot_job *jb = &q.jobs[n++];
+            char isa[40];
+            isa_ident(v->target->name, isa, sizeof isa);
+            jb->ak = &u->kernels[i];
+            jb->v = v;
+            jb->split = split;
+            snprintf(jb->sym, sizeof jb->sym, "qkaot.%s.%s", u->kernels[i].symbol, isa);
+        }
+    run_jobs(&q);
+    a.jobs = q.jobs;
     LLVMValueRef *list = qk_xcalloc((size_t)u->nkernels + 1, sizeof *list);
     int r = 0;
     for (int i = 0; r == 0 && i < u->nkernels; i++)
@@ -390,9 +520,33 @@ int llvm_aot_object(const qk_aot_unit *u, void **obj, size_t *n, char *err, size
         LLVMValueRef g = LLVMAddGlobal(a.mod, LLVMTypeOf(init), name);
         LLVMSetInitializer(g, init);
         LLVMSetGlobalConstant(g, 1);
-        r = emit_object(&a, &d, obj, n, err, errsz);
+        r = emit_object(&a, &d, &obj, &n, err, errsz);
+    }
+    if (r == 0) { /* the descriptors' object, then the versions' */
+        out->o = qk_xcalloc((size_t)q.n + 1, sizeof *out->o);
+        qk_aot_object *m = &out->o[out->n++];
+        m->data = obj;
+        m->len = n;
+        m->syms = qk_xcalloc((size_t)u->nkernels + 1, sizeof *m->syms);
+        for (int i = 0; i < u->nkernels; i++)
+            m->syms[m->nsyms++] = dup_printf("%s%s", u->kernels[i].symbol, "_kernel");
+        m->syms[m->nsyms++] = dup_printf("%s%s", u->prefix, "_kernels");
+        for (int i = 0; split && i < q.n; i++) {
+            qk_aot_object *o = &out->o[out->n++];
+            o->data = q.jobs[i].obj;
+            o->len = q.jobs[i].objlen;
+            q.jobs[i].obj = NULL;
+            o->syms = qk_xcalloc(1, sizeof *o->syms);
+            o->syms[o->nsyms++] = qk_xstrdup(q.jobs[i].sym);
+        }
     }
     free(list);
+    for (int i = 0; i < q.n; i++) {
+        if (q.jobs[i].bc)
+            LLVMDisposeMemoryBuffer(q.jobs[i].bc);
+        free(q.jobs[i].obj);
+    }
+    free(q.jobs);
     LLVMDisposeModule(a.mod);
     LLVMContextDispose(a.ctx);
     free(d.features);

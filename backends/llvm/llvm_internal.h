@@ -41,7 +41,7 @@ LLVMTargetMachineRef llvm_make_tm(const llvm_tm_desc *d, char *err, size_t errsz
 int llvm_take_error(LLVMErrorRef e, const char *what, char *err, size_t errsz);
 
 /* llvm_aot.c: the aot_object hook (backend.h). */
-int llvm_aot_object(const qk_aot_unit *u, void **obj, size_t *n, char *err, size_t errsz);
+int llvm_aot_object(const qk_aot_unit *u, int split, qk_aot_objects *out, char *err, size_t errsz);
 
 /* llvm_jit.c */
 /* Builds, verifies and optimizes (O3) f's module in ctx. NULL + err. */

@@ -54,6 +54,12 @@ static int foreign(const llvm_tm_desc *d)
     return r;
 }
 
+static int cannot_run(const llvm_state *s, char *err, size_t errsz)
+{
+    snprintf(err, errsz, "%s code cannot run on this machine: build it with `qkc build`", s->tm.triple);
+    return -1;
+}
+
 static int llvm_create(const qk_target *t, void **out, char *err, size_t errsz)
 {
     LLVMInitializeNativeTarget();
@@ -146,6 +152,8 @@ static int llvm_compile_obj(void *state, const tir_func *f, void **obj, size_t *
     entry_symbol(f, sym, sizeof sym);
     *obj = NULL;
     *n = 0;
+    if (!s->jit) /* nothing could load it: kernels of a foreign target have IR, no code */
+        return cannot_run(s, err, errsz);
     LLVMTargetMachineRef tm = llvm_make_tm(&s->tm, err, errsz);
     if (!tm)
         return -1;
@@ -236,11 +244,8 @@ static int llvm_load_obj(void *state, const tir_func *f, const void *obj, size_t
                          size_t errsz)
 {
     llvm_state *s = state;
-    if (!s->jit) {
-        snprintf(err, errsz, "%s code cannot run on this machine (no %s CPU here): build it with `qkc build`",
-                 s->tm.triple, s->tm.triple);
-        return -1;
-    }
+    if (!s->jit)
+        return cannot_run(s, err, errsz);
     char sym[160];
     entry_symbol(f, sym, sizeof sym);
     LLVMMemoryBufferRef mb = LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, n, sym);

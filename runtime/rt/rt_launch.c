@@ -125,7 +125,7 @@ static int check_tensor_desc(const launch *L, const qkc_aot_tensor *t)
     for (int64_t d = 0; d < t->rank; d++)
         if (t->dims[d].sym >= L->k->ndims)
             return damaged(L, "tensor dim");
-    if (dense(t) ? t->elem_bytes < 1 : t->format_bytes <= 0)
+    if (t->kind != QKC_AOT_TEMP && (dense(t) ? t->elem_bytes < 1 : t->format_bytes <= 0)) /* fused temps have neither */
         return damaged(L, "tensor element size or format");
     return QKC_RT_OK;
 }
