@@ -3,5 +3,5 @@
 # differential suite, CLI tests) through ctest. Exits non-zero on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 ctest --test-dir build --output-on-failure -j2
