@@ -56,7 +56,7 @@ if [ -d "$LIBDIR" ] && [ -z "$missing" ]; then ok "installed files"; else bad "i
 VERSION=$(sed -n 's/^set(PACKAGE_VERSION "\(.*\)")$/\1/p' "$LIBDIR/cmake/qkc/qkcConfigVersion.cmake")
 
 # ---- the examples as separate projects ----
-cp -r examples/host-jit examples/host-aot "$TMP/"
+cp -r examples/host-jit examples/host-aot examples/common "$TMP/"
 project() { # NAME: configure and build $TMP/NAME in $TMP/NAME-build
   cmake -S "$TMP/$1" -B "$TMP/$1-build" -DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_BUILD_TYPE=Release &&
     cmake --build "$TMP/$1-build"
