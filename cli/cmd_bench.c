@@ -1353,7 +1353,7 @@ const cli_cmd cli_cmd_bench = {
              {"mode", 'm', "MODE", "cold, hot or both", "both"},
              {"baseline", 'b', "B", "none, ref (reference interpreter) or sgemm (OpenBLAS f32)", "none"},
              {"config", 'c', "TEXT", "explicit configuration, e.g. \"tile_par=4 unroll=2\"", "tuning db/model"},
-             {"target", 't', "T", "host, x86-64-v3, x86-64-v4, sm_80, sm_90", "host"},
+             {"target", 't', "T", "host, x86-64-v3, x86-64-v4, sm_80, sm_90 (aarch64 targets: emit/build only)", "host"},
              {"db", 0, "PATH", "tuning database (configurations and the probe)", "$QKC_TUNE_DB or ~/.cache/qkc/tune.db"},
              {"json", 0, NULL, "print one JSON object (human lines go to stderr)", NULL},
              {"no-check", 0, NULL, "skip the check against the reference interpreter", NULL},

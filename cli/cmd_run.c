@@ -279,7 +279,7 @@ const cli_cmd cli_cmd_run = {
              {"seed", 0, "S", "seed of the random inputs", "1"},
              {"threads", 'j', "T", "worker threads (0 = every core)", "0"},
              {"reps", 'r', "R", "timed repetitions", "enough for ~0.5 s, at least 3"},
-             {"target", 't', "T", "host, x86-64-v3, x86-64-v4, sm_80, sm_90", "host"},
+             {"target", 't', "T", "host, x86-64-v3, x86-64-v4, sm_80, sm_90 (aarch64 targets: emit/build only)", "host"},
              {0}},
     .min_pos = 1,
     .max_pos = 1,

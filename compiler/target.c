@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 /* Reads a sysfs cache size such as "48K" or "2048K"; 0 if unreadable. */
 static int64_t read_cache_size(int index)
@@ -151,6 +154,31 @@ static unsigned x86_features(void)
 }
 #endif
 
+#if defined(__aarch64__)
+static unsigned arm_features(void)
+{
+    unsigned m = QK_FEAT_NEON;
+    unsigned long hw = getauxval(AT_HWCAP);
+    if (hw & (1ul << 20)) /* HWCAP_ASIMDDP */
+        m |= QK_FEAT_DOTPROD;
+    if (hw & (1ul << 22)) /* HWCAP_SVE */
+        m |= QK_FEAT_SVE;
+    return m;
+}
+#endif
+
+/* QK_FEAT_* of the machine qkc runs on. */
+static unsigned host_features(void)
+{
+#if defined(__x86_64__)
+    return x86_features();
+#elif defined(__aarch64__)
+    return arm_features();
+#else
+    return 0;
+#endif
+}
+
 void qk_target_host(qk_target *t)
 {
 #if defined(__x86_64__)
@@ -164,7 +192,7 @@ void qk_target_host(qk_target *t)
     t->features = feat;
 #elif defined(__aarch64__)
     cpu_preset(t, "host", 128, 32);
-    t->features = QK_FEAT_NEON;
+    t->features = arm_features();
 #else
     cpu_preset(t, "host", 128, 16);
 #endif
@@ -250,16 +278,47 @@ void qk_target_print(const qk_target *t, qk_buf *out)
                   (long long)(t->l3 >> 10), t->cores);
 }
 
+/* Names of the QK_FEAT_* bits, by bit. */
+static const char *const feat_names[] = {
+    "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avxvnni", "avx512vbmi", "amx-int8", "popcnt",
+    "vpopcntdq", NULL, NULL, NULL, NULL, NULL, "neon", "dotprod", "sve"};
+
+int qk_target_runs_here(const qk_target *t, char *why, size_t n)
+{
+    if (t->kind != QK_TARGET_CPU || strcmp(t->name, "host") == 0)
+        return 1;
+#if defined(__aarch64__)
+    int here_arm = 1;
+#else
+    int here_arm = 0;
+#endif
+    int arm = (t->features & QK_FEAT_NEON) != 0;
+    if (arm != here_arm) {
+        snprintf(why, n, "target %s is for %s CPUs and this machine is not one: emit its code (qkc emit) or build it "
+                 "ahead of time (qkc build) and run it there", t->name, arm ? "AArch64" : "x86-64");
+        return 0;
+    }
+    unsigned missing = t->features & ~host_features();
+    if (!missing)
+        return 1;
+    qk_buf b = {0};
+    for (int i = 0; i < QK_COUNT(feat_names); i++)
+        if ((missing & (1u << i)) && feat_names[i])
+            qk_buf_printf(&b, "%s%s", b.len ? ", " : "", feat_names[i]);
+    char *s = qk_buf_take(&b);
+    snprintf(why, n, "target %s needs CPU features this machine lacks (%s)", t->name, s);
+    free(s);
+    return 0;
+}
+
 void qk_target_fingerprint(const qk_target *t, char *buf, size_t n)
 {
-    static const char *const names[] = {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512vnni",
-                                        "avxvnni", "avx512vbmi", "amx-int8", "popcnt", "vpopcntdq"};
     qk_buf b = {0};
     qk_buf_printf(&b, "%s|%s|%d-bit|", t->name, t->cpu[0] ? t->cpu : "-", t->vector_bits);
     int first = 1;
-    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+    for (int i = 0; i <= 10; i++) /* the x86 bits; the AArch64 ones follow (the text keys stored records) */
         if (t->features & (1u << i)) {
-            qk_buf_printf(&b, "%s%s", first ? "" : ",", names[i]);
+            qk_buf_printf(&b, "%s%s", first ? "" : ",", feat_names[i]);
             first = 0;
         }
     if (t->features & QK_FEAT_NEON)

@@ -227,6 +227,8 @@ static void print_node(const tir_func *f, int id, int depth, qk_buf *out)
         qk_buf_puts(out, " = ");
     }
     qk_buf_puts(out, tir_op_name(n->op));
+    if (n->op == TIR_DOT4 && n->imm == TIR_DOT_SS)
+        qk_buf_puts(out, ".ss"); /* signed x signed (sdot); plain dot4 is unsigned x signed */
     if (n->op == TIR_CONST)
         print_const(n, out);
     else if (n->op == TIR_ARG)

@@ -255,6 +255,10 @@ void qk_target_host(qk_target *t);
  * (suffixes in any order), sm_80, sm_90 (see target.c). -1 if unknown. */
 int qk_target_named(const char *name, qk_target *t);
 void qk_target_print(const qk_target *t, qk_buf *out);
+/* 1 if CPU code for t runs on this machine (same architecture, every
+ * feature present; always for host and GPU targets), else 0 with the
+ * reason in why: code for other machines is emitted, never run. */
+int qk_target_runs_here(const qk_target *t, char *why, size_t n);
 /* A stable text naming what decides tuned configurations: target name,
  * CPU model, features, vector width, cache sizes, cores. Records of the
  * tuning database and probe results are keyed by it. */

@@ -627,6 +627,7 @@ typedef struct plan {
     /* integer dot products (DOT4): u-operand (integer image) x s-operand
      * (signed bytes), in chunks of cb byte lanes, scales once per group */
     int idot;
+    int dot_mode; /* tir_dot_mode of the DOT4s */
     const kir_expr *uop, *sop;
     tdec_image img;
     int cb, group;
@@ -692,6 +693,16 @@ static const kir_expr *sign_operand(bctx *c, const kir_expr *body)
     return NULL;
 }
 
+/* The DOT4 mode the target multiplies natively: signed x signed where it
+ * has a signed dot product (sdot) but no unsigned x signed one (x86 VNNI,
+ * AArch64 i8mm, which qk_target does not name); else unsigned x signed
+ * (vpdpbusd, or exact widening multiplies anywhere). */
+static int dot_mode(const qk_target *t)
+{
+    unsigned us = QK_FEAT_AVX512VNNI | QK_FEAT_AVXVNNI;
+    return (t->features & QK_FEAT_DOTPROD) && !(t->features & us) ? TIR_DOT_SS : TIR_DOT_US;
+}
+
 /* Integer dot-product plan for sum(k) A[.., k] * B[.., k] where one factor
  * has signed-byte codes and the other an integer image (tir_decode.h):
  * per chunk one DOT4, per scale group two multiply-adds. The loop walks
@@ -727,8 +738,11 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
             cb /= 2;
         if (cb < 4 || B / cb > 32)
             continue;
+        int mode = dot_mode(c->t);
+        if (mode == TIR_DOT_SS) /* u as signed bytes: may move 128 into the offset */
+            tdec_image_signed(fu, &img);
         *p = (plan){.vec = 1, .lanes = cb / 4, .block = B, .items = B, .nquant = 2, .idot = 1, .uop = u, .sop = s,
-                    .img = img, .cb = cb, .group = G};
+                    .img = img, .cb = cb, .group = G, .dot_mode = mode};
         p->sums_s = img.off != 0 || fu->zero != QK_ZERO_NONE || fu->min_num != QK_NUM_NONE;
         p->fold = p->sums_s && fu->zero == QK_ZERO_NONE && fu->min_num == QK_NUM_NONE;
         return 1;
@@ -1054,6 +1068,14 @@ static int sub_block_of(bctx *c, int b, int kb, int B, int fb, int off, int *ino
     return off / fb ? iadd(c, b, k, ci(c, b, off / fb)) : k;
 }
 
+/* acc + DOT4(u, s) in the plan's mode: i32 x (lanes of s / 4). */
+static int dot4(bctx *c, int b, const plan *p, int u, int s, int acc)
+{
+    int d = tir_emit(c->f, b, TIR_DOT4, tir_t(TS_I32, lanes_of(c, s) / 4), u, s, acc, -1);
+    c->f->nodes[d].imm = p->dot_mode;
+    return d;
+}
+
 /* One loop block (kb, B items) of an integer-dot group: for every point
  * and sum, DOT4 over the chunks of each scale group, then
  * acc += dot * (mul_u * scale_s) [+ sum(s) * (add_u * scale_s)].
@@ -1102,8 +1124,7 @@ static void emit_idot_block(bctx *c, int b, const group_ctx *gc, int kb, int tai
                         sv[nch] = memo_put(c, sk, v);
                     }
                     if (newq)
-                        qdot = tir_emit(c->f, b, TIR_DOT4, tir_t(TS_I32, L), cis(c, b, TS_I8, cb, 1), sv[nch],
-                                        qdot < 0 ? cis(c, b, TS_I32, L, 0) : qdot, -1);
+                        qdot = dot4(c, b, p, cis(c, b, TS_I8, cb, 1), sv[nch], qdot < 0 ? cis(c, b, TS_I32, L, 0) : qdot);
                 }
                 if (newq)
                     memo_put(c, qkey, qdot);
@@ -1117,7 +1138,7 @@ static void emit_idot_block(bctx *c, int b, const group_ctx *gc, int kb, int tai
                     int uv = memo_get(c, uk);
                     if (uv < 0)
                         uv = memo_put(c, uk, tdec_codes_u8(c->f, b, &su, &p->img, ukb, ci(c, b, uo), uo, cb));
-                    dot = tir_emit(c->f, b, TIR_DOT4, tir_t(TS_I32, L), uv, sv[nch], dot, -1);
+                    dot = dot4(c, b, p, uv, sv[nch], dot);
                 }
                 int have_q = qdot;
                 int uo, so;

@@ -956,6 +956,29 @@ int tdec_int_image(const qk_format *f, tdec_image *img)
     return 1;
 }
 
+/* The largest u of f's image. */
+static int image_max(const qk_format *f, const tdec_image *img)
+{
+    int raw = (1 << f->bits) - 1;
+    switch (img->kind) {
+    case TDEC_IMG_ADD: return img->c ? 255 : raw;
+    case TDEC_IMG_XOR: return raw | img->c;
+    default: return img->c > img->c1 ? img->c : img->c1;
+    }
+}
+
+void tdec_image_signed(const qk_format *f, tdec_image *img)
+{
+    if (image_max(f, img) < 128)
+        return;
+    /* ADD: r + c + 128 = (r + c) ^ 0x80 mod 256; XOR and SEL1 flip the
+     * top bit of their constants */
+    img->c ^= 0x80;
+    if (img->kind == TDEC_IMG_SEL1)
+        img->c1 ^= 0x80;
+    img->off += 128;
+}
+
 int tdec_is_s8(const qk_format *f)
 {
     return f->code == QK_CODE_SINT && f->bits == 8 && !f->sp_n && f->zero == QK_ZERO_NONE &&

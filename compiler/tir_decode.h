@@ -65,8 +65,9 @@ int tdec_element(tir_func *f, int b, const tdec_src *s, int k);
 
 /* ---- integer dot products ----
  * A format has an integer image when every code's value is
- * scale_img * (u + off) with u an unsigned byte computed from the raw
- * code by one cheap op, and scale_img a power of two: int/uint/offset
+ * scale_img * (u + off) with u a byte computed from the raw code by one
+ * cheap op (unsigned; signed after tdec_image_signed), and scale_img a
+ * power of two: int/uint/offset
  * codes of up to 8 bits, ternary and sign codes. Then
  *     value = mul * u + add
  * over one scale group (tdec_group items) with mul, add f32 scalars that
@@ -81,6 +82,11 @@ typedef struct tdec_image {
 } tdec_image;
 /* 1 and *img when f has an integer image (and no N:M, codebook), else 0. */
 int tdec_int_image(const qk_format *f, tdec_image *img);
+/* Makes f's image one whose u is read as a signed byte (the first operand
+ * of a signed x signed DOT4): unchanged when every u is below 128, else
+ * u' = u ^ 0x80 = u - 128 and off += 128 (the caller's sum(s) term then
+ * carries the 128). */
+void tdec_image_signed(const qk_format *f, tdec_image *img);
 /* 1 if the codes are raw signed bytes (int8, no zero, no min, scale
  * factorable): the signed operand of DOT4, whose value is tdec_scale * r. */
 int tdec_is_s8(const qk_format *f);

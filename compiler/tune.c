@@ -496,6 +496,8 @@ static double compute_time(const kir_kernel *k, const tir_config *cfg, const tun
     double ops, peak;
     if (cfg->idot && s->int_dot) {
         double B = cfg->idot_bytes > 0 ? cfg->idot_bytes : 16;
+        if (B > 4.0 * cfg->lanes) /* the builder's clamp: no wider than the configured f32 vectors */
+            B = 4.0 * (cfg->lanes > 0 ? cfg->lanes : 1);
         double chunk = tp * decode_int_ops(f) + tie + tp * tie * (r->vnni ? 1 : 3);
         double blk = f && f->block > 0 ? f->block : 32;
         ops = chunk / (tp * tie * B) + 3.0 / blk;

@@ -153,6 +153,10 @@ static void own_strings(tir_func *f)
 static qkc_status compile_code(qkc_ctx *ctx, rt_entry *e)
 {
     char err[2048] = "";
+    if (!qk_target_runs_here(&ctx->target, err, sizeof err)) { /* code for another machine: emit only */
+        e->code_err = qk_xstrdup(err);
+        return QKC_OK;
+    }
     void *state = NULL;
     int rc = rt_backend_state(ctx, &state, err, sizeof err);
     int hit = 0;

@@ -393,6 +393,8 @@ qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qk
     int64_t items = st == QKC_OK ? tir_work_items(k->entry->f, fr.dims) : 0;
     if (st == QKC_OK && items > 0 && ctx->target.kind == QK_TARGET_GPU)
         st = launch_gpu(k, &fr.call, items);
+    else if (st == QKC_OK && items > 0 && !k->entry->has_code)
+        st = rt_fail(ctx, QKC_ERR_TARGET, "kernel '%s' cannot run here: %s", k->kir->name, k->entry->code_err);
     else if (st == QKC_OK && items > 0) {
         if (threads == 0) /* the context decides: all threads, unless the work is small */
             threads = small_work(k, &fr.call, fr.dims) ? 1 : ctx->threads;

@@ -6,7 +6,9 @@
  * VAR nodes become allocas in the entry block (promoted to registers by
  * the O3 pipeline), masked loads and stores use llvm.masked.*, gathers
  * llvm.masked.gather over i8 GEPs of the per-lane offsets. Nothing
- * here knows about formats or kernels. */
+ * here knows about formats or kernels. Target-specific intrinsics (x86
+ * vpdpbusd, AArch64 sdot) are used only where the function's target
+ * features have them, each with a generic fallback. */
 #include "backends/llvm/llvm_internal.h"
 
 #include <string.h>
@@ -314,43 +316,108 @@ static void gen_if(gen *g, const tir_node *n)
     LLVMPositionBuilderAtEnd(g->b, j);
 }
 
-/* DOT4: c + per group of 4 byte lanes sum zext(a) * sext(b). With VNNI
- * (AVX512-VNNI on 128/256/512-bit vectors, or AVX-VNNI) one vpdpbusd;
- * otherwise widening multiplies and pairwise adds, which LLVM turns into
- * pmaddwd-style code on x86 and portable vector code elsewhere. */
-static LLVMValueRef dot4(gen *g, const tir_node *n)
+/* 1 if the function's target features include feat ("+avx512vnni"). */
+static int has_feature(gen *g, const char *feat)
 {
-    int L = n->type.lanes;
-    LLVMValueRef a = v(g, n->a[0]), b = v(g, n->a[1]), c = v(g, n->a[2]);
-    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx), vt = LLVMVectorType(i32, (unsigned)L);
-    const char *feat = g->tm->features ? g->tm->features : "";
-    int vnni = strstr(feat, "+avx512vnni") && (L == 16 || strstr(feat, "+avx512vl"));
-    if (!vnni && L == 8 && strstr(feat, "+avxvnni"))
+    const char *all = g->tm->features ? g->tm->features : "";
+    size_t n = strlen(feat);
+    for (const char *p = strstr(all, feat); p; p = strstr(p + 1, feat))
+        if ((p == all || p[-1] == ',') && (p[n] == ',' || p[n] == 0))
+            return 1;
+    return 0;
+}
+
+/* Lanes [first, first + n) of vector x (n > 1). */
+static LLVMValueRef lanes_of(gen *g, LLVMValueRef x, int first, int n)
+{
+    LLVMValueRef idx[64];
+    for (int i = 0; i < n; i++)
+        idx[i] = LLVMConstInt(LLVMInt32TypeInContext(g->ctx), (unsigned)(first + i), 0);
+    return LLVMBuildShuffleVector(g->b, x, LLVMGetPoison(LLVMTypeOf(x)), LLVMConstVector(idx, (unsigned)n), "");
+}
+
+/* x86 VNNI: one vpdpbusd (unsigned x signed) on 128/256/512 bits, where
+ * the target has it; NULL otherwise. */
+static LLVMValueRef dot4_vnni(gen *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c, int L)
+{
+    int vnni = has_feature(g, "+avx512vnni") && (L == 16 || has_feature(g, "+avx512vl"));
+    if (!vnni && L == 8 && has_feature(g, "+avxvnni"))
         vnni = 1;
-    if (vnni && (L == 4 || L == 8 || L == 16)) {
-        char name[48];
-        snprintf(name, sizeof name, "llvm.x86.avx512.vpdpbusd.%d", L * 32);
-        unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-        LLVMTypeRef fnty;
-        if (id) {
-            LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
-            fnty = LLVMIntrinsicGetType(g->ctx, id, NULL, 0);
-            LLVMValueRef args[3] = {c, LLVMBuildBitCast(g->b, a, vt, ""), LLVMBuildBitCast(g->b, b, vt, "")};
-            return LLVMBuildCall2(g->b, fnty, fn, args, 3, "");
-        }
+    if (!vnni || (L != 4 && L != 8 && L != 16))
+        return NULL;
+    char name[48];
+    snprintf(name, sizeof name, "llvm.x86.avx512.vpdpbusd.%d", L * 32);
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    if (!id)
+        return NULL;
+    LLVMTypeRef vt = LLVMVectorType(LLVMInt32TypeInContext(g->ctx), (unsigned)L);
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
+    LLVMTypeRef fnty = LLVMIntrinsicGetType(g->ctx, id, NULL, 0);
+    LLVMValueRef args[3] = {c, LLVMBuildBitCast(g->b, a, vt, ""), LLVMBuildBitCast(g->b, b, vt, "")};
+    return LLVMBuildCall2(g->b, fnty, fn, args, 3, "");
+}
+
+/* AArch64 dot product (signed x signed): one sdot per 128 bits (64 bits
+ * for 2 lanes), where the target has it; NULL otherwise. */
+static LLVMValueRef dot4_sdot(gen *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c, int L)
+{
+    if (!has_feature(g, "+dotprod") || (L & (L - 1)) || L < 2 || L > 64)
+        return NULL;
+    int step = L == 2 ? 2 : 4;
+    LLVMTypeRef tys[2] = {LLVMVectorType(LLVMInt32TypeInContext(g->ctx), (unsigned)step),
+                          LLVMVectorType(LLVMInt8TypeInContext(g->ctx), (unsigned)(4 * step))},
+                fnty;
+    LLVMValueRef fn = intrinsic(g, "llvm.aarch64.neon.sdot", tys, 2, &fnty);
+    if (L == step) {
+        LLVMValueRef args[3] = {c, a, b};
+        return LLVMBuildCall2(g->b, fnty, fn, args, 3, "");
     }
-    LLVMTypeRef w = LLVMVectorType(i32, (unsigned)(4 * L));
-    LLVMValueRef p = LLVMBuildMul(g->b, LLVMBuildZExt(g->b, a, w, ""), LLVMBuildSExt(g->b, b, w, ""), "");
+    LLVMValueRef part[16];
+    for (int i = 0; i < L / step; i++) {
+        LLVMValueRef args[3] = {lanes_of(g, c, i * step, step), lanes_of(g, a, 4 * i * step, 4 * step),
+                                lanes_of(g, b, 4 * i * step, 4 * step)};
+        part[i] = LLVMBuildCall2(g->b, fnty, fn, args, 3, "");
+    }
+    /* concatenate pairwise: 4+4 -> 8, 8+8 -> 16 lanes */
+    for (int n = L / step, w = step; n > 1; n /= 2, w *= 2) {
+        LLVMValueRef idx[64];
+        for (int i = 0; i < 2 * w; i++)
+            idx[i] = LLVMConstInt(LLVMInt32TypeInContext(g->ctx), (unsigned)i, 0);
+        for (int i = 0; i < n / 2; i++)
+            part[i] = LLVMBuildShuffleVector(g->b, part[2 * i], part[2 * i + 1], LLVMConstVector(idx, (unsigned)(2 * w)), "");
+    }
+    return part[0];
+}
+
+/* Any target: widening multiplies and pairwise adds, which LLVM turns into
+ * pmaddwd-style code on x86 and smull/sadalp-style code on AArch64. */
+static LLVMValueRef dot4_widen(gen *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c, int L, int sa)
+{
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx), w = LLVMVectorType(i32, (unsigned)(4 * L));
+    LLVMValueRef wa = sa ? LLVMBuildSExt(g->b, a, w, "") : LLVMBuildZExt(g->b, a, w, "");
+    LLVMValueRef p = LLVMBuildMul(g->b, wa, LLVMBuildSExt(g->b, b, w, ""), "");
     LLVMValueRef idx[4][64];
     for (int l = 0; l < L; l++)
         for (int j = 0; j < 4; j++)
             idx[j][l] = LLVMConstInt(i32, (unsigned long long)(4 * l + j), 0);
     LLVMValueRef sum = c;
     for (int j = 0; j < 4; j++) {
-        LLVMValueRef part = LLVMBuildShuffleVector(g->b, p, LLVMGetPoison(w), LLVMConstVector(idx[j], (unsigned)L), "");
+        LLVMValueRef part = L == 1 ? LLVMBuildExtractElement(g->b, p, idx[j][0], "")
+                                   : LLVMBuildShuffleVector(g->b, p, LLVMGetPoison(w), LLVMConstVector(idx[j], (unsigned)L), "");
         sum = LLVMBuildAdd(g->b, sum, part, "");
     }
     return sum;
+}
+
+/* DOT4: c + per group of 4 byte lanes ext(a) * sext(b), ext by the node's
+ * tir_dot_mode. The target's instruction for the mode where it has one,
+ * else widening multiplies (exact everywhere). */
+static LLVMValueRef dot4(gen *g, const tir_node *n)
+{
+    int L = n->type.lanes, ss = n->imm == TIR_DOT_SS;
+    LLVMValueRef a = v(g, n->a[0]), b = v(g, n->a[1]), c = v(g, n->a[2]);
+    LLVMValueRef r = L > 1 ? (ss ? dot4_sdot(g, a, b, c, L) : dot4_vnni(g, a, b, c, L)) : NULL;
+    return r ? r : dot4_widen(g, a, b, c, L, ss);
 }
 
 static void gen_node(gen *g, int id)
