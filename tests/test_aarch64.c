@@ -28,18 +28,13 @@
 #include "frontend/frontend.h"
 #include "qkc.h"
 #include "runtime/runtime.h"
+#include "support/lib_formats.h"
 #include "support/rt_test.h"
 
 #define DSL_DIR QKC_SOURCE_DIR "/dsl"
 #define MAX_FORMATS 128
 
-typedef struct lib_format {
-    char file[64];
-    char name[64];
-    int block, vq, books, bits, dim;
-} lib_format;
-
-static lib_format formats[MAX_FORMATS];
+static rtt_format formats[MAX_FORMATS];
 static int nformats;
 
 /* ---- the library (as test_library.c reads it) ---- */
@@ -59,76 +54,21 @@ static kir_program *compile_src(const char *src, char *why, size_t n)
     return p;
 }
 
-static void add_formats(const char *file)
-{
-    char src[600], why[1024];
-    snprintf(src, sizeof src, "import \"%s/%s\"\n", DSL_DIR, file);
-    kir_program *p = compile_src(src, why, sizeof why);
-    CU_ASSERT_PTR_NOT_NULL(p);
-    for (int i = 0; p && i < p->nformats && nformats < MAX_FORMATS; i++) {
-        const qk_format *f = p->formats[i];
-        int dup = 0;
-        for (int j = 0; j < nformats; j++)
-            dup |= strcmp(formats[j].name, f->name) == 0;
-        if (dup)
-            continue;
-        lib_format *l = &formats[nformats++];
-        snprintf(l->file, sizeof l->file, "%s", file);
-        snprintf(l->name, sizeof l->name, "%s", f->name);
-        l->block = f->block;
-        l->vq = f->code == QK_CODE_VQ;
-        l->books = f->vq_books;
-        l->bits = f->bits;
-        l->dim = f->vq_dim;
-    }
-    kir_program_free(p);
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(a, b);
-}
-
 static void load_library(void)
 {
     if (nformats)
         return;
-    DIR *dir = opendir(DSL_DIR);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
-    char names[64][64];
-    int n = 0;
-    for (struct dirent *e; (e = readdir(dir)) && n < 64;) {
-        size_t len = strlen(e->d_name);
-        if (len > 3 && len < 60 && strcmp(e->d_name + len - 3, ".qk") == 0)
-            snprintf(names[n++], 64, "%s", e->d_name);
-    }
-    closedir(dir);
-    qsort(names, (size_t)n, sizeof names[0], by_name);
-    for (int i = 0; i < n; i++)
-        add_formats(names[i]);
-}
-
-/* The weight operand's type text, and its codebook param for VQ formats. */
-static void weight_type(const lib_format *l, char *w, size_t nw, char *book, size_t nb)
-{
-    book[0] = 0;
-    if (!l->vq) {
-        snprintf(w, nw, "%s", l->name);
-        return;
-    }
-    snprintf(w, nw, "%s(C)", l->name);
-    if (l->books > 1)
-        snprintf(book, nb, ", C: f16[%d, %d, %d]", l->books, 1 << l->bits, l->dim);
-    else
-        snprintf(book, nb, ", C: f16[%d, %d]", 1 << l->bits, l->dim);
+    int n = rtt_lib_formats(DSL_DIR, formats, MAX_FORMATS);
+    CU_ASSERT_FATAL(n > 0);
+    nformats = n;
 }
 
 /* GEMV and GEMM with f32 activations (test_library.c's kernels), and a
  * GEMV with q8_0 activations (`igemv`; not for codebook formats). */
-static void kernel_source(const lib_format *l, char *out, size_t n)
+static void kernel_source(const rtt_format *l, char *out, size_t n)
 {
     char w[160], book[96];
-    weight_type(l, w, sizeof w, book, sizeof book);
+    rtt_weight_type(l, w, sizeof w, book, sizeof book);
     int len = snprintf(out, n,
                        "import \"%s/%s\"\nimport \"%s/ggml.qk\"\n"
                        "kernel gemv(x: f32[K], W: %s[N, K]%s) -> y: f32[N] {\n"
@@ -331,7 +271,7 @@ static void test_example_asm(void)
 /* Checks one kernel's assembly: no x86, NEON registers (when need_neon,
  * or when it has integer dots), sdot for its integer dots (when
  * want_sdot). 0 = pass, else prints why. */
-static int check_asm(const a64 *s, const kir_program *p, const lib_format *l, const char *kname, int need_neon,
+static int check_asm(const a64 *s, const kir_program *p, const rtt_format *l, const char *kname, int need_neon,
                      int want_sdot, int *nsdot)
 {
     char why[1024] = "";
@@ -371,7 +311,7 @@ static void test_every_format_asm(void)
         a64 s;
         CU_ASSERT_EQUAL_FATAL(a64_open(&s, targets[ti]), 0);
         for (int i = 0; i < nformats; i++) {
-            const lib_format *l = &formats[i];
+            const rtt_format *l = &formats[i];
             char src[2048], why[1024];
             kernel_source(l, src, sizeof src);
             kir_program *p = compile_src(src, why, sizeof why);
@@ -476,7 +416,7 @@ static void test_signed_dot_exact(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
     int failed = 0, nss = 0;
     for (int i = 0; i < nformats; i++) {
-        const lib_format *l = &formats[i];
+        const rtt_format *l = &formats[i];
         if (l->vq)
             continue;
         char src[2048], why[1024];

@@ -17,7 +17,6 @@
  *
  * The harness's file protocol is described in tests/aot/harness.c. */
 #include <CUnit/Basic.h>
-#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "compiler/kir.h"
-#include "frontend/frontend.h"
 #include "qkc.h"
+#include "support/lib_formats.h"
 #include "support/rt_test.h"
 
 #define DSL_DIR QKC_SOURCE_DIR "/dsl"
@@ -35,12 +33,7 @@
 #define MAX_FORMATS 128
 #define MAX_KERNELS 512
 
-typedef struct fmt_info {
-    char file[64], name[64];
-    int block, vq, books, bits, dim, intcode;
-} fmt_info;
-
-static fmt_info formats[MAX_FORMATS];
+static rtt_format formats[MAX_FORMATS];
 static int nformats;
 static char source[1 << 18];
 static char kernels[MAX_KERNELS][96];
@@ -71,40 +64,8 @@ static int sh(const char *fmt, ...)
 
 static void load_formats(void)
 {
-    DIR *dir = opendir(DSL_DIR);
-    if (!dir)
-        return;
-    for (struct dirent *e; (e = readdir(dir));) {
-        size_t len = strlen(e->d_name);
-        if (len < 4 || len > 60 || strcmp(e->d_name + len - 3, ".qk") != 0)
-            continue;
-        char src[256];
-        snprintf(src, sizeof src, "import \"%s/%s\"\n", DSL_DIR, e->d_name);
-        qk_diags d;
-        qk_diags_init(&d);
-        kir_program *p = qk_frontend_compile(src, strlen(src), "lib.qk", DSL_DIR, &d);
-        for (int i = 0; p && i < p->nformats && nformats < MAX_FORMATS; i++) {
-            const qk_format *f = p->formats[i];
-            int dup = 0;
-            for (int j = 0; j < nformats; j++)
-                dup |= strcmp(formats[j].name, f->name) == 0;
-            if (dup)
-                continue;
-            fmt_info *l = &formats[nformats++];
-            snprintf(l->file, sizeof l->file, "%s", e->d_name);
-            snprintf(l->name, sizeof l->name, "%s", f->name);
-            l->block = f->block;
-            l->vq = f->code == QK_CODE_VQ;
-            l->books = f->vq_books;
-            l->bits = f->bits;
-            l->dim = f->vq_dim;
-            l->intcode = f->code == QK_CODE_SINT || f->code == QK_CODE_UINT || f->code == QK_CODE_OFFSET ||
-                         f->code == QK_CODE_TERNARY || f->code == QK_CODE_BINARY;
-        }
-        kir_program_free(p);
-        qk_diags_free(&d);
-    }
-    closedir(dir);
+    int n = rtt_lib_formats(DSL_DIR, formats, MAX_FORMATS);
+    nformats = n > 0 ? n : 0;
 }
 
 static void add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -125,16 +86,9 @@ static void make_source(void)
     for (int i = 0; i < nformats; i++)
         add("import \"%s/%s\"\n", DSL_DIR, formats[i].file);
     for (int i = 0; i < nformats && nkernels + 3 <= MAX_KERNELS; i++) {
-        const fmt_info *l = &formats[i];
-        char w[160], book[96] = "";
-        if (l->vq) {
-            snprintf(w, sizeof w, "%s(C)", l->name);
-            if (l->books > 1)
-                snprintf(book, sizeof book, ", C: f16[%d, %d, %d]", l->books, 1 << l->bits, l->dim);
-            else
-                snprintf(book, sizeof book, ", C: f16[%d, %d]", 1 << l->bits, l->dim);
-        } else
-            snprintf(w, sizeof w, "%s", l->name);
+        const rtt_format *l = &formats[i];
+        char w[160], book[96];
+        rtt_weight_type(l, w, sizeof w, book, sizeof book);
         add("kernel gemv_%s(x: f32[K], W: %s[N, K]%s) -> y: f32[N] { y[n] = sum(k) x[k] * W[n, k] }\n", l->name, w,
             book);
         add("kernel gemm_%s(x: f32[M, K], W: %s[N, K]%s, b: f32[N]) -> y: f32[M, N] {\n"
@@ -142,7 +96,7 @@ static void make_source(void)
             l->name, w, book);
         snprintf(kernels[nkernels++], 96, "gemv_%s", l->name);
         snprintf(kernels[nkernels++], 96, "gemm_%s", l->name);
-        if (l->intcode) {
+        if (rtt_integer_code(l)) {
             add("kernel gemv8_%s(W: %s[N, K], xq: act_i8_b32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n",
                 l->name, l->name);
             snprintf(kernels[nkernels++], 96, "gemv8_%s", l->name);
@@ -413,7 +367,7 @@ static void test_packers(void)
     CU_ASSERT_FATAL(built);
     int failed = 0;
     for (int i = 0; i < nformats; i++) {
-        const fmt_info *l = &formats[i];
+        const rtt_format *l = &formats[i];
         if (l->vq)
             continue; /* codebook search: covered by the kernels above */
         char kname[96];

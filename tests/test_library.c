@@ -20,99 +20,30 @@
 #include "compiler/tir.h"
 #include "frontend/frontend.h"
 #include "qkc.h"
+#include "support/lib_formats.h"
 #include "support/rt_test.h"
 
 #define DSL_DIR QKC_SOURCE_DIR "/dsl"
 #define MAX_FORMATS 128
 
-typedef struct lib_format {
-    char file[64];
-    char name[64];
-    int block, vq, books, bits, dim;
-    double bpw;
-} lib_format;
-
-static lib_format formats[MAX_FORMATS];
+static rtt_format formats[MAX_FORMATS];
 static int nformats;
 
 /* ---- the library ---- */
 
-static int load_file(const char *file)
-{
-    char path[512], src[128];
-    snprintf(path, sizeof path, "%s/%s", DSL_DIR, file);
-    snprintf(src, sizeof src, "import \"%s\"\n", path);
-    qk_diags d;
-    qk_diags_init(&d);
-    kir_program *p = qk_frontend_compile(src, strlen(src), "lib.qk", DSL_DIR, &d);
-    if (!p) {
-        qk_buf b = {0};
-        qk_diags_render(&d, &b);
-        fprintf(stderr, "%s does not compile:\n%s\n", file, b.s ? b.s : "");
-        qk_buf_free(&b);
-        qk_diags_free(&d);
-        return -1;
-    }
-    for (int i = 0; i < p->nformats && nformats < MAX_FORMATS; i++) {
-        const qk_format *f = p->formats[i];
-        lib_format *l = &formats[nformats++];
-        snprintf(l->file, sizeof l->file, "%s", file);
-        snprintf(l->name, sizeof l->name, "%s", f->name);
-        l->block = f->block;
-        l->vq = f->code == QK_CODE_VQ;
-        l->books = f->vq_books;
-        l->bits = f->bits;
-        l->dim = f->vq_dim;
-        l->bpw = qk_format_bits_per_weight(f);
-    }
-    kir_program_free(p);
-    qk_diags_free(&d);
-    return 0;
-}
-
 static int load_library(void)
 {
-    DIR *dir = opendir(DSL_DIR);
-    if (!dir)
-        return -1;
-    char names[64][64];
-    int n = 0;
-    for (struct dirent *e; (e = readdir(dir)) && n < 64;) {
-        size_t len = strlen(e->d_name);
-        if (len > 3 && len < 60 && strcmp(e->d_name + len - 3, ".qk") == 0)
-            snprintf(names[n++], 64, "%s", e->d_name);
-    }
-    closedir(dir);
-    qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
-    int bad = 0;
-    for (int i = 0; i < n; i++)
-        bad |= load_file(names[i]) != 0;
-    /* a format imported by several files is tested once */
-    int m = 0;
-    for (int i = 0; i < nformats; i++) {
-        int dup = 0;
-        for (int j = 0; j < m; j++)
-            dup |= strcmp(formats[j].name, formats[i].name) == 0;
-        if (!dup)
-            formats[m++] = formats[i];
-    }
-    nformats = m;
-    return bad ? -1 : 0;
+    int n = rtt_lib_formats(DSL_DIR, formats, MAX_FORMATS);
+    nformats = n > 0 ? n : 0;
+    return n > 0 ? 0 : -1;
 }
 
 /* ---- kernels over one format ---- */
 
-static void kernel_source(const lib_format *l, char *out, size_t n)
+static void kernel_source(const rtt_format *l, char *out, size_t n)
 {
-    char w[160], book[96] = "";
-    if (l->vq) {
-        snprintf(w, sizeof w, "%s(C)", l->name);
-        if (l->books > 1)
-            snprintf(book, sizeof book, ", C: f16[%d, %d, %d]", l->books, 1 << l->bits, l->dim);
-        else
-            snprintf(book, sizeof book, ", C: f16[%d, %d]", 1 << l->bits, l->dim);
-    } else
-        snprintf(w, sizeof w, "%s", l->name);
+    char w[160], book[96];
+    rtt_weight_type(l, w, sizeof w, book, sizeof book);
     snprintf(out, n,
              "import \"%s/%s\"\n"
              "kernel gemv(x: f32[K], W: %s[N, K]%s) -> y: f32[N] {\n"
@@ -179,7 +110,7 @@ static void test_every_format(void)
     int failed = 0;
     printf("\n  %-14s %-14s %6s %8s  %s\n", "format", "file", "block", "bits/w", "gemv gemm (host, x86-64-v3)");
     for (int i = 0; i < nformats; i++) {
-        const lib_format *l = &formats[i];
+        const rtt_format *l = &formats[i];
         char src[2048], why[1024];
         kernel_source(l, src, sizeof src);
         int64_t K = 2 * (int64_t)l->block + 37;
@@ -223,7 +154,7 @@ static void test_integer_dot(void)
     int failed = 0, ndot = 0;
     printf("\n  integer dot products (DOT4 in the tiled IR):");
     for (int i = 0; i < nformats; i++) {
-        const lib_format *l = &formats[i];
+        const rtt_format *l = &formats[i];
         if (l->vq)
             continue;
         for (int a = 0; a < 3; a++) {
