@@ -424,6 +424,58 @@ static void test_bad_args(void)
                         0);
 }
 
+/* A build for x86-64-v3 and x86-64-v4 only (one object, -c): the
+ * dispatcher picks the AVX-512 version where the CPU has AVX-512. */
+static void test_dispatch_v3_v4(void)
+{
+    CU_ASSERT_FATAL(built);
+    CU_ASSERT_EQUAL_FATAL(sh("env -u QKC_AOT_ISA %s list > %s 2>&1", WORK "/harness-one", WORK "/one.list"), 0);
+    FILE *f = fopen(WORK "/one.list", "r");
+    char line[512] = "";
+    int v4 = 0, v3 = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        v4 += strstr(line, "selected=x86-64-v4") != NULL;
+        v3 += strstr(line, "selected=x86-64-v3") != NULL;
+    }
+    if (f)
+        fclose(f);
+    int avx512 = system("grep -q ' avx512f' /proc/cpuinfo") == 0;
+    printf("\n  x86-64-v3 + x86-64-v4 build: %d kernels chose v4, %d chose v3 (AVX-512 %s)\n", v4, v3,
+           avx512 ? "present" : "absent");
+    CU_ASSERT_EQUAL(v4 + v3, 2);
+    CU_ASSERT_EQUAL(avx512 ? v4 : v3, 2);
+}
+
+/* A GPU version (PTX from NVRTC, embedded) where there is no CUDA driver:
+ * a clear NO_DEVICE status, never a crash. */
+static void test_gpu_without_driver(void)
+{
+    CU_ASSERT_FATAL(built);
+    if (system("ls /usr/local/cuda/lib64/libnvrtc.so* > /dev/null 2>&1") != 0) {
+        printf("\n  skipped: NVRTC not installed (/usr/local/cuda), so no PTX can be built\n");
+        CU_PASS("skipped");
+        return;
+    }
+    if (system("ldconfig -p 2>/dev/null | grep -q 'libcuda.so.1'") == 0) {
+        printf("\n  skipped: this machine has a CUDA driver (the GPU test suite covers it)\n");
+        CU_PASS("skipped");
+        return;
+    }
+    CU_ASSERT_EQUAL_FATAL(sh("QKC_TUNE_DB= %s build %s --target sm_90 -c -o %s --prefix t --kernel gemv_q4_0 "
+                             "> /dev/null && cc -std=c11 -O1 -I%s/include -DQKC_AOT_LIST=t_kernels "
+                             "%s/tests/aot/harness.c %s %s -lpthread -ldl -lm -o %s",
+                             qkc_bin(), WORK "/all.qk", WORK "/gpu.o", QKC_SOURCE_DIR, QKC_SOURCE_DIR,
+                             WORK "/gpu.o", rt_lib(), WORK "/harness-gpu"),
+                          0);
+    char why[1024] = "";
+    int rc = check_one(ctx, prog, "gemv_q4_0", WORK "/harness-gpu", "gpu", 1, NULL, 0, why, sizeof why);
+    CU_ASSERT_NOT_EQUAL(rc, 0); /* it cannot have run */
+    int clean = sh("grep -q 'no CUDA driver' %s", WORK "/gemv_q4_0.gpu.log") == 0 &&
+                sh("grep -q -i 'segmentation\\|core dumped' %s", WORK "/gemv_q4_0.gpu.log") != 0;
+    printf("\n  sm_90 version without a driver: %s\n", clean ? "\"no CUDA driver\" reported" : "unclear failure");
+    CU_ASSERT(clean);
+}
+
 /* ---- aarch64 under qemu ---- */
 
 static int have(const char *prog_name)
@@ -513,6 +565,8 @@ int main(void)
     CU_add_test(s, "dispatch: AVX-512 here, AVX2 when forced", test_dispatch);
     CU_add_test(s, "libqkc_rt packers give the JIT API's bytes", test_packers);
     CU_add_test(s, "bad dims, strides and pointers", test_bad_args);
+    CU_add_test(s, "x86-64-v3 + x86-64-v4 object: AVX-512 chosen where present", test_dispatch_v3_v4);
+    CU_add_test(s, "a GPU version without a CUDA driver: a clear status", test_gpu_without_driver);
     CU_add_test(s, "aarch64 (+dotprod) under qemu", test_aarch64_qemu);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
