@@ -43,7 +43,7 @@ enum {
     QKC_RT_ERR_TARGET = 8,      /* no version of the kernel runs on this CPU */
     QKC_RT_ERR_NO_DEVICE = 9,   /* GPU version, but no CUDA driver or device */
     QKC_RT_ERR_UNSUPPORTED = 10,/* descriptor of another ABI, VQ without book */
-    QKC_RT_ERR_INTERNAL = 11,
+    QKC_RT_ERR_INTERNAL = 11,   /* a damaged descriptor or format image */
 };
 
 /* CPU features a version needs (same bits as the compiler's QK_FEAT_*). */

@@ -55,6 +55,10 @@ check "a malformed source: file:line:col" 1 "bad\.qk:[0-9]+:[0-9]+: error:" "$QK
 check "a missing source" 1 "error" "$QKC" build "$TMP/none.qk" -o "$TMP/x.a"
 check "an unwritable output" 1 "cannot write" "$QKC" build examples/q4_gemv.qk -o "$TMP/no/such/dir/x.a"
 check "a bad --threads" 2 "--threads" "$QKC" build examples/q4_gemv.qk --threads many
+check "run on a target of another architecture: a clear error, no crash" 1 "cannot run here: target aarch64\+dotprod is for AArch64" \
+  "$QKC" run --target aarch64+dotprod examples/gemv_int8.qk --kernel gemv --dims N=64,K=256
+check "emit for aarch64 works on this machine" 0 "sdot" \
+  "$QKC" emit --target aarch64+dotprod --stage=asm examples/gemv_int8.qk --kernel gemv
 if [ -e "$TMP/x.a" ]; then bad "no output file after the failures"; else ok "no output file after the failures"; fi
 
 echo "$pass passed, $fail failed"

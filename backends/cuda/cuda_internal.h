@@ -17,6 +17,7 @@
 #include <pthread.h>
 
 #include "backends/backend.h"
+#include "backends/cuda/cuda_api.h"
 
 #define CUDA_BLOCK 128                  /* threads per block of every launch */
 #define CUDA_MAX_BLOCKS (65535 * 32)    /* grid cap; kernels are grid-stride */
@@ -38,42 +39,12 @@ typedef struct cuda_nvrtc {
     const char *(*error_string)(nvrtcResult);
 } cuda_nvrtc;
 
-/* ---- the slice of the driver API we use (cuda.h is not included) ---- */
-typedef int CUresult; /* CUDA_SUCCESS = 0 */
-typedef int CUdevice;
-typedef unsigned long long CUdeviceptr;
-typedef struct CUctx_st *CUcontext;
-typedef struct CUmod_st *CUmodule;
-typedef struct CUfunc_st *CUfunction;
-typedef struct CUstream_st *CUstream;
-typedef int CUjit_option;
-#define CUDA_ERROR_STUB_LIBRARY 34
-#define CUDA_ERROR_NO_DEVICE 100
-#define CU_JIT_ERROR_LOG_BUFFER 5
-#define CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES 6
-
+/* ---- the driver API: backends/cuda/cuda_api.h ---- */
 typedef struct cuda_driver {
     void *lib;       /* dlopen handle; NULL until loaded */
     CUdevice dev;
     CUcontext ctx;   /* the device's primary context, retained */
-    CUresult (*init)(unsigned);
-    CUresult (*device_get_count)(int *);
-    CUresult (*device_get)(CUdevice *, int);
-    CUresult (*primary_ctx_retain)(CUcontext *, CUdevice);
-    CUresult (*primary_ctx_release)(CUdevice);
-    CUresult (*ctx_push)(CUcontext);
-    CUresult (*ctx_pop)(CUcontext *);
-    CUresult (*ctx_synchronize)(void);
-    CUresult (*module_load)(CUmodule *, const void *, unsigned, CUjit_option *, void **);
-    CUresult (*module_unload)(CUmodule);
-    CUresult (*module_get_function)(CUfunction *, CUmodule, const char *);
-    CUresult (*mem_alloc)(CUdeviceptr *, size_t);
-    CUresult (*mem_free)(CUdeviceptr);
-    CUresult (*memcpy_htod)(CUdeviceptr, const void *, size_t);
-    CUresult (*memcpy_dtoh)(void *, CUdeviceptr, size_t);
-    CUresult (*launch_kernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
-                              CUstream, void **, void **);
-    CUresult (*get_error_string)(CUresult, const char **);
+    CUDA_API_FIELDS
 } cuda_driver;
 
 /* Per-context backend state (the `create` hook's result). */

@@ -31,38 +31,9 @@ static int cu_fail(const cuda_driver *drv, CUresult r, const char *what, char *e
             return cu_fail((drv), r_, (what), err, errsz);          \
     } while (0)
 
-static int sym(void *lib, const char *name, void *slot) {
-    void *p = dlsym(lib, name);
-    memcpy(slot, &p, sizeof p); /* object pointer -> function pointer, as POSIX allows */
-    return p ? 0 : -1;
-}
-
+/* Resolves every driver function; the name of a missing one, else NULL. */
 static const char *resolve(cuda_driver *d) {
-    struct {
-        const char *name;
-        void *slot;
-    } t[] = {
-        {"cuInit", &d->init},
-        {"cuDeviceGetCount", &d->device_get_count},
-        {"cuDeviceGet", &d->device_get},
-        {"cuDevicePrimaryCtxRetain", &d->primary_ctx_retain},
-        {"cuDevicePrimaryCtxRelease_v2", &d->primary_ctx_release},
-        {"cuCtxPushCurrent_v2", &d->ctx_push},
-        {"cuCtxPopCurrent_v2", &d->ctx_pop},
-        {"cuCtxSynchronize", &d->ctx_synchronize},
-        {"cuModuleLoadDataEx", &d->module_load},
-        {"cuModuleUnload", &d->module_unload},
-        {"cuModuleGetFunction", &d->module_get_function},
-        {"cuMemAlloc_v2", &d->mem_alloc},
-        {"cuMemFree_v2", &d->mem_free},
-        {"cuMemcpyHtoD_v2", &d->memcpy_htod},
-        {"cuMemcpyDtoH_v2", &d->memcpy_dtoh},
-        {"cuLaunchKernel", &d->launch_kernel},
-        {"cuGetErrorString", &d->get_error_string},
-    };
-    for (int i = 0; i < QK_COUNT(t); i++)
-        if (sym(d->lib, t[i].name, t[i].slot))
-            return t[i].name;
+    CUDA_API_RESOLVE(d->lib, d)
     return NULL;
 }
 

@@ -36,12 +36,6 @@ static void *open_nvrtc(void) {
 }
 
 /* Resolves one symbol into *slot; 0 or -1. */
-static int sym(void *lib, const char *name, void *slot) {
-    void *p = dlsym(lib, name);
-    memcpy(slot, &p, sizeof p); /* object pointer -> function pointer, as POSIX allows */
-    return p ? 0 : -1;
-}
-
 static int resolve(cuda_nvrtc *nv, const char **missing) {
     struct {
         const char *name;
@@ -53,7 +47,7 @@ static int resolve(cuda_nvrtc *nv, const char **missing) {
         {"nvrtcDestroyProgram", &nv->destroy_program}, {"nvrtcGetErrorString", &nv->error_string},
     };
     for (int i = 0; i < QK_COUNT(t); i++)
-        if (sym(nv->lib, t[i].name, t[i].slot)) {
+        if (cuda_api_sym(nv->lib, t[i].name, t[i].slot)) {
             *missing = t[i].name;
             return -1;
         }

@@ -7,7 +7,8 @@
  * set (as the JIT; tests point it at a stand-in driver). Where it is
  * missing every launch fails with QKC_RT_ERR_NO_DEVICE and "no CUDA
  * driver (<dlerror>)". The few driver types and functions used are
- * declared here, so no CUDA header is needed to build.
+ * declared in backends/cuda/cuda_api.h (shared with the JIT backend), so no
+ * CUDA header is needed to build.
  *
  * Kernel parameters are the entry's argument list (device pointers for
  * tensors and scratch, int64 for dims and strides) followed by begin and
@@ -19,6 +20,7 @@
  * Thread safety: a qkc_rt_gpu may be shared; its module list is guarded
  * by a mutex, the driver itself is thread-safe. */
 #include "runtime/rt/rt_internal.h"
+#include "backends/cuda/cuda_api.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -28,20 +30,6 @@
 
 #define QKRT_CUDA_BLOCK 128               /* threads per block when the version names none */
 #define QKRT_CUDA_MAX_BLOCKS (65535 * 32) /* the JIT's grid cap; kernels are grid-stride */
-
-typedef int CUresult; /* CUDA_SUCCESS = 0 */
-typedef int CUdevice;
-typedef unsigned long long CUdeviceptr;
-typedef struct CUctx_st *CUcontext;
-typedef struct CUmod_st *CUmodule;
-typedef struct CUfunc_st *CUfunction;
-typedef struct CUstream_st *CUstream;
-typedef int CUjit_option;
-#define CUDA_ERROR_OUT_OF_MEMORY 2
-#define CUDA_ERROR_STUB_LIBRARY 34
-#define CUDA_ERROR_NO_DEVICE 100
-#define CU_JIT_ERROR_LOG_BUFFER 5
-#define CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES 6
 
 typedef struct gpu_module {
     const qkc_aot_variant *v;
@@ -53,24 +41,7 @@ struct qkc_rt_gpu {
     void *lib;
     CUdevice dev;
     CUcontext ctx;
-    CUresult (*init)(unsigned);
-    CUresult (*device_get_count)(int *);
-    CUresult (*device_get)(CUdevice *, int);
-    CUresult (*primary_ctx_retain)(CUcontext *, CUdevice);
-    CUresult (*primary_ctx_release)(CUdevice);
-    CUresult (*ctx_push)(CUcontext);
-    CUresult (*ctx_pop)(CUcontext *);
-    CUresult (*ctx_synchronize)(void);
-    CUresult (*module_load)(CUmodule *, const void *, unsigned, CUjit_option *, void **);
-    CUresult (*module_unload)(CUmodule);
-    CUresult (*module_get_function)(CUfunction *, CUmodule, const char *);
-    CUresult (*mem_alloc)(CUdeviceptr *, size_t);
-    CUresult (*mem_free)(CUdeviceptr);
-    CUresult (*memcpy_htod)(CUdeviceptr, const void *, size_t);
-    CUresult (*memcpy_dtoh)(void *, CUdeviceptr, size_t);
-    CUresult (*launch_kernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
-                              CUstream, void **, void **);
-    CUresult (*get_error_string)(CUresult, const char **);
+    CUDA_API_FIELDS
     pthread_mutex_t lock; /* guards mods */
     int nmods, capmods;
     gpu_module *mods;
@@ -95,41 +66,10 @@ static int cu_fail(const qkc_rt_gpu *g, CUresult r, const char *what, char *err,
             return cu_fail((g), r_, (what), err, errsz); \
     } while (0)
 
-static int sym(void *lib, const char *name, void *slot)
-{
-    void *p = dlsym(lib, name);
-    memcpy(slot, &p, sizeof p); /* object pointer -> function pointer, as POSIX allows */
-    return p ? 0 : -1;
-}
-
 /* Resolves every function; the name of a missing one, else NULL. */
 static const char *resolve(qkc_rt_gpu *g)
 {
-    const struct {
-        const char *name;
-        void *slot;
-    } t[] = {
-        {"cuInit", &g->init},
-        {"cuDeviceGetCount", &g->device_get_count},
-        {"cuDeviceGet", &g->device_get},
-        {"cuDevicePrimaryCtxRetain", &g->primary_ctx_retain},
-        {"cuDevicePrimaryCtxRelease_v2", &g->primary_ctx_release},
-        {"cuCtxPushCurrent_v2", &g->ctx_push},
-        {"cuCtxPopCurrent_v2", &g->ctx_pop},
-        {"cuCtxSynchronize", &g->ctx_synchronize},
-        {"cuModuleLoadDataEx", &g->module_load},
-        {"cuModuleUnload", &g->module_unload},
-        {"cuModuleGetFunction", &g->module_get_function},
-        {"cuMemAlloc_v2", &g->mem_alloc},
-        {"cuMemFree_v2", &g->mem_free},
-        {"cuMemcpyHtoD_v2", &g->memcpy_htod},
-        {"cuMemcpyDtoH_v2", &g->memcpy_dtoh},
-        {"cuLaunchKernel", &g->launch_kernel},
-        {"cuGetErrorString", &g->get_error_string},
-    };
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (sym(g->lib, t[i].name, t[i].slot))
-            return t[i].name;
+    CUDA_API_RESOLVE(g->lib, g)
     return NULL;
 }
 

@@ -24,7 +24,9 @@
  *            values qkc_rt_unpack decodes from them
  *   harness badargs KERNEL
  *       calls the kernel with a negative dim, a NULL result, bad strides,
- *       another ABI and a NULL argv, each from a valid-looking call;
+ *       another ABI and a NULL argv, each from a valid-looking call, and
+ *       the packers with a short buffer, a negative extent, NULL, a dense
+ *       tensor and a damaged format image;
  *       prints every status and message; exits 0 only if each returned
  *       the status qkc_aot.h documents for it (never QKC_RT_OK)
  *
@@ -476,6 +478,65 @@ static int first_nonempty_result(const call *c)
     return -1;
 }
 
+/* One bad packer call: 1 unless it returned a non-zero status. */
+static int expect_pack(const char *what, int st, const char *err)
+{
+    printf("%s: status %d: %s\n", what, st, err);
+    return st != QKC_RT_OK ? 0 : 1;
+}
+
+/* The packers of the first quantized param: a buffer one byte short, a
+ * negative extent, a dense tensor, a NULL source and a damaged format
+ * image, each refused with a status and a message. */
+static int bad_packs(const qkc_aot_kernel *k)
+{
+    int q = -1, dense = -1;
+    for (int i = 0; i < k->nparams; i++) {
+        if (k->tensors[i].format && q < 0)
+            q = i;
+        if (!k->tensors[i].format && dense < 0)
+            dense = i;
+    }
+    if (q < 0) {
+        printf("packers: skipped (no quantized param)\n");
+        return 0;
+    }
+    const qkc_aot_tensor *t = &k->tensors[q];
+    int64_t shape[QKC_AOT_MAX_RANK], n = 1;
+    for (int d = 0; d < t->rank; d++)
+        n *= shape[d] = 70;
+    int64_t bytes = qkc_rt_packed_bytes(k, q, shape);
+    float *src = calloc((size_t)n, sizeof *src);
+    unsigned char *dst = calloc((size_t)(bytes > 0 ? bytes : 1), 1);
+    char err[1024] = "";
+    int bad = bytes > 0 ? 0 : 1;
+    bad |= expect_pack("pack into a buffer one byte short", qkc_rt_pack(k, q, src, shape, dst, bytes - 1, NULL, err, sizeof err), err);
+    int64_t neg[QKC_AOT_MAX_RANK];
+    memcpy(neg, shape, sizeof neg);
+    neg[0] = -1;
+    bad |= expect_pack("pack with a negative extent", qkc_rt_pack(k, q, src, neg, dst, bytes, NULL, err, sizeof err), err);
+    bad |= qkc_rt_packed_bytes(k, q, neg) == -1 ? 0 : 1;
+    bad |= expect_pack("pack from NULL", qkc_rt_pack(k, q, NULL, shape, dst, bytes, NULL, err, sizeof err), err);
+    if (dense >= 0)
+        bad |= expect_pack("pack of a dense tensor",
+                           qkc_rt_pack(k, dense, src, shape, dst, bytes, NULL, err, sizeof err), err);
+    bad |= expect_pack("pack of tensor index -1", qkc_rt_pack(k, -1, src, shape, dst, bytes, NULL, err, sizeof err), err);
+    /* a damaged format image: a copy of the descriptor with the image cut short */
+    qkc_aot_tensor *ts = malloc(sizeof *ts * (size_t)k->ntensors);
+    memcpy(ts, k->tensors, sizeof *ts * (size_t)k->ntensors);
+    ts[q].format_bytes /= 2;
+    qkc_aot_kernel cut = *k;
+    cut.tensors = ts;
+    bad |= expect_pack("pack with a damaged format image",
+                       qkc_rt_pack(&cut, q, src, shape, dst, bytes, NULL, err, sizeof err), err);
+    bad |= expect_pack("unpack with a damaged format image",
+                       qkc_rt_unpack(&cut, q, dst, bytes, shape, src, NULL, err, sizeof err), err);
+    free(ts);
+    free(src);
+    free(dst);
+    return bad;
+}
+
 static int cmd_badargs(const qkc_aot_kernel *k)
 {
     call c;
@@ -518,6 +579,8 @@ static int cmd_badargs(const qkc_aot_kernel *k)
         bad |= expect("overlapping stride", k, a, QKC_RT_ERR_SHAPE);
     } else
         printf("overlapping stride: skipped (no strided dim with rows of several elements)\n");
+
+    bad |= bad_packs(k);
 
     qkc_aot_kernel other = *k;
     other.abi = QKC_AOT_ABI + 1;
