@@ -145,6 +145,27 @@ int tir_const_lanes(tir_func *f, int b, tir_scalar s, int lanes, const int32_t *
     return id;
 }
 
+int tir_lut(tir_func *f, int b, int idx, int n, const uint8_t *table)
+{
+    int id = tir_emit(f, b, TIR_LUT, f->nodes[idx].type, idx, -1, -1, -1);
+    int32_t *v = qk_alloc(f->arena, (size_t)n * sizeof *v);
+    for (int i = 0; i < n; i++)
+        v[i] = table[i];
+    f->nodes[id].shuf = v;
+    f->nodes[id].imm = n;
+    return id;
+}
+
+int tir_lut_f32(tir_func *f, int b, int idx, int n, const float *table)
+{
+    int id = tir_emit(f, b, TIR_LUT, tir_t(TS_F32, f->nodes[idx].type.lanes), idx, -1, -1, -1);
+    int32_t *v = qk_alloc(f->arena, (size_t)n * sizeof *v);
+    memcpy(v, table, (size_t)n * sizeof *v);
+    f->nodes[id].shuf = v;
+    f->nodes[id].imm = n;
+    return id;
+}
+
 /* ---- printer ---- */
 
 static void print_type(tir_type t, qk_buf *out)
@@ -235,10 +256,16 @@ static void print_node(const tir_func *f, int id, int depth, qk_buf *out)
         qk_buf_printf(out, " %lld", (long long)n->imm);
     else
         print_operands(f, n, ops[n->op].nops, out);
-    if (n->shuf && (n->op == TIR_SHUFFLE || n->op == TIR_CONST)) {
+    if (n->shuf && (n->op == TIR_SHUFFLE || n->op == TIR_CONST || n->op == TIR_LUT)) {
         qk_buf_puts(out, " [");
-        for (int i = 0; i < n->type.lanes; i++)
-            qk_buf_printf(out, "%s%d", i ? " " : "", n->shuf[i]);
+        for (int i = 0; i < (n->op == TIR_LUT ? (int)n->imm : n->type.lanes); i++) {
+            float fv;
+            memcpy(&fv, &n->shuf[i], sizeof fv);
+            if (n->op == TIR_LUT && n->type.s == TS_F32)
+                qk_buf_printf(out, "%s%.9g", i ? " " : "", fv);
+            else
+                qk_buf_printf(out, "%s%d", i ? " " : "", n->shuf[i]);
+        }
         qk_buf_puts(out, "]");
     }
     qk_buf_puts(out, "\n");
@@ -353,6 +380,16 @@ static const char *check_types(const tir_func *f, const tir_node *n)
                    : "ieq compares integers of one type -> i1";
     case TIR_POPCNT:
         return is_int(n->type.s) && same(a->type, n->type) ? NULL : "popcnt operand and result must be one integer type";
+    case TIR_LUT:
+        if (!(n->type.s == TS_I8 && same(a->type, n->type)) &&
+            !(n->type.s == TS_F32 && a->type.s == TS_I32 && a->type.lanes == n->type.lanes))
+            return "lut maps i8 x L to i8 x L, or i32 x L to f32 x L";
+        if (!n->shuf || n->imm < 2 || n->imm > 256 || (n->imm & (n->imm - 1)))
+            return "lut needs a table of 2..256 (a power of two) entries";
+        for (int i = 0; n->type.s == TS_I8 && i < n->imm; i++)
+            if (n->shuf[i] < 0 || n->shuf[i] > 255)
+                return "lut table entries are bytes";
+        return NULL;
     case TIR_DOT4: {
         const tir_node *c = &f->nodes[n->a[2]];
         return n->type.s == TS_I32 && same(c->type, n->type) && a->type.s == TS_I8 && same(a->type, b->type) &&

@@ -66,6 +66,10 @@ typedef struct tir_type {
     X(ILT, "ilt", 2)       /* signed a < b -> i1 */                            \
     X(IEQ, "ieq", 2)       /* integers a == b -> i1 */                         \
     X(POPCNT, "popcnt", 1) /* population count of an integer, same type */     \
+    X(LUT, "lut", 1)       /* lane i = shuf[a0[i] mod imm]: i8 x L from a0    \
+                              i8 x L (table bytes; vpshufb, vpermb, tbl), or   \
+                              f32 x L from a0 i32 x L (table of f32 bits;     \
+                              vpermps); imm a power of two, 2..256 */          \
     X(DOT4, "dot4", 3)     /* i32 x L: a2 + sum over each group of 4 byte lanes \
                               of ext(a0) * sext(a1); a0, a1 are i8 x 4L; imm \
                               is the tir_dot_mode: ext = zext (vpdpbusd) or  \
@@ -240,6 +244,10 @@ int tir_if(tir_func *f, int b, int cond, int *then_block, int *else_block /* NUL
 int tir_shuffle(tir_func *f, int b, int src, int lanes, const int32_t *idx);
 /* Integer vector constant with per-lane values (lanes > 1). */
 int tir_const_lanes(tir_func *f, int b, tir_scalar s, int lanes, const int32_t *vals);
+/* LUT of i8 vector idx into the n (power of two, 2..256) bytes of table. */
+int tir_lut(tir_func *f, int b, int idx, int n, const uint8_t *table);
+/* LUT of i32 vector idx into n (power of two, 2..256) f32 values. */
+int tir_lut_f32(tir_func *f, int b, int idx, int n, const float *table);
 tir_type tir_t(tir_scalar s, int lanes);
 const char *tir_op_name(int op);
 const char *tir_scalar_name(int s);

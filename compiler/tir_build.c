@@ -273,6 +273,16 @@ static int load_dense(bctx *c, int b, const kir_expr *e)
 /* Where the row of a quantized load starts: tensor header plus its
  * leading indices linearized over the tensor's leading dims, times the
  * row bytes. */
+/* The largest f32 table a LUT takes on t in one or two permutes
+ * (llvm_codegen.c's lut): vpermi2ps (32 entries) on AVX-512, vpermps (8)
+ * on AVX2, a pair of them for twice that; none elsewhere. */
+static int lut_f32_limit(const qk_target *t)
+{
+    if (t->kind != QK_TARGET_CPU)
+        return 0;
+    return t->features & QK_FEAT_AVX512F ? 64 : t->features & QK_FEAT_AVX2 ? 16 : 0;
+}
+
 static tdec_src quant_src(bctx *c, int b, const kir_expr *e)
 {
     const kir_tensor *t = &c->k->tensors[e->tensor];
@@ -286,7 +296,7 @@ static tdec_src quant_src(bctx *c, int b, const kir_expr *e)
     if (t->fmt->tensor_header_bytes)
         off = iadd(c, b, off, ci(c, b, t->fmt->tensor_header_bytes));
     return (tdec_src){t->fmt, c->ptr[e->tensor], off, t->book >= 0 ? c->ptr[t->book] : -1,
-                      c->t->kind == QK_TARGET_CPU};
+                      c->t->kind == QK_TARGET_CPU, lut_f32_limit(c->t)};
 }
 
 static int load_quant(bctx *c, int b, const kir_expr *e)
@@ -703,6 +713,24 @@ static int dot_mode(const qk_target *t)
     return (t->features & QK_FEAT_DOTPROD) && !(t->features & us) ? TIR_DOT_SS : TIR_DOT_US;
 }
 
+/* The largest byte table a LUT over cb-byte index vectors takes on t in
+ * one or two permutes (llvm_codegen.c's lut): vpshufb (16 entries, AVX2 or
+ * AVX-512BW), vpermi2b (2 x the vector bytes, AVX-512 VBMI; 256 as two),
+ * AArch64 tbl1/tbl4 (64); 0 elsewhere, where decoding is cheaper. */
+static int lut_limit(const qk_target *t, int cb)
+{
+    int w = cb < 16 ? 16 : cb > 64 ? 64 : cb;
+    if (t->kind != QK_TARGET_CPU)
+        return 256;
+    if ((t->features & QK_FEAT_AVX512VBMI) && (w == 64 || (t->features & QK_FEAT_AVX512VL)))
+        return w == 64 ? 256 : 2 * w;
+    if ((t->features & QK_FEAT_AVX2) && (w < 64 || (t->features & QK_FEAT_AVX512BW)))
+        return 16;
+    if (t->features & QK_FEAT_NEON)
+        return 64;
+    return 0;
+}
+
 /* Integer dot-product plan for sum(k) A[.., k] * B[.., k] where one factor
  * has signed-byte codes and the other an integer image (tir_decode.h):
  * per chunk one DOT4, per scale group two multiply-adds. The loop walks
@@ -719,7 +747,7 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
         const kir_expr *s = side[i], *u = side[1 - i];
         const qk_format *fs = c->k->tensors[s->tensor].fmt, *fu = c->k->tensors[u->tensor].fmt;
         tdec_image img;
-        if (!tdec_is_s8(fs) || !tdec_int_image(fu, &img))
+        if (!tdec_is_s8(fs) || !tdec_int_image(fu, 256, &img))
             continue;
         int B = fs->block > fu->block ? fs->block : fu->block, b = fs->block + fu->block - B;
         if (B % b)
@@ -736,7 +764,7 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
         cb = pow2_floor(cb);
         while (cb >= 4 && G % cb)
             cb /= 2;
-        if (cb < 4 || B / cb > 32)
+        if (cb < 4 || B / cb > 32 || (img.kind == TDEC_IMG_LUT && img.nlut > lut_limit(c->t, cb)))
             continue;
         int mode = dot_mode(c->t);
         if (mode == TIR_DOT_SS) /* u as signed bytes: may move 128 into the offset */

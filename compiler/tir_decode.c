@@ -696,6 +696,20 @@ static void dctx_init(dctx *d, tir_func *f, int b, const tdec_src *s, int kb)
 
 /* ---- code values ---- */
 
+/* The code's value from a table of its 2^bits values (one TIR LUT), where
+ * the source allows one that large and the lanes are a vector. */
+static int value_lut(dctx *d, int code)
+{
+    const qk_format *fm = d->fm;
+    int n = 1 << fm->bits;
+    if (fm->bits > 8 || n > d->s->lut_f32 || lanes_of(d, code) < 4)
+        return -1;
+    float t[256];
+    for (int c = 0; c < n; c++)
+        t[c] = (float)qk_format_codeval(fm, (uint32_t)c);
+    return tir_lut_f32(d->f, d->b, code, n, t);
+}
+
 /* 2^bits f32 constants selected by the code's bits (a tree of selects). */
 static int table_lookup(dctx *d, int code)
 {
@@ -736,8 +750,14 @@ static int code_value(dctx *d, int code)
     case QK_CODE_OFFSET: code = opk(d, TIR_SUB, code, fm->offset); break;
     case QK_CODE_TERNARY: code = opk(d, TIR_SUB, code, 1); break; /* a 2-bit 3 decodes as 2 */
     case QK_CODE_BINARY: code = op2(d, TIR_SUB, kint(d, TS_I32, lanes_of(d, code), 1), opk(d, TIR_SHL, code, 1)); break;
-    case QK_CODE_MINIFLOAT: return minifloat(d, code, fm->ebits, fm->mbits, fm->bias, fm->special, 0);
-    case QK_CODE_TABLE: return table_lookup(d, code);
+    case QK_CODE_MINIFLOAT: {
+        int t = value_lut(d, code);
+        return t >= 0 ? t : minifloat(d, code, fm->ebits, fm->mbits, fm->bias, fm->special, 0);
+    }
+    case QK_CODE_TABLE: {
+        int t = value_lut(d, code);
+        return t >= 0 ? t : table_lookup(d, code);
+    }
     default: qk_bug("code kind %d", (int)fm->code);
     }
     return op1(d, TIR_SITOFP, TS_F32, code);
@@ -930,11 +950,67 @@ int tdec_codes(tir_func *f, int b, const tdec_src *s, int kb, int first, int fir
 
 /* ---- integer images ---- */
 
-int tdec_int_image(const qk_format *f, tdec_image *img)
+/* Table and minifloat codes: the image of their 2^bits values, if they
+ * are integers times one power of two spanning at most 256. */
+static int value_image(const qk_format *f, int lut_max, tdec_image *img)
 {
-    if (f->sp_n || f->code == QK_CODE_VQ || f->code == QK_CODE_MINIFLOAT || f->code == QK_CODE_TABLE ||
-        f->bits > 8)
+    int n = 1 << f->bits, low = INT_MAX;
+    double v[256];
+    for (int c = 0; c < n; c++) {
+        v[c] = (float)qk_format_codeval(f, (uint32_t)c);
+        if (!isfinite(v[c]))
+            return 0;
+        if (v[c] != 0) { /* v = mant * 2^(e - 24), mant a 24-bit integer */
+            int e;
+            uint32_t mant = (uint32_t)ldexp(frexp(fabs(v[c]), &e), 24);
+            int tz = 0;
+            while (!(mant & 1))
+                mant >>= 1, tz++;
+            if (e - 24 + tz < low)
+                low = e - 24 + tz;
+        }
+    }
+    if (low == INT_MAX)
+        low = 0;
+    double lo = 0, hi = 0, iv[256] = {0};
+    for (int c = 0; c < n; c++) {
+        iv[c] = ldexp(v[c], -low);
+        lo = c && iv[c] > lo ? lo : iv[c];
+        hi = c && iv[c] < hi ? hi : iv[c];
+    }
+    if (hi - lo > 255 || fabs(lo) > 1e9)
         return 0;
+    *img = (tdec_image){TDEC_IMG_ADD, 0, 0, (int)iv[0], ldexp(1.0, low)};
+    int add = 1, xr = n > 1;
+    for (int c = 0; c < n; c++) {
+        add &= iv[c] == iv[0] + c;
+        int sx = c >= n / 2 ? c - n : c; /* the code as a signed integer */
+        xr &= iv[c] == iv[n / 2] + n / 2 + sx;
+    }
+    if (add) /* value = c + iv[0]: u = r */
+        return 1;
+    if (xr) { /* value = sext(c) + d, u = r ^ n/2 = sext(c) + n/2 */
+        img->kind = TDEC_IMG_XOR;
+        img->c = n / 2;
+        img->off = (int)iv[n / 2];
+        return 1;
+    }
+    if (n > lut_max)
+        return 0;
+    img->kind = TDEC_IMG_LUT;
+    img->nlut = n;
+    img->off = (int)lo;
+    for (int c = 0; c < n; c++)
+        img->lut[c] = (uint8_t)(iv[c] - lo);
+    return 1;
+}
+
+int tdec_int_image(const qk_format *f, int lut_max, tdec_image *img)
+{
+    if (f->sp_n || f->code == QK_CODE_VQ || f->bits > 8)
+        return 0;
+    if (f->code == QK_CODE_MINIFLOAT || f->code == QK_CODE_TABLE)
+        return value_image(f, lut_max, img);
     *img = (tdec_image){TDEC_IMG_ADD, 0, 0, 0, 1.0};
     switch (f->code) {
     case QK_CODE_UINT: break;
@@ -963,6 +1039,12 @@ static int image_max(const qk_format *f, const tdec_image *img)
     switch (img->kind) {
     case TDEC_IMG_ADD: return img->c ? 255 : raw;
     case TDEC_IMG_XOR: return raw | img->c;
+    case TDEC_IMG_LUT: {
+        int m = 0;
+        for (int i = 0; i < img->nlut; i++)
+            m = img->lut[i] > m ? img->lut[i] : m;
+        return m;
+    }
     default: return img->c > img->c1 ? img->c : img->c1;
     }
 }
@@ -976,6 +1058,8 @@ void tdec_image_signed(const qk_format *f, tdec_image *img)
     img->c ^= 0x80;
     if (img->kind == TDEC_IMG_SEL1)
         img->c1 ^= 0x80;
+    for (int i = 0; img->kind == TDEC_IMG_LUT && i < img->nlut; i++)
+        img->lut[i] ^= 0x80;
     img->off += 128;
 }
 
@@ -1001,6 +1085,7 @@ int tdec_codes_u8(tir_func *f, int b, const tdec_src *s, const tdec_image *img, 
     switch (img->kind) {
     case TDEC_IMG_ADD: return img->c ? opk(&d, TIR_ADD, r, img->c) : r;
     case TDEC_IMG_XOR: return opk(&d, TIR_XOR, r, img->c);
+    case TDEC_IMG_LUT: return tir_lut(f, b, r, img->nlut, img->lut);
     default:
         return sel(&d, cmp(&d, TIR_IEQ, r, kint(&d, TS_I8, lanes, 1)), kint(&d, TS_I8, lanes, img->c1),
                    kint(&d, TS_I8, lanes, img->c));

@@ -22,6 +22,8 @@ typedef struct tdec_src {
     int row;  /* i64 node: byte offset of the row start (its row header) */
     int book; /* TS_PTR node of the codebook tensor (VQ), else -1 */
     int wide; /* 1: unaligned little-endian 16/32-bit loads are fine (CPU) */
+    int lut_f32; /* largest f32 table a LUT may look up (tables, minifloats);
+                    0: select trees and arithmetic only */
 } tdec_src;
 
 /* flags */
@@ -73,15 +75,23 @@ int tdec_element(tir_func *f, int b, const tdec_src *s, int k);
  * over one scale group (tdec_group items) with mul, add f32 scalars that
  * fold the image scale, the offset, zero points, block/sub-block scales,
  * mins and the tensor scale. */
-typedef enum { TDEC_IMG_ADD, TDEC_IMG_XOR, TDEC_IMG_SEL1 } tdec_img_kind;
+typedef enum { TDEC_IMG_ADD, TDEC_IMG_XOR, TDEC_IMG_SEL1, TDEC_IMG_LUT } tdec_img_kind;
 typedef struct tdec_image {
-    int kind;         /* ADD: u = r + c (mod 256); XOR: u = r ^ c; SEL1: u = r ? c1 : c */
+    int kind;         /* ADD: u = r + c (mod 256); XOR: u = r ^ c; SEL1: u = r ? c1 : c;
+                         LUT: u = lut[r] (one TIR_LUT byte permute) */
     int c, c1;
     int off;          /* value of code r = scale_img * (u(r) + off) */
     double scale_img;
+    int nlut;         /* LUT: 2^bits entries */
+    uint8_t lut[256];
 } tdec_image;
-/* 1 and *img when f has an integer image (and no N:M, codebook), else 0. */
-int tdec_int_image(const qk_format *f, tdec_image *img);
+/* 1 and *img when f has an integer image (and no N:M, codebook), else 0.
+ * Tables and minifloats have one when every code's value is an integer
+ * times one power of two and the integers span at most 256: an affine
+ * image when they follow the code (ADD/XOR), else a LUT image of 2^bits
+ * entries, allowed only when 2^bits <= lut_max (what the target permutes
+ * in one or two instructions; 0: none). */
+int tdec_int_image(const qk_format *f, int lut_max, tdec_image *img);
 /* Makes f's image one whose u is read as a signed byte (the first operand
  * of a signed x signed DOT4): unchanged when every u is below 128, else
  * u' = u ^ 0x80 = u - 128 and off += 128 (the caller's sum(s) term then

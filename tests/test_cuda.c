@@ -136,6 +136,10 @@ static void sink_ints(tir_func *f, int g, int i, int out) {
     v = op2(f, g, TIR_XOR, op2(f, g, TIR_REM, a, b), op2(f, g, TIR_OR, v, op2(f, g, TIR_SHL, a, c3)));
     v = op2(f, g, TIR_MAX, op2(f, g, TIR_MIN, v, a), op2(f, g, TIR_SAR, b, tir_const_i(f, g, TS_I32, 1, 1)));
     int i8 = op1(f, g, TIR_TRUNC, TS_I8, v);
+    uint8_t tab[32]; /* a byte table: the index is taken mod 32 */
+    for (int j = 0; j < 32; j++)
+        tab[j] = (uint8_t)(j * 37 + 200);
+    i8 = op2(f, g, TIR_XOR, i8, tir_lut(f, g, i8, 32, tab));
     int i16 = op1(f, g, TIR_SEXT, TS_I16, i8);
     int back = op1(f, g, TIR_SEXT, TS_I32, i16);
     int x = op1(f, g, TIR_UITOFP, TS_F32, op2(f, g, TIR_AND, back, tir_const_i(f, g, TS_I32, 1, 255)));
@@ -601,7 +605,8 @@ static float sink_ref(int64_t i) {
     v = (a % b) ^ (v | (int32_t)((uint32_t)a << 3));
     int32_t mn = v < a ? v : a, sa = b >> 1;
     v = mn > sa ? mn : sa;
-    int32_t back = (int16_t)(int8_t)v;
+    uint8_t lut = (uint8_t)(((uint32_t)v & 31) * 37 + 200);
+    int32_t back = (int16_t)(int8_t)((uint8_t)v ^ lut);
     float x = (float)(uint32_t)(back & 255);
     int32_t r = (int32_t)x;
     float fb;

@@ -400,6 +400,7 @@ typedef struct region {
 typedef struct geom {
     const qk_format *fm;
     int64_t rows, k, nblocks, rowbytes;
+    int lut_f32; /* tdec_src.lut_f32: 0 = select trees and arithmetic */
 } geom;
 
 static int region_items(const geom *g, rkind kind)
@@ -508,7 +509,7 @@ static tir_func *decode_func(qk_arena *a, const geom *g, const region *rg, int n
     int r = loop(f, f->entry, t.arg[A_BEGIN], t.arg[A_END], c64(f, f->entry, 1), TL_PARALLEL, "r", &body);
     int row = bin(f, body, TIR_ADD, bin(f, body, TIR_MUL, r, c64(f, body, g->rowbytes)),
                   c64(f, body, g->fm->tensor_header_bytes));
-    tdec_src s = {g->fm, t.arg[A_PACKED], row, g->fm->code == QK_CODE_VQ ? t.arg[A_BOOK] : -1};
+    tdec_src s = {g->fm, t.arg[A_PACKED], row, g->fm->code == QK_CODE_VQ ? t.arg[A_BOOK] : -1, 0, g->lut_f32};
     for (int i = 0; i < nreg; i++) {
         if (rg[i].kind == R_ELEMENTS)
             emit_elements(&t, body, &s, g, &rg[i], r);
@@ -777,12 +778,18 @@ static void test_one_format(fcase *c, uint64_t seed)
     fdata_init(&d, c, seed);
     region rg[24];
     int nreg = plan_regions(&d.g, rg);
-    qk_arena *a = qk_arena_new();
-    jit j;
-    decode_fn fn = (decode_fn)jit_compile(&j, decode_func(a, &d.g, rg, nreg));
-    CU_ASSERT(fdata_check(&d, fn, rg, nreg) == 0);
-    jit_free(&j);
-    qk_arena_free(a);
+    /* decoded with select trees / arithmetic, then with f32 table lookups
+     * (LUT) of up to 64 entries for tables and minifloats (vpermps and
+     * vpermi2ps on AVX-512, a gather elsewhere) */
+    for (int lut = 0; lut < 2; lut++) {
+        qk_arena *a = qk_arena_new();
+        jit j;
+        d.g.lut_f32 = lut ? 64 : 0;
+        decode_fn fn = (decode_fn)jit_compile(&j, decode_func(a, &d.g, rg, nreg));
+        CU_ASSERT(fdata_check(&d, fn, rg, nreg) == 0);
+        jit_free(&j);
+        qk_arena_free(a);
+    }
     fdata_free(&d);
 }
 

@@ -231,6 +231,14 @@ static void popcount(emitter *e, const tir_node *n) {
     qk_buf_puts(e->out, ")");
 }
 
+/* LUT of one lane: a string literal of the table's bytes, indexed. */
+static void lut(emitter *e, const tir_node *n) {
+    qk_buf_puts(e->out, "(unsigned char)\"");
+    for (int i = 0; i < n->imm; i++)
+        qk_buf_printf(e->out, "\\x%02x", (unsigned)n->shuf[i]);
+    qk_buf_printf(e->out, "\"[(unsigned)v%d & 0x%llxu]", n->a[0], (unsigned long long)(n->imm - 1));
+}
+
 /* SHUFFLE of one lane: the source lane must be 0. */
 static void shuffle(emitter *e, const tir_node *n, int id) {
     if (!n->shuf || n->shuf[0] != 0)
@@ -293,6 +301,12 @@ static void value_rhs(emitter *e, int id) {
         uval(e, n->a[1]);
         break;
     case TIR_POPCNT: popcount(e, n); break;
+    case TIR_LUT:
+        if (n->type.s != TS_I8)
+            fail(e, "f32 table lookups (lut, node %d) are not emitted for GPU targets", id);
+        else
+            lut(e, n);
+        break;
     case TIR_FLT: float_binary(e, n, "<"); break;
     case TIR_SELECT: qk_buf_printf(e->out, "v%d ? v%d : v%d", n->a[0], n->a[1], n->a[2]); break;
     case TIR_SPLAT: case TIR_HADD: case TIR_VAR: case TIR_VGET: qk_buf_printf(e->out, "v%d", n->a[0]); break;

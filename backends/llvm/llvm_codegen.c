@@ -336,6 +336,21 @@ static LLVMValueRef lanes_of(gen *g, LLVMValueRef x, int first, int n)
     return LLVMBuildShuffleVector(g->b, x, LLVMGetPoison(LLVMTypeOf(x)), LLVMConstVector(idx, (unsigned)n), "");
 }
 
+/* The n (a power of two) vectors of w lanes in part[], joined in order
+ * (part[] is overwritten). */
+static LLVMValueRef concat(gen *g, LLVMValueRef *part, int n, int w)
+{
+    for (; n > 1; n /= 2, w *= 2) {
+        LLVMValueRef idx[256];
+        for (int i = 0; i < 2 * w; i++)
+            idx[i] = LLVMConstInt(LLVMInt32TypeInContext(g->ctx), (unsigned)i, 0);
+        for (int i = 0; i < n / 2; i++)
+            part[i] = LLVMBuildShuffleVector(g->b, part[2 * i], part[2 * i + 1], LLVMConstVector(idx, (unsigned)(2 * w)),
+                                             "");
+    }
+    return part[0];
+}
+
 /* x86 VNNI: one vpdpbusd (unsigned x signed) on 128/256/512 bits, where
  * the target has it; NULL otherwise. */
 static LLVMValueRef dot4_vnni(gen *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c, int L)
@@ -378,15 +393,7 @@ static LLVMValueRef dot4_sdot(gen *g, LLVMValueRef a, LLVMValueRef b, LLVMValueR
                                 lanes_of(g, b, 4 * i * step, 4 * step)};
         part[i] = LLVMBuildCall2(g->b, fnty, fn, args, 3, "");
     }
-    /* concatenate pairwise: 4+4 -> 8, 8+8 -> 16 lanes */
-    for (int n = L / step, w = step; n > 1; n /= 2, w *= 2) {
-        LLVMValueRef idx[64];
-        for (int i = 0; i < 2 * w; i++)
-            idx[i] = LLVMConstInt(LLVMInt32TypeInContext(g->ctx), (unsigned)i, 0);
-        for (int i = 0; i < n / 2; i++)
-            part[i] = LLVMBuildShuffleVector(g->b, part[2 * i], part[2 * i + 1], LLVMConstVector(idx, (unsigned)(2 * w)), "");
-    }
-    return part[0];
+    return concat(g, part, L / step, step);
 }
 
 /* Any target: widening multiplies and pairwise adds, which LLVM turns into
@@ -420,6 +427,164 @@ static LLVMValueRef dot4(gen *g, const tir_node *n)
     return r ? r : dot4_widen(g, a, b, c, L, ss);
 }
 
+/* <w x T> of table entries tab[0..w) (entries past n are 0); T is i8 for
+ * byte tables, f32 (from the stored bits) otherwise. With rep16, byte j
+ * is tab[j % 16] (vpshufb looks up within each 128-bit lane). */
+static LLVMValueRef table_vec(gen *g, int f32, const int32_t *tab, int n, int w, int rep16)
+{
+    LLVMTypeRef et = f32 ? LLVMInt32TypeInContext(g->ctx) : LLVMInt8TypeInContext(g->ctx);
+    LLVMValueRef c[64];
+    for (int j = 0; j < w; j++) {
+        int k = rep16 ? j % 16 : j;
+        c[j] = LLVMConstInt(et, k < n ? (unsigned)tab[k] : 0, 0);
+    }
+    LLVMValueRef vec = LLVMConstVector(c, (unsigned)w);
+    return f32 ? LLVMConstBitCast(vec, LLVMVectorType(LLVMFloatTypeInContext(g->ctx), (unsigned)w)) : vec;
+}
+
+/* One permute instruction looking up a w-lane index vector in the n
+ * entries of tab, or NULL where the target has none: bytes: vpshufb (16
+ * entries), vpermb (w), vpermi2b (2w), AArch64 tbl1 (16) and tbl4 (64);
+ * f32: vpermps (w), vpermi2ps (2w). Indices are below n. */
+static LLVMValueRef lut_part(gen *g, int f32, const int32_t *tab, int n, LLVMValueRef idx, int w)
+{
+    const char *name = NULL;
+    int form = 0; /* 0: (table, idx); 1: (lo, idx, hi); 2: tbl4; 3: tbl1 */
+    int vl = has_feature(g, "+avx512vl"), bits = w * (f32 ? 32 : 8);
+    if (f32) {
+        if (n <= w && bits == 512 && has_feature(g, "+avx512f"))
+            name = "llvm.x86.avx512.permvar.sf.512";
+        else if (n <= w && bits == 256 && has_feature(g, "+avx2"))
+            name = "llvm.x86.avx2.permps";
+        else if (n <= 2 * w && has_feature(g, "+avx512f") && (bits == 512 || vl) && bits >= 128) {
+            name = bits == 512 ? "llvm.x86.avx512.vpermi2var.ps.512"
+                   : bits == 256 ? "llvm.x86.avx512.vpermi2var.ps.256" : "llvm.x86.avx512.vpermi2var.ps.128";
+            form = 1;
+        }
+    } else if (has_feature(g, "+avx2") || has_feature(g, "+avx512bw")) {
+        int vbmi = has_feature(g, "+avx512vbmi") && (w == 64 || vl);
+        if (n <= 16 && w == 16)
+            name = "llvm.x86.ssse3.pshuf.b.128";
+        else if (n <= 16 && w == 32 && has_feature(g, "+avx2"))
+            name = "llvm.x86.avx2.pshuf.b";
+        else if (n <= 16 && w == 64 && has_feature(g, "+avx512bw"))
+            name = "llvm.x86.avx512.pshuf.b.512";
+        else if (n <= w && vbmi)
+            name = w == 64 ? "llvm.x86.avx512.permvar.qi.512" : w == 32 ? "llvm.x86.avx512.permvar.qi.256"
+                                                                        : "llvm.x86.avx512.permvar.qi.128";
+        else if (n <= 2 * w && vbmi) {
+            name = w == 64 ? "llvm.x86.avx512.vpermi2var.qi.512" : w == 32 ? "llvm.x86.avx512.vpermi2var.qi.256"
+                                                                           : "llvm.x86.avx512.vpermi2var.qi.128";
+            form = 1;
+        }
+    } else if (has_feature(g, "+neon") && w == 16) {
+        name = n <= 16 ? "llvm.aarch64.neon.tbl1" : n <= 64 ? "llvm.aarch64.neon.tbl4" : NULL;
+        form = n <= 16 ? 3 : 2;
+    }
+    unsigned id = name ? LLVMLookupIntrinsicID(name, strlen(name)) : 0;
+    if (!id)
+        return NULL;
+    LLVMTypeRef vt = LLVMVectorType(LLVMInt8TypeInContext(g->ctx), (unsigned)w);
+    int ov = form >= 2; /* tbl is overloaded on its result */
+    LLVMTypeRef fnty = LLVMIntrinsicGetType(g->ctx, id, ov ? &vt : NULL, ov ? 1 : 0);
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, ov ? &vt : NULL, ov ? 1 : 0);
+    if (form == 1) {
+        LLVMValueRef args[3] = {table_vec(g, f32, tab, n, w, 0), idx,
+                                table_vec(g, f32, tab + w, n > w ? n - w : 0, w, 0)};
+        return LLVMBuildCall2(g->b, fnty, fn, args, 3, "");
+    }
+    if (form == 2) {
+        LLVMValueRef args[5];
+        for (int q = 0; q < 4; q++)
+            args[q] = table_vec(g, 0, tab + 16 * q, n > 16 * q ? n - 16 * q : 0, 16, 0);
+        args[4] = idx;
+        return LLVMBuildCall2(g->b, fnty, fn, args, 5, "");
+    }
+    LLVMValueRef args[2] = {table_vec(g, f32, tab, n, w, !f32 && n <= 16 && w > 16), idx};
+    return LLVMBuildCall2(g->b, fnty, fn, args, 2, "");
+}
+
+/* lut_part, or two of them over the table's halves chosen by the index
+ * bit n/2 (one level: a 256-byte table as two vpermi2b, 16 f32 as two
+ * AVX2 vpermps). */
+static LLVMValueRef lut_split(gen *g, int f32, const int32_t *tab, int n, LLVMValueRef idx, int w)
+{
+    LLVMValueRef r = lut_part(g, f32, tab, n, idx, w);
+    if (r || n < 4)
+        return r;
+    LLVMValueRef lo = lut_part(g, f32, tab, n / 2, idx, w);
+    LLVMValueRef hi = lo ? lut_part(g, f32, tab + n / 2, n / 2, idx, w) : NULL;
+    if (!hi)
+        return NULL;
+    LLVMTypeRef it = LLVMTypeOf(idx);
+    LLVMValueRef bit = LLVMBuildAnd(g->b, idx, splat(g, LLVMConstInt(LLVMGetElementType(it), (unsigned)(n / 2), 0), w),
+                                    "");
+    return LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntNE, bit, LLVMConstNull(it), ""), hi, lo, "");
+}
+
+/* LUT: lane i = table[idx[i] mod n]. The index vector is cut into (or
+ * widened to) the target's permute width: 64 bytes or 16 f32 lanes at
+ * most, 16 bytes or 4 f32 lanes at least. Without a permute instruction:
+ * a gather from a constant array (correct anywhere; the builder emits LUT
+ * only where the target has one). */
+static LLVMValueRef lut(gen *g, const tir_node *n)
+{
+    int L = n->type.lanes, N = (int)n->imm, f32 = n->type.s == TS_F32;
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx);
+    LLVMValueRef idx = v(g, n->a[0]);
+    LLVMTypeRef it = L > 1 ? LLVMGetElementType(LLVMTypeOf(idx)) : LLVMTypeOf(idx);
+    if (N < 256 || f32) {
+        LLVMValueRef m = LLVMConstInt(it, (unsigned)(N - 1), 0);
+        idx = LLVMBuildAnd(g->b, idx, L > 1 ? splat(g, m, L) : m, "");
+    }
+    int wide = has_feature(g, f32 ? "+avx512f" : "+avx512bw"), avx2 = has_feature(g, "+avx2");
+    int wmax = f32 ? (wide ? 16 : 8) : (wide ? 64 : avx2 ? 32 : 16), wmin = f32 ? 4 : 16, w = wmax;
+    while (w > wmin && (L < w || L % w))
+        w /= 2;
+    LLVMValueRef x = idx;
+    if (L < w) { /* widen: lanes past L index entry 0 */
+        LLVMValueRef sel[64];
+        for (int j = 0; j < w; j++)
+            sel[j] = LLVMConstInt(i32, (unsigned)(j < L ? j : L), 0);
+        LLVMValueRef src = L > 1 ? x : LLVMBuildInsertElement(g->b, LLVMGetPoison(LLVMVectorType(it, 1)), x,
+                                                              LLVMConstInt(i32, 0, 0), "");
+        x = LLVMBuildShuffleVector(g->b, src, LLVMConstNull(LLVMVectorType(it, (unsigned)L)),
+                                   LLVMConstVector(sel, (unsigned)w), "");
+    }
+    int parts = L > w ? L / w : 1;
+    LLVMValueRef part[64];
+    int p = 0;
+    for (; p < parts; p++)
+        if (!(part[p] = lut_split(g, f32, n->shuf, N, parts > 1 ? lanes_of(g, x, p * w, w) : x, w)))
+            break;
+    if (p == parts) {
+        LLVMValueRef r = concat(g, part, parts, w);
+        if (L >= w)
+            return r;
+        return L > 1 ? lanes_of(g, r, 0, L) : LLVMBuildExtractElement(g->b, r, LLVMConstInt(i32, 0, 0), "");
+    }
+    /* generic: load each lane from a constant array */
+    LLVMTypeRef et = scalar_type(g, n->type.s);
+    LLVMValueRef ents[256];
+    for (int j = 0; j < N; j++)
+        ents[j] = f32 ? LLVMConstBitCast(LLVMConstInt(i32, (unsigned)n->shuf[j], 0), et)
+                      : LLVMConstInt(et, (unsigned)n->shuf[j], 0);
+    LLVMValueRef tab = LLVMAddGlobal(g->mod, LLVMArrayType(et, (unsigned)N), "qkc.lut");
+    LLVMSetInitializer(tab, LLVMConstArray(et, ents, (unsigned)N));
+    LLVMSetGlobalConstant(tab, 1);
+    LLVMSetLinkage(tab, LLVMPrivateLinkage);
+    LLVMTypeRef i64 = LLVMInt64TypeInContext(g->ctx);
+    LLVMValueRef off = LLVMBuildZExt(g->b, idx, L > 1 ? LLVMVectorType(i64, (unsigned)L) : i64, "");
+    LLVMValueRef ptrs = LLVMBuildGEP2(g->b, et, tab, &off, 1, "");
+    if (L == 1)
+        return LLVMBuildLoad2(g->b, et, ptrs, "");
+    LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L), tys[2] = {vt, LLVMTypeOf(ptrs)}, fnty;
+    LLVMValueRef fn = intrinsic(g, "llvm.masked.gather", tys, 2, &fnty);
+    LLVMValueRef one = LLVMConstInt(LLVMInt1TypeInContext(g->ctx), 1, 0);
+    LLVMValueRef args[4] = {ptrs, LLVMConstInt(i32, f32 ? 4 : 1, 0), splat(g, one, L), LLVMConstNull(vt)};
+    return LLVMBuildCall2(g->b, fnty, fn, args, 4, "");
+}
+
 static void gen_node(gen *g, int id)
 {
     const tir_node *n = &g->f->nodes[id];
@@ -437,6 +602,7 @@ static void gen_node(gen *g, int id)
     case TIR_LOAD: r = load(g, n); break;
     case TIR_GATHER: r = gather(g, n); break;
     case TIR_DOT4: r = dot4(g, n); break;
+    case TIR_LUT: r = lut(g, n); break;
     case TIR_STORE: store(g, n); break;
     case TIR_VAR:
         r = LLVMBuildAlloca(g->alloca_b, type_of(g, n->type), "acc");

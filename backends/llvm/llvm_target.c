@@ -57,9 +57,21 @@ int llvm_describe_target(const qk_target *t, llvm_tm_desc *d, char *err, size_t 
         d->features = qk_xstrdup(feat);
         LLVMDisposeMessage(cpu);
         LLVMDisposeMessage(feat);
-    } else { /* presets: the CPU name carries the features */
+    } else { /* presets: the CPU name carries the features; they are also
+              * spelled out so the code generator sees them (has_feature) */
+        static const struct {
+            unsigned bit;
+            const char *name;
+        } x86[] = {{QK_FEAT_AVX2, "+avx2"},         {QK_FEAT_FMA, "+fma"},
+                   {QK_FEAT_POPCNT, "+popcnt"},     {QK_FEAT_AVX512F, "+avx512f"},
+                   {QK_FEAT_AVX512BW, "+avx512bw"}, {QK_FEAT_AVX512VL, "+avx512vl"},
+                   {QK_FEAT_AVX512VNNI, "+avx512vnni"}, {QK_FEAT_AVX512VBMI, "+avx512vbmi"}};
         snprintf(d->cpu, sizeof d->cpu, "%s", t->name);
-        d->features = qk_xstrdup("");
+        qk_buf f = {0};
+        for (size_t i = 0; i < QK_COUNT(x86); i++)
+            if (t->features & x86[i].bit)
+                qk_buf_printf(&f, "%s%s", f.len ? "," : "", x86[i].name);
+        d->features = qk_buf_take(&f);
     }
     return 0;
 }
