@@ -70,7 +70,7 @@ typedef struct bench {
     const char *file, *kname, *dims_text, *config_text, *target, *db;
     int threads[BENCH_MAX_THREADS], nthreads, max_threads;
     int64_t reps; /* 0: enough for ~1 s */
-    int cold, hot, json, check, overhead;
+    int cold, hot, json, check, overhead, compile_only;
     const char *baseline; /* "none", "ref", "sgemm" */
     /* the program and one kernel handle per thread count */
     qkc_ctx *ctx;
@@ -178,6 +178,7 @@ static int parse_opts(bench *b, const cli_cmd *cmd, const cli_args *a)
     b->json = cli_get(cmd, a, "json") != NULL;
     b->check = cli_get(cmd, a, "no-check") == NULL;
     b->overhead = cli_get(cmd, a, "overhead") != NULL;
+    b->compile_only = cli_get(cmd, a, "compile") != NULL;
     char def[32];
     snprintf(def, sizeof def, "1,%d", b->cores);
     if (parse_threads(b, cmd, (v = cli_get(cmd, a, "threads")) ? v : def))
@@ -1032,6 +1033,28 @@ static int compile_latency(bench *b)
     return rc;
 }
 
+static void print_compile(const bench *b)
+{
+    say(b, "compile: %.1f ms cold JIT, %.1f ms disk-cache hit (program + kernel, fresh contexts)\n", b->jit_cold_ms,
+        b->disk_hit_ms);
+}
+
+static void print_json(const bench *b);
+
+/* --compile: the compile latency alone; nothing runs. */
+static int run_compile_only(bench *b)
+{
+    if (compile_latency(b))
+        return 1;
+    b->have_overhead = 1;
+    b->launch_us = b->direct_us = NAN;
+    snprintf(b->direct_note, sizeof b->direct_note, "--compile: launches not measured");
+    print_compile(b);
+    if (b->json)
+        print_json(b);
+    return 0;
+}
+
 static int run_overhead(bench *b)
 {
     if (launch_overhead(b) || compile_latency(b))
@@ -1043,8 +1066,7 @@ static int run_overhead(bench *b)
     else
         say(b, "overhead: launch %.3f us, direct call %.3f us per call at %s (1 thread): launch adds %.3f us\n",
             b->launch_us, b->direct_us, b->tiny_shape, b->launch_us - b->direct_us);
-    say(b, "compile: %.1f ms cold JIT, %.1f ms disk-cache hit (program + kernel, fresh contexts)\n", b->jit_cold_ms,
-        b->disk_hit_ms);
+    print_compile(b);
     return 0;
 }
 
@@ -1268,6 +1290,8 @@ static int bench_all(bench *b, const cli_cmd *cmd)
     if (rc)
         return rc;
     print_head(b);
+    if (b->compile_only)
+        return run_compile_only(b);
     if ((b->check || strcmp(b->baseline, "ref") == 0) && run_check(b))
         return 1;
     int gpu = strncmp(qkc_ctx_target(b->ctx), "sm_", 3) == 0;
@@ -1343,7 +1367,8 @@ const cli_cmd cli_cmd_bench = {
         "(it runs the check even with --no-check);\n"
         "--baseline sgemm times f32 C = A . B^T from OpenBLAS (kernels with dims M, N, K) at each thread count.\n"
         "--overhead measures qkc_launch against a direct call of the raw entry point at a tiny shape, and\n"
-        "the compile latency (cold JIT, then disk-cache hit) in fresh contexts on a temporary cache.\n"
+        "the compile latency (cold JIT, then disk-cache hit) in fresh contexts on a temporary cache;\n"
+        "--compile measures only that and runs nothing (so it needs no device: GPU code is compiled by NVRTC).\n"
         "Exit status: 0, 1 (FAIL or an error), 2 (bad options, dims, configuration or a missing --kernel).",
     .example = "qkc bench examples/q4_gemv.qk --kernel gemv --dims N=8192,K=8192 --threads 1,2",
     .opts = {{"kernel", 'k', "NAME", "the kernel to time", "the only kernel, if there is one"},
@@ -1358,6 +1383,7 @@ const cli_cmd cli_cmd_bench = {
              {"json", 0, NULL, "print one JSON object (human lines go to stderr)", NULL},
              {"no-check", 0, NULL, "skip the check against the reference interpreter", NULL},
              {"overhead", 0, NULL, "also measure launch overhead and compile latency", NULL},
+             {"compile", 0, NULL, "only measure the compile latency (cold, then disk-cache hit); runs nothing", NULL},
              {0}},
     .min_pos = 1,
     .max_pos = 1,
