@@ -160,6 +160,14 @@ static int run_measure_device(const cli_cmd *cmd, const cli_args *a, qkc_ctx *ct
     qk_probe_result r;
     if (qk_device_probe(ctx, cli_get(cmd, a, "quick") != NULL, &r) != QKC_OK)
         return cli_error("probe failed: %s", qkc_errmsg(ctx));
+    if (!json) { /* the device's geometry, as the compiler sees it */
+        qk_target t;
+        qk_device_target(ctx, &t);
+        qk_buf b = {0};
+        qk_target_print(&t, &b);
+        fputs(b.s ? b.s : "", stdout);
+        qk_buf_free(&b);
+    }
     print_result(&r, json);
     if (!cli_get(cmd, a, "no-store"))
         store(path, &r, json);
