@@ -97,7 +97,8 @@ typedef struct qk_backend {
     /* Text of one stage for `qkc emit`. state may be NULL. */
     int (*emit)(void *state, const tir_func *f, qk_emit_stage stage, qk_buf *out, char *err, size_t errsz);
     /* GPU only: runs items [0, items) of code with host-side arguments
-     * (args as in tir.h; pointers are host memory, copied in and out). */
+     * (args as in tir.h; pointers are host memory, copied in and out;
+     * arg_bytes[i] is the size of pointer argument i). */
     int (*launch)(void *state, const tir_func *f, qk_code *code, void **args, const int64_t *arg_bytes,
                   char *err, size_t errsz);
     /* Optional (NULL in backends without them): relocatable object code,
@@ -122,6 +123,30 @@ typedef struct qk_backend {
      * the descriptors. Every object's external symbols are listed (an
      * archive's index needs them). Free with qk_aot_objects_free. */
     int (*aot_object)(const qk_aot_unit *u, int split, qk_aot_objects *out, char *err, size_t errsz);
+    /* Optional: the text of stage held by compiled code (e.g. the PTX a
+     * GPU compile made, perhaps loaded from the disk cache), so that emit
+     * need not compile again. 0, or -1 when code has no such text. */
+    int (*code_text)(void *state, const qk_code *code, qk_emit_stage stage, qk_buf *out);
+
+    /* ---- optional device hooks (GPU backends) ---- */
+    /* Reads the device's description (SMs, shared memory, registers, L2,
+     * name) into *t when the machine has a device t's code runs on
+     * natively. 1 when *t was replaced, 0 when there is no such device (t
+     * unchanged), -1 + err when there is no driver or it failed. Called
+     * once, when a context is created. */
+    int (*describe)(void *state, qk_target *t, char *err, size_t errsz);
+    /* As launch, but the buffers stay on the device across repetitions:
+     * `copies` device copies of them are made (used in turn, so that a
+     * set larger than the device's cache comes from memory every time),
+     * each is run once to warm up, then reps launches are timed one by
+     * one on the device (seconds[0..reps)). Results are copied back from
+     * the first copy. 0 or -1 + err. */
+    int (*launch_timed)(void *state, const tir_func *f, qk_code *code, void **args, const int64_t *arg_bytes,
+                        int copies, int reps, double *seconds, char *err, size_t errsz);
+    /* The device memory's copy bandwidth: bytes read plus bytes written
+     * per second by a device-to-device copy of `bytes` bytes, best of
+     * reps. 0 or -1 + err. */
+    int (*copy_bandwidth)(void *state, int64_t bytes, int reps, double *bytes_per_s, char *err, size_t errsz);
 } qk_backend;
 
 extern const qk_backend qk_backend_llvm;

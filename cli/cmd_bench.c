@@ -1,6 +1,7 @@
 /* cmd_bench.c — `qkc bench`: measures one kernel's speed as ratios to the
  * machine's limits (`qkc probe`'s figures from the tuning database) and to
- * baselines timed in the same run.
+ * baselines timed in the same run. On GPU targets the kernel is timed on
+ * the device (runtime/device.h) against the device's copy bandwidth.
  *
  * The pipeline of one run (run_bench):
  *   load the program, compile the kernel once per thread count
@@ -21,6 +22,7 @@
 #include "cli/cli.h"
 #include "common/base.h"
 #include "compiler/tir.h"
+#include "runtime/device.h"
 #include "runtime/probe.h"
 #include "runtime/tunedb.h"
 
@@ -39,6 +41,8 @@
 #define BENCH_CHECK_LIMIT ((double)(1 << 24)) /* prod(dims) the reference checks at full size */
 #define BENCH_CHECK_DIM 1000                  /* reduced dims are at most this */
 #define BENCH_MAX_COPIES 4096
+#define BENCH_GPU_MAX_COPIES 64
+#define BENCH_GPU_MAX_BYTES (4.0 * (1 << 30)) /* device memory for the copies of a cold run */
 
 /* All tensors of one kernel call: one copy of the inputs. */
 typedef struct bench_set {
@@ -70,7 +74,7 @@ typedef struct bench {
     const char *file, *kname, *dims_text, *config_text, *target, *db;
     int threads[BENCH_MAX_THREADS], nthreads, max_threads;
     int64_t reps; /* 0: enough for ~1 s */
-    int cold, hot, json, check, overhead;
+    int cold, hot, json, check, overhead, compile_only;
     const char *baseline; /* "none", "ref", "sgemm" */
     /* the program and one kernel handle per thread count */
     qkc_ctx *ctx;
@@ -82,6 +86,10 @@ typedef struct bench {
     cli_rng rng;
     qk_target host;
     char fingerprint[512];
+    /* GPU targets: timed on the device (qk_device_time), the probe is the device's */
+    int gpu;
+    qk_target dev;
+    int dev_copies; /* device copies of every tensor for cold runs */
     /* inputs at the full shape: sets[0] for hot, all of them for cold */
     bench_set *sets;
     int ncopies;
@@ -178,6 +186,7 @@ static int parse_opts(bench *b, const cli_cmd *cmd, const cli_args *a)
     b->json = cli_get(cmd, a, "json") != NULL;
     b->check = cli_get(cmd, a, "no-check") == NULL;
     b->overhead = cli_get(cmd, a, "overhead") != NULL;
+    b->compile_only = cli_get(cmd, a, "compile") != NULL;
     char def[32];
     snprintf(def, sizeof def, "1,%d", b->cores);
     if (parse_threads(b, cmd, (v = cli_get(cmd, a, "threads")) ? v : def))
@@ -523,6 +532,26 @@ static void load_probe(bench *b)
         b->probe.seconds, note);
 }
 
+/* GPU targets: the device's stored probe, else a quick one now (stored).
+ * Without a driver or device that is an error: nothing can be timed. */
+static int load_device_probe(bench *b)
+{
+    char buf[4096], note[4200];
+    const char *path = db_path(b, buf, sizeof buf);
+    if (probe_stored(b, path)) {
+        b->have_probe = 1;
+        return 0;
+    }
+    if (qk_device_probe(b->ctx, 1, &b->probe) != QKC_OK)
+        return cli_error("%s", qkc_errmsg(b->ctx));
+    b->have_probe = 1;
+    probe_store(b, path, note, sizeof note);
+    say(b, "probe: none stored for this device: measured now (quick, %.1f s), %s; 'qkc probe --target %s' measures "
+           "fully\n",
+        b->probe.seconds, note, qkc_ctx_target(b->ctx));
+    return 0;
+}
+
 /* The probe's figure for t threads: [0] one thread, [1] all threads;
  * in between, the all-threads figure scaled by t / threads. */
 static double probe_at(const bench *b, const double fig[2], int t, int *scaled)
@@ -539,6 +568,10 @@ static double probe_at(const bench *b, const double fig[2], int t, int *scaled)
 static void print_probe(const bench *b)
 {
     const qk_probe_result *p = &b->probe;
+    if (b->gpu) {
+        say(b, "probe: device memory copy bandwidth %.1f GB/s (read + write)\n", p->read_bw[QK_PROBE_DRAM][0] / 1e9);
+        return;
+    }
     say(b, "probe: read GB/s (1 | %d threads): DRAM %.1f | %.1f, L3 %.1f | %.1f, L2 %.1f | %.1f; "
            "per core: int8 %.0f GOP/s (%s), f32 %.0f GFLOP/s (%s)\n",
         p->threads, p->read_bw[QK_PROBE_DRAM][0] / 1e9, p->read_bw[QK_PROBE_DRAM][1] / 1e9,
@@ -565,6 +598,12 @@ static int make_copies(bench *b)
     int64_t l3 = b->host.l3 > 0 ? b->host.l3 : 32 << 20;
     double want = ceil(3.0 * (double)l3 / fmax(b->set_bytes, 1));
     int copies = !b->cold ? 1 : want < 2 ? 2 : want > BENCH_MAX_COPIES ? BENCH_MAX_COPIES : (int)want;
+    if (b->gpu) { /* one host set; the copies for cold runs are made on the device, beyond 3 x its L2 */
+        int64_t l2 = b->dev.l2 > 0 ? b->dev.l2 : 50 << 20;
+        double dev = fmin(ceil(3.0 * (double)l2 / fmax(b->set_bytes, 1)), BENCH_GPU_MAX_BYTES / fmax(b->set_bytes, 1));
+        b->dev_copies = dev < 2 ? 2 : dev > BENCH_GPU_MAX_COPIES ? BENCH_GPU_MAX_COPIES : (int)dev;
+        copies = 1;
+    }
     b->sets = calloc((size_t)copies, sizeof *b->sets);
     if (!b->sets)
         return free_set(b, &first), cli_error("out of memory");
@@ -585,8 +624,15 @@ static void ratios(const bench *b, bench_run *r)
     else if (strcmp(r->mode, "hot") == 0 && b->host.l3 > 0 && b->set_bytes <= (double)b->host.l3)
         lvl = QK_PROBE_L3;
     r->level = lvl == QK_PROBE_L2 ? "L2" : lvl == QK_PROBE_L3 ? "L3" : "DRAM";
+    if (b->gpu)
+        r->level = "copy";
     if (!b->have_probe)
         return;
+    if (b->gpu) { /* the device's copy bandwidth is the one limit probed */
+        r->limit_bw = b->probe.read_bw[QK_PROBE_DRAM][0];
+        r->ratio_bw = r->limit_bw > 0 ? (b->weight_bytes > 0 ? r->gbps_w : r->gbps_in) * 1e9 / r->limit_bw : NAN;
+        return;
+    }
     r->limit_bw = probe_at(b, b->probe.read_bw[lvl], t, &r->scaled);
     double gbps = b->weight_bytes > 0 ? r->gbps_w : r->gbps_in;
     r->ratio_bw = r->limit_bw > 0 ? gbps * 1e9 / r->limit_bw : NAN;
@@ -603,10 +649,47 @@ static void figures(const bench *b, bench_run *r)
     ratios(b, r);
 }
 
+/* Device times of tm->reps launches on the device copies of sets[0]. */
+static int device_time(const bench *b, const qk_device_timing *tm)
+{
+    qkc_status st = qk_device_time(b->k[0], b->sets[0].t, b->n, tm);
+    return st == QKC_OK ? 0 : cli_error("timed launch of %s: %s", b->kname, qkc_errmsg(b->ctx));
+}
+
+/* GPU: three launches to size the run (about 0.5 s of kernel time, 10 to
+ * 100000 reps), then the timed reps, each on the next device copy (cold)
+ * or the same one (hot). Times are the device's (events), median. */
+static int measure_gpu(bench *b, int cold, bench_run *r)
+{
+    double first[3];
+    qk_device_timing tm = {.copies = cold ? b->dev_copies : 1, .reps = 3, .seconds = first};
+    if (device_time(b, &tm))
+        return 1;
+    qsort(first, 3, sizeof *first, cmp_double);
+    int64_t reps = b->reps ? b->reps : first[1] > 0 ? (int64_t)(0.5 / first[1]) : 100000;
+    reps = b->reps ? reps : reps < 10 ? 10 : reps > 100000 ? 100000 : reps;
+    double *ts = malloc((size_t)reps * sizeof *ts);
+    if (!ts)
+        return cli_error("out of memory");
+    tm.reps = (int)reps;
+    tm.seconds = ts;
+    if (device_time(b, &tm))
+        return free(ts), 1;
+    qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
+    *r = (bench_run){.mode = cold ? "cold" : "hot", .threads = 1, .reps = reps, .median_s = ts[reps / 2],
+                     .min_s = ts[0]};
+    free(ts);
+    qkc_kernel_config(b->k[0], &r->config, NULL);
+    figures(b, r);
+    return 0;
+}
+
 /* Warm-up (a pass over the copies), then the timed repetitions, each on
  * the next copy (cold) or the same one (hot). */
 static int measure(bench *b, int ti, int cold, bench_run *r)
 {
+    if (b->gpu)
+        return measure_gpu(b, cold, r);
     int ncopies = cold ? b->ncopies : 1, t = b->threads[ti];
     double once = 0;
     for (int c = 0; c < (ncopies > 2 ? ncopies : 2); c++) {
@@ -663,7 +746,7 @@ static int run_timing(bench *b)
     for (int cold = 1; cold >= 0; cold--) {
         if ((cold && !b->cold) || (!cold && !b->hot))
             continue;
-        for (int ti = 0; ti < b->nthreads; ti++) {
+        for (int ti = 0; ti < (b->gpu ? 1 : b->nthreads); ti++) { /* threads mean nothing on a GPU */
             bench_run *r = &b->runs[b->nruns];
             if (measure(b, ti, cold, r))
                 return 1;
@@ -1032,6 +1115,28 @@ static int compile_latency(bench *b)
     return rc;
 }
 
+static void print_compile(const bench *b)
+{
+    say(b, "compile: %.1f ms cold JIT, %.1f ms disk-cache hit (program + kernel, fresh contexts)\n", b->jit_cold_ms,
+        b->disk_hit_ms);
+}
+
+static void print_json(const bench *b);
+
+/* --compile: the compile latency alone; nothing runs. */
+static int run_compile_only(bench *b)
+{
+    if (compile_latency(b))
+        return 1;
+    b->have_overhead = 1;
+    b->launch_us = b->direct_us = NAN;
+    snprintf(b->direct_note, sizeof b->direct_note, "--compile: launches not measured");
+    print_compile(b);
+    if (b->json)
+        print_json(b);
+    return 0;
+}
+
 static int run_overhead(bench *b)
 {
     if (launch_overhead(b) || compile_latency(b))
@@ -1043,8 +1148,7 @@ static int run_overhead(bench *b)
     else
         say(b, "overhead: launch %.3f us, direct call %.3f us per call at %s (1 thread): launch adds %.3f us\n",
             b->launch_us, b->direct_us, b->tiny_shape, b->launch_us - b->direct_us);
-    say(b, "compile: %.1f ms cold JIT, %.1f ms disk-cache hit (program + kernel, fresh contexts)\n", b->jit_cold_ms,
-        b->disk_hit_ms);
+    print_compile(b);
     return 0;
 }
 
@@ -1251,7 +1355,10 @@ static void print_head(const bench *b)
 static void print_data(const bench *b)
 {
     say(b, "data: packed weights %.2f MB, all inputs %.2f MB", b->weight_bytes / 1e6, b->input_bytes / 1e6);
-    if (b->cold)
+    if (b->cold && b->gpu)
+        say(b, "; cold: %d device copies of every tensor, %.1f MB (L2 %lld KB)", b->dev_copies,
+            b->dev_copies * b->set_bytes / 1e6, (long long)(b->dev.l2 >> 10));
+    else if (b->cold)
         say(b, "; cold: %d copies of every tensor, %.1f MB (L3 %lld KB)", b->ncopies, b->ncopies * b->set_bytes / 1e6,
             (long long)(b->host.l3 >> 10));
     say(b, "\n");
@@ -1267,13 +1374,18 @@ static int bench_all(bench *b, const cli_cmd *cmd)
         rc = parse_dims(b, cmd);
     if (rc)
         return rc;
+    qk_device_target(b->ctx, &b->dev);
+    b->gpu = b->dev.kind == QK_TARGET_GPU;
+    if (b->gpu) /* the device is the machine measured: its probe and records */
+        qk_target_fingerprint(&b->dev, b->fingerprint, sizeof b->fingerprint);
     print_head(b);
+    if (b->compile_only)
+        return run_compile_only(b);
     if ((b->check || strcmp(b->baseline, "ref") == 0) && run_check(b))
         return 1;
-    int gpu = strncmp(qkc_ctx_target(b->ctx), "sm_", 3) == 0;
-    if (gpu)
-        say(b, "probe: not used on GPU targets (it measures this CPU): ratios are left out\n");
-    else
+    if (b->gpu && load_device_probe(b))
+        return 1;
+    if (!b->gpu)
         load_probe(b);
     if (b->have_probe)
         print_probe(b);
@@ -1339,11 +1451,17 @@ const cli_cmd cli_cmd_bench = {
         "DRAM), for the thread count: the 1-thread figure, the all-threads figure, or in between the\n"
         "all-threads figure scaled by threads / cores (marked *). GOP/s is divided by the int8 dot-product\n"
         "peak and by the f32 FMA peak of one core times the threads.\n"
+        "GPU targets (sm_80, sm_90): the launches are timed on the device with CUDA events, the buffers kept\n"
+        "there across repetitions (cold: copies on the device beyond 3 x its L2, used in turn; hot: one set);\n"
+        "one row per mode (--threads does not apply); the bandwidth ratio divides by the device's copy\n"
+        "bandwidth ('qkc probe --target', measured now, quickly, and stored when absent); no compute ratios.\n"
+        "Without a CUDA driver or device, GPU targets fail (exit 1) with 'no CUDA driver' / 'no CUDA device'.\n"
         "--baseline ref times the reference interpreter on the check shape against the kernel on 1 thread\n"
         "(it runs the check even with --no-check);\n"
         "--baseline sgemm times f32 C = A . B^T from OpenBLAS (kernels with dims M, N, K) at each thread count.\n"
         "--overhead measures qkc_launch against a direct call of the raw entry point at a tiny shape, and\n"
-        "the compile latency (cold JIT, then disk-cache hit) in fresh contexts on a temporary cache.\n"
+        "the compile latency (cold JIT, then disk-cache hit) in fresh contexts on a temporary cache;\n"
+        "--compile measures only that and runs nothing (so it needs no device: GPU code is compiled by NVRTC).\n"
         "Exit status: 0, 1 (FAIL or an error), 2 (bad options, dims, configuration or a missing --kernel).",
     .example = "qkc bench examples/q4_gemv.qk --kernel gemv --dims N=8192,K=8192 --threads 1,2",
     .opts = {{"kernel", 'k', "NAME", "the kernel to time", "the only kernel, if there is one"},
@@ -1358,6 +1476,7 @@ const cli_cmd cli_cmd_bench = {
              {"json", 0, NULL, "print one JSON object (human lines go to stderr)", NULL},
              {"no-check", 0, NULL, "skip the check against the reference interpreter", NULL},
              {"overhead", 0, NULL, "also measure launch overhead and compile latency", NULL},
+             {"compile", 0, NULL, "only measure the compile latency (cold, then disk-cache hit); runs nothing", NULL},
              {0}},
     .min_pos = 1,
     .max_pos = 1,

@@ -9,6 +9,7 @@
  * then each directory of $QKC_DSL_PATH. Formats come from the runtime's
  * Kernel IR (runtime.h), already checked by qk_format_finish. */
 #include "cli/cli.h"
+#include "runtime/device.h"
 #include "runtime/runtime.h"
 
 #include <dirent.h>
@@ -415,9 +416,34 @@ static int run_library(const char *name, int list, const char *dims)
     return rc;
 }
 
+/* --targets: every preset as a context sees it (a GPU target with the
+ * device's figures when this machine has a matching device). */
+static int run_targets(void)
+{
+    for (int i = 0; qk_target_presets[i]; i++) {
+        qkc_ctx_options o = {.target = qk_target_presets[i], .threads = 1, .tuning_db = ""};
+        qkc_ctx *ctx = NULL;
+        if (qkc_ctx_create(&o, &ctx) != QKC_OK)
+            return cli_error("cannot create a context for target %s", qk_target_presets[i]);
+        qk_target t;
+        qk_device_target(ctx, &t);
+        qkc_ctx_destroy(ctx);
+        qk_buf b = {0};
+        qk_target_print(&t, &b);
+        fputs(b.s ? b.s : "", stdout);
+        qk_buf_free(&b);
+    }
+    return 0;
+}
+
 static int run_info(const cli_cmd *cmd, const cli_args *a)
 {
     int list = cli_get(cmd, a, "list") != NULL;
+    if (cli_get(cmd, a, "targets")) {
+        if (list || a->npos)
+            return cli_usage_error(cmd, "--targets takes no FILE, FORMAT or --list");
+        return run_targets();
+    }
     const char *dims = cli_get(cmd, a, "dims");
     if (list != (a->npos == 0))
         return cli_usage_error(cmd, list ? "--list takes no FILE or FORMAT" : "missing FILE or FORMAT");
@@ -434,7 +460,7 @@ static int run_info(const cli_cmd *cmd, const cli_args *a)
 const cli_cmd cli_cmd_info = {
     .name = "info",
     .summary = "Describe a format (sizes, fields, byte layout) or a program (formats and kernel signatures).",
-    .usage = "FILE.qk [--target T] | FORMAT [--dims D=V,...] | FILE.qk:FORMAT [--dims D=V,...] | --list",
+    .usage = "FILE.qk [--target T] | FORMAT [--dims D=V,...] | FILE.qk:FORMAT [--dims D=V,...] | --list | --targets",
     .details = "qkc info FILE.qk lists the program's formats (with bits/weight) and every kernel's C signature.\n"
                "qkc info FORMAT describes a standard-library format (dsl/*.qk, e.g. q4_K, nvfp4, aqlm_2x8):\n"
                "its DSL text, bits/weight, block bytes, fields, the layout pieces (which bits of which items\n"
@@ -442,13 +468,17 @@ const cli_cmd cli_cmd_info = {
                "the block axis). FILE.qk:FORMAT does the same for a format of a file (or one it imports).\n"
                "qkc info --list lists every standard-library format with bits/weight, block size and bytes.\n"
                "The standard library is every .qk file of the installed dsl/ directory, then of each\n"
-               "directory of $QKC_DSL_PATH. Exit status 1 for an unknown format or a file with errors.",
+               "directory of $QKC_DSL_PATH. Exit status 1 for an unknown format or a file with errors.\n"
+               "qkc info --targets describes every target preset (aarch64 stands for its +dotprod/+sve\n"
+               "variants); a GPU target shows the device's own figures (read from the driver) when this\n"
+               "machine has a device of that compute capability, else the preset's.",
     .example = "qkc info q4_K --dims N=4096,K=11008",
     .opts = {{"target", 't', "T", "target the signatures are for: host, x86-64-v3, x86-64-v4, sm_80, sm_90",
               "host"},
              {"dims", 'd', "D=V,...", "shape of the example tensor for the packed size (last dim = block axis)",
               "N=4096,K=4096"},
              {"list", 'l', NULL, "list every standard-library format", NULL},
+             {"targets", 0, NULL, "describe every target preset (GPUs: the device's figures when present)", NULL},
              {0}},
     .min_pos = 0,
     .max_pos = 1,

@@ -1,19 +1,23 @@
 /* cmd_probe.c — `qkc probe`: measure this machine's limits (read bandwidth
  * per cache level and DRAM, peak f32 FMA and int8 dot rates; probe.h) and
  * store them in the tuning database (tunedb.h) under the machine's target
- * fingerprint, where `qkc bench` finds them to report ratios.
- *   qkc probe [--quick] [--threads T] [--json] [--db PATH] [--no-store]
- *   qkc probe --show [--json] [--db PATH]    the stored result, no measuring
+ * fingerprint, where `qkc bench` finds them to report ratios. With a GPU
+ * target, the device's memory copy bandwidth instead (device.h), under
+ * the device target's fingerprint.
+ *   qkc probe [--target T] [--quick] [--threads T] [--json] [--db PATH] [--no-store]
+ *   qkc probe [--target T] --show [--json] [--db PATH]    the stored result, no measuring
  * Storing is best effort: a database that cannot be opened or written is a
  * warning and the measured result is still printed (exit 0). --show needs
  * the database: there, the same is an error (exit 1). */
 #include "cli/cli.h"
 #include "compiler/tir.h"
+#include "runtime/device.h"
 #include "runtime/probe.h"
 #include "runtime/tunedb.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define PROBE_CLI_MAX_THREADS 256 /* as qk_probe_run accepts */
@@ -45,15 +49,19 @@ static const char *db_path(const cli_cmd *cmd, const cli_args *a, char *buf, siz
     return p ? p : qk_tunedb_default_path(buf, n);
 }
 
-static void host_fingerprint(char *buf, size_t n)
+/* The machine probed: the host (ctx NULL), or a GPU context's device. */
+static void probed_fingerprint(const qkc_ctx *ctx, char *buf, size_t n)
 {
     qk_target t;
-    qk_target_host(&t);
+    if (ctx)
+        qk_device_target(ctx, &t);
+    else
+        qk_target_host(&t);
     qk_target_fingerprint(&t, buf, n);
 }
 
-/* --show: the stored probe of this machine. */
-static int run_show(const char *path, int json)
+/* --show: the stored probe of this machine (or of ctx's device). */
+static int run_show(const qkc_ctx *ctx, const char *path, int json)
 {
     char err[512], fp[512];
     if (!path)
@@ -63,14 +71,15 @@ static int run_show(const char *path, int json)
     qk_tunedb *db = NULL;
     if (qk_tunedb_open(path, 1, &db, err, sizeof err) != 0)
         return cli_error("%s", err); /* tunedb's messages name the file */
-    host_fingerprint(fp, sizeof fp);
+    probed_fingerprint(ctx, fp, sizeof fp);
     qk_probe_result r;
     int found = qk_tunedb_probe_get(db, fp, &r, err, sizeof err);
     qk_tunedb_close(db);
     if (found < 0)
         return cli_error("%s", err);
     if (found == 0) {
-        cli_error("no probe stored for this machine in %s (run 'qkc probe' first)", path);
+        cli_error("no probe stored for this %s in %s (run 'qkc probe%s%s' first)", ctx ? "device" : "machine", path,
+                  ctx ? " --target " : "", ctx ? qkc_ctx_target(ctx) : "");
         fprintf(stderr, "  this machine: %s\n", fp);
         return 1;
     }
@@ -145,25 +154,78 @@ static int run_measure(const cli_cmd *cmd, const cli_args *a, const char *path, 
     return 0;
 }
 
+/* A GPU target's probe: the device's copy bandwidth. */
+static int run_measure_device(const cli_cmd *cmd, const cli_args *a, qkc_ctx *ctx, const char *path, int json)
+{
+    qk_probe_result r;
+    if (qk_device_probe(ctx, cli_get(cmd, a, "quick") != NULL, &r) != QKC_OK)
+        return cli_error("probe failed: %s", qkc_errmsg(ctx));
+    if (!json) { /* the device's geometry, as the compiler sees it */
+        qk_target t;
+        qk_device_target(ctx, &t);
+        qk_buf b = {0};
+        qk_target_print(&t, &b);
+        fputs(b.s ? b.s : "", stdout);
+        qk_buf_free(&b);
+    }
+    print_result(&r, json);
+    if (!cli_get(cmd, a, "no-store"))
+        store(path, &r, json);
+    return 0;
+}
+
+/* --target: NULL/host -> *ctx = NULL (the CPU probe); a GPU target -> a
+ * context for it (the device probe). 0, or an exit status. */
+static int probe_target(const cli_cmd *cmd, const char *name, qkc_ctx **ctx)
+{
+    *ctx = NULL;
+    qk_target t;
+    if (!name || strcmp(name, "host") == 0)
+        return 0;
+    if (qk_target_named(name, &t) != 0)
+        return cli_usage_error(cmd, "unknown target '%s' (targets: host, sm_80, sm_90)", name);
+    if (t.kind != QK_TARGET_GPU)
+        return cli_usage_error(cmd, "--target %s: the probe measures this machine's CPU (host) or a GPU device "
+                                    "(sm_80, sm_90)", name);
+    qkc_ctx_options o = {.target = name, .threads = 1, .tuning_db = ""};
+    if (qkc_ctx_create(&o, ctx) != QKC_OK)
+        return cli_error("cannot create a context for target %s", name);
+    return 0;
+}
+
 static int run_probe(const cli_cmd *cmd, const cli_args *a)
 {
-    int json = cli_get(cmd, a, "json") != NULL;
+    int json = cli_get(cmd, a, "json") != NULL, show = cli_get(cmd, a, "show") != NULL;
     const char *db = cli_get(cmd, a, "db");
     if (db && !*db)
         return cli_usage_error(cmd, "--db needs a file name");
+    if (show && (cli_get(cmd, a, "quick") || cli_get(cmd, a, "threads") || cli_get(cmd, a, "no-store")))
+        return cli_usage_error(cmd, "--show measures nothing: --quick, --threads and --no-store do not apply");
+    qkc_ctx *ctx = NULL;
+    int rc = probe_target(cmd, cli_get(cmd, a, "target"), &ctx);
+    if (rc)
+        return rc;
+    if (ctx && cli_get(cmd, a, "threads")) {
+        qkc_ctx_destroy(ctx);
+        return cli_usage_error(cmd, "--threads does not apply to a GPU target");
+    }
     char buf[4096];
     const char *path = db_path(cmd, a, buf, sizeof buf);
-    if (!cli_get(cmd, a, "show"))
-        return run_measure(cmd, a, path, json);
-    if (cli_get(cmd, a, "quick") || cli_get(cmd, a, "threads") || cli_get(cmd, a, "no-store"))
-        return cli_usage_error(cmd, "--show measures nothing: --quick, --threads and --no-store do not apply");
-    return run_show(path, json);
+    if (show)
+        rc = run_show(ctx, path, json);
+    else if (ctx)
+        rc = run_measure_device(cmd, a, ctx, path, json);
+    else
+        rc = run_measure(cmd, a, path, json);
+    qkc_ctx_destroy(ctx);
+    return rc;
 }
 
 const cli_cmd cli_cmd_probe = {
     .name = "probe",
     .summary = "Measure this machine's limits (bandwidth per cache level and DRAM, peak FMA and int8 rates).",
-    .usage = "[--quick] [--threads T] [--json] [--db PATH] [--no-store] | --show [--json] [--db PATH]",
+    .usage = "[--target T] [--quick] [--threads T] [--json] [--db PATH] [--no-store] | [--target T] --show [--json] "
+             "[--db PATH]",
     .details =
         "Measures read bandwidth from L1, L2, L3 and DRAM, on one thread and on T threads: each thread\n"
         "streams its own buffer sized for the level (half of L1; half of L2; half of L3 shared among the\n"
@@ -179,9 +241,14 @@ const cli_cmd cli_cmd_probe = {
         "$QKC_TUNE_DB, else $XDG_CACHE_HOME/qkc/tune.db, else ~/.cache/qkc/tune.db. If it cannot be\n"
         "written the result is still printed, with a warning. --show prints the stored result without\n"
         "measuring (exit 1 when none is stored). --json prints one JSON object (rates in bytes/s,\n"
-        "FLOP/s and OP/s; [1 thread, T threads] pairs).",
+        "FLOP/s and OP/s; [1 thread, T threads] pairs).\n"
+        "--target sm_80|sm_90 probes the GPU device instead: the copy bandwidth of its memory (the best of\n"
+        "20 device-to-device copies of 1 GiB, timed with CUDA events, counting bytes read + written; --quick:\n"
+        "5 copies of 256 MiB), stored under the device's fingerprint (threads 0, the figure as DRAM read_bw),\n"
+        "where 'qkc bench --target' finds it. Without a CUDA driver or device it fails (exit 1).",
     .example = "qkc probe --threads 2 && qkc probe --show --json",
-    .opts = {{"quick", 'q', NULL, "a fast, rougher probe (about 1 s)", NULL},
+    .opts = {{"target", 't', "T", "host (this CPU) or sm_80, sm_90 (the GPU device)", "host"},
+             {"quick", 'q', NULL, "a fast, rougher probe (about 1 s)", NULL},
              {"threads", 'j', "T", "threads for the all-threads figures (0 = every online core)", "0"},
              {"json", 0, NULL, "print the result as one JSON object", NULL},
              {"db", 0, "PATH", "the tuning database", "$QKC_TUNE_DB or ~/.cache/qkc/tune.db"},

@@ -85,19 +85,52 @@ static void cpu_preset(qk_target *t, const char *name, int bits, int regs)
     t->cores = 1;
 }
 
-static void gpu_preset(qk_target *t, const char *name, int sm, int smem)
+/* NVIDIA GPU presets for work without a device (emit, PTX, tuning
+ * legality); a context on a machine whose device has the same compute
+ * capability reads the real figures from the driver instead (the CUDA
+ * backend's describe hook). From NVIDIA's tuning guides:
+ *   sm_80  A100: 108 SMs, L2 40 MB, 164 KB shared memory per SM (163 KB
+ *          opt-in per block), 64K registers per SM and per block.
+ *   sm_90  H100 SXM: 132 SMs, L2 50 MB, 228 KB per SM (227 KB opt-in),
+ *          64K registers per SM and per block. (H200: the same SMs.) */
+typedef struct gpu_spec {
+    const char *name;
+    int sm, sm_count, l2_mb, smem_per_sm_kb, smem_optin_kb;
+} gpu_spec;
+
+static const gpu_spec gpu_specs[] = {
+    {"sm_80", 80, 108, 40, 164, 163},
+    {"sm_90", 90, 132, 50, 228, 227},
+};
+
+static void gpu_preset(qk_target *t, const gpu_spec *g)
 {
     memset(t, 0, sizeof *t);
-    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(t->name, sizeof t->name, "%s", g->name);
     t->kind = QK_TARGET_GPU;
     t->vector_bits = 32;
     t->vector_regs = 255;
     t->warp = 32;
-    t->smem_per_block = smem;
+    t->smem_per_block = 48 * 1024; /* without opt-in */
     t->regs_per_thread = 255;
-    t->sm = sm;
+    t->sm = g->sm;
     t->line = 128;
-    t->l2 = sm >= 90 ? 50 * 1024 * 1024 : 40 * 1024 * 1024;
+    t->l2 = (int64_t)g->l2_mb * 1024 * 1024;
+    t->sm_count = g->sm_count;
+    t->smem_per_sm = g->smem_per_sm_kb * 1024;
+    t->smem_optin = g->smem_optin_kb * 1024;
+    t->regs_per_sm = 65536;
+    t->regs_per_block = 65536;
+}
+
+static int gpu_named(const char *name, qk_target *t)
+{
+    for (int i = 0; i < QK_COUNT(gpu_specs); i++)
+        if (strcmp(name, gpu_specs[i].name) == 0) {
+            gpu_preset(t, &gpu_specs[i]);
+            return 0;
+        }
+    return -1;
 }
 
 /* CPU model name from /proc/cpuinfo ("" when unreadable). */
@@ -257,20 +290,22 @@ int qk_target_named(const char *name, qk_target *t)
         t->features = QK_FEAT_AVX2 | QK_FEAT_FMA | QK_FEAT_POPCNT | QK_FEAT_AVX512F | QK_FEAT_AVX512BW |
                       QK_FEAT_AVX512VL;
     }
-    else if (strcmp(name, "sm_80") == 0)
-        gpu_preset(t, name, 80, 48 * 1024);
-    else if (strcmp(name, "sm_90") == 0)
-        gpu_preset(t, name, 90, 48 * 1024);
     else
-        return -1;
+        return gpu_named(name, t);
     return 0;
 }
+
+const char *const qk_target_presets[] = {"host", "x86-64-v3", "x86-64-v4", "aarch64", "sm_80", "sm_90", NULL};
 
 void qk_target_print(const qk_target *t, qk_buf *out)
 {
     if (t->kind == QK_TARGET_GPU) {
-        qk_buf_printf(out, "target %s: gpu sm_%d, warp %d, %d KiB shared memory per block, L2 %lld MiB\n", t->name,
-                      t->sm, t->warp, t->smem_per_block / 1024, (long long)(t->l2 >> 20));
+        qk_buf_printf(out,
+                      "target %s: gpu sm_%d%s%s, %d SMs, warp %d, shared memory %d KiB per block (%d KiB opt-in), "
+                      "%d KiB per SM, registers %d per SM, %d per block, %d per thread, L2 %lld MiB\n",
+                      t->name, t->sm, t->cpu[0] ? " " : "", t->cpu, t->sm_count, t->warp, t->smem_per_block / 1024,
+                      t->smem_optin / 1024, t->smem_per_sm / 1024, t->regs_per_sm, t->regs_per_block,
+                      t->regs_per_thread, (long long)(t->l2 >> 20));
         return;
     }
     qk_buf_printf(out, "target %s: cpu, %d-bit vectors x %d registers, L1 %lld KiB, L2 %lld KiB, L3 %lld KiB, %d cores\n",

@@ -189,6 +189,10 @@ typedef struct qk_target {
     int cores;
     int warp, smem_per_block, regs_per_thread; /* GPU */
     int sm;               /* GPU: compute capability, e.g. 80, 90 */
+    int sm_count;         /* GPU: streaming multiprocessors */
+    int smem_optin;       /* GPU: shared memory bytes a block may opt in to */
+    int smem_per_sm;      /* GPU: shared memory bytes per SM */
+    int regs_per_sm, regs_per_block; /* GPU: 32-bit registers */
 } qk_target;
 
 /* Per statement, what the runtime needs to size the grid. */
@@ -262,6 +266,9 @@ void qk_target_host(qk_target *t);
 /* Named presets: host, x86-64-v3, x86-64-v4, aarch64[+dotprod][+sve]
  * (suffixes in any order), sm_80, sm_90 (see target.c). -1 if unknown. */
 int qk_target_named(const char *name, qk_target *t);
+/* The names qk_target_named knows (aarch64 once, without suffixes),
+ * NULL-terminated. */
+extern const char *const qk_target_presets[];
 void qk_target_print(const qk_target *t, qk_buf *out);
 /* 1 if CPU code for t runs on this machine (same architecture, every
  * feature present; always for host and GPU targets), else 0 with the

@@ -83,6 +83,21 @@ static void ctx_init_locks(qkc_ctx *ctx)
     rt_cache_init(&ctx->cache);
 }
 
+/* A backend with a describe hook (GPU) replaces the target's preset
+ * figures with the device's, when the machine has a device for it. No
+ * driver, no device or a failing one leave the preset: kernels are still
+ * compiled for it, and launches say what is missing. */
+static void describe_device(qkc_ctx *ctx)
+{
+    void *state = NULL;
+    char err[1024];
+    if (!ctx->backend->describe || rt_backend_state(ctx, &state, err, sizeof err) != 0)
+        return;
+    qk_target t = ctx->target;
+    if (ctx->backend->describe(state, &t, err, sizeof err) == 1)
+        ctx->target = t;
+}
+
 qkc_status qkc_ctx_create(const qkc_ctx_options *opts, qkc_ctx **out)
 {
     if (!out)
@@ -110,6 +125,7 @@ qkc_status qkc_ctx_create(const qkc_ctx_options *opts, qkc_ctx **out)
     } else if (o.tuning_db[0])
         ctx->tuning_db = qk_xstrdup(o.tuning_db);
     ctx_init_locks(ctx);
+    describe_device(ctx);
     *out = ctx;
     return QKC_OK;
 }

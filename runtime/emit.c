@@ -61,6 +61,9 @@ static qkc_status emit_backend(qkc_kernel *k, int si, qk_buf *out)
     if (rt_backend_state(ctx, &state, err, sizeof err) != 0)
         state = NULL; /* emit works without state where the backend can */
     err[0] = 0;
+    const rt_entry *e = k->entry; /* compiled code may hold the text already (e.g. PTX from the disk cache) */
+    if (e->has_code && ctx->backend->code_text && ctx->backend->code_text(state, &e->code, stages[si].be, out) == 0)
+        return QKC_OK;
     if (ctx->backend->emit(state, k->entry->f, stages[si].be, out, err, sizeof err) == 0)
         return QKC_OK;
     qkc_status code = rt_is_no_device(err) ? QKC_ERR_NO_DEVICE : QKC_ERR_TARGET;

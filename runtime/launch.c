@@ -1,4 +1,5 @@
-/* launch.c — qkc_launch and qkc_reference. Every argument is checked
+/* launch.c — qkc_launch, qkc_reference and qk_device_time (device.h: a
+ * GPU launch timed on the device, for `qkc bench`). Every argument is checked
  * against the kernel's declaration (count, dtype, rank, strides) and the
  * dimensions are bound and range-checked by kir_bind before any tensor
  * memory is read or written. Then the argument array of tir.h's ABI is
@@ -10,6 +11,7 @@
  * call of the entry point: its working memory lives on the caller's stack
  * (rt_frame), and with the context's thread count (threads = 0) small
  * work runs on the calling thread alone (small_work). */
+#include "runtime/device.h"
 #include "runtime/runtime.h"
 
 #include <stdlib.h>
@@ -351,7 +353,8 @@ static qkc_status launch_cpu(qkc_kernel *k, rt_call *c, const int64_t *dims, int
     return QKC_OK;
 }
 
-static qkc_status launch_gpu(qkc_kernel *k, rt_call *c, int64_t items)
+/* What a GPU launch of k needs: code, one phase, the backend state. */
+static qkc_status gpu_ready(qkc_kernel *k, void **state)
 {
     qkc_ctx *ctx = k->prog->ctx;
     rt_entry *e = k->entry;
@@ -364,15 +367,39 @@ static qkc_status launch_gpu(qkc_kernel *k, rt_call *c, int64_t items)
                        "sequence yet; run it on the CPU",
                        k->kir->name, e->f->nphases);
     char err[2048] = "";
-    void *state = NULL;
-    int rc = rt_backend_state(ctx, &state, err, sizeof err);
-    c->vals[c->nargs - 1].i = items;
-    if (rc == 0)
-        rc = ctx->backend->launch(state, e->f, &e->code, c->av, c->bytes, err, sizeof err);
-    if (rc == 0)
-        return QKC_OK;
+    if (rt_backend_state(ctx, state, err, sizeof err) != 0)
+        return rt_fail(ctx, rt_is_no_device(err) ? QKC_ERR_NO_DEVICE : QKC_ERR_TARGET, "kernel '%s' on %s: %s",
+                       k->kir->name, ctx->target.name, err[0] ? err : "no backend");
+    return QKC_OK;
+}
+
+/* The status of a failed backend call, with its message on ctx. */
+static qkc_status gpu_fail(qkc_kernel *k, const char *err)
+{
+    qkc_ctx *ctx = k->prog->ctx;
     return rt_fail(ctx, rt_is_no_device(err) ? QKC_ERR_NO_DEVICE : QKC_ERR_TARGET, "kernel '%s' on %s: %s",
                    k->kir->name, ctx->target.name, err[0] ? err : "launch failed");
+}
+
+/* timing == NULL: a plain launch (copy in, run, copy out). Else a timed
+ * one (backend.h's launch_timed). */
+static qkc_status launch_gpu(qkc_kernel *k, rt_call *c, int64_t items, const qk_device_timing *timing)
+{
+    qkc_ctx *ctx = k->prog->ctx;
+    rt_entry *e = k->entry;
+    void *state = NULL;
+    qkc_status st = gpu_ready(k, &state);
+    if (st != QKC_OK)
+        return st;
+    char err[2048] = "";
+    c->vals[c->nargs - 1].i = items;
+    int rc;
+    if (!timing)
+        rc = ctx->backend->launch(state, e->f, &e->code, c->av, c->bytes, err, sizeof err);
+    else
+        rc = ctx->backend->launch_timed(state, e->f, &e->code, c->av, c->bytes, timing->copies, timing->reps,
+                                        timing->seconds, err, sizeof err);
+    return rc == 0 ? QKC_OK : gpu_fail(k, err);
 }
 
 qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qkc_launch_options *opts)
@@ -392,7 +419,7 @@ qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qk
         st = build_call(k, fr.views, fr.dims, &fr.call);
     int64_t items = st == QKC_OK ? tir_work_items(k->entry->f, fr.dims) : 0;
     if (st == QKC_OK && items > 0 && ctx->target.kind == QK_TARGET_GPU)
-        st = launch_gpu(k, &fr.call, items);
+        st = launch_gpu(k, &fr.call, items, NULL);
     else if (st == QKC_OK && items > 0 && !k->entry->has_code)
         st = rt_fail(ctx, QKC_ERR_TARGET, "kernel '%s' cannot run here: %s", k->kir->name, k->entry->code_err);
     else if (st == QKC_OK && items > 0) {
@@ -400,6 +427,34 @@ qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qk
             threads = small_work(k, &fr.call, fr.dims) ? 1 : ctx->threads;
         st = launch_cpu(k, &fr.call, fr.dims, threads);
     }
+    frame_free(&fr);
+    return st;
+}
+
+qkc_status qk_device_time(qkc_kernel *k, const qkc_tensor *args, int nargs, const qk_device_timing *timing)
+{
+    if (!k || !args || !timing || !timing->seconds)
+        return rt_fail(k ? k->prog->ctx : NULL, QKC_ERR_INVALID_ARG, "qk_device_time: NULL %s",
+                       !k ? "kernel" : !args ? "args" : "timing");
+    qkc_ctx *ctx = k->prog->ctx;
+    if (!ctx->backend->launch_timed)
+        return rt_fail(ctx, QKC_ERR_UNSUPPORTED, "target %s has no device timing (GPU targets only)",
+                       ctx->target.name);
+    if (timing->copies < 1 || timing->reps < 1)
+        return rt_fail(ctx, QKC_ERR_INVALID_ARG, "qk_device_time: copies = %d and reps = %d must be at least 1",
+                       timing->copies, timing->reps);
+    if (k->kir->nparams + k->kir->nresults > RT_MAX_ARGS || k->kir->nsyms > RT_MAX_ARGS)
+        return rt_fail(ctx, QKC_ERR_UNSUPPORTED, "kernel '%s' has too many tensors or dims", k->kir->name);
+    rt_frame fr;
+    frame_init(&fr, k);
+    qkc_status st = rt_check_args(k, args, nargs, fr.views, fr.dims);
+    if (st == QKC_OK)
+        st = build_call(k, fr.views, fr.dims, &fr.call);
+    int64_t items = st == QKC_OK ? tir_work_items(k->entry->f, fr.dims) : 0;
+    if (st == QKC_OK && items <= 0)
+        st = rt_fail(ctx, QKC_ERR_SHAPE, "kernel '%s': nothing to time at this shape (no work items)", k->kir->name);
+    if (st == QKC_OK)
+        st = launch_gpu(k, &fr.call, items, timing);
     frame_free(&fr);
     return st;
 }

@@ -624,6 +624,19 @@ static void size_text(int64_t bytes, char *buf, size_t n)
         snprintf(buf, n, "%lld B", (long long)bytes);
 }
 
+/* A device probe (threads = 0, runtime/device.h): one figure. */
+static char *device_text(const qk_probe_result *r, const char *when)
+{
+    qk_buf b = {0};
+    char ws[32];
+    size_text(r->ws_bytes[QK_PROBE_DRAM], ws, sizeof ws);
+    qk_buf_printf(&b, "device: %s\nmeasured %s in %.1f s\n\n", r->fingerprint, when, r->seconds);
+    qk_buf_printf(&b, "device memory copy bandwidth (device to device, bytes read + written): %.1f GB/s, %s "
+                      "copied\n",
+                  r->read_bw[QK_PROBE_DRAM][0] / 1e9, ws);
+    return qk_buf_take(&b);
+}
+
 char *qk_probe_text(const qk_probe_result *r)
 {
     qk_buf b = {0};
@@ -632,6 +645,8 @@ char *qk_probe_text(const qk_probe_result *r)
     struct tm tm;
     if (gmtime_r(&created, &tm))
         strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+    if (r->threads == 0)
+        return device_text(r, when);
     snprintf(all, sizeof all, "%d thread%s", r->threads, r->threads == 1 ? "" : "s");
     qk_buf_printf(&b, "machine: %s\nmeasured %s in %.1f s\n\n", r->fingerprint, when, r->seconds);
     qk_buf_printf(&b, "%-14s %12s %14s %14s\n", "read bandwidth", "working set", "1 thread", all);

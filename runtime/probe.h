@@ -16,9 +16,12 @@
 
 enum { QK_PROBE_L1, QK_PROBE_L2, QK_PROBE_L3, QK_PROBE_DRAM, QK_PROBE_LEVELS };
 
+/* A GPU device's probe (runtime/device.h: qk_device_probe) uses the same
+ * record: threads = 0, read_bw[QK_PROBE_DRAM] = the device memory's copy
+ * bandwidth, every other figure 0. */
 typedef struct qk_probe_result {
-    char fingerprint[512];  /* qk_target_fingerprint of the host */
-    int threads;            /* "all threads" = this many */
+    char fingerprint[512];  /* qk_target_fingerprint of the host (or the device's target) */
+    int threads;            /* "all threads" = this many; 0 for a device probe */
     /* read bandwidth in bytes/s: [level][0] one thread, [level][1] all threads */
     double read_bw[QK_PROBE_LEVELS][2];
     int64_t ws_bytes[QK_PROBE_LEVELS]; /* working set measured per thread at each level */

@@ -2,7 +2,12 @@
  * (emit.c) -> PTX by NVRTC (nvrtc.c) -> module and launch through the
  * driver API (driver.c). compile needs NVRTC but no GPU, so PTX can be
  * produced and checked (`qkc emit --stage=ptx`, ptxas in the tests) on
- * machines without a device; launch needs libcuda.so.1 and a device. */
+ * machines without a device; launch needs libcuda.so.1 and a device.
+ *
+ * The PTX is the backend's object for the runtime's disk cache
+ * (compile_obj/load_obj): a kernel compiled before skips NVRTC, and
+ * needs no NVRTC at all. The module is loaded from it at the first
+ * launch. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,9 +23,18 @@ static int cuda_create(const qk_target *t, void **state, char *err, size_t errsz
     }
     cuda_state *st = qk_xcalloc(1, sizeof *st);
     st->target = *t;
+    cuda_obj_tag(st);
     pthread_mutex_init(&st->lock, NULL);
     *state = st;
     return 0;
+}
+
+void cuda_obj_tag(cuda_state *st) {
+    const qk_target *t = &st->target;
+    snprintf(st->obj_tag, sizeof st->obj_tag,
+             "cuda ptx compute_%d block=%d|%s|warp=%d smem=%d/%d/%d regs=%d/%d/%d sms=%d l2=%lld", target_sm(st),
+             CUDA_BLOCK, t->cpu, t->warp, t->smem_per_block, t->smem_optin, t->smem_per_sm, t->regs_per_sm,
+             t->regs_per_block, t->regs_per_thread, t->sm_count, (long long)t->l2);
 }
 
 static void cuda_destroy(void *state) {
@@ -58,6 +72,54 @@ static int cuda_compile(void *state, const tir_func *f, qk_code *out, char *err,
     }
     out->fn = NULL;
     out->priv = code;
+    return 0;
+}
+
+static const char *cuda_tag(void *state) { return ((cuda_state *)state)->obj_tag; }
+
+/* The PTX text (without its NUL) is the object. */
+static int cuda_compile_obj(void *state, const tir_func *f, void **obj, size_t *n, char *err, size_t errsz) {
+    char *kname = NULL, *ptx = NULL;
+    size_t len = 0;
+    int rc = build_ptx(state, f, &kname, &ptx, &len, err, errsz);
+    free(kname);
+    if (rc != 0) {
+        free(ptx);
+        return -1;
+    }
+    *obj = ptx;
+    *n = len;
+    return 0;
+}
+
+/* Code from PTX bytes; they must be text that defines f's kernel. */
+static int cuda_load_obj(void *state, const tir_func *f, const void *obj, size_t n, qk_code *out, char *err,
+                         size_t errsz) {
+    (void)state;
+    cuda_code *code = qk_xcalloc(1, sizeof *code);
+    code->kname = cuda_kernel_name(f);
+    code->ptx = qk_xmalloc(n + 1);
+    memcpy(code->ptx, obj, n);
+    code->ptx[n] = 0;
+    code->ptx_len = n;
+    if (n == 0 || strlen(code->ptx) != n || !strstr(code->ptx, code->kname)) {
+        snprintf(err, errsz, "cached PTX is not text defining %s", code->kname);
+        free(code->kname);
+        free(code->ptx);
+        free(code);
+        return -1;
+    }
+    out->fn = NULL;
+    out->priv = code;
+    return 0;
+}
+
+static int cuda_code_text(void *state, const qk_code *c, qk_emit_stage stage, qk_buf *out) {
+    (void)state;
+    const cuda_code *code = c ? c->priv : NULL;
+    if (stage != QK_EMIT_PTX || !code || !code->ptx)
+        return -1;
+    qk_buf_puts(out, code->ptx);
     return 0;
 }
 
@@ -108,6 +170,26 @@ static int cuda_launch(void *state, const tir_func *f, qk_code *code, void **arg
     return cuda_driver_launch(state, f, code ? code->priv : NULL, args, arg_bytes, err, errsz);
 }
 
+static int cuda_launch_timed(void *state, const tir_func *f, qk_code *code, void **args, const int64_t *arg_bytes,
+                             int copies, int reps, double *seconds, char *err, size_t errsz) {
+    return cuda_driver_launch_timed(state, f, code ? code->priv : NULL, args, arg_bytes, copies, reps, seconds, err,
+                                    errsz);
+}
+
+static int cuda_copy_bandwidth(void *state, int64_t bytes, int reps, double *bytes_per_s, char *err, size_t errsz) {
+    return cuda_driver_copy_bandwidth(state, bytes, reps, bytes_per_s, err, errsz);
+}
+
+static int cuda_describe(void *state, qk_target *t, char *err, size_t errsz) {
+    cuda_state *st = state;
+    int rc = cuda_driver_describe(st, t, err, errsz);
+    if (rc == 1) {
+        st->target = *t;
+        cuda_obj_tag(st);
+    }
+    return rc;
+}
+
 const qk_backend qk_backend_cuda = {
     .name = "cuda",
     .create = cuda_create,
@@ -116,4 +198,11 @@ const qk_backend qk_backend_cuda = {
     .release = cuda_release,
     .emit = cuda_emit,
     .launch = cuda_launch,
+    .obj_tag = cuda_tag,
+    .compile_obj = cuda_compile_obj,
+    .load_obj = cuda_load_obj,
+    .code_text = cuda_code_text,
+    .describe = cuda_describe,
+    .launch_timed = cuda_launch_timed,
+    .copy_bandwidth = cuda_copy_bandwidth,
 };

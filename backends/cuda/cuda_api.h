@@ -20,17 +20,31 @@ typedef struct CUctx_st *CUcontext;
 typedef struct CUmod_st *CUmodule;
 typedef struct CUfunc_st *CUfunction;
 typedef struct CUstream_st *CUstream;
+typedef struct CUevent_st *CUevent;
 typedef int CUjit_option;
 #define CUDA_ERROR_OUT_OF_MEMORY 2
 #define CUDA_ERROR_STUB_LIBRARY 34
 #define CUDA_ERROR_NO_DEVICE 100
 #define CU_JIT_ERROR_LOG_BUFFER 5
 #define CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES 6
+/* CUdevice_attribute values (cuda.h) */
+#define CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK 8
+#define CU_DEVICE_ATTRIBUTE_WARP_SIZE 10
+#define CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK 12
+#define CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT 16
+#define CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE 38
+#define CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR 75
+#define CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR 76
+#define CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR 81
+#define CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR 82
+#define CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN 97
 
 #define CUDA_API_FUNCS(X)                                                                            \
     X(init, "cuInit", (unsigned))                                                                    \
     X(device_get_count, "cuDeviceGetCount", (int *))                                                 \
     X(device_get, "cuDeviceGet", (CUdevice *, int))                                                  \
+    X(device_get_attribute, "cuDeviceGetAttribute", (int *, int, CUdevice))                          \
+    X(device_get_name, "cuDeviceGetName", (char *, int, CUdevice))                                   \
     X(primary_ctx_retain, "cuDevicePrimaryCtxRetain", (CUcontext *, CUdevice))                       \
     X(primary_ctx_release, "cuDevicePrimaryCtxRelease_v2", (CUdevice))                               \
     X(ctx_push, "cuCtxPushCurrent_v2", (CUcontext))                                                  \
@@ -43,6 +57,13 @@ typedef int CUjit_option;
     X(mem_free, "cuMemFree_v2", (CUdeviceptr))                                                       \
     X(memcpy_htod, "cuMemcpyHtoD_v2", (CUdeviceptr, const void *, size_t))                           \
     X(memcpy_dtoh, "cuMemcpyDtoH_v2", (void *, CUdeviceptr, size_t))                                 \
+    X(memcpy_dtod, "cuMemcpyDtoD_v2", (CUdeviceptr, CUdeviceptr, size_t))                            \
+    X(memset_d8, "cuMemsetD8_v2", (CUdeviceptr, unsigned char, size_t))                              \
+    X(event_create, "cuEventCreate", (CUevent *, unsigned))                                          \
+    X(event_destroy, "cuEventDestroy_v2", (CUevent))                                                 \
+    X(event_record, "cuEventRecord", (CUevent, CUstream))                                            \
+    X(event_synchronize, "cuEventSynchronize", (CUevent))                                            \
+    X(event_elapsed_time, "cuEventElapsedTime", (float *, CUevent, CUevent)) /* ms */               \
     X(launch_kernel, "cuLaunchKernel",                                                               \
       (CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,  \
        void **, void **))                                                                            \

@@ -50,6 +50,7 @@ typedef struct cuda_driver {
 /* Per-context backend state (the `create` hook's result). */
 typedef struct cuda_state {
     qk_target target;
+    char obj_tag[512];    /* what cached PTX depends on besides the kernel (cuda_obj_tag) */
     pthread_mutex_t lock; /* guards nvrtc/drv loading and module loads */
     cuda_nvrtc nvrtc;
     cuda_driver drv;
@@ -73,6 +74,11 @@ int cuda_emit_source(const tir_func *f, int sm, qk_buf *out, char *err, size_t e
  * replaced by '_' (malloc'd). */
 char *cuda_kernel_name(const tir_func *f);
 
+/* ---- backend.c ---- */
+/* Sets st->obj_tag from st->target: the compute capability and geometry
+ * the PTX was made for. */
+void cuda_obj_tag(cuda_state *st);
+
 /* ---- nvrtc.c: CUDA C -> PTX ---- */
 /* Loads NVRTC into st once (thread-safe). 0 or -1 + err. */
 int cuda_nvrtc_load(cuda_state *st, char *err, size_t errsz);
@@ -90,6 +96,21 @@ int cuda_nvrtc_compile(cuda_state *st, const char *src, const char *name, int sm
  * missing driver fails with a message starting "no CUDA driver". */
 int cuda_driver_launch(cuda_state *st, const tir_func *f, cuda_code *code, void **args, const int64_t *arg_bytes,
                        char *err, size_t errsz);
+/* Like cuda_driver_launch, but the buffers stay on the device: copies
+ * device sets of them, a warm-up launch on each, then reps launches, each
+ * on the next set, timed one by one with events (seconds[r]); the
+ * results of set 0 are copied back. */
+int cuda_driver_launch_timed(cuda_state *st, const tir_func *f, cuda_code *code, void **args,
+                             const int64_t *arg_bytes, int copies, int reps, double *seconds, char *err,
+                             size_t errsz);
+/* Best of reps device-to-device copies of bytes, timed with events, as
+ * bytes read plus bytes written per second. */
+int cuda_driver_copy_bandwidth(cuda_state *st, int64_t bytes, int reps, double *bytes_per_s, char *err,
+                               size_t errsz);
+/* Reads device 0's geometry (SMs, warp, shared memory, registers, L2,
+ * name). When its compute capability is t->sm, *t gets it and 1 is
+ * returned; else 0 and *t is unchanged. -1 + err without a driver. */
+int cuda_driver_describe(cuda_state *st, qk_target *t, char *err, size_t errsz);
 /* Unloads code's module, if one was loaded. */
 void cuda_driver_release_code(cuda_state *st, cuda_code *code);
 /* Releases the primary context and closes libcuda. */
