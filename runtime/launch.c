@@ -402,6 +402,23 @@ static qkc_status launch_gpu(qkc_kernel *k, rt_call *c, int64_t items, const qk_
     return rc == 0 ? QKC_OK : gpu_fail(k, err);
 }
 
+/* Checks args against k and builds the call in fr (always initialized:
+ * the caller frees it); *items = the work items at these dims. */
+static qkc_status frame_prepare(qkc_kernel *k, const qkc_tensor *args, int nargs, rt_frame *fr, int64_t *items)
+{
+    fr->heap = NULL; /* frame_free is a no-op until frame_init */
+    fr->call.nscratch = 0;
+    *items = 0;
+    if (k->kir->nparams + k->kir->nresults > RT_MAX_ARGS || k->kir->nsyms > RT_MAX_ARGS)
+        return rt_fail(k->prog->ctx, QKC_ERR_UNSUPPORTED, "kernel '%s' has too many tensors or dims", k->kir->name);
+    frame_init(fr, k);
+    qkc_status st = rt_check_args(k, args, nargs, fr->views, fr->dims);
+    if (st == QKC_OK)
+        st = build_call(k, fr->views, fr->dims, &fr->call);
+    *items = st == QKC_OK ? tir_work_items(k->entry->f, fr->dims) : 0;
+    return st;
+}
+
 qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qkc_launch_options *opts)
 {
     if (!k || !args)
@@ -410,14 +427,9 @@ qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qk
     int threads = opts ? opts->threads : 0;
     if (threads < 0)
         return rt_fail(ctx, QKC_ERR_INVALID_ARG, "qkc_launch: threads = %d is negative", threads);
-    if (k->kir->nparams + k->kir->nresults > RT_MAX_ARGS || k->kir->nsyms > RT_MAX_ARGS)
-        return rt_fail(ctx, QKC_ERR_UNSUPPORTED, "kernel '%s' has too many tensors or dims", k->kir->name);
     rt_frame fr;
-    frame_init(&fr, k);
-    qkc_status st = rt_check_args(k, args, nargs, fr.views, fr.dims);
-    if (st == QKC_OK)
-        st = build_call(k, fr.views, fr.dims, &fr.call);
-    int64_t items = st == QKC_OK ? tir_work_items(k->entry->f, fr.dims) : 0;
+    int64_t items = 0;
+    qkc_status st = frame_prepare(k, args, nargs, &fr, &items);
     if (st == QKC_OK && items > 0 && ctx->target.kind == QK_TARGET_GPU)
         st = launch_gpu(k, &fr.call, items, NULL);
     else if (st == QKC_OK && items > 0 && !k->entry->has_code)
@@ -443,14 +455,9 @@ qkc_status qk_device_time(qkc_kernel *k, const qkc_tensor *args, int nargs, cons
     if (timing->copies < 1 || timing->reps < 1)
         return rt_fail(ctx, QKC_ERR_INVALID_ARG, "qk_device_time: copies = %d and reps = %d must be at least 1",
                        timing->copies, timing->reps);
-    if (k->kir->nparams + k->kir->nresults > RT_MAX_ARGS || k->kir->nsyms > RT_MAX_ARGS)
-        return rt_fail(ctx, QKC_ERR_UNSUPPORTED, "kernel '%s' has too many tensors or dims", k->kir->name);
     rt_frame fr;
-    frame_init(&fr, k);
-    qkc_status st = rt_check_args(k, args, nargs, fr.views, fr.dims);
-    if (st == QKC_OK)
-        st = build_call(k, fr.views, fr.dims, &fr.call);
-    int64_t items = st == QKC_OK ? tir_work_items(k->entry->f, fr.dims) : 0;
+    int64_t items = 0;
+    qkc_status st = frame_prepare(k, args, nargs, &fr, &items);
     if (st == QKC_OK && items <= 0)
         st = rt_fail(ctx, QKC_ERR_SHAPE, "kernel '%s': nothing to time at this shape (no work items)", k->kir->name);
     if (st == QKC_OK)
