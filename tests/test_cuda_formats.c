@@ -11,7 +11,9 @@
  * Then every sm_90 kernel's CUDA C is compiled for the host with g++ and
  * run over an emulated grid, phase by phase as a launch would, on shapes
  * that are not multiples of any block or tile, against the reference
- * interpreter with the CLI's tolerance.
+ * interpreter with the CLI's tolerance. Kernels with inline PTX (asm:
+ * mma, ldmatrix, cp.async) cannot run on the host; they are counted and
+ * left to the PTX checks.
  *
  * Needs no LLVM (registered in builds with -DQKC_WITH_LLVM=OFF). Without
  * NVRTC or ptxas the PTX checks print "skipped: no CUDA toolkit (...)";
@@ -405,6 +407,12 @@ static double run_job(rtt_emu *m, const job *j, uint64_t seed)
     return err;
 }
 
+/* 1 when job j's sm_90 CUDA C can run on the host: no inline PTX. */
+static int host_runnable(const job *j)
+{
+    return j->cuda[1] && !strstr(j->cuda[1], "asm(") && !strstr(j->cuda[1], "asm volatile");
+}
+
 /* g++ on one half of the sm_90 kernels (a thread each: g++ is the slow part). */
 typedef struct emu_task {
     int first, n; /* jobs [first, first + n) */
@@ -419,11 +427,11 @@ static void *emu_worker(void *arg)
     const char *srcs[MAX_JOBS];
     int n = 0;
     for (int i = t->first; i < t->first + t->n; i++)
-        if (jobs[i].cuda[1])
+        if (host_runnable(&jobs[i]))
             srcs[n++] = jobs[i].cuda[1];
     qk_buf src = {0};
     rtt_cuda_batch(&src, srcs, n);
-    t->rc = n ? rtt_emu_open(src.s, &t->m, t->why, sizeof t->why) : -1;
+    t->rc = n ? rtt_emu_open(src.s, &t->m, t->why, sizeof t->why) : 0;
     qk_buf_free(&src);
     return NULL;
 }
@@ -445,10 +453,11 @@ static void test_host_runs(void)
         if (tasks[i].rc != 0)
             printf("\n  %s\n", tasks[i].why);
     CU_ASSERT_FATAL(tasks[0].rc == 0 && tasks[1].rc == 0);
-    int failed = 0, ran = 0;
+    int failed = 0, ran = 0, asm_only = 0;
     double worst = 0;
     for (int i = 0; i < njobs; i++) {
-        if (!jobs[i].cuda[1])
+        asm_only += jobs[i].cuda[1] && !host_runnable(&jobs[i]);
+        if (!host_runnable(&jobs[i]))
             continue;
         double e = run_job(&tasks[i >= tasks[1].first].m, &jobs[i], 1000 + (uint64_t)i);
         ran++;
@@ -462,8 +471,8 @@ static void test_host_runs(void)
     rtt_emu_close(&tasks[0].m);
     rtt_emu_close(&tasks[1].m);
     printf("\n  %d sm_90 kernels run on the host (emulated grid, ragged shapes): %d failed, worst normwise error "
-           "%.2g",
-           ran, failed, worst);
+           "%.2g; %d with inline PTX checked by NVRTC/ptxas only",
+           ran, failed, worst, asm_only);
     CU_ASSERT(failed == 0);
 }
 
