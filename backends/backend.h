@@ -87,6 +87,10 @@ static inline void qk_aot_objects_free(qk_aot_objects *x)
 
 typedef struct qk_backend {
     const char *name;
+    /* Non-NULL in a build without this backend (backends/llvm_absent.c):
+     * why, for messages. Every hook then fails with it, and the runtime
+     * defers the failure to launch, as for code that cannot run here. */
+    const char *absent;
     /* Creates per-context state (e.g. an LLJIT). 0 or -1 + err. */
     int (*create)(const qk_target *t, void **state, char *err, size_t errsz);
     void (*destroy)(void *state);

@@ -509,6 +509,11 @@ qkc_status rt_aot_build(qkc_ctx *ctx, const rt_aot_opts *o, char **log)
     for (int i = 0; i < o->nprograms; i++)
         if (!o->programs[i] || !rt_program_kir(o->programs[i]) || o->programs[i]->ctx != ctx)
             return rt_fail(ctx, QKC_ERR_INVALID_ARG, "AOT build: program %d has errors or another context", i);
+    if (qk_backend_llvm.absent) /* the object is host code, whatever its kernels' targets */
+        return rt_fail(ctx, QKC_ERR_UNSUPPORTED,
+                       "qkc was built without LLVM: ahead-of-time builds (qkc build) are unavailable for every target "
+                       "(a GPU kernel's PTX is embedded in a host object too); JIT-compile GPU kernels instead "
+                       "(qkc run/emit --target sm_90)");
     aot_build b = {.ctx = ctx, .o = o, .arena = qk_arena_new()};
     qkc_status st = parse_targets(&b);
     if (st == QKC_OK)

@@ -21,7 +21,9 @@ void rt_entry_free(rt_entry *e, const qk_backend *be, void *state)
     if (e->has_code && be && be->release)
         be->release(state, &e->code);
     qk_arena_free(e->arena);
+#if QKC_HAVE_FFI
     free(e->types);
+#endif
     free(e->code_err);
     free(e->key);
     free(e);

@@ -66,7 +66,9 @@ static qkc_status emit_backend(qkc_kernel *k, int si, qk_buf *out)
         return QKC_OK;
     if (ctx->backend->emit(state, k->entry->f, stages[si].be, out, err, sizeof err) == 0)
         return QKC_OK;
-    qkc_status code = rt_is_no_device(err) ? QKC_ERR_NO_DEVICE : QKC_ERR_TARGET;
+    qkc_status code = ctx->backend->absent ? QKC_ERR_UNSUPPORTED
+                      : rt_is_no_device(err) ? QKC_ERR_NO_DEVICE
+                                             : QKC_ERR_TARGET;
     return rt_fail(ctx, code, "kernel '%s': emitting %s failed: %s", k->kir->name, stages[si].name,
                    err[0] ? err : "unknown error");
 }

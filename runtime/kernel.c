@@ -157,6 +157,10 @@ static qkc_status compile_code(qkc_ctx *ctx, rt_entry *e)
         e->code_err = qk_xstrdup(err);
         return QKC_OK;
     }
+    if (ctx->backend->absent) { /* a build without it: emit ast/kir/tir and the reference still work */
+        e->code_err = qk_xstrdup(ctx->backend->absent);
+        return QKC_OK;
+    }
     void *state = NULL;
     int rc = rt_backend_state(ctx, &state, err, sizeof err);
     int hit = 0;
@@ -540,6 +544,9 @@ qkc_status qkc_kernel_fnptr(const qkc_kernel *k, void **fn)
         *fn = NULL;
     if (!k || !fn)
         return QKC_ERR_INVALID_ARG;
+    if (k->prog->ctx->backend->absent)
+        return rt_fail(k->prog->ctx, QKC_ERR_UNSUPPORTED, "kernel '%s': %s", k->kir->name,
+                       k->prog->ctx->backend->absent);
     if (k->prog->ctx->target.kind != QK_TARGET_CPU || !k->entry->has_code || !k->entry->code.fn)
         return rt_fail(k->prog->ctx, QKC_ERR_UNSUPPORTED,
                        "kernel '%s': no host function pointer for target %s (GPU kernels run through qkc_launch)",

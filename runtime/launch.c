@@ -206,6 +206,7 @@ static void frame_free(rt_frame *fr)
     free(fr->heap);
 }
 
+#if QKC_HAVE_FFI
 int rt_entry_prep_ffi(rt_entry *e)
 {
     const tir_func *f = e->f;
@@ -220,6 +221,12 @@ int rt_entry_prep_ffi(rt_entry *e)
     }
     return ffi_prep_cif(&e->cif, FFI_DEFAULT_ABI, (unsigned)f->nargs, &ffi_type_void, e->types) == FFI_OK ? 0 : -1;
 }
+#else
+int rt_entry_prep_ffi(rt_entry *e)
+{
+    return -1;
+}
+#endif
 
 /* Bytes a view spans (for GPU copies). */
 static int64_t view_bytes(const kir_tensor *t, const kir_view *v)
@@ -293,8 +300,10 @@ static void run_chunk(void *arg, int64_t b, int64_t e)
     int64_t bb = c->base + b, ee = c->base + e;
     av[c->nargs - 2] = &bb;
     av[c->nargs - 1] = &ee;
+#if QKC_HAVE_FFI /* without it no CPU entry has code, so nothing runs here */
     ffi_arg rv;
     ffi_call((ffi_cif *)&c->e->cif, FFI_FN(c->e->code.fn), &rv, av);
+#endif
 }
 
 /* ---- how many threads ---- */
@@ -433,7 +442,8 @@ qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qk
     if (st == QKC_OK && items > 0 && ctx->target.kind == QK_TARGET_GPU)
         st = launch_gpu(k, &fr.call, items, NULL);
     else if (st == QKC_OK && items > 0 && !k->entry->has_code)
-        st = rt_fail(ctx, QKC_ERR_TARGET, "kernel '%s' cannot run here: %s", k->kir->name, k->entry->code_err);
+        st = rt_fail(ctx, ctx->backend->absent ? QKC_ERR_UNSUPPORTED : QKC_ERR_TARGET, "kernel '%s' cannot run here: %s",
+                     k->kir->name, k->entry->code_err);
     else if (st == QKC_OK && items > 0) {
         if (threads == 0) /* the context decides: all threads, unless the work is small */
             threads = small_work(k, &fr.call, fr.dims) ? 1 : ctx->threads;

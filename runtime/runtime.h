@@ -18,8 +18,10 @@
 #include "compiler/tir.h"
 #include "qkc.h"
 
-#include <ffi.h>
 #include <pthread.h>
+#if QKC_HAVE_FFI /* only calls of CPU code need it: builds without LLVM have none */
+#include <ffi.h>
+#endif
 
 #define RT_ERR_SLOTS 32
 #define RT_MAX_ARGS 128
@@ -49,8 +51,10 @@ typedef struct rt_entry {
     int has_code;      /* 0: GPU code not available (code_err says why) */
     qk_code code;
     char *code_err;
+#if QKC_HAVE_FFI
     ffi_cif cif;       /* CPU: prepared once for the entry point */
     ffi_type **types;
+#endif
     struct rt_entry *next;
 } rt_entry;
 
@@ -181,7 +185,8 @@ qkc_status rt_aot_build(qkc_ctx *ctx, const rt_aot_opts *o, char **log);
 /* Validates args against k's declaration and binds the dims: fills views
  * and dims (k->kir->nsyms entries). Touches no tensor memory. */
 qkc_status rt_check_args(const qkc_kernel *k, const qkc_tensor *args, int nargs, kir_view *views, int64_t *dims);
-/* Prepares the libffi call interface of a CPU entry. 0 or -1. */
+/* Prepares the libffi call interface of a CPU entry. 0, or -1 (also in a
+ * build without libffi). */
 int rt_entry_prep_ffi(rt_entry *e);
 
 /* ---- types.c ---- */

@@ -30,7 +30,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#if QKC_HAVE_SQLITE
 #include <sqlite3.h>
+#else
+#include "runtime/sqlite_absent.h"
+#endif
 
 #define TUNEDB_SCHEMA 1        /* bump when the tables change */
 #define TUNEDB_BUSY_MS 10000   /* wait this long for another writer */
