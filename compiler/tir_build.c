@@ -19,9 +19,12 @@
  * the dense twin's. Two sign-bit operands of one block size reduce by XNOR
  * and popcount. quantize() and hadamard() temps are materialized in
  * scratch buffers by their own grids, in an earlier phase than the
- * statements that read them. No rule names a format. */
+ * statements that read them. For GPU targets, contractions whose operand
+ * types fit a tensor-core MMA are built by tir_mma.c instead. No rule
+ * names a format. */
 #include "compiler/tir.h"
 #include "compiler/tir_decode.h"
+#include "compiler/tir_mma.h"
 
 #include <string.h>
 
@@ -1443,6 +1446,12 @@ static int build_stmt(bctx *c, int si, int item_off)
     s->rhs = expand(c, st->rhs, map, 0);
     if (!s->rhs)
         return -1;
+    if (c->t->kind == QK_TARGET_GPU) { /* tensor cores where the operands fit (tir_mma.c) */
+        tmma_env env = {c->f, c->k, c->t, c->ptr, c->stride, c->rowbytes, c->dimnode};
+        int cnt = tmma_build_stmt(&env, st, s->rhs, item_off);
+        if (cnt >= 0)
+            return cnt;
+    }
     plan_stmt(c, s);
     kir_dim ext = s->par >= 0 ? c->k->vars[st->lhs[s->par]].extent : (kir_dim){-1, 1};
     f->grids[f->ngrids++] = (tir_grid){si, ext, s->np, 0};
