@@ -34,7 +34,6 @@ static const tir_mma_shape mma_shapes[] = {
     [TIR_MMA_F16_K16] = {16, 4, 2, TS_F32, 0, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"},
     [TIR_MMA_S8_K32] = {32, 4, 2, TS_I32, 0, "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"},
     [TIR_MMA_SP_F16_K32] = {32, 4, 4, TS_F32, 1, "mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32"},
-    [TIR_MMA_SP_S8_K64] = {64, 4, 4, TS_I32, 1, "mma.sp.sync.aligned.m16n8k64.row.col.s32.s8.s8.s32"},
 };
 _Static_assert(QK_COUNT(mma_shapes) == TIR_MMA_COUNT, "mma shape table size");
 

@@ -125,8 +125,8 @@ typedef enum {
 typedef enum {
     TIR_MMA_F16_K16,    /* mma.sync m16n8k16 f32.f16.f16.f32: A i32x4, B i32x2, C f32x4 */
     TIR_MMA_S8_K32,     /* mma.sync m16n8k32 s32.s8.s8.s32: A i32x4, B i32x2, C i32x4 */
-    TIR_MMA_SP_F16_K32, /* mma.sp 2:4 m16n8k32 f32.f16.f16.f32: A i32x4 (kept), B i32x4, C f32x4, meta */
-    TIR_MMA_SP_S8_K64,  /* mma.sp 2:4 m16n8k64 s32.s8.s8.s32: A i32x4 (kept), B i32x4, C i32x4, meta */
+    TIR_MMA_SP_F16_K32, /* mma.sp 2:4 m16n8k32 f32.f16.f16.f32: A i32x4 (kept items), B i32x4,
+                           C f32x4, metadata i32 (sparsity selector 0) */
     TIR_MMA_COUNT
 } tir_mma_kind;
 

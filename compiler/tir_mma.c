@@ -31,7 +31,13 @@
  *                                         col 4t + (i & 3) + 16 * (i >> 3)
  *   s8 B (2 words, b0..b7):               row (k) 4t + (i & 3) + 16 * (i >> 2), col g
  *   C/D (4 f32 or s32, c0..c3):           row g + 8 * (i >> 1), col 2t + (i & 1)
- * The lowest-numbered element sits in the low bits of its word. */
+ * The lowest-numbered element sits in the low bits of its word.
+ *
+ * A W with 2:4 sparsity along K and f16 X use mma.sp m16n8k32 (section
+ * 9.7.14.6): A holds the 16 kept items of each row's 32 elements in the
+ * f16 A layout above (columns = kept items), B is the dense 32 x 8 X^T
+ * (4 words: row 2t + (i & 1) + 8 * (i >> 1), col g), and the metadata
+ * (see metadata()) gives each kept item's position in its group of 4. */
 #include "compiler/tir_mma.h"
 
 #include "compiler/tir_decode.h"
@@ -112,7 +118,7 @@ static int single_var(const kir_index *ix)
  * integers and the scale factors out of a block; else 0. */
 static int code_range(const qk_format *f, int *lo, int *hi)
 {
-    if (f->zero != QK_ZERO_NONE || f->sp_n || f->bits > 8 || !tdec_scale_factorable(f))
+    if (f->zero != QK_ZERO_NONE || f->bits > 8 || !tdec_scale_factorable(f))
         return 0;
     int span = 1 << f->bits;
     switch (f->code) {
@@ -129,6 +135,13 @@ static int pick_kind(const qk_format *fw, const kir_tensor *tx, int *L)
     int lo, hi;
     if (!code_range(fw, &lo, &hi))
         return -1;
+    if (fw->sp_n) { /* 2:4 along K: the sparse tensor cores' own pattern */
+        int fits = fw->sp_n == 2 && fw->sp_m == 4 && !tx->fmt && tx->dtype == QK_DT_F16 && lo >= -2048 && hi <= 2048;
+        if (!fits || fw->block % 32)
+            return -1;
+        *L = fw->block;
+        return TIR_MMA_SP_F16_K32;
+    }
     if (!tx->fmt && tx->dtype == QK_DT_F16 && lo >= -2048 && hi <= 2048 && fw->block % 16 == 0) {
         *L = fw->block; /* integers up to 2^11 are exact in f16 */
         return TIR_MMA_F16_K16;
@@ -182,12 +195,13 @@ static tdec_src packed_row(mctx *c, int b, const kir_expr *e, int row)
     return (tdec_src){t->fmt, c->env->ptr[e->tensor], addc(c, b, off, t->fmt->tensor_header_bytes), -1, 0};
 }
 
-/* i32 bits of element k (i64, absolute) of W row r, unscaled: f16 bits
- * (zero-extended) or the s8 byte. */
+/* i32 bits of item k (i64, counted from the row start) of W row r,
+ * unscaled: f16 bits (zero-extended) or the s8 byte. Items are elements,
+ * or the kept items of a 2:4 format. */
 static int w_bits(mctx *c, int b, int r, int k)
 {
     const qk_format *fw = c->wrow[r].fmt;
-    int blk = op2(c, b, TIR_DIV, k, c64(c, b, fw->block)), in = op2(c, b, TIR_REM, k, c64(c, b, fw->block));
+    int blk = op2(c, b, TIR_DIV, k, c64(c, b, fw->kept)), in = op2(c, b, TIR_REM, k, c64(c, b, fw->kept));
     int v = tdec_chunk(c->f, b, &c->wrow[r], blk, in, -1, 1, TDEC_UNSCALED);
     if (c->per == 2)
         return cvt(c, b, TIR_ZEXT, TS_I32, cvt(c, b, TIR_F2H, TS_I16, v));
@@ -251,18 +265,54 @@ static int frag_init(mctx *c, int b, tir_scalar s, int words)
     return s == TS_F32 ? tir_const_f(c->f, b, words, 0.0) : tir_const_i(c->f, b, s, words, 0);
 }
 
+/* W's first item of the step at element k0 (a multiple of the MMA's k):
+ * k0, or k0 / 2 kept items of a 2:4 format. */
+static int w_item(mctx *c, int b, int k0)
+{
+    const qk_format *fw = c->wrow[0].fmt;
+    if (fw->kept == fw->block)
+        return k0;
+    return op2(c, b, TIR_DIV, op2(c, b, TIR_MUL, k0, c64(c, b, fw->kept)), c64(c, b, fw->block));
+}
+
 /* The A fragment from k0: word w holds row g + 8 * (w & 1), columns from
- * per * t + (w >> 1) * 4 * per (f16: 2t + 8h; s8: 4t + 16h). */
+ * per * t + (w >> 1) * 4 * per (f16: 2t + 8h; s8: 4t + 16h). For mma.sp
+ * the columns are those of the kept items (the compressed 16 x 16 A has
+ * the dense m16n8k16 layout). */
 static int a_fragment(mctx *c, int b, int k0)
 {
     int v = frag_init(c, b, TS_I32, c->sh->a_words);
-    int kt = add(c, b, k0, op2(c, b, TIR_MUL, c->t, c64(c, b, c->per)));
+    int kt = add(c, b, w_item(c, b, k0), op2(c, b, TIR_MUL, c->t, c64(c, b, c->per)));
     for (int w = 0; w < c->sh->a_words; w++) {
         int word = pack_word(c, b, addc(c, b, kt, (w >> 1) * 4 * c->per), w & 1, w_elem, NULL);
         v = tir_emit(c->f, b, TIR_INSERT, tir_t(TS_I32, c->sh->a_words), v, word, -1, -1);
         c->f->nodes[v].imm = w;
     }
     return v;
+}
+
+/* mma.sp metadata of the step at k0 (PTX ISA 9.7.14.6.2, "Sparse MMA
+ * metadata for .f16 m16n8k32", sparsity selector 0): lanes with t = 0 and
+ * 1 give it, lane t covering kept items 8t .. 8t+7 of the step (16
+ * elements of K); bits 2j+1:2j of the low half hold the in-group position
+ * (0..3) of kept item 8t+j of row g, the high half the same for row g+8.
+ * Lanes 2 and 3 compute the words of lanes 0 and 1 (ignored). */
+static int metadata(mctx *c, int b, int k0)
+{
+    const qk_format *fw = c->wrow[0].fmt;
+    int first = add(c, b, w_item(c, b, k0), op2(c, b, TIR_MUL, op2(c, b, TIR_AND, c->t, c64(c, b, 1)), c64(c, b, 8)));
+    int word = -1;
+    for (int r = 0; r < 2; r++)
+        for (int j = 0; j < 8; j++) {
+            int item = addc(c, b, first, j);
+            int blk = op2(c, b, TIR_DIV, item, c64(c, b, fw->kept)), in = op2(c, b, TIR_REM, item, c64(c, b, fw->kept));
+            int pos = tdec_positions(c->f, b, &c->wrow[r], blk, in, -1, 1);
+            int idx = cvt(c, b, TIR_TRUNC, TS_I32, op2(c, b, TIR_AND, pos, c64(c, b, fw->sp_m - 1)));
+            if (16 * r + 2 * j)
+                idx = op2(c, b, TIR_SHL, idx, c32(c, b, 16 * r + 2 * j));
+            word = word < 0 ? idx : op2(c, b, TIR_OR, word, idx);
+        }
+    return word;
 }
 
 /* The B fragment from k0: column m = m0 + g, word w holds rows
@@ -316,7 +366,8 @@ static void k_block(mctx *c, int b, int kb, int m0, const int *acc, const xarg *
                      "kstep", &sb);
     int k0 = add(c, sb, kbase, op2(c, sb, TIR_MUL, s, c64(c, sb, c->sh->k)));
     int A = a_fragment(c, sb, k0), B = b_fragment(c, sb, k0, xa);
-    int d = tir_emit(c->f, sb, TIR_MMA, ft, A, B, tir_emit(c->f, sb, TIR_VGET, ft, part, -1, -1, -1), -1);
+    int e = c->sh->sparse ? metadata(c, sb, k0) : -1;
+    int d = tir_emit(c->f, sb, TIR_MMA, ft, A, B, tir_emit(c->f, sb, TIR_VGET, ft, part, -1, -1, -1), e);
     c->f->nodes[d].imm = c->p.kind;
     tir_emit(c->f, sb, TIR_VSET, tir_t(TS_VOID, 1), part, d, -1, -1);
     int pv = tir_emit(c->f, b, TIR_VGET, ft, part, -1, -1, -1);

@@ -36,6 +36,7 @@
 
 static const char source[] =
     "import ggml\n"
+    "import sparse\n"
     "format q8a { code = int8; block = 32; scale = f32 }\n"
     "kernel w4a16(x: f16[M, K], W: q4_0[N, K]) -> y: f32[M, N] {\n"
     "  y[m, n] = sum(k) x[m, k] * W[n, k]\n"
@@ -46,6 +47,9 @@ static const char source[] =
     "kernel w4a8(x: f32[M, K], W: q4_0[N, K]) -> y: f32[M, N] {\n"
     "  xq[m, k] = quantize(x[m, k], q8a)\n"
     "  y[m, n] = sum(k) xq[m, k] * W[n, k]\n"
+    "}\n"
+    "kernel sp24(x: f16[M, K], W: int4_2of4[N, K]) -> y: f32[M, N] {\n"
+    "  y[m, n] = sum(k) x[m, k] * W[n, k]\n"
     "}\n"
     "kernel w8a16_f32x(x: f32[M, K], W: q8_0[N, K]) -> y: f32[M, N] {\n"
     "  y[m, n] = sum(k) x[m, k] * W[n, k]\n"
@@ -174,6 +178,12 @@ static const char emu_prelude[] =
  *   s8 A a0..a15: row g + 8 * (i in 4..7 or 12..15), col 4t + (i & 3) + 16 * (i >= 8)
  *   s8 B b0..b7:  row 4t + (i & 3) + 16 * (i >= 4), col g
  *   C/D c0..c3:   row g + 8 * (i >= 2), col 2t + (i & 1)
+ * mma.sp m16n8k32 .f16 (9.7.14.6): A is the 16 x 16 matrix of kept items in
+ * the f16 A layout; B has 4 words, b0..b7 at row 2t + (i & 1) + 8 * (i >> 1),
+ * col g; the metadata comes from lanes t = 0, 1 (selector 0): bits 2j+1:2j
+ * of the low half give the position in its group of 4 of kept item 8t + j
+ * of row g, the high half the same for row g + 8 (the layout of the PTX
+ * ISA's figure "sparse-mma-metadata-16832-f16bf16").
  * Each matrix cell must be supplied by exactly one (lane, element). */
 static const char emu_mma[] =
     "extern \"C\" { int qkc_emu_failed; long qkc_emu_mma_calls; }\n"
@@ -190,13 +200,13 @@ static const char emu_mma[] =
     "  }\n"
     "  pthread_mutex_unlock(&emu_mu);\n"
     "}\n"
-    "static unsigned emu_a[32][4], emu_b[32][4], emu_c[32][4], emu_d[32][4];\n"
+    "static unsigned emu_a[32][4], emu_b[32][4], emu_c[32][4], emu_d[32][4], emu_e[32];\n"
     "static int lane_(void) { return (int)(threadIdx.x & 31); }\n"
     "static float half_(unsigned w, int i) { unsigned short h = (unsigned short)(w >> (16 * i)); __half x; memcpy(&x, &h, 2); return (float)x; }\n"
     "static int byte_(unsigned w, int i) { return (signed char)(w >> (8 * i)); }\n"
     "static void cover_(int *cnt) { if (++*cnt != 1) qkc_emu_failed = 2; }\n"
-    "static void deposit_(const unsigned *a, const unsigned *b, int nb, const unsigned *c) {\n"
-    "  int l = lane_(); memcpy(emu_a[l], a, 16); memcpy(emu_b[l], b, 4 * nb); memcpy(emu_c[l], c, 16);\n"
+    "static void deposit_(const unsigned *a, const unsigned *b, int nb, const unsigned *c, unsigned e) {\n"
+    "  int l = lane_(); memcpy(emu_a[l], a, 16); memcpy(emu_b[l], b, 4 * nb); memcpy(emu_c[l], c, 16); emu_e[l] = e;\n"
     "  emu_barrier();\n"
     "}\n"
     "static void take_(unsigned *d) { emu_barrier(); memcpy(d, emu_d[lane_()], 16); emu_barrier(); }\n"
@@ -226,13 +236,36 @@ static const char emu_mma[] =
     "      for (int k = 0; k < 32; k++) s += A[r][k] * B[k][n];\n"
     "      emu_d[L][i] = (unsigned)s; } }\n"
     "}\n"
+    "static void sp_tile(void) {\n"
+    "  double Ac[16][16], A[16][32] = {{0}}, B[32][8], C[16][8]; int ca[16][16] = {{0}}, cm[16][16] = {{0}}, cb[32][8] = {{0}};\n"
+    "  for (int L = 0; L < 32; L++) { int g = L >> 2, t = L & 3;\n"
+    "    for (int i = 0; i < 8; i++) { int r = g + 8 * ((i >> 1) & 1), j = 2 * t + (i & 1) + 8 * (i >> 2);\n"
+    "      Ac[r][j] = half_(emu_a[L][i >> 1], i & 1); cover_(&ca[r][j]); }\n"
+    "    for (int i = 0; i < 8; i++) { int k = 2 * t + (i & 1) + 8 * (i >> 1);\n"
+    "      B[k][g] = half_(emu_b[L][i >> 1], i & 1); cover_(&cb[k][g]); }\n"
+    "    for (int i = 0; i < 4; i++) { float v; memcpy(&v, &emu_c[L][i], 4); C[g + 8 * (i >> 1)][2 * t + (i & 1)] = v; } }\n"
+    "  for (int L = 0; L < 32; L++) { int g = L >> 2, t = L & 3; if (t > 1) continue;\n"
+    "    for (int h = 0; h < 2; h++) for (int j = 0; j < 8; j++) { int r = g + 8 * h, item = 8 * t + j;\n"
+    "      int idx = (int)(emu_e[L] >> (16 * h + 2 * j)) & 3, other = (int)(emu_e[L] >> (16 * h + 2 * (j ^ 1))) & 3;\n"
+    "      if (idx == other) qkc_emu_failed = 3;\n"
+    "      A[r][4 * (item / 2) + idx] = Ac[r][item]; cover_(&cm[r][item]); } }\n"
+    "  for (int L = 0; L < 32; L++) { int g = L >> 2, t = L & 3;\n"
+    "    for (int i = 0; i < 4; i++) { int r = g + 8 * (i >> 1), n = 2 * t + (i & 1); double s = C[r][n];\n"
+    "      for (int k = 0; k < 32; k++) s += A[r][k] * B[k][n];\n"
+    "      float v = (float)s; memcpy(&emu_d[L][i], &v, 4); } }\n"
+    "}\n"
+    "qkc_f32x4 qkc_mma_sp_f16_m16n8k32(qkc_u32x4 a, qkc_u32x4 b, qkc_f32x4 c, unsigned e) {\n"
+    "  deposit_(a.r, b.r, 4, (const unsigned *)c.r, e);\n"
+    "  if (lane_() == 0) { sp_tile(); qkc_emu_mma_calls++; }\n"
+    "  qkc_f32x4 d; take_((unsigned *)d.r); return d;\n"
+    "}\n"
     "qkc_f32x4 qkc_mma_f16_m16n8k16(qkc_u32x4 a, qkc_u32x2 b, qkc_f32x4 c) {\n"
-    "  deposit_(a.r, b.r, 2, (const unsigned *)c.r);\n"
+    "  deposit_(a.r, b.r, 2, (const unsigned *)c.r, 0);\n"
     "  if (lane_() == 0) { f16_tile(); qkc_emu_mma_calls++; }\n"
     "  qkc_f32x4 d; take_((unsigned *)d.r); return d;\n"
     "}\n"
     "qkc_u32x4 qkc_mma_s8_m16n8k32(qkc_u32x4 a, qkc_u32x2 b, qkc_u32x4 c) {\n"
-    "  deposit_(a.r, b.r, 2, c.r);\n"
+    "  deposit_(a.r, b.r, 2, c.r, 0);\n"
     "  if (lane_() == 0) { s8_tile(); qkc_emu_mma_calls++; }\n"
     "  qkc_u32x4 d; take_(d.r); return d;\n"
     "}\n"
@@ -444,6 +477,7 @@ static void test_structure(void) {
         {"w4a16", "qkc_mma_f16_m16n8k16(", "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"},
         {"w4a16t", "qkc_mma_f16_m16n8k16(", "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"},
         {"w4a8", "qkc_mma_s8_m16n8k32(", "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"},
+        {"sp24", "qkc_mma_sp_f16_m16n8k32(", "mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32"},
     };
     for (int i = 0; i < QK_COUNT(want); i++) {
         tir_func *f = build(want[i].kernel);
@@ -482,10 +516,12 @@ static void test_printer(void) {
 
 static void test_ptx_f16(void) { check_ptx(build("w4a16"), "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"); }
 static void test_ptx_s8(void) { check_ptx(build("w4a8"), "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"); }
+static void test_ptx_sp(void) { check_ptx(build("sp24"), "mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32"); }
 
 static void test_emu_f16(void) { check_against_ref("w4a16", 5, 37, 109); }
 static void test_emu_f16_transposed(void) { check_against_ref("w4a16t", 11, 19, 64); }
 static void test_emu_s8(void) { check_against_ref("w4a8", 5, 37, 109); }
+static void test_emu_sp(void) { check_against_ref("sp24", 5, 37, 109); }
 
 int main(void) {
     qk_diags d;
@@ -505,9 +541,11 @@ int main(void) {
     CU_add_test(s, "tiled-IR text of warp-level code", test_printer);
     CU_add_test(s, "f16 mma: NVRTC + ptxas sm_80/sm_90", test_ptx_f16);
     CU_add_test(s, "s8 mma: NVRTC + ptxas sm_80/sm_90", test_ptx_s8);
+    CU_add_test(s, "2:4 mma.sp: NVRTC + ptxas sm_80/sm_90", test_ptx_sp);
     CU_add_test(s, "host warp emulation: f16 x q4_0 vs reference", test_emu_f16);
     CU_add_test(s, "host warp emulation: f16 result y[n, m]", test_emu_f16_transposed);
     CU_add_test(s, "host warp emulation: quantize() s8 x q4_0 vs reference", test_emu_s8);
+    CU_add_test(s, "host warp emulation: f16 x 2:4 int4 (mma.sp) vs reference", test_emu_sp);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     int failures = (int)CU_get_number_of_failures();

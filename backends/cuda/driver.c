@@ -204,6 +204,11 @@ int cuda_driver_launch(cuda_state *st, const tir_func *f, cuda_code *code, void 
     int64_t items = *(const int64_t *)args[f->arg_end] - *(const int64_t *)args[f->arg_begin];
     if (items <= 0)
         return 0;
+    for (int g = 0; g < f->ngrids; g++)
+        if (f->grids[g].warp) { /* TL_WARP grids take a warp per item: launch 32 threads per item */
+            items *= 32;
+            break;
+        }
     const cuda_driver *d = &st->drv;
     CU_CHECK(d, d->ctx_push(d->ctx), "cuCtxPushCurrent");
     int rc = launch_current(st, f, code, args, arg_bytes, items, err, errsz);

@@ -279,7 +279,6 @@ static const char *const mma_helper[] = {
     [TIR_MMA_F16_K16] = "qkc_mma_f16_m16n8k16",
     [TIR_MMA_S8_K32] = "qkc_mma_s8_m16n8k32",
     [TIR_MMA_SP_F16_K32] = "qkc_mma_sp_f16_m16n8k32",
-    [TIR_MMA_SP_S8_K64] = "qkc_mma_sp_s8_m16n8k64",
 };
 _Static_assert(QK_COUNT(mma_helper) == TIR_MMA_COUNT, "mma helper table size");
 
@@ -560,7 +559,7 @@ static void ptx_regs(qk_buf *out, int first, int n) {
 
 /* One helper: d = mma(a, b, c[, e]) as inline PTX. Operand numbering: d
  * 0..3, a, b, c, then the metadata; the sparsity selector is 0 (threads 0
- * and 1 of each quad give the metadata for f16; all four for s8). */
+ * and 1 of each quad give the metadata of f16 m16n8k32). */
 static void mma_helper_def(qk_buf *out, int kind) {
     const tir_mma_shape *sh = tir_mma_shape_of(kind);
     const char *ct = sh->acc == TS_F32 ? "qkc_f32x4" : "qkc_u32x4", *cc = sh->acc == TS_F32 ? "f" : "r";
