@@ -1,13 +1,14 @@
 /* tir_mma.c — tensor-core tiles for GPU targets: a contraction
  *     y[m, n] = sum(k) X[m, k] * W[n, k]
- * whose W has small integer codes and a scale constant over blocks of K,
+ * whose W has codes exact in f16 (or s8) and a scale constant over blocks of K,
  * and whose X is f16 (-> f16 MMA) or an s8-coded format such as a
  * quantize()d activation temp (-> s8 MMA), is lowered to warp-level
  * mma.sync instead of one lane per output (tir_build.c's general path).
  *
  * "Swap AB": the MMA's A (16 x k, row-major) is 16 rows n of W, decoded
  * per lane from the canonical layout by tir_decode.c without their scale
- * (exact small integers, exact in f16 and s8); its B (k x 8, column-major)
+ * (code values exact in f16 — small integers, minifloats up to e5m10,
+ * tables of such values — or integers in [-128, 127] for s8); its B (k x 8, column-major)
  * is X^T, 8 rows m of X; D[n][m] is a 16 x 8 tile of y^T. One work item is
  * 16 rows n, computed by one warp (a TL_WARP grid loop); it walks M in
  * steps of 8 and K in blocks of L (the scale block, a multiple of the
@@ -114,39 +115,68 @@ static int single_var(const kir_index *ix)
     return ix->nterms == 1 && ix->terms[0].coef == 1 && ix->c == 0 ? ix->terms[0].var : -1;
 }
 
-/* Range of a format's unscaled values (c - zero) when they are small
- * integers and the scale factors out of a block; else 0. */
-static int code_range(const qk_format *f, int *lo, int *hi)
+/* The unscaled values (c - zero) a format's codes can take, when the
+ * scale factors out of a block: both ends of the range for integer-like
+ * codes, every code's value for minifloats and tables. 0 if none. */
+static int code_values(const qk_format *f, double *v, int *n)
 {
     if (f->zero != QK_ZERO_NONE || f->bits > 8 || !tdec_scale_factorable(f))
         return 0;
-    int span = 1 << f->bits;
+    int lo, hi;
     switch (f->code) {
-    case QK_CODE_SINT: *lo = -span / 2, *hi = span / 2 - 1; return 1;
-    case QK_CODE_UINT: *lo = 0, *hi = span - 1; return 1;
-    case QK_CODE_OFFSET: *lo = -f->offset, *hi = span - 1 - f->offset; return 1;
+    case QK_CODE_SINT: case QK_CODE_UINT: case QK_CODE_OFFSET: case QK_CODE_TERNARY: case QK_CODE_BINARY:
+        qk_format_code_range(f, &lo, &hi);
+        v[0] = lo, v[1] = f->code == QK_CODE_TERNARY ? 2 : hi; /* a 2-bit ternary 3 decodes as 2 */
+        *n = 2;
+        return 1;
+    case QK_CODE_MINIFLOAT: case QK_CODE_TABLE:
+        *n = 1 << f->bits;
+        for (int c = 0; c < *n; c++)
+            v[c] = qk_format_codeval(f, (uint32_t)c);
+        return 1;
     default: return 0;
     }
+}
+
+/* 1 if every value is exact in f16 (integer ranges: their ends, at most
+ * 2^8 apart, are; so is everything between them). */
+static int all_f16(const double *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        float x = (float)v[i];
+        if (v[i] == v[i] && ((double)x != v[i] || qk_f16_to_f32(qk_f32_to_f16(x)) != x))
+            return 0;
+    }
+    return 1;
+}
+
+static int all_s8(const double *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!(v[i] >= -128 && v[i] <= 127 && v[i] == (double)(int)v[i]))
+            return 0;
+    return 1;
 }
 
 /* The MMA kind for W's format and X's tensor, and the K block; -1 if none fits. */
 static int pick_kind(const qk_format *fw, const kir_tensor *tx, int *L)
 {
-    int lo, hi;
-    if (!code_range(fw, &lo, &hi))
+    double v[256];
+    int n;
+    if (!code_values(fw, v, &n))
         return -1;
+    int f16x = !tx->fmt && tx->dtype == QK_DT_F16 && all_f16(v, n);
     if (fw->sp_n) { /* 2:4 along K: the sparse tensor cores' own pattern */
-        int fits = fw->sp_n == 2 && fw->sp_m == 4 && !tx->fmt && tx->dtype == QK_DT_F16 && lo >= -2048 && hi <= 2048;
-        if (!fits || fw->block % 32)
+        if (!f16x || fw->sp_n != 2 || fw->sp_m != 4 || fw->block % 32)
             return -1;
         *L = fw->block;
         return TIR_MMA_SP_F16_K32;
     }
-    if (!tx->fmt && tx->dtype == QK_DT_F16 && lo >= -2048 && hi <= 2048 && fw->block % 16 == 0) {
-        *L = fw->block; /* integers up to 2^11 are exact in f16 */
+    if (f16x && fw->block % 16 == 0) {
+        *L = fw->block;
         return TIR_MMA_F16_K16;
     }
-    if (tx->fmt && tdec_is_s8(tx->fmt) && lo >= -128 && hi <= 127) {
+    if (tx->fmt && tdec_is_s8(tx->fmt) && all_s8(v, n)) {
         int bw = fw->block, bx = tx->fmt->block, mn = bw < bx ? bw : bx, mx = bw < bx ? bx : bw;
         if (mn % 32 == 0 && mx % mn == 0) {
             *L = mn;

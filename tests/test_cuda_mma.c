@@ -29,10 +29,14 @@
 #include "backends/cuda/cuda_internal.h"
 #include "compiler/format.h"
 #include "frontend/frontend.h"
+#include "support/lib_formats.h"
 
 #ifndef QKC_PTXAS
 #define QKC_PTXAS ""
 #endif
+
+#define DSL_DIR QKC_SOURCE_DIR "/dsl"
+#define MAX_FORMATS 128
 
 static const char source[] =
     "import ggml\n"
@@ -57,27 +61,29 @@ static const char source[] =
 
 static kir_program *prog;
 
-static kir_kernel *kernel_named(const char *name) {
-    for (int i = 0; i < prog->nkernels; i++)
-        if (strcmp(prog->kernels[i]->name, name) == 0)
-            return prog->kernels[i];
+static kir_kernel *kernel_in(kir_program *p, const char *name) {
+    for (int i = 0; i < p->nkernels; i++)
+        if (strcmp(p->kernels[i]->name, name) == 0)
+            return p->kernels[i];
     CU_FAIL_FATAL("no such kernel");
     return NULL;
 }
 
-static tir_func *build(const char *name) {
+static tir_func *build_in(kir_program *p, const char *name) {
     qk_target t;
     CU_ASSERT_FATAL(qk_target_named("sm_90", &t) == 0);
     tir_config cfg;
     tir_default_config(&t, &cfg);
     char err[1024] = "";
-    tir_func *f = tir_build(prog->arena, kernel_named(name), &t, &cfg, err, sizeof err);
+    tir_func *f = tir_build(p->arena, kernel_in(p, name), &t, &cfg, err, sizeof err);
     if (!f)
         printf("\ntir_build %s: %s\n", name, err);
     CU_ASSERT_FATAL(f != NULL);
     CU_ASSERT_FATAL(tir_verify(f, err, sizeof err) == 0);
     return f;
 }
+
+static tir_func *build(const char *name) { return build_in(prog, name); }
 
 static char *emit_cuda(tir_func *f) {
     char err[512] = "";
@@ -312,7 +318,7 @@ static int emu_open(tir_func *f, emu *m) {
     fprintf(fp, "%s%s%s", emu_prelude, src, emu_mma);
     call_wrapper(f, fp);
     fclose(fp);
-    snprintf(cmd, sizeof cmd, "g++ -std=c++17 -O1 -ffp-contract=off -DQKC_HOST_EMU -shared -fPIC -pthread -o %s %s", so,
+    snprintf(cmd, sizeof cmd, "g++ -std=c++17 -O0 -ffp-contract=off -DQKC_HOST_EMU -shared -fPIC -pthread -o %s %s", so,
              cc);
     int rc = system(cmd);
     CU_ASSERT_FATAL(rc == 0);
@@ -411,9 +417,9 @@ static kir_view view_of(const tensor_data *d) {
 /* Runs kernel `name` (params x: [M, K], W: [N, K]; result y: [M, N] or
  * [N, M]) built for sm_90 on the emulated warp and compares y with
  * ref_run within an f32-summation bound. */
-static void check_against_ref(const char *name, int64_t M, int64_t N, int64_t K) {
-    kir_kernel *k = kernel_named(name);
-    tir_func *f = build(name);
+static void check_kernel(kir_program *p, const char *name, int64_t M, int64_t N, int64_t K) {
+    kir_kernel *k = kernel_in(p, name);
+    tir_func *f = build_in(p, name);
     CU_ASSERT(count_op(f, TIR_MMA) > 0);
     emu m;
     if (emu_open(f, &m) != 0)
@@ -466,6 +472,10 @@ static void check_against_ref(const char *name, int64_t M, int64_t N, int64_t K)
         free(scratch[s]);
     free(x.data), free(x.values), free(w.data), free(w.values), free(y.data), free(yref.data);
     dlclose(m.lib);
+}
+
+static void check_against_ref(const char *name, int64_t M, int64_t N, int64_t K) {
+    check_kernel(prog, name, M, N, K);
 }
 
 /* ---- tests ---- */
@@ -523,6 +533,58 @@ static void test_emu_f16_transposed(void) { check_against_ref("w4a16t", 11, 19, 
 static void test_emu_s8(void) { check_against_ref("w4a8", 5, 37, 109); }
 static void test_emu_sp(void) { check_against_ref("sp24", 5, 37, 109); }
 
+/* Every dsl/ format as W, with f16 activations (`a16`) and with q8
+ * activations made by quantize() (`a8`): where tir_mma.c picks an MMA the
+ * kernel runs on the emulated warp against the reference (K = 2 blocks +
+ * 7); the others keep the one-lane path. The formats expected on tensor
+ * cores must be among the MMA ones. */
+static void test_every_format(void) {
+    static rtt_format formats[MAX_FORMATS];
+    int n = rtt_lib_formats(DSL_DIR, formats, MAX_FORMATS);
+    CU_ASSERT_FATAL(n > 0);
+    char got[4096] = "";
+    for (int i = 0; i < n; i++) {
+        const rtt_format *l = &formats[i];
+        if (l->vq)
+            continue;
+        char src[2048];
+        snprintf(src, sizeof src,
+                 "import \"%s/%s\"\nformat q8a { code = int8; block = 32; scale = f32 }\n"
+                 "kernel a16(x: f16[M, K], W: %s[N, K]) -> y: f32[M, N] { y[m, n] = sum(k) x[m, k] * W[n, k] }\n"
+                 "kernel a8(x: f32[M, K], W: %s[N, K]) -> y: f32[M, N] {\n"
+                 "  xq[m, k] = quantize(x[m, k], q8a)\n  y[m, n] = sum(k) xq[m, k] * W[n, k]\n}\n",
+                 DSL_DIR, l->file, l->name, l->name);
+        qk_diags d;
+        qk_diags_init(&d);
+        kir_program *p = qk_frontend_compile(src, strlen(src), "every.qk", DSL_DIR, &d);
+        qk_diags_free(&d);
+        CU_ASSERT_FATAL(p != NULL);
+        static const char *const kernels[] = {"a16", "a8"};
+        for (int j = 0; j < 2; j++) {
+            tir_func *f = build_in(p, kernels[j]);
+            if (count_op(f, TIR_MMA) == 0)
+                continue;
+            size_t len = strlen(got);
+            snprintf(got + len, sizeof got - len, " %s/%s", l->name, kernels[j]);
+            check_kernel(p, kernels[j], 5, 37, 2 * l->block + 7);
+        }
+        kir_program_free(p);
+    }
+    printf("\n  on tensor cores:%s\n", got);
+    static const char *const want[] = {" q4_0/a16", " q4_0/a8", " q8_0/a16", " q8_0/a8", " iq4_nl/a16",
+                                       " mxfp4_e2m1/a16", " nvfp4/a16", " int4_2of4/a16", " int8_2of4/a16"};
+    for (int i = 0; i < QK_COUNT(want); i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s ", want[i]);
+        size_t len = strlen(got);
+        got[len] = ' ', got[len + 1] = 0; /* every entry ends with a space */
+        if (!strstr(got, key))
+            printf("\n  expected on tensor cores: %s\n", want[i]);
+        CU_ASSERT(strstr(got, key) != NULL);
+        got[len] = 0;
+    }
+}
+
 int main(void) {
     qk_diags d;
     qk_diags_init(&d);
@@ -546,6 +608,7 @@ int main(void) {
     CU_add_test(s, "host warp emulation: f16 result y[n, m]", test_emu_f16_transposed);
     CU_add_test(s, "host warp emulation: quantize() s8 x q4_0 vs reference", test_emu_s8);
     CU_add_test(s, "host warp emulation: f16 x 2:4 int4 (mma.sp) vs reference", test_emu_sp);
+    CU_add_test(s, "every dsl/ format: MMA where it fits, vs reference", test_every_format);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     int failures = (int)CU_get_number_of_failures();
