@@ -524,6 +524,20 @@ static void test_printer(void) {
     qk_buf_free(&b);
 }
 
+/* The LLVM backend refuses warp-level code with a message, no crash. */
+static void test_llvm_refuses(void) {
+    tir_func *f = build("w4a16");
+    qk_target t;
+    qk_target_host(&t);
+    void *st = NULL;
+    char err[1024] = "";
+    CU_ASSERT_FATAL(qk_backend_llvm.create(&t, &st, err, sizeof err) == 0);
+    qk_code code = {0};
+    CU_ASSERT(qk_backend_llvm.compile(st, f, &code, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, "warp-level GPU code") != NULL);
+    qk_backend_llvm.destroy(st);
+}
+
 static void test_ptx_f16(void) { check_ptx(build("w4a16"), "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"); }
 static void test_ptx_s8(void) { check_ptx(build("w4a8"), "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"); }
 static void test_ptx_sp(void) { check_ptx(build("sp24"), "mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32"); }
@@ -601,6 +615,7 @@ int main(void) {
     CU_add_test(s, "sm_90 kernels call mma helpers", test_structure);
     CU_add_test(s, "f32 activations fall back to one lane", test_fallback);
     CU_add_test(s, "tiled-IR text of warp-level code", test_printer);
+    CU_add_test(s, "LLVM backend refuses warp-level code", test_llvm_refuses);
     CU_add_test(s, "f16 mma: NVRTC + ptxas sm_80/sm_90", test_ptx_f16);
     CU_add_test(s, "s8 mma: NVRTC + ptxas sm_80/sm_90", test_ptx_s8);
     CU_add_test(s, "2:4 mma.sp: NVRTC + ptxas sm_80/sm_90", test_ptx_sp);
