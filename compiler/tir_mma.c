@@ -1,5 +1,5 @@
 /* tir_mma.c — tensor-core tiles for GPU targets: a contraction
- *     y[m, n] = sum(k) X[m, k] * W[n, k]
+ *     y[m, n] = E(sum(k) X[m, k] * W[n, k])
  * whose W has codes exact in f16 (or s8) and a scale constant over blocks of K,
  * and whose X is f16 (-> f16 MMA) or an s8-coded format such as a
  * quantize()d activation temp (-> s8 MMA), is lowered to warp-level
@@ -15,7 +15,9 @@
  * MMA's k). Per block the MMAs give the exact partial sum of code x
  * activation (f32 for f16 products; s32 for s8), and each lane then adds
  * scale * partial to its four f32 accumulators, so the result is the
- * reference's up to the order of f32 additions. Ragged N and M are
+ * reference's up to the order of f32 additions; then the epilogue (the
+ * rest of the right-hand side, lowered by tir_build.c through
+ * tmma_env.finish) runs per output under `n < N && m < M`. Ragged N and M are
  * clamped on reads (the rows are valid, their results are not stored) and
  * masked on stores; ragged K reads X as 0 past K (W's last block is
  * padded in its packed rows, so its codes are there and finite).
@@ -45,6 +47,7 @@
 
 typedef struct mplan {
     int kind;              /* tir_mma_kind */
+    const kir_expr *sum;   /* the reduction (rhs itself, or inside an epilogue) */
     const kir_expr *w, *x; /* W[n, k] (quantized), X[m, k] (f16, or s8 codes) */
     int nvar, mvar, kvar;
     int L;                 /* K block: every scale is constant over it */
@@ -186,12 +189,33 @@ static int pick_kind(const qk_format *fw, const kir_tensor *tx, int *L)
     return -1;
 }
 
-static int match(const kir_kernel *k, const kir_stmt *st, const kir_expr *rhs, mplan *p)
+/* The top-level sums of e (not inside other sums): counts them, keeps the first. */
+static void find_sums(const kir_expr *e, const kir_expr **first, int *n)
 {
+    if (!e)
+        return;
+    if (e->kind == KE_SUM) {
+        if ((*n)++ == 0)
+            *first = e;
+        return;
+    }
+    find_sums(e->a, first, n);
+    find_sums(e->b, first, n);
+}
+
+static int match(const tmma_env *env, const kir_stmt *st, const kir_expr *rhs, mplan *p)
+{
+    const kir_kernel *k = env->k;
     const kir_tensor *y = &k->tensors[st->tensor];
-    if (y->rank != 2 || st->nlhs != 2 || (y->dtype != QK_DT_F32 && y->dtype != QK_DT_F16))
+    const kir_expr *sum = NULL;
+    int nsums = 0;
+    find_sums(rhs, &sum, &nsums);
+    if (nsums != 1 || (sum != rhs && !env->finish))
         return 0;
-    if (rhs->kind != KE_SUM || rhs->nvars != 1 || rhs->a->kind != KE_BIN || rhs->a->op != KB_MUL)
+    if (y->rank != 2 || st->nlhs != 2 || (!env->finish && y->dtype != QK_DT_F32 && y->dtype != QK_DT_F16))
+        return 0;
+    rhs = sum;
+    if (rhs->nvars != 1 || rhs->a->kind != KE_BIN || rhs->a->op != KB_MUL)
         return 0;
     const kir_expr *side[2] = {rhs->a->a, rhs->a->b};
     for (int i = 0; i < 2; i++) {
@@ -209,7 +233,7 @@ static int match(const kir_kernel *k, const kir_stmt *st, const kir_expr *rhs, m
         int L, kind = pick_kind(tw->fmt, tx, &L);
         if (kind < 0)
             continue;
-        *p = (mplan){kind, w, x, nv, mv, kv, L};
+        *p = (mplan){kind, sum, w, x, nv, mv, kv, L};
         return 1;
     }
     return 0;
@@ -412,7 +436,7 @@ static void k_block(mctx *c, int b, int kb, int m0, const int *acc, const xarg *
     }
 }
 
-/* y[n, m] (in the statement's index order) = acc, where n < N and m < M. */
+/* y[n, m] (in the statement's index order) = E(acc), where n < N and m < M. */
 static void store_d(mctx *c, int b, int i, int m0, int accv)
 {
     const kir_tensor *y = &c->k->tensors[c->st->tensor];
@@ -420,6 +444,12 @@ static void store_d(mctx *c, int b, int i, int m0, int accv)
     int m = addc(c, b, add(c, b, m0, op2(c, b, TIR_MUL, c->t, c64(c, b, 2))), i & 1);
     int ok = op2(c, b, TIR_AND, ilt(c, b, n, c->N), ilt(c, b, m, c->M));
     int i0 = c->st->lhs[0] == c->p.nvar ? n : m, i1 = i0 == n ? m : n;
+    if (c->env->finish) { /* per lane, after the warp's last mma: a branch is fine */
+        int tb, lhs[2] = {i0, i1};
+        tir_if(c->f, b, ok, &tb, NULL);
+        c->env->finish(c->env->ctx, tb, lhs, c->p.sum, accv);
+        return;
+    }
     int el = add(c, b, op2(c, b, TIR_MUL, i0, c->env->stride[c->st->tensor * QK_MAX_RANK]), i1);
     int off = op2(c, b, TIR_MUL, el, c64(c, b, qk_dtype_size(y->dtype)));
     int v = y->dtype == QK_DT_F16 ? cvt(c, b, TIR_F2H, TS_I16, accv) : accv;
@@ -467,7 +497,7 @@ static void tile(mctx *c, int b, int item)
 int tmma_build_stmt(const tmma_env *env, const kir_stmt *st, const kir_expr *rhs, int item_off)
 {
     mctx c = {.env = env, .f = env->f, .k = env->k, .st = st};
-    if (env->t->kind != QK_TARGET_GPU || env->t->sm < 80 || !match(env->k, st, rhs, &c.p))
+    if (env->t->kind != QK_TARGET_GPU || env->t->sm < 80 || !match(env, st, rhs, &c.p))
         return -1;
     c.sh = tir_mma_shape_of(c.p.kind);
     c.per = c.sh->acc == TS_F32 ? 2 : 4;

@@ -19,6 +19,12 @@ typedef struct tmma_env {
     const int *stride;   /* tensor*QK_MAX_RANK+d -> i64 node (elements) */
     const int *rowbytes; /* quantized tensor -> i64 node */
     const int *dimnode;  /* dimension symbol -> i64 node */
+    /* The epilogue: lowers the statement's right-hand side with `sum`
+     * (its one reduction) replaced by the f32 value `v`, for the output
+     * point whose LHS variables are the i64 nodes lhs[0..nlhs), and stores
+     * it, all into block b. NULL: only a bare sum is taken. */
+    void (*finish)(void *ctx, int b, const int *lhs, const kir_expr *sum, int v);
+    void *ctx;
 } tmma_env;
 
 /* If statement st (with rhs, its fused right-hand side) is a contraction

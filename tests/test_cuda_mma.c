@@ -55,6 +55,9 @@ static const char source[] =
     "kernel sp24(x: f16[M, K], W: int4_2of4[N, K]) -> y: f32[M, N] {\n"
     "  y[m, n] = sum(k) x[m, k] * W[n, k]\n"
     "}\n"
+    "kernel epi(x: f16[M, K], W: q4_0[N, K], b: f32[N]) -> y: f16[M, N] {\n"
+    "  y[m, n] = relu(sum(k) x[m, k] * W[n, k] + b[n]) * 0.5\n"
+    "}\n"
     "kernel w8a16_f32x(x: f32[M, K], W: q8_0[N, K]) -> y: f32[M, N] {\n"
     "  y[m, n] = sum(k) x[m, k] * W[n, k]\n"
     "}\n";
@@ -414,9 +417,16 @@ static kir_view view_of(const tensor_data *d) {
     return v;
 }
 
-/* Runs kernel `name` (params x: [M, K], W: [N, K]; result y: [M, N] or
- * [N, M]) built for sm_90 on the emulated warp and compares y with
- * ref_run within an f32-summation bound. */
+/* Extent of dim d of tensor t: M, N or K by its symbol's name. */
+static int64_t extent(const kir_kernel *k, const kir_tensor *t, int d, int64_t M, int64_t N, int64_t K) {
+    const char *s = t->dims[d].sym >= 0 ? k->syms[t->dims[d].sym] : "";
+    return !strcmp(s, "M") ? M : !strcmp(s, "N") ? N : !strcmp(s, "K") ? K : t->dims[d].c;
+}
+
+/* Runs kernel `name` (params x: [M, K], W: [N, K], then others such as a
+ * bias b: [N]; one result y: [M, N] or [N, M]) built for sm_90 on the
+ * emulated warp and compares y with ref_run within an f32-summation
+ * bound. */
 static void check_kernel(kir_program *p, const char *name, int64_t M, int64_t N, int64_t K) {
     kir_kernel *k = kernel_in(p, name);
     tir_func *f = build_in(p, name);
@@ -424,13 +434,26 @@ static void check_kernel(kir_program *p, const char *name, int64_t M, int64_t N,
     emu m;
     if (emu_open(f, &m) != 0)
         return;
-    const kir_tensor *ty = &k->tensors[2];
-    int ny = ty->dims[0].sym >= 0 && strcmp(k->syms[ty->dims[0].sym], "N") == 0; /* y[n, m] */
-    tensor_data x = make_param(&k->tensors[0], M, K), w = make_param(&k->tensors[1], N, K);
-    int64_t yr = ny ? N : M, yc = ny ? M : N;
-    size_t ysz = (size_t)(M * N) * qk_dtype_size(ty->dtype);
-    tensor_data y = {calloc(1, ysz), NULL, yr, yc}, yref = {calloc(1, ysz), NULL, yr, yc};
-    kir_view views[3] = {view_of(&x), view_of(&w), view_of(&yref)};
+    int nio = k->nparams + k->nresults, yi = k->nparams;
+    CU_ASSERT_FATAL(nio <= 8 && k->nresults == 1);
+    tensor_data td[8], yref;
+    kir_view views[8];
+    for (int i = 0; i < nio; i++) {
+        const kir_tensor *t = &k->tensors[i];
+        int64_t rows = 1, cols = extent(k, t, t->rank - 1, M, N, K);
+        for (int d = 0; d + 1 < t->rank; d++)
+            rows *= extent(k, t, d, M, N, K);
+        if (i == yi) {
+            size_t sz = (size_t)(rows * cols) * qk_dtype_size(t->dtype);
+            td[i] = (tensor_data){calloc(1, sz), NULL, rows, cols};
+            yref = (tensor_data){calloc(1, sz), NULL, rows, cols};
+        } else
+            td[i] = make_param(t, rows, cols);
+        views[i] = i == yi ? view_of(&yref) : view_of(&td[i]);
+        views[i].rank = t->rank;
+        if (t->rank == 1)
+            views[i].shape[0] = cols, views[i].stride[0] = 1;
+    }
     int64_t dims[8];
     char err[512] = "";
     CU_ASSERT_FATAL(kir_bind(k, views, dims, err, sizeof err) == 0);
@@ -438,13 +461,14 @@ static void check_kernel(kir_program *p, const char *name, int64_t M, int64_t N,
     unsigned long long av[64] = {0};
     void *scratch[8] = {0};
     CU_ASSERT_FATAL(f->nargs <= 64 && f->nscratch <= 8);
-    av[0] = (uintptr_t)x.data, av[1] = (uintptr_t)w.data, av[2] = (uintptr_t)y.data;
-    int a = 3;
+    int a = 0;
+    for (int i = 0; i < nio; i++)
+        av[a++] = (uintptr_t)td[i].data;
     for (int s = 0; s < k->nsyms; s++)
         av[a++] = (unsigned long long)dims[s];
-    for (int i = 0; i < 3; i++)
-        if (!k->tensors[i].fmt) /* leading stride of each dense rank-2 tensor */
-            av[a++] = (unsigned long long)(i == 0 ? K : yc);
+    for (int i = 0; i < nio; i++)
+        if (!k->tensors[i].fmt && k->tensors[i].rank == 2) /* leading stride of each dense rank-2 tensor */
+            av[a++] = (unsigned long long)td[i].cols;
     for (int s = 0; s < f->nscratch; s++) {
         scratch[s] = calloc(1, (size_t)tir_scratch_bytes(f, k, s, dims) + 16);
         av[f->scratch[s].arg] = (uintptr_t)scratch[s];
@@ -453,14 +477,17 @@ static void check_kernel(kir_program *p, const char *name, int64_t M, int64_t N,
     emu_run(&m, f, dims, av);
     CU_ASSERT(*m.failed == 0);
     CU_ASSERT(*m.calls > 0);
+    const kir_tensor *ty = &k->tensors[yi];
+    int ny = extent(k, ty, 0, 0, 1, 0) == 1; /* y[n, m] */
+    const tensor_data *x = &td[0], *w = &td[1];
     int bad = 0;
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
             int64_t at = ny ? j * M + i : i * N + j;
-            double got = qk_dtype_load(ty->dtype, y.data, at), want = qk_dtype_load(ty->dtype, yref.data, at);
+            double got = qk_dtype_load(ty->dtype, td[yi].data, at), want = qk_dtype_load(ty->dtype, yref.data, at);
             double bound = 0;
             for (int64_t kk = 0; kk < K; kk++)
-                bound += fabs((double)x.values[i * K + kk] * w.values[j * K + kk]);
+                bound += fabs((double)x->values[i * K + kk] * w->values[j * K + kk]);
             /* f32 sums of a few partials: ~1e-6 of the magnitudes; f16 results: half an ulp of f16 more */
             double tol = 2e-6 * bound + 1e-6 + (ty->dtype == QK_DT_F16 ? fabs(want) / 1024 : 0);
             if (!(fabs(got - want) <= tol) && bad++ < 5)
@@ -470,7 +497,9 @@ static void check_kernel(kir_program *p, const char *name, int64_t M, int64_t N,
     CU_ASSERT(bad == 0);
     for (int s = 0; s < f->nscratch; s++)
         free(scratch[s]);
-    free(x.data), free(x.values), free(w.data), free(w.values), free(y.data), free(yref.data);
+    for (int i = 0; i < nio; i++)
+        free(td[i].data), free(td[i].values);
+    free(yref.data);
     dlclose(m.lib);
 }
 
@@ -488,6 +517,7 @@ static void test_structure(void) {
         {"w4a16t", "qkc_mma_f16_m16n8k16(", "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"},
         {"w4a8", "qkc_mma_s8_m16n8k32(", "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"},
         {"sp24", "qkc_mma_sp_f16_m16n8k32(", "mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32"},
+        {"epi", "qkc_mma_f16_m16n8k16(", "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"},
     };
     for (int i = 0; i < QK_COUNT(want); i++) {
         tir_func *f = build(want[i].kernel);
@@ -540,12 +570,14 @@ static void test_llvm_refuses(void) {
 
 static void test_ptx_f16(void) { check_ptx(build("w4a16"), "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"); }
 static void test_ptx_s8(void) { check_ptx(build("w4a8"), "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"); }
+static void test_ptx_epilogue(void) { check_ptx(build("epi"), "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"); }
 static void test_ptx_sp(void) { check_ptx(build("sp24"), "mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32"); }
 
 static void test_emu_f16(void) { check_against_ref("w4a16", 5, 37, 109); }
 static void test_emu_f16_transposed(void) { check_against_ref("w4a16t", 11, 19, 64); }
 static void test_emu_s8(void) { check_against_ref("w4a8", 5, 37, 109); }
 static void test_emu_sp(void) { check_against_ref("sp24", 5, 37, 109); }
+static void test_emu_epilogue(void) { check_against_ref("epi", 13, 21, 77); }
 
 /* Every dsl/ format as W, with f16 activations (`a16`) and with q8
  * activations made by quantize() (`a8`): where tir_mma.c picks an MMA the
@@ -619,10 +651,12 @@ int main(void) {
     CU_add_test(s, "f16 mma: NVRTC + ptxas sm_80/sm_90", test_ptx_f16);
     CU_add_test(s, "s8 mma: NVRTC + ptxas sm_80/sm_90", test_ptx_s8);
     CU_add_test(s, "2:4 mma.sp: NVRTC + ptxas sm_80/sm_90", test_ptx_sp);
+    CU_add_test(s, "epilogue: NVRTC + ptxas sm_80/sm_90", test_ptx_epilogue);
     CU_add_test(s, "host warp emulation: f16 x q4_0 vs reference", test_emu_f16);
     CU_add_test(s, "host warp emulation: f16 result y[n, m]", test_emu_f16_transposed);
     CU_add_test(s, "host warp emulation: quantize() s8 x q4_0 vs reference", test_emu_s8);
     CU_add_test(s, "host warp emulation: f16 x 2:4 int4 (mma.sp) vs reference", test_emu_sp);
+    CU_add_test(s, "host warp emulation: bias + relu epilogue, f16 y", test_emu_epilogue);
     CU_add_test(s, "every dsl/ format: MMA where it fits, vs reference", test_every_format);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
