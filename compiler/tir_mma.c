@@ -263,7 +263,7 @@ static int w_bits(mctx *c, int b, int r, int k)
 }
 
 /* i32 bits of X[m, k] (0 past M or K): f16 bits or the s8 code byte. */
-static int x_bits(mctx *c, int b, int m, int mc, int k, const tdec_src *xrow)
+static int x_bits(mctx *c, int b, int m, int k, const tdec_src *xrow)
 {
     int ok = op2(c, b, TIR_AND, ilt(c, b, m, c->M), ilt(c, b, k, c->K));
     const kir_tensor *tx = &c->k->tensors[c->p.x->tensor];
@@ -273,7 +273,6 @@ static int x_bits(mctx *c, int b, int m, int mc, int k, const tdec_src *xrow)
         int h = tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I16, 1), c->env->ptr[c->p.x->tensor], off, ok, -1);
         return cvt(c, b, TIR_ZEXT, TS_I32, h);
     }
-    (void)mc;
     int bx = tx->fmt->block;
     int blk = op2(c, b, TIR_DIV, k, c64(c, b, bx)), in = op2(c, b, TIR_REM, k, c64(c, b, bx));
     int code = cvt(c, b, TIR_ZEXT, TS_I32, tdec_codes_s8(c->f, b, xrow, blk, in, -1, 1));
@@ -303,15 +302,15 @@ static int w_elem(mctx *c, int b, int r, int k, void *arg)
 }
 
 typedef struct xarg {
-    int m, mc;
-    const tdec_src *row;
+    int m;               /* i64: the B column's row of X, m0 + g */
+    const tdec_src *row; /* s8 X: that row, clamped to M - 1 */
 } xarg;
 
 static int x_elem(mctx *c, int b, int which, int k, void *arg)
 {
     const xarg *xa = arg;
     (void)which;
-    return x_bits(c, b, xa->m, xa->mc, k, xa->row);
+    return x_bits(c, b, xa->m, k, xa->row);
 }
 
 static int frag_init(mctx *c, int b, tir_scalar s, int words)
@@ -384,12 +383,11 @@ static int b_fragment(mctx *c, int b, int k0, const xarg *xa)
 }
 
 /* The X row (clamped to M - 1) of column m, for s8 X. */
-static tdec_src x_row(mctx *c, int b, int m, int *mc)
+static tdec_src x_row(mctx *c, int b, int m)
 {
-    *mc = op2(c, b, TIR_MIN, m, op2(c, b, TIR_SUB, c->M, c64(c, b, 1)));
     if (!c->k->tensors[c->p.x->tensor].fmt)
         return (tdec_src){0};
-    return packed_row(c, b, c->p.x, *mc);
+    return packed_row(c, b, c->p.x, op2(c, b, TIR_MIN, m, op2(c, b, TIR_SUB, c->M, c64(c, b, 1))));
 }
 
 /* Scale of element i of D in block kb (i64, in units of L): W's row scale
@@ -401,8 +399,8 @@ static int d_scale(mctx *c, int b, int i, int kbase, int m0)
     const qk_format *fx = c->k->tensors[c->p.x->tensor].fmt;
     if (!fx)
         return s;
-    int m = add(c, b, add(c, b, m0, op2(c, b, TIR_MUL, c->t, c64(c, b, 2))), c64(c, b, i & 1)), mc;
-    tdec_src xr = x_row(c, b, m, &mc);
+    int m = add(c, b, add(c, b, m0, op2(c, b, TIR_MUL, c->t, c64(c, b, 2))), c64(c, b, i & 1));
+    tdec_src xr = x_row(c, b, m);
     int sx = tdec_scale(c->f, b, &xr, op2(c, b, TIR_DIV, kbase, c64(c, b, fx->block)));
     return op2(c, b, TIR_FMUL, s, sx);
 }
@@ -464,8 +462,8 @@ static void m_tile(mctx *c, int b, int m0)
         acc[i] = tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, 1), tir_const_f(c->f, b, 1, 0.0), -1, -1, -1);
         c->f->nodes[acc[i]].name = "acc";
     }
-    xarg xa = {add(c, b, m0, c->g), -1, NULL};
-    tdec_src xr = x_row(c, b, xa.m, &xa.mc);
+    xarg xa = {add(c, b, m0, c->g), NULL};
+    tdec_src xr = x_row(c, b, xa.m);
     xa.row = &xr;
     int nblk = op2(c, b, TIR_DIV, addc(c, b, c->K, c->p.L - 1), c64(c, b, c->p.L)), kb_body;
     int kb = tir_loop(c->f, b, c64(c, b, 0), nblk, c64(c, b, 1), TL_SERIAL, "kblock", &kb_body);
