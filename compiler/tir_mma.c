@@ -328,6 +328,28 @@ static int w_item(mctx *c, int b, int k0)
     return op2(c, b, TIR_DIV, op2(c, b, TIR_MUL, k0, c64(c, b, fw->kept)), c64(c, b, fw->block));
 }
 
+/* Position (0..3, i64) in its group of 4 of kept item `item` of W row r. */
+static int w_pos(mctx *c, int b, int r, int item)
+{
+    const qk_format *fw = c->wrow[r].fmt;
+    int blk = op2(c, b, TIR_DIV, item, c64(c, b, fw->kept)), in = op2(c, b, TIR_REM, item, c64(c, b, fw->kept));
+    int pos = tdec_positions(c->f, b, &c->wrow[r], blk, in, -1, 1);
+    return op2(c, b, TIR_AND, pos, c64(c, b, fw->sp_m - 1));
+}
+
+/* A word of mma.sp's A: the two kept items (one group of 4) from `item`,
+ * in increasing position, so that the metadata is ordered whatever order
+ * the format stores them in (metadata() sorts the same way). */
+static int sparse_word(mctx *c, int b, int r, int item)
+{
+    int item1 = addc(c, b, item, 1);
+    int v0 = w_bits(c, b, r, item), v1 = w_bits(c, b, r, item1);
+    int swap = ilt(c, b, w_pos(c, b, r, item1), w_pos(c, b, r, item));
+    int lo = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_I32, 1), swap, v1, v0, -1);
+    int hi = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_I32, 1), swap, v0, v1, -1);
+    return op2(c, b, TIR_OR, lo, op2(c, b, TIR_SHL, hi, c32(c, b, 16)));
+}
+
 /* The A fragment from k0: word w holds row g + 8 * (w & 1), columns from
  * per * t + (w >> 1) * 4 * per (f16: 2t + 8h; s8: 4t + 16h). For mma.sp
  * the columns are those of the kept items (the compressed 16 x 16 A has
@@ -337,7 +359,8 @@ static int a_fragment(mctx *c, int b, int k0)
     int v = frag_init(c, b, TS_I32, c->sh->a_words);
     int kt = add(c, b, w_item(c, b, k0), op2(c, b, TIR_MUL, c->t, c64(c, b, c->per)));
     for (int w = 0; w < c->sh->a_words; w++) {
-        int word = pack_word(c, b, addc(c, b, kt, (w >> 1) * 4 * c->per), w & 1, w_elem, NULL);
+        int first = addc(c, b, kt, (w >> 1) * 4 * c->per);
+        int word = c->sh->sparse ? sparse_word(c, b, w & 1, first) : pack_word(c, b, first, w & 1, w_elem, NULL);
         v = tir_emit(c->f, b, TIR_INSERT, tir_t(TS_I32, c->sh->a_words), v, word, -1, -1);
         c->f->nodes[v].imm = w;
     }
@@ -348,22 +371,23 @@ static int a_fragment(mctx *c, int b, int k0)
  * metadata for .f16 m16n8k32", sparsity selector 0): lanes with t = 0 and
  * 1 give it, lane t covering kept items 8t .. 8t+7 of the step (16
  * elements of K); bits 2j+1:2j of the low half hold the in-group position
- * (0..3) of kept item 8t+j of row g, the high half the same for row g+8.
+ * (0..3) of kept item 8t+j of row g, the high half the same for row g+8;
+ * the two of a group in increasing order (as sparse_word() orders A).
  * Lanes 2 and 3 compute the words of lanes 0 and 1 (ignored). */
 static int metadata(mctx *c, int b, int k0)
 {
-    const qk_format *fw = c->wrow[0].fmt;
     int first = add(c, b, w_item(c, b, k0), op2(c, b, TIR_MUL, op2(c, b, TIR_AND, c->t, c64(c, b, 1)), c64(c, b, 8)));
     int word = -1;
     for (int r = 0; r < 2; r++)
-        for (int j = 0; j < 8; j++) {
+        for (int j = 0; j < 8; j += 2) {
             int item = addc(c, b, first, j);
-            int blk = op2(c, b, TIR_DIV, item, c64(c, b, fw->kept)), in = op2(c, b, TIR_REM, item, c64(c, b, fw->kept));
-            int pos = tdec_positions(c->f, b, &c->wrow[r], blk, in, -1, 1);
-            int idx = cvt(c, b, TIR_TRUNC, TS_I32, op2(c, b, TIR_AND, pos, c64(c, b, fw->sp_m - 1)));
+            int p0 = w_pos(c, b, r, item), p1 = w_pos(c, b, r, addc(c, b, item, 1));
+            int lo = op2(c, b, TIR_MIN, p0, p1), hi = op2(c, b, TIR_MAX, p0, p1);
+            int pair = op2(c, b, TIR_OR, lo, op2(c, b, TIR_SHL, hi, c64(c, b, 2)));
+            pair = cvt(c, b, TIR_TRUNC, TS_I32, pair);
             if (16 * r + 2 * j)
-                idx = op2(c, b, TIR_SHL, idx, c32(c, b, 16 * r + 2 * j));
-            word = word < 0 ? idx : op2(c, b, TIR_OR, word, idx);
+                pair = op2(c, b, TIR_SHL, pair, c32(c, b, 16 * r + 2 * j));
+            word = word < 0 ? pair : op2(c, b, TIR_OR, word, pair);
         }
     return word;
 }

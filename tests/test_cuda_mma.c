@@ -192,7 +192,8 @@ static const char emu_prelude[] =
  * col g; the metadata comes from lanes t = 0, 1 (selector 0): bits 2j+1:2j
  * of the low half give the position in its group of 4 of kept item 8t + j
  * of row g, the high half the same for row g + 8 (the layout of the PTX
- * ISA's figure "sparse-mma-metadata-16832-f16bf16").
+ * ISA's figure "sparse-mma-metadata-16832-f16bf16"); the two positions of
+ * a group must increase (valid for .sp and .sp::ordered_metadata).
  * Each matrix cell must be supplied by exactly one (lane, element). */
 static const char emu_mma[] =
     "extern \"C\" { int qkc_emu_failed; long qkc_emu_mma_calls; }\n"
@@ -256,7 +257,7 @@ static const char emu_mma[] =
     "  for (int L = 0; L < 32; L++) { int g = L >> 2, t = L & 3; if (t > 1) continue;\n"
     "    for (int h = 0; h < 2; h++) for (int j = 0; j < 8; j++) { int r = g + 8 * h, item = 8 * t + j;\n"
     "      int idx = (int)(emu_e[L] >> (16 * h + 2 * j)) & 3, other = (int)(emu_e[L] >> (16 * h + 2 * (j ^ 1))) & 3;\n"
-    "      if (idx == other) qkc_emu_failed = 3;\n"
+    "      if ((j & 1) == 0 && idx >= other) qkc_emu_failed = 3; /* ordered, distinct */\n"
     "      A[r][4 * (item / 2) + idx] = Ac[r][item]; cover_(&cm[r][item]); } }\n"
     "  for (int L = 0; L < 32; L++) { int g = L >> 2, t = L & 3;\n"
     "    for (int i = 0; i < 4; i++) { int r = g + 8 * (i >> 1), n = 2 * t + (i & 1); double s = C[r][n];\n"
@@ -393,6 +394,29 @@ static float urand(void) {
     return (float)((rng >> 40) & 0xffffff) / (float)0x1000000 * 2 - 1;
 }
 
+/* 1: make_param stores the two kept items of every other group of a 2:4
+ * tensor in decreasing position order (the same values). */
+static int unsorted_pairs;
+
+/* Rebuilds every block of a packed N:M tensor with the kept items (codes
+ * and indices) of groups 0, 2, 4, ... swapped. */
+static void swap_kept_pairs(const qk_format *f, uint8_t *data, int64_t rows, int64_t cols) {
+    int64_t rb = qk_format_row_bytes(f, cols), nb = (cols + f->block - 1) / f->block;
+    uint8_t *tmp = malloc((size_t)f->block_bytes);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *blk = data + f->tensor_header_bytes + r * rb + f->row_header_bytes + b * f->block_bytes;
+            memset(tmp, 0, (size_t)f->block_bytes);
+            for (int fl = 0; fl < QK_FIELD_COUNT; fl++)
+                for (int i = 0; i < f->items[fl]; i++) {
+                    int j = (fl == QK_FIELD_CODES || fl == QK_FIELD_INDEX) && (i / f->sp_n) % 2 == 0 ? i ^ 1 : i;
+                    qk_format_put_item(f, tmp, fl, i, qk_format_item(f, blk, fl, j));
+                }
+            memcpy(blk, tmp, (size_t)f->block_bytes);
+        }
+    free(tmp);
+}
+
 /* Random values of a param [rows, cols]: dense (f16/f32) or packed. */
 static tensor_data make_param(const kir_tensor *t, int64_t rows, int64_t cols) {
     tensor_data d = {NULL, malloc((size_t)(rows * cols) * sizeof(float)), rows, cols};
@@ -402,6 +426,14 @@ static tensor_data make_param(const kir_tensor *t, int64_t rows, int64_t cols) {
         d.data = calloc(1, (size_t)qk_format_size(t->fmt, rows, cols));
         CU_ASSERT_FATAL(qk_format_pack(t->fmt, d.values, rows, cols, d.data, NULL, NULL, 0) == 0);
         qk_format_unpack(t->fmt, d.data, rows, cols, d.values, NULL);
+        if (unsorted_pairs && t->fmt->sp_n == 2) {
+            float *before = malloc((size_t)(rows * cols) * sizeof(float));
+            memcpy(before, d.values, (size_t)(rows * cols) * sizeof(float));
+            swap_kept_pairs(t->fmt, d.data, rows, cols);
+            qk_format_unpack(t->fmt, d.data, rows, cols, d.values, NULL);
+            CU_ASSERT(memcmp(before, d.values, (size_t)(rows * cols) * sizeof(float)) == 0);
+            free(before);
+        }
         return d;
     }
     d.data = malloc((size_t)(rows * cols) * qk_dtype_size(t->dtype));
@@ -577,6 +609,13 @@ static void test_emu_f16(void) { check_against_ref("w4a16", 5, 37, 109); }
 static void test_emu_f16_transposed(void) { check_against_ref("w4a16t", 11, 19, 64); }
 static void test_emu_s8(void) { check_against_ref("w4a8", 5, 37, 109); }
 static void test_emu_sp(void) { check_against_ref("sp24", 5, 37, 109); }
+/* Kept items stored out of position order: A and the metadata are sorted. */
+static void test_emu_sp_unsorted(void) {
+    unsorted_pairs = 1;
+    check_against_ref("sp24", 6, 23, 96);
+    unsorted_pairs = 0;
+}
+
 static void test_emu_epilogue(void) { check_against_ref("epi", 13, 21, 77); }
 
 /* Every dsl/ format as W, with f16 activations (`a16`) and with q8
@@ -656,6 +695,7 @@ int main(void) {
     CU_add_test(s, "host warp emulation: f16 result y[n, m]", test_emu_f16_transposed);
     CU_add_test(s, "host warp emulation: quantize() s8 x q4_0 vs reference", test_emu_s8);
     CU_add_test(s, "host warp emulation: f16 x 2:4 int4 (mma.sp) vs reference", test_emu_sp);
+    CU_add_test(s, "host warp emulation: 2:4 pairs stored unsorted", test_emu_sp_unsorted);
     CU_add_test(s, "host warp emulation: bias + relu epilogue, f16 y", test_emu_epilogue);
     CU_add_test(s, "every dsl/ format: MMA where it fits, vs reference", test_every_format);
     CU_basic_set_mode(CU_BRM_VERBOSE);
