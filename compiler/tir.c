@@ -282,8 +282,8 @@ void tir_print(const tir_func *f, qk_buf *out)
     tir_config_print(&f->cfg, cfg, sizeof cfg);
     qk_buf_printf(out, "  # config: %s\n", cfg);
     for (int g = 0; g < f->ngrids; g++)
-        qk_buf_printf(out, "  # grid %d: statement %d, %d outputs per work item\n", g, f->grids[g].stmt,
-                      f->grids[g].tile);
+        qk_buf_printf(out, "  # grid %d: statement %d, %d outputs per work item%s\n", g, f->grids[g].stmt,
+                      f->grids[g].tile, f->grids[g].warp ? " (computed by one warp)" : "");
     qk_buf_puts(out, "{\n");
     print_block(f, f->entry, 1, out);
     qk_buf_puts(out, "}\n");
