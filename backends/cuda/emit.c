@@ -565,7 +565,9 @@ static void mma_helper_def(qk_buf *out, int kind) {
     const char *ct = sh->acc == TS_F32 ? "qkc_f32x4" : "qkc_u32x4", *cc = sh->acc == TS_F32 ? "f" : "r";
     qk_buf_printf(out, "static __device__ __forceinline__ %s %s(qkc_u32x4 a, qkc_u32x%d b, %s c%s) {\n", ct,
                   mma_helper[kind], sh->b_words, ct, sh->sparse ? ", unsigned e" : "");
-    qk_buf_printf(out, "    %s d;\n    asm volatile(\"%s ", ct, sh->ptx);
+    /* .aligned: the whole warp must execute it together; lanes may just
+     * have left a per-lane branch (an epilogue), so reconverge first. */
+    qk_buf_printf(out, "    %s d;\n    __syncwarp();\n    asm volatile(\"%s ", ct, sh->ptx);
     int ra = 4, rb = ra + sh->a_words, rc = rb + sh->b_words;
     ptx_regs(out, 0, 4);
     qk_buf_puts(out, ", ");
