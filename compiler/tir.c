@@ -30,6 +30,18 @@ const char *tir_scalar_name(int s)
     return s >= 0 && s <= TS_PTR ? scalar_names[s] : "?";
 }
 
+static const tir_mma_shape mma_shapes[] = {
+    [TIR_MMA_F16_K16] = {16, 4, 2, TS_F32, 0, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"},
+    [TIR_MMA_S8_K32] = {32, 4, 2, TS_I32, 0, "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"},
+    [TIR_MMA_SP_F16_K32] = {32, 4, 4, TS_F32, 1, "mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32"},
+};
+_Static_assert(QK_COUNT(mma_shapes) == TIR_MMA_COUNT, "mma shape table size");
+
+const tir_mma_shape *tir_mma_shape_of(int k)
+{
+    return k >= 0 && k < TIR_MMA_COUNT ? &mma_shapes[k] : NULL;
+}
+
 tir_type tir_t(tir_scalar s, int lanes)
 {
     return (tir_type){(uint8_t)s, (uint16_t)lanes};
@@ -210,7 +222,7 @@ static void print_const(const tir_node *n, qk_buf *out)
 static void print_node(const tir_func *f, int id, int depth, qk_buf *out)
 {
     const tir_node *n = &f->nodes[id];
-    static const char *kinds[] = {"for", "unroll", "parallel for"};
+    static const char *kinds[] = {"for", "unroll", "parallel for", "warp-parallel for"};
     qk_buf_indent(out, depth);
     if (n->op == TIR_LOOP) {
         qk_buf_printf(out, "%s ", kinds[n->kind]);
@@ -256,6 +268,10 @@ static void print_node(const tir_func *f, int id, int depth, qk_buf *out)
         qk_buf_printf(out, " %lld", (long long)n->imm);
     else
         print_operands(f, n, ops[n->op].nops, out);
+    if (n->op == TIR_INSERT || n->op == TIR_EXTRACT)
+        qk_buf_printf(out, " lane %lld", (long long)n->imm);
+    if (n->op == TIR_MMA && tir_mma_shape_of((int)n->imm))
+        qk_buf_printf(out, " # %s", tir_mma_shape_of((int)n->imm)->ptx);
     if (n->shuf && (n->op == TIR_SHUFFLE || n->op == TIR_CONST || n->op == TIR_LUT)) {
         qk_buf_puts(out, " [");
         for (int i = 0; i < (n->op == TIR_LUT ? (int)n->imm : n->type.lanes); i++) {
@@ -293,8 +309,8 @@ void tir_print(const tir_func *f, qk_buf *out)
     tir_config_print(&f->cfg, cfg, sizeof cfg);
     qk_buf_printf(out, "  # config: %s\n", cfg);
     for (int g = 0; g < f->ngrids; g++)
-        qk_buf_printf(out, "  # grid %d: statement %d, %d outputs per work item\n", g, f->grids[g].stmt,
-                      f->grids[g].tile);
+        qk_buf_printf(out, "  # grid %d: statement %d, %d outputs per work item%s\n", g, f->grids[g].stmt,
+                      f->grids[g].tile, f->grids[g].warp ? " (computed by one warp)" : "");
     qk_buf_puts(out, "{\n");
     print_block(f, f->entry, 1, out);
     qk_buf_puts(out, "}\n");
@@ -328,6 +344,24 @@ static int int_bits(int s)
 static int same(tir_type a, tir_type b)
 {
     return a.s == b.s && a.lanes == b.lanes;
+}
+
+/* MMA: fragment types from its shape. */
+static const char *check_mma(const tir_func *f, const tir_node *n)
+{
+    const tir_mma_shape *sh = tir_mma_shape_of((int)n->imm);
+    if (!sh)
+        return "unknown mma kind";
+    tir_type ta = f->nodes[n->a[0]].type, tb = f->nodes[n->a[1]].type, tc = f->nodes[n->a[2]].type;
+    if (!same(ta, tir_t(TS_I32, sh->a_words)) || !same(tb, tir_t(TS_I32, sh->b_words)))
+        return "mma A and B fragments are i32 vectors of the shape's words";
+    if (!same(tc, tir_t(sh->acc, 4)) || !same(n->type, tc))
+        return "mma C and D are 4 lanes of the shape's accumulator kind";
+    if (sh->sparse != (n->a[3] >= 0))
+        return "mma.sp takes a metadata operand, dense mma none";
+    if (n->a[3] >= 0 && !same(f->nodes[n->a[3]].type, tir_t(TS_I32, 1)))
+        return "mma.sp metadata is an i32 scalar";
+    return NULL;
 }
 
 /* Type rules of the value ops; returns NULL if fine, else a message. */
@@ -412,6 +446,19 @@ static const char *check_types(const tir_func *f, const tir_node *n)
         return a->type.s == n->type.s ? NULL : "shuffle kind";
     case TIR_HADD:
         return a->type.s == TS_F32 && n->type.s == TS_F32 && n->type.lanes == 1 ? NULL : "hadd f32 vector -> f32";
+    case TIR_LANEID:
+        return n->type.s == TS_I32 && n->type.lanes == 1 ? NULL : "laneid is an i32 scalar";
+    case TIR_INSERT:
+        return same(a->type, n->type) && b->type.s == n->type.s && b->type.lanes == 1 && n->imm >= 0 &&
+                       n->imm < n->type.lanes
+                   ? NULL
+                   : "insert puts a scalar of the vector's kind at a lane inside it";
+    case TIR_EXTRACT:
+        return a->type.s == n->type.s && n->type.lanes == 1 && n->imm >= 0 && n->imm < a->type.lanes
+                   ? NULL
+                   : "extract takes a lane inside the vector, of its kind";
+    case TIR_MMA:
+        return check_mma(f, n);
     default:
         return NULL;
     }
@@ -451,7 +498,8 @@ static int verify_node(vstate *v, int id)
         return vfail(v, id, "unknown op");
     for (int i = 0; i < ops[n->op].nops; i++) {
         int a = n->a[i];
-        int optional = ((n->op == TIR_LOAD || n->op == TIR_GATHER) && i == 2) || (n->op == TIR_STORE && i == 3);
+        int optional = ((n->op == TIR_LOAD || n->op == TIR_GATHER) && i == 2) || (n->op == TIR_STORE && i == 3) ||
+                       (n->op == TIR_MMA && i == 3);
         if (a < 0 && optional)
             continue;
         if (a < 0 || a >= f->nnodes || !v->visible[a])

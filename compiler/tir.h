@@ -79,6 +79,13 @@ typedef struct tir_type {
     X(SPLAT, "splat", 1)   /* scalar -> lanes */                               \
     X(SHUFFLE, "shuffle", 1) /* result lane i = a[shuf[i]] */                  \
     X(HADD, "hadd", 1)     /* f32 vector -> f32 scalar sum of lanes */         \
+    X(LANEID, "laneid", 0) /* GPU: i32 lane 0..31 of the thread in its warp */ \
+    X(INSERT, "insert", 2) /* a0 with lane imm replaced by scalar a1 */        \
+    X(EXTRACT, "extract", 1) /* scalar lane imm of vector a0 */                \
+    X(MMA, "mma", 4)       /* GPU warp-level D = A * B + C: a0 A fragment,     \
+                              a1 B fragment, a2 C (the result's type), a3    \
+                              sparse metadata (i32) or -1; imm: tir_mma_kind; \
+                              fragments: tir_mma_shape_of(imm) */           \
     X(LOAD, "load", 3)     /* ptr arg, byte offset i64, mask (i1 x lanes) or -1; \
                               masked-off lanes read as 0 */                    \
     X(GATHER, "gather", 3) /* ptr arg, byte offsets (i64 x lanes), mask or -1: \
@@ -110,7 +117,30 @@ typedef enum {
     TL_SERIAL,
     TL_UNROLL,   /* hint: fully unroll (constant trip count) */
     TL_PARALLEL, /* the grid loop over work items [begin, end) */
+    TL_WARP,     /* GPU: the grid loop over work items [begin, end), each item
+                    computed cooperatively by the 32 threads of one warp
+                    (every value is per thread; LANEID tells them apart) */
 } tir_loop_kind;
+
+/* MMA's imm: one PTX warp-level matrix multiply-accumulate, m16 x n8 with
+ * A row-major and B column-major (see backends/cuda/emit.c and
+ * docs/cuda.md for the fragment layouts). Fragments are i32 vectors whose
+ * words pack 2 f16 or 4 s8 elements, lowest index in the low bits. */
+typedef enum {
+    TIR_MMA_F16_K16,    /* mma.sync m16n8k16 f32.f16.f16.f32: A i32x4, B i32x2, C f32x4 */
+    TIR_MMA_S8_K32,     /* mma.sync m16n8k32 s32.s8.s8.s32: A i32x4, B i32x2, C i32x4 */
+    TIR_MMA_SP_F16_K32, /* mma.sp 2:4 m16n8k32 f32.f16.f16.f32: A i32x4 (kept items), B i32x4,
+                           C f32x4, metadata i32 (sparsity selector 0) */
+    TIR_MMA_COUNT
+} tir_mma_kind;
+
+/* Shape of an MMA kind: k (reduction length), words of A and B, C kind. */
+typedef struct tir_mma_shape {
+    int k, a_words, b_words;
+    tir_scalar acc;  /* TS_F32 or TS_I32 (4 lanes) */
+    int sparse;      /* takes a metadata operand */
+    const char *ptx; /* the instruction, e.g. "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" */
+} tir_mma_shape;
 
 typedef struct tir_node {
     uint16_t op;
@@ -201,6 +231,7 @@ typedef struct tir_grid {
     kir_dim extent; /* extent of the parallel index (1 if the result is rank 0) */
     int tile;       /* outputs per work item along it */
     int phase;      /* grids of phase p run after every item of phases < p */
+    int warp;       /* 1: each work item is computed by one warp (TL_WARP) */
 } tir_grid;
 
 /* Scratch memory of a materialized temp (quantize(), hadamard()), passed
@@ -253,6 +284,8 @@ int tir_lut(tir_func *f, int b, int idx, int n, const uint8_t *table);
 /* LUT of i32 vector idx into n (power of two, 2..256) f32 values. */
 int tir_lut_f32(tir_func *f, int b, int idx, int n, const float *table);
 tir_type tir_t(tir_scalar s, int lanes);
+/* Shape of MMA kind k (k < TIR_MMA_COUNT). */
+const tir_mma_shape *tir_mma_shape_of(int k);
 const char *tir_op_name(int op);
 const char *tir_scalar_name(int s);
 void tir_print(const tir_func *f, qk_buf *out);

@@ -19,9 +19,12 @@
  * the dense twin's. Two sign-bit operands of one block size reduce by XNOR
  * and popcount. quantize() and hadamard() temps are materialized in
  * scratch buffers by their own grids, in an earlier phase than the
- * statements that read them. No rule names a format. */
+ * statements that read them. For GPU targets, contractions whose operand
+ * types fit a tensor-core MMA are built by tir_mma.c instead. No rule
+ * names a format. */
 #include "compiler/tir.h"
 #include "compiler/tir_decode.h"
+#include "compiler/tir_mma.h"
 
 #include <string.h>
 
@@ -1458,6 +1461,31 @@ static void plan_stmt(bctx *c, stmt_ctx *s)
     }
 }
 
+/* tmma_env.finish: the epilogue and store of one output point of a
+ * tensor-core tile, through the general path with the sum's value given. */
+typedef struct mma_finish_ctx {
+    bctx *c;
+    const kir_stmt *st;
+    const kir_expr *rhs;
+} mma_finish_ctx;
+
+static void mma_finish(void *ctx, int b, const int *lhs, const kir_expr *sum, int v)
+{
+    mma_finish_ctx *m = ctx;
+    bctx *c = m->c;
+    for (int i = 0; i < m->st->nlhs; i++)
+        c->env[m->st->lhs[i]] = (binding){lhs[i], 0, -1, -1, -1, -1};
+    c->nmemo = 0; /* memoized loads of other blocks are not in scope here */
+    c->lanes = 1;
+    c->mask = -1;
+    c->sumexpr[0] = sum;
+    c->sumval[0] = v;
+    c->nsumval = 1;
+    store_result(c, b, m->st, lower(c, b, m->rhs));
+    c->nsumval = 0;
+    c->nmemo = 0;
+}
+
 /* Grid loop of one statement over its share of [begin, end). Returns the
  * node counting the statement's work items. */
 static int build_stmt(bctx *c, int si, int item_off)
@@ -1471,6 +1499,13 @@ static int build_stmt(bctx *c, int si, int item_off)
     s->rhs = expand(c, st->rhs, map, 0);
     if (!s->rhs)
         return -1;
+    if (c->t->kind == QK_TARGET_GPU) { /* tensor cores where the operands fit (tir_mma.c) */
+        mma_finish_ctx fin = {c, st, s->rhs};
+        tmma_env env = {c->f, c->k, c->t, c->ptr, c->stride, c->rowbytes, c->dimnode, mma_finish, &fin};
+        int cnt = tmma_build_stmt(&env, st, s->rhs, item_off);
+        if (cnt >= 0)
+            return cnt;
+    }
     plan_stmt(c, s);
     kir_dim ext = s->par >= 0 ? c->k->vars[st->lhs[s->par]].extent : (kir_dim){-1, 1};
     f->grids[f->ngrids++] = (tir_grid){si, ext, s->np, 0};

@@ -93,6 +93,29 @@ else
   bad "emit cuda from a CPU machine"
 fi
 
+# tensor cores: f16 and q8 activations, 2:4 weights (issue 6)
+cat >"$TMP/mma.qk" <<'EOF_QK'
+import ggml
+import sparse
+format q8a { code = int8; block = 32; scale = f32 }
+kernel w4a16(x: f16[M, K], W: q4_0[N, K]) -> y: f32[M, N] { y[m, n] = sum(k) x[m, k] * W[n, k] }
+kernel w4a8(x: f32[M, K], W: q4_0[N, K]) -> y: f32[M, N] {
+  xq[m, k] = quantize(x[m, k], q8a)
+  y[m, n] = sum(k) xq[m, k] * W[n, k]
+}
+kernel sp(x: f16[M, K], W: int4_2of4[N, K]) -> y: f32[M, N] { y[m, n] = sum(k) x[m, k] * W[n, k] }
+EOF_QK
+for want in "w4a16 mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" \
+            "w4a8 mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32" \
+            "sp mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32"; do
+  set -- $want
+  if "$QKC" emit --stage=cuda "$TMP/mma.qk" --kernel "$1" --target sm_90 >"$TMP/out" 2>&1 && grep -qF "$2" "$TMP/out"; then
+    ok "emit cuda --target sm_90: $1 uses $2"
+  else
+    bad "emit cuda --target sm_90: $1 uses $2"
+  fi
+done
+
 # info
 if "$QKC" info examples/q4_gemv.qk >"$TMP/out" 2>&1 && grep -q "void gemv(" "$TMP/out" && grep -q "bits/weight" "$TMP/out"; then
   ok "info"

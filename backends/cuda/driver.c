@@ -226,9 +226,14 @@ static int leave(cuda_state *st, int rc, char *err, size_t errsz) {
     return rc;
 }
 
-/* Work items of a launch: end - begin from args. */
+/* Threads of a launch: end - begin from args, times 32 when a grid is
+ * warp-level (TL_WARP: one warp per work item). */
 static int64_t launch_items(const tir_func *f, void **args) {
-    return *(const int64_t *)args[f->arg_end] - *(const int64_t *)args[f->arg_begin];
+    int64_t items = *(const int64_t *)args[f->arg_end] - *(const int64_t *)args[f->arg_begin];
+    for (int g = 0; g < f->ngrids; g++)
+        if (f->grids[g].warp)
+            return items * 32;
+    return items;
 }
 
 int cuda_driver_launch(cuda_state *st, const tir_func *f, cuda_code *code, void **args, const int64_t *arg_bytes,

@@ -10,7 +10,15 @@
  * Integers are kept in unsigned C types (TIR integers are signless; wrap
  * around is then defined) and computed in at least 32 bits so that
  * narrow operands never promote to a signed int; the signed ops (div,
- * rem, min, max, sar, ilt, sext, sitofp, fptosi) read a signed view. */
+ * rem, min, max, sar, ilt, sext, sitofp, fptosi) read a signed view.
+ *
+ * Warp-level tensor-core code (tir_mma.c) adds TL_WARP grid loops, whose
+ * items are strided over warps instead of threads, and MMA nodes. Their
+ * fragments are the only vector values allowed here: small structs of
+ * registers (qkc_u32x2, qkc_u32x4, qkc_f32x4) built with INSERT and read
+ * with EXTRACT. Each MMA kind becomes a call of a helper written once per
+ * source with inline PTX; under -DQKC_HOST_EMU only their prototypes are
+ * emitted, so that a host emulation of the warp can supply them. */
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -49,6 +57,17 @@ static const char *ctype(int s) {
     case TS_PTR: return "unsigned char *";
     default: return NULL;
     }
+}
+
+/* Register-array type of a fragment value (i32 x 2 or 4, f32 x 4), else NULL. */
+static const char *vtype(tir_type t) {
+    if (t.s == TS_I32 && t.lanes == 2)
+        return "qkc_u32x2";
+    if (t.s == TS_I32 && t.lanes == 4)
+        return "qkc_u32x4";
+    if (t.s == TS_F32 && t.lanes == 4)
+        return "qkc_f32x4";
+    return NULL;
 }
 
 /* Unsigned and signed computation types (never narrower than 32 bits). */
@@ -91,6 +110,8 @@ static void def(emitter *e, int id, int depth) {
         qk_buf_printf(e->out, "const unsigned char *v%d = ", id);
     else if (n->type.s == TS_PTR)
         qk_buf_printf(e->out, "unsigned char *v%d = ", id);
+    else if (n->type.lanes > 1)
+        qk_buf_printf(e->out, "%s v%d = ", vtype(n->type), id);
     else
         qk_buf_printf(e->out, "%s v%d = ", ctype(n->type.s), id);
 }
@@ -121,8 +142,23 @@ static unsigned long long width_mask(int s) {
     }
 }
 
+/* A fragment constant: every lane the same value (per-lane ints from shuf). */
+static void vector_const(emitter *e, const tir_node *n) {
+    qk_buf_puts(e->out, "{{");
+    for (int l = 0; l < n->type.lanes; l++) {
+        qk_buf_puts(e->out, l ? ", " : "");
+        if (n->type.s == TS_F32)
+            float_lit(e, n->fimm);
+        else
+            qk_buf_printf(e->out, "0x%xu", (unsigned)(n->shuf ? n->shuf[l] : n->imm));
+    }
+    qk_buf_puts(e->out, "}}");
+}
+
 static void emit_const(emitter *e, const tir_node *n) {
-    if (n->type.s == TS_F32)
+    if (n->type.lanes > 1)
+        vector_const(e, n);
+    else if (n->type.s == TS_F32)
         float_lit(e, n->fimm);
     else if (n->type.s == TS_I1)
         qk_buf_puts(e->out, (n->shuf ? n->shuf[0] : n->imm) & 1 ? "true" : "false");
@@ -246,6 +282,21 @@ static void shuffle(emitter *e, const tir_node *n, int id) {
     qk_buf_printf(e->out, "v%d", n->a[0]);
 }
 
+/* Helper names of the MMA kinds (one per kind, written by emit_mma_helpers). */
+static const char *const mma_helper[] = {
+    [TIR_MMA_F16_K16] = "qkc_mma_f16_m16n8k16",
+    [TIR_MMA_S8_K32] = "qkc_mma_s8_m16n8k32",
+    [TIR_MMA_SP_F16_K32] = "qkc_mma_sp_f16_m16n8k32",
+};
+_Static_assert(QK_COUNT(mma_helper) == TIR_MMA_COUNT, "mma helper table size");
+
+static void mma_call(emitter *e, const tir_node *n) {
+    qk_buf_printf(e->out, "%s(v%d, v%d, v%d", mma_helper[n->imm], n->a[0], n->a[1], n->a[2]);
+    if (n->a[3] >= 0)
+        qk_buf_printf(e->out, ", v%d", n->a[3]);
+    qk_buf_puts(e->out, ")");
+}
+
 /* The right-hand side of value node id. */
 static void value_rhs(emitter *e, int id) {
     const tir_node *n = node(e, id);
@@ -312,6 +363,10 @@ static void value_rhs(emitter *e, int id) {
     case TIR_SPLAT: case TIR_HADD: case TIR_VAR: case TIR_VGET: qk_buf_printf(e->out, "v%d", n->a[0]); break;
     case TIR_SHUFFLE: shuffle(e, n, id); break;
     case TIR_LOAD: case TIR_GATHER: load(e, n); break; /* one lane: a gather is a load */
+    case TIR_LANEID: qk_buf_puts(e->out, "(unsigned)(threadIdx.x & 31u)"); break;
+    case TIR_INSERT: qk_buf_printf(e->out, "v%d", n->a[0]); break; /* then the lane is set (emit_node) */
+    case TIR_EXTRACT: qk_buf_printf(e->out, "v%d.r[%d]", n->a[0], (int)n->imm); break;
+    case TIR_MMA: mma_call(e, n); break;
     case TIR_DOT4: fail(e, "integer dot products (dot4, node %d) are not emitted for GPU targets yet", id); break;
     default: fail(e, "tiled-IR op '%s' at node %d is not a value", tir_op_name(n->op), id);
     }
@@ -333,11 +388,18 @@ static void loop_header(emitter *e, int id, int depth) {
                       "threadIdx.x) * (long long)v%d; v%d < (long long)v%d; "
                       "v%d += (long long)gridDim.x * blockDim.x * (long long)v%d) {",
                       id, n->a[0], n->a[2], id, n->a[1], id, n->a[2]);
+    else if (n->kind == TL_WARP) /* item = global warp index: every lane of a warp runs the same items */
+        qk_buf_printf(e->out,
+                      "for (long long v%d = (long long)v%d + ((blockIdx.x * (long long)blockDim.x + "
+                      "threadIdx.x) >> 5) * (long long)v%d; v%d < (long long)v%d; "
+                      "v%d += ((long long)gridDim.x * blockDim.x >> 5) * (long long)v%d) {",
+                      id, n->a[0], n->a[2], id, n->a[1], id, n->a[2]);
     else
         qk_buf_printf(e->out, "for (long long v%d = (long long)v%d; v%d < (long long)v%d; v%d += (long long)v%d) {",
                       id, n->a[0], id, n->a[1], id, n->a[2]);
     if (n->name)
-        qk_buf_printf(e->out, " // %s%s", n->name, n->kind == TL_PARALLEL ? " (grid-stride)" : "");
+        qk_buf_printf(e->out, " // %s%s", n->name,
+                      n->kind == TL_PARALLEL ? " (grid-stride)" : n->kind == TL_WARP ? " (one warp per item)" : "");
     qk_buf_puts(e->out, "\n");
 }
 
@@ -384,6 +446,10 @@ static void emit_node(emitter *e, int id, int depth) {
         def(e, id, depth);
         value_rhs(e, id);
         qk_buf_puts(e->out, ";\n");
+        if (n->op == TIR_INSERT) {
+            qk_buf_indent(e->out, depth);
+            qk_buf_printf(e->out, "v%d.r[%d] = v%d;\n", id, (int)n->imm, n->a[1]);
+        }
     }
 }
 
@@ -393,15 +459,46 @@ static void emit_block(emitter *e, int b, int depth) {
         emit_node(e, blk->ids[i], depth);
 }
 
-/* Rejects what one lane per thread cannot express: vectors, unknown
- * kinds, stores through const arguments. */
+/* 1 if node id may have a vector type: MMA fragments only, held in
+ * variables, built lane by lane or constant. */
+static int fragment_ok(emitter *e, int id) {
+    const tir_node *n = node(e, id);
+    int op = n->op;
+    if (!vtype(n->type))
+        return 0;
+    return op == TIR_CONST || op == TIR_VAR || op == TIR_VGET || op == TIR_INSERT || op == TIR_MMA;
+}
+
+/* Vectors may only flow into fragment ops (and VSET, STORE of scalars). */
+static int vector_use_ok(emitter *e, int id) {
+    const tir_node *n = node(e, id);
+    if (n->op == TIR_INSERT || n->op == TIR_EXTRACT || n->op == TIR_MMA || n->op == TIR_VAR ||
+        n->op == TIR_VGET || n->op == TIR_VSET)
+        return 1;
+    for (int i = 0; i < 4; i++)
+        if (n->a[i] >= 0 && n->a[i] < e->f->nnodes && node(e, n->a[i])->type.lanes > 1)
+            return 0;
+    return 1;
+}
+
+/* Rejects what one lane per thread cannot express: vectors other than
+ * MMA fragments, unknown kinds, stores through const arguments. */
 static int check_node(emitter *e, int id) {
     const tir_node *n = node(e, id);
     if (n->op >= TIR_OP_COUNT) {
         fail(e, "unknown tiled-IR op %d at node %d", n->op, id);
         return -1;
     }
-    if (n->type.lanes > 1) {
+    if (n->op == TIR_MMA && !tir_mma_shape_of((int)n->imm)) {
+        fail(e, "unknown mma kind %lld at node %d", (long long)n->imm, id);
+        return -1;
+    }
+    if (!vector_use_ok(e, id)) {
+        fail(e, "node %d (%s) uses a vector; the CUDA backend keeps vectors only as MMA fragments", id,
+             tir_op_name(n->op));
+        return -1;
+    }
+    if (n->type.lanes > 1 && !fragment_ok(e, id)) {
         fail(e, "the CUDA backend emits one lane per thread; got %sx%d at node %d", tir_scalar_name(n->type.s),
              n->type.lanes, id);
         return -1;
@@ -452,6 +549,90 @@ static int uses_half(const tir_func *f) {
     return 0;
 }
 
+static int uses_mma(const tir_func *f, int kind) {
+    for (int id = 0; id < f->nnodes; id++)
+        if (f->nodes[id].op == TIR_MMA && f->nodes[id].imm == kind)
+            return 1;
+    return 0;
+}
+
+static int uses_vectors(const tir_func *f) {
+    for (int id = 0; id < f->nnodes; id++)
+        if (f->nodes[id].type.lanes > 1)
+            return 1;
+    return 0;
+}
+
+/* `{%first, ..., %first+n-1}`. */
+static void ptx_regs(qk_buf *out, int first, int n) {
+    qk_buf_puts(out, "{");
+    for (int i = 0; i < n; i++)
+        qk_buf_printf(out, "%s%%%d", i ? ", " : "", first + i);
+    qk_buf_puts(out, "}");
+}
+
+/* One helper: d = mma(a, b, c[, e]) as inline PTX. Operand numbering: d
+ * 0..3, a, b, c, then the metadata; the sparsity selector is 0 (threads 0
+ * and 1 of each quad give the metadata of f16 m16n8k32). */
+static void mma_helper_def(qk_buf *out, int kind) {
+    const tir_mma_shape *sh = tir_mma_shape_of(kind);
+    const char *ct = sh->acc == TS_F32 ? "qkc_f32x4" : "qkc_u32x4", *cc = sh->acc == TS_F32 ? "f" : "r";
+    qk_buf_printf(out, "static __device__ __forceinline__ %s %s(qkc_u32x4 a, qkc_u32x%d b, %s c%s) {\n", ct,
+                  mma_helper[kind], sh->b_words, ct, sh->sparse ? ", unsigned e" : "");
+    /* .aligned: the whole warp must execute it together; lanes may just
+     * have left a per-lane branch (an epilogue), so reconverge first. */
+    qk_buf_printf(out, "    %s d;\n    __syncwarp();\n    asm volatile(\"%s ", ct, sh->ptx);
+    int ra = 4, rb = ra + sh->a_words, rc = rb + sh->b_words;
+    ptx_regs(out, 0, 4);
+    qk_buf_puts(out, ", ");
+    ptx_regs(out, ra, sh->a_words);
+    qk_buf_puts(out, ", ");
+    ptx_regs(out, rb, sh->b_words);
+    qk_buf_puts(out, ", ");
+    ptx_regs(out, rc, 4);
+    if (sh->sparse)
+        qk_buf_printf(out, ", %%%d, 0x0", rc + 4);
+    qk_buf_puts(out, ";\\n\"\n        : ");
+    for (int i = 0; i < 4; i++)
+        qk_buf_printf(out, "%s\"=%s\"(d.r[%d])", i ? ", " : "", cc, i);
+    qk_buf_puts(out, "\n        : ");
+    for (int i = 0; i < sh->a_words; i++)
+        qk_buf_printf(out, "\"r\"(a.r[%d]), ", i);
+    for (int i = 0; i < sh->b_words; i++)
+        qk_buf_printf(out, "\"r\"(b.r[%d]), ", i);
+    for (int i = 0; i < 4; i++)
+        qk_buf_printf(out, "%s\"%s\"(c.r[%d])", i ? ", " : "", cc, i);
+    if (sh->sparse)
+        qk_buf_puts(out, ", \"r\"(e)");
+    qk_buf_puts(out, ");\n    return d;\n}\n");
+}
+
+/* Fragment types, and the MMA helpers this function calls. */
+static void emit_mma_helpers(const tir_func *f, qk_buf *out) {
+    if (!uses_vectors(f))
+        return;
+    qk_buf_puts(out, "\nstruct qkc_u32x2 { unsigned r[2]; };\nstruct qkc_u32x4 { unsigned r[4]; };\n"
+                     "struct qkc_f32x4 { float r[4]; };\n");
+    int any = 0;
+    for (int k = 0; k < TIR_MMA_COUNT; k++)
+        any |= uses_mma(f, k);
+    if (!any)
+        return;
+    qk_buf_puts(out, "#ifndef QKC_HOST_EMU\n");
+    for (int k = 0; k < TIR_MMA_COUNT; k++)
+        if (uses_mma(f, k))
+            mma_helper_def(out, k);
+    qk_buf_puts(out, "#else /* a host emulation of the warp defines them */\n");
+    for (int k = 0; k < TIR_MMA_COUNT; k++)
+        if (uses_mma(f, k)) {
+            const tir_mma_shape *sh = tir_mma_shape_of(k);
+            const char *ct = sh->acc == TS_F32 ? "qkc_f32x4" : "qkc_u32x4";
+            qk_buf_printf(out, "%s %s(qkc_u32x4 a, qkc_u32x%d b, %s c%s);\n", ct, mma_helper[k], sh->b_words, ct,
+                          sh->sparse ? ", unsigned e" : "");
+        }
+    qk_buf_puts(out, "#endif\n");
+}
+
 /* One parameter per argument: pointers as bytes, i64 as long long. */
 static void emit_params(emitter *e) {
     for (int i = 0; i < e->f->nargs; i++) {
@@ -472,9 +653,11 @@ int cuda_emit_source(const tir_func *f, int sm, qk_buf *out, char *err, size_t e
     if (check_func(&e))
         return -1;
     char *kname = cuda_kernel_name(f);
-    qk_buf_printf(out, "// %s: generated by qkc from the tiled IR for sm_%d; one lane per thread.\n", kname, sm);
+    qk_buf_printf(out, "// %s: generated by qkc from the tiled IR for sm_%d; %s.\n", kname, sm,
+                  uses_vectors(f) ? "warp-level MMA tiles" : "one lane per thread");
     if (uses_half(f))
         qk_buf_puts(out, "#include <cuda_fp16.h>\n");
+    emit_mma_helpers(f, out);
     qk_buf_printf(out, "\nextern \"C\" __global__ void __launch_bounds__(%d) %s(", CUDA_BLOCK, kname);
     emit_params(&e);
     qk_buf_puts(out, ")\n{\n");
