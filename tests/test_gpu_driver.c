@@ -6,7 +6,8 @@
  * a device older than the target is refused, and timing or probing on a
  * device of another architecture; PTX the driver rejects for its .version
  * names that version and the driver's; a sticky error refuses every later
- * launch; scratch buffers are not copied; timed launches wait once per
+ * launch; scratch buffers are not copied, aliasing arguments share one
+ * device buffer; timed launches wait once per
  * batch and use cuEventElapsedTime_v2; the PTX cache key names NVRTC's
  * version; AOT CUDA versions are chosen by compute capability. Launches
  * need a kernel compiled by NVRTC: without it they print "skipped: ...". */
@@ -216,8 +217,8 @@ static void test_sticky(void)
 
 /* One launch of f through the backend's hook (the runtime refuses a GPU
  * launch of more than one phase, as quantize() makes): 64-byte host
- * buffers for every pointer, one work item. */
-static int hook_launch(qkc_ctx *ctx, const tir_func *f, qk_code *code, char *err, size_t errsz)
+ * buffers for every pointer (alias: one buffer for all), one work item. */
+static int hook_launch(qkc_ctx *ctx, const tir_func *f, qk_code *code, int alias, char *err, size_t errsz)
 {
     void *state = NULL;
     if (rt_backend_state(ctx, &state, err, errsz))
@@ -227,9 +228,9 @@ static int hook_launch(qkc_ctx *ctx, const tir_func *f, qk_code *code, char *err
     int64_t *ints = calloc((size_t)n, sizeof *ints), *bytes = calloc((size_t)n, sizeof *bytes);
     for (int i = 0; i < n; i++) {
         if (f->args[i].s == TS_PTR) {
-            host[i] = calloc(1, 64);
+            host[i] = alias && i > 0 ? NULL : calloc(1, 64);
             bytes[i] = 64;
-            args[i] = &host[i];
+            args[i] = alias ? &host[0] : &host[i];
         } else {
             args[i] = &ints[i];
         }
@@ -257,12 +258,28 @@ static void test_scratch(void)
         }
         CU_ASSERT(f->nscratch >= 1);
         char err[1024] = "";
-        CU_ASSERT_EQUAL(hook_launch(ctx, f, &g.k->entry->code, err, sizeof err), 0);
+        CU_ASSERT_EQUAL(hook_launch(ctx, f, &g.k->entry->code, 0, err, sizeof err), 0);
         fake_counts *c = counts_fn();
         CU_ASSERT_EQUAL(c->htod, ptrs - f->nscratch); /* W, x, y */
         CU_ASSERT_EQUAL(c->dtoh, outs - f->nscratch); /* y */
         CU_ASSERT_EQUAL(c->memset, f->nscratch);
         CU_ASSERT_EQUAL(c->ctx_retain, 1);
+        gemv_free(&g);
+    }
+    qkc_ctx_destroy(ctx);
+}
+
+/* Arguments on one host buffer share one device buffer. */
+static void test_alias(void)
+{
+    fake_env(NULL, "90", NULL, NULL);
+    qkc_ctx *ctx = ctx_for("sm_90");
+    gemv_run g;
+    if (gemv_make(ctx, &g) == 0) {
+        char err[1024] = "";
+        CU_ASSERT_EQUAL(hook_launch(ctx, g.k->entry->f, &g.k->entry->code, 1, err, sizeof err), 0);
+        CU_ASSERT_EQUAL(counts_fn()->htod, 1);
+        CU_ASSERT_EQUAL(counts_fn()->dtoh, 1); /* y, from the shared buffer */
         gemv_free(&g);
     }
     qkc_ctx_destroy(ctx);
@@ -350,6 +367,7 @@ int main(void)
     CU_add_test(s, "PTX too new for the driver", test_ptx_version);
     CU_add_test(s, "sticky errors refuse later launches", test_sticky);
     CU_add_test(s, "scratch buffers are not copied", test_scratch);
+    CU_add_test(s, "aliasing arguments share a device buffer", test_alias);
     CU_add_test(s, "timed launches: one wait, cuEventElapsedTime_v2", test_timed);
     CU_add_test(s, "the PTX cache key names NVRTC's version", test_cache_key);
     CU_basic_set_mode(CU_BRM_VERBOSE);

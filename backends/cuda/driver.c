@@ -259,6 +259,17 @@ static int is_scratch(const tir_func *f, int i) {
     return 0;
 }
 
+/* An earlier argument with the same host buffer and at least as many
+ * bytes, whose device copy argument i shares (aliasing host pointers get
+ * one device buffer, as they are one on the host); -1 if none. */
+static int alias_of(const tir_func *f, void **args, const int64_t *bytes, const dev_args *a, int i) {
+    for (int j = 0; j < i; j++)
+        if (f->args[j].s == TS_PTR && a->ptr[j] && !is_scratch(f, j) && bytes[j] >= bytes[i] &&
+            *(void **)args[j] == *(void **)args[i])
+            return j;
+    return -1;
+}
+
 /* Allocates every pointer argument and copies in all but scratch buffers,
  * which are zeroed on the device (as the host's are calloc'd). */
 static int copy_in(const cuda_driver *d, const tir_func *f, void **args, const int64_t *bytes, dev_args *a,
@@ -270,6 +281,11 @@ static int copy_in(const cuda_driver *d, const tir_func *f, void **args, const i
         a->params[i] = &a->ptr[i];
         if (bytes[i] <= 0)
             continue;
+        int j = is_scratch(f, i) ? -1 : alias_of(f, args, bytes, a, i);
+        if (j >= 0) { /* a->ptr[i] stays 0: nothing of its own to free */
+            a->params[i] = &a->ptr[j];
+            continue;
+        }
         CU_CHECK(d, d->mem_alloc(&a->ptr[i], (size_t)bytes[i]), "cuMemAlloc");
         if (is_scratch(f, i))
             CU_CHECK(d, d->memset_d8(a->ptr[i], 0, (size_t)bytes[i]), "cuMemsetD8");
@@ -279,11 +295,17 @@ static int copy_in(const cuda_driver *d, const tir_func *f, void **args, const i
     return 0;
 }
 
+/* Copies back every non-const pointer argument but scratch, from its own
+ * device buffer or the one it shares. */
 static int copy_out(const cuda_driver *d, const tir_func *f, void **args, const int64_t *bytes, dev_args *a,
                     char *err, size_t errsz) {
-    for (int i = 0; i < f->nargs; i++)
-        if (f->args[i].s == TS_PTR && !f->args[i].is_const && a->ptr[i] && !is_scratch(f, i))
-            CU_CHECK(d, d->memcpy_dtoh(*(void **)args[i], a->ptr[i], (size_t)bytes[i]), "cuMemcpyDtoH");
+    for (int i = 0; i < f->nargs; i++) {
+        if (f->args[i].s != TS_PTR || f->args[i].is_const || bytes[i] <= 0 || is_scratch(f, i))
+            continue;
+        int j = a->ptr[i] ? i : alias_of(f, args, bytes, a, i);
+        if (j >= 0)
+            CU_CHECK(d, d->memcpy_dtoh(*(void **)args[i], a->ptr[j], (size_t)bytes[i]), "cuMemcpyDtoH");
+    }
     return 0;
 }
 

@@ -288,6 +288,17 @@ typedef struct dev_args {
     void **params;    /* cuLaunchKernel's kernelParams: nargs + begin, end */
 } dev_args;
 
+/* An earlier tensor with the same host buffer and at least as many bytes,
+ * whose device copy argument j shares (aliasing host pointers get one
+ * device buffer); -1 if none. */
+static int alias_of(const qkrt_gpu_call *c, const dev_args *a, int j)
+{
+    for (int i = 0; i < j; i++)
+        if (c->is_ptr[i] == 1 && a->ptr[i] && c->bytes[i] >= c->bytes[j] && c->argv[i].p == c->argv[j].p)
+            return i;
+    return -1;
+}
+
 static int copy_in(qkc_rt_gpu *g, const qkrt_gpu_call *c, dev_args *a, char *err, size_t errsz)
 {
     for (int j = 0; j < c->nargs; j++) {
@@ -297,6 +308,11 @@ static int copy_in(qkc_rt_gpu *g, const qkrt_gpu_call *c, dev_args *a, char *err
         a->params[j] = &a->ptr[j];
         if (c->bytes[j] <= 0)
             continue;
+        int i = c->is_ptr[j] == 1 ? alias_of(c, a, j) : -1;
+        if (i >= 0) { /* a->ptr[j] stays 0: nothing of its own to free */
+            a->params[j] = &a->ptr[i];
+            continue;
+        }
         CU_CHECK(g, g->mem_alloc(&a->ptr[j], (size_t)c->bytes[j]), "cuMemAlloc");
         if (c->is_ptr[j] == 2) /* scratch: device-only, zeroed as the host's is */
             CU_CHECK(g, g->memset_d8(a->ptr[j], 0, (size_t)c->bytes[j]), "cuMemsetD8");
@@ -308,9 +324,13 @@ static int copy_in(qkc_rt_gpu *g, const qkrt_gpu_call *c, dev_args *a, char *err
 
 static int copy_out(qkc_rt_gpu *g, const qkrt_gpu_call *c, dev_args *a, char *err, size_t errsz)
 {
-    for (int j = 0; j < c->nargs; j++)
-        if (c->is_out[j] && c->is_ptr[j] == 1 && a->ptr[j])
-            CU_CHECK(g, g->memcpy_dtoh(c->argv[j].p, a->ptr[j], (size_t)c->bytes[j]), "cuMemcpyDtoH");
+    for (int j = 0; j < c->nargs; j++) {
+        if (!c->is_out[j] || c->is_ptr[j] != 1 || c->bytes[j] <= 0)
+            continue;
+        int i = a->ptr[j] ? j : alias_of(c, a, j);
+        if (i >= 0)
+            CU_CHECK(g, g->memcpy_dtoh(c->argv[j].p, a->ptr[i], (size_t)c->bytes[j]), "cuMemcpyDtoH");
+    }
     return QKC_RT_OK;
 }
 
