@@ -638,7 +638,10 @@ int cuda_driver_describe(cuda_state *st, qk_target *t, char *err, size_t errsz) 
 
 void cuda_driver_release_code(cuda_state *st, cuda_code *code) {
     const cuda_driver *d = &st->drv;
-    if (!code->module || !d->ctx || st->broken) { /* a broken context's modules are gone with it */
+    pthread_mutex_lock(&st->lock);
+    int broken = st->broken != 0;
+    pthread_mutex_unlock(&st->lock);
+    if (!code->module || !d->ctx || broken) { /* a broken context's modules are gone with it */
         code->module = NULL;
         return;
     }
