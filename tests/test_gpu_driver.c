@@ -9,7 +9,9 @@
  * launch; scratch buffers are not copied, aliasing arguments share one
  * device buffer; timed launches wait once per
  * batch and use cuEventElapsedTime_v2; the PTX cache key names NVRTC's
- * version; AOT CUDA versions are chosen by compute capability. Launches
+ * version; AOT CUDA versions are chosen by compute capability, and
+ * libqkc_rt's launches handle scratch, aliases, PTX versions and sticky
+ * errors as the JIT's. Launches
  * need a kernel compiled by NVRTC: without it they print "skipped: ...". */
 #include <CUnit/Basic.h>
 #include <dlfcn.h>
@@ -342,6 +344,78 @@ static void test_aot_select(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "the CUDA device is sm_80, older than sm_90's sm_90"));
 }
 
+/* ---- libqkc_rt launches ---- */
+
+static const char *aot_ptx = ".version 8.0\n.target sm_80\n.visible .entry k()\n{\n ret;\n}\n";
+static const qkc_aot_tensor aot_tensors[3] = {
+    {.name = "x", .kind = QKC_AOT_PARAM, .dtype = "f32", .elem_bytes = 4, .rank = 1, .dims = {{0, 0}}, .book = -1},
+    {.name = "y", .kind = QKC_AOT_RESULT, .dtype = "f32", .elem_bytes = 4, .rank = 1, .dims = {{0, 0}}, .book = -1},
+    {.name = "t", .kind = QKC_AOT_TEMP, .dtype = "f32", .elem_bytes = 4, .rank = 1, .dims = {{0, 0}}, .book = -1},
+};
+static const qkc_aot_grid aot_grid = {.extent = {0, 0}, .tile = 1, .phase = 0};
+static const qkc_aot_scratch aot_scratch = {.tensor = 2, .kind = QKC_AOT_SCRATCH_DENSE};
+static const char *const aot_dim_names[] = {"N"};
+
+/* y = f(x) over N, with the dense temp t as scratch; one sm_80 version. */
+static int aot_run(qkc_rt_gpu *gpu, float *x, float *y, char *err, size_t errsz)
+{
+    static const qkc_aot_variant v = {.isa = "sm_80", .kind = QKC_AOT_CUDA, .gpu_symbol = "k", .gpu_block = 128,
+                                      .ngrids = 1, .grids = &aot_grid, .nphases = 1, .nscratch = 1,
+                                      .scratch = &aot_scratch};
+    qkc_aot_variant var = v;
+    var.gpu_code = aot_ptx;
+    var.gpu_code_bytes = (int64_t)strlen(aot_ptx) + 1;
+    qkc_aot_kernel k = {.abi = QKC_AOT_ABI, .name = "k", .nparams = 1, .nresults = 1, .ntensors = 3,
+                        .tensors = aot_tensors, .ndims = 1, .dim_names = aot_dim_names, .nvariants = 1,
+                        .variants = &var};
+    qkc_aot_arg argv[3] = {{.p = x}, {.p = y}, {.i = 16}};
+    qkc_rt_opts o = {.gpu = gpu, .err = err, .errsz = errsz};
+    return qkc_rt_launch(&k, argv, &o);
+}
+
+/* libqkc_rt: scratch is not copied, aliases share a buffer, PTX too new
+ * for the driver and sticky errors are reported as in the JIT. */
+static void test_aot_launch(void)
+{
+    fake_env(NULL, "80", NULL, NULL);
+    char err[1024] = "";
+    qkc_rt_gpu *gpu = qkc_rt_gpu_new(err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gpu);
+    float x[16] = {0}, y[16] = {0};
+    CU_ASSERT_EQUAL(aot_run(gpu, x, y, err, sizeof err), QKC_RT_OK);
+    fake_counts *c = counts_fn();
+    CU_ASSERT_EQUAL(c->htod, 2); /* x, y */
+    CU_ASSERT_EQUAL(c->memset, 1); /* t */
+    CU_ASSERT_EQUAL(c->dtoh, 1);   /* y */
+    reset_fn();
+    CU_ASSERT_EQUAL(aot_run(gpu, x, x, err, sizeof err), QKC_RT_OK); /* in place */
+    CU_ASSERT_EQUAL(c->htod, 1);
+    CU_ASSERT_EQUAL(c->dtoh, 1);
+    qkc_rt_gpu_free(gpu);
+
+    fake_env(NULL, "80", "222", NULL);
+    setenv("FAKE_CUDA_VERSION", "12080", 1);
+    gpu = qkc_rt_gpu_new(err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gpu);
+    CU_ASSERT_EQUAL(aot_run(gpu, x, y, err, sizeof err), QKC_RT_ERR_NO_DEVICE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "PTX .version 8.0 cannot run on this machine"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "this driver supports CUDA 12.8"));
+    qkc_rt_gpu_free(gpu);
+    unsetenv("FAKE_CUDA_VERSION");
+
+    fake_env(NULL, "80", NULL, "700");
+    gpu = qkc_rt_gpu_new(err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gpu);
+    CU_ASSERT_NOT_EQUAL(aot_run(gpu, x, y, err, sizeof err), QKC_RT_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "restart the process"));
+    unsetenv("FAKE_CUDA_LAUNCH");
+    int launches = c->launches;
+    CU_ASSERT_NOT_EQUAL(aot_run(gpu, x, y, err, sizeof err), QKC_RT_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "unusable after an earlier error"));
+    CU_ASSERT_EQUAL(c->launches, launches);
+    qkc_rt_gpu_free(gpu);
+}
+
 int main(void)
 {
     void *fake = dlopen(FAKE_LIB, RTLD_NOW | RTLD_LOCAL);
@@ -360,6 +434,7 @@ int main(void)
         return 1;
     CU_pSuite s = CU_add_suite("gpu driver (stand-in libcuda)", NULL, NULL);
     CU_add_test(s, "AOT: CUDA versions by compute capability", test_aot_select);
+    CU_add_test(s, "AOT: scratch, aliases, PTX version, sticky errors", test_aot_launch);
     CU_add_test(s, "cuInit failures are 'no CUDA driver'", test_init_failure);
     CU_add_test(s, "describe retains no context", test_describe);
     CU_add_test(s, "probe on another architecture is refused", test_probe_mismatch);
