@@ -245,7 +245,8 @@ const cli_cmd cli_cmd_probe = {
         "--target sm_80|sm_90 probes the GPU device instead: the copy bandwidth of its memory (the best of\n"
         "20 device-to-device copies of 1 GiB, timed with CUDA events, counting bytes read + written; --quick:\n"
         "5 copies of 256 MiB), stored under the device's fingerprint (threads 0, the figure as DRAM read_bw),\n"
-        "where 'qkc bench --target' finds it. Without a CUDA driver or device it fails (exit 1).",
+        "where 'qkc bench --target' finds it. Without a CUDA driver or device it fails (exit 1), and so it\n"
+        "does on a device of another architecture than the target (probe it with its own target).",
     .example = "qkc probe --threads 2 && qkc probe --show --json",
     .opts = {{"target", 't', "T", "host (this CPU) or sm_80, sm_90 (the GPU device)", "host"},
              {"quick", 'q', NULL, "a fast, rougher probe (about 1 s)", NULL},

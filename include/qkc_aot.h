@@ -172,21 +172,25 @@ int qkc_rt_pool_threads(const qkc_rt_pool *pool);
 /* A CUDA context for GPU versions: the driver (libcuda.so.1, opened with
  * dlopen), device 0's primary context, and the modules loaded so far
  * (each version's PTX is loaded on its first launch). NULL, with a
- * message, where there is no driver or device. */
+ * message, where there is no driver or device. After a sticky CUDA error
+ * (an illegal address in a kernel) it refuses every launch: the process
+ * must restart to use CUDA again. */
 typedef struct qkc_rt_gpu qkc_rt_gpu;
 qkc_rt_gpu *qkc_rt_gpu_new(char *err, size_t errsz);
 void qkc_rt_gpu_free(qkc_rt_gpu *gpu);
 
 typedef struct qkc_rt_opts {
     qkc_rt_pool *pool;  /* NULL: run on the calling thread */
-    qkc_rt_gpu *gpu;    /* GPU versions; NULL: a context made for this call */
+    qkc_rt_gpu *gpu;    /* GPU versions; NULL: a context made for this call (the
+                           driver opened, the PTX JIT-loaded, every call: slow) */
     char *err;          /* optional: receives a message on failure */
     size_t errsz;
 } qkc_rt_opts;
 
 /* The version qkc_rt_launch runs on this machine: the first of
  * k->variants whose features the CPU has (CUDA versions only where a
- * driver and device are present), or the one named by the environment
+ * driver and a device at least as new as the version's PTX target are
+ * present), or the one named by the environment
  * variable QKC_AOT_ISA (e.g. "x86-64-v3"), read once per process. NULL,
  * with a message, if none can run. The choice is made once per kernel. */
 const qkc_aot_variant *qkc_rt_select(const qkc_aot_kernel *k, char *err, size_t errsz);

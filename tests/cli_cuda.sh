@@ -6,8 +6,10 @@
 # served from the on-disk kernel cache (QKC_CACHE_DIR): a second `qkc emit
 # --stage=ptx` leaves the cached file alone (same inode) and prints the
 # same PTX, while a corrupted file is replaced. `qkc bench --compile`
-# reports the cold and cached compile latency. Parts needing NVRTC say
-# "skipped: ..." without it.
+# reports the cold and cached compile latency. With the stand-in driver
+# built next to qkc (libqkc_fake_cuda.so): a failing cuInit is "no CUDA
+# driver", a probe on another architecture is refused. Parts needing NVRTC
+# say "skipped: ..." without it.
 # Usage: bash tests/cli_cuda.sh path/to/qkc
 set -uo pipefail
 QKC=${1:?usage: cli_cuda.sh path/to/qkc}
@@ -54,6 +56,18 @@ for lib in /nonexistent/libcuda.so.1 /usr/local/cuda/lib64/stubs/libcuda.so; do
   check "bench --target sm_90 --no-check, QKC_LIBCUDA=$lib: exit 1, 'no CUDA driver'" 'clean_fail "no CUDA driver"'
   unset QKC_LIBCUDA
 done
+# ---- a stand-in driver (tests/fake_libcuda.c, built next to qkc) ----
+FAKE="$(dirname "$QKC")/libqkc_fake_cuda.so"
+if [ -e "$FAKE" ]; then
+  QKC_LIBCUDA=$FAKE FAKE_CUDA_INIT=803 q probe --target sm_90 --quick --no-store
+  check "probe, cuInit 803: exit 1, 'no CUDA driver (cuInit failed'" 'clean_fail "no CUDA driver (cuInit failed.*803"'
+  QKC_LIBCUDA=$FAKE FAKE_CUDA_CC=90 q probe --target sm_80 --quick --no-store
+  check "probe --target sm_80 on an sm_90 device: exit 1, refused" 'clean_fail "another architecture.*use --target sm_90"'
+  QKC_LIBCUDA=$FAKE FAKE_CUDA_CC=90 q probe --target sm_90 --quick --no-store
+  check "probe --target sm_90 on the stand-in sm_90 device: exit 0, its name" '[ $rc -eq 0 ] && grep -q "Fake GPU" "$TMP/out"'
+else
+  echo "skipped: no stand-in driver ($FAKE)"
+fi
 check "no probe was stored for a device" '[ ! -e "$QKC_TUNE_DB" ] || ! "$QKC" probe --target sm_90 --show >/dev/null 2>&1'
 
 # ---- usage errors ----

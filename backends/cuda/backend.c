@@ -7,7 +7,11 @@
  * The PTX is the backend's object for the runtime's disk cache
  * (compile_obj/load_obj): a kernel compiled before skips NVRTC, and
  * needs no NVRTC at all. The module is loaded from it at the first
- * launch. */
+ * launch. The object's tag (the cache key's backend part) names the NVRTC
+ * version, found when the tag is first asked for: PTX made by another
+ * NVRTC (another PTX ISA version, which the driver may reject) is not
+ * reused, and without NVRTC only PTX cached as "nvrtc=none" would match,
+ * i.e. nothing: the cache serves the NVRTC that filled it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,10 +35,13 @@ static int cuda_create(const qk_target *t, void **state, char *err, size_t errsz
 
 void cuda_obj_tag(cuda_state *st) {
     const qk_target *t = &st->target;
+    char nvrtc[32] = "none";
+    if (st->nvrtc.lib)
+        snprintf(nvrtc, sizeof nvrtc, "%d.%d", st->nvrtc.major, st->nvrtc.minor);
     snprintf(st->obj_tag, sizeof st->obj_tag,
-             "cuda ptx compute_%d block=%d|%s|warp=%d smem=%d/%d/%d regs=%d/%d/%d sms=%d l2=%lld", target_sm(st),
-             CUDA_BLOCK, t->cpu, t->warp, t->smem_per_block, t->smem_optin, t->smem_per_sm, t->regs_per_sm,
-             t->regs_per_block, t->regs_per_thread, t->sm_count, (long long)t->l2);
+             "cuda ptx compute_%d block=%d nvrtc=%s|%s|warp=%d smem=%d/%d/%d regs=%d/%d/%d sms=%d l2=%lld",
+             target_sm(st), CUDA_BLOCK, nvrtc, t->cpu, t->warp, t->smem_per_block, t->smem_optin, t->smem_per_sm,
+             t->regs_per_sm, t->regs_per_block, t->regs_per_thread, t->sm_count, (long long)t->l2);
 }
 
 static void cuda_destroy(void *state) {
@@ -75,7 +82,24 @@ static int cuda_compile(void *state, const tir_func *f, qk_code *out, char *err,
     return 0;
 }
 
-static const char *cuda_tag(void *state) { return ((cuda_state *)state)->obj_tag; }
+/* The tag, naming the NVRTC (loaded now if it can be: a failure shows
+ * as nvrtc=none, and compiling reports it). */
+static const char *cuda_tag(void *state) {
+    cuda_state *st = state;
+    char err[512];
+    pthread_mutex_lock(&st->lock);
+    int ready = st->tag_ready;
+    pthread_mutex_unlock(&st->lock);
+    if (!ready)
+        cuda_nvrtc_load(st, err, sizeof err);
+    pthread_mutex_lock(&st->lock);
+    if (!st->tag_ready) {
+        cuda_obj_tag(st);
+        st->tag_ready = 1;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return st->obj_tag;
+}
 
 /* The PTX text (without its NUL) is the object. */
 static int cuda_compile_obj(void *state, const tir_func *f, void **obj, size_t *n, char *err, size_t errsz) {
@@ -184,8 +208,10 @@ static int cuda_describe(void *state, qk_target *t, char *err, size_t errsz) {
     cuda_state *st = state;
     int rc = cuda_driver_describe(st, t, err, errsz);
     if (rc == 1) {
+        pthread_mutex_lock(&st->lock);
         st->target = *t;
         cuda_obj_tag(st);
+        pthread_mutex_unlock(&st->lock);
     }
     return rc;
 }

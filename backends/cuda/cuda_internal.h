@@ -37,13 +37,18 @@ typedef struct cuda_nvrtc {
     nvrtcResult (*get_ptx)(nvrtcProgram, char *);
     nvrtcResult (*destroy_program)(nvrtcProgram *);
     const char *(*error_string)(nvrtcResult);
+    nvrtcResult (*version)(int *, int *);
+    int major, minor; /* nvrtcVersion: it fixes the PTX ISA version made */
 } cuda_nvrtc;
 
 /* ---- the driver API: backends/cuda/cuda_api.h ---- */
 typedef struct cuda_driver {
-    void *lib;       /* dlopen handle; NULL until loaded */
-    CUdevice dev;
-    CUcontext ctx;   /* the device's primary context, retained */
+    void *lib;       /* dlopen handle (RTLD_NODELETE); NULL until loaded */
+    CUdevice dev;    /* device 0, set with the driver */
+    int cc;          /* its compute capability, 10 * major + minor */
+    int version;     /* cuDriverGetVersion: 13000 for CUDA 13.0 */
+    char name[256];  /* cuDeviceGetName */
+    CUcontext ctx;   /* the device's primary context, retained at the first launch */
     CUDA_API_FIELDS
 } cuda_driver;
 
@@ -51,9 +56,11 @@ typedef struct cuda_driver {
 typedef struct cuda_state {
     qk_target target;
     char obj_tag[512];    /* what cached PTX depends on besides the kernel (cuda_obj_tag) */
-    pthread_mutex_t lock; /* guards nvrtc/drv loading and module loads */
+    int tag_ready;        /* obj_tag names the NVRTC (cuda_tag hook) */
+    pthread_mutex_t lock; /* guards nvrtc/drv loading, module loads, broken, obj_tag */
     cuda_nvrtc nvrtc;
     cuda_driver drv;
+    CUresult broken;      /* a sticky error seen: the context is unusable */
 } cuda_state;
 
 /* qk_code.priv of a compiled function. */
@@ -75,8 +82,9 @@ int cuda_emit_source(const tir_func *f, int sm, qk_buf *out, char *err, size_t e
 char *cuda_kernel_name(const tir_func *f);
 
 /* ---- backend.c ---- */
-/* Sets st->obj_tag from st->target: the compute capability and geometry
- * the PTX was made for. */
+/* Sets st->obj_tag from st->target and st->nvrtc: the compute capability,
+ * geometry and NVRTC version the PTX was made with (the caller holds
+ * st->lock or owns st alone). */
 void cuda_obj_tag(cuda_state *st);
 
 /* ---- nvrtc.c: CUDA C -> PTX ---- */
@@ -92,28 +100,36 @@ int cuda_nvrtc_compile(cuda_state *st, const char *src, const char *name, int sm
 /* Runs code over the work items [begin, end) taken from args. args[i]
  * points at argument i's value (libffi convention): a host pointer (void *)
  * for TS_PTR arguments, an int64_t for TS_I64 ones. Pointer arguments are
- * copied to the device (arg_bytes[i] bytes), and non-const ones back. A
- * missing driver fails with a message starting "no CUDA driver". */
+ * copied to the device (arg_bytes[i] bytes), and non-const ones back;
+ * scratch buffers (f->scratch) live on the device only (zeroed, never
+ * copied). A missing driver fails with a message starting "no CUDA
+ * driver"; a device older than the target with "... cannot run on this
+ * machine"; after a sticky error (cuda_api_sticky) every launch fails. */
 int cuda_driver_launch(cuda_state *st, const tir_func *f, cuda_code *code, void **args, const int64_t *arg_bytes,
                        char *err, size_t errsz);
 /* Like cuda_driver_launch, but the buffers stay on the device: copies
  * device sets of them, a warm-up launch on each, then reps launches, each
- * on the next set, timed one by one with events (seconds[r]); the
- * results of set 0 are copied back. */
+ * on the next set, queued back to back on a private stream with an event
+ * at every boundary (seconds[r]: between events r and r + 1); the results
+ * of set 0 are copied back. The device must be the target's (same compute
+ * capability): figures are kept under the target's fingerprint. */
 int cuda_driver_launch_timed(cuda_state *st, const tir_func *f, cuda_code *code, void **args,
                              const int64_t *arg_bytes, int copies, int reps, double *seconds, char *err,
                              size_t errsz);
 /* Best of reps device-to-device copies of bytes, timed with events, as
- * bytes read plus bytes written per second. */
+ * bytes read plus bytes written per second. The device must be the
+ * target's, as for cuda_driver_launch_timed. */
 int cuda_driver_copy_bandwidth(cuda_state *st, int64_t bytes, int reps, double *bytes_per_s, char *err,
                                size_t errsz);
 /* Reads device 0's geometry (SMs, warp, shared memory, registers, L2,
- * name). When its compute capability is t->sm, *t gets it and 1 is
- * returned; else 0 and *t is unchanged. -1 + err without a driver. */
+ * name) with cuInit and attribute queries only (no context). When its
+ * compute capability is t->sm, *t gets it and 1 is returned; else 0, *t
+ * is unchanged and err says which device is there. -1 + err without a
+ * driver. */
 int cuda_driver_describe(cuda_state *st, qk_target *t, char *err, size_t errsz);
 /* Unloads code's module, if one was loaded. */
 void cuda_driver_release_code(cuda_state *st, cuda_code *code);
-/* Releases the primary context and closes libcuda. */
+/* Releases the primary context (libcuda stays mapped: RTLD_NODELETE). */
 void cuda_driver_unload(cuda_driver *drv);
 
 #endif

@@ -5,10 +5,13 @@
  * copies with events, and reads the device's geometry into a qk_target.
  *
  * libcuda is opened with dlopen("libcuda.so.1") — never the link-time
- * stub libcuda.so — or $QKC_LIBCUDA when set (then only that). Where it is
- * missing, every launch fails with "no CUDA driver ...", which the runtime
- * maps to QKC_ERR_NO_DEVICE. Every CUresult is checked and reported with
- * cuGetErrorString's text.
+ * stub libcuda.so — or $QKC_LIBCUDA when set (then only that), with
+ * RTLD_NODELETE: it is never unloaded. Where it is missing or cuInit /
+ * cuDeviceGetCount fail, every launch fails with "no CUDA driver (...)"
+ * (no device: "no CUDA device ..."), which the runtime maps to
+ * QKC_ERR_NO_DEVICE. Every CUresult is checked and reported with
+ * cuGetErrorString's text. The primary context is retained at the first
+ * launch, not for reading the device's attributes.
  *
  * Versioned symbols (_v2) are the ones cuda.h maps the plain names to. */
 #include <dlfcn.h>
@@ -17,12 +20,18 @@
 
 #include "backends/cuda/cuda_internal.h"
 
-/* Formats "what: CUDA_ERROR_X (text)" for a failed driver call. */
+#define CUDA_TIME_BATCH 256 /* timed launches queued between two waits */
+
+/* Formats "what failed: text (CUresult r)" for a failed driver call; a
+ * sticky error says that the process must restart. */
 static int cu_fail(const cuda_driver *drv, CUresult r, const char *what, char *err, size_t errsz) {
     const char *text = NULL;
     if (!drv->get_error_string || drv->get_error_string(r, &text) != 0 || !text)
         text = "unknown error";
-    snprintf(err, errsz, "%s failed: %s (CUresult %d)", what, text, r);
+    snprintf(err, errsz, "%s failed: %s (CUresult %d)%s", what, text, r,
+             cuda_api_sticky(r) ? "; the CUDA context is corrupted by this error and every later CUDA call "
+                                  "in this process fails: restart the process"
+                                : "");
     return -1;
 }
 
@@ -39,7 +48,16 @@ static const char *resolve(cuda_driver *d) {
     return NULL;
 }
 
-/* cuInit, first device, its primary context. */
+/* "no CUDA driver (what: CUDA_ERROR_X text (CUresult r))": a driver that
+ * fails to initialize is no driver to run on. */
+static int no_driver(const cuda_driver *d, CUresult r, const char *what, char *err, size_t errsz) {
+    char why[512];
+    cu_fail(d, r, what, why, sizeof why);
+    snprintf(err, errsz, "no CUDA driver (%s)", why);
+    return -1;
+}
+
+/* cuInit, first device, its compute capability, name, driver version. */
 static int init_device(cuda_driver *d, char *err, size_t errsz) {
     CUresult r = d->init(0);
     if (r == CUDA_ERROR_STUB_LIBRARY) {
@@ -50,15 +68,26 @@ static int init_device(cuda_driver *d, char *err, size_t errsz) {
         snprintf(err, errsz, "no CUDA device (cuInit: CUDA_ERROR_NO_DEVICE)");
         return -1;
     }
-    CU_CHECK(d, r, "cuInit");
-    int count = 0;
-    CU_CHECK(d, d->device_get_count(&count), "cuDeviceGetCount");
+    if (r != 0)
+        return no_driver(d, r, "cuInit", err, errsz);
+    int count = 0, major = 0, minor = 0;
+    if ((r = d->device_get_count(&count)) != 0)
+        return no_driver(d, r, "cuDeviceGetCount", err, errsz);
     if (count == 0) {
         snprintf(err, errsz, "no CUDA device (the driver reports 0 devices)");
         return -1;
     }
     CU_CHECK(d, d->device_get(&d->dev, 0), "cuDeviceGet");
-    CU_CHECK(d, d->primary_ctx_retain(&d->ctx, d->dev), "cuDevicePrimaryCtxRetain");
+    CU_CHECK(d, d->device_get_attribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d->dev),
+             "cuDeviceGetAttribute");
+    CU_CHECK(d, d->device_get_attribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d->dev),
+             "cuDeviceGetAttribute");
+    d->cc = major * 10 + minor;
+    if (d->driver_get_version(&d->version) != 0)
+        d->version = 0;
+    if (d->device_get_name(d->name, (int)sizeof d->name, d->dev) != 0)
+        snprintf(d->name, sizeof d->name, "CUDA device 0");
+    d->name[sizeof d->name - 1] = 0;
     return 0;
 }
 
@@ -66,7 +95,7 @@ static int init_device(cuda_driver *d, char *err, size_t errsz) {
 static int open_driver(cuda_driver *d, char *err, size_t errsz) {
     const char *env = getenv("QKC_LIBCUDA");
     const char *path = env && *env ? env : "libcuda.so.1";
-    d->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    d->lib = dlopen(path, CUDA_API_DLOPEN_FLAGS);
     if (!d->lib) {
         const char *why = dlerror();
         if (why)
@@ -83,11 +112,13 @@ static int open_driver(cuda_driver *d, char *err, size_t errsz) {
     return init_device(d, err, errsz);
 }
 
-/* Loads the driver into st once; a failed attempt is retried next time. */
+/* Loads the driver into st once (no context); a failed attempt is retried
+ * next time. The handle of a failed attempt is closed: with NODELETE that
+ * only drops the reference. */
 static int driver_get(cuda_state *st, char *err, size_t errsz) {
     int rc = 0;
     pthread_mutex_lock(&st->lock);
-    if (!st->drv.ctx) {
+    if (!st->drv.lib) {
         cuda_driver d = {0};
         rc = open_driver(&d, err, errsz);
         if (rc == 0)
@@ -99,12 +130,88 @@ static int driver_get(cuda_state *st, char *err, size_t errsz) {
     return rc;
 }
 
+/* The driver, and the primary context retained once; refused after a
+ * sticky error. */
+static int context_get(cuda_state *st, char *err, size_t errsz) {
+    if (driver_get(st, err, errsz))
+        return -1;
+    cuda_driver *d = &st->drv;
+    int rc = 0;
+    pthread_mutex_lock(&st->lock);
+    if (st->broken) {
+        const char *text = NULL;
+        if (d->get_error_string(st->broken, &text) != 0 || !text)
+            text = "unknown error";
+        snprintf(err, errsz, "the CUDA context is unusable after an earlier error in this process (%s, CUresult %d): "
+                 "restart the process", text, st->broken);
+        rc = -1;
+    } else if (!d->ctx) {
+        CUresult r = d->primary_ctx_retain(&d->ctx, d->dev);
+        if (r != 0) {
+            d->ctx = NULL;
+            rc = cu_fail(d, r, "cuDevicePrimaryCtxRetain", err, errsz);
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+/* After a failure: if the context now reports a sticky error, every later
+ * launch is refused (its modules are dead with it). */
+static void note_sticky(cuda_state *st) {
+    CUresult r = st->drv.ctx_synchronize();
+    if (!cuda_api_sticky(r))
+        return;
+    pthread_mutex_lock(&st->lock);
+    st->broken = r;
+    pthread_mutex_unlock(&st->lock);
+}
+
+/* The device must be at least the target's architecture: PTX for sm_90
+ * does not load on an sm_80 device. */
+static int check_arch(const cuda_state *st, char *err, size_t errsz) {
+    const cuda_driver *d = &st->drv;
+    if (st->target.sm <= 0 || d->cc >= st->target.sm)
+        return 0;
+    snprintf(err, errsz, "code for sm_%d cannot run on this machine: its CUDA device (%s) is sm_%d", st->target.sm,
+             d->name, d->cc);
+    return -1;
+}
+
+/* Timing and probing need the target's own device: the figures are
+ * stored and reported under the target's fingerprint. */
+static int check_same_arch(const cuda_state *st, const char *what, char *err, size_t errsz) {
+    const cuda_driver *d = &st->drv;
+    if (d->cc == st->target.sm)
+        return 0;
+    snprintf(err, errsz, "%s of target sm_%d on a device of another architecture: the CUDA device (%s) is sm_%d; "
+             "use --target sm_%d (a context for that target)", what, st->target.sm, d->name, d->cc, d->cc);
+    return -1;
+}
+
+/* The driver's ".version X needs a newer driver" text for a PTX it
+ * rejected with CUDA_ERROR_UNSUPPORTED_PTX_VERSION. */
+static void ptx_too_new(const cuda_driver *d, const char *ptx, char *err, size_t errsz) {
+    char ver[32], drv[32] = "an unknown CUDA version";
+    cuda_api_ptx_version(ptx, ver, sizeof ver);
+    if (d->version > 0)
+        cuda_api_version_text(d->version, drv, sizeof drv);
+    snprintf(err, errsz, "PTX .version %s cannot run on this machine: it needs a newer driver; this driver supports "
+             "%s (cuModuleLoadDataEx: CUDA_ERROR_UNSUPPORTED_PTX_VERSION). Update the driver, or point QKC_NVRTC "
+             "at the NVRTC of a CUDA release the driver supports", ver, drv);
+}
+
 /* Loads code's PTX once (context current); JIT errors come with the log. */
 static int module_load(cuda_driver *d, cuda_code *code, char *err, size_t errsz) {
     char log[4096] = "";
     CUjit_option opt[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
     void *val[] = {log, (void *)(uintptr_t)sizeof log};
     CUresult r = d->module_load(&code->module, code->ptx, 2, opt, val);
+    if (r == CUDA_ERROR_UNSUPPORTED_PTX_VERSION) {
+        code->module = NULL;
+        ptx_too_new(d, code->ptx, err, errsz);
+        return -1;
+    }
     if (r != 0) {
         code->module = NULL;
         cu_fail(d, r, "cuModuleLoadDataEx", err, errsz);
@@ -144,7 +251,27 @@ static void free_args(const cuda_driver *d, dev_args *a) {
     free(a->params);
 }
 
-/* Allocates and copies in every pointer argument. */
+/* Is argument i one of f's scratch buffers? */
+static int is_scratch(const tir_func *f, int i) {
+    for (int j = 0; j < f->nscratch; j++)
+        if (f->scratch[j].arg == i)
+            return 1;
+    return 0;
+}
+
+/* An earlier argument with the same host buffer and at least as many
+ * bytes, whose device copy argument i shares (aliasing host pointers get
+ * one device buffer, as they are one on the host); -1 if none. */
+static int alias_of(const tir_func *f, void **args, const int64_t *bytes, const dev_args *a, int i) {
+    for (int j = 0; j < i; j++)
+        if (f->args[j].s == TS_PTR && a->ptr[j] && !is_scratch(f, j) && bytes[j] >= bytes[i] &&
+            *(void **)args[j] == *(void **)args[i])
+            return j;
+    return -1;
+}
+
+/* Allocates every pointer argument and copies in all but scratch buffers,
+ * which are zeroed on the device (as the host's are calloc'd). */
 static int copy_in(const cuda_driver *d, const tir_func *f, void **args, const int64_t *bytes, dev_args *a,
                    char *err, size_t errsz) {
     for (int i = 0; i < f->nargs; i++) {
@@ -154,32 +281,47 @@ static int copy_in(const cuda_driver *d, const tir_func *f, void **args, const i
         a->params[i] = &a->ptr[i];
         if (bytes[i] <= 0)
             continue;
+        int j = is_scratch(f, i) ? -1 : alias_of(f, args, bytes, a, i);
+        if (j >= 0) { /* a->ptr[i] stays 0: nothing of its own to free */
+            a->params[i] = &a->ptr[j];
+            continue;
+        }
         CU_CHECK(d, d->mem_alloc(&a->ptr[i], (size_t)bytes[i]), "cuMemAlloc");
-        CU_CHECK(d, d->memcpy_htod(a->ptr[i], *(void **)args[i], (size_t)bytes[i]), "cuMemcpyHtoD");
+        if (is_scratch(f, i))
+            CU_CHECK(d, d->memset_d8(a->ptr[i], 0, (size_t)bytes[i]), "cuMemsetD8");
+        else
+            CU_CHECK(d, d->memcpy_htod(a->ptr[i], *(void **)args[i], (size_t)bytes[i]), "cuMemcpyHtoD");
     }
     return 0;
 }
 
+/* Copies back every non-const pointer argument but scratch, from its own
+ * device buffer or the one it shares. */
 static int copy_out(const cuda_driver *d, const tir_func *f, void **args, const int64_t *bytes, dev_args *a,
                     char *err, size_t errsz) {
-    for (int i = 0; i < f->nargs; i++)
-        if (f->args[i].s == TS_PTR && !f->args[i].is_const && a->ptr[i])
-            CU_CHECK(d, d->memcpy_dtoh(*(void **)args[i], a->ptr[i], (size_t)bytes[i]), "cuMemcpyDtoH");
+    for (int i = 0; i < f->nargs; i++) {
+        if (f->args[i].s != TS_PTR || f->args[i].is_const || bytes[i] <= 0 || is_scratch(f, i))
+            continue;
+        int j = a->ptr[i] ? i : alias_of(f, args, bytes, a, i);
+        if (j >= 0)
+            CU_CHECK(d, d->memcpy_dtoh(*(void **)args[i], a->ptr[j], (size_t)bytes[i]), "cuMemcpyDtoH");
+    }
     return 0;
 }
 
-/* Queues one launch over items work items on the default stream. */
-static int enqueue(const cuda_driver *d, cuda_code *code, int64_t items, dev_args *a, char *err, size_t errsz) {
+/* Queues one launch over items work items on stream s. */
+static int enqueue(const cuda_driver *d, cuda_code *code, int64_t items, dev_args *a, CUstream s, char *err,
+                   size_t errsz) {
     int64_t blocks = (items + CUDA_BLOCK - 1) / CUDA_BLOCK;
     if (blocks > CUDA_MAX_BLOCKS)
         blocks = CUDA_MAX_BLOCKS;
-    CU_CHECK(d, d->launch_kernel(code->fn, (unsigned)blocks, 1, 1, CUDA_BLOCK, 1, 1, 0, NULL, a->params, NULL),
+    CU_CHECK(d, d->launch_kernel(code->fn, (unsigned)blocks, 1, 1, CUDA_BLOCK, 1, 1, 0, s, a->params, NULL),
              "cuLaunchKernel");
     return 0;
 }
 
 static int run(const cuda_driver *d, cuda_code *code, int64_t items, dev_args *a, char *err, size_t errsz) {
-    if (enqueue(d, code, items, a, err, errsz))
+    if (enqueue(d, code, items, a, NULL, err, errsz))
         return -1;
     CU_CHECK(d, d->ctx_synchronize(), "cuCtxSynchronize");
     return 0;
@@ -206,9 +348,10 @@ static int launch_current(cuda_state *st, const tir_func *f, cuda_code *code, vo
     return rc;
 }
 
-/* Pushes the primary context (loading the driver first). 0 or -1 + err. */
+/* Pushes the primary context (loading the driver and retaining the
+ * context first). 0 or -1 + err. */
 static int enter(cuda_state *st, char *err, size_t errsz) {
-    if (driver_get(st, err, errsz))
+    if (context_get(st, err, errsz))
         return -1;
     const cuda_driver *d = &st->drv;
     CU_CHECK(d, d->ctx_push(d->ctx), "cuCtxPushCurrent");
@@ -216,9 +359,12 @@ static int enter(cuda_state *st, char *err, size_t errsz) {
 }
 
 /* Pops the context; rc is the body's result, which a pop error only
- * replaces when the body succeeded. */
+ * replaces when the body succeeded. A failed body may have left a sticky
+ * error (note_sticky). */
 static int leave(cuda_state *st, int rc, char *err, size_t errsz) {
     const cuda_driver *d = &st->drv;
+    if (rc != 0)
+        note_sticky(st);
     CUcontext popped;
     CUresult r = d->ctx_pop(&popped);
     if (rc == 0 && r != 0)
@@ -244,6 +390,8 @@ int cuda_driver_launch(cuda_state *st, const tir_func *f, cuda_code *code, void 
         snprintf(err, errsz, "launch of a kernel that the CUDA backend did not compile");
         return -1;
     }
+    if (check_arch(st, err, errsz))
+        return -1;
     int64_t items = launch_items(f, args);
     if (items <= 0)
         return 0;
@@ -255,31 +403,73 @@ int cuda_driver_launch(cuda_state *st, const tir_func *f, cuda_code *code, void 
 
 /* ---- timing on the device ---- */
 
-/* A pair of events around queued work. */
-typedef struct ev_pair {
-    CUevent start, stop;
-} ev_pair;
+/* Queues item i of a timed series on stream s (i = -1 .. reps - 1; an
+ * untimed filler may be item first - 1). */
+typedef int (*queue_fn)(const cuda_driver *d, void *arg, int i, CUstream s, char *err, size_t errsz);
 
-static int events_new(const cuda_driver *d, ev_pair *e, char *err, size_t errsz) {
-    CU_CHECK(d, d->event_create(&e->start, 0), "cuEventCreate");
-    CU_CHECK(d, d->event_create(&e->stop, 0), "cuEventCreate");
+/* One batch of a timed series: items [first, first + n) queued back to
+ * back after an untimed one (so the device is busy while the host queues
+ * the rest), an event at every boundary, one wait at the end; seconds[i]
+ * is the time between the events around item first + i. */
+static int time_batch(const cuda_driver *d, CUstream s, CUevent *ev, int first, int n, queue_fn fn, void *arg,
+                      double *seconds, char *err, size_t errsz) {
+    if (fn(d, arg, first - 1, s, err, errsz))
+        return -1;
+    CU_CHECK(d, d->event_record(ev[0], s), "cuEventRecord");
+    for (int i = 0; i < n; i++) {
+        if (fn(d, arg, first + i, s, err, errsz))
+            return -1;
+        CU_CHECK(d, d->event_record(ev[i + 1], s), "cuEventRecord");
+    }
+    CU_CHECK(d, d->event_synchronize(ev[n]), "cuEventSynchronize");
+    for (int i = 0; i < n; i++) {
+        float ms = 0;
+        CU_CHECK(d, d->event_elapsed_time(&ms, ev[i], ev[i + 1]), "cuEventElapsedTime");
+        seconds[i] = ms / 1e3;
+    }
     return 0;
 }
 
-static void events_free(const cuda_driver *d, ev_pair *e) {
-    if (e->start)
-        d->event_destroy(e->start);
-    if (e->stop)
-        d->event_destroy(e->stop);
+/* reps items of fn timed on a private non-blocking stream (other threads'
+ * work on the legacy stream cannot land inside an interval), in batches
+ * of CUDA_TIME_BATCH. */
+static int time_series(const cuda_driver *d, int reps, queue_fn fn, void *arg, double *seconds, char *err,
+                       size_t errsz) {
+    CUevent ev[CUDA_TIME_BATCH + 1] = {0};
+    CUstream s = NULL;
+    int nev = (reps < CUDA_TIME_BATCH ? reps : CUDA_TIME_BATCH) + 1;
+    CUresult r = d->stream_create(&s, CU_STREAM_NON_BLOCKING);
+    int rc = r ? cu_fail(d, r, "cuStreamCreate", err, errsz) : 0;
+    for (int i = 0; rc == 0 && i < nev; i++)
+        if ((r = d->event_create(&ev[i], 0)) != 0)
+            rc = cu_fail(d, r, "cuEventCreate", err, errsz);
+    for (int done = 0; rc == 0 && done < reps; done += CUDA_TIME_BATCH) {
+        int n = reps - done < CUDA_TIME_BATCH ? reps - done : CUDA_TIME_BATCH;
+        rc = time_batch(d, s, ev, done, n, fn, arg, seconds + done, err, errsz);
+    }
+    for (int i = 0; i < nev; i++)
+        if (ev[i])
+            d->event_destroy(ev[i]);
+    if (s) {
+        if (rc != 0)
+            d->ctx_synchronize(); /* nothing queued may outlive the buffers */
+        d->stream_destroy(s);
+    }
+    return rc;
 }
 
-/* Seconds between the two events, after waiting for the second. */
-static int events_elapsed(const cuda_driver *d, ev_pair *e, double *s, char *err, size_t errsz) {
-    float ms = 0;
-    CU_CHECK(d, d->event_synchronize(e->stop), "cuEventSynchronize");
-    CU_CHECK(d, d->event_elapsed_time(&ms, e->start, e->stop), "cuEventElapsedTime");
-    *s = ms / 1e3;
-    return 0;
+/* A timed launch series: launch i runs on device set i % copies. */
+typedef struct launch_series {
+    cuda_code *code;
+    int64_t items;
+    dev_args *sets;
+    int copies;
+} launch_series;
+
+static int queue_launch(const cuda_driver *d, void *arg, int i, CUstream s, char *err, size_t errsz) {
+    launch_series *ls = arg;
+    int set = (i % ls->copies + ls->copies) % ls->copies; /* the filler -1: the last set */
+    return enqueue(d, ls->code, ls->items, &ls->sets[set], s, err, errsz);
 }
 
 /* Warm-up over every set, then reps launches timed one by one, each on
@@ -287,21 +477,11 @@ static int events_elapsed(const cuda_driver *d, ev_pair *e, double *s, char *err
 static int time_reps(const cuda_driver *d, cuda_code *code, int64_t items, dev_args *sets, int copies, int reps,
                      double *seconds, char *err, size_t errsz) {
     for (int c = 0; c < copies; c++)
-        if (enqueue(d, code, items, &sets[c], err, errsz))
+        if (enqueue(d, code, items, &sets[c], NULL, err, errsz))
             return -1;
     CU_CHECK(d, d->ctx_synchronize(), "cuCtxSynchronize");
-    ev_pair ev = {0};
-    int rc = events_new(d, &ev, err, errsz);
-    for (int r = 0; rc == 0 && r < reps; r++) {
-        CUresult x = d->event_record(ev.start, NULL);
-        rc = x ? cu_fail(d, x, "cuEventRecord", err, errsz) : enqueue(d, code, items, &sets[r % copies], err, errsz);
-        if (rc == 0 && (x = d->event_record(ev.stop, NULL)) != 0)
-            rc = cu_fail(d, x, "cuEventRecord", err, errsz);
-        if (rc == 0)
-            rc = events_elapsed(d, &ev, &seconds[r], err, errsz);
-    }
-    events_free(d, &ev);
-    return rc;
+    launch_series ls = {code, items, sets, copies};
+    return time_series(d, reps, queue_launch, &ls, seconds, err, errsz);
 }
 
 /* copies device sets of the arguments, timed reps, results of set 0
@@ -338,6 +518,8 @@ int cuda_driver_launch_timed(cuda_state *st, const tir_func *f, cuda_code *code,
         snprintf(err, errsz, "timed launch: copies = %d and reps = %d must be at least 1", copies, reps);
         return -1;
     }
+    if (check_same_arch(st, "timing", err, errsz))
+        return -1;
     int64_t items = launch_items(f, args);
     if (items <= 0) {
         snprintf(err, errsz, "timed launch of an empty grid (no work items)");
@@ -349,27 +531,33 @@ int cuda_driver_launch_timed(cuda_state *st, const tir_func *f, cuda_code *code,
     return leave(st, rc, err, errsz);
 }
 
+/* A timed copy series: n bytes src -> dst each time. */
+typedef struct copy_series {
+    CUdeviceptr dst, src;
+    size_t n;
+} copy_series;
+
+static int queue_copy(const cuda_driver *d, void *arg, int i, CUstream s, char *err, size_t errsz) {
+    (void)i;
+    copy_series *cs = arg;
+    CU_CHECK(d, d->memcpy_dtod_async(cs->dst, cs->src, cs->n, s), "cuMemcpyDtoDAsync");
+    return 0;
+}
+
 /* Best seconds of reps copies src -> dst of n bytes (after one warm-up). */
 static int time_copies(const cuda_driver *d, CUdeviceptr dst, CUdeviceptr src, size_t n, int reps, double *best,
                        char *err, size_t errsz) {
     CU_CHECK(d, d->memset_d8(src, 0x5a, n), "cuMemsetD8");
     CU_CHECK(d, d->memcpy_dtod(dst, src, n), "cuMemcpyDtoD");
     CU_CHECK(d, d->ctx_synchronize(), "cuCtxSynchronize");
-    ev_pair ev = {0};
-    int rc = events_new(d, &ev, err, errsz);
+    double *s = qk_xcalloc((size_t)reps, sizeof *s);
+    copy_series cs = {dst, src, n};
+    int rc = time_series(d, reps, queue_copy, &cs, s, err, errsz);
     *best = 0;
-    for (int r = 0; rc == 0 && r < reps; r++) {
-        double s = 0;
-        CUresult x = d->event_record(ev.start, NULL);
-        if (x == 0)
-            x = d->memcpy_dtod(dst, src, n);
-        if (x == 0)
-            x = d->event_record(ev.stop, NULL);
-        rc = x ? cu_fail(d, x, "cuMemcpyDtoD", err, errsz) : events_elapsed(d, &ev, &s, err, errsz);
-        if (rc == 0 && s > 0 && (*best == 0 || s < *best))
-            *best = s;
-    }
-    events_free(d, &ev);
+    for (int r = 0; rc == 0 && r < reps; r++)
+        if (s[r] > 0 && (*best == 0 || s[r] < *best))
+            *best = s[r];
+    free(s);
     return rc;
 }
 
@@ -400,7 +588,7 @@ int cuda_driver_copy_bandwidth(cuda_state *st, int64_t bytes, int reps, double *
         snprintf(err, errsz, "copy bandwidth: bytes = %lld and reps = %d must be at least 1", (long long)bytes, reps);
         return -1;
     }
-    if (enter(st, err, errsz))
+    if (driver_get(st, err, errsz) || check_same_arch(st, "probe", err, errsz) || enter(st, err, errsz))
         return -1;
     int rc = copy_bw_current(&st->drv, bytes, reps, bytes_per_s, err, errsz);
     return leave(st, rc, err, errsz);
@@ -445,16 +633,23 @@ int cuda_driver_describe(cuda_state *st, qk_target *t, char *err, size_t errsz) 
     qk_target dev = *t;
     if (read_geometry(&st->drv, &dev, err, errsz))
         return -1;
-    if (dev.sm != t->sm)
-        return 0; /* code for another architecture: keep the preset */
+    if (dev.sm != t->sm) { /* code for another architecture: keep the preset */
+        snprintf(err, errsz, "the CUDA device (%s) is sm_%d, not sm_%d", st->drv.name, dev.sm, t->sm);
+        return 0;
+    }
     *t = dev;
     return 1;
 }
 
 void cuda_driver_release_code(cuda_state *st, cuda_code *code) {
     const cuda_driver *d = &st->drv;
-    if (!code->module || !d->ctx)
+    pthread_mutex_lock(&st->lock);
+    int broken = st->broken != 0;
+    pthread_mutex_unlock(&st->lock);
+    if (!code->module || !d->ctx || broken) { /* a broken context's modules are gone with it */
+        code->module = NULL;
         return;
+    }
     CUcontext popped;
     if (d->ctx_push(d->ctx) == 0) {
         d->module_unload(code->module);
@@ -467,6 +662,6 @@ void cuda_driver_unload(cuda_driver *drv) {
     if (drv->ctx)
         drv->primary_ctx_release(drv->dev);
     if (drv->lib)
-        dlclose(drv->lib);
+        dlclose(drv->lib); /* drops the reference; NODELETE keeps libcuda mapped */
     memset(drv, 0, sizeof *drv);
 }

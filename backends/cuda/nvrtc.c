@@ -5,7 +5,12 @@
  * The library is searched in this order: $QKC_NVRTC, the path CMake found
  * (QKC_NVRTC_PATH), libnvrtc.so, libnvrtc.so.13, libnvrtc.so.12, and
  * /usr/local/cuda/lib64/libnvrtc.so. cuda_fp16.h comes from
- * QKC_CUDA_INCLUDE, else /usr/local/cuda/include. */
+ * QKC_CUDA_INCLUDE, else /usr/local/cuda/include.
+ *
+ * The NVRTC found fixes the PTX ISA version (.version) of the PTX: a newer
+ * NVRTC than the driver's CUDA release makes PTX the driver rejects
+ * (driver.c says so), and its version is part of the disk cache's key
+ * (cuda_obj_tag). */
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +50,7 @@ static int resolve(cuda_nvrtc *nv, const char **missing) {
         {"nvrtcGetProgramLogSize", &nv->get_log_size}, {"nvrtcGetProgramLog", &nv->get_log},
         {"nvrtcGetPTXSize", &nv->get_ptx_size},      {"nvrtcGetPTX", &nv->get_ptx},
         {"nvrtcDestroyProgram", &nv->destroy_program}, {"nvrtcGetErrorString", &nv->error_string},
+        {"nvrtcVersion", &nv->version},
     };
     for (int i = 0; i < QK_COUNT(t); i++)
         if (cuda_api_sym(nv->lib, t[i].name, t[i].slot)) {
@@ -65,6 +71,10 @@ int cuda_nvrtc_load(cuda_state *st, char *err, size_t errsz) {
             rc = -1;
         } else if (resolve(&nv, &missing)) {
             snprintf(err, errsz, "NVRTC not usable: symbol %s is missing (set QKC_NVRTC to libnvrtc.so)", missing);
+            dlclose(nv.lib);
+            rc = -1;
+        } else if (nv.version(&nv.major, &nv.minor) != 0) {
+            snprintf(err, errsz, "NVRTC not usable: nvrtcVersion failed (set QKC_NVRTC to libnvrtc.so)");
             dlclose(nv.lib);
             rc = -1;
         } else {

@@ -68,7 +68,9 @@ void qkrt_pool_run(qkc_rt_pool *p, int64_t items, qkrt_task_fn fn, void *arg);
 /* ---- rt_cuda.c ---- */
 /* One GPU launch: argv as for a CPU entry (host pointers), bytes[j] the
  * size of pointer argument j (0 for integers and empty buffers),
- * is_out[j] 1 for results (copied back), phases[p] = {begin, end}. */
+ * is_ptr[j] 1 for tensors, 2 for scratch (device-only, never copied), 0
+ * for integers, is_out[j] 1 for results (copied back), phases[p] = {begin,
+ * end}. */
 typedef struct qkrt_gpu_call {
     const qkc_aot_kernel *k;
     const qkc_aot_variant *v;
@@ -85,6 +87,9 @@ int qkrt_cuda_launch(qkc_rt_gpu *gpu, const qkrt_gpu_call *c, char *err, size_t 
 /* 1 when a CUDA driver with a device is present (probed once per
  * process); else 0 and, when why is not NULL, the reason in why. */
 int qkrt_cuda_present(char *why, size_t whysz);
+/* 1 when CUDA version v can run here: a driver with a device at least as
+ * new as v's PTX target (sm_NN); else 0 and the reason in why. */
+int qkrt_cuda_runs(const qkc_aot_variant *v, char *why, size_t whysz);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -364,7 +364,7 @@ static int alloc_scratch(launch *L, int64_t j, int64_t arg)
     L->scratch[j] = block;
     L->args[arg].p = block + (64 - (uintptr_t)block % 64) % 64;
     L->bytes[arg] = bytes;
-    L->is_ptr[arg] = 1;
+    L->is_ptr[arg] = 2; /* scratch: a GPU launch keeps it on the device */
     return QKC_RT_OK;
 }
 

@@ -2,9 +2,11 @@
  *
  * Without QKC_AOT_ISA, the first of k->variants (best first) that can
  * run: a CPU version whose QKC_AOT_FEAT_* this CPU has all of, or a CUDA
- * version where a CUDA driver with a device is present (qkrt_cuda_present:
- * probed once per process, so a CUDA version listed before the CPU ones
- * wins on a machine with a GPU and is skipped on one without).
+ * version where a CUDA driver with a device at least as new as the
+ * version's PTX target is present (qkrt_cuda_runs: probed once per
+ * process, so a CUDA version listed before the CPU ones wins on a machine
+ * with a GPU it runs on, and is skipped on one without, or with an older
+ * GPU).
  *
  * QKC_AOT_ISA (read once per process) names a version by its isa string
  * exactly; it is used if this CPU has its features, else the launch is
@@ -99,7 +101,9 @@ static int none_runs(const qkc_aot_kernel *k, int64_t cpu, int has_cuda, char *e
         return qkrt_fail(err, errsz, QKC_RT_ERR_TARGET,
                          "kernel '%s' has no version this CPU runs: it is built for %s; this CPU has %s", qkrt_name(k),
                          list[0] ? list : "nothing", have);
-    qkrt_cuda_present(why, sizeof why);
+    for (int64_t i = 0; i < k->nvariants && !why[0]; i++) /* the first CUDA version's reason */
+        if (k->variants[i].kind == QKC_AOT_CUDA)
+            qkrt_cuda_runs(&k->variants[i], why, sizeof why);
     return qkrt_fail(err, errsz, QKC_RT_ERR_NO_DEVICE,
                      "kernel '%s' has no version that runs here: it is built for %s; this CPU has %s, and %s", qkrt_name(k),
                      list, have, why);
@@ -124,7 +128,7 @@ int qkrt_select(const qkc_aot_kernel *k, const qkc_aot_variant **out, char *err,
     for (int64_t i = 0; i < k->nvariants; i++) {
         const qkc_aot_variant *v = &k->variants[i];
         has_cuda |= v->kind == QKC_AOT_CUDA;
-        if (cpu_runs(v, cpu) || (v->kind == QKC_AOT_CUDA && qkrt_cuda_present(NULL, 0))) {
+        if (cpu_runs(v, cpu) || (v->kind == QKC_AOT_CUDA && qkrt_cuda_runs(v, NULL, 0))) {
             *out = v;
             return QKC_RT_OK;
         }
