@@ -5,16 +5,8 @@
 # status, never a crash). No timed assertions: only that figures appear.
 # The tuning database and the kernel cache live in a temporary directory.
 # Usage: bash tests/cli_bench.sh path/to/qkc
-set -uo pipefail
-QKC=${1:?usage: cli_bench.sh path/to/qkc}
-cd "$(dirname "$0")/.."
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/cli-common.sh" "$@"
 export QKC_TUNE_DB="$TMP/tune.db" QKC_CACHE_DIR="$TMP/cache"
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$TMP/out" ] && sed 's/^/     | /' "$TMP/out" | head -30; }
 
 # Runs qkc with the remaining args: stdout in $TMP/out (stderr appended
 # unless Q_SPLIT=1, then in $TMP/err), exit status in $rc.

@@ -5,28 +5,9 @@
 # a malformed source, an unwritable output) with a message and exit 1 or
 # 2, never a crash or a partial file. The kernels' results are test_aot's.
 # Usage: bash tests/cli_build.sh path/to/qkc
-set -uo pipefail
-QKC=${1:?usage: cli_build.sh path/to/qkc}
-cd "$(dirname "$0")/.."
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
+source "$(dirname "$0")/cli-common.sh" "$@"
 export QKC_TUNE_DB=
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$TMP/out" ] && sed 's/^/     | /' "$TMP/out" | head -20; }
-
-# check NAME WANT_EXIT PATTERN CMD...: exit code and a line matching PATTERN
-check() {
-  local name=$1 want=$2 pat=$3
-  shift 3
-  "$@" >"$TMP/out" 2>&1
-  local rc=$?
-  if [ "$rc" = "$want" ] && grep -qE -- "$pat" "$TMP/out"; then ok "$name"; else
-    echo "     (exit $rc, expected $want; pattern '$pat')" >>"$TMP/out"
-    bad "$name"
-  fi
-}
+check() { check_run "$@"; }
 
 check "--help answers" 0 "qkc build FILE" "$QKC" build --help
 check "default outputs: lib<stem>.a and lib<stem>.h, prefix from the stem" 0 "wrote .*libq4_gemv.a" \

@@ -11,22 +11,9 @@
 # driver", a probe on another architecture is refused. Parts needing NVRTC
 # say "skipped: ..." without it.
 # Usage: bash tests/cli_cuda.sh path/to/qkc
-set -uo pipefail
-QKC=${1:?usage: cli_cuda.sh path/to/qkc}
-cd "$(dirname "$0")/.."
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/cli-common.sh" "$@"
 export QKC_TUNE_DB="$TMP/tune.db" QKC_CACHE_DIR="$TMP/cache"
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL $1"
-  for f in "$TMP/out" "$TMP/err"; do [ -s "$f" ] && sed 's/^/     | /' "$f" | head -30; done
-}
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-q() { "$QKC" "$@" >"$TMP/out" 2>"$TMP/err"; rc=$?; }
+check() { check_eval "$@"; }
 # A clean failure: exit 1 (not a signal), the message on stderr.
 clean_fail() { [ $rc -eq 1 ] && grep -q "$1" "$TMP/err"; }
 

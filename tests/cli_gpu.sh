@@ -6,28 +6,9 @@
 # a build without LLVM (-DQKC_WITH_LLVM=OFF) CPU targets say so, also with
 # exit 1: run, emit --stage=llvm|asm and build.
 # Usage: bash tests/cli_gpu.sh path/to/qkc
-set -uo pipefail
-QKC=${1:?usage: cli_gpu.sh path/to/qkc}
-cd "$(dirname "$0")/.."
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
+source "$(dirname "$0")/cli-common.sh" "$@"
 export QKC_TUNE_DB=
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$TMP/out" ] && sed 's/^/     | /' "$TMP/out" | head -20; }
-
-# check NAME WANT_EXIT PATTERN CMD...: exit code and a line matching PATTERN
-check() {
-  local name=$1 want=$2 pat=$3
-  shift 3
-  "$@" >"$TMP/out" 2>&1
-  local rc=$?
-  if [ "$rc" = "$want" ] && grep -qE -- "$pat" "$TMP/out"; then ok "$name"; else
-    echo "     (exit $rc, expected $want; pattern '$pat')" >>"$TMP/out"
-    bad "$name"
-  fi
-}
+check() { check_run "$@"; }
 
 K=examples/q4_gemv.qk
 check "emit --stage=cuda for sm_90" 0 "__global__" "$QKC" emit --stage=cuda "$K" --target sm_90

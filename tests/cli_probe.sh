@@ -5,25 +5,9 @@
 # timed assertions). JSON is checked with grep/sed (python3 adds a full
 # parse where it exists). Every probe is --quick (under a second each).
 # Usage: bash tests/cli_probe.sh path/to/qkc
-set -uo pipefail
-QKC=${1:?usage: cli_probe.sh path/to/qkc}
-cd "$(dirname "$0")/.."
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/cli-common.sh" "$@"
 export QKC_TUNE_DB="$TMP/tune.db"
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL $1"
-  for f in "$TMP/out" "$TMP/err"; do [ -s "$f" ] && sed 's/^/     | /' "$f" | head -30; done
-}
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-
-# Runs qkc with the remaining args: stdout in $TMP/out, stderr in $TMP/err,
-# exit status in $rc.
-q() { "$QKC" "$@" >"$TMP/out" 2>"$TMP/err"; rc=$?; }
+check() { check_eval "$@"; }
 
 # The JSON array of key K in $TMP/out (or file $2): "a,b".
 pair() { sed -n "s/.*\"$1\":\[\([^]]*\)\].*/\1/p" "${2:-$TMP/out}"; }

@@ -5,17 +5,9 @@
 # an SVG plot; bad inputs fail cleanly (exit status 1 or 2, a message,
 # never a crash). Timings are printed, never checked.
 # Usage: bash tests/cli_tune.sh path/to/qkc
-set -uo pipefail
-QKC=${1:?usage: cli_tune.sh path/to/qkc}
-cd "$(dirname "$0")/.."
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/cli-common.sh" "$@"
 export QKC_TUNE_DB="$TMP/tune.db" QKC_CACHE_DIR="$TMP/cache"
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$TMP/out" ] && sed 's/^/     | /' "$TMP/out" | head -30; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+check() { check_eval "$@"; }
 
 # ---- one shape ----
 "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=256,K=256 --top 3 --reps 3 --threads 1 >"$TMP/out" 2>&1

@@ -20,6 +20,7 @@
 #include "backends/cuda/cuda_internal.h"
 #include "compiler/format.h"
 #include "frontend/frontend.h"
+#include "support/cuda_host.h"
 #include "support/kir_fixture.h"
 
 #ifndef QKC_PTXAS
@@ -208,29 +209,15 @@ static char *emit_cuda(tir_func *f) {
     return qk_buf_take(&b);
 }
 
-static const char *ptxas_path(void) {
-    if (*QKC_PTXAS && access(QKC_PTXAS, X_OK) == 0)
-        return QKC_PTXAS;
-    return access("/usr/local/cuda/bin/ptxas", X_OK) == 0 ? "/usr/local/cuda/bin/ptxas" : NULL;
-}
-
-/* Runs ptxas -arch=sm_<sm> on ptx; returns its exit status (0 = valid). */
+/* ptxas -arch=sm_<sm> on ptx: its exit status (0 = valid); 0 with a
+ * "skipped" line where there is no ptxas. */
 static int run_ptxas(const char *ptx, int sm) {
-    const char *ptxas = ptxas_path();
+    const char *ptxas = rtt_ptxas_path(QKC_PTXAS);
     if (!ptxas) {
         printf("\n  skipped: no CUDA toolkit (ptxas not found)\n");
         return 0;
     }
-    char path[] = "/tmp/qkc_test_cuda_XXXXXX.ptx";
-    int fd = mkstemps(path, 4);
-    CU_ASSERT_FATAL(fd >= 0);
-    CU_ASSERT_FATAL(write(fd, ptx, strlen(ptx)) == (ssize_t)strlen(ptx));
-    close(fd);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' -arch=sm_%d '%s' -o /dev/null", ptxas, sm, path);
-    int st = system(cmd);
-    unlink(path);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return rtt_ptxas(ptxas, ptx, sm, NULL);
 }
 
 /* Compiles f for target; 1 with code on success, 0 when NVRTC is missing
@@ -453,20 +440,11 @@ static void test_cpu_target_rejected(void) {
  * CUDA names it uses, and the kernel is called once per (block, thread) of
  * a small grid, which the grid-stride loop must cover exactly. */
 
+/* The host run's includes and globals; rtt_cuda_shims follows. */
 static const char emu_prelude[] =
     "#include <math.h>\n#include <string.h>\n"
     "struct qk_dim3 { unsigned x; };\n"
-    "extern \"C\" { qk_dim3 blockIdx, blockDim, gridDim, threadIdx; }\n"
-    "#define __global__\n#define __launch_bounds__(n)\n"
-    "static inline int __popc(unsigned x) { return __builtin_popcount(x); }\n"
-    "static inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }\n"
-    "static inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }\n"
-    "static inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }\n"
-    "typedef _Float16 __half;\n"
-    "static inline __half __ushort_as_half(unsigned short b) { __half h; memcpy(&h, &b, 2); return h; }\n"
-    "static inline unsigned short __half_as_ushort(__half h) { unsigned short b; memcpy(&b, &h, 2); return b; }\n"
-    "static inline float __half2float(__half h) { return (float)h; }\n"
-    "static inline __half __float2half_rn(float f) { return (__half)f; }\n";
+    "extern \"C\" { qk_dim3 blockIdx, blockDim, gridDim, threadIdx; }\n";
 
 typedef struct emu {
     void *lib;
@@ -490,7 +468,7 @@ static int emu_open(tir_func *f, emu *m) {
     snprintf(so, sizeof so, "%s/k.so", dir);
     FILE *fp = fopen(cc, "w");
     CU_ASSERT_FATAL(fp != NULL);
-    fprintf(fp, "%s%s", emu_prelude, src);
+    fprintf(fp, "%s%s%s", emu_prelude, rtt_cuda_shims, src);
     fclose(fp);
     snprintf(cmd, sizeof cmd, "g++ -std=c++17 -O1 -ffp-contract=off -shared -fPIC -o %s %s", so, cc);
     int rc = system(cmd);

@@ -29,6 +29,7 @@
 #include "backends/cuda/cuda_internal.h"
 #include "compiler/format.h"
 #include "frontend/frontend.h"
+#include "support/cuda_host.h"
 #include "support/lib_formats.h"
 
 #ifndef QKC_PTXAS
@@ -107,28 +108,15 @@ static int count_op(const tir_func *f, int op) {
 
 /* ---- NVRTC + ptxas (as in test_cuda.c) ---- */
 
-static const char *ptxas_path(void) {
-    if (*QKC_PTXAS && access(QKC_PTXAS, X_OK) == 0)
-        return QKC_PTXAS;
-    return access("/usr/local/cuda/bin/ptxas", X_OK) == 0 ? "/usr/local/cuda/bin/ptxas" : NULL;
-}
-
+/* ptxas -arch=sm_<sm> on ptx: its exit status (0 = valid); 0 with a
+ * "skipped" line where there is no ptxas. */
 static int run_ptxas(const char *ptx, int sm) {
-    const char *ptxas = ptxas_path();
+    const char *ptxas = rtt_ptxas_path(QKC_PTXAS);
     if (!ptxas) {
         printf("\n  skipped: no CUDA toolkit (ptxas not found)\n");
         return 0;
     }
-    char path[] = "/tmp/qkc_test_mma_XXXXXX.ptx";
-    int fd = mkstemps(path, 4);
-    CU_ASSERT_FATAL(fd >= 0);
-    CU_ASSERT_FATAL(write(fd, ptx, strlen(ptx)) == (ssize_t)strlen(ptx));
-    close(fd);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' -arch=sm_%d '%s' -o /dev/null", ptxas, sm, path);
-    int st = system(cmd);
-    unlink(path);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return rtt_ptxas(ptxas, ptx, sm, NULL);
 }
 
 /* NVRTC for compute_<sm> then ptxas for sm_<sm>; the PTX must hold `want`. */
@@ -164,20 +152,11 @@ static void check_ptx(tir_func *f, const char *want) {
 
 /* ---- host emulation of the warp ---- */
 
+/* The host run's includes and globals; rtt_cuda_shims follows. */
 static const char emu_prelude[] =
     "#include <math.h>\n#include <string.h>\n#include <pthread.h>\n#include <time.h>\n"
     "struct qk_dim3 { unsigned x; };\n"
-    "static thread_local qk_dim3 blockIdx, blockDim, gridDim, threadIdx;\n"
-    "#define __global__\n#define __launch_bounds__(n)\n"
-    "static inline int __popc(unsigned x) { return __builtin_popcount(x); }\n"
-    "static inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }\n"
-    "static inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }\n"
-    "static inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }\n"
-    "typedef _Float16 __half;\n"
-    "static inline __half __ushort_as_half(unsigned short b) { __half h; memcpy(&h, &b, 2); return h; }\n"
-    "static inline unsigned short __half_as_ushort(__half h) { unsigned short b; memcpy(&b, &h, 2); return b; }\n"
-    "static inline float __half2float(__half h) { return (float)h; }\n"
-    "static inline __half __float2half_rn(float f) { return (__half)f; }\n";
+    "static thread_local qk_dim3 blockIdx, blockDim, gridDim, threadIdx;\n";
 
 /* The warp's MMA, from the PTX ISA's fragment tables (section 9.7.14.5.8,
  * mma.m16n8k16 .f16; 9.7.14.5.9, mma.m16n8k32 .s8), g = lane >> 2,
@@ -319,7 +298,7 @@ static int emu_open(tir_func *f, emu *m) {
     snprintf(so, sizeof so, "%s/k.so", dir);
     FILE *fp = fopen(cc, "w");
     CU_ASSERT_FATAL(fp != NULL);
-    fprintf(fp, "%s%s%s", emu_prelude, src, emu_mma);
+    fprintf(fp, "%s%s%s%s", emu_prelude, rtt_cuda_shims, src, emu_mma);
     call_wrapper(f, fp);
     fclose(fp);
     snprintf(cmd, sizeof cmd, "g++ -std=c++17 -O0 -ffp-contract=off -DQKC_HOST_EMU -shared -fPIC -pthread -o %s %s", so,

@@ -20,6 +20,7 @@
 
 #include "backends/backend.h"
 #include "compiler/tir_decode.h"
+#include "support/cuda_host.h"
 
 /* ---- random numbers (fixed seeds) ---- */
 
@@ -1023,20 +1024,11 @@ static void test_new_ops(void)
  * covers every row). Every format's one-lane decoders and every encoder
  * go into one source file, compiled once. */
 
+/* The host run's includes and globals; rtt_cuda_shims follows. */
 static const char emu_prelude[] =
     "#include <math.h>\n#include <string.h>\n"
     "struct qk_dim3 { unsigned x; };\n"
-    "extern \"C\" { qk_dim3 blockIdx = {0}, blockDim = {1}, gridDim = {1}, threadIdx = {0}; }\n"
-    "#define __global__\n#define __launch_bounds__(n)\n"
-    "static inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }\n"
-    "static inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }\n"
-    "static inline int __popc(unsigned x) { return __builtin_popcount(x); }\n"
-    "static inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }\n"
-    "typedef _Float16 __half;\n"
-    "static inline __half __ushort_as_half(unsigned short b) { __half h; memcpy(&h, &b, 2); return h; }\n"
-    "static inline unsigned short __half_as_ushort(__half h) { unsigned short b; memcpy(&b, &h, 2); return b; }\n"
-    "static inline float __half2float(__half h) { return (float)h; }\n"
-    "static inline __half __float2half_rn(float f) { return (__half)f; }\n";
+    "extern \"C\" { qk_dim3 blockIdx = {0}, blockDim = {1}, gridDim = {1}, threadIdx = {0}; }\n";
 
 /* Appends f's CUDA C (one lane) to src under the kernel name `name`. */
 static void append_cuda(tir_func *f, const char *name, qk_buf *src)
@@ -1071,7 +1063,7 @@ static void *emu_build(const char *src)
     snprintf(so, sizeof so, "%s/k.so", dir);
     FILE *fp = fopen(cc, "w");
     CU_ASSERT_FATAL(fp != NULL);
-    fprintf(fp, "%s%s", emu_prelude, src);
+    fprintf(fp, "%s%s%s", emu_prelude, rtt_cuda_shims, src);
     fclose(fp);
     snprintf(cmd, sizeof cmd, "g++ -std=c++17 -O0 -ffp-contract=off -shared -fPIC -o %s %s", so, cc);
     CU_ASSERT_FATAL(system(cmd) == 0);

@@ -70,11 +70,9 @@ int rtt_ptxas(const char *ptxas, const char *ptx, int sm, qk_buf *log)
     return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* The CUDA names the emitter uses, for g++ (cuda_fp16.h is not read). */
-static const char emu_prelude[] =
-    "#include <math.h>\n#include <string.h>\n"
-    "struct qk_dim3 { unsigned x; };\n"
-    "extern \"C\" { qk_dim3 blockIdx, blockDim, gridDim, threadIdx; }\n"
+/* The CUDA names the emitter uses, for g++ (cuda_fp16.h is not read);
+ * needs <math.h> and <string.h> before it. */
+const char rtt_cuda_shims[] =
     "#define __global__\n#define __launch_bounds__(n)\n#define __device__\n#define __forceinline__ inline\n"
     "static inline int __popc(unsigned x) { return __builtin_popcount(x); }\n"
     "static inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }\n"
@@ -86,11 +84,18 @@ static const char emu_prelude[] =
     "static inline float __half2float(__half h) { return (float)h; }\n"
     "static inline __half __float2half_rn(float f) { return (__half)f; }\n";
 
+/* The host run's globals: one emulated thread at a time. */
+static const char emu_globals[] =
+    "#include <math.h>\n#include <string.h>\n"
+    "struct qk_dim3 { unsigned x; };\n"
+    "extern \"C\" { qk_dim3 blockIdx, blockDim, gridDim, threadIdx; }\n";
+
 /* src without its #include <cuda_fp16.h> lines. */
 static char *host_source(const char *src)
 {
     qk_buf b = {0};
-    qk_buf_puts(&b, emu_prelude);
+    qk_buf_puts(&b, emu_globals);
+    qk_buf_puts(&b, rtt_cuda_shims);
     for (const char *p = src; *p;) {
         size_t len = strcspn(p, "\n");
         if (strncmp(p, "#include <cuda_fp16.h>", 22) != 0)

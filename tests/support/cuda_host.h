@@ -17,6 +17,11 @@
  * of the same name cannot clash (extern "C" kernels keep their names). */
 void rtt_cuda_batch(qk_buf *out, const char *const *srcs, int n);
 
+/* Definitions of the CUDA names the emitter uses (__popc, __half and its
+ * conversions, __global__, ...) for compiling its CUDA C with g++; the
+ * includer puts <math.h>, <string.h> and the thread-index globals first. */
+extern const char rtt_cuda_shims[];
+
 /* The path of ptxas (QKC_PTXAS, else /usr/local/cuda/bin/ptxas), or NULL. */
 const char *rtt_ptxas_path(const char *configured);
 /* ptxas -arch=sm_<sm> on ptx: its exit status (0 = accepted); -1 when it
