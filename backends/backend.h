@@ -100,11 +100,15 @@ typedef struct qk_backend {
     void (*release)(void *state, qk_code *code);
     /* Text of one stage for `qkc emit`. state may be NULL. */
     int (*emit)(void *state, const tir_func *f, qk_emit_stage stage, qk_buf *out, char *err, size_t errsz);
-    /* GPU only: runs items [0, items) of code with host-side arguments
+    /* GPU only: runs items [begin, end) of code with host-side arguments
      * (args as in tir.h; pointers are host memory, copied in and out;
-     * arg_bytes[i] is the size of pointer argument i). */
+     * arg_bytes[i] is the size of pointer argument i). phase_ends (NULL:
+     * one phase) holds f->nphases item counts: phase p is the items
+     * [phase_ends[p - 1] (begin for p = 0), phase_ends[p]), and runs after
+     * every item of the phases before it, on buffers that stay on the
+     * device in between. */
     int (*launch)(void *state, const tir_func *f, qk_code *code, void **args, const int64_t *arg_bytes,
-                  char *err, size_t errsz);
+                  const int64_t *phase_ends, char *err, size_t errsz);
     /* Optional (NULL in backends without them): relocatable object code,
      * which the runtime's on-disk kernel cache stores between processes.
      * obj_tag names everything an object depends on besides f (target

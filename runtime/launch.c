@@ -370,11 +370,6 @@ static qkc_status gpu_ready(qkc_kernel *k, void **state)
     if (!e->has_code)
         return rt_fail(ctx, rt_is_no_device(e->code_err) ? QKC_ERR_NO_DEVICE : QKC_ERR_TARGET,
                        "kernel '%s' cannot run on %s: %s", k->kir->name, ctx->target.name, e->code_err);
-    if (e->f->nphases > 1)
-        return rt_fail(ctx, QKC_ERR_UNSUPPORTED,
-                       "kernel '%s': quantize()/hadamard() temps run in %d phases, which the GPU launch does not "
-                       "sequence yet; run it on the CPU",
-                       k->kir->name, e->f->nphases);
     char err[2048] = "";
     if (rt_backend_state(ctx, state, err, sizeof err) != 0)
         return rt_fail(ctx, rt_is_no_device(err) ? QKC_ERR_NO_DEVICE : QKC_ERR_TARGET, "kernel '%s' on %s: %s",
@@ -392,19 +387,38 @@ static qkc_status gpu_fail(qkc_kernel *k, const char *err)
 
 /* timing == NULL: a plain launch (copy in, run, copy out). Else a timed
  * one (backend.h's launch_timed). */
-static qkc_status launch_gpu(qkc_kernel *k, rt_call *c, int64_t items, const qk_device_timing *timing)
+static qkc_status launch_gpu(qkc_kernel *k, rt_call *c, const int64_t *dims, int64_t items,
+                             const qk_device_timing *timing)
 {
     qkc_ctx *ctx = k->prog->ctx;
     rt_entry *e = k->entry;
+    if (timing && e->f->nphases > 1)
+        return rt_fail(ctx, QKC_ERR_UNSUPPORTED,
+                       "kernel '%s': quantize()/hadamard() temps run in %d phases, which device timing does not "
+                       "sequence yet",
+                       k->kir->name, e->f->nphases);
+    if (e->f->nphases > 64)
+        return rt_fail(ctx, QKC_ERR_UNSUPPORTED, "kernel '%s' has %d phases; a GPU launch takes 64 at most",
+                       k->kir->name, e->f->nphases);
     void *state = NULL;
     qkc_status st = gpu_ready(k, &state);
     if (st != QKC_OK)
         return st;
     char err[2048] = "";
     c->vals[c->nargs - 1].i = items;
+    int64_t ends[64];
+    for (int p = 0; p < e->f->nphases; p++) { /* phase p: its items, after every item of the phases before */
+        int64_t lo, hi;
+        tir_phase_items(e->f, dims, p, &lo, &hi);
+        if (lo < hi && lo != (p ? ends[p - 1] : 0))
+            return rt_fail(ctx, QKC_ERR_UNSUPPORTED, "kernel '%s': the work items of phase %d are not contiguous",
+                           k->kir->name, p);
+        ends[p] = lo < hi ? hi : p ? ends[p - 1] : 0;
+    }
     int rc;
     if (!timing)
-        rc = ctx->backend->launch(state, e->f, &e->code, c->av, c->bytes, err, sizeof err);
+        rc = ctx->backend->launch(state, e->f, &e->code, c->av, c->bytes, e->f->nphases > 1 ? ends : NULL, err,
+                                  sizeof err);
     else
         rc = ctx->backend->launch_timed(state, e->f, &e->code, c->av, c->bytes, timing->copies, timing->reps,
                                         timing->seconds, err, sizeof err);
@@ -440,7 +454,7 @@ qkc_status qkc_launch(qkc_kernel *k, const qkc_tensor *args, int nargs, const qk
     int64_t items = 0;
     qkc_status st = frame_prepare(k, args, nargs, &fr, &items);
     if (st == QKC_OK && items > 0 && ctx->target.kind == QK_TARGET_GPU)
-        st = launch_gpu(k, &fr.call, items, NULL);
+        st = launch_gpu(k, &fr.call, fr.dims, items, NULL);
     else if (st == QKC_OK && items > 0 && !k->entry->has_code)
         st = rt_fail(ctx, ctx->backend->absent ? QKC_ERR_UNSUPPORTED : QKC_ERR_TARGET, "kernel '%s' cannot run here: %s",
                      k->kir->name, k->entry->code_err);
@@ -471,7 +485,7 @@ qkc_status qk_device_time(qkc_kernel *k, const qkc_tensor *args, int nargs, cons
     if (st == QKC_OK && items <= 0)
         st = rt_fail(ctx, QKC_ERR_SHAPE, "kernel '%s': nothing to time at this shape (no work items)", k->kir->name);
     if (st == QKC_OK)
-        st = launch_gpu(k, &fr.call, items, timing);
+        st = launch_gpu(k, &fr.call, fr.dims, items, timing);
     frame_free(&fr);
     return st;
 }

@@ -653,7 +653,7 @@ static int launch_gemv(gemv_call *c, char *err, size_t errsz) {
     char cerr[4096];
     if (qk_backend_cuda.compile(st, f, &code, cerr, sizeof cerr) != 0)
         code.priv = NULL; /* no NVRTC: the driver check still comes first */
-    int rc = qk_backend_cuda.launch(st, f, &code, c->av, c->bytes, err, errsz);
+    int rc = qk_backend_cuda.launch(st, f, &code, c->av, c->bytes, NULL, err, errsz);
     qk_backend_cuda.release(st, &code);
     qk_backend_cuda.destroy(st);
     qk_arena_free(a);

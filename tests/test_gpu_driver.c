@@ -238,7 +238,7 @@ static int hook_launch(qkc_ctx *ctx, const tir_func *f, qk_code *code, int alias
         }
     }
     ints[f->arg_end] = 1;
-    int rc = ctx->backend->launch(state, f, code, args, bytes, err, errsz);
+    int rc = ctx->backend->launch(state, f, code, args, bytes, NULL, err, errsz);
     for (int i = 0; i < n; i++)
         free(host[i]);
     free(args), free(host), free(ints), free(bytes);
@@ -266,6 +266,34 @@ static void test_scratch(void)
         CU_ASSERT_EQUAL(c->dtoh, outs - f->nscratch); /* y */
         CU_ASSERT_EQUAL(c->memset, f->nscratch);
         CU_ASSERT_EQUAL(c->ctx_retain, 1);
+        gemv_free(&g);
+    }
+    qkc_ctx_destroy(ctx);
+}
+
+/* A kernel with a quantize() temp runs in two phases through qkc_launch:
+ * one kernel launch per phase, the buffers copied in and out once and the
+ * scratch kept on the device between the launches, one wait. */
+static void test_phases(void)
+{
+    fake_env(NULL, "90", NULL, NULL);
+    qkc_ctx *ctx = ctx_for("sm_90");
+    gemv_run g;
+    if (gemv_make_from(ctx, gemv_q8_src, &g) == 0) {
+        const tir_func *f = g.k->entry->f;
+        int ptrs = 0, outs = 0;
+        for (int i = 0; i < f->nargs; i++) {
+            ptrs += f->args[i].s == TS_PTR;
+            outs += f->args[i].s == TS_PTR && !f->args[i].is_const;
+        }
+        CU_ASSERT_EQUAL(f->nphases, 2);
+        CU_ASSERT_EQUAL(gemv_launch(&g), QKC_OK);
+        fake_counts *c = counts_fn();
+        CU_ASSERT_EQUAL(c->launches, f->nphases);
+        CU_ASSERT_EQUAL(c->htod, ptrs - f->nscratch);
+        CU_ASSERT_EQUAL(c->memset, f->nscratch);
+        CU_ASSERT_EQUAL(c->dtoh, outs - f->nscratch);
+        CU_ASSERT_EQUAL(c->ctx_sync, 1);
         gemv_free(&g);
     }
     qkc_ctx_destroy(ctx);
@@ -442,6 +470,7 @@ int main(void)
     CU_add_test(s, "PTX too new for the driver", test_ptx_version);
     CU_add_test(s, "sticky errors refuse later launches", test_sticky);
     CU_add_test(s, "scratch buffers are not copied", test_scratch);
+    CU_add_test(s, "quantize() temps: one launch per phase, buffers on the device between", test_phases);
     CU_add_test(s, "aliasing arguments share a device buffer", test_alias);
     CU_add_test(s, "timed launches: one wait, cuEventElapsedTime_v2", test_timed);
     CU_add_test(s, "the PTX cache key names NVRTC's version", test_cache_key);

@@ -190,8 +190,8 @@ static int cuda_emit(void *state, const tir_func *f, qk_emit_stage stage, qk_buf
 }
 
 static int cuda_launch(void *state, const tir_func *f, qk_code *code, void **args, const int64_t *arg_bytes,
-                       char *err, size_t errsz) {
-    return cuda_driver_launch(state, f, code ? code->priv : NULL, args, arg_bytes, err, errsz);
+                       const int64_t *phase_ends, char *err, size_t errsz) {
+    return cuda_driver_launch(state, f, code ? code->priv : NULL, args, arg_bytes, phase_ends, err, errsz);
 }
 
 static int cuda_launch_timed(void *state, const tir_func *f, qk_code *code, void **args, const int64_t *arg_bytes,

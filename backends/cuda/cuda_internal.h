@@ -97,7 +97,9 @@ int cuda_nvrtc_compile(cuda_state *st, const char *src, const char *name, int sm
                        char *err, size_t errsz);
 
 /* ---- driver.c: PTX -> device, launch ---- */
-/* Runs code over the work items [begin, end) taken from args. args[i]
+/* Runs code over the work items [begin, end) taken from args, phase by
+ * phase when phase_ends is given (backend.h's launch: one kernel launch
+ * per phase on one stream, the buffers on the device throughout). args[i]
  * points at argument i's value (libffi convention): a host pointer (void *)
  * for TS_PTR arguments, an int64_t for TS_I64 ones. Pointer arguments are
  * copied to the device (arg_bytes[i] bytes), and non-const ones back;
@@ -106,7 +108,7 @@ int cuda_nvrtc_compile(cuda_state *st, const char *src, const char *name, int sm
  * driver"; a device older than the target with "... cannot run on this
  * machine"; after a sticky error (cuda_api_sticky) every launch fails. */
 int cuda_driver_launch(cuda_state *st, const tir_func *f, cuda_code *code, void **args, const int64_t *arg_bytes,
-                       char *err, size_t errsz);
+                       const int64_t *phase_ends, char *err, size_t errsz);
 /* Like cuda_driver_launch, but the buffers stay on the device: copies
  * device sets of them, a warm-up launch on each, then reps launches, each
  * on the next set, queued back to back on a private stream with an event

@@ -320,28 +320,43 @@ static int enqueue(const cuda_driver *d, cuda_code *code, int64_t items, dev_arg
     return 0;
 }
 
-static int run(const cuda_driver *d, cuda_code *code, int64_t items, dev_args *a, char *err, size_t errsz) {
-    if (enqueue(d, code, items, a, NULL, err, errsz))
-        return -1;
-    CU_CHECK(d, d->ctx_synchronize(), "cuCtxSynchronize");
-    return 0;
-}
-
 static dev_args args_new(const tir_func *f) {
     return (dev_args){.n = f->nargs, .ptr = qk_xcalloc(f->nargs + 1, sizeof(CUdeviceptr)),
                       .params = qk_xcalloc(f->nargs + 1, sizeof(void *))};
 }
 
 /* Copy in, launch, copy out; the context is current. */
+/* 1 if a grid of phase p (every phase: p < 0) is warp-level (TL_WARP:
+ * one warp of 32 threads per work item). */
+static int phase_warp(const tir_func *f, int p) {
+    for (int g = 0; g < f->ngrids; g++)
+        if (f->grids[g].warp && (p < 0 || f->grids[g].phase == p))
+            return 1;
+    return 0;
+}
+
+/* Copy in, one launch per phase (begin and end set per launch, in order
+ * on the default stream), one wait, copy out; the context is current.
+ * nr ranges [lo[r], hi[r]) of work items; warp[r]: 32 threads per item. */
 static int launch_current(cuda_state *st, const tir_func *f, cuda_code *code, void **args, const int64_t *bytes,
-                          int64_t items, char *err, size_t errsz) {
+                          int nr, const int64_t *lo, const int64_t *hi, const int *warp, char *err, size_t errsz) {
     const cuda_driver *d = &st->drv;
     dev_args a = args_new(f);
+    int64_t range[2];
     int rc = module_get(st, code, err, errsz);
     if (rc == 0)
         rc = copy_in(d, f, args, bytes, &a, err, errsz);
-    if (rc == 0)
-        rc = run(d, code, items, &a, err, errsz);
+    a.params[f->arg_begin] = &range[0];
+    a.params[f->arg_end] = &range[1];
+    for (int r = 0; r < nr && rc == 0; r++) {
+        if (hi[r] <= lo[r])
+            continue;
+        range[0] = lo[r], range[1] = hi[r]; /* cuLaunchKernel copies the parameters it is given */
+        rc = enqueue(d, code, (hi[r] - lo[r]) * (warp[r] ? 32 : 1), &a, NULL, err, errsz);
+    }
+    CUresult r = rc == 0 ? d->ctx_synchronize() : 0;
+    if (r)
+        rc = cu_fail(d, r, "cuCtxSynchronize", err, errsz);
     if (rc == 0)
         rc = copy_out(d, f, args, bytes, &a, err, errsz);
     free_args(d, &a);
@@ -376,14 +391,11 @@ static int leave(cuda_state *st, int rc, char *err, size_t errsz) {
  * warp-level (TL_WARP: one warp per work item). */
 static int64_t launch_items(const tir_func *f, void **args) {
     int64_t items = *(const int64_t *)args[f->arg_end] - *(const int64_t *)args[f->arg_begin];
-    for (int g = 0; g < f->ngrids; g++)
-        if (f->grids[g].warp)
-            return items * 32;
-    return items;
+    return phase_warp(f, -1) ? items * 32 : items;
 }
 
 int cuda_driver_launch(cuda_state *st, const tir_func *f, cuda_code *code, void **args, const int64_t *arg_bytes,
-                       char *err, size_t errsz) {
+                       const int64_t *phase_ends, char *err, size_t errsz) {
     if (driver_get(st, err, errsz))
         return -1;
     if (!code || !code->ptx) {
@@ -392,12 +404,26 @@ int cuda_driver_launch(cuda_state *st, const tir_func *f, cuda_code *code, void 
     }
     if (check_arch(st, err, errsz))
         return -1;
-    int64_t items = launch_items(f, args);
-    if (items <= 0)
+    int64_t begin = *(const int64_t *)args[f->arg_begin], end = *(const int64_t *)args[f->arg_end];
+    if (end <= begin)
         return 0;
+    int nr = phase_ends && f->nphases > 1 ? f->nphases : 1;
+    int64_t lo[64], hi[64];
+    int warp[64];
+    if (nr > 64) {
+        snprintf(err, errsz, "a kernel of %d phases: the GPU launch takes 64 at most", nr);
+        return -1;
+    }
+    for (int r = 0; r < nr; r++) {
+        lo[r] = nr == 1 ? begin : r ? phase_ends[r - 1] : begin;
+        hi[r] = nr == 1 ? end : phase_ends[r];
+        lo[r] = lo[r] < begin ? begin : lo[r];
+        hi[r] = hi[r] > end ? end : hi[r];
+        warp[r] = phase_warp(f, nr == 1 ? -1 : r);
+    }
     if (enter(st, err, errsz))
         return -1;
-    int rc = launch_current(st, f, code, args, arg_bytes, items, err, errsz);
+    int rc = launch_current(st, f, code, args, arg_bytes, nr, lo, hi, warp, err, errsz);
     return leave(st, rc, err, errsz);
 }
 
