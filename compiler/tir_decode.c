@@ -587,9 +587,25 @@ static int e8m0(dctx *d, int e)
     return op1(d, TIR_BITCAST, TS_F32, bits);
 }
 
+/* An 8-bit minifloat scale (one lane) on a CPU: one load from a table of
+ * its 256 values (a LUT the code generator turns into a constant array),
+ * in place of a dozen integer and float operations. -1 elsewhere. */
+static int num_table(dctx *d, int raw, qk_num n)
+{
+    if (!d->s->wide || lanes_of(d, raw) != 1 || (n != QK_NUM_UE4M3 && n != QK_NUM_E4M3))
+        return -1;
+    float t[256];
+    for (int c = 0; c < 256; c++)
+        t[c] = (float)qk_num_decode(n, (uint32_t)c);
+    return tir_lut_f32(d->f, d->b, raw, 256, t);
+}
+
 /* Stored bits (i32 x lanes, masked to the type's width) of a number -> f32. */
 static int num_value(dctx *d, int raw, qk_num n)
 {
+    int t = num_table(d, raw, n);
+    if (t >= 0)
+        return t;
     switch (n) {
     case QK_NUM_F32: return op1(d, TIR_BITCAST, TS_F32, raw);
     case QK_NUM_F16: return op1(d, TIR_H2F, TS_F32, resize(d, raw, TS_I16));

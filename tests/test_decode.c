@@ -510,7 +510,7 @@ static tir_func *decode_func(qk_arena *a, const geom *g, const region *rg, int n
     int r = loop(f, f->entry, t.arg[A_BEGIN], t.arg[A_END], c64(f, f->entry, 1), TL_PARALLEL, "r", &body);
     int row = bin(f, body, TIR_ADD, bin(f, body, TIR_MUL, r, c64(f, body, g->rowbytes)),
                   c64(f, body, g->fm->tensor_header_bytes));
-    tdec_src s = {g->fm, t.arg[A_PACKED], row, g->fm->code == QK_CODE_VQ ? t.arg[A_BOOK] : -1, 0, g->lut_f32};
+    tdec_src s = {g->fm, t.arg[A_PACKED], row, g->fm->code == QK_CODE_VQ ? t.arg[A_BOOK] : -1, g->lut_f32 > 0, g->lut_f32};
     for (int i = 0; i < nreg; i++) {
         if (rg[i].kind == R_ELEMENTS)
             emit_elements(&t, body, &s, g, &rg[i], r);
@@ -779,9 +779,10 @@ static void test_one_format(fcase *c, uint64_t seed)
     fdata_init(&d, c, seed);
     region rg[24];
     int nreg = plan_regions(&d.g, rg);
-    /* decoded with select trees / arithmetic, then with f32 table lookups
-     * (LUT) of up to 64 entries for tables and minifloats (vpermps and
-     * vpermi2ps on AVX-512, a gather elsewhere) */
+    /* decoded as for a GPU thread (select trees, arithmetic, byte loads),
+     * then as for a CPU: wide loads, f32 table lookups (LUT) of up to 64
+     * entries for tables and minifloats (vpermps and vpermi2ps on AVX-512,
+     * a gather elsewhere), 8-bit minifloat scales from a 256-entry table */
     for (int lut = 0; lut < 2; lut++) {
         qk_arena *a = qk_arena_new();
         jit j;

@@ -573,6 +573,7 @@ static LLVMValueRef lut(gen *g, const tir_node *n)
     LLVMSetInitializer(tab, LLVMConstArray(et, ents, (unsigned)N));
     LLVMSetGlobalConstant(tab, 1);
     LLVMSetLinkage(tab, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(tab, LLVMGlobalUnnamedAddr); /* identical tables merge (constmerge) */
     LLVMTypeRef i64 = LLVMInt64TypeInContext(g->ctx);
     LLVMValueRef off = LLVMBuildZExt(g->b, idx, L > 1 ? LLVMVectorType(i64, (unsigned)L) : i64, "");
     LLVMValueRef ptrs = LLVMBuildGEP2(g->b, et, tab, &off, 1, "");
