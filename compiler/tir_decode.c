@@ -587,12 +587,12 @@ static int e8m0(dctx *d, int e)
     return op1(d, TIR_BITCAST, TS_F32, bits);
 }
 
-/* An 8-bit minifloat scale (one lane) on a CPU: one load from a table of
+/* An 8-bit minifloat or E8M0 scale (one lane) on a CPU: one load from a table of
  * its 256 values (a LUT the code generator turns into a constant array),
  * in place of a dozen integer and float operations. -1 elsewhere. */
 static int num_table(dctx *d, int raw, qk_num n)
 {
-    if (!d->s->wide || lanes_of(d, raw) != 1 || (n != QK_NUM_UE4M3 && n != QK_NUM_E4M3))
+    if (!d->s->wide || lanes_of(d, raw) != 1 || (n != QK_NUM_UE4M3 && n != QK_NUM_E4M3 && n != QK_NUM_E8M0))
         return -1;
     float t[256];
     for (int c = 0; c < 256; c++)
