@@ -245,6 +245,16 @@ static int hook_launch(qkc_ctx *ctx, const tir_func *f, qk_code *code, int alias
     return rc;
 }
 
+/* Pointer arguments of f, and those that are written (results, scratch). */
+static void count_ptrs(const tir_func *f, int *ptrs, int *outs)
+{
+    *ptrs = *outs = 0;
+    for (int i = 0; i < f->nargs; i++) {
+        *ptrs += f->args[i].s == TS_PTR;
+        *outs += f->args[i].s == TS_PTR && !f->args[i].is_const;
+    }
+}
+
 /* Inputs and the result are copied, the scratch of quantize() is not. */
 static void test_scratch(void)
 {
@@ -253,11 +263,8 @@ static void test_scratch(void)
     gemv_run g;
     if (gemv_make_from(ctx, gemv_q8_src, &g) == 0) {
         const tir_func *f = g.k->entry->f;
-        int ptrs = 0, outs = 0;
-        for (int i = 0; i < f->nargs; i++) {
-            ptrs += f->args[i].s == TS_PTR;
-            outs += f->args[i].s == TS_PTR && !f->args[i].is_const;
-        }
+        int ptrs, outs;
+        count_ptrs(f, &ptrs, &outs);
         CU_ASSERT(f->nscratch >= 1);
         char err[1024] = "";
         CU_ASSERT_EQUAL(hook_launch(ctx, f, &g.k->entry->code, 0, err, sizeof err), 0);
@@ -281,11 +288,8 @@ static void test_phases(void)
     gemv_run g;
     if (gemv_make_from(ctx, gemv_q8_src, &g) == 0) {
         const tir_func *f = g.k->entry->f;
-        int ptrs = 0, outs = 0;
-        for (int i = 0; i < f->nargs; i++) {
-            ptrs += f->args[i].s == TS_PTR;
-            outs += f->args[i].s == TS_PTR && !f->args[i].is_const;
-        }
+        int ptrs, outs;
+        count_ptrs(f, &ptrs, &outs);
         CU_ASSERT_EQUAL(f->nphases, 2);
         CU_ASSERT_EQUAL(gemv_launch(&g), QKC_OK);
         fake_counts *c = counts_fn();
