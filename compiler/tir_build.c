@@ -380,11 +380,13 @@ static int lower_unary(bctx *c, int b, int op, int x)
         return fbin(c, b, TIR_FDIV, x, fbin(c, b, TIR_FADD, cf(c, b, l, 1), e));
     }
     case KU_GELU: {
+        /* 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)): the same function
+         * without the cancellation of 1 + tanh(u) for very negative u,
+         * where the tanh form gave -0 for values near -1e-10 */
         int x3 = fbin(c, b, TIR_FMUL, fbin(c, b, TIR_FMUL, x, x), x);
         int in = fbin(c, b, TIR_FADD, x, fbin(c, b, TIR_FMUL, cf(c, b, l, 0.044715), x3));
-        int th = tanh_of(c, b, fbin(c, b, TIR_FMUL, cf(c, b, l, 0.7978845608028654), in));
-        int h = fbin(c, b, TIR_FMUL, cf(c, b, l, 0.5), x);
-        return fbin(c, b, TIR_FMUL, h, fbin(c, b, TIR_FADD, cf(c, b, l, 1), th));
+        int e = emit1(c, b, TIR_FEXP, t, fbin(c, b, TIR_FMUL, cf(c, b, l, -2 * 0.7978845608028654), in));
+        return fbin(c, b, TIR_FDIV, x, fbin(c, b, TIR_FADD, cf(c, b, l, 1), e));
     }
     default: qk_bug("unary op %d", op);
     }
