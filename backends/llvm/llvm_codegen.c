@@ -244,6 +244,58 @@ static LLVMValueRef unary(gen *g, const tir_node *n)
     }
 }
 
+static int has_feature(gen *g, const char *feat);
+
+/* The constant value of lane i of CONST node id, or -1 when id is not an
+ * integer constant. */
+static int64_t const_lane(gen *g, int id, int i)
+{
+    const tir_node *c = &g->f->nodes[id];
+    if (c->op != TIR_CONST || c->type.s == TS_F32)
+        return -1;
+    return c->shuf ? c->shuf[i] : c->imm;
+}
+
+/* AND(SHR(x, s), m) on bytes, with per-lane constant shifts s < 8 and
+ * masks m that keep no bit shifted in from the next byte: one vpmultishiftqb
+ * (AVX-512 VBMI; byte i takes the 8 bits of its qword from bit 8 (i % 8) +
+ * s_i) and the AND, in place of LLVM's widen, vpsrlvw, narrow for shifts
+ * that differ per lane. NULL where it does not apply. */
+static LLVMValueRef and_shifted_bytes(gen *g, const tir_node *n)
+{
+    int L = n->type.lanes;
+    if (n->type.s != TS_I8 || (L != 16 && L != 32 && L != 64) || !has_feature(g, "+avx512vbmi") ||
+        (L < 64 && !has_feature(g, "+avx512vl")))
+        return NULL;
+    for (int side = 0; side < 2; side++) {
+        const tir_node *sh = &g->f->nodes[n->a[side]];
+        int mask = n->a[1 - side];
+        if (sh->op != TIR_SHR || sh->type.s != TS_I8 || sh->type.lanes != L)
+            continue;
+        LLVMValueRef ctrl[64];
+        int ok = 1, varies = 0;
+        for (int i = 0; i < L && ok; i++) {
+            int64_t s = const_lane(g, sh->a[1], i), m = const_lane(g, mask, i);
+            ok = s >= 0 && s < 8 && m >= 0 && ((m & 0xff) >> (8 - s)) == 0;
+            varies |= s != const_lane(g, sh->a[1], 0);
+            ctrl[i] = LLVMConstInt(LLVMInt8TypeInContext(g->ctx), (unsigned)(8 * (i % 8) + (ok ? s : 0)), 0);
+        }
+        if (!ok || !varies) /* a uniform shift is one instruction already */
+            continue;
+        char name[48];
+        snprintf(name, sizeof name, "llvm.x86.avx512.pmultishift.qb.%d", L * 8);
+        unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+        if (!id)
+            return NULL;
+        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
+        LLVMTypeRef fnty = LLVMIntrinsicGetType(g->ctx, id, NULL, 0);
+        LLVMValueRef args[2] = {LLVMConstVector(ctrl, (unsigned)L), v(g, sh->a[0])};
+        LLVMValueRef r = LLVMBuildCall2(g->b, fnty, fn, args, 2, "");
+        return LLVMBuildAnd(g->b, r, v(g, mask), "");
+    }
+    return NULL;
+}
+
 static LLVMValueRef binary(gen *g, const tir_node *n)
 {
     LLVMValueRef a = v(g, n->a[0]), b = v(g, n->a[1]);
@@ -259,7 +311,10 @@ static LLVMValueRef binary(gen *g, const tir_node *n)
     case TIR_SHL: return LLVMBuildShl(g->b, a, b, "");
     case TIR_SHR: return LLVMBuildLShr(g->b, a, b, "");
     case TIR_SAR: return LLVMBuildAShr(g->b, a, b, "");
-    case TIR_AND: return LLVMBuildAnd(g->b, a, b, "");
+    case TIR_AND: {
+        LLVMValueRef r = and_shifted_bytes(g, n);
+        return r ? r : LLVMBuildAnd(g->b, a, b, "");
+    }
     case TIR_OR: return LLVMBuildOr(g->b, a, b, "");
     case TIR_XOR: return LLVMBuildXor(g->b, a, b, "");
     case TIR_FADD: return LLVMBuildFAdd(g->b, a, b, "");
