@@ -246,6 +246,20 @@ static LLVMValueRef unary(gen *g, const tir_node *n)
 
 static int has_feature(gen *g, const char *feat);
 
+/* 1 if an integer compare reads node n: single bits that are compared
+ * stay with LLVM, which tests them in place (vptestmb) and folds the test
+ * into the compare's user. */
+static int compared(gen *g, const tir_node *n)
+{
+    int id = (int)(n - g->f->nodes);
+    for (int i = 0; i < g->f->nnodes; i++) {
+        const tir_node *u = &g->f->nodes[i];
+        if ((u->op == TIR_IEQ || u->op == TIR_ILT) && (u->a[0] == id || u->a[1] == id))
+            return 1;
+    }
+    return 0;
+}
+
 /* The constant value of lane i of CONST node id, or -1 when id is not an
  * integer constant. */
 static int64_t const_lane(gen *g, int id, int i)
@@ -280,7 +294,7 @@ static LLVMValueRef and_shifted_bytes(gen *g, const tir_node *n)
             varies |= s != const_lane(g, sh->a[1], 0);
             ctrl[i] = LLVMConstInt(LLVMInt8TypeInContext(g->ctx), (unsigned)(8 * (i % 8) + (ok ? s : 0)), 0);
         }
-        if (!ok || !varies) /* a uniform shift is one instruction already */
+        if (!ok || !varies || compared(g, n)) /* a uniform shift is one instruction already */
             continue;
         char name[48];
         snprintf(name, sizeof name, "llvm.x86.avx512.pmultishift.qb.%d", L * 8);
