@@ -98,6 +98,10 @@ else
   q bench "$GEMV" --kernel gemv --dims "$DIMS" --target sm_90 --compile --json
   check "bench --compile --json: both latencies" '[ $rc -eq 0 ] && grep -Eq "\"jit_cold_ms\": [0-9.e+-]+" "$TMP/out" && grep -Eq "\"disk_hit_ms\": [0-9.e+-]+" "$TMP/out"'
 fi
+q bench "$GEMV" --kernel nosuch --dims "$DIMS" --target sm_90 --compile
+check "bench --compile, unknown kernel: a message, no crash" '[ $rc -eq 1 -o $rc -eq 2 ] && grep -q "nosuch" "$TMP/err"'
+q bench "$GEMV" --kernel gemv --dims N=0x,K=1 --target sm_90 --compile
+check "bench --compile, bad dims: usage error" '[ $rc -eq 2 ] && [ -s "$TMP/err" ]'
 q bench "$GEMV" --kernel gemv --dims "$DIMS" --compile
 check "bench --compile on the host exits 0" '[ $rc -eq 0 ] && grep -q "^compile: " "$TMP/out"'
 

@@ -33,6 +33,15 @@ fi
 check "run --target sm_90 with QKC_LIBCUDA pointing nowhere: no CUDA driver" 1 "no CUDA driver" \
   env QKC_LIBCUDA="$TMP/none/libcuda.so.1" "$QKC" run "$K" --kernel gemv --dims N=64,K=64 --target sm_90
 
+# examples/tensor_cores.qk: the three tensor-core lowerings its comment names.
+T=examples/tensor_cores.qk
+check "tensor_cores.qk w4a16: mma.sync m16n8k16 f16" 0 "mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.f16" \
+  "$QKC" emit --stage=cuda "$T" --kernel w4a16 --target sm_90
+check "tensor_cores.qk w4a8: mma.sync m16n8k32 s8" 0 "mma\.sync\.aligned\.m16n8k32\.row\.col\.s32\.s8" \
+  "$QKC" emit --stage=cuda "$T" --kernel w4a8 --target sm_80
+check "tensor_cores.qk sparse: mma.sp" 0 "mma\.sp\.sync\.aligned\.m16n8k32" \
+  "$QKC" emit --stage=cuda "$T" --kernel sparse --target sm_90
+
 # A build without LLVM: every CPU path says so.
 "$QKC" run "$K" --kernel gemv --dims N=64,K=64 >"$TMP/out" 2>&1
 if grep -q "built without LLVM" "$TMP/out"; then

@@ -129,8 +129,25 @@ static void m_shuffle(tir_func *f)
     tir_shuffle(f, body, 10, 2, idx);
 }
 
+/* LUT: a table size that is not a power of two; an f32 table looked up
+ * by bytes. */
+static void m_lut_size(tir_func *f)
+{
+    int body = f->nodes[5].body;
+    static const uint8_t t[3] = {1, 2, 3};
+    tir_lut(f, body, tir_const_i(f, body, TS_I8, 16, 1), 3, t);
+}
+static void m_lut_kind(tir_func *f)
+{
+    int body = f->nodes[5].body;
+    static const float t[4] = {0, 1, 2, 3};
+    tir_lut_f32(f, body, tir_const_i(f, body, TS_I8, 16, 1), 4, t);
+}
+
 static void test_verify_rules(void)
 {
+    expect_reject(m_lut_size, "power of two");
+    expect_reject(m_lut_kind, "lut maps");
     expect_reject(m_scope, "not defined in an enclosing scope");
     expect_reject(m_types, "same type");
     expect_reject(m_const_store, "const");
