@@ -82,7 +82,25 @@ static int fill_packed(const cli_inputs *in, int i, int64_t rows, int64_t cols)
     }
     qkc_status st = qkc_pack_ex(in->p, pi->format, src, rows, cols, in->args[i].data, in->bytes[i], &o);
     free(src);
-    return st == QKC_OK ? 0 : cli_error("packing %s: %s", pi->name, qkc_errmsg(in->ctx));
+    if (st != QKC_OK)
+        return cli_error("packing %s: %s", pi->name, qkc_errmsg(in->ctx));
+    if (!pi->repack_rows)
+        return 0;
+    /* the kernel reads these weights row-interleaved: convert them */
+    size_t rb;
+    if (qkc_kernel_repacked_size(in->k, i, rows, cols, &rb) != QKC_OK)
+        return cli_error("%s", qkc_errmsg(in->ctx));
+    void *rp = malloc(rb ? rb : 1);
+    if (!rp)
+        return cli_error("out of memory repacking %s (%zu bytes)", pi->name, rb);
+    if (qkc_kernel_repack(in->k, i, in->args[i].data, in->bytes[i], rows, cols, rp, rb) != QKC_OK) {
+        free(rp);
+        return cli_error("repacking %s: %s", pi->name, qkc_errmsg(in->ctx));
+    }
+    free(in->args[i].data);
+    in->args[i].data = rp;
+    in->bytes[i] = rb;
+    return 0;
 }
 
 int cli_make_input(const cli_inputs *in, int i)

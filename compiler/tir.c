@@ -53,6 +53,7 @@ tir_func *tir_func_new(qk_arena *a, const char *name)
     f->arena = a;
     f->name = qk_strdup(a, name);
     f->entry = tir_block_new(f);
+    f->repack_tensor = -1;
     return f;
 }
 
@@ -570,6 +571,8 @@ void tir_config_print(const tir_config *cfg, char *buf, size_t n)
     qk_buf b = {0};
     qk_buf_printf(&b, "lanes=%d tile_par=%d tile_inner=%d unroll=%d idot=%d idot_bytes=%d kblocks=%d", cfg->lanes,
                   cfg->tile_par, cfg->tile_inner, cfg->unroll, cfg->idot, cfg->idot_bytes, cfg->kblocks);
+    if (cfg->repack)
+        qk_buf_printf(&b, " repack=%d", cfg->repack);
     if (cfg->parallel[0])
         qk_buf_printf(&b, " parallel=%s", cfg->parallel);
     for (int i = 0; i < cfg->ntiles; i++)
@@ -594,6 +597,7 @@ static int *config_field(tir_config *cfg, const char *key, size_t len, int *lo, 
         {"idot", offsetof(tir_config, idot), 0, 1},
         {"idot_bytes", offsetof(tir_config, idot_bytes), 4, 64},
         {"kblocks", offsetof(tir_config, kblocks), 1, 16},
+        {"repack", offsetof(tir_config, repack), 0, 16},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strlen(keys[i].name) == len && strncmp(keys[i].name, key, len) == 0) {
@@ -661,7 +665,7 @@ int tir_config_parse(const char *text, tir_config *cfg, char *err, size_t errsz)
                 if (!fld) {
                     snprintf(err, errsz,
                              "configuration: unknown key '%.*s' (keys: lanes, tile_par, tile_inner, unroll, idot, "
-                             "idot_bytes, kblocks, parallel, tile.INDEX)",
+                             "idot_bytes, kblocks, repack, parallel, tile.INDEX)",
                              (int)klen, p);
                     return -1;
                 }

@@ -178,6 +178,9 @@ typedef struct tir_config {
                         product have integer codes; 0: decode to f32 and FMA */
     int idot_bytes;  /* byte lanes of one DOT4 chunk: 16, 32 or 64 */
     int kblocks;     /* quantized blocks per reduction-loop iteration (1, 2, 4) */
+    int repack;      /* 0, or R = 4, 8, 16: the weights are read in the row-interleaved
+                        layout of R rows (compiler/rowpack.h), R rows per vector.
+                        Part of the kernel's ABI: never chosen by the tuner */
     char parallel[64]; /* name of the parallel index; "" = builder's choice */
     int ntiles;        /* per-index requests from the schedule block */
     struct {
@@ -265,6 +268,8 @@ typedef struct tir_func {
     int nphases;             /* 1 + the largest grid phase */
     int nscratch;
     tir_scratch *scratch;
+    int repack_tensor;       /* kir tensor read in the row-interleaved layout, or -1 */
+    int repack_rows;         /* its R */
 } tir_func;
 
 /* ---- tir.c: construction, printing, verification ---- */

@@ -24,6 +24,7 @@
  * names a format. */
 #include "compiler/tir.h"
 #include "compiler/tir_decode.h"
+#include "compiler/rowpack.h"
 #include "compiler/tir_mma.h"
 
 #include <string.h>
@@ -69,6 +70,7 @@ typedef struct bctx {
     char *err;
     size_t errsz;
     int failed;
+    int idot_u;                /* tensor plan_idot tries first as the u operand, or -1 */
 } bctx;
 
 static int fail(bctx *c, const char *fmt, const char *arg)
@@ -748,6 +750,10 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
         !along_last(c, body->a, v) || !along_last(c, body->b, v))
         return 0;
     const kir_expr *side[2] = {body->a, body->b};
+    if (side[0]->tensor == c->idot_u) { /* the caller wants this tensor as u: try it first */
+        side[0] = body->b;
+        side[1] = body->a;
+    }
     for (int i = 0; i < 2; i++) {
         const kir_expr *s = side[i], *u = side[1 - i];
         const qk_format *fs = c->k->tensors[s->tensor].fmt, *fu = c->k->tensors[u->tensor].fmt;
@@ -855,6 +861,8 @@ typedef struct stmt_ctx {
     plan plans[MAX_SUMS];
     int group[MAX_SUMS];
     int nsums;
+    int rowpack;         /* 1: the weights of plans[0] are row-interleaved (cfg.repack) */
+    qk_rowpack rp;
 } stmt_ctx;
 
 static void bind_point(bctx *c, const stmt_ctx *s, const point *pt)
@@ -1292,9 +1300,247 @@ static void store_result(bctx *c, int b, const kir_stmt *st, int v)
     tir_emit(c->f, b, TIR_STORE, tir_t(TS_VOID, 1), c->ptr[st->tensor], off, v, -1);
 }
 
+/* ---- row-interleaved weights (cfg.repack; compiler/rowpack.h) ----
+ * One work item is a group of R weight rows held in the R i32 lanes of a
+ * vector: per step of 4 items, one load of the rows' codes, one broadcast
+ * of 4 activation bytes and one DOT4 give every row its partial dot; per
+ * scale group, one vector load and conversion give every row its scale. */
+
+/* 1 if expression e reads variable v. */
+static int reads_var(bctx *c, const kir_expr *e, int v)
+{
+    if (!e)
+        return 0;
+    if (e->kind == KE_LOAD)
+        for (int d = 0; d < c->k->tensors[e->tensor].rank; d++)
+            for (int i = 0; i < e->idx[d].nterms; i++)
+                if (e->idx[d].terms[i].var == v)
+                    return 1;
+    return reads_var(c, e->a, v) || reads_var(c, e->b, v);
+}
+
+static int reads_tensor(const kir_expr *e, int t)
+{
+    if (!e)
+        return 0;
+    return (e->kind == KE_LOAD && e->tensor == t) || reads_tensor(e->a, t) || reads_tensor(e->b, t);
+}
+
+/* Why statement s cannot read its weights row-interleaved with R rows,
+ * or NULL (then s->rp is the layout). */
+static const char *rowpack_unfit(bctx *c, stmt_ctx *s, int R, char *why, size_t n)
+{
+    if (R != 4 && R != 8 && R != 16)
+        return "the rows per group must be 4, 8 or 16";
+    if (c->t->kind != QK_TARGET_CPU)
+        return "the row-interleaved layout is for CPU targets";
+    if (4 * R * 8 > c->t->vector_bits)
+        return "4 x R code bytes do not fit the target's vectors (repack=16 needs 512-bit vectors, 8 needs 256)";
+    const plan *p = &s->plans[0];
+    if (s->nsums != 1 || !p->idot || s->sums[0]->nvars != 1)
+        return "the statement is not one sum over one index of products of int8 values and weights with "
+               "an integer image (see `qkc emit --stage=tir`: no dot4)";
+    const kir_tensor *t = &c->k->tensors[p->uop->tensor];
+    const kir_index *row = &p->uop->idx[0];
+    if (t->kind != KIR_PARAM || t->rank != 2)
+        return "the weights are not a rank-2 parameter";
+    if (s->par < 0 || row->nterms != 1 || row->terms[0].var != s->st->lhs[s->par] || row->terms[0].coef != 1 || row->c)
+        return "the weights' rows are not the result's parallel index";
+    if (reads_var(c, p->sop, s->st->lhs[s->par]))
+        return "the int8 operand depends on the weights' row";
+    for (int i = 0; i < c->k->nstmts; i++)
+        if (&c->k->stmts[i] != s->st && reads_tensor(c->k->stmts[i].rhs, p->uop->tensor))
+            return "another statement reads the weights";
+    if (!qk_rowpack_check(t->fmt, R, &s->rp, why, n))
+        return why;
+    if (p->group % 4)
+        return "scale groups are not a multiple of 4 items";
+    return NULL;
+}
+
+/* Codes (u: i8 x 4R, the image applied) of step `step` (items 4 step ..
+ * 4 step + 3 of each row) of the group-block at byte `blk`. */
+static int rowpack_codes(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int step)
+{
+    const qk_rowpack *rp = &s->rp;
+    int R = rp->rows, L = 4 * R, v = -1;
+    for (int i = 0; i < rp->nparts; i++) {
+        const qk_rowpack_part *pt = &rp->parts[i];
+        int S = 8 / pt->w, sh = pt->w * (step % S);
+        int64_t off = (int64_t)R * rp->scale_bytes + pt->offset + (int64_t)(step / S) * L;
+        uint64_t key = mix(mix(mix(0x70ac, blk), off), 0x1d);
+        int x = memo_get(c, key);
+        if (x < 0)
+            x = memo_put(c, key, tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I8, L), c->ptr[p->uop->tensor],
+                                          iadd(c, b, blk, ci(c, b, off)), -1, -1));
+        if (sh)
+            x = emit2(c, b, TIR_SHR, x, cis(c, b, TS_I8, L, sh));
+        if (sh + pt->w < 8)
+            x = emit2(c, b, TIR_AND, x, cis(c, b, TS_I8, L, (1 << pt->w) - 1));
+        if (pt->lo)
+            x = emit2(c, b, TIR_SHL, x, cis(c, b, TS_I8, L, pt->lo));
+        v = v < 0 ? x : emit2(c, b, TIR_OR, v, x);
+    }
+    return tdec_image_apply(c->f, b, &p->img, v);
+}
+
+/* Four int8 operand bytes at loop-block item `item` broadcast to every
+ * row: i8 x 4R. In a tail block, bytes at or past E are 0. */
+static int rowpack_bcast(bctx *c, int b, const stmt_ctx *s, const plan *p, int kb, int item, int tail, int E)
+{
+    const qk_format *fs = c->k->tensors[p->sop->tensor].fmt;
+    int R = s->rp.rows, so;
+    tdec_src ss = quant_src(c, b, p->sop);
+    int skb = sub_block_of(c, b, kb, p->block, fs->block, item, &so);
+    int x = tdec_codes_s8(c->f, b, &ss, skb, ci(c, b, so), so, 4);
+    if (tail) {
+        int32_t iv[4] = {0, 1, 2, 3};
+        int e0 = iadd(c, b, imul(c, b, kb, ci(c, b, p->block)), ci(c, b, item));
+        int idx = emit2(c, b, TIR_ADD, splat(c, b, e0, 4), tir_const_lanes(c->f, b, TS_I64, 4, iv));
+        int m = tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 4), idx, splat(c, b, E, 4), -1, -1);
+        x = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_I8, 4), m, x, cis(c, b, TS_I8, 4, 0), -1);
+    }
+    x = emit1(c, b, TIR_BITCAST, tir_t(TS_I32, 1), x);
+    return emit1(c, b, TIR_BITCAST, tir_t(TS_I8, 4 * R), splat(c, b, x, R));
+}
+
+/* sum(s) over the group's G items at loop-block item g0 (i32 scalar). */
+static int rowpack_ssum(bctx *c, int b, const plan *p, int kb, int g0, int tail, int E)
+{
+    const qk_format *fs = c->k->tensors[p->sop->tensor].fmt;
+    tdec_src ss = quant_src(c, b, p->sop);
+    int cq = p->group < 32 ? p->group : 32, q = -1;
+    int32_t iv[32];
+    for (int l = 0; l < cq; l++)
+        iv[l] = l;
+    for (int off = g0; off < g0 + p->group; off += cq) {
+        int so, skb = sub_block_of(c, b, kb, p->block, fs->block, off, &so);
+        int x = tdec_codes_s8(c->f, b, &ss, skb, ci(c, b, so), so, cq);
+        if (tail) {
+            int e0 = iadd(c, b, imul(c, b, kb, ci(c, b, p->block)), ci(c, b, off));
+            int idx = emit2(c, b, TIR_ADD, splat(c, b, e0, cq), tir_const_lanes(c->f, b, TS_I64, cq, iv));
+            int m = tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, cq), idx, splat(c, b, E, cq), -1, -1);
+            x = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_I8, cq), m, x, cis(c, b, TS_I8, cq, 0), -1);
+        }
+        q = dot4(c, b, p, cis(c, b, TS_I8, cq, 1), x, q < 0 ? cis(c, b, TS_I32, cq / 4, 0) : q);
+    }
+    /* |sum| <= 128 G: exact through f32 */
+    int f = emit1(c, b, TIR_HADD, tir_t(TS_F32, 1), emit1(c, b, TIR_SITOFP, tir_t(TS_F32, cq / 4), q));
+    return emit1(c, b, TIR_FPTOSI, tir_t(TS_I32, 1), f);
+}
+
+/* One loop block kb (p->block items) for every point of the tile:
+ * acc[j] += (dot of the rows' codes and point j's bytes) * row scales *
+ * the int8 operand's scale, per scale group. */
+static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, int npts, const int *acc, int gbase,
+                          int kb, int tail, int E)
+{
+    const plan *p = &s->plans[0];
+    const qk_rowpack *rp = &s->rp;
+    const qk_format *fu = c->k->tensors[p->uop->tensor].fmt;
+    int R = rp->rows, G = p->group, saved = c->nmemo, outer = b;
+    tir_type tf = tir_t(TS_F32, R), ti = tir_t(TS_I32, R);
+    for (int g0 = 0; g0 < p->block; g0 += G) {
+        b = outer;
+        if (tail) {
+            int start = iadd(c, b, imul(c, b, kb, ci(c, b, p->block)), ci(c, b, g0));
+            tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), start, E, -1, -1), &b, NULL);
+            c->nmemo = saved;
+        }
+        int uo, ukb = sub_block_of(c, b, kb, p->block, fu->block, g0, &uo);
+        int blk = iadd(c, b, gbase, imul(c, b, ukb, ci(c, b, rp->group_block)));
+        /* the rows' multipliers: block scales x image scale x tensor factors */
+        int mul = cf(c, b, R, p->img.scale_img);
+        if (rp->scale_bytes) {
+            tir_scalar rs = rp->scale_bytes == 1 ? TS_I8 : rp->scale_bytes == 2 ? TS_I16 : TS_I32;
+            int raw = tir_emit(c->f, b, TIR_LOAD, tir_t(rs, R), c->ptr[p->uop->tensor], blk, -1, -1);
+            if (rs != TS_I32)
+                raw = emit1(c, b, TIR_ZEXT, ti, raw);
+            mul = fbin(c, b, TIR_FMUL, tdec_num(c->f, b, fu->scale_num, raw), mul);
+        }
+        tdec_src su = {fu, c->ptr[p->uop->tensor], ci(c, b, 0), -1, 1, 0};
+        int tfac = tdec_tensor_factor(c->f, b, &su);
+        if (tfac >= 0)
+            mul = fbin(c, b, TIR_FMUL, mul, splat(c, b, tfac, R));
+        int u[64];
+        for (int st = 0; st < G / 4; st++)
+            u[st] = rowpack_codes(c, b, s, p, blk, (uo + 4 * st) / 4);
+        const qk_format *fs = c->k->tensors[p->sop->tensor].fmt;
+        for (int j = 0; j < npts; j++) {
+            bind_point(c, s, &pts[j]);
+            int dot = cis(c, b, TS_I32, R, 0);
+            if (p->fold)
+                dot = splat(c, b, imul(c, b, rowpack_ssum(c, b, p, kb, g0, tail, E), cis(c, b, TS_I32, 1, p->img.off)),
+                            R);
+            for (int st = 0; st < G / 4; st++)
+                dot = dot4(c, b, p, u[st], rowpack_bcast(c, b, s, p, kb, g0 + 4 * st, tail, E), dot);
+            int so, skb = sub_block_of(c, b, kb, p->block, fs->block, g0, &so);
+            tdec_src ss = quant_src(c, b, p->sop);
+            int m = fbin(c, b, TIR_FMUL, mul, splat(c, b, tdec_scale(c->f, b, &ss, skb), R));
+            int cur = emit1(c, b, TIR_VGET, tf, acc[j]);
+            cur = tir_emit(c->f, b, TIR_FMA, tf, emit1(c, b, TIR_SITOFP, tf, dot), m, cur, -1);
+            tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), acc[j], cur, -1, -1);
+        }
+    }
+    c->nmemo = saved;
+}
+
+/* A work item of R rows from n0 at the points inner0 + j (j < s->ni):
+ * the block loop, then each row's epilogue and store (rows < N). */
+static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int inner0)
+{
+    const plan *p = &s->plans[0];
+    const qk_rowpack *rp = &s->rp;
+    const kir_tensor *wt = &c->k->tensors[p->uop->tensor];
+    int R = rp->rows, npts = s->ni;
+    point pts[MAX_POINTS];
+    int acc[MAX_POINTS];
+    for (int j = 0; j < npts; j++) {
+        pts[j].par = n0;
+        pts[j].inner = inner0 < 0 ? -1 : j ? iadd(c, b, inner0, ci(c, b, j)) : inner0;
+        acc[j] = tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, R), cf(c, b, R, 0), -1, -1, -1);
+        c->f->nodes[acc[j]].name = "acc";
+    }
+    int E = dim_node(c, b, c->k->vars[s->sums[0]->vars[0]].extent);
+    int B = p->block, Bu = wt->fmt->block;
+    int nbu = emit2(c, b, TIR_DIV, iadd(c, b, dim_node(c, b, wt->dims[1]), ci(c, b, Bu - 1)), ci(c, b, Bu));
+    int grp = emit2(c, b, TIR_DIV, n0, ci(c, b, R));
+    int gbase = iadd(c, b, ci(c, b, wt->fmt->tensor_header_bytes),
+                     imul(c, b, imul(c, b, grp, nbu), ci(c, b, rp->group_block)));
+    int nfull = emit2(c, b, TIR_DIV, E, ci(c, b, B)), body;
+    int kb = tir_loop(c->f, b, ci(c, b, 0), nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
+    rowpack_block(c, body, s, pts, npts, acc, gbase, kb, 0, E);
+    int tb;
+    tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), imul(c, b, nfull, ci(c, b, B)), E, -1, -1), &tb,
+           NULL);
+    rowpack_block(c, tb, s, pts, npts, acc, gbase, nfull, 1, E);
+    int N = dim_node(c, b, c->k->vars[s->st->lhs[s->par]].extent);
+    for (int j = 0; j < npts; j++) {
+        int v = emit1(c, b, TIR_VGET, tir_t(TS_F32, R), acc[j]);
+        for (int r = 0; r < R; r++) {
+            int n = r ? iadd(c, b, n0, ci(c, b, r)) : n0, rb, saved = c->nmemo;
+            tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), n, N, -1, -1), &rb, NULL);
+            point pt = {n, pts[j].inner};
+            bind_point(c, s, &pt);
+            int lane = emit1(c, rb, TIR_EXTRACT, tir_t(TS_F32, 1), v);
+            c->f->nodes[lane].imm = r;
+            c->sumexpr[0] = s->sums[0];
+            c->sumval[0] = lane;
+            c->nsumval = 1;
+            store_result(c, rb, s->st, lower(c, rb, s->rhs));
+            c->nsumval = 0;
+            c->nmemo = saved;
+        }
+    }
+}
+
 /* All reductions and the epilogue for a register tile of points. */
 static void emit_points(bctx *c, int b, const stmt_ctx *s, int par0, int inner0)
 {
+    if (s->rowpack) {
+        emit_rowpack_points(c, b, s, par0, inner0);
+        return;
+    }
     point pts[MAX_POINTS];
     int npts = 0;
     for (int i = 0; i < s->np; i++)
@@ -1394,6 +1640,19 @@ static int tile_size(const tir_config *cfg, const char *name, int dflt)
     return dflt;
 }
 
+/* 1 if e loads a rank-2 quantized parameter whose rows are variable v. */
+static int selects_rows(bctx *c, const kir_expr *e, int v)
+{
+    if (!e)
+        return 0;
+    if (e->kind == KE_LOAD) {
+        const kir_tensor *t = &c->k->tensors[e->tensor];
+        if (t->fmt && t->kind == KIR_PARAM && t->rank == 2 && e->idx[0].nterms == 1 && e->idx[0].terms[0].var == v)
+            return 1;
+    }
+    return selects_rows(c, e->a, v) || selects_rows(c, e->b, v);
+}
+
 /* The parallel LHS variable: the schedule's, else one that selects rows
  * of a quantized tensor (weights), else the first. */
 static int choose_par(bctx *c, const kir_stmt *st, const kir_expr *rhs)
@@ -1403,6 +1662,10 @@ static int choose_par(bctx *c, const kir_stmt *st, const kir_expr *rhs)
             return i;
     if (st->nlhs == 0)
         return -1;
+    if (c->cfg.repack) /* row-interleaved weights: the output's last index that selects their rows */
+        for (int i = st->nlhs - 1; i >= 0; i--)
+            if (selects_rows(c, rhs, st->lhs[i]))
+                return i;
     const kir_expr *stack[256];
     int n = 0;
     stack[n++] = rhs;
@@ -1509,6 +1772,35 @@ static int build_stmt(bctx *c, int si, int item_off)
             return cnt;
     }
     plan_stmt(c, s);
+    if (c->cfg.repack && s->nsums == 1 && s->plans[0].idot && s->par >= 0) {
+        /* both operands have integer codes: the weights (rows = the parallel index) must be u */
+        const kir_expr *w = s->plans[0].sop;
+        const kir_index *row = &w->idx[0];
+        if (c->k->tensors[w->tensor].rank == 2 && row->nterms == 1 && row->terms[0].var == st->lhs[s->par]) {
+            c->idot_u = w->tensor;
+            plan_stmt(c, s);
+            c->idot_u = -1;
+        }
+    }
+    if (c->cfg.repack) {
+        char why[256];
+        const char *no = rowpack_unfit(c, s, c->cfg.repack, why, sizeof why);
+        if (no) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "repack=%d: %s", c->cfg.repack, no);
+            fail(c, "%s", msg);
+            return -1;
+        }
+        if (c->f->repack_tensor >= 0) {
+            fail(c, "%s", "repack: more than one statement reads weights");
+            return -1;
+        }
+        s->rowpack = 1;
+        s->np = c->cfg.repack;
+        s->ni = s->ni > 8 ? 8 : s->ni;
+        c->f->repack_tensor = s->plans[0].uop->tensor;
+        c->f->repack_rows = c->cfg.repack;
+    }
     kir_dim ext = s->par >= 0 ? c->k->vars[st->lhs[s->par]].extent : (kir_dim){-1, 1};
     f->grids[f->ngrids++] = (tir_grid){si, ext, s->np, 0};
     int E = dim_node(c, b, ext), tp = ci(c, b, s->np);
@@ -1526,7 +1818,7 @@ static int build_stmt(bctx *c, int si, int item_off)
         return cnt;
     }
     int p0 = imul(c, body, it, tp);
-    if (s->np == 1) {
+    if (s->np == 1 || s->rowpack) {
         emit_lhs(c, body, s, 0, p0, -1);
         return cnt;
     }
@@ -1856,7 +2148,7 @@ tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const 
                     size_t errsz)
 {
     bctx *c = qk_alloc(a, sizeof *c);
-    *c = (bctx){.k = k, .t = t, .cfg = *cfg, .a = a, .err = err, .errsz = errsz, .mask = -1, .lanes = 1};
+    *c = (bctx){.k = k, .t = t, .cfg = *cfg, .a = a, .err = err, .errsz = errsz, .mask = -1, .lanes = 1, .idot_u = -1};
     if (c->cfg.lanes < 1 || c->cfg.lanes > 64)
         c->cfg.lanes = 1;
     reduction_tiles(k, &c->cfg);

@@ -619,6 +619,13 @@ static int num_value(dctx *d, int raw, qk_num n)
     }
 }
 
+int tdec_num(tir_func *f, int b, qk_num n, int raw)
+{
+    tdec_src none = {0};
+    dctx d = {.f = f, .b = b, .s = &none};
+    return num_value(&d, raw, n);
+}
+
 /* A number stored in a header (tensor or row) at ptr + off. */
 static int header_num(dctx *d, int off, qk_num n, int bits)
 {
@@ -1098,6 +1105,13 @@ int tdec_codes_u8(tir_func *f, int b, const tdec_src *s, const tdec_image *img, 
 {
     dctx d;
     int r = codes_raw(&d, f, b, s, kb, first, first_const, lanes, TS_I8);
+    return tdec_image_apply(f, b, img, r);
+}
+
+int tdec_image_apply(tir_func *f, int b, const tdec_image *img, int r)
+{
+    dctx d = {.f = f, .b = b};
+    int lanes = lanes_of(&d, r);
     switch (img->kind) {
     case TDEC_IMG_ADD: return img->c ? opk(&d, TIR_ADD, r, img->c) : r;
     case TDEC_IMG_XOR: return opk(&d, TIR_XOR, r, img->c);
@@ -1170,6 +1184,13 @@ int tdec_positions(tir_func *f, int b, const tdec_src *s, int kb, int first, int
 int tdec_scale_factorable(const qk_format *f)
 {
     return f->min_num == QK_NUM_NONE && f->submin_num == QK_NUM_NONE && f->sub_block == 0;
+}
+
+int tdec_tensor_factor(tir_func *f, int b, const tdec_src *s)
+{
+    dctx d = {.f = f, .b = b, .fm = s->fmt, .s = s};
+    int v = s->fmt->scale_per == QK_PER_TENSOR ? header_num(&d, k64(&d, 0), s->fmt->scale_num, 0) : -1;
+    return s->fmt->tensor_scale ? mul_opt(&d, v, tensor_scale(&d)) : v;
 }
 
 int tdec_scale(tir_func *f, int b, const tdec_src *s, int kb)

@@ -61,6 +61,10 @@ int tdec_scale_factorable(const qk_format *f);
  * 1.0 when the format has none. */
 int tdec_scale(tir_func *f, int b, const tdec_src *s, int kb);
 
+/* The per-tensor factors of every value (the per-tensor scale and the
+ * extra tensor scale; f32 scalar), or -1 when the format has neither. */
+int tdec_tensor_factor(tir_func *f, int b, const tdec_src *s);
+
 /* Value (f32 scalar) of dense element k (i64 node) of the row, any
  * format (N:M: searches the element's group; pruned elements are 0). */
 int tdec_element(tir_func *f, int b, const tdec_src *s, int k);
@@ -106,6 +110,11 @@ int tdec_group(const qk_format *f);
 /* u (i8 x lanes) of `lanes` consecutive codes, as tdec_codes. */
 int tdec_codes_u8(tir_func *f, int b, const tdec_src *s, const tdec_image *img, int kb, int first, int first_const,
                   int lanes);
+/* u (i8 x lanes) of raw codes r (i8 x lanes): the image's one op. */
+int tdec_image_apply(tir_func *f, int b, const tdec_image *img, int r);
+/* f32 x lanes of stored numbers of type n: raw is i32 x lanes holding the
+ * stored bits (masked to the type's width). */
+int tdec_num(tir_func *f, int b, qk_num n, int raw);
 /* Raw code bytes (i8 x lanes) of an s8 format, as tdec_codes. */
 int tdec_codes_s8(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes);
 /* mul and add (f32 scalars; *add = -1 when it is 0) of the scale group

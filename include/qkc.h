@@ -167,12 +167,31 @@ typedef struct qkc_param_info {
     const char *dims[QKC_MAX_RANK]; /* "N", "K", "H-2", "64" */
     int codebook; /* vector-codebook formats: the parameter holding the codebook
                      (pass its data in qkc_pack_options.codebook); else -1 */
+    int repack_rows; /* 0: the format's own layout; R: the kernel reads this
+                        parameter row-interleaved, R rows per group (see
+                        qkc_kernel_repack) */
 } qkc_param_info;
 
 int qkc_kernel_nparams(const qkc_kernel *k); /* params + results */
 qkc_status qkc_kernel_param(const qkc_kernel *k, int i, qkc_param_info *out);
 int qkc_kernel_ndims(const qkc_kernel *k);
 const char *qkc_kernel_dim_name(const qkc_kernel *k, int i);
+
+/* Kernel-private weight layout. A CPU kernel compiled with "repack=R" in
+ * its configuration (R = 4, 8 or 16) reads its weights (the quantized
+ * parameter whose rows are the result's parallel index; repack_rows in
+ * its qkc_param_info) in the row-interleaved layout of R rows: the R
+ * rows' scales side by side and their codes interleaved 4 by 4, so one
+ * vector holds one step of R rows (docs/performance.md). qkc_launch and
+ * qkc_reference take that parameter in this layout; qkc_kernel_repack
+ * makes it, exactly, from the format's bytes (qkc_pack), once per weight
+ * tensor. The size is the format's own when rows is a multiple of R. */
+qkc_status qkc_kernel_repacked_size(const qkc_kernel *k, int param, int64_t rows, int64_t cols, size_t *bytes);
+qkc_status qkc_kernel_repack(const qkc_kernel *k, int param, const void *src, size_t src_bytes, int64_t rows,
+                             int64_t cols, void *dst, size_t dst_bytes);
+/* The inverse: the format's own bytes from the row-interleaved ones. */
+qkc_status qkc_kernel_unrepack(const qkc_kernel *k, int param, const void *src, size_t src_bytes, int64_t rows,
+                               int64_t cols, void *dst, size_t dst_bytes);
 
 typedef struct qkc_tensor {
     void *data;

@@ -10,6 +10,7 @@
  * tiled IR (its own arena), which gives the argument layout and grid. */
 #include "compiler/tune.h"
 #include "runtime/runtime.h"
+#include "compiler/rowpack.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -518,7 +519,78 @@ qkc_status qkc_kernel_param(const qkc_kernel *k, int i, qkc_param_info *out)
     out->codebook = t->book;
     for (int d = 0; d < t->rank && d < QKC_MAX_RANK; d++)
         out->dims[d] = k->dim_text[i][d];
+    out->repack_rows = k->entry->f->repack_tensor == i ? k->entry->f->repack_rows : 0;
     return QKC_OK;
+}
+
+/* ---- the row-interleaved weight layout (compiler/rowpack.h) ---- */
+
+static qkc_status repack_args(const qkc_kernel *k, int param, int64_t rows, int64_t cols, const qk_format **f,
+                              int *R)
+{
+    if (!k)
+        return QKC_ERR_INVALID_ARG;
+    const tir_func *tf = k->entry->f;
+    if (param < 0 || param >= qkc_kernel_nparams(k) || tf->repack_tensor != param)
+        return rt_fail(k->prog->ctx, QKC_ERR_INVALID_ARG,
+                       "kernel '%s': parameter %d is not read row-interleaved (compile it with repack=R)",
+                       k->kir->name, param);
+    if (rows < 0 || cols < 1 || rows > ((int64_t)1 << 40) || cols > ((int64_t)1 << 40))
+        return rt_fail(k->prog->ctx, QKC_ERR_SHAPE, "kernel '%s': bad shape %lld x %lld", k->kir->name,
+                       (long long)rows, (long long)cols);
+    *f = k->kir->tensors[param].fmt;
+    *R = tf->repack_rows;
+    return QKC_OK;
+}
+
+qkc_status qkc_kernel_repacked_size(const qkc_kernel *k, int param, int64_t rows, int64_t cols, size_t *bytes)
+{
+    const qk_format *f;
+    int R;
+    qkc_status st = repack_args(k, param, rows, cols, &f, &R);
+    if (st != QKC_OK)
+        return st;
+    if (!bytes)
+        return rt_fail(k->prog->ctx, QKC_ERR_INVALID_ARG, "qkc_kernel_repacked_size: NULL bytes");
+    *bytes = (size_t)qk_rowpack_size(f, R, rows, cols);
+    return QKC_OK;
+}
+
+static qkc_status repack_io(const qkc_kernel *k, int param, const void *src, size_t src_bytes, int64_t rows,
+                            int64_t cols, void *dst, size_t dst_bytes, int to_rp)
+{
+    const qk_format *f;
+    int R;
+    qkc_status st = repack_args(k, param, rows, cols, &f, &R);
+    if (st != QKC_OK)
+        return st;
+    if (!src || !dst)
+        return rt_fail(k->prog->ctx, QKC_ERR_INVALID_ARG, "qkc_kernel_%srepack: NULL %s", to_rp ? "" : "un",
+                       !src ? "src" : "dst");
+    size_t std = (size_t)qk_format_size(f, rows, cols), rp = (size_t)qk_rowpack_size(f, R, rows, cols);
+    size_t need_src = to_rp ? std : rp, need_dst = to_rp ? rp : std;
+    if (src_bytes < need_src || dst_bytes < need_dst)
+        return rt_fail(k->prog->ctx, QKC_ERR_SHAPE, "kernel '%s': %s has %zu bytes, %lld x %lld needs %zu",
+                       k->kir->name, src_bytes < need_src ? "src" : "dst",
+                       src_bytes < need_src ? src_bytes : dst_bytes, (long long)rows, (long long)cols,
+                       src_bytes < need_src ? need_src : need_dst);
+    if (to_rp)
+        qk_rowpack_pack(f, R, src, rows, cols, dst);
+    else
+        qk_rowpack_unpack(f, R, src, rows, cols, dst);
+    return QKC_OK;
+}
+
+qkc_status qkc_kernel_repack(const qkc_kernel *k, int param, const void *src, size_t src_bytes, int64_t rows,
+                             int64_t cols, void *dst, size_t dst_bytes)
+{
+    return repack_io(k, param, src, src_bytes, rows, cols, dst, dst_bytes, 1);
+}
+
+qkc_status qkc_kernel_unrepack(const qkc_kernel *k, int param, const void *src, size_t src_bytes, int64_t rows,
+                               int64_t cols, void *dst, size_t dst_bytes)
+{
+    return repack_io(k, param, src, src_bytes, rows, cols, dst, dst_bytes, 0);
 }
 
 int qkc_kernel_ndims(const qkc_kernel *k)

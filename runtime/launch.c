@@ -13,6 +13,7 @@
  * work runs on the calling thread alone (small_work). */
 #include "runtime/device.h"
 #include "runtime/runtime.h"
+#include "compiler/rowpack.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -262,8 +263,13 @@ static qkc_status build_call(const qkc_kernel *k, const kir_view *views, const i
     c->nargs = 0;
     c->nscratch = 0;
     c->base = 0;
-    for (int i = 0; i < n; i++)
-        push(c, (rt_val){.p = views[i].data}, view_bytes(&kk->tensors[i], &views[i]));
+    for (int i = 0; i < n; i++) {
+        int64_t bytes = view_bytes(&kk->tensors[i], &views[i]);
+        if (i == k->entry->f->repack_tensor)
+            bytes = qk_rowpack_size(kk->tensors[i].fmt, k->entry->f->repack_rows,
+                                    views[i].rank == 2 ? views[i].shape[0] : 0, views[i].shape[views[i].rank - 1]);
+        push(c, (rt_val){.p = views[i].data}, bytes);
+    }
     for (int s = 0; s < kk->nsyms; s++)
         push(c, (rt_val){.i = dims[s]}, 0);
     for (int i = 0; i < n; i++)
@@ -501,9 +507,25 @@ qkc_status qkc_reference(qkc_kernel *k, const qkc_tensor *args, int nargs)
     frame_init(&fr, k);
     qkc_status st = rt_check_args(k, args, nargs, fr.views, fr.dims);
     char err[1024] = "";
+    /* weights in the row-interleaved layout: the reference reads the format's own */
+    int rt = k->entry->f->repack_tensor;
+    void *std = NULL;
+    if (st == QKC_OK && rt >= 0) {
+        const kir_view *v = &fr.views[rt];
+        const qk_format *fm = k->kir->tensors[rt].fmt;
+        int64_t rows = v->shape[0], cols = v->shape[1];
+        std = malloc((size_t)qk_format_size(fm, rows, cols) + 1);
+        if (!std)
+            st = rt_fail(k->prog->ctx, QKC_ERR_NOMEM, "reference run of '%s': no memory", k->kir->name);
+        else {
+            qk_rowpack_unpack(fm, k->entry->f->repack_rows, v->data, rows, cols, std);
+            fr.views[rt].data = std;
+        }
+    }
     if (st == QKC_OK && ref_run(k->kir, fr.views, fr.dims, err, sizeof err) != 0)
         st = rt_fail(k->prog->ctx, strstr(err, "memory") ? QKC_ERR_NOMEM : QKC_ERR_SHAPE,
                      "reference run of '%s': %s", k->kir->name, err);
+    free(std);
     frame_free(&fr);
     return st;
 }

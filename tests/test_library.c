@@ -194,6 +194,138 @@ static void test_integer_dot(void)
     CU_ASSERT(ndot >= 20); /* every int/uint/offset/ternary/binary format but N:M and codebooks */
 }
 
+/* ---- row-interleaved weights (repack=R) ---- */
+
+/* Checks the row-interleaved layout of kernel k's parameter `param`
+ * (rows x cols): the conversion back gives the format's bytes exactly. */
+static int roundtrip(const qkc_program *p, const qkc_kernel *k, const char *format, int param, int64_t rows,
+                     int64_t cols, char *why, size_t n)
+{
+    size_t sb = 0, rb = 0;
+    if (qkc_format_size(p, format, rows, cols, &sb) != QKC_OK ||
+        qkc_kernel_repacked_size(k, param, rows, cols, &rb) != QKC_OK || rb < sb) {
+        snprintf(why, n, "sizes %zu / %zu", sb, rb);
+        return 1;
+    }
+    float *x = malloc((size_t)(rows * cols) * sizeof *x);
+    uint8_t *a = malloc(sb), *b = malloc(rb), *c = malloc(sb);
+    rtt_rng r = {(uint64_t)rows * 31 + (uint64_t)cols};
+    for (int64_t i = 0; i < rows * cols; i++)
+        x[i] = (float)rtt_uniform(&r, -1, 1);
+    int bad = qkc_pack(p, format, x, rows, cols, a, sb) != QKC_OK ||
+              qkc_kernel_repack(k, param, a, sb, rows, cols, b, rb) != QKC_OK ||
+              qkc_kernel_unrepack(k, param, b, rb, rows, cols, c, sb) != QKC_OK || memcmp(a, c, sb) != 0;
+    /* too small a destination is refused */
+    bad |= qkc_kernel_repack(k, param, a, sb, rows, cols, b, rb - 1) != QKC_ERR_SHAPE;
+    if (bad)
+        snprintf(why, n, "round trip of %lld x %lld differs or a bad size was accepted", (long long)rows,
+                 (long long)cols);
+    free(x);
+    free(a);
+    free(b);
+    free(c);
+    return bad;
+}
+
+/* Every format that has the layout, times q8_0 activations, with R = 4,
+ * 8 and 16 rows per group (16 where vectors are 512 bits): GEMV, a GEMM
+ * over M = 5 rows of x (register tiles of 2 and 4 and their remainder),
+ * a quantize()d GEMV with a bias and relu, on N = 37 rows (not a multiple
+ * of R) and K = 2 B + 37, against the reference; and the round trip of
+ * the layout. A format without the layout must be refused with a reason
+ * naming repack, never compiled. */
+static void test_row_interleaved(void)
+{
+    CU_ASSERT_FATAL(nformats >= 20);
+    static const char *const configs[] = {"repack=4 tile_inner=1", "repack=8 tile_inner=2", "repack=16 tile_inner=4"};
+    qkc_ctx *ctx = NULL;
+    qkc_ctx_options opts = {.threads = 2, .tuning_db = "", .cache_dir = ""};
+    CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);
+    int nconf = 3, failed = 0, nfit = 0, nrefused = 0;
+    static char refused[8192];
+    refused[0] = 0;
+    printf("\n  row-interleaved:");
+    for (int i = 0; i < nformats; i++) {
+        const rtt_format *l = &formats[i];
+        if (l->vq)
+            continue;
+        char src[2048], why[1024];
+        snprintf(src, sizeof src,
+                 "import \"%s/%s\"\nimport \"%s/ggml.qk\"\n"
+                 "kernel gemv(W: %s[N, K], xq: q8_0[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
+                 "kernel gemm(xq: q8_0[M, K], W: %s[N, K]) -> y: f32[M, N] { y[m, n] = sum(k) xq[m, k] * W[n, k] }\n"
+                 "kernel gq(x: f32[K], W: %s[N, K], b: f32[N]) -> y: f32[N] {\n"
+                 "  xq[k] = quantize(x[k], q8_0)\n  y[n] = relu(sum(k) W[n, k] * xq[k] + b[n])\n}\n",
+                 DSL_DIR, l->file, DSL_DIR, l->name, l->name, l->name);
+        int64_t B = l->block > 32 ? l->block : 32;
+        int64_t K = 2 * B + 37;
+        int fits = -1;
+        char refusal[512] = "";
+        for (int c = 0; c < nconf; c++)
+            for (int g = 0; g < 3; g++) {
+                static const char *const kn[] = {"gemv", "gemm", "gq"};
+                qkc_program *p = NULL;
+                qkc_kernel *k = NULL;
+                qkc_kernel_options ko = {.config = configs[c]};
+                CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, src, "rp.qk", &p), QKC_OK);
+                qkc_status st = qkc_kernel_get_ex(p, kn[g], &ko, &k);
+                if (st != QKC_OK) {
+                    const char *msg = qkc_errmsg(ctx);
+                    if (strstr(msg, "do not fit the target's vectors")) { /* R = 16 needs 512-bit vectors */
+                        printf("\n  skipped: %s (%s)", configs[c], msg);
+                        nconf = c;
+                        qkc_program_destroy(p);
+                        break;
+                    }
+                    if (fits == 1 || !strstr(msg, "repack=")) {
+                        fprintf(stderr, "\n%s %s '%s': %s\n", l->name, kn[g], configs[c], msg);
+                        failed++;
+                    }
+                    fits = 0;
+                    const char *r = strstr(msg, "repack=");
+                    if (!refusal[0] && r)
+                        snprintf(refusal, sizeof refusal, "%s", strchr(r, ':') ? strchr(r, ':') + 2 : r);
+                    qkc_program_destroy(p);
+                    continue;
+                }
+                if (fits == 0) {
+                    fprintf(stderr, "\n%s %s '%s': compiled where another kernel was refused\n", l->name, kn[g],
+                            configs[c]);
+                    failed++;
+                }
+                fits = 1;
+                qkc_param_info pi;
+                int wi = g == 1 ? 1 : g == 0 ? 0 : 1;
+                CU_ASSERT_EQUAL(qkc_kernel_param(k, wi, &pi), QKC_OK);
+                CU_ASSERT_EQUAL(pi.repack_rows, 4 << c);
+                qkc_program_destroy(p);
+                int bad = check_kernel_cfg(ctx, src, kn[g], K, 2, configs[c], NULL, why, sizeof why);
+                if (!bad && g == 0) {
+                    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, src, "rp.qk", &p), QKC_OK);
+                    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, kn[g], &ko, &k), QKC_OK);
+                    bad = roundtrip(p, k, l->name, 0, 37, K, why, sizeof why) ||
+                          roundtrip(p, k, l->name, 0, 4 << c, B, why, sizeof why);
+                    qkc_program_destroy(p);
+                }
+                if (bad) {
+                    fprintf(stderr, "\n%s %s '%s': %s\n", l->name, kn[g], configs[c], why);
+                    failed++;
+                }
+            }
+        if (fits == 1) {
+            printf(" %s", l->name);
+            nfit++;
+        } else {
+            snprintf(refused + strlen(refused), sizeof refused - strlen(refused), "\n    %s: %s", l->name, refusal);
+            nrefused++;
+        }
+    }
+    printf(" (%d formats)\n  refused (%d):%s\n", nfit, nrefused, refused);
+    qkc_ctx_destroy(ctx);
+    CU_ASSERT_EQUAL(failed, 0);
+    CU_ASSERT(nfit >= 10);
+}
+
 /* ---- special lowerings ---- */
 
 /* Runs kernel `k` of src on the host and compares; also returns the asm. */
@@ -478,6 +610,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("library", NULL, NULL);
     CU_add_test(s, "every dsl/ format: GEMV and GEMM vs the reference", test_every_format);
     CU_add_test(s, "int8 activations: integer dot products vs the reference", test_integer_dot);
+    CU_add_test(s, "row-interleaved weights (repack=R) vs the reference", test_row_interleaved);
     CU_add_test(s, "binary x binary: popcount, exact", test_xnor_popcount);
     CU_add_test(s, "ternary: exact integers, BitNet-style", test_ternary_exact);
     CU_add_test(s, "quantize() and hadamard()", test_quantize_hadamard);

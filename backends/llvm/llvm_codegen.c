@@ -240,6 +240,8 @@ static LLVMValueRef unary(gen *g, const tir_node *n)
     case TIR_POPCNT: return call_intr(g, "llvm.ctpop", t, &a, 1);
     case TIR_SPLAT: return n->type.lanes > 1 ? splat(g, a, n->type.lanes) : a;
     case TIR_HADD: return hadd(g, a, g->f->nodes[n->a[0]].type.lanes);
+    case TIR_EXTRACT:
+        return LLVMBuildExtractElement(g->b, a, LLVMConstInt(LLVMInt32TypeInContext(g->ctx), (unsigned)n->imm, 0), "");
     default: qk_bug("unary %s", tir_op_name(n->op));
     }
 }

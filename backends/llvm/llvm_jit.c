@@ -109,14 +109,15 @@ static void llvm_destroy(void *state)
     free(s);
 }
 
-/* Warp-level ops (TL_WARP loops, LANEID, INSERT/EXTRACT of fragments,
- * MMA) exist only for GPU targets: -1 with a message for the first one. */
+/* Warp-level ops (TL_WARP loops, LANEID, INSERT of fragments, MMA) exist
+ * only for GPU targets: -1 with a message for the first one. EXTRACT of a
+ * lane is lowered on CPUs too. */
 static int reject_gpu_only(const tir_func *f, char *err, size_t errsz)
 {
     for (int id = 0; id < f->nnodes; id++) {
         const tir_node *n = &f->nodes[id];
         int op = n->op;
-        if (op == TIR_LANEID || op == TIR_INSERT || op == TIR_EXTRACT || op == TIR_MMA ||
+        if (op == TIR_LANEID || op == TIR_INSERT || op == TIR_MMA ||
             (op == TIR_LOOP && n->kind == TL_WARP)) {
             snprintf(err, errsz, "'%s': node %d (%s) is warp-level GPU code, which the LLVM backend does not lower",
                      f->name, id, op == TIR_LOOP ? "warp loop" : tir_op_name(op));

@@ -116,6 +116,20 @@ static int make_one(const qkc_program *p, const qkc_kernel *k, const int64_t *di
         return 0;
     }
     int rc = in->dtype == QKC_PACKED ? fill_packed(p, r, a, i, rows, cols) : (fill_dense(r, in->dtype, t->data, elems), 0);
+    if (rc == 0 && in->repack_rows) { /* weights the kernel reads row-interleaved */
+        size_t rb = 0;
+        void *rp = NULL;
+        if (qkc_kernel_repacked_size(k, i, rows, cols, &rb) != QKC_OK || !(rp = malloc(rb + 1)) ||
+            qkc_kernel_repack(k, i, t->data, a->bytes[i], rows, cols, rp, rb) != QKC_OK) {
+            free(rp);
+            return -1;
+        }
+        free(t->data);
+        t->data = rp;
+        a->bytes[i] = rb;
+        free(a->ref[i].data);
+        a->ref[i].data = calloc(1, rb + 1);
+    }
     memcpy(a->ref[i].data, t->data, a->bytes[i]);
     return rc;
 }

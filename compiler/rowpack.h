@@ -1,0 +1,67 @@
+/* rowpack.h — the row-interleaved layout of a quantized tensor: a
+ * kernel-private weight layout for matrix-vector products on CPUs.
+ *
+ * In a format's own layout (format.h) the blocks of one row follow each
+ * other, so a kernel that holds R rows in the R lanes of a vector would
+ * gather. The row-interleaved layout of R rows stores, for each block
+ * position, the R rows' scales side by side and their codes so that one
+ * vector load holds four consecutive codes of each of the R rows: the
+ * shape of a 4-byte integer dot product (vpdpbusd, sdot) whose 32-bit
+ * lanes are rows. Decoding the scales of R rows is then one vector load
+ * and one conversion, where the row-major layout needs R scalar ones.
+ *
+ * The layout "rows R" of format f (R = 4, 8 or 16), for a tensor of
+ * `rows` rows of K elements, B = f->block, nb = ceil(K / B):
+ *
+ *   [f's tensor header]
+ *   ceil(rows / R) groups of R rows (rows past the last are zero bytes);
+ *   a group is nb group-blocks, group-block kb holding block kb of its rows:
+ *     [scales: R items of sb = scale width / 8 bytes, row r at r * sb,
+ *      little-endian raw bits (sb = 0 when blocks have no scale)]
+ *     [codes: one plane per part of the code's bits (qk_rowpack_parts:
+ *      widths 8, 4, 2, 1, widest first, lo = the part's lowest code bit);
+ *      a plane of width w is B/4 steps of 4 items in runs of S = 8/w
+ *      steps: run q is 4R bytes, byte 4r + t holding at bits
+ *      [w s, w s + w) bits [lo, lo + w) of the code of row r, item
+ *      4 (q S + s) + t]
+ *
+ * Group-blocks are R (sb + B bits / 8) bytes: a tensor whose row count is
+ * a multiple of R takes exactly its own size. Which formats have the
+ * layout: qk_rowpack_check. The conversions are exact in both directions
+ * (codes and scale bits are moved, never re-quantized).
+ *
+ * Prefix: qk_rowpack_. */
+#ifndef QK_ROWPACK_H
+#define QK_ROWPACK_H
+
+#include "compiler/format.h"
+
+#define QK_ROWPACK_MAX_PARTS 4
+
+typedef struct qk_rowpack_part {
+    int lo, w;   /* code bits [lo, lo + w) */
+    int offset;  /* bytes from the start of the codes of a group-block */
+} qk_rowpack_part;
+
+typedef struct qk_rowpack {
+    int rows;            /* R */
+    int scale_bytes;     /* sb */
+    int nparts;
+    qk_rowpack_part parts[QK_ROWPACK_MAX_PARTS];
+    int64_t group_block; /* bytes of one group-block */
+} qk_rowpack;
+
+/* 1 and *rp when format f has the layout with R rows, else 0 with the
+ * reason in why: dense scalar codes (no codebook, no N:M, no base-3
+ * placement), at most one scale per block (single level, whole bytes) or
+ * per tensor, no zero point, min or row header, and blocks of a multiple
+ * of 32 / w elements for each part width w. */
+int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_t whysz);
+/* Bytes of a rows x k tensor in the layout (f must pass the check). */
+int64_t qk_rowpack_size(const qk_format *f, int R, int64_t rows, int64_t k);
+/* Format layout (qk_format_size(f, rows, k) bytes at src) -> row-
+ * interleaved layout (qk_rowpack_size bytes at dst), and back. */
+void qk_rowpack_pack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst);
+void qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst);
+
+#endif
