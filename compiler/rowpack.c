@@ -25,16 +25,24 @@ int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_
     for (int i = 0; i < f->npieces; i++)
         if (f->pieces[i].place == QK_PLACE_BASE3)
             return why_not(why, whysz, "base-3 codes would not keep their size");
-    if (f->zero != QK_ZERO_NONE || f->min_num != QK_NUM_NONE || f->sub_block || f->row_header_bytes)
-        return why_not(why, whysz, "zero points, mins, sub-block and per-row scales are not interleaved");
-    for (int fl = 0; fl < QK_FIELD_COUNT; fl++)
-        if (f->items[fl] && fl != QK_FIELD_CODES && fl != QK_FIELD_SCALE)
-            return why_not(why, whysz, "blocks hold fields other than a scale and codes");
-    int sw = f->items[QK_FIELD_SCALE] ? f->width[QK_FIELD_SCALE] : 0;
-    if (sw % 8 || sw > 32 || f->items[QK_FIELD_SCALE] > 1)
-        return why_not(why, whysz, "the block scale is not one item of 1, 2 or 4 bytes");
-    qk_rowpack r = {.rows = R, .scale_bytes = sw / 8};
-    int lo = 0, off = 0;
+    if (f->row_header_bytes)
+        return why_not(why, whysz, "per-row scales are not interleaved");
+    for (int fl = QK_FIELD_CODES + 1; fl < QK_FIELD_COUNT; fl++)
+        if (f->items[fl])
+            return why_not(why, whysz, "blocks hold index or sign fields");
+    qk_rowpack r = {.rows = R};
+    int64_t nums = 0;
+    for (int fl = 0; fl < QK_FIELD_CODES; fl++) {
+        int w = f->items[fl] ? f->width[fl] : 0;
+        if (w % 8 || w == 24 || w > 32)
+            return why_not(why, whysz, "a scale, zero, min or sub-block item is not 1, 2 or 4 whole bytes");
+        r.num_bytes[fl] = w / 8;
+        r.num_offset[fl] = nums;
+        nums += (int64_t)f->items[fl] * R * (w / 8);
+    }
+    r.codes = nums;
+    int lo = 0;
+    int64_t off = 0;
     for (int w = 8; w >= 1; w /= 2)
         if (f->bits - lo >= w) {
             if (f->block % (32 / w))
@@ -43,7 +51,7 @@ int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_
             off += f->block * R * w / 8;
             lo += w;
         }
-    r.group_block = (int64_t)R * r.scale_bytes + off;
+    r.group_block = nums + off;
     if (rp)
         *rp = r;
     return 1;
@@ -70,24 +78,25 @@ static void code_pos(const qk_rowpack *rp, const qk_rowpack_part *p, int r, int 
 static void move_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, uint8_t *std_row, uint8_t *group, int r,
                      int to_rp)
 {
-    int R = rp->rows, sb = rp->scale_bytes;
+    int R = rp->rows;
     for (int64_t kb = 0; kb < nb; kb++) {
         uint8_t *blk = std_row + kb * f->block_bytes;
         uint8_t *gb = group + kb * rp->group_block;
-        uint8_t *codes = gb + (int64_t)R * sb;
-        if (sb) {
-            uint8_t *s = gb + (int64_t)r * sb;
-            if (to_rp) {
-                uint32_t v = qk_format_item(f, blk, QK_FIELD_SCALE, 0);
-                for (int i = 0; i < sb; i++)
-                    s[i] = (uint8_t)(v >> (8 * i));
-            } else {
-                uint32_t v = 0;
-                for (int i = 0; i < sb; i++)
-                    v |= (uint32_t)s[i] << (8 * i);
-                qk_format_put_item(f, blk, QK_FIELD_SCALE, 0, v);
+        uint8_t *codes = gb + rp->codes;
+        for (int fl = 0; fl < QK_FIELD_CODES; fl++)
+            for (int it = 0, sb = rp->num_bytes[fl]; sb && it < f->items[fl]; it++) {
+                uint8_t *s = gb + rp->num_offset[fl] + ((int64_t)it * R + r) * sb;
+                if (to_rp) {
+                    uint32_t v = qk_format_item(f, blk, fl, it);
+                    for (int i = 0; i < sb; i++)
+                        s[i] = (uint8_t)(v >> (8 * i));
+                } else {
+                    uint32_t v = 0;
+                    for (int i = 0; i < sb; i++)
+                        v |= (uint32_t)s[i] << (8 * i);
+                    qk_format_put_item(f, blk, fl, it, v);
+                }
             }
-        }
         for (int i = 0; i < f->block; i++) {
             uint32_t code = to_rp ? qk_format_item(f, blk, QK_FIELD_CODES, i) : 0;
             for (int p = 0; p < rp->nparts; p++) {

@@ -16,8 +16,10 @@
  *   [f's tensor header]
  *   ceil(rows / R) groups of R rows (rows past the last are zero bytes);
  *   a group is nb group-blocks, group-block kb holding block kb of its rows:
- *     [scales: R items of sb = scale width / 8 bytes, row r at r * sb,
- *      little-endian raw bits (sb = 0 when blocks have no scale)]
+ *     [numbers: for each field of the block other than the codes (scale,
+ *      zero, min, subscale, submin: the order of qk_field), its n items of
+ *      sb = width / 8 bytes for every row, item i of row r at (i R + r) sb,
+ *      little-endian raw bits: one load gives one item of the R rows]
  *     [codes: one plane per part of the code's bits (qk_rowpack_parts:
  *      widths 8, 4, 2, 1, widest first, lo = the part's lowest code bit);
  *      a plane of width w is B/4 steps of 4 items in runs of S = 8/w
@@ -25,8 +27,9 @@
  *      [w s, w s + w) bits [lo, lo + w) of the code of row r, item
  *      4 (q S + s) + t]
  *
- * Group-blocks are R (sb + B bits / 8) bytes: a tensor whose row count is
- * a multiple of R takes exactly its own size. Which formats have the
+ * Group-blocks are R (numbers + B bits / 8) bytes: a tensor whose row
+ * count is a multiple of R and whose fields fill their bytes takes exactly
+ * its own size. Which formats have the
  * layout: qk_rowpack_check. The conversions are exact in both directions
  * (codes and scale bits are moved, never re-quantized).
  *
@@ -45,7 +48,9 @@ typedef struct qk_rowpack_part {
 
 typedef struct qk_rowpack {
     int rows;            /* R */
-    int scale_bytes;     /* sb */
+    int num_bytes[QK_FIELD_CODES];  /* bytes of one item of each number field, 0 = absent */
+    int64_t num_offset[QK_FIELD_CODES]; /* its first byte in a group-block */
+    int64_t codes;       /* first byte of the codes in a group-block */
     int nparts;
     qk_rowpack_part parts[QK_ROWPACK_MAX_PARTS];
     int64_t group_block; /* bytes of one group-block */
@@ -53,8 +58,8 @@ typedef struct qk_rowpack {
 
 /* 1 and *rp when format f has the layout with R rows, else 0 with the
  * reason in why: dense scalar codes (no codebook, no N:M, no base-3
- * placement), at most one scale per block (single level, whole bytes) or
- * per tensor, no zero point, min or row header, and blocks of a multiple
+ * placement), block fields (scale, zero, min, sub-block scales and mins)
+ * of 1, 2 or 4 bytes per item, no per-row scale, and blocks of a multiple
  * of 32 / w elements for each part width w. */
 int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_t whysz);
 /* Bytes of a rows x k tensor in the layout (f must pass the check). */

@@ -1367,7 +1367,7 @@ static int rowpack_codes(bctx *c, int b, const stmt_ctx *s, const plan *p, int b
     for (int i = 0; i < rp->nparts; i++) {
         const qk_rowpack_part *pt = &rp->parts[i];
         int S = 8 / pt->w, sh = pt->w * (step % S);
-        int64_t off = (int64_t)R * rp->scale_bytes + pt->offset + (int64_t)(step / S) * L;
+        int64_t off = rp->codes + pt->offset + (int64_t)(step / S) * L;
         uint64_t key = mix(mix(mix(0x70ac, blk), off), 0x1d);
         int x = memo_get(c, key);
         if (x < 0)
@@ -1429,6 +1429,28 @@ static int rowpack_ssum(bctx *c, int b, const plan *p, int kb, int g0, int tail,
     return emit1(c, b, TIR_FPTOSI, tir_t(TS_I32, 1), f);
 }
 
+/* x * y where either may be absent (-1). */
+static int mul_vec(bctx *c, int b, int x, int y)
+{
+    return x < 0 ? y : y < 0 ? x : fbin(c, b, TIR_FMUL, x, y);
+}
+
+/* Item `item` of number field fl of the R rows of the group-block at
+ * byte blk, as f32 x R; -1 when blocks have no such field. */
+static int rowpack_num(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int fl, int item, qk_num n)
+{
+    const qk_rowpack *rp = &s->rp;
+    int R = rp->rows, sb = rp->num_bytes[fl];
+    if (!sb || n == QK_NUM_NONE)
+        return -1;
+    tir_scalar rs = sb == 1 ? TS_I8 : sb == 2 ? TS_I16 : TS_I32;
+    int64_t off = rp->num_offset[fl] + (int64_t)item * R * sb;
+    int raw = tir_emit(c->f, b, TIR_LOAD, tir_t(rs, R), c->ptr[p->uop->tensor], iadd(c, b, blk, ci(c, b, off)), -1, -1);
+    if (rs != TS_I32)
+        raw = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, R), raw);
+    return tdec_num(c->f, b, n, raw);
+}
+
 /* One loop block kb (p->block items) for every point of the tile:
  * acc[j] += (dot of the rows' codes and point j's bytes) * row scales *
  * the int8 operand's scale, per scale group. */
@@ -1439,7 +1461,7 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
     const qk_rowpack *rp = &s->rp;
     const qk_format *fu = c->k->tensors[p->uop->tensor].fmt;
     int R = rp->rows, G = p->group, saved = c->nmemo, outer = b;
-    tir_type tf = tir_t(TS_F32, R), ti = tir_t(TS_I32, R);
+    tir_type tf = tir_t(TS_F32, R);
     for (int g0 = 0; g0 < p->block; g0 += G) {
         b = outer;
         if (tail) {
@@ -1449,19 +1471,28 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         }
         int uo, ukb = sub_block_of(c, b, kb, p->block, fu->block, g0, &uo);
         int blk = iadd(c, b, gbase, imul(c, b, ukb, ci(c, b, rp->group_block)));
-        /* the rows' multipliers: block scales x image scale x tensor factors */
-        int mul = cf(c, b, R, p->img.scale_img);
-        if (rp->scale_bytes) {
-            tir_scalar rs = rp->scale_bytes == 1 ? TS_I8 : rp->scale_bytes == 2 ? TS_I16 : TS_I32;
-            int raw = tir_emit(c->f, b, TIR_LOAD, tir_t(rs, R), c->ptr[p->uop->tensor], blk, -1, -1);
-            if (rs != TS_I32)
-                raw = emit1(c, b, TIR_ZEXT, ti, raw);
-            mul = fbin(c, b, TIR_FMUL, tdec_num(c->f, b, fu->scale_num, raw), mul);
-        }
+        /* value = mul u + add per row over the group (tdec_group_affine, in R lanes) */
+        int sub = fu->sub_block ? uo / fu->sub_block : 0;
+        int S = rowpack_num(c, b, s, p, blk, QK_FIELD_SCALE, 0, fu->scale_num);
+        S = mul_vec(c, b, S, rowpack_num(c, b, s, p, blk, QK_FIELD_SUBSCALE, sub, fu->sub_num));
         tdec_src su = {fu, c->ptr[p->uop->tensor], ci(c, b, 0), -1, 1, 0};
         int tfac = tdec_tensor_factor(c->f, b, &su);
-        if (tfac >= 0)
-            mul = fbin(c, b, TIR_FMUL, mul, splat(c, b, tfac, R));
+        int T = tfac >= 0 ? splat(c, b, tfac, R) : -1;
+        int mul = mul_vec(c, b, mul_vec(c, b, S, T), cf(c, b, R, p->img.scale_img));
+        int add = -1;
+        if (p->sums_s && !p->fold) {
+            double cz = p->img.scale_img * p->img.off - (fu->zero == QK_ZERO_CONST ? fu->zero_const : 0);
+            int z = cf(c, b, R, cz);
+            int zb = rowpack_num(c, b, s, p, blk, QK_FIELD_ZERO, 0, fu->zero_num);
+            if (zb >= 0)
+                z = fbin(c, b, TIR_FSUB, z, zb);
+            add = mul_vec(c, b, S, z);
+            int M = rowpack_num(c, b, s, p, blk, QK_FIELD_MIN, 0, fu->min_num);
+            M = mul_vec(c, b, M, rowpack_num(c, b, s, p, blk, QK_FIELD_SUBMIN, sub, fu->submin_num));
+            if (M >= 0)
+                add = fbin(c, b, TIR_FADD, add, fu->min_sign < 0 ? emit1(c, b, TIR_FNEG, tf, M) : M);
+            add = mul_vec(c, b, add, T);
+        }
         int u[64];
         for (int st = 0; st < G / 4; st++)
             u[st] = rowpack_codes(c, b, s, p, blk, (uo + 4 * st) / 4);
@@ -1476,9 +1507,13 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                 dot = dot4(c, b, p, u[st], rowpack_bcast(c, b, s, p, kb, g0 + 4 * st, tail, E), dot);
             int so, skb = sub_block_of(c, b, kb, p->block, fs->block, g0, &so);
             tdec_src ss = quant_src(c, b, p->sop);
-            int m = fbin(c, b, TIR_FMUL, mul, splat(c, b, tdec_scale(c->f, b, &ss, skb), R));
+            int sc = splat(c, b, tdec_scale(c->f, b, &ss, skb), R);
             int cur = emit1(c, b, TIR_VGET, tf, acc[j]);
-            cur = tir_emit(c->f, b, TIR_FMA, tf, emit1(c, b, TIR_SITOFP, tf, dot), m, cur, -1);
+            cur = tir_emit(c->f, b, TIR_FMA, tf, emit1(c, b, TIR_SITOFP, tf, dot), fbin(c, b, TIR_FMUL, mul, sc), cur, -1);
+            if (add >= 0) { /* + sum(s) * add */
+                int q = emit1(c, b, TIR_SITOFP, tir_t(TS_F32, 1), rowpack_ssum(c, b, p, kb, g0, tail, E));
+                cur = tir_emit(c->f, b, TIR_FMA, tf, splat(c, b, q, R), fbin(c, b, TIR_FMUL, add, sc), cur, -1);
+            }
             tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), acc[j], cur, -1, -1);
         }
     }

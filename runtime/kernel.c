@@ -330,6 +330,7 @@ qkc_status rt_choose_config(qkc_ctx *ctx, const kir_kernel *k, const qk_target *
         tir_config c = *cfg;
         char perr[512];
         if (found == 1 && tir_config_parse(r.config, &c, perr, sizeof perr) == 0) {
+            c.repack = 0; /* a layout is the caller's choice (explicit configuration), never a record's */
             *cfg = c;
             if (exact)
                 qk_buf_puts(&why, "tuning-db (exact shape)");
