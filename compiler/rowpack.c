@@ -25,12 +25,13 @@ int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_
     for (int i = 0; i < f->npieces; i++)
         if (f->pieces[i].place == QK_PLACE_BASE3)
             return why_not(why, whysz, "base-3 codes would not keep their size");
-    if (f->row_header_bytes)
-        return why_not(why, whysz, "per-row scales are not interleaved");
+    int h = f->row_header_bytes;
+    if (h != 0 && h != 1 && h != 2 && h != 4)
+        return why_not(why, whysz, "the per-row scale is not 1, 2 or 4 bytes");
     for (int fl = QK_FIELD_CODES + 1; fl < QK_FIELD_COUNT; fl++)
         if (f->items[fl])
             return why_not(why, whysz, "blocks hold index or sign fields");
-    qk_rowpack r = {.rows = R};
+    qk_rowpack r = {.rows = R, .row_header = h};
     int64_t nums = 0;
     for (int fl = 0; fl < QK_FIELD_CODES; fl++) {
         int w = f->items[fl] ? f->width[fl] : 0;
@@ -63,7 +64,7 @@ int64_t qk_rowpack_size(const qk_format *f, int R, int64_t rows, int64_t k)
     if (!qk_rowpack_check(f, R, &rp, NULL, 0))
         return -1;
     int64_t nb = (k + f->block - 1) / f->block;
-    return f->tensor_header_bytes + (rows + R - 1) / R * nb * rp.group_block;
+    return f->tensor_header_bytes + (rows + R - 1) / R * (R * rp.row_header + nb * rp.group_block);
 }
 
 /* Byte and bit of part p of item i of row r in a group-block's codes. */
@@ -128,8 +129,13 @@ static void convert(const qk_format *f, int R, uint8_t *std, int64_t rows, int64
         memset(std, 0, (size_t)qk_format_size(f, rows, k));
     int h = f->tensor_header_bytes;
     memcpy(to_rp ? rpk : std, to_rp ? std : rpk, (size_t)h);
-    for (int64_t row = 0; row < rows; row++)
-        move_row(f, &rp, nb, std + h + row * rb, rpk + h + row / R * nb * rp.group_block, (int)(row % R), to_rp);
+    int64_t gbytes = R * rp.row_header + nb * rp.group_block;
+    for (int64_t row = 0; row < rows; row++) {
+        uint8_t *sr = std + h + row * rb, *grp = rpk + h + row / R * gbytes;
+        int r = (int)(row % R), rh = rp.row_header;
+        memcpy(to_rp ? grp + r * rh : sr, to_rp ? sr : grp + r * rh, (size_t)rh);
+        move_row(f, &rp, nb, sr + rh, grp + R * rh, r, to_rp);
+    }
 }
 
 void qk_rowpack_pack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst)

@@ -15,7 +15,9 @@
  *
  *   [f's tensor header]
  *   ceil(rows / R) groups of R rows (rows past the last are zero bytes);
- *   a group is nb group-blocks, group-block kb holding block kb of its rows:
+ *   a group is the R rows' headers (per-row scales, h bytes each, row r at
+ *   r h) and then nb group-blocks, group-block kb holding block kb of its
+ *   rows:
  *     [numbers: for each field of the block other than the codes (scale,
  *      zero, min, subscale, submin: the order of qk_field), its n items of
  *      sb = width / 8 bytes for every row, item i of row r at (i R + r) sb,
@@ -53,13 +55,14 @@ typedef struct qk_rowpack {
     int64_t codes;       /* first byte of the codes in a group-block */
     int nparts;
     qk_rowpack_part parts[QK_ROWPACK_MAX_PARTS];
+    int row_header;      /* h: bytes of one row's header */
     int64_t group_block; /* bytes of one group-block */
 } qk_rowpack;
 
 /* 1 and *rp when format f has the layout with R rows, else 0 with the
  * reason in why: dense scalar codes (no codebook, no N:M, no base-3
  * placement), block fields (scale, zero, min, sub-block scales and mins)
- * of 1, 2 or 4 bytes per item, no per-row scale, and blocks of a multiple
+ * and row headers of 1, 2 or 4 bytes per item, and blocks of a multiple
  * of 32 / w elements for each part width w. */
 int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_t whysz);
 /* Bytes of a rows x k tensor in the layout (f must pass the check). */

@@ -1455,7 +1455,7 @@ static int rowpack_num(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk
  * acc[j] += (dot of the rows' codes and point j's bytes) * row scales *
  * the int8 operand's scale, per scale group. */
 static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, int npts, const int *acc, int gbase,
-                          int kb, int tail, int E)
+                          int srow, int kb, int tail, int E)
 {
     const plan *p = &s->plans[0];
     const qk_rowpack *rp = &s->rp;
@@ -1475,6 +1475,7 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         int sub = fu->sub_block ? uo / fu->sub_block : 0;
         int S = rowpack_num(c, b, s, p, blk, QK_FIELD_SCALE, 0, fu->scale_num);
         S = mul_vec(c, b, S, rowpack_num(c, b, s, p, blk, QK_FIELD_SUBSCALE, sub, fu->sub_num));
+        S = mul_vec(c, b, S, srow);
         tdec_src su = {fu, c->ptr[p->uop->tensor], ci(c, b, 0), -1, 1, 0};
         int tfac = tdec_tensor_factor(c->f, b, &su);
         int T = tfac >= 0 ? splat(c, b, tfac, R) : -1;
@@ -1539,16 +1540,25 @@ static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int i
     int E = dim_node(c, b, c->k->vars[s->sums[0]->vars[0]].extent);
     int B = p->block, Bu = wt->fmt->block;
     int nbu = emit2(c, b, TIR_DIV, iadd(c, b, dim_node(c, b, wt->dims[1]), ci(c, b, Bu - 1)), ci(c, b, Bu));
-    int grp = emit2(c, b, TIR_DIV, n0, ci(c, b, R));
-    int gbase = iadd(c, b, ci(c, b, wt->fmt->tensor_header_bytes),
-                     imul(c, b, imul(c, b, grp, nbu), ci(c, b, rp->group_block)));
+    int grp = emit2(c, b, TIR_DIV, n0, ci(c, b, R)), rh = R * rp->row_header;
+    int gstart = iadd(c, b, ci(c, b, wt->fmt->tensor_header_bytes),
+                      imul(c, b, grp, iadd(c, b, imul(c, b, nbu, ci(c, b, rp->group_block)), ci(c, b, rh))));
+    int gbase = rh ? iadd(c, b, gstart, ci(c, b, rh)) : gstart;
+    int srow = -1; /* the rows' per-row scales */
+    if (rp->row_header) {
+        tir_scalar rs = rp->row_header == 1 ? TS_I8 : rp->row_header == 2 ? TS_I16 : TS_I32;
+        int raw = tir_emit(c->f, b, TIR_LOAD, tir_t(rs, R), c->ptr[p->uop->tensor], gstart, -1, -1);
+        if (rs != TS_I32)
+            raw = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, R), raw);
+        srow = tdec_num(c->f, b, wt->fmt->scale_num, raw);
+    }
     int nfull = emit2(c, b, TIR_DIV, E, ci(c, b, B)), body;
     int kb = tir_loop(c->f, b, ci(c, b, 0), nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
-    rowpack_block(c, body, s, pts, npts, acc, gbase, kb, 0, E);
+    rowpack_block(c, body, s, pts, npts, acc, gbase, srow, kb, 0, E);
     int tb;
     tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), imul(c, b, nfull, ci(c, b, B)), E, -1, -1), &tb,
            NULL);
-    rowpack_block(c, tb, s, pts, npts, acc, gbase, nfull, 1, E);
+    rowpack_block(c, tb, s, pts, npts, acc, gbase, srow, nfull, 1, E);
     int N = dim_node(c, b, c->k->vars[s->st->lhs[s->par]].extent);
     for (int j = 0; j < npts; j++) {
         int v = emit1(c, b, TIR_VGET, tir_t(TS_F32, R), acc[j]);
