@@ -35,11 +35,13 @@ int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_
     int64_t nums = 0;
     for (int fl = 0; fl < QK_FIELD_CODES; fl++) {
         int w = f->items[fl] ? f->width[fl] : 0;
-        if (w % 8 || w == 24 || w > 32)
-            return why_not(why, whysz, "a scale, zero, min or sub-block item is not 1, 2 or 4 whole bytes");
-        r.num_bytes[fl] = w / 8;
+        if (w > 8 && w != 16 && w != 32)
+            return why_not(why, whysz, "a scale, zero, min or sub-block item is wider than a byte but not 16 or 32 bits");
+        r.num_bits[fl] = w;
         r.num_offset[fl] = nums;
-        nums += (int64_t)f->items[fl] * R * (w / 8);
+        nums += (int64_t)f->items[fl] * R * w / 8; /* R is a multiple of 4: whole bytes for w >= 2 */
+        if ((int64_t)R * w % 8)
+            return why_not(why, whysz, "R items of a field do not fill whole bytes");
     }
     r.codes = nums;
     int lo = 0;
@@ -85,17 +87,19 @@ static void move_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, uint8
         uint8_t *gb = group + kb * rp->group_block;
         uint8_t *codes = gb + rp->codes;
         for (int fl = 0; fl < QK_FIELD_CODES; fl++)
-            for (int it = 0, sb = rp->num_bytes[fl]; sb && it < f->items[fl]; it++) {
-                uint8_t *s = gb + rp->num_offset[fl] + ((int64_t)it * R + r) * sb;
+            for (int it = 0, w = rp->num_bits[fl]; w && it < f->items[fl]; it++) {
+                int64_t bit = ((int64_t)it * R + r) * w;
+                uint8_t *s = gb + rp->num_offset[fl] + bit / 8;
+                int sh = (int)(bit % 8), nb = (sh + w + 7) / 8;
                 if (to_rp) {
-                    uint32_t v = qk_format_item(f, blk, fl, it);
-                    for (int i = 0; i < sb; i++)
-                        s[i] = (uint8_t)(v >> (8 * i));
+                    uint64_t v = (uint64_t)qk_format_item(f, blk, fl, it) << sh;
+                    for (int i = 0; i < nb; i++)
+                        s[i] |= (uint8_t)(v >> (8 * i));
                 } else {
-                    uint32_t v = 0;
-                    for (int i = 0; i < sb; i++)
-                        v |= (uint32_t)s[i] << (8 * i);
-                    qk_format_put_item(f, blk, fl, it, v);
+                    uint64_t v = 0;
+                    for (int i = 0; i < nb; i++)
+                        v |= (uint64_t)s[i] << (8 * i);
+                    qk_format_put_item(f, blk, fl, it, (uint32_t)((v >> sh) & ((1ull << w) - 1)));
                 }
             }
         for (int i = 0; i < f->block; i++) {

@@ -20,8 +20,8 @@
  *   rows:
  *     [numbers: for each field of the block other than the codes (scale,
  *      zero, min, subscale, submin: the order of qk_field), its n items of
- *      sb = width / 8 bytes for every row, item i of row r at (i R + r) sb,
- *      little-endian raw bits: one load gives one item of the R rows]
+ *      w bits for every row as one little-endian bit string, item i of row
+ *      r at bit (i R + r) w: one load gives one item of the R rows]
  *     [codes: one plane per part of the code's bits (qk_rowpack_parts:
  *      widths 8, 4, 2, 1, widest first, lo = the part's lowest code bit);
  *      a plane of width w is B/4 steps of 4 items in runs of S = 8/w
@@ -50,7 +50,7 @@ typedef struct qk_rowpack_part {
 
 typedef struct qk_rowpack {
     int rows;            /* R */
-    int num_bytes[QK_FIELD_CODES];  /* bytes of one item of each number field, 0 = absent */
+    int num_bits[QK_FIELD_CODES];   /* bits of one item of each number field, 0 = absent */
     int64_t num_offset[QK_FIELD_CODES]; /* its first byte in a group-block */
     int64_t codes;       /* first byte of the codes in a group-block */
     int nparts;
@@ -62,7 +62,8 @@ typedef struct qk_rowpack {
 /* 1 and *rp when format f has the layout with R rows, else 0 with the
  * reason in why: dense scalar codes (no codebook, no N:M, no base-3
  * placement), block fields (scale, zero, min, sub-block scales and mins)
- * and row headers of 1, 2 or 4 bytes per item, and blocks of a multiple
+ * of 8, 16 or 32 bits per item or narrower ones whose R items fill whole
+ * bytes, row headers of 1, 2 or 4 bytes, and blocks of a multiple
  * of 32 / w elements for each part width w. */
 int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_t whysz);
 /* Bytes of a rows x k tensor in the layout (f must pass the check). */

@@ -1440,14 +1440,31 @@ static int mul_vec(bctx *c, int b, int x, int y)
 static int rowpack_num(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int fl, int item, qk_num n)
 {
     const qk_rowpack *rp = &s->rp;
-    int R = rp->rows, sb = rp->num_bytes[fl];
-    if (!sb || n == QK_NUM_NONE)
+    int R = rp->rows, w = rp->num_bits[fl];
+    if (!w || n == QK_NUM_NONE)
         return -1;
-    tir_scalar rs = sb == 1 ? TS_I8 : sb == 2 ? TS_I16 : TS_I32;
-    int64_t off = rp->num_offset[fl] + (int64_t)item * R * sb;
-    int raw = tir_emit(c->f, b, TIR_LOAD, tir_t(rs, R), c->ptr[p->uop->tensor], iadd(c, b, blk, ci(c, b, off)), -1, -1);
-    if (rs != TS_I32)
-        raw = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, R), raw);
+    int64_t off = rp->num_offset[fl] + (int64_t)item * R * w / 8;
+    int at = iadd(c, b, blk, ci(c, b, off)), raw;
+    if (w % 8 == 0) {
+        tir_scalar rs = w == 8 ? TS_I8 : w == 16 ? TS_I16 : TS_I32;
+        raw = tir_emit(c->f, b, TIR_LOAD, tir_t(rs, R), c->ptr[p->uop->tensor], at, -1, -1);
+        if (rs != TS_I32)
+            raw = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, R), raw);
+    } else { /* w < 8 bits per row: lane r takes the 2 bytes holding bits [w r, w r + w), shifted and masked */
+        int nb = 1;
+        while (nb < R * w / 8 + 1)
+            nb *= 2;
+        int bytes = tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I8, nb), c->ptr[p->uop->tensor], at, -1, -1);
+        int32_t idx[64], sh[16];
+        for (int r = 0; r < R; r++) {
+            for (int t = 0; t < 4; t++)
+                idx[4 * r + t] = (w * r) / 8 + (t < 2 ? t : 0);
+            sh[r] = (w * r) % 8;
+        }
+        raw = emit1(c, b, TIR_BITCAST, tir_t(TS_I32, R), tir_shuffle(c->f, b, bytes, 4 * R, idx));
+        raw = emit2(c, b, TIR_SHR, raw, tir_const_lanes(c->f, b, TS_I32, R, sh));
+        raw = emit2(c, b, TIR_AND, raw, cis(c, b, TS_I32, R, (1 << w) - 1));
+    }
     return tdec_num(c->f, b, n, raw);
 }
 

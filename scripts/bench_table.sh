@@ -3,7 +3,12 @@
 # y = W x for every format of `qkc info --list`, weights cold (streamed
 # from DRAM), on 1 and all threads, one line per format.
 #
-#   [REPS=10] scripts/bench_table.sh [QKC] [DIMS] > table.md
+#   [REPS=10] [REPACK=R] scripts/bench_table.sh [QKC] [DIMS] > table.md
+#
+# REPACK=R (4, 8, 16): the integer-dot kernels read their weights in the
+# row-interleaved layout of R rows (configuration repack=R; `qkc bench`
+# converts the packed weights once, before timing); formats without that
+# layout run as without REPACK, and the path column says which ran.
 #
 # Formats with an integer image (tir_decode.h) run as llama.cpp runs them
 # in decoding: the activation vector is quantized to q8_0 inside the kernel
@@ -41,7 +46,13 @@ QK
     if grep -qw dot4 <<<"$tir"; then
         k=gemv_i8 path="int8 dot"
     fi
-    out=$("$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold --reps "${REPS:-10}" --json 2>/dev/null)
+    out=""
+    if [ -n "${REPACK:-}" ] && [ $k = gemv_i8 ]; then
+        out=$("$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold --reps "${REPS:-10}" --json \
+            -c "repack=$REPACK" 2>/dev/null)
+        [ -n "$out" ] && path="$path, repack=$REPACK"
+    fi
+    [ -n "$out" ] || out=$("$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold --reps "${REPS:-10}" --json 2>/dev/null)
     if [ -z "$out" ]; then
         echo "| $name | $bpw | $path | failed | | | |"
         continue
