@@ -1468,15 +1468,17 @@ static int rowpack_num(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk
     return tdec_num(c->f, b, n, raw);
 }
 
-/* One loop block kb (p->block items) for every point of the tile:
- * acc[j] += (dot of the rows' codes and point j's bytes) * row scales *
- * the int8 operand's scale, per scale group. */
-static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, int npts, const int *acc, int gbase,
-                          int srow, int kb, int tail, int E)
+/* One loop block kb (p->block items) for the T row groups at byte
+ * gbase[t] and every point j of the tile: acc[t npts + j] += (dot of the
+ * rows' codes and point j's bytes) * row multipliers * the int8
+ * operand's scale (+ sum(s) * row addends), per scale group. The int8
+ * operand's sums and scales are computed once for the T groups. */
+static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, int npts, int T, const int *acc,
+                          const int *gbase, const int *srow, int kb, int tail, int E)
 {
     const plan *p = &s->plans[0];
     const qk_rowpack *rp = &s->rp;
-    const qk_format *fu = c->k->tensors[p->uop->tensor].fmt;
+    const qk_format *fu = c->k->tensors[p->uop->tensor].fmt, *fs = c->k->tensors[p->sop->tensor].fmt;
     int R = rp->rows, G = p->group, saved = c->nmemo, outer = b;
     tir_type tf = tir_t(TS_F32, R);
     for (int g0 = 0; g0 < p->block; g0 += G) {
@@ -1486,114 +1488,128 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
             tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), start, E, -1, -1), &b, NULL);
             c->nmemo = saved;
         }
-        int uo, ukb = sub_block_of(c, b, kb, p->block, fu->block, g0, &uo);
-        int blk = iadd(c, b, gbase, imul(c, b, ukb, ci(c, b, rp->group_block)));
-        /* value = mul u + add per row over the group (tdec_group_affine, in R lanes) */
-        int sub = fu->sub_block ? uo / fu->sub_block : 0;
-        int S = rowpack_num(c, b, s, p, blk, QK_FIELD_SCALE, 0, fu->scale_num);
-        S = mul_vec(c, b, S, rowpack_num(c, b, s, p, blk, QK_FIELD_SUBSCALE, sub, fu->sub_num));
-        S = mul_vec(c, b, S, srow);
-        tdec_src su = {fu, c->ptr[p->uop->tensor], ci(c, b, 0), -1, 1, 0};
-        int tfac = tdec_tensor_factor(c->f, b, &su);
-        int T = tfac >= 0 ? splat(c, b, tfac, R) : -1;
-        int mul = mul_vec(c, b, mul_vec(c, b, S, T), cf(c, b, R, p->img.scale_img));
-        int add = -1;
-        if (p->sums_s && !p->fold) {
-            double cz = p->img.scale_img * p->img.off - (fu->zero == QK_ZERO_CONST ? fu->zero_const : 0);
-            int z = cf(c, b, R, cz);
-            int zb = rowpack_num(c, b, s, p, blk, QK_FIELD_ZERO, 0, fu->zero_num);
-            if (zb >= 0)
-                z = fbin(c, b, TIR_FSUB, z, zb);
-            add = mul_vec(c, b, S, z);
-            int M = rowpack_num(c, b, s, p, blk, QK_FIELD_MIN, 0, fu->min_num);
-            M = mul_vec(c, b, M, rowpack_num(c, b, s, p, blk, QK_FIELD_SUBMIN, sub, fu->submin_num));
-            if (M >= 0)
-                add = fbin(c, b, TIR_FADD, add, fu->min_sign < 0 ? emit1(c, b, TIR_FNEG, tf, M) : M);
-            add = mul_vec(c, b, add, T);
-        }
-        int u[64];
-        for (int st = 0; st < G / 4; st++)
-            u[st] = rowpack_codes(c, b, s, p, blk, (uo + 4 * st) / 4);
-        const qk_format *fs = c->k->tensors[p->sop->tensor].fmt;
+        /* per point: the int8 operand's scale and sum(s) over the group */
+        int sc[MAX_POINTS], ssum[MAX_POINTS];
         for (int j = 0; j < npts; j++) {
             bind_point(c, s, &pts[j]);
-            int dot = cis(c, b, TS_I32, R, 0);
-            if (p->fold)
-                dot = splat(c, b, imul(c, b, rowpack_ssum(c, b, p, kb, g0, tail, E), cis(c, b, TS_I32, 1, p->img.off)),
-                            R);
-            for (int st = 0; st < G / 4; st++)
-                dot = dot4(c, b, p, u[st], rowpack_bcast(c, b, s, p, kb, g0 + 4 * st, tail, E), dot);
             int so, skb = sub_block_of(c, b, kb, p->block, fs->block, g0, &so);
             tdec_src ss = quant_src(c, b, p->sop);
-            int sc = splat(c, b, tdec_scale(c->f, b, &ss, skb), R);
-            int cur = emit1(c, b, TIR_VGET, tf, acc[j]);
-            cur = tir_emit(c->f, b, TIR_FMA, tf, emit1(c, b, TIR_SITOFP, tf, dot), fbin(c, b, TIR_FMUL, mul, sc), cur, -1);
-            if (add >= 0) { /* + sum(s) * add */
-                int q = emit1(c, b, TIR_SITOFP, tir_t(TS_F32, 1), rowpack_ssum(c, b, p, kb, g0, tail, E));
-                cur = tir_emit(c->f, b, TIR_FMA, tf, splat(c, b, q, R), fbin(c, b, TIR_FMUL, add, sc), cur, -1);
+            sc[j] = splat(c, b, tdec_scale(c->f, b, &ss, skb), R);
+            ssum[j] = p->sums_s ? rowpack_ssum(c, b, p, kb, g0, tail, E) : -1;
+        }
+        int uo, ukb = sub_block_of(c, b, kb, p->block, fu->block, g0, &uo);
+        int sub = fu->sub_block ? uo / fu->sub_block : 0;
+        tdec_src su = {fu, c->ptr[p->uop->tensor], ci(c, b, 0), -1, 1, 0};
+        int tfac = tdec_tensor_factor(c->f, b, &su);
+        int TS = tfac >= 0 ? splat(c, b, tfac, R) : -1;
+        for (int t = 0; t < T; t++) {
+            int blk = iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block)));
+            /* value = mul u + add per row over the group (tdec_group_affine, in R lanes) */
+            int S = rowpack_num(c, b, s, p, blk, QK_FIELD_SCALE, 0, fu->scale_num);
+            S = mul_vec(c, b, S, rowpack_num(c, b, s, p, blk, QK_FIELD_SUBSCALE, sub, fu->sub_num));
+            S = mul_vec(c, b, S, srow[t]);
+            int mul = mul_vec(c, b, mul_vec(c, b, S, TS), cf(c, b, R, p->img.scale_img));
+            int add = -1;
+            if (p->sums_s && !p->fold) {
+                double cz = p->img.scale_img * p->img.off - (fu->zero == QK_ZERO_CONST ? fu->zero_const : 0);
+                int z = cf(c, b, R, cz);
+                int zb = rowpack_num(c, b, s, p, blk, QK_FIELD_ZERO, 0, fu->zero_num);
+                if (zb >= 0)
+                    z = fbin(c, b, TIR_FSUB, z, zb);
+                add = mul_vec(c, b, S, z);
+                int M = rowpack_num(c, b, s, p, blk, QK_FIELD_MIN, 0, fu->min_num);
+                M = mul_vec(c, b, M, rowpack_num(c, b, s, p, blk, QK_FIELD_SUBMIN, sub, fu->submin_num));
+                if (M >= 0)
+                    add = fbin(c, b, TIR_FADD, add, fu->min_sign < 0 ? emit1(c, b, TIR_FNEG, tf, M) : M);
+                add = mul_vec(c, b, add, TS);
             }
-            tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), acc[j], cur, -1, -1);
+            int u[64];
+            for (int st = 0; st < G / 4; st++)
+                u[st] = rowpack_codes(c, b, s, p, blk, (uo + 4 * st) / 4);
+            for (int j = 0; j < npts; j++) {
+                bind_point(c, s, &pts[j]);
+                int dot = cis(c, b, TS_I32, R, 0);
+                if (p->fold) /* value = mul (u + off): the dot of (u + off) and s */
+                    dot = splat(c, b, imul(c, b, ssum[j], cis(c, b, TS_I32, 1, p->img.off)), R);
+                for (int st = 0; st < G / 4; st++)
+                    dot = dot4(c, b, p, u[st], rowpack_bcast(c, b, s, p, kb, g0 + 4 * st, tail, E), dot);
+                int a = acc[t * npts + j];
+                int cur = emit1(c, b, TIR_VGET, tf, a);
+                cur = tir_emit(c->f, b, TIR_FMA, tf, emit1(c, b, TIR_SITOFP, tf, dot), fbin(c, b, TIR_FMUL, mul, sc[j]),
+                               cur, -1);
+                if (add >= 0) { /* + sum(s) * add */
+                    int q = emit1(c, b, TIR_SITOFP, tir_t(TS_F32, 1), ssum[j]);
+                    cur = tir_emit(c->f, b, TIR_FMA, tf, splat(c, b, q, R), fbin(c, b, TIR_FMUL, add, sc[j]), cur, -1);
+                }
+                tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), a, cur, -1, -1);
+            }
         }
     }
     c->nmemo = saved;
 }
 
-/* A work item of R rows from n0 at the points inner0 + j (j < s->ni):
- * the block loop, then each row's epilogue and store (rows < N). */
+/* A work item of T groups of R rows from n0 (s->np = T R rows) at the
+ * points inner0 + j (j < s->ni): the block loop, then each row's epilogue
+ * and store (rows < N). */
 static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int inner0)
 {
     const plan *p = &s->plans[0];
     const qk_rowpack *rp = &s->rp;
     const kir_tensor *wt = &c->k->tensors[p->uop->tensor];
-    int R = rp->rows, npts = s->ni;
+    int R = rp->rows, npts = s->ni, T = s->np / R;
     point pts[MAX_POINTS];
-    int acc[MAX_POINTS];
+    int acc[MAX_POINTS], gbase[MAX_POINTS], srow[MAX_POINTS];
+    for (int i = 0; i < T * npts; i++) {
+        acc[i] = tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, R), cf(c, b, R, 0), -1, -1, -1);
+        c->f->nodes[acc[i]].name = "acc";
+    }
     for (int j = 0; j < npts; j++) {
         pts[j].par = n0;
         pts[j].inner = inner0 < 0 ? -1 : j ? iadd(c, b, inner0, ci(c, b, j)) : inner0;
-        acc[j] = tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, R), cf(c, b, R, 0), -1, -1, -1);
-        c->f->nodes[acc[j]].name = "acc";
     }
     int E = dim_node(c, b, c->k->vars[s->sums[0]->vars[0]].extent);
-    int B = p->block, Bu = wt->fmt->block;
+    int B = p->block, Bu = wt->fmt->block, rh = R * rp->row_header;
     int nbu = emit2(c, b, TIR_DIV, iadd(c, b, dim_node(c, b, wt->dims[1]), ci(c, b, Bu - 1)), ci(c, b, Bu));
-    int grp = emit2(c, b, TIR_DIV, n0, ci(c, b, R)), rh = R * rp->row_header;
-    int gstart = iadd(c, b, ci(c, b, wt->fmt->tensor_header_bytes),
-                      imul(c, b, grp, iadd(c, b, imul(c, b, nbu, ci(c, b, rp->group_block)), ci(c, b, rh))));
-    int gbase = rh ? iadd(c, b, gstart, ci(c, b, rh)) : gstart;
-    int srow = -1; /* the rows' per-row scales */
-    if (rp->row_header) {
-        tir_scalar rs = rp->row_header == 1 ? TS_I8 : rp->row_header == 2 ? TS_I16 : TS_I32;
-        int raw = tir_emit(c->f, b, TIR_LOAD, tir_t(rs, R), c->ptr[p->uop->tensor], gstart, -1, -1);
-        if (rs != TS_I32)
-            raw = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, R), raw);
-        srow = tdec_num(c->f, b, wt->fmt->scale_num, raw);
+    int gbytes = iadd(c, b, imul(c, b, nbu, ci(c, b, rp->group_block)), ci(c, b, rh));
+    int grp0 = emit2(c, b, TIR_DIV, n0, ci(c, b, R));
+    for (int t = 0; t < T; t++) {
+        int gstart = iadd(c, b, ci(c, b, wt->fmt->tensor_header_bytes), imul(c, b, iadd(c, b, grp0, ci(c, b, t)), gbytes));
+        gbase[t] = rh ? iadd(c, b, gstart, ci(c, b, rh)) : gstart;
+        srow[t] = -1; /* the rows' per-row scales */
+        if (rp->row_header) {
+            tir_scalar rs = rp->row_header == 1 ? TS_I8 : rp->row_header == 2 ? TS_I16 : TS_I32;
+            int raw = tir_emit(c->f, b, TIR_LOAD, tir_t(rs, R), c->ptr[p->uop->tensor], gstart, -1, -1);
+            if (rs != TS_I32)
+                raw = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, R), raw);
+            srow[t] = tdec_num(c->f, b, wt->fmt->scale_num, raw);
+        }
     }
     int nfull = emit2(c, b, TIR_DIV, E, ci(c, b, B)), body;
     int kb = tir_loop(c->f, b, ci(c, b, 0), nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
-    rowpack_block(c, body, s, pts, npts, acc, gbase, srow, kb, 0, E);
+    rowpack_block(c, body, s, pts, npts, T, acc, gbase, srow, kb, 0, E);
     int tb;
     tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), imul(c, b, nfull, ci(c, b, B)), E, -1, -1), &tb,
            NULL);
-    rowpack_block(c, tb, s, pts, npts, acc, gbase, srow, nfull, 1, E);
+    rowpack_block(c, tb, s, pts, npts, T, acc, gbase, srow, nfull, 1, E);
     int N = dim_node(c, b, c->k->vars[s->st->lhs[s->par]].extent);
-    for (int j = 0; j < npts; j++) {
-        int v = emit1(c, b, TIR_VGET, tir_t(TS_F32, R), acc[j]);
-        for (int r = 0; r < R; r++) {
-            int n = r ? iadd(c, b, n0, ci(c, b, r)) : n0, rb, saved = c->nmemo;
-            tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), n, N, -1, -1), &rb, NULL);
-            point pt = {n, pts[j].inner};
-            bind_point(c, s, &pt);
-            int lane = emit1(c, rb, TIR_EXTRACT, tir_t(TS_F32, 1), v);
-            c->f->nodes[lane].imm = r;
-            c->sumexpr[0] = s->sums[0];
-            c->sumval[0] = lane;
-            c->nsumval = 1;
-            store_result(c, rb, s->st, lower(c, rb, s->rhs));
-            c->nsumval = 0;
-            c->nmemo = saved;
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < npts; j++) {
+            int v = emit1(c, b, TIR_VGET, tir_t(TS_F32, R), acc[t * npts + j]);
+            for (int r = 0; r < R; r++) {
+                int n = iadd(c, b, n0, ci(c, b, t * R + r)), rb, saved = c->nmemo;
+                tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), n, N, -1, -1), &rb, NULL);
+                point pt = {n, pts[j].inner};
+                bind_point(c, s, &pt);
+                int lane = emit1(c, rb, TIR_EXTRACT, tir_t(TS_F32, 1), v);
+                c->f->nodes[lane].imm = r;
+                c->sumexpr[0] = s->sums[0];
+                c->sumval[0] = lane;
+                c->nsumval = 1;
+                store_result(c, rb, s->st, lower(c, rb, s->rhs));
+                c->nsumval = 0;
+                c->nmemo = saved;
+            }
         }
-    }
 }
 
 /* All reductions and the epilogue for a register tile of points. */
@@ -1858,8 +1874,18 @@ static int build_stmt(bctx *c, int si, int item_off)
             return -1;
         }
         s->rowpack = 1;
-        s->np = c->cfg.repack;
+        /* T groups of R rows per work item share the int8 operand's sums and
+         * scales: tile_par = T R when it asks for more than R rows, else T
+         * from the point count (at most 16 accumulators) */
+        int R = c->cfg.repack, T;
         s->ni = s->ni > 8 ? 8 : s->ni;
+        if (c->cfg.tile_par >= 2 * R)
+            T = c->cfg.tile_par / R;
+        else
+            T = s->ni >= 8 ? 1 : s->ni >= 4 ? 2 : 4;
+        while (T > 1 && T * s->ni > 16)
+            T--;
+        s->np = T * R;
         c->f->repack_tensor = s->plans[0].uop->tensor;
         c->f->repack_rows = c->cfg.repack;
     }
