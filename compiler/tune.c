@@ -306,6 +306,7 @@ typedef struct tune_kinfo {
     int max_sums;
     int pin_par, pin_inner, pin_red; /* schedule requests on those indices */
     int req_par, req_inner;          /* their sizes */
+    double min_inner;                /* the smallest extent of a second LHS index (0: none) */
 } tune_kinfo;
 
 static int tile_request(const tir_config *cfg, const char *name, int *size)
@@ -328,6 +329,8 @@ static void kernel_info(const kir_kernel *k, const tir_config *base, const int64
         tune_stmt s;
         analyze_stmt(k, si, base, dims, &s);
         ki->has_inner |= s.inner >= 0;
+        if (s.inner >= 0 && (ki->min_inner == 0 || s.ni < ki->min_inner))
+            ki->min_inner = s.ni;
         ki->dense_red |= s.dense_red;
         ki->quant_red |= s.quant_red;
         ki->int_dot |= s.int_dot;
@@ -625,7 +628,7 @@ double tune_model(const kir_kernel *k, const qk_target *t, const tir_config *cfg
 typedef struct tune_space {
     int lanes[2], nlanes;
     int par[4], npar;
-    int inner[3], ninner;
+    int inner[4], ninner;
     int unroll[3], nunroll;
     int idot[2], nidot;
     int ibytes[3], nibytes;
@@ -669,8 +672,12 @@ static void search_space(const qk_target *t, const tir_config *base, const tune_
         space_set(sp->inner, &sp->ninner, &(int){1}, 1);
     else if (ki->pin_inner)
         space_set(sp->inner, &sp->ninner, &(int){pinned(t, ki, ki->req_inner)}, 1);
-    else
+    else {
         space_set(sp->inner, &sp->ninner, inners, 3);
+        /* a small extent (a batch of 3 or 5..8 rows) as one tile: W streams once */
+        if (ki->min_inner > 2 && ki->min_inner <= 8 && ki->min_inner != 4)
+            sp->inner[sp->ninner++] = (int)ki->min_inner;
+    }
     if (ki->dense_red && !ki->pin_red)
         space_set(sp->unroll, &sp->nunroll, unrolls, 3);
     else
