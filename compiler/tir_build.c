@@ -1664,7 +1664,10 @@ static void emit_points(bctx *c, int b, const stmt_ctx *s, int par0, int inner0)
 }
 
 /* Loops over the LHS variables other than the parallel one; the register-
- * tiled one gets a main loop of full tiles and a remainder loop. */
+ * tiled one gets a loop of full tiles of ni points, then the remainder as
+ * a cascade of loops of ni/2, ni/4, ..., 1 points (each runs at most once
+ * for a power-of-two ni), so a small extent (M = 2..7 of a GEMM under a
+ * tile of 4 or 8) still shares each weight load across its points. */
 static void emit_lhs(bctx *c, int b, stmt_ctx *s, int pos, int par0, int inner0)
 {
     if (pos == s->st->nlhs) {
@@ -1679,16 +1682,16 @@ static void emit_lhs(bctx *c, int b, stmt_ctx *s, int pos, int par0, int inner0)
     int E = dim_node(c, b, v->extent);
     int saved = c->nmemo, body;
     if (pos == s->inner && s->ni > 1) {
-        int ni = s->ni;
-        int main_end = emit2(c, b, TIR_SUB, E, emit2(c, b, TIR_REM, E, ci(c, b, ni)));
-        int lp = tir_loop(c->f, b, ci(c, b, 0), main_end, ci(c, b, ni), TL_SERIAL, v->name, &body);
-        emit_lhs(c, body, s, pos + 1, par0, lp);
-        c->nmemo = saved;
-        s->ni = 1;
-        lp = tir_loop(c->f, b, main_end, E, ci(c, b, 1), TL_SERIAL, v->name, &body);
-        emit_lhs(c, body, s, pos + 1, par0, lp);
+        int ni = s->ni, start = ci(c, b, 0);
+        for (int h = ni; h >= 1; h = h > 1 ? h / 2 : 0) {
+            int end = h == 1 ? E : emit2(c, b, TIR_SUB, E, emit2(c, b, TIR_REM, emit2(c, b, TIR_SUB, E, start), ci(c, b, h)));
+            int lp = tir_loop(c->f, b, start, end, ci(c, b, h), TL_SERIAL, v->name, &body);
+            s->ni = h;
+            emit_lhs(c, body, s, pos + 1, par0, lp);
+            c->nmemo = saved;
+            start = end;
+        }
         s->ni = ni;
-        c->nmemo = saved;
         return;
     }
     int lp = tir_loop(c->f, b, ci(c, b, 0), E, ci(c, b, 1), TL_SERIAL, v->name, &body);
@@ -1731,8 +1734,26 @@ static int selects_rows(bctx *c, const kir_expr *e, int v)
     return selects_rows(c, e->a, v) || selects_rows(c, e->b, v);
 }
 
+/* The LHS position that selects rows of a quantized load in e (operands
+ * in source order, a before b), or -1. params: only kernel parameters,
+ * so the weights win over an activation quantized by a temp. */
+static int find_par_in(bctx *c, const kir_stmt *st, const kir_expr *e, int params, int depth)
+{
+    if (!e || depth > 64)
+        return -1;
+    const kir_tensor *t = e->kind == KE_LOAD ? &c->k->tensors[e->tensor] : NULL;
+    if (t && t->fmt && (!params || t->kind == KIR_PARAM))
+        for (int d = 0; d + 1 < t->rank; d++)
+            for (int i = 0; i < st->nlhs; i++)
+                if (e->idx[d].nterms == 1 && e->idx[d].terms[0].var == st->lhs[i])
+                    return i;
+    int r = find_par_in(c, st, e->a, params, depth + 1);
+    return r >= 0 ? r : find_par_in(c, st, e->b, params, depth + 1);
+}
+
 /* The parallel LHS variable: the schedule's, else one that selects rows
- * of a quantized tensor (weights), else the first. */
+ * of a quantized parameter (weights), else of any quantized load, else
+ * the first. tune.c's model makes the same choice. */
 static int choose_par(bctx *c, const kir_stmt *st, const kir_expr *rhs)
 {
     for (int i = 0; i < st->nlhs; i++)
@@ -1744,24 +1765,10 @@ static int choose_par(bctx *c, const kir_stmt *st, const kir_expr *rhs)
         for (int i = st->nlhs - 1; i >= 0; i--)
             if (selects_rows(c, rhs, st->lhs[i]))
                 return i;
-    const kir_expr *stack[256];
-    int n = 0;
-    stack[n++] = rhs;
-    while (n) {
-        const kir_expr *e = stack[--n];
-        if (e->kind == KE_LOAD && c->k->tensors[e->tensor].fmt) {
-            const kir_tensor *t = &c->k->tensors[e->tensor];
-            for (int d = 0; d + 1 < t->rank; d++)
-                for (int i = 0; i < st->nlhs; i++)
-                    if (e->idx[d].nterms == 1 && e->idx[d].terms[0].var == st->lhs[i])
-                        return i;
-        }
-        if (e->a && n < 255)
-            stack[n++] = e->a;
-        if (e->b && n < 255)
-            stack[n++] = e->b;
-    }
-    return 0;
+    int r = find_par_in(c, st, rhs, 1, 0);
+    if (r < 0)
+        r = find_par_in(c, st, rhs, 0, 0);
+    return r >= 0 ? r : 0;
 }
 
 /* Chooses tiles for one statement and plans its reductions. */

@@ -183,13 +183,14 @@ static void scan_sums(const kir_kernel *k, const kir_expr *e, const int64_t *dim
 
 /* The builder's choice of parallel index (tir_build.c choose_par): the
  * configuration's, else an LHS variable selecting rows of a quantized
- * load (in the statement as fused temps expand it), else the first.
- * map: kir variable -> the LHS position of st it stands for, or -1. */
-static int find_par_in(const kir_kernel *k, const kir_expr *e, const int *map, int depth)
+ * parameter, else of any quantized load (in the statement as fused temps
+ * expand it), else the first. map: kir variable -> the LHS position of
+ * st it stands for, or -1. params: only parameters. */
+static int find_par_in(const kir_kernel *k, const kir_expr *e, const int *map, int params, int depth)
 {
     if (!e || depth > TUNE_MAX_DEPTH)
         return -1;
-    if (e->kind == KE_LOAD && k->tensors[e->tensor].fmt) {
+    if (e->kind == KE_LOAD && k->tensors[e->tensor].fmt && (!params || k->tensors[e->tensor].kind == KIR_PARAM)) {
         for (int d = 0; d + 1 < k->tensors[e->tensor].rank; d++)
             if (e->idx[d].nterms == 1 && map[e->idx[d].terms[0].var] >= 0)
                 return map[e->idx[d].terms[0].var];
@@ -204,12 +205,12 @@ static int find_par_in(const kir_kernel *k, const kir_expr *e, const int *map, i
         for (int j = 0; j < def->nlhs && j < k->tensors[e->tensor].rank; j++)
             if (e->idx[j].nterms == 1)
                 sub[def->lhs[j]] = map[e->idx[j].terms[0].var];
-        r = find_par_in(k, def->rhs, sub, depth + 1);
+        r = find_par_in(k, def->rhs, sub, params, depth + 1);
         free(sub);
         return r;
     }
-    int r = find_par_in(k, e->a, map, depth + 1);
-    return r >= 0 ? r : find_par_in(k, e->b, map, depth + 1);
+    int r = find_par_in(k, e->a, map, params, depth + 1);
+    return r >= 0 ? r : find_par_in(k, e->b, map, params, depth + 1);
 }
 
 static int choose_par(const kir_kernel *k, const kir_stmt *st, const tir_config *cfg)
@@ -225,7 +226,9 @@ static int choose_par(const kir_kernel *k, const kir_stmt *st, const tir_config 
             map[v] = -1;
         for (int i = 0; i < st->nlhs; i++)
             map[st->lhs[i]] = i;
-        r = find_par_in(k, st->rhs, map, 0);
+        r = find_par_in(k, st->rhs, map, 1, 0);
+        if (r < 0)
+            r = find_par_in(k, st->rhs, map, 0, 0);
         free(map);
     }
     return r >= 0 ? r : 0;
@@ -303,6 +306,7 @@ typedef struct tune_kinfo {
     int max_sums;
     int pin_par, pin_inner, pin_red; /* schedule requests on those indices */
     int req_par, req_inner;          /* their sizes */
+    double min_inner;                /* the smallest extent of a second LHS index (0: none) */
 } tune_kinfo;
 
 static int tile_request(const tir_config *cfg, const char *name, int *size)
@@ -325,6 +329,8 @@ static void kernel_info(const kir_kernel *k, const tir_config *base, const int64
         tune_stmt s;
         analyze_stmt(k, si, base, dims, &s);
         ki->has_inner |= s.inner >= 0;
+        if (s.inner >= 0 && (ki->min_inner == 0 || s.ni < ki->min_inner))
+            ki->min_inner = s.ni;
         ki->dense_red |= s.dense_red;
         ki->quant_red |= s.quant_red;
         ki->int_dot |= s.int_dot;
@@ -522,6 +528,36 @@ static double compute_time(const kir_kernel *k, const tir_config *cfg, const tun
     return t > peak ? t : peak;
 }
 
+/* The inner tiles of one work item as the builder emits them (tir_build.c
+ * emit_lhs): ni / ti full tiles of ti points, then the remainder in
+ * tiles of ti/2, ti/4, ..., 1 points. count[j] tiles of size[j] points;
+ * returns the number of sizes. */
+static int inner_tiles(double ni, int ti, double *count, int *size)
+{
+    int n = 0;
+    double rest = ni < 1 ? 1 : ni;
+    for (int h = ti; h >= 1; h = h > 1 ? h / 2 : 0) {
+        double c = floor(rest / h);
+        if (c > 0) {
+            count[n] = c;
+            size[n++] = h;
+        }
+        rest -= c * h;
+    }
+    return n;
+}
+
+/* compute_time over the inner tiles, each at its own size. */
+static double tiles_compute_time(const kir_kernel *k, const tir_config *cfg, const tune_stmt *s, const tune_rates *r,
+                                 int tp, int ti)
+{
+    double count[8], t = 0, ni = s->ni < 1 ? 1 : s->ni;
+    int size[8], n = inner_tiles(s->ni, ti, count, size);
+    for (int j = 0; j < n; j++)
+        t += compute_time(k, cfg, s, r, tp, size[j]) * count[j] * size[j] / ni;
+    return t;
+}
+
 /* Memory seconds of one statement for all threads. */
 static double memory_time(const qk_target *t, const tune_stmt *s, const tune_rates *r, int threads, int tp, int ti)
 {
@@ -529,9 +565,12 @@ static double memory_time(const qk_target *t, const tune_stmt *s, const tune_rat
     double items = ceil(s->np / tp);
     if (s->xbytes > 0) /* activations once per work item */
         mem += items * s->xbytes / level_bw(t, r, s->xbytes, 1);
-    if (s->inner >= 0 && s->ni > 1) { /* W's tile again for every inner step */
-        double tile = s->wrow * tp;
-        mem += ceil(s->ni / ti) * items * tile / level_bw(t, r, tile, 1) / (threads > 0 ? threads : 1);
+    if (s->inner >= 0 && s->ni > 1) { /* W's tile again for every inner tile */
+        double tile = s->wrow * tp, count[8], passes = 0;
+        int size[8], n = inner_tiles(s->ni, ti, count, size);
+        for (int j = 0; j < n; j++)
+            passes += count[j];
+        mem += passes * items * tile / level_bw(t, r, tile, 1) / (threads > 0 ? threads : 1);
     }
     return mem;
 }
@@ -545,14 +584,13 @@ static double stmt_time(const kir_kernel *k, const qk_target *t, const tir_confi
     double th = threads > 0 ? threads : 1;
     double used = items < th ? items : th;
     double imbalance = ceil(items / used) / (items / used);
-    /* ragged tiles compute masked or wasted points */
-    double waste = (s->par >= 0 ? items * tp / (s->np > 0 ? s->np : 1) : 1) *
-                   (s->inner >= 0 && s->ni > 0 ? ceil(s->ni / ti) * ti / s->ni : 1);
-    double comp = compute_time(k, cfg, s, r, tp, ti) * (waste < 1 ? 1 : waste) / used;
+    /* a ragged last work item computes its points one at a time */
+    double waste = s->par >= 0 ? items * tp / (s->np > 0 ? s->np : 1) : 1;
+    double comp = tiles_compute_time(k, cfg, s, r, tp, ti) * (waste < 1 ? 1 : waste) / used;
     double mem = memory_time(t, s, r, threads, tp, ti);
     /* per item: loop setup, horizontal sums of every accumulator */
     double V = cfg->lanes > 0 ? cfg->lanes : 1;
-    double per_item = 30 + tp * ti * (s->nsums ? s->nsums : 1) * (log2(V) + 2) * (s->ni > 1 ? ceil(s->ni / ti) : 1);
+    double per_item = 30 + tp * (s->ni > 1 ? s->ni : ti) * (s->nsums ? s->nsums : 1) * (log2(V) + 2);
     return (comp > mem ? comp : mem) * imbalance + items * per_item / r->vops / used;
 }
 
@@ -590,7 +628,7 @@ double tune_model(const kir_kernel *k, const qk_target *t, const tir_config *cfg
 typedef struct tune_space {
     int lanes[2], nlanes;
     int par[4], npar;
-    int inner[3], ninner;
+    int inner[4], ninner;
     int unroll[3], nunroll;
     int idot[2], nidot;
     int ibytes[3], nibytes;
@@ -634,8 +672,12 @@ static void search_space(const qk_target *t, const tir_config *base, const tune_
         space_set(sp->inner, &sp->ninner, &(int){1}, 1);
     else if (ki->pin_inner)
         space_set(sp->inner, &sp->ninner, &(int){pinned(t, ki, ki->req_inner)}, 1);
-    else
+    else {
         space_set(sp->inner, &sp->ninner, inners, 3);
+        /* a small extent (a batch of 3 or 5..8 rows) as one tile: W streams once */
+        if (ki->min_inner > 2 && ki->min_inner <= 8 && ki->min_inner != 4)
+            sp->inner[sp->ninner++] = (int)ki->min_inner;
+    }
     if (ki->dense_red && !ki->pin_red)
         space_set(sp->unroll, &sp->nunroll, unrolls, 3);
     else

@@ -525,6 +525,97 @@ static void test_model_sense(void)
     qkc_program_destroy(p);
 }
 
+/* ---- small batches: the register tile along M and its remainder ---- */
+
+static const char *const small_m_src = LIBRARY "kernel gemm_i8(W: q4_0[N, K], x: f32[M, K]) -> y: f32[M, N] {\n"
+                                               "  xq[m, k] = quantize(x[m, k], q8_0)\n"
+                                               "  y[m, n] = sum(k) W[n, k] * xq[m, k]\n"
+                                               "}\n";
+
+/* One configuration of gemm_i8 against the reference for M = 1..17
+ * (N = 37, K = 101: ragged along every index), so every remainder tile
+ * of 4 and 8 points (tir_build.c emit_lhs) runs. Returns the failures. */
+static int check_small_m(qkc_program *p, const char *config)
+{
+    qkc_kernel_options o = {.dims = "N=37,K=101,M=1", .threads = 2, .config = config};
+    qkc_kernel *k = NULL;
+    if (qkc_kernel_get_ex(p, "gemm_i8", &o, &k) != QKC_OK) {
+        fprintf(stderr, "\n  FAIL [%s] compile: %s\n", config, qkc_errmsg(ctx));
+        return 1;
+    }
+    int failed = 0;
+    for (int64_t m = 1; m <= 17; m++) {
+        int64_t dims[8] = {0};
+        for (int i = 0; i < qkc_kernel_ndims(k) && i < 8; i++) {
+            const char *d = qkc_kernel_dim_name(k, i);
+            dims[i] = strcmp(d, "M") == 0 ? m : strcmp(d, "N") == 0 ? 37 : 101;
+        }
+        rtt_rng r = {0x5a11 + (uint64_t)m};
+        rtt_args a;
+        char why[1024] = "";
+        if (rtt_args_make(p, k, dims, &r, &a, why, sizeof why) != 0) {
+            fprintf(stderr, "\n  FAIL [%s] M=%lld: %s\n", config, (long long)m, why);
+            failed++;
+            continue;
+        }
+        qkc_launch_options lo = {.threads = 2};
+        if (qkc_reference(k, a.ref, a.n) != QKC_OK)
+            snprintf(why, sizeof why, "reference: %s", qkc_errmsg(ctx));
+        else if (qkc_launch(k, a.t, a.n, &lo) != QKC_OK)
+            snprintf(why, sizeof why, "launch: %s", qkc_errmsg(ctx));
+        else
+            rtt_compare(&a, why, sizeof why);
+        if (why[0]) {
+            fprintf(stderr, "\n  FAIL [%s] M=%lld: %s\n", config, (long long)m, why);
+            failed++;
+        }
+        rtt_args_free(&a);
+    }
+    return failed;
+}
+
+/* Tiles of 4 and 8 along M (tile_par x tile_inner within 12 accumulators,
+ * so AVX2 keeps them), on the integer-dot and the f32 path. */
+static void test_small_m(void)
+{
+    qkc_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, small_m_src, "small_m.qk", &p), QKC_OK);
+    const char *configs[] = {"tile_par=2 tile_inner=4", "tile_par=1 tile_inner=8", "tile_par=2 tile_inner=4 idot=0",
+                             "tile_par=1 tile_inner=8 idot=0"};
+    for (int i = 0; i < QK_COUNT(configs); i++)
+        CU_ASSERT_EQUAL(check_small_m(p, configs[i]), 0);
+    qkc_program_destroy(p);
+}
+
+/* The model counts the passes over W's tile that the remainder tiles
+ * make: for M = 2 or 3 it keeps a tile along M (not one row at a time),
+ * and it ranks a tile of 4 over single rows at M = 3. */
+static void test_small_m_model(void)
+{
+    qkc_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, small_m_src, "small_m.qk", &p), QKC_OK);
+    const kir_kernel *k = kir_find_kernel(rt_program_kir(p), "gemm_i8");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    qk_target tg;
+    qk_target_named("x86-64-v4", &tg);
+    tg.features |= QK_FEAT_AVX512VNNI;
+    for (int64_t m = 2; m <= 3; m++) {
+        int64_t dims[8];
+        for (int i = 0; i < k->nsyms; i++)
+            dims[i] = strcmp(k->syms[i], "M") == 0 ? m : 8192;
+        tir_config base, one, four;
+        tir_default_config(&tg, &base);
+        tune_cand best;
+        CU_ASSERT_EQUAL_FATAL(tune_candidates(k, &tg, &base, dims, 1, NULL, &best, 1), 1);
+        CU_ASSERT(best.cfg.tile_inner >= 2);
+        one = four = best.cfg;
+        one.tile_inner = 1;
+        four.tile_inner = 4;
+        CU_ASSERT(tune_model(k, &tg, &four, dims, 1, NULL) < tune_model(k, &tg, &one, dims, 1, NULL));
+    }
+    qkc_program_destroy(p);
+}
+
 /* Records are keyed by the runtime's kernel hash. */
 static void test_kernel_hash(void)
 {
@@ -556,6 +647,8 @@ int main(void)
     CU_add_test(s, "what the search varies per kernel", test_search_space);
     CU_add_test(s, "the model's preferences", test_model_sense);
     CU_add_test(s, "kernel hash = the runtime's", test_kernel_hash);
+    CU_add_test(s, "small M: every remainder tile along M vs the reference", test_small_m);
+    CU_add_test(s, "small M: the model keeps a tile along M", test_small_m_model);
     CU_add_test(s, "every dsl/ format: tuner candidates vs the reference", test_every_format);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
