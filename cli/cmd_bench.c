@@ -581,8 +581,10 @@ static void print_probe(const bench *b)
 
 /* ---- timing ---- */
 
-/* The inputs at the full shape, and for cold mode enough copies to
- * exceed 3 x L3 (at least 2). */
+/* The inputs at the full shape, and for cold mode enough copies that the
+ * others, read between two uses of one, exceed 3 x L3 (at least 2): with
+ * fewer, part of a copy can survive in an L3 whose replacement does not
+ * evict the oldest lines first, and "cold" figures exceed DRAM's. */
 static int make_copies(bench *b)
 {
     bench_set first;
@@ -596,7 +598,7 @@ static int make_copies(bench *b)
         }
     }
     int64_t l3 = b->host.l3 > 0 ? b->host.l3 : 32 << 20;
-    double want = ceil(3.0 * (double)l3 / fmax(b->set_bytes, 1));
+    double want = ceil(3.0 * (double)l3 / fmax(b->set_bytes, 1)) + 1;
     int copies = !b->cold ? 1 : want < 2 ? 2 : want > BENCH_MAX_COPIES ? BENCH_MAX_COPIES : (int)want;
     if (b->gpu) { /* one host set; the copies for cold runs are made on the device, beyond 3 x its L2 */
         int64_t l2 = b->dev.l2 > 0 ? b->dev.l2 : 50 << 20;

@@ -179,7 +179,8 @@ typedef struct tir_config {
     int idot_bytes;  /* byte lanes of one DOT4 chunk: 16, 32 or 64 */
     int kblocks;     /* quantized blocks per reduction-loop iteration (1, 2, 4) */
     int repack;      /* 0, or R = 4, 8, 16: the weights are read in the row-interleaved
-                        layout of R rows (compiler/rowpack.h), R rows per vector.
+                        layout of R rows (compiler/rowpack.h), R rows per vector;
+                        1: R chosen for the target (one vector of i32 lanes).
                         Part of the kernel's ABI: never chosen by the tuner */
     char parallel[64]; /* name of the parallel index; "" = builder's choice */
     int ntiles;        /* per-index requests from the schedule block */

@@ -1867,6 +1867,8 @@ static int build_stmt(bctx *c, int si, int item_off)
             c->idot_u = -1;
         }
     }
+    if (c->cfg.repack == 1 && c->t->kind == QK_TARGET_CPU) /* qkc's choice: one vector of i32 lanes, at most 16 */
+        c->cfg.repack = c->t->vector_bits >= 512 ? 16 : c->t->vector_bits >= 256 ? 8 : 4;
     if (c->cfg.repack) {
         char why[256];
         const char *no = rowpack_unfit(c, s, c->cfg.repack, why, sizeof why);

@@ -5,7 +5,9 @@
 #
 #   [REPS=10] [REPACK=R] scripts/bench_table.sh [QKC] [DIMS] > table.md
 #
-# REPACK=R (4, 8, 16): the integer-dot kernels read their weights in the
+# TIMEOUT (seconds, default 900) bounds each format's run (aqlm_1x16's
+# exhaustive codebook quantization takes hours): such a row says "failed".
+# REPACK=R (1, 4, 8, 16): the integer-dot kernels read their weights in the
 # row-interleaved layout of R rows (configuration repack=R; `qkc bench`
 # converts the packed weights once, before timing); formats without that
 # layout run as without REPACK, and the path column says which ran.
@@ -48,11 +50,12 @@ QK
     fi
     out=""
     if [ -n "${REPACK:-}" ] && [ $k = gemv_i8 ]; then
-        out=$("$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold --reps "${REPS:-10}" --json \
-            -c "repack=$REPACK" 2>/dev/null)
+        out=$(timeout "${TIMEOUT:-900}" "$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold \
+            --reps "${REPS:-10}" --json -c "repack=$REPACK" 2>/dev/null)
         [ -n "$out" ] && path="$path, repack=$REPACK"
     fi
-    [ -n "$out" ] || out=$("$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold --reps "${REPS:-10}" --json 2>/dev/null)
+    [ -n "$out" ] || out=$(timeout "${TIMEOUT:-900}" "$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold \
+        --reps "${REPS:-10}" --json 2>/dev/null)
     if [ -z "$out" ]; then
         echo "| $name | $bpw | $path | failed | | | |"
         continue

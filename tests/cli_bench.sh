@@ -119,6 +119,19 @@ expect_err "unknown dim" "no dimension 'Q'\|bad item 'Q=3'" $G --dims Q=3,N=3,K=
 expect_err "bad dim value" "not a dimension value\|bad item" $G --dims N=3,K=x
 expect_err "missing file" "cannot read" no_such_file.qk --dims N=3
 expect_err "unknown target" "unknown target" $G --dims N=3,K=3 --target nope
+# row-interleaved weights: refused with the rule that fails, or a bad value
+expect_err "repack on an f32 kernel" "repack=8: the statement is not one sum" $G --dims N=3,K=3 -c repack=8
+expect_err "repack=99" "repack=99 is out of range" examples/gemv_int8.qk --kernel gemv --dims N=3,K=3 -c repack=99
+expect_err "repack=5" "repack=5: the rows per group must be 4, 8 or 16" examples/gemv_int8.qk --kernel gemv \
+  --dims N=3,K=3 -c repack=5
+
+# ---- row-interleaved weights: bench converts its weights, the check passes ----
+q bench examples/gemv_int8.qk --kernel gemv --dims N=45,K=300 --reps 2 --mode hot --threads 1 -c "repack=4"
+if [ $rc -eq 0 ] && grep -q "^check: .*PASS" "$TMP/out" && grep -q "^config: .*repack=4" "$TMP/out"; then
+  ok "bench -c repack=4: the weights converted, PASS"
+else
+  bad "bench -c repack=4: the weights converted, PASS (rc $rc)"
+fi
 
 q bench --help
 if [ $rc -eq 0 ] && grep -q "cold:" "$TMP/out" && grep -q "hot:" "$TMP/out" &&
