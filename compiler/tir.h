@@ -244,12 +244,16 @@ typedef enum {
     TIR_SCRATCH_PACKED, /* the temp's packed bytes: qk_format_size(fmt, rows, K) */
     TIR_SCRATCH_STAGE,  /* f32 staging of a quantize() operand: rows * K floats */
     TIR_SCRATCH_DENSE,  /* the temp as f32, row-major over its dims */
+    TIR_SCRATCH_SUMS,   /* row-interleaved weights (cfg.repack): the int8 operand's
+                           sums per group of `group` items, i32 [rows][ceil(K / group)];
+                           tensor is that operand (-1: unused, 0 bytes) */
 } tir_scratch_kind;
 
 typedef struct tir_scratch {
     int tensor; /* kir tensor index of the temp */
     int kind;   /* tir_scratch_kind */
     int arg;    /* its argument index */
+    int group;  /* SUMS: items per sum */
 } tir_scratch;
 
 typedef struct tir_func {

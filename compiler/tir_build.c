@@ -71,6 +71,8 @@ typedef struct bctx {
     size_t errsz;
     int failed;
     int idot_u;                /* tensor plan_idot tries first as the u operand, or -1 */
+    int sums;                  /* ARG node of the group sums scratch (cfg.repack), or -1 */
+    int phase, phase_shift;    /* phase of the statement being built; grids added before it */
 } bctx;
 
 static int fail(bctx *c, const char *fmt, const char *arg)
@@ -862,6 +864,7 @@ typedef struct stmt_ctx {
     int group[MAX_SUMS];
     int nsums;
     int rowpack;         /* 1: the weights of plans[0] are row-interleaved (cfg.repack) */
+    int presums;         /* 1: the int8 operand's group sums come from rowpack_sums */
     qk_rowpack rp;
 } stmt_ctx;
 
@@ -1429,6 +1432,31 @@ static int rowpack_ssum(bctx *c, int b, const plan *p, int kb, int g0, int tail,
     return emit1(c, b, TIR_FPTOSI, tir_t(TS_I32, 1), f);
 }
 
+/* The int8 operand's rows for rowpack_sums: 1 when it has one row or its
+ * rows are one index variable, else 0 (sums are then computed in the loop). */
+static int sums_rows_ok(bctx *c, const kir_expr *e)
+{
+    const kir_tensor *t = &c->k->tensors[e->tensor];
+    return t->rank == 1 ||
+           (t->rank == 2 && e->idx[0].nterms == 1 && e->idx[0].terms[0].coef == 1 && e->idx[0].c == 0);
+}
+
+/* i32 scalar: the sum of group (kb B + g0) / G of the current point's row,
+ * from the scratch rowpack_sums filled. */
+static int rowpack_sum_load(bctx *c, int b, const plan *p, int kb, int g0, int E)
+{
+    const kir_tensor *t = &c->k->tensors[p->sop->tensor];
+    int G = p->group, row = ci(c, b, 0);
+    if (t->rank == 2) {
+        int64_t vc;
+        row = index_node(c, b, &p->sop->idx[0], &vc);
+    }
+    int ng = emit2(c, b, TIR_DIV, iadd(c, b, E, ci(c, b, G - 1)), ci(c, b, G));
+    int gi = iadd(c, b, imul(c, b, kb, ci(c, b, p->block / G)), ci(c, b, g0 / G));
+    int at = imul(c, b, iadd(c, b, imul(c, b, row, ng), gi), ci(c, b, 4));
+    return tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I32, 1), c->sums, at, -1, -1);
+}
+
 /* x * y where either may be absent (-1). */
 static int mul_vec(bctx *c, int b, int x, int y)
 {
@@ -1495,7 +1523,8 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
             int so, skb = sub_block_of(c, b, kb, p->block, fs->block, g0, &so);
             tdec_src ss = quant_src(c, b, p->sop);
             sc[j] = splat(c, b, tdec_scale(c->f, b, &ss, skb), R);
-            ssum[j] = p->sums_s ? rowpack_ssum(c, b, p, kb, g0, tail, E) : -1;
+            ssum[j] = !p->sums_s ? -1 : s->presums ? rowpack_sum_load(c, b, p, kb, g0, E)
+                                                   : rowpack_ssum(c, b, p, kb, g0, tail, E);
         }
         int uo, ukb = sub_block_of(c, b, kb, p->block, fu->block, g0, &uo);
         int sub = fu->sub_block ? uo / fu->sub_block : 0;
@@ -1836,12 +1865,75 @@ static void mma_finish(void *ctx, int b, const int *lhs, const kir_expr *sum, in
     c->nmemo = 0;
 }
 
+static int build_grid(bctx *c, stmt_ctx *s, int si, int item_off);
+
+/* The grid of the int8 operand's group sums (TIR_SCRATCH_SUMS) in the
+ * phase before the statement's: one work item per row of the operand,
+ * sums[row][g] = the sum of its codes in group g of G items (0 past E).
+ * Every work item of the statement then loads its sums instead of adding
+ * up the same bytes once per group of weight rows. Returns its item count. */
+static int rowpack_sums(bctx *c, stmt_ctx *s, int si, int item_off)
+{
+    tir_func *f = c->f;
+    const plan *p = &s->plans[0];
+    const kir_tensor *t = &c->k->tensors[p->sop->tensor];
+    int b = f->entry, G = p->group, B = p->block;
+    kir_dim ext = t->rank == 2 ? t->dims[0] : (kir_dim){-1, 1};
+    f->grids[f->ngrids++] = (tir_grid){si, ext, 1, c->phase};
+    c->phase_shift++;
+    for (int i = 0; i < f->nscratch; i++)
+        if (f->scratch[i].kind == TIR_SCRATCH_SUMS) {
+            f->scratch[i].tensor = p->sop->tensor;
+            f->scratch[i].group = G;
+        }
+    int rows = dim_node(c, b, ext);
+    int begin = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1), end = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1);
+    f->nodes[begin].imm = f->arg_begin;
+    f->nodes[end].imm = f->arg_end;
+    int lo = emit2(c, b, TIR_MAX, emit2(c, b, TIR_SUB, begin, item_off), ci(c, b, 0));
+    int hi = emit2(c, b, TIR_MIN, emit2(c, b, TIR_SUB, end, item_off), rows);
+    int body;
+    int it = tir_loop(f, b, lo, hi, ci(c, b, 1), TL_PARALLEL, "item", &body);
+    c->nmemo = 0;
+    c->mask = -1;
+    if (t->rank == 2)
+        c->env[p->sop->idx[0].terms[0].var] = (binding){it, 0, -1, -1, -1, -1};
+    int E = dim_node(c, body, c->k->vars[s->sums[0]->vars[0]].extent);
+    int ng = emit2(c, body, TIR_DIV, iadd(c, body, E, ci(c, body, G - 1)), ci(c, body, G));
+    int base = t->rank == 2 ? imul(c, body, it, ng) : ci(c, body, 0);
+    int nfull = emit2(c, body, TIR_DIV, E, ci(c, body, B));
+    for (int tail = 0; tail < 2; tail++) {
+        int lb, kb;
+        if (!tail)
+            kb = tir_loop(f, body, ci(c, body, 0), nfull, ci(c, body, 1), TL_SERIAL, "kb", &lb);
+        else {
+            kb = nfull;
+            tir_if(f, body, tir_emit(f, body, TIR_ILT, tir_t(TS_I1, 1), imul(c, body, nfull, ci(c, body, B)), E, -1, -1),
+                   &lb, NULL);
+        }
+        int outer = lb, saved = c->nmemo;
+        for (int g0 = 0; g0 < B; g0 += G) {
+            int gb = outer;
+            if (tail) {
+                int start = iadd(c, gb, imul(c, gb, kb, ci(c, gb, B)), ci(c, gb, g0));
+                tir_if(f, gb, tir_emit(f, gb, TIR_ILT, tir_t(TS_I1, 1), start, E, -1, -1), &gb, NULL);
+            }
+            int v = rowpack_ssum(c, gb, p, kb, g0, tail, E);
+            int gi = iadd(c, gb, imul(c, gb, kb, ci(c, gb, B / G)), ci(c, gb, g0 / G));
+            tir_emit(f, gb, TIR_STORE, tir_t(TS_VOID, 1), c->sums, imul(c, gb, iadd(c, gb, base, gi), ci(c, gb, 4)), v,
+                     -1);
+            c->nmemo = saved;
+        }
+    }
+    c->nmemo = 0;
+    return rows;
+}
+
 /* Grid loop of one statement over its share of [begin, end). Returns the
  * node counting the statement's work items. */
 static int build_stmt(bctx *c, int si, int item_off)
 {
     tir_func *f = c->f;
-    int b = f->entry;
     const kir_stmt *st = &c->k->stmts[si];
     stmt_ctx *s = qk_alloc(c->a, sizeof *s);
     s->st = st;
@@ -1897,7 +1989,27 @@ static int build_stmt(bctx *c, int si, int item_off)
         s->np = T * R;
         c->f->repack_tensor = s->plans[0].uop->tensor;
         c->f->repack_rows = c->cfg.repack;
+        if (s->plans[0].sums_s && c->sums >= 0 && sums_rows_ok(c, s->plans[0].sop)) {
+            /* the int8 operand's group sums, once, in a phase before this grid */
+            s->presums = 1;
+            int n = rowpack_sums(c, s, si, item_off);
+            if (n < 0)
+                return -1;
+            item_off = iadd(c, f->entry, item_off, n);
+            int cnt = build_grid(c, s, si, item_off);
+            return iadd(c, f->entry, n, cnt);
+        }
     }
+    return build_grid(c, s, si, item_off);
+}
+
+/* The grid loop of a planned statement over its share of [begin, end)
+ * from work item item_off. Returns the node counting its items. */
+static int build_grid(bctx *c, stmt_ctx *s, int si, int item_off)
+{
+    tir_func *f = c->f;
+    int b = f->entry;
+    const kir_stmt *st = s->st;
     kir_dim ext = s->par >= 0 ? c->k->vars[st->lhs[s->par]].extent : (kir_dim){-1, 1};
     f->grids[f->ngrids++] = (tir_grid){si, ext, s->np, 0};
     int E = dim_node(c, b, ext), tp = ci(c, b, s->np);
@@ -2115,7 +2227,7 @@ static void build_args(bctx *c)
     const kir_kernel *k = c->k;
     tir_func *f = c->f;
     int nio = k->nparams + k->nresults;
-    f->args = qk_alloc(c->a, (size_t)(nio * QK_MAX_RANK + k->nsyms + 2 * k->ntensors + 2) * sizeof *f->args);
+    f->args = qk_alloc(c->a, (size_t)(nio * QK_MAX_RANK + k->nsyms + 2 * k->ntensors + 3) * sizeof *f->args);
     for (int i = 0; i < nio; i++) {
         const kir_tensor *t = &k->tensors[i];
         add_arg(f, t->name, TS_PTR, t->fmt ? QK_DT_U8 : t->dtype, t->kind == KIR_PARAM);
@@ -2127,7 +2239,7 @@ static void build_args(bctx *c)
         for (int d = 0; !t->fmt && d + 1 < t->rank; d++)
             add_arg(f, qk_asprintf(c->a, "%s_stride%d", t->name, d), TS_I64, QK_DT_NONE, 0);
     }
-    f->scratch = qk_alloc(c->a, (size_t)(2 * k->ntensors + 1) * sizeof *f->scratch);
+    f->scratch = qk_alloc(c->a, (size_t)(2 * k->ntensors + 2) * sizeof *f->scratch);
     for (int i = nio; i < k->ntensors; i++) {
         const kir_tensor *t = &k->tensors[i];
         if (!t->materialized)
@@ -2138,6 +2250,10 @@ static void build_args(bctx *c)
             f->scratch[f->nscratch++] = (tir_scratch){i, TIR_SCRATCH_STAGE, f->nargs};
             add_arg(f, qk_asprintf(c->a, "%s_stage", t->name), TS_PTR, QK_DT_F32, 0);
         }
+    }
+    if (c->cfg.repack) { /* the int8 operand's group sums (rowpack_sums); tensor set when used */
+        f->scratch[f->nscratch++] = (tir_scratch){-1, TIR_SCRATCH_SUMS, f->nargs, 0};
+        add_arg(f, "sums", TS_PTR, QK_DT_I32, 0);
     }
     f->arg_begin = f->nargs;
     add_arg(f, "begin", TS_I64, QK_DT_NONE, 0);
@@ -2171,7 +2287,9 @@ static void build_prologue(bctx *c)
     for (int j = 0; j < c->f->nscratch; j++) {
         const tir_scratch *sc = &c->f->scratch[j];
         int node = arg_node(c, a++);
-        if (sc->kind == TIR_SCRATCH_STAGE)
+        if (sc->kind == TIR_SCRATCH_SUMS)
+            c->sums = node;
+        else if (sc->kind == TIR_SCRATCH_STAGE)
             c->stage[sc->tensor] = node;
         else
             c->ptr[sc->tensor] = node;
@@ -2245,7 +2363,7 @@ tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const 
                     size_t errsz)
 {
     bctx *c = qk_alloc(a, sizeof *c);
-    *c = (bctx){.k = k, .t = t, .cfg = *cfg, .a = a, .err = err, .errsz = errsz, .mask = -1, .lanes = 1, .idot_u = -1};
+    *c = (bctx){.k = k, .t = t, .cfg = *cfg, .a = a, .err = err, .errsz = errsz, .mask = -1, .lanes = 1, .idot_u = -1, .sums = -1};
     if (c->cfg.lanes < 1 || c->cfg.lanes > 64)
         c->cfg.lanes = 1;
     reduction_tiles(k, &c->cfg);
@@ -2260,7 +2378,7 @@ tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const 
     c->env = qk_alloc(a, (size_t)(k->nvars ? k->nvars : 1) * sizeof *c->env);
     c->sumval = qk_alloc(a, MAX_SUMS * sizeof *c->sumval);
     c->sumexpr = qk_alloc(a, MAX_SUMS * sizeof *c->sumexpr);
-    c->f->grids = qk_alloc(a, (size_t)(k->nstmts ? k->nstmts : 1) * sizeof *c->f->grids);
+    c->f->grids = qk_alloc(a, (size_t)(2 * k->nstmts + 1) * sizeof *c->f->grids);
     build_args(c);
     build_prologue(c);
     int off = ci(c, c->f->entry, 0);
@@ -2271,18 +2389,19 @@ tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const 
         if (phase[i] + 1 > nphases)
             nphases = phase[i] + 1;
     }
-    c->f->nphases = nphases;
     for (int p = 0; p < nphases; p++)
         for (int i = 0; i < k->nstmts && !c->failed; i++) {
             const kir_tensor *t = &k->tensors[k->stmts[i].tensor];
             if (phase[i] != p || (t->kind != KIR_RESULT && !t->materialized))
                 continue;
+            c->phase = p + c->phase_shift; /* a statement may add a phase before its own (rowpack_sums) */
             int cnt = t->materialized ? build_transform(c, i, off) : build_stmt(c, i, off);
             if (cnt >= 0) {
                 off = iadd(c, c->f->entry, off, cnt);
-                c->f->grids[c->f->ngrids - 1].phase = p;
+                c->f->grids[c->f->ngrids - 1].phase = p + c->phase_shift;
             }
         }
+    c->f->nphases = nphases + c->phase_shift;
     return c->failed ? NULL : c->f;
 }
 
@@ -2309,12 +2428,18 @@ void tir_phase_items(const tir_func *f, const int64_t *dims, int p, int64_t *lo,
 
 int64_t tir_scratch_bytes(const tir_func *f, const kir_kernel *k, int i, const int64_t *dims)
 {
+    if (f->scratch[i].tensor < 0)
+        return 0;
     const kir_tensor *t = &k->tensors[f->scratch[i].tensor];
     int64_t n = 1, K = kir_dim_value(t->dims[t->rank - 1], dims);
     for (int d = 0; d < t->rank; d++)
         n *= kir_dim_value(t->dims[d], dims);
     switch (f->scratch[i].kind) {
     case TIR_SCRATCH_PACKED: return qk_format_size(t->fmt, K ? n / K : 0, K);
+    case TIR_SCRATCH_SUMS: {
+        int64_t G = f->scratch[i].group;
+        return (K ? n / K : 0) * ((K + G - 1) / G) * 4;
+    }
     default: return n * 4;
     }
 }
