@@ -1613,8 +1613,17 @@ static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int i
             srow[t] = tdec_num(c->f, b, wt->fmt->scale_num, raw);
         }
     }
-    int nfull = emit2(c, b, TIR_DIV, E, ci(c, b, B)), body;
-    int kb = tir_loop(c->f, b, ci(c, b, 0), nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
+    /* U blocks per iteration (kblocks, else at least 128 items), then single blocks, then the partial one */
+    int U = c->cfg.kblocks > 1 ? c->cfg.kblocks : B >= 128 ? 1 : 128 / B;
+    int nfull = emit2(c, b, TIR_DIV, E, ci(c, b, B)), body, start = ci(c, b, 0);
+    if (U > 1) {
+        int nu = imul(c, b, emit2(c, b, TIR_DIV, nfull, ci(c, b, U)), ci(c, b, U));
+        int kb = tir_loop(c->f, b, ci(c, b, 0), nu, ci(c, b, U), TL_SERIAL, "kb", &body);
+        for (int u = 0; u < U; u++)
+            rowpack_block(c, body, s, pts, npts, T, acc, gbase, srow, u ? iadd(c, body, kb, ci(c, body, u)) : kb, 0, E);
+        start = nu;
+    }
+    int kb = tir_loop(c->f, b, start, nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
     rowpack_block(c, body, s, pts, npts, T, acc, gbase, srow, kb, 0, E);
     int tb;
     tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), imul(c, b, nfull, ci(c, b, B)), E, -1, -1), &tb,

@@ -231,7 +231,7 @@ static int roundtrip(const qkc_program *p, const qkc_kernel *k, const char *form
  * 8 and 16 rows per group (16 where vectors are 512 bits): GEMV, a GEMM
  * over M = 5 rows of x (register tiles of 2 and 4 and their remainder),
  * a quantize()d GEMV with a bias and relu, on N = 37 rows (not a multiple
- * of R) and K = 2 B + 37, against the reference; and the round trip of
+ * of R) and K = 2 max(B, 128) + 37, against the reference; and the round trip of
  * the layout. A format without the layout must be refused with a reason
  * naming repack, never compiled. */
 static void test_row_interleaved(void)
@@ -258,7 +258,7 @@ static void test_row_interleaved(void)
                  "  xq[k] = quantize(x[k], q8_0)\n  y[n] = relu(sum(k) W[n, k] * xq[k] + b[n])\n}\n",
                  DSL_DIR, l->file, DSL_DIR, l->name, l->name, l->name);
         int64_t B = l->block > 32 ? l->block : 32;
-        int64_t K = 2 * B + 37;
+        int64_t K = 2 * (B > 128 ? B : 128) + 37; /* blocks of 32 run 4 per iteration: 2 of those, 1 alone, a tail */
         int fits = -1;
         char refusal[512] = "";
         for (int c = 0; c < nconf; c++)
