@@ -552,9 +552,34 @@ static tir_scalar word_kind(int width)
 
 /* OCP minifloat code (i32 x lanes) -> f32, exact: the significand as an
  * integer times a normal power of two. */
+/* The same through binary16, for vectors of minifloats with at most 5
+ * exponent and 10 mantissa bits: the magnitude's bits shifted to f16's
+ * mantissa top are an f16 whose value is the minifloat's times
+ * 2^(bias - 15), normals and subnormals alike (both scale by the same
+ * power of two), so value = h2f(bits) * 2^(15 - bias), exact. One shift,
+ * one conversion (vcvtph2ps) and one multiply in place of a dozen integer
+ * and float ops; IEEE specials (e5m2 is binary16's top byte) come out of
+ * the conversion, FN's NaN code is selected. */
+static int minifloat_f16(dctx *d, int code, int ebits, int mbits, int bias, qk_mf_special sp, int is_unsigned)
+{
+    int lanes = lanes_of(d, code), all = (1 << (ebits + mbits)) - 1;
+    int mag = opk(d, TIR_AND, code, all);
+    int h = opk(d, TIR_SHL, mag, 10 - mbits);
+    if (!is_unsigned)
+        h = op2(d, TIR_OR, h, opk(d, TIR_SHL, opk(d, TIR_AND, opk(d, TIR_SHR, code, ebits + mbits), 1), 15));
+    int v = op1(d, TIR_H2F, TS_F32, resize(d, h, TS_I16));
+    if (bias != 15)
+        v = op2(d, TIR_FMUL, v, kf(d, lanes, ldexp(1.0, 15 - bias)));
+    if (sp == QK_MF_FN)
+        v = sel(d, cmp(d, TIR_IEQ, mag, kint(d, TS_I32, lanes, all)), kf(d, lanes, NAN), v);
+    return v;
+}
+
 static int minifloat(dctx *d, int code, int ebits, int mbits, int bias, qk_mf_special sp, int is_unsigned)
 {
     int lanes = lanes_of(d, code);
+    if (lanes > 1 && kind_of(d, code) == TS_I32 && ebits <= 5 && mbits <= 10 && (ebits < 5 || sp == QK_MF_IEEE))
+        return minifloat_f16(d, code, ebits, mbits, bias, sp, is_unsigned);
     int emask = (1 << ebits) - 1, mmask = (1 << mbits) - 1;
     qk_assert(2 - bias - mbits + 127 >= 1 && emask - bias - mbits + 127 <= 254);
     int m = opk(d, TIR_AND, code, mmask);
