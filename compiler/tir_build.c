@@ -1876,6 +1876,21 @@ static void mma_finish(void *ctx, int b, const int *lhs, const kir_expr *sum, in
 
 static int build_grid(bctx *c, stmt_ctx *s, int si, int item_off);
 
+/* The parallel loop of a grid of `count` work items (i64 node) numbered
+ * from item_off in the function's item space: its share of [begin, end).
+ * Returns the item variable; *body is the loop's block. */
+static int grid_loop(bctx *c, int count, int item_off, int *body)
+{
+    tir_func *f = c->f;
+    int b = f->entry;
+    int begin = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1), end = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1);
+    f->nodes[begin].imm = f->arg_begin;
+    f->nodes[end].imm = f->arg_end;
+    int lo = emit2(c, b, TIR_MAX, emit2(c, b, TIR_SUB, begin, item_off), ci(c, b, 0));
+    int hi = emit2(c, b, TIR_MIN, emit2(c, b, TIR_SUB, end, item_off), count);
+    return tir_loop(f, b, lo, hi, ci(c, b, 1), TL_PARALLEL, "item", body);
+}
+
 /* The grid of the int8 operand's group sums (TIR_SCRATCH_SUMS) in the
  * phase before the statement's: one work item per row of the operand,
  * sums[row][g] = the sum of its codes in group g of G items (0 past E).
@@ -1895,14 +1910,8 @@ static int rowpack_sums(bctx *c, stmt_ctx *s, int si, int item_off)
             f->scratch[i].tensor = p->sop->tensor;
             f->scratch[i].group = G;
         }
-    int rows = dim_node(c, b, ext);
-    int begin = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1), end = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1);
-    f->nodes[begin].imm = f->arg_begin;
-    f->nodes[end].imm = f->arg_end;
-    int lo = emit2(c, b, TIR_MAX, emit2(c, b, TIR_SUB, begin, item_off), ci(c, b, 0));
-    int hi = emit2(c, b, TIR_MIN, emit2(c, b, TIR_SUB, end, item_off), rows);
-    int body;
-    int it = tir_loop(f, b, lo, hi, ci(c, b, 1), TL_PARALLEL, "item", &body);
+    int rows = dim_node(c, b, ext), body;
+    int it = grid_loop(c, rows, item_off, &body);
     c->nmemo = 0;
     c->mask = -1;
     if (t->rank == 2)
@@ -2022,14 +2031,8 @@ static int build_grid(bctx *c, stmt_ctx *s, int si, int item_off)
     kir_dim ext = s->par >= 0 ? c->k->vars[st->lhs[s->par]].extent : (kir_dim){-1, 1};
     f->grids[f->ngrids++] = (tir_grid){si, ext, s->np, 0};
     int E = dim_node(c, b, ext), tp = ci(c, b, s->np);
-    int cnt = emit2(c, b, TIR_DIV, iadd(c, b, E, ci(c, b, s->np - 1)), tp);
-    int begin = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1), end = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1);
-    f->nodes[begin].imm = f->arg_begin;
-    f->nodes[end].imm = f->arg_end;
-    int lo = emit2(c, b, TIR_MAX, emit2(c, b, TIR_SUB, begin, item_off), ci(c, b, 0));
-    int hi = emit2(c, b, TIR_MIN, emit2(c, b, TIR_SUB, end, item_off), cnt);
-    int body;
-    int it = tir_loop(f, b, lo, hi, ci(c, b, 1), TL_PARALLEL, "item", &body);
+    int cnt = emit2(c, b, TIR_DIV, iadd(c, b, E, ci(c, b, s->np - 1)), tp), body;
+    int it = grid_loop(c, cnt, item_off, &body);
     c->nmemo = 0;
     if (s->par < 0) {
         emit_lhs(c, body, s, 0, -1, -1);
@@ -2188,14 +2191,8 @@ static int build_transform(bctx *c, int si, int item_off)
             par = d;
     kir_dim ext = par >= 0 ? c->k->vars[st->lhs[par]].extent : (kir_dim){-1, 1};
     f->grids[f->ngrids++] = (tir_grid){si, ext, 1, 0};
-    int cnt = dim_node(c, b, ext);
-    int begin = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1), end = emit1(c, b, TIR_ARG, tir_t(TS_I64, 1), -1);
-    f->nodes[begin].imm = f->arg_begin;
-    f->nodes[end].imm = f->arg_end;
-    int lo = emit2(c, b, TIR_MAX, emit2(c, b, TIR_SUB, begin, item_off), ci(c, b, 0));
-    int hi = emit2(c, b, TIR_MIN, emit2(c, b, TIR_SUB, end, item_off), cnt);
-    int body;
-    int it = tir_loop(f, b, lo, hi, ci(c, b, 1), TL_PARALLEL, "item", &body);
+    int cnt = dim_node(c, b, ext), body;
+    int it = grid_loop(c, cnt, item_off, &body);
     c->nmemo = 0;
     c->lanes = 1;
     c->mask = -1;
