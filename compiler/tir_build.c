@@ -1333,10 +1333,10 @@ static int reads_tensor(const kir_expr *e, int t)
  * or NULL (then s->rp is the layout). */
 static const char *rowpack_unfit(bctx *c, stmt_ctx *s, int R, char *why, size_t n)
 {
-    if (R != 4 && R != 8 && R != 16)
-        return "the rows per group must be 4, 8 or 16";
     if (c->t->kind != QK_TARGET_CPU)
         return "the row-interleaved layout is for CPU targets";
+    if (R != 4 && R != 8 && R != 16)
+        return "the rows per group must be 4, 8 or 16 (or 1: qkc's choice)";
     if (4 * R * 8 > c->t->vector_bits)
         return "4 x R code bytes do not fit the target's vectors (repack=16 needs 512-bit vectors, 8 needs 256)";
     const plan *p = &s->plans[0];

@@ -414,7 +414,7 @@ static void test_signed_dot_exact(void)
     load_library();
     qkc_ctx *ctx = sdot_host_ctx();
     CU_ASSERT_PTR_NOT_NULL_FATAL(ctx);
-    int failed = 0, nss = 0;
+    int failed = 0, nss = 0, nrp = 0;
     for (int i = 0; i < nformats; i++) {
         const rtt_format *l = &formats[i];
         if (l->vq)
@@ -436,16 +436,26 @@ static void test_signed_dot_exact(void)
                 failed++;
             }
             any |= ss;
+            /* the same with row-interleaved weights (sdot's 4 rows per 128 bits);
+             * a format without the layout is refused with a reason, never run */
+            if (run_ss(ctx, src, kn[g], g ? "repack=4 tile_inner=2" : "repack=4", K, &ss, why, sizeof why)) {
+                if (!strstr(why, "compile: ") || !strstr(why, "repack=4: ")) {
+                    fprintf(stderr, "\n%s %s (signed x signed, repack=4): %s\n", l->name, kn[g], why);
+                    failed++;
+                }
+            } else if (g == 0)
+                nrp++;
         }
         if (any) {
             printf("%s%s", nss ? " " : "\n  signed x signed DOT4, exact: ", l->name);
             nss++;
         }
     }
-    printf(" (%d formats)\n", nss);
+    printf(" (%d formats; %d of them also row-interleaved)\n", nss, nrp);
     qkc_ctx_destroy(ctx);
     CU_ASSERT_EQUAL(failed, 0);
     CU_ASSERT(nss >= 20);
+    CU_ASSERT(nrp >= 20);
 }
 
 /* ---- no backend names a format ---- */
