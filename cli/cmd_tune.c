@@ -1262,7 +1262,8 @@ static int run_gpu(tu_session *S, const cli_cmd *cmd, const cli_args *a, qkc_pro
     tir_apply_schedule(k, &base);
     tune_cand c[TU_MAX_CANDS];
     tune_gpu_verdict v[TU_MAX_CANDS];
-    int n = tune_candidates(k, &S->ctx->target, &base, dims, 1, NULL, c, S->top);
+    int n = tune_candidates(k, &S->ctx->target, &base, dims, 1, NULL, c, S->top > 1 ? S->top : 2);
+    n = n < S->top ? n : S->top; /* asking for one would give the JIT's choice, not the model's */
     int legal = tune_gpu_check(k, &S->ctx->target, c, n, gpu_usage, S->ctx, v);
     int model_only = cli_get(cmd, a, "model-only") != NULL;
     int ready = !model_only && gpu_device_ready(S->ctx, why, sizeof why);
@@ -2327,6 +2328,7 @@ const cli_cmd cli_cmd_tune = {
     .summary = "Autotune a kernel's tile configuration (cost model + measurement), sweep sizes and formats, "
                "manage the tuning database.",
     .usage = "FILE --kernel K --dims D=V,... [--threads T,...] [--top N] [--reps R] [--csv OUT]\n"
+             "       qkc tune FILE --kernel K --dims D=V,... --target sm_80|sm_90 [--model-only] [--top N] [--json]\n"
              "       qkc tune FILE --kernel K --sweep D=LO..HI [--sweep-dims D2=D] [--dims ...] [--formats F,...]\n"
              "                [--threads T,...] [--csv OUT.csv] [--plot OUT.svg] [--metric gbps|gops]\n"
              "       qkc tune db list [--kernel NAME] [--limit N] [--json]\n"
@@ -2344,6 +2346,12 @@ const cli_cmd cli_cmd_tune = {
                "new context on the same database compiles the kernel without a configuration and prints the\n"
                "origin of its choice: \"tuning-db (exact shape)\" once the winner is stored. Schedule-block\n"
                "requests (tile n = 16, ...) are kept: the search varies what the schedule leaves open.\n"
+               "\n"
+               "GPU targets (--target sm_80|sm_90): tile_par x tile_inner outputs per thread (tensor-core tiles\n"
+               "take nothing from the configuration: one candidate), ranked by a GPU model; each of the best --top\n"
+               "is checked for legality (registers per thread and block, shared memory) with ptxas -v figures, else\n"
+               "an estimate, and listed with its verdict. With a CUDA device for the target the legal ones are\n"
+               "measured and stored; without one tune exits 1 saying so. --model-only: the list alone (exit 0).\n"
                "\n"
                "Sweeps: --sweep N=1024..16384 takes N = 1024, 2048, ..., 16384 (or a list N=1024,4096);\n"
                "--sweep-dims K=N gives K the same value; other dimensions come from --dims. --formats a,b,c\n"

@@ -35,6 +35,10 @@
  *          activations for N:M. Too few independent accumulator chains
  *          (tp * ti * unroll, or * kblocks) stall on FMA latency.
  *
+ * GPU targets have their own model (below, "the GPU model") and search
+ * (enumerate_gpu); their legality by registers and shared memory is
+ * tune_gpu.c's.
+ *
  * The search enumerates the parameters the kernel responds to (a
  * schedule block's tile requests pin theirs), drops configurations whose
  * accumulators do not fit the vector registers, sorts by the model and
@@ -940,6 +944,9 @@ int tune_candidates(const kir_kernel *k, const qk_target *t, const tir_config *b
     out[0].model_s = dims ? tune_model(k, t, base, dims, threads, lim) : 0;
     if (!dims)
         return 1;
+    if (t->kind == QK_TARGET_GPU && max == 1)
+        return 1; /* JIT on a GPU keeps the builder's tiles unless the database has a measured record: the GPU
+                     model has not been checked against a device yet */
     tune_kinfo ki;
     kernel_info(k, base, dims, &ki);
     tune_list l = {0};

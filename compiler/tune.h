@@ -8,7 +8,10 @@
  * format (code kind, bits, scales) and on the dot path (f32 FMA or integer
  * DOT4). The tuner (`qkc tune`) measures the best few on the machine and
  * keeps the fastest; JIT compilation uses the model's first choice when
- * the tuning database has no record.
+ * the tuning database has no record. GPU targets (tune.c's GPU model,
+ * tune_gpu.c's legality) rank the outputs per thread by bytes per level,
+ * FMA or tensor-core issue and how well the grid fills the SMs, and keep
+ * the candidates whose registers and shared memory fit.
  *
  * Prefix: tune_. */
 #ifndef QK_TUNE_H
@@ -33,7 +36,11 @@ typedef struct tune_limits {
 /* Legal configurations for k on t at dims (k->nsyms values; NULL = 4096
  * for every dimension), ranked by the model, best first; at most max.
  * base: the configuration the candidates start from (its schedule
- * requests are kept). Returns the count (>= 1). */
+ * requests are kept). Returns the count (>= 1). On a GPU target the
+ * search is over tile_par x tile_inner, "legal" means at most 64 outputs
+ * per thread (registers are checked by tune_gpu_check), and max == 1
+ * (the JIT's question) returns base: the GPU model is not yet checked
+ * against a device. */
 int tune_candidates(const kir_kernel *k, const qk_target *t, const tir_config *base, const int64_t *dims, int threads,
                     const tune_limits *lim, tune_cand *out, int max);
 /* Modelled time of one configuration. */
@@ -69,7 +76,7 @@ int tune_gpu_fits(const qk_target *t, const tune_gpu_usage *u, char *why, size_t
  * a thread's tile (accumulator, operands the assembler keeps live), or
  * 64 in all for a tensor-core tile (its A/B/C/D fragments); beyond 255
  * the rest as spill (ptxas spills rather than exceed the per-thread
- * limit); no shared memory. From ptxas 12 on sm_80/sm_90 the q4_0
+ * limit); no shared memory. From ptxas 13.0 on sm_80/sm_90 the q4_0
  * kernels use 32-96 registers at 1-16 outputs, 254-255 at 32-64.
  * from_ptxas = 0. */
 void tune_gpu_estimate(const tir_func *f, tune_gpu_usage *u);
