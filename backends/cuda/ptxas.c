@@ -6,6 +6,7 @@
  * stops at PTX, so the assembler runs as a child process on a temporary
  * file; nothing here needs a device. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,16 +65,19 @@ int cuda_ptxas_parse(const char *log, qk_resources *r) {
 static int run_ptxas(const char *ptxas, const char *in, int sm, const char *log) {
     char arch[32];
     snprintf(arch, sizeof arch, "-arch=sm_%d", sm);
-    pid_t pid = fork();
-    if (pid < 0)
+    int fd = open(log, O_WRONLY | O_TRUNC);
+    if (fd < 0)
         return -1;
-    if (pid == 0) {
-        FILE *f = freopen(log, "w", stdout);
-        if (!f || dup2(fileno(stdout), 2) < 0)
+    pid_t pid = fork();
+    if (pid == 0) { /* only async-signal-safe calls here: the caller may have threads */
+        if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
             _exit(127);
         execl(ptxas, ptxas, "-v", arch, in, "-o", "/dev/null", (char *)NULL);
         _exit(127);
     }
+    close(fd);
+    if (pid < 0)
+        return -1;
     int st = 0;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
