@@ -85,6 +85,15 @@ static inline void qk_aot_objects_free(qk_aot_objects *x)
     x->o = NULL;
 }
 
+/* What one GPU kernel uses, as the assembler reports it (the resources
+ * hook): the figures the tuner's legality check needs. */
+typedef struct qk_resources {
+    int regs;  /* 32-bit registers per thread */
+    int smem;  /* static shared memory bytes per block */
+    int spill; /* bytes of spill stores per thread */
+    int block; /* threads per block of every launch */
+} qk_resources;
+
 typedef struct qk_backend {
     const char *name;
     /* Non-NULL in a build without this backend (backends/llvm_absent.c):
@@ -155,6 +164,10 @@ typedef struct qk_backend {
      * per second by a device-to-device copy of `bytes` bytes, best of
      * reps. 0 or -1 + err. */
     int (*copy_bandwidth)(void *state, int64_t bytes, int reps, double *bytes_per_s, char *err, size_t errsz);
+    /* Optional, GPU: the registers and shared memory f's kernel uses, from
+     * the toolkit's assembler (no device needed). 0, or -1 + err when the
+     * assembler is missing or rejects the code (err says which). */
+    int (*resources)(void *state, const tir_func *f, qk_resources *out, char *err, size_t errsz);
 } qk_backend;
 
 extern const qk_backend qk_backend_llvm;

@@ -665,11 +665,11 @@ static void finish_point(tu_point *pt)
     pt->corr = tune_rank_corr(a, b, n);
 }
 
-/* Tunes kernel k of program p at dims and `threads`: the model's best
- * `top` configurations, each checked, timed and stored. 0, or 1 when the
- * point could not be measured at all (message printed). */
-static int tune_point(tu_session *S, qkc_program *p, const kir_kernel *k, const int64_t *dims, int threads, int top,
-                      const char *origin, tu_point *pt)
+static int measure_cands(tu_session *S, qkc_program *p, const kir_kernel *k, const int64_t *dims, const tune_cand *c,
+                         int n, const char *origin, tu_point *pt);
+
+/* Shape, bytes and format of a point. */
+static void point_init(tu_point *pt, const kir_kernel *k, const int64_t *dims, int threads)
 {
     pt->threads = threads;
     pt->best = -1;
@@ -679,6 +679,15 @@ static int tune_point(tu_session *S, qkc_program *p, const kir_kernel *k, const 
     int q = first_quant(k);
     snprintf(pt->format, sizeof pt->format, "%s", q >= 0 ? k->tensors[q].fmt->name : "-");
     pt->bpw = q >= 0 ? qk_format_bits_per_weight(k->tensors[q].fmt) : 0;
+}
+
+/* Tunes kernel k of program p at dims and `threads`: the model's best
+ * `top` configurations, each checked, timed and stored. 0, or 1 when the
+ * point could not be measured at all (message printed). */
+static int tune_point(tu_session *S, qkc_program *p, const kir_kernel *k, const int64_t *dims, int threads, int top,
+                      const char *origin, tu_point *pt)
+{
+    point_init(pt, k, dims, threads);
     tir_config base;
     tir_default_config(&S->ctx->target, &base);
     tir_apply_schedule(k, &base);
@@ -690,6 +699,14 @@ static int tune_point(tu_session *S, qkc_program *p, const kir_kernel *k, const 
     limits_for(S, threads, &lim);
     tune_cand c[TU_MAX_CANDS];
     int n = tune_candidates(k, &S->ctx->target, &base, dims, threads, &lim, c, top < TU_MAX_CANDS ? top : TU_MAX_CANDS);
+    return measure_cands(S, p, k, dims, c, n, origin, pt);
+}
+
+/* Measures c[0..n) at dims (pt prepared by the caller). 0, or 1 when the
+ * point could not be measured at all (message printed). */
+static int measure_cands(tu_session *S, qkc_program *p, const kir_kernel *k, const int64_t *dims, const tune_cand *c,
+                         int n, const char *origin, tu_point *pt)
+{
     tu_run R = {.S = S, .p = p, .k = k, .dims = dims, .origin = origin};
     char err[512];
     if (args_make(p, k, dims, 0x5eed, &R.full, err, sizeof err) != 0) {
@@ -987,10 +1004,8 @@ static int session_open(tu_session *S, const cli_cmd *cmd, const cli_args *a)
     qkc_ctx_options o = {.target = S->target, .threads = maxt, .tuning_db = ""};
     qkc_status st = qkc_ctx_create(&o, &S->ctx);
     if (st != QKC_OK)
-        return st == QKC_ERR_TARGET ? cli_error("unknown target '%s' (host, x86-64-v3, x86-64-v4)", S->target)
+        return st == QKC_ERR_TARGET ? cli_error("unknown target '%s' (host, x86-64-v3, x86-64-v4, sm_80, sm_90)", S->target)
                                     : cli_error("cannot create a context: %s", qkc_strerror(st));
-    if (S->ctx->target.kind != QK_TARGET_CPU)
-        return cli_error("qkc tune measures CPU kernels on this machine; target %s is a GPU", qkc_ctx_target(S->ctx));
     qk_target_fingerprint(&S->ctx->target, S->fp, sizeof S->fp);
     S->source = qk_read_file(S->file, NULL);
     if (!S->source)
@@ -1112,6 +1127,162 @@ static int run_single(tu_session *S, const cli_cmd *cmd, const cli_args *a, qkc_
                        failed, plural(failed));
     free(pts);
     return rc;
+}
+
+/* ---- qkc tune FILE --target sm_XX: GPU candidates ----
+ *
+ * The model's best --top, each checked for legality (registers and
+ * shared memory from ptxas through the backend's resources hook, else an
+ * estimate; tune_gpu.c: NVRTC takes up to seconds per candidate), listed
+ * with its verdict, then the legal ones measured on the device like CPU
+ * candidates. Without a device
+ * for the target nothing can be timed: tune says so and exits 1, unless
+ * --model-only asked for the list alone. */
+
+/* tune_gpu_usage_fn over the backend's resources hook. */
+static int gpu_usage(void *arg, const tir_func *f, tune_gpu_usage *u, char *err, size_t n)
+{
+    qkc_ctx *ctx = arg;
+    void *state = NULL;
+    qk_resources r = {0};
+    if (!ctx->backend->resources)
+        return snprintf(err, n, "the %s backend reports no resources", ctx->backend->name), -1;
+    if (rt_backend_state(ctx, &state, err, n) != 0 || ctx->backend->resources(state, f, &r, err, n) != 0)
+        return -1;
+    u->regs = r.regs;
+    u->smem = r.smem;
+    u->spill = r.spill;
+    u->block = r.block;
+    return 0;
+}
+
+/* 1 when ctx's machine has a device of its target's compute capability;
+ * else 0 and why. */
+static int gpu_device_ready(qkc_ctx *ctx, char *why, size_t n)
+{
+    void *state = NULL;
+    qk_target t = ctx->target;
+    if (!ctx->backend->describe || rt_backend_state(ctx, &state, why, n) != 0)
+        return 0;
+    return ctx->backend->describe(state, &t, why, n) == 1;
+}
+
+/* The parameters the GPU builder honours, and the schedule's requests. */
+static void gpu_tiles_text(const tir_config *cfg, char *buf, size_t n)
+{
+    char all[256];
+    tir_config_print(cfg, all, sizeof all);
+    const char *sched = strstr(all, " parallel=");
+    if (!sched)
+        sched = strstr(all, " tile.");
+    snprintf(buf, n, "tile_par=%d tile_inner=%d%s", cfg->tile_par, cfg->tile_inner, sched ? sched : "");
+}
+
+static void print_gpu(const tu_session *S, const char *shape, const tune_cand *c, const tune_gpu_verdict *v, int n,
+                      int legal)
+{
+    printf("kernel %s on %s, %s: %d candidate%s (distinct code), %d legal\n", S->kname, qkc_ctx_target(S->ctx),
+           shape, n, plural(n), legal);
+    printf("  %-4s  %-28s %10s %11s %6s %6s  %s\n", "rank", "configuration", "model us", "registers", "smem",
+           "spill", "verdict");
+    const char *estimated = NULL;
+    for (int i = 0; i < n; i++) {
+        char tiles[256], regs[32];
+        gpu_tiles_text(&c[i].cfg, tiles, sizeof tiles);
+        snprintf(regs, sizeof regs, "%d %s", v[i].use.regs, v[i].use.from_ptxas ? "ptxas" : "est.");
+        if (!v[i].use.from_ptxas && v[i].estimate[0] && !estimated)
+            estimated = v[i].estimate;
+        printf("  %-4d  %-28s %10.2f %11s %6d %6d  %s%s\n", i + 1, tiles, c[i].model_s * 1e6, regs, v[i].use.smem,
+               v[i].use.spill, v[i].legal ? "legal" : "ILLEGAL: ", v[i].legal ? "" : v[i].why);
+    }
+    if (estimated)
+        printf("  registers marked est. are estimates (no ptxas report: %s)\n", estimated);
+}
+
+static void json_gpu(const tu_session *S, const char *shape, const tune_cand *c, const tune_gpu_verdict *v, int n,
+                     const char *measured_why)
+{
+    printf("{\"kernel\": ");
+    cli_json_str(stdout, S->kname);
+    printf(", \"target\": ");
+    cli_json_str(stdout, qkc_ctx_target(S->ctx));
+    printf(", \"shape\": ");
+    cli_json_str(stdout, shape);
+    printf(", \"measured\": false, \"why\": ");
+    cli_json_str(stdout, measured_why);
+    printf(",\n  \"candidates\": [\n");
+    for (int i = 0; i < n; i++) {
+        char cfg[256];
+        tir_config_print(&c[i].cfg, cfg, sizeof cfg);
+        printf("    {\"rank\": %d, \"config\": ", i + 1);
+        cli_json_str(stdout, cfg);
+        printf(", \"model_s\": %.9g, \"registers\": %d, \"registers_from\": \"%s\", \"smem\": %d, \"spill\": %d, "
+               "\"legal\": %s, \"why\": ",
+               c[i].model_s, v[i].use.regs, v[i].use.from_ptxas ? "ptxas" : "estimate", v[i].use.smem,
+               v[i].use.spill, v[i].legal ? "true" : "false");
+        cli_json_str(stdout, v[i].legal ? "" : v[i].why);
+        printf("}%s\n", i + 1 < n ? "," : "");
+    }
+    printf("  ]}\n");
+}
+
+/* Measures the legal candidates c[0..legal) on the device. */
+static int gpu_measure(tu_session *S, qkc_program *p, const kir_kernel *k, const int64_t *dims, const tune_cand *c,
+                       int legal)
+{
+    tu_point *pt = calloc(1, sizeof *pt);
+    if (!pt)
+        return cli_error("out of memory");
+    point_init(pt, k, dims, 1);
+    int rc = measure_cands(S, p, k, dims, c, legal, "tune", pt);
+    if (rc == 0) {
+        followup(S, pt);
+        print_point(S, pt);
+        print_followup(S, pt);
+        if (S->db)
+            printf("\nstored %d record%s in %s (origin \"tune\")\n", S->stored, plural(S->stored), S->dbpath);
+        if (pt->failed)
+            rc = cli_error("%d candidate configuration%s did not match the reference or did not run (see FAIL above)",
+                           pt->failed, plural(pt->failed));
+    }
+    free(pt);
+    return rc;
+}
+
+static int run_gpu(tu_session *S, const cli_cmd *cmd, const cli_args *a, qkc_program *p, const kir_kernel *k)
+{
+    int64_t dims[TU_MAX_SYMS] = {0};
+    int given[TU_MAX_SYMS] = {0};
+    if (parse_dims(k, cli_get(cmd, a, "dims"), dims, given) || missing_dims(k, given))
+        return 1;
+    char shape[256], why[512] = "--model-only";
+    shape_text(k, dims, shape, sizeof shape);
+    tir_config base;
+    tir_default_config(&S->ctx->target, &base);
+    tir_apply_schedule(k, &base);
+    tune_cand c[TU_MAX_CANDS];
+    tune_gpu_verdict v[TU_MAX_CANDS];
+    int n = tune_candidates(k, &S->ctx->target, &base, dims, 1, NULL, c, S->top > 1 ? S->top : 2);
+    n = n < S->top ? n : S->top; /* asking for one would give the JIT's choice, not the model's */
+    int legal = tune_gpu_check(k, &S->ctx->target, c, n, gpu_usage, S->ctx, v);
+    int model_only = cli_get(cmd, a, "model-only") != NULL;
+    int ready = !model_only && gpu_device_ready(S->ctx, why, sizeof why);
+    if (S->json && !ready) {
+        json_gpu(S, shape, c, v, n, why);
+        return legal > 0 && model_only ? 0 : 1;
+    }
+    if (!S->json)
+        print_gpu(S, shape, c, v, n, legal);
+    if (legal == 0)
+        return cli_error("no legal configuration of %s for %s", S->kname, qkc_ctx_target(S->ctx));
+    if (model_only)
+        return 0;
+    if (!ready)
+        return cli_error("measuring needs a CUDA device for %s, and there is none here (%s): the list above is the "
+                         "model's ranking with its legality checks; nothing was timed or stored (--model-only lists "
+                         "it without this error)",
+                         qkc_ctx_target(S->ctx), why);
+    return gpu_measure(S, p, k, dims, c, legal);
 }
 
 /* ---- sweeps: what is swept ---- */
@@ -2134,7 +2305,11 @@ static int run_tune(const cli_cmd *cmd, const cli_args *a)
         rc = compile_source(&S, S.source, &p);
     if (rc == 0 && !(k = find_kernel(&S, p)))
         rc = 1;
-    if (rc == 0)
+    if (rc == 0 && S.ctx->target.kind == QK_TARGET_GPU && sweep)
+        rc = cli_usage_error(cmd, "sweeps measure CPU kernels; GPU targets tune one shape (--dims)");
+    else if (rc == 0 && S.ctx->target.kind == QK_TARGET_GPU)
+        rc = run_gpu(&S, cmd, a, p, k);
+    else if (rc == 0)
         rc = sweep ? run_sweep(&S, cmd, a, p, k) : run_single(&S, cmd, a, p, k);
     qkc_program_destroy(p);
     session_close(&S);
@@ -2153,6 +2328,7 @@ const cli_cmd cli_cmd_tune = {
     .summary = "Autotune a kernel's tile configuration (cost model + measurement), sweep sizes and formats, "
                "manage the tuning database.",
     .usage = "FILE --kernel K --dims D=V,... [--threads T,...] [--top N] [--reps R] [--csv OUT]\n"
+             "       qkc tune FILE --kernel K --dims D=V,... --target sm_80|sm_90 [--model-only] [--top N] [--json]\n"
              "       qkc tune FILE --kernel K --sweep D=LO..HI [--sweep-dims D2=D] [--dims ...] [--formats F,...]\n"
              "                [--threads T,...] [--csv OUT.csv] [--plot OUT.svg] [--metric gbps|gops]\n"
              "       qkc tune db list [--kernel NAME] [--limit N] [--json]\n"
@@ -2170,6 +2346,12 @@ const cli_cmd cli_cmd_tune = {
                "new context on the same database compiles the kernel without a configuration and prints the\n"
                "origin of its choice: \"tuning-db (exact shape)\" once the winner is stored. Schedule-block\n"
                "requests (tile n = 16, ...) are kept: the search varies what the schedule leaves open.\n"
+               "\n"
+               "GPU targets (--target sm_80|sm_90): tile_par x tile_inner outputs per thread (tensor-core tiles\n"
+               "take nothing from the configuration: one candidate), ranked by a GPU model; each of the best --top\n"
+               "is checked for legality (registers per thread and block, shared memory) with ptxas -v figures, else\n"
+               "an estimate, and listed with its verdict. With a CUDA device for the target the legal ones are\n"
+               "measured and stored; without one tune exits 1 saying so. --model-only: the list alone (exit 0).\n"
                "\n"
                "Sweeps: --sweep N=1024..16384 takes N = 1024, 2048, ..., 16384 (or a list N=1024,4096);\n"
                "--sweep-dims K=N gives K the same value; other dimensions come from --dims. --formats a,b,c\n"
@@ -2200,7 +2382,10 @@ const cli_cmd cli_cmd_tune = {
              {"db", 0, "PATH", "the tuning database", "$QKC_TUNE_DB or ~/.cache/qkc/tune.db"},
              {"csv", 0, "FILE", "write results as CSV to FILE ('-': standard output)", NULL},
              {"json", 0, NULL, "print JSON instead of tables", NULL},
-             {"target", 't', "T", "host, x86-64-v3, x86-64-v4 (measured on this machine)", "host"},
+             {"target", 't', "T", "host, x86-64-v3, x86-64-v4 (measured on this machine); sm_80, sm_90 (ranked and "
+                                  "checked here, measured on a CUDA device)", "host"},
+             {"model-only", 0, NULL, "GPU targets: list the ranked candidates and their legality, measure nothing",
+              NULL},
              {"sweep", 0, "D=LO..HI", "sweep dimension D over LO, 2 LO, ..., HI (or D=V1,V2,...)", NULL},
              {"sweep-dims", 0, "D2=D,...", "dimensions that take the swept value too", NULL},
              {"formats", 0, "F,...", "sweeps: formats substituted for the first quantized parameter's", NULL},

@@ -35,6 +35,10 @@
  *          activations for N:M. Too few independent accumulator chains
  *          (tp * ti * unroll, or * kblocks) stall on FMA latency.
  *
+ * GPU targets have their own model (below, "the GPU model") and search
+ * (enumerate_gpu); their legality by registers and shared memory is
+ * tune_gpu.c's.
+ *
  * The search enumerates the parameters the kernel responds to (a
  * schedule block's tile requests pin theirs), drops configurations whose
  * accumulators do not fit the vector registers, sorts by the model and
@@ -594,6 +598,93 @@ static double stmt_time(const kir_kernel *k, const qk_target *t, const tir_confi
     return (comp > mem ? comp : mem) * imbalance + items * per_item / r->vops / used;
 }
 
+/* ---- the GPU model ----
+ *
+ * One statement runs either on the general path, one thread per work
+ * item of tp x ti outputs (tile_par x tile_inner; CUDA_BLOCK threads per
+ * block), or on tensor cores (tir_mma.c), one warp per 16 rows of W that
+ * walks M in steps of 8; the builder takes nothing from the
+ * configuration there. Per statement:
+ *
+ *   time = max(memory, compute) / fill
+ *   memory:  W once from HBM, plus from L2: W again once per inner
+ *            tile beyond the first (ceil(Mi/ti) - 1 times), and X once per
+ *            work item along the parallel index (ceil(Np/tp) times; a
+ *            warp of the MMA path reads X once for its 16 rows)
+ *   compute: general: (points * red + W elements * ceil(Mi/ti) * decode)
+ *            f32 FMA; MMA: points * red at the tensor-core rate, plus the
+ *            decode of W once per step of 8 rows m on the FMA lanes
+ *   fill:    threads in flight / (SMs x 1024): under half the 2048
+ *            resident threads of an SM, memory latency is not hidden
+ *
+ * plus 5 us of launch per kernel. Registers are not modelled: the
+ * legality check (tune_gpu.c) takes them from ptxas. Round figures per
+ * SM at 1.5 GHz: 64 f32 FMA per clock on sm_80, 128 from sm_86; 1024 f16
+ * tensor-core FMA per clock on sm_80 and 2048 from sm_90 (mma.sync,
+ * about half of Hopper's wgmma peak); HBM 15 GB/s per SM on sm_80 (A100:
+ * ~1.6 TB/s), 25 GB/s from sm_90 (H100: ~3.3 TB/s), L2 three times HBM.
+ * A probed DRAM bandwidth (lim->dram_bw) replaces the HBM figure. */
+typedef struct gpu_rates {
+    double fma, mma, hbm, l2, threads; /* per second; threads that hide latency */
+} gpu_rates;
+
+static void gpu_rates_of(const qk_target *t, const tune_limits *lim, gpu_rates *g)
+{
+    double sms = t->sm_count > 0 ? t->sm_count : 80, clk = 1.5e9;
+    g->fma = sms * (t->sm >= 86 ? 128 : 64) * clk;
+    g->mma = sms * (t->sm >= 90 ? 2048 : 1024) * clk;
+    g->hbm = lim && lim->dram_bw > 0 ? lim->dram_bw : sms * (t->sm >= 90 ? 25e9 : 15e9);
+    g->l2 = g->hbm * 3;
+    g->threads = sms * 1024;
+}
+
+static double gpu_stmt_time(const kir_kernel *k, const qk_target *t, const tir_config *cfg, const tune_stmt *s,
+                            const gpu_rates *g, int mma)
+{
+    int tp, ti;
+    effective_tile(k, t, cfg, s, &tp, &ti);
+    if (mma) {
+        tp = 16;
+        ti = 8;
+    }
+    double pitems = s->par >= 0 ? ceil(s->np / tp) : 1, isteps = s->inner >= 0 ? ceil(s->ni / ti) : 1;
+    double welems = s->wt >= 0 ? s->np * s->red : 0, decode = decode_ops(s->wfmt);
+    double mem = s->wbytes / g->hbm + (s->xbytes * pitems + (mma ? 0 : s->wbytes * (isteps - 1))) / g->l2;
+    double comp = mma ? s->points * s->red / g->mma + welems * isteps * decode / g->fma
+                      : (s->points * s->red + welems * isteps * decode) / g->fma;
+    double inflight = mma ? pitems * 32 : pitems * isteps;
+    double fill = inflight < g->threads ? inflight / g->threads : 1;
+    return (mem > comp ? mem : comp) / (fill > 0 ? fill : 1);
+}
+
+/* 1 when statement si of cfg's code runs on tensor cores (a warp grid). */
+static int gpu_stmt_mma(const tir_func *f, int si)
+{
+    for (int i = 0; f && i < f->ngrids; i++)
+        if (f->grids[i].stmt == si && f->grids[i].warp)
+            return 1;
+    return 0;
+}
+
+static double gpu_model(const kir_kernel *k, const qk_target *t, const tir_config *cfg, const int64_t *dims,
+                        const tune_limits *lim)
+{
+    gpu_rates g;
+    gpu_rates_of(t, lim, &g);
+    qk_arena *a = qk_arena_new();
+    char err[256];
+    const tir_func *f = tir_build(a, k, t, cfg, err, sizeof err);
+    double total = 5e-6;
+    for (int si = 0; si < k->nstmts; si++)
+        if (has_grid(k, si)) {
+            tune_stmt s;
+            analyze_stmt(k, si, cfg, dims, &s);
+            total += gpu_stmt_time(k, t, cfg, &s, &g, gpu_stmt_mma(f, si));
+        }
+    qk_arena_free(a);
+    return total;
+}
+
 /* dims of the kernel, or 4096 everywhere. */
 static const int64_t *dims_or_default(const int64_t *dims, int64_t *buf, int n)
 {
@@ -611,6 +702,8 @@ double tune_model(const kir_kernel *k, const qk_target *t, const tir_config *cfg
     if (!dims && k->nsyms > 64)
         return 0;
     dims = dims_or_default(dims, dbuf, k->nsyms < 64 ? k->nsyms : 64);
+    if (t->kind == QK_TARGET_GPU)
+        return gpu_model(k, t, cfg, dims, lim);
     tune_rates r;
     rates(t, threads, lim, &r);
     double total = threads > 1 ? 3e-6 : 2e-7; /* launch: waking workers, or a call */
@@ -752,6 +845,25 @@ static void enumerate(const kir_kernel *k, const qk_target *t, const tir_config 
                             }
 }
 
+/* GPU: the general path honours tile_par and tile_inner (one thread
+ * per tile, at most 64 outputs: plan_stmt's budget); nothing else
+ * changes its code (lanes stay 1), and tensor-core tiles take nothing
+ * from the configuration, so their candidates collapse into one code. */
+static void enumerate_gpu(const kir_kernel *k, const qk_target *t, const tir_config *base, const int64_t *dims,
+                          const tune_limits *lim, const tune_kinfo *ki, tune_list *l)
+{
+    static const int pars[] = {1, 2, 4, 8, 16}, inners[] = {1, 2, 4, 8};
+    int np = ki->pin_par ? 1 : 5, ni = !ki->has_inner || ki->pin_inner ? 1 : 4;
+    for (int p = 0; p < np; p++)
+        for (int i = 0; i < ni; i++) {
+            tir_config c = *base;
+            c.tile_par = ki->pin_par ? base->tile_par : pars[p];
+            c.tile_inner = ki->has_inner && !ki->pin_inner ? inners[i] : base->tile_inner;
+            if (c.tile_par * c.tile_inner <= 64)
+                list_push(l, &c, tune_model(k, t, &c, dims, 1, lim));
+        }
+}
+
 static int cmp_cand(const tune_cand *x, const tune_cand *y)
 {
     return (x->model_s > y->model_s) - (x->model_s < y->model_s);
@@ -830,12 +942,18 @@ int tune_candidates(const kir_kernel *k, const qk_target *t, const tir_config *b
         dims = dims_or_default(dims, dbuf, k->nsyms < 64 ? k->nsyms : 64);
     out[0].cfg = *base;
     out[0].model_s = dims ? tune_model(k, t, base, dims, threads, lim) : 0;
-    if (t->kind != QK_TARGET_CPU || !dims)
-        return 1; /* GPU tiles are the builder's: nothing to search */
+    if (!dims)
+        return 1;
+    if (t->kind == QK_TARGET_GPU && max == 1)
+        return 1; /* JIT on a GPU keeps the builder's tiles unless the database has a measured record: the GPU
+                     model has not been checked against a device yet */
     tune_kinfo ki;
     kernel_info(k, base, dims, &ki);
     tune_list l = {0};
-    enumerate(k, t, base, dims, threads, lim, &ki, &l);
+    if (t->kind == QK_TARGET_GPU)
+        enumerate_gpu(k, t, base, dims, lim, &ki, &l);
+    else
+        enumerate(k, t, base, dims, threads, lim, &ki, &l);
     sort_list(&l);
     int n = max == 1 ? (l.n > 0 ? (out[0] = l.c[0], 1) : 0) : distinct_code(k, t, &l, out, max);
     free(l.c);

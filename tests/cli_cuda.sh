@@ -2,7 +2,9 @@
 # cli_cuda.sh — the CLI's GPU runtime paths that need no GPU: `qkc info
 # --targets` (the sm_80/sm_90 presets), `qkc probe --target` and `qkc bench
 # --target` failing cleanly without a CUDA driver (forced with QKC_LIBCUDA,
-# so the checks hold on GPU machines too), their usage errors, and PTX
+# so the checks hold on GPU machines too), their usage errors, `qkc tune
+# --target sm_90` ranking and checking candidates (--model-only) and
+# refusing to time them without a driver, and PTX
 # served from the on-disk kernel cache (QKC_CACHE_DIR): a second `qkc emit
 # --stage=ptx` leaves the cached file alone (same inode) and prints the
 # same PTX, while a corrupted file is replaced. `qkc bench --compile`
@@ -43,6 +45,20 @@ for lib in /nonexistent/libcuda.so.1 /usr/local/cuda/lib64/stubs/libcuda.so; do
   check "bench --target sm_90 --no-check, QKC_LIBCUDA=$lib: exit 1, 'no CUDA driver'" 'clean_fail "no CUDA driver"'
   unset QKC_LIBCUDA
 done
+# ---- tune --target: ranked and checked here, timed only on a device ----
+T2=examples/tensor_cores.qk
+q tune "$GEMV" --kernel gemv --dims "$DIMS" --target sm_90 --model-only --top 3
+check "tune --target sm_90 --model-only: exit 0, ranked candidates with registers and a verdict" \
+  '[ $rc -eq 0 ] && grep -q "^kernel gemv on sm_90" "$TMP/out" && grep -q "^  1 .*tile_par=.* legal" "$TMP/out"'
+q tune "$T2" --kernel w4a16 --dims M=16,N=256,K=512 --target sm_80 --model-only --json
+check "tune --target sm_80 --model-only --json: tensor cores, one legal candidate" \
+  '[ $rc -eq 0 ] && grep -q "\"legal\": true" "$TMP/out" && grep -q "\"registers\": [1-9]" "$TMP/out"'
+QKC_LIBCUDA=/nonexistent/libcuda.so.1 q tune "$GEMV" --kernel gemv --dims "$DIMS" --target sm_90 --top 2
+check "tune --target sm_90 without a driver: the list, then exit 1, 'measuring needs a CUDA device'" \
+  'clean_fail "measuring needs a CUDA device" && grep -q "legal" "$TMP/out"'
+q tune "$GEMV" --kernel gemv --sweep N=256..512 --dims K=512 --target sm_90
+check "tune --sweep --target sm_90: usage error" '[ $rc -eq 2 ]'
+
 # ---- a stand-in driver (tests/fake_libcuda.c, built next to qkc) ----
 FAKE="$(dirname "$QKC")/libqkc_fake_cuda.so"
 if [ -e "$FAKE" ]; then

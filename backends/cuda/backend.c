@@ -216,6 +216,28 @@ static int cuda_describe(void *state, qk_target *t, char *err, size_t errsz) {
     return rc;
 }
 
+/* Registers and shared memory of f's kernel: PTX by NVRTC, then ptxas -v. */
+static int cuda_resources(void *state, const tir_func *f, qk_resources *out, char *err, size_t errsz) {
+    cuda_state tmp = {.target = {.kind = QK_TARGET_GPU, .sm = 80}};
+    cuda_state *st = state ? state : &tmp;
+    char *kname = NULL, *ptx = NULL;
+    size_t len = 0;
+    if (!state)
+        pthread_mutex_init(&tmp.lock, NULL);
+    int rc = build_ptx(st, f, &kname, &ptx, &len, err, errsz);
+    if (rc == 0) {
+        out->block = CUDA_BLOCK;
+        rc = cuda_ptxas_info(ptx, target_sm(st), out, err, errsz);
+    }
+    free(kname);
+    free(ptx);
+    if (!state) {
+        cuda_nvrtc_unload(&tmp.nvrtc);
+        pthread_mutex_destroy(&tmp.lock);
+    }
+    return rc;
+}
+
 const qk_backend qk_backend_cuda = {
     .name = "cuda",
     .create = cuda_create,
@@ -231,4 +253,5 @@ const qk_backend qk_backend_cuda = {
     .describe = cuda_describe,
     .launch_timed = cuda_launch_timed,
     .copy_bandwidth = cuda_copy_bandwidth,
+    .resources = cuda_resources,
 };

@@ -129,6 +129,19 @@ int cuda_driver_copy_bandwidth(cuda_state *st, int64_t bytes, int reps, double *
  * is unchanged and err says which device is there. -1 + err without a
  * driver. */
 int cuda_driver_describe(cuda_state *st, qk_target *t, char *err, size_t errsz);
+/* ---- ptxas.c ---- */
+
+/* The toolkit's ptxas into buf: $QKC_PTXAS, $CUDA_HOME/bin/ptxas or
+ * /usr/local/cuda/bin/ptxas, the first that is executable. 0, or -1
+ * when there is none. */
+int cuda_ptxas_path(char *buf, size_t n);
+/* Assembles ptx for sm_<sm> with `ptxas -v` and reads its report (Used N
+ * registers, N bytes smem, N bytes spill stores) into r (block is not
+ * touched). 0, or -1 + err (no ptxas, or its first error line). */
+int cuda_ptxas_info(const char *ptx, int sm, qk_resources *r, char *err, size_t errsz);
+/* Parses a `ptxas -v` report. 0, or -1 when it has no register count. */
+int cuda_ptxas_parse(const char *log, qk_resources *r);
+
 /* Unloads code's module, if one was loaded. */
 void cuda_driver_release_code(cuda_state *st, cuda_code *code);
 /* Releases the primary context (libcuda stays mapped: RTLD_NODELETE). */
