@@ -159,23 +159,33 @@ static void cuda_release(void *state, qk_code *c) {
     c->priv = NULL;
 }
 
-/* PTX for `qkc emit`; with no state, a temporary one for sm_80. */
-static int emit_ptx(void *state, const tir_func *f, qk_buf *out, char *err, size_t errsz) {
+/* f's PTX (malloc'd into *ptx) and the state's sm; with no state, a
+ * temporary one for sm_80 (qkc emit, the tuner on a preset). */
+static int ptx_of(void *state, const tir_func *f, char **ptx, int *sm, char *err, size_t errsz) {
     cuda_state tmp = {.target = {.kind = QK_TARGET_GPU, .sm = 80}};
     cuda_state *st = state ? state : &tmp;
     if (!state)
         pthread_mutex_init(&tmp.lock, NULL);
-    char *kname = NULL, *ptx = NULL;
+    char *kname = NULL;
     size_t len = 0;
-    int rc = build_ptx(st, f, &kname, &ptx, &len, err, errsz);
-    if (rc == 0)
-        qk_buf_puts(out, ptx);
+    *ptx = NULL;
+    int rc = build_ptx(st, f, &kname, ptx, &len, err, errsz);
+    *sm = target_sm(st);
     free(kname);
-    free(ptx);
     if (!state) {
         cuda_nvrtc_unload(&tmp.nvrtc);
         pthread_mutex_destroy(&tmp.lock);
     }
+    return rc;
+}
+
+/* PTX for `qkc emit`. */
+static int emit_ptx(void *state, const tir_func *f, qk_buf *out, char *err, size_t errsz) {
+    char *ptx;
+    int sm, rc = ptx_of(state, f, &ptx, &sm, err, errsz);
+    if (rc == 0)
+        qk_buf_puts(out, ptx);
+    free(ptx);
     return rc;
 }
 
@@ -218,23 +228,13 @@ static int cuda_describe(void *state, qk_target *t, char *err, size_t errsz) {
 
 /* Registers and shared memory of f's kernel: PTX by NVRTC, then ptxas -v. */
 static int cuda_resources(void *state, const tir_func *f, qk_resources *out, char *err, size_t errsz) {
-    cuda_state tmp = {.target = {.kind = QK_TARGET_GPU, .sm = 80}};
-    cuda_state *st = state ? state : &tmp;
-    char *kname = NULL, *ptx = NULL;
-    size_t len = 0;
-    if (!state)
-        pthread_mutex_init(&tmp.lock, NULL);
-    int rc = build_ptx(st, f, &kname, &ptx, &len, err, errsz);
+    char *ptx;
+    int sm, rc = ptx_of(state, f, &ptx, &sm, err, errsz);
     if (rc == 0) {
         out->block = CUDA_BLOCK;
-        rc = cuda_ptxas_info(ptx, target_sm(st), out, err, errsz);
+        rc = cuda_ptxas_info(ptx, sm, out, err, errsz);
     }
-    free(kname);
     free(ptx);
-    if (!state) {
-        cuda_nvrtc_unload(&tmp.nvrtc);
-        pthread_mutex_destroy(&tmp.lock);
-    }
     return rc;
 }
 
