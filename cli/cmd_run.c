@@ -170,7 +170,11 @@ static int setup(run_state *s, const cli_cmd *cmd, const cli_args *a)
         s->kname = qkc_program_kernel_name(s->p, 0);
     if (!s->kname)
         return cli_error("--kernel NAME is required (the program has %d kernels)", qkc_program_nkernels(s->p));
-    if (qkc_kernel_get(s->p, s->kname, &s->k) != QKC_OK)
+    qkc_kernel_options ko = {.config = cli_get(cmd, a, "config")};
+    qkc_status st = qkc_kernel_get_ex(s->p, s->kname, ko.config ? &ko : NULL, &s->k);
+    if (st == QKC_ERR_INVALID_ARG)
+        return cli_usage_error(cmd, "%s", qkc_errmsg(s->ctx));
+    if (st != QKC_OK)
         return cli_error("%s", qkc_errmsg(s->ctx));
     s->n = qkc_kernel_nparams(s->k);
     s->ndims = qkc_kernel_ndims(s->k);
@@ -267,7 +271,7 @@ static int run_run(const cli_cmd *cmd, const cli_args *a)
 const cli_cmd cli_cmd_run = {
     .name = "run",
     .summary = "Compile a kernel, run it on random inputs, check it against the reference, and time it.",
-    .usage = "FILE --kernel NAME --dims N=4096,K=4096 [--seed S] [--threads T] [--reps R] [--target T]",
+    .usage = "FILE --kernel NAME --dims N=4096,K=4096 [--seed S] [--threads T] [--reps R] [--target T] [--config TEXT]",
     .details = "Inputs are uniform in [-1, 1] (seeded; quantized parameters are packed from random f32).\n"
                "Per result it prints the max abs error, the normwise relative error max|y-ref|/max|ref|,\n"
                "the tolerance (f32 1e-4, f16 4e-3, bf16 3e-2; integers: max abs error <= 1) and PASS/FAIL,\n"
@@ -280,6 +284,8 @@ const cli_cmd cli_cmd_run = {
              {"threads", 'j', "T", "worker threads (0 = every core)", "0"},
              {"reps", 'r', "R", "timed repetitions", "enough for ~0.5 s, at least 3"},
              {"target", 't', "T", "host, x86-64-v3, x86-64-v4, sm_80, sm_90 (aarch64 targets: emit/build only)", "host"},
+             {"config", 'c', "TEXT", "explicit configuration, e.g. \"repack=1\" (weights row-interleaved: converted here)",
+              "tuning db/model"},
              {0}},
     .min_pos = 1,
     .max_pos = 1,

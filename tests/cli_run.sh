@@ -168,5 +168,22 @@ else
   bad "pack/unpack with --codebook, pack --mse"
 fi
 
+# ---- --config: row-interleaved weights converted by qkc run; a bad value is a usage error ----
+"$QKC" run examples/gemv_int8.qk --kernel gemv --dims N=45,K=300 --reps 3 -c repack=1 >"$TMP/out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q "PASS" "$TMP/out"; then ok "run -c repack=1: PASS"; else bad "run -c repack=1: PASS (rc $rc)"; fi
+"$QKC" run examples/gemv_int8.qk --kernel gemv --dims N=45,K=300 -c repack=99 >"$TMP/out" 2>&1
+rc=$?
+if [ $rc -eq 2 ] && grep -q "repack=99 is out of range" "$TMP/out"; then ok "run -c repack=99: exit 2"; else
+  bad "run -c repack=99: exit 2 (rc $rc)"
+fi
+"$QKC" run examples/q4_gemv.qk --kernel gemv --dims N=45,K=300 -c repack=1 >"$TMP/out" 2>&1
+rc=$?
+if [ $rc -eq 1 ] && grep -q "repack=16: the statement is not one sum\|repack=8: the statement is not one sum\|repack=4: the statement is not one sum" "$TMP/out"; then
+  ok "run -c repack=1 on an f32 GEMV: refused with the reason"
+else
+  bad "run -c repack=1 on an f32 GEMV: refused with the reason (rc $rc)"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
