@@ -69,85 +69,108 @@ int64_t qk_rowpack_size(const qk_format *f, int R, int64_t rows, int64_t k)
     return f->tensor_header_bytes + (rows + R - 1) / R * (R * rp.row_header + nb * rp.group_block);
 }
 
-/* Byte and bit of part p of item i of row r in a group-block's codes. */
-static void code_pos(const qk_rowpack *rp, const qk_rowpack_part *p, int r, int i, int64_t *byte, int *bit)
+/* Bits [bit, bit + w) of p, little-endian (w <= 32). */
+static uint32_t get_bits(const uint8_t *p, int64_t bit, int w)
 {
-    int S = 8 / p->w, j = i / 4, t = i % 4;
-    *byte = p->offset + (int64_t)(j / S) * 4 * rp->rows + 4 * r + t;
-    *bit = p->w * (j % S);
+    const uint8_t *q = p + bit / 8;
+    int sh = (int)(bit % 8), n = (sh + w + 7) / 8;
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)q[i] << (8 * i);
+    return (uint32_t)((v >> sh) & ((1ull << w) - 1));
 }
 
-/* Moves one row's blocks: to_rp = 1 format -> row-interleaved, else back. */
-static void move_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, uint8_t *std_row, uint8_t *group, int r,
-                     int to_rp)
+/* ORs v (w bits) into bits [bit, bit + w) of p, which are zero. */
+static void put_bits(uint8_t *p, int64_t bit, int w, uint32_t v)
 {
-    int R = rp->rows;
+    uint8_t *q = p + bit / 8;
+    int sh = (int)(bit % 8), n = (sh + w + 7) / 8;
+    uint64_t x = (uint64_t)v << sh;
+    for (int i = 0; i < n; i++)
+        q[i] |= (uint8_t)(x >> (8 * i));
+}
+
+/* Bit offset, in a group-block, of item it of number field fl of row r. */
+static int64_t num_bit(const qk_rowpack *rp, int fl, int it, int r)
+{
+    return rp->num_offset[fl] * 8 + ((int64_t)it * rp->rows + r) * rp->num_bits[fl];
+}
+
+/* Bit offset, in a group-block, of part p of code i of row r. */
+static int64_t code_bit(const qk_rowpack *rp, const qk_rowpack_part *p, int r, int i)
+{
+    int S = 8 / p->w, j = i / 4, t = i % 4;
+    int64_t byte = rp->codes + p->offset + (int64_t)(j / S) * 4 * rp->rows + 4 * r + t;
+    return byte * 8 + p->w * (j % S);
+}
+
+/* One row's blocks (format layout, at std) into its lanes of the group. */
+static void row_to_group(const qk_format *f, const qk_rowpack *rp, int64_t nb, const uint8_t *std, uint8_t *group, int r)
+{
     for (int64_t kb = 0; kb < nb; kb++) {
-        uint8_t *blk = std_row + kb * f->block_bytes;
+        const uint8_t *blk = std + kb * f->block_bytes;
         uint8_t *gb = group + kb * rp->group_block;
-        uint8_t *codes = gb + rp->codes;
         for (int fl = 0; fl < QK_FIELD_CODES; fl++)
-            for (int it = 0, w = rp->num_bits[fl]; w && it < f->items[fl]; it++) {
-                int64_t bit = ((int64_t)it * R + r) * w;
-                uint8_t *s = gb + rp->num_offset[fl] + bit / 8;
-                int sh = (int)(bit % 8), nb = (sh + w + 7) / 8;
-                if (to_rp) {
-                    uint64_t v = (uint64_t)qk_format_item(f, blk, fl, it) << sh;
-                    for (int i = 0; i < nb; i++)
-                        s[i] |= (uint8_t)(v >> (8 * i));
-                } else {
-                    uint64_t v = 0;
-                    for (int i = 0; i < nb; i++)
-                        v |= (uint64_t)s[i] << (8 * i);
-                    qk_format_put_item(f, blk, fl, it, (uint32_t)((v >> sh) & ((1ull << w) - 1)));
-                }
-            }
+            for (int it = 0; rp->num_bits[fl] && it < f->items[fl]; it++)
+                put_bits(gb, num_bit(rp, fl, it, r), rp->num_bits[fl], qk_format_item(f, blk, fl, it));
         for (int i = 0; i < f->block; i++) {
-            uint32_t code = to_rp ? qk_format_item(f, blk, QK_FIELD_CODES, i) : 0;
+            uint32_t code = qk_format_item(f, blk, QK_FIELD_CODES, i);
             for (int p = 0; p < rp->nparts; p++) {
                 const qk_rowpack_part *pt = &rp->parts[p];
-                int64_t byte;
-                int bit;
-                code_pos(rp, pt, r, i, &byte, &bit);
-                unsigned m = (1u << pt->w) - 1;
-                if (to_rp)
-                    codes[byte] |= (uint8_t)(((code >> pt->lo) & m) << bit);
-                else
-                    code |= ((codes[byte] >> bit) & m) << pt->lo;
+                put_bits(gb, code_bit(rp, pt, r, i), pt->w, (code >> pt->lo) & ((1u << pt->w) - 1));
             }
-            if (!to_rp)
-                qk_format_put_item(f, blk, QK_FIELD_CODES, i, code);
         }
     }
 }
 
-static void convert(const qk_format *f, int R, uint8_t *std, int64_t rows, int64_t k, uint8_t *rpk, int to_rp)
+/* The inverse: a row's lanes of the group back into its blocks at std. */
+static void group_to_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, const uint8_t *group, uint8_t *std, int r)
 {
-    qk_rowpack rp;
-    if (!qk_rowpack_check(f, R, &rp, NULL, 0))
-        return;
-    int64_t nb = (k + f->block - 1) / f->block, rb = qk_format_row_bytes(f, k);
-    if (to_rp)
-        memset(rpk, 0, (size_t)qk_rowpack_size(f, R, rows, k));
-    else
-        memset(std, 0, (size_t)qk_format_size(f, rows, k));
-    int h = f->tensor_header_bytes;
-    memcpy(to_rp ? rpk : std, to_rp ? std : rpk, (size_t)h);
-    int64_t gbytes = R * rp.row_header + nb * rp.group_block;
-    for (int64_t row = 0; row < rows; row++) {
-        uint8_t *sr = std + h + row * rb, *grp = rpk + h + row / R * gbytes;
-        int r = (int)(row % R), rh = rp.row_header;
-        memcpy(to_rp ? grp + r * rh : sr, to_rp ? sr : grp + r * rh, (size_t)rh);
-        move_row(f, &rp, nb, sr + rh, grp + R * rh, r, to_rp);
+    for (int64_t kb = 0; kb < nb; kb++) {
+        uint8_t *blk = std + kb * f->block_bytes;
+        const uint8_t *gb = group + kb * rp->group_block;
+        for (int fl = 0; fl < QK_FIELD_CODES; fl++)
+            for (int it = 0; rp->num_bits[fl] && it < f->items[fl]; it++)
+                qk_format_put_item(f, blk, fl, it, get_bits(gb, num_bit(rp, fl, it, r), rp->num_bits[fl]));
+        for (int i = 0; i < f->block; i++) {
+            uint32_t code = 0;
+            for (int p = 0; p < rp->nparts; p++)
+                code |= get_bits(gb, code_bit(rp, &rp->parts[p], r, i), rp->parts[p].w) << rp->parts[p].lo;
+            qk_format_put_item(f, blk, QK_FIELD_CODES, i, code);
+        }
     }
 }
 
 void qk_rowpack_pack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst)
 {
-    convert(f, R, (uint8_t *)src, rows, k, dst, 1);
+    qk_rowpack rp;
+    if (!qk_rowpack_check(f, R, &rp, NULL, 0))
+        return;
+    int64_t nb = (k + f->block - 1) / f->block, rb = qk_format_row_bytes(f, k), h = f->tensor_header_bytes;
+    int64_t rh = rp.row_header, gbytes = R * rh + nb * rp.group_block;
+    memset(dst, 0, (size_t)qk_rowpack_size(f, R, rows, k));
+    memcpy(dst, src, (size_t)h);
+    for (int64_t row = 0; row < rows; row++) {
+        const uint8_t *sr = src + h + row * rb;
+        uint8_t *grp = dst + h + row / R * gbytes;
+        memcpy(grp + row % R * rh, sr, (size_t)rh); /* the per-row scale */
+        row_to_group(f, &rp, nb, sr + rh, grp + R * rh, (int)(row % R));
+    }
 }
 
 void qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst)
 {
-    convert(f, R, dst, rows, k, (uint8_t *)src, 0);
+    qk_rowpack rp;
+    if (!qk_rowpack_check(f, R, &rp, NULL, 0))
+        return;
+    int64_t nb = (k + f->block - 1) / f->block, rb = qk_format_row_bytes(f, k), h = f->tensor_header_bytes;
+    int64_t rh = rp.row_header, gbytes = R * rh + nb * rp.group_block;
+    memset(dst, 0, (size_t)qk_format_size(f, rows, k));
+    memcpy(dst, src, (size_t)h);
+    for (int64_t row = 0; row < rows; row++) {
+        const uint8_t *grp = src + h + row / R * gbytes;
+        uint8_t *dr = dst + h + row * rb;
+        memcpy(dr, grp + row % R * rh, (size_t)rh);
+        group_to_row(f, &rp, nb, grp + R * rh, dr + rh, (int)(row % R));
+    }
 }

@@ -674,6 +674,11 @@ int tir_config_parse(const char *text, tir_config *cfg, char *err, size_t errsz)
                              hi);
                     return -1;
                 }
+                if (fld == &c.repack && val != 0 && val != 1 && val != 4 && val != 8 && val != 16) {
+                    snprintf(err, errsz, "configuration: repack=%ld: rows per group are 4, 8 or 16 (1: the target's "
+                             "choice, 0: the format's layout)", val);
+                    return -1;
+                }
                 *fld = (int)val;
             }
         }

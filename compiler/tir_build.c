@@ -1463,6 +1463,15 @@ static int mul_vec(bctx *c, int b, int x, int y)
     return x < 0 ? y : y < 0 ? x : fbin(c, b, TIR_FMUL, x, y);
 }
 
+/* R consecutive little-endian unsigned numbers of `bytes` (1, 2 or 4)
+ * bytes at byte `at` of ptr, as i32 x R. */
+static int load_u32_lanes(bctx *c, int b, int ptr, int at, int bytes, int R)
+{
+    tir_scalar rs = bytes == 1 ? TS_I8 : bytes == 2 ? TS_I16 : TS_I32;
+    int raw = tir_emit(c->f, b, TIR_LOAD, tir_t(rs, R), ptr, at, -1, -1);
+    return rs != TS_I32 ? emit1(c, b, TIR_ZEXT, tir_t(TS_I32, R), raw) : raw;
+}
+
 /* Item `item` of number field fl of the R rows of the group-block at
  * byte blk, as f32 x R; -1 when blocks have no such field. */
 static int rowpack_num(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int fl, int item, qk_num n)
@@ -1473,12 +1482,9 @@ static int rowpack_num(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk
         return -1;
     int64_t off = rp->num_offset[fl] + (int64_t)item * R * w / 8;
     int at = iadd(c, b, blk, ci(c, b, off)), raw;
-    if (w % 8 == 0) {
-        tir_scalar rs = w == 8 ? TS_I8 : w == 16 ? TS_I16 : TS_I32;
-        raw = tir_emit(c->f, b, TIR_LOAD, tir_t(rs, R), c->ptr[p->uop->tensor], at, -1, -1);
-        if (rs != TS_I32)
-            raw = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, R), raw);
-    } else { /* w < 8 bits per row: lane r takes the 2 bytes holding bits [w r, w r + w), shifted and masked */
+    if (w % 8 == 0)
+        raw = load_u32_lanes(c, b, c->ptr[p->uop->tensor], at, w / 8, R);
+    else { /* w < 8 bits per row: lane r takes the 2 bytes holding bits [w r, w r + w), shifted and masked */
         int nb = 1;
         while (nb < R * w / 8 + 1)
             nb *= 2;
@@ -1605,13 +1611,9 @@ static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int i
         int gstart = iadd(c, b, ci(c, b, wt->fmt->tensor_header_bytes), imul(c, b, iadd(c, b, grp0, ci(c, b, t)), gbytes));
         gbase[t] = rh ? iadd(c, b, gstart, ci(c, b, rh)) : gstart;
         srow[t] = -1; /* the rows' per-row scales */
-        if (rp->row_header) {
-            tir_scalar rs = rp->row_header == 1 ? TS_I8 : rp->row_header == 2 ? TS_I16 : TS_I32;
-            int raw = tir_emit(c->f, b, TIR_LOAD, tir_t(rs, R), c->ptr[p->uop->tensor], gstart, -1, -1);
-            if (rs != TS_I32)
-                raw = emit1(c, b, TIR_ZEXT, tir_t(TS_I32, R), raw);
-            srow[t] = tdec_num(c->f, b, wt->fmt->scale_num, raw);
-        }
+        if (rp->row_header)
+            srow[t] = tdec_num(c->f, b, wt->fmt->scale_num,
+                               load_u32_lanes(c, b, c->ptr[p->uop->tensor], gstart, rp->row_header, R));
     }
     /* U blocks per iteration (kblocks, else at least 128 items), then single blocks, then the partial one */
     int U = c->cfg.kblocks > 1 ? c->cfg.kblocks : B >= 128 ? 1 : 128 / B;

@@ -185,5 +185,19 @@ else
   bad "run -c repack=1 on an f32 GEMV: refused with the reason (rc $rc)"
 fi
 
+# ---- emit --config: the configuration shows in the tiled IR; a bad one is an error, no crash ----
+"$QKC" emit --stage=tir examples/gemv_int8.qk --kernel gemv -c "repack=1 tile_par=8" >"$TMP/out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q "config: .*tile_par=8.*repack=1" "$TMP/out" && grep -q "sums" "$TMP/out"; then
+  ok "emit -c repack=1: the config line and the sums phase"
+else
+  bad "emit -c repack=1: the config line and the sums phase (rc $rc)"
+fi
+"$QKC" emit --stage=tir examples/gemv_int8.qk --kernel gemv -c "frob=1" >"$TMP/out" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "unknown key 'frob'" "$TMP/out"; then ok "emit -c frob=1: error"; else
+  bad "emit -c frob=1: error (rc $rc)"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -697,6 +697,73 @@ static void test_kernel_options(void)
     rmdir(dir);
 }
 
+/* Row-interleaved weights (repack=R): every bad request of the layout's
+ * calls returns a status and a message, never touches memory it was not
+ * given, and a kernel that cannot take the layout is refused with the rule. */
+static void test_repack_errors(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 1);
+    qkc_program *p = new_prog(ctx, "format q4 { code = uint4 offset 8; block = 32; scale = f16 }\n"
+                                   "format q8 { code = int8; block = 32; scale = f32 }\n"
+                                   "kernel gv(W: q4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
+                                   "kernel gf(W: q4[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n");
+    qkc_kernel *k = NULL, *plain = NULL;
+    qkc_kernel_options ko = {.config = "repack=4"};
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gv", &ko, &k), QKC_OK);
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get(p, "gv", &plain), QKC_OK);
+    qkc_param_info pi;
+    CU_ASSERT_EQUAL(qkc_kernel_param(k, 0, &pi), QKC_OK);
+    CU_ASSERT_EQUAL(pi.repack_rows, 4);
+    CU_ASSERT_EQUAL(qkc_kernel_param(k, 1, &pi), QKC_OK);
+    CU_ASSERT_EQUAL(pi.repack_rows, 0);
+    size_t n = 0, sb = 0;
+    CU_ASSERT_EQUAL(qkc_format_size(p, "q4", 6, 64, &sb), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_kernel_repacked_size(k, 0, 6, 64, &n), QKC_OK);
+    CU_ASSERT_EQUAL(n, 8 * 2 * 18); /* 6 rows padded to 8, 2 blocks of 18 bytes each */
+    CU_ASSERT_EQUAL(qkc_kernel_repacked_size(NULL, 0, 6, 64, &n), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_kernel_repacked_size(k, 0, 6, 64, NULL), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_kernel_repacked_size(k, 1, 6, 64, &n), QKC_ERR_INVALID_ARG);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "not read row-interleaved") != NULL);
+    CU_ASSERT_EQUAL(qkc_kernel_repacked_size(k, 7, 6, 64, &n), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_kernel_repacked_size(k, -1, 6, 64, &n), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_kernel_repacked_size(plain, 0, 6, 64, &n), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_kernel_repacked_size(k, 0, -6, 64, &n), QKC_ERR_SHAPE);
+    CU_ASSERT_EQUAL(qkc_kernel_repacked_size(k, 0, 6, 0, &n), QKC_ERR_SHAPE);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "bad shape") != NULL);
+    uint8_t src[512] = {0}, dst[512];
+    CU_ASSERT_EQUAL(qkc_kernel_repack(k, 0, NULL, sb, 6, 64, dst, n), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_kernel_repack(k, 0, src, sb, 6, 64, NULL, n), QKC_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(qkc_kernel_repack(k, 0, src, sb - 1, 6, 64, dst, n), QKC_ERR_SHAPE);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "src has") != NULL);
+    CU_ASSERT_EQUAL(qkc_kernel_repack(k, 0, src, sb, 6, 64, dst, n - 1), QKC_ERR_SHAPE);
+    CU_ASSERT(strstr(qkc_errmsg(ctx), "dst has") != NULL);
+    CU_ASSERT_EQUAL(qkc_kernel_unrepack(k, 0, src, n - 1, 6, 64, dst, sb), QKC_ERR_SHAPE);
+    CU_ASSERT_EQUAL(qkc_kernel_unrepack(k, 0, src, n, 6, 64, dst, sb - 1), QKC_ERR_SHAPE);
+    CU_ASSERT_EQUAL(qkc_kernel_repack(k, 0, src, sb, 6, 64, dst, n), QKC_OK);
+    /* kernels the layout does not fit, and bad values: refused with the rule */
+    static const struct {
+        const char *kernel, *config, *want;
+        qkc_status st;
+    } bad[] = {
+        {"gf", "repack=4", "repack=4: the statement is not one sum", QKC_ERR_UNSUPPORTED},
+        {"gv", "repack=3", "repack=3: rows per group are 4, 8 or 16", QKC_ERR_INVALID_ARG},
+        {"gv", "repack=99", "out of range", QKC_ERR_INVALID_ARG},
+        {"gv", "repack=-1", "out of range", QKC_ERR_INVALID_ARG},
+    };
+    for (int i = 0; i < QK_COUNT(bad); i++) {
+        qkc_kernel *kb = (qkc_kernel *)1;
+        qkc_kernel_options o = {.config = bad[i].config};
+        qkc_status st = qkc_kernel_get_ex(p, bad[i].kernel, &o, &kb);
+        CU_ASSERT_EQUAL(st, bad[i].st);
+        CU_ASSERT_PTR_NULL(kb);
+        if (!strstr(qkc_errmsg(ctx), bad[i].want))
+            printf("\n'%s': message '%s' lacks '%s'\n", bad[i].config, qkc_errmsg(ctx), bad[i].want);
+        CU_ASSERT(strstr(qkc_errmsg(ctx), bad[i].want) != NULL);
+    }
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
 static void test_cache(void)
 {
     qkc_ctx *ctx = new_ctx(NULL, 1);
@@ -879,6 +946,7 @@ int main(void)
     CU_add_test(s, "emit", test_emit);
     CU_add_test(s, "launch gemv", test_launch_gemv);
     CU_add_test(s, "launch validation", test_launch_validation);
+    CU_add_test(s, "row-interleaved weights: bad requests", test_repack_errors);
     CU_add_test(s, "affine index out of range", test_affine_range);
     CU_add_test(s, "strided tensors", test_strided);
     CU_add_test(s, "raw function pointer", test_fnptr);
