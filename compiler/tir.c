@@ -573,6 +573,8 @@ void tir_config_print(const tir_config *cfg, char *buf, size_t n)
                   cfg->tile_par, cfg->tile_inner, cfg->unroll, cfg->idot, cfg->idot_bytes, cfg->kblocks);
     if (cfg->repack)
         qk_buf_printf(&b, " repack=%d", cfg->repack);
+    if (cfg->streams)
+        qk_buf_printf(&b, " streams=%d", cfg->streams);
     if (cfg->parallel[0])
         qk_buf_printf(&b, " parallel=%s", cfg->parallel);
     for (int i = 0; i < cfg->ntiles; i++)
@@ -598,6 +600,7 @@ static int *config_field(tir_config *cfg, const char *key, size_t len, int *lo, 
         {"idot_bytes", offsetof(tir_config, idot_bytes), 4, 64},
         {"kblocks", offsetof(tir_config, kblocks), 1, 16},
         {"repack", offsetof(tir_config, repack), 0, 16},
+        {"streams", offsetof(tir_config, streams), 0, 8},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strlen(keys[i].name) == len && strncmp(keys[i].name, key, len) == 0) {
@@ -665,7 +668,7 @@ int tir_config_parse(const char *text, tir_config *cfg, char *err, size_t errsz)
                 if (!fld) {
                     snprintf(err, errsz,
                              "configuration: unknown key '%.*s' (keys: lanes, tile_par, tile_inner, unroll, idot, "
-                             "idot_bytes, kblocks, repack, parallel, tile.INDEX)",
+                             "idot_bytes, kblocks, repack, streams, parallel, tile.INDEX)",
                              (int)klen, p);
                     return -1;
                 }
@@ -677,6 +680,11 @@ int tir_config_parse(const char *text, tir_config *cfg, char *err, size_t errsz)
                 if (fld == &c.repack && val != 0 && val != 1 && val != 4 && val != 8 && val != 16) {
                     snprintf(err, errsz, "configuration: repack=%ld: rows per group are 4, 8 or 16 (1: the target's "
                              "choice, 0: the format's layout)", val);
+                    return -1;
+                }
+                if (fld == &c.streams && (val & (val - 1))) {
+                    snprintf(err, errsz, "configuration: streams=%ld: runs taken in turn are 1, 2, 4 or 8 (0: the "
+                             "builder's choice)", val);
                     return -1;
                 }
                 *fld = (int)val;

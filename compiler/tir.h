@@ -182,6 +182,8 @@ typedef struct tir_config {
                         layout of R rows (compiler/rowpack.h), R rows per vector;
                         1: R chosen for the target (one vector of i32 lanes).
                         Part of the kernel's ABI: never chosen by the tuner */
+    int streams;     /* CPU: runs of a thread's work items taken in turn (1, 2, 4,
+                        8; tir_build.c grid_loop); 0: the builder's choice */
     char parallel[64]; /* name of the parallel index; "" = builder's choice */
     int ntiles;        /* per-index requests from the schedule block */
     struct {

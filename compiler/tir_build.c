@@ -469,6 +469,78 @@ static int xnor_operand(bctx *c, const kir_expr *e, int v)
     return along_last(c, e, v) && bit_string(c->k->tensors[e->tensor].fmt);
 }
 
+/* A sign-bit row that is one plain bit string: blocks of whole 64-bit
+ * words holding only codes, and no scale that varies along the row. */
+static int xnor_flat(const qk_format *f, const qk_piece *p)
+{
+    return f->block % 64 == 0 && f->block_bytes * 8 == f->block && p->byte == 0 && f->scale_per != QK_PER_BLOCK &&
+           !f->sub_block && f->min_num == QK_NUM_NONE && f->zero == QK_ZERO_NONE;
+}
+
+/* popcount(a xor b) over `nw` 64-bit words from byte offsets oa, ob of
+ * the two rows, L words per vector step (the last step masked), into
+ * the i64 VAR pop (L lanes). */
+static void xnor_words(bctx *c, int b, int pa, int oa, int pb, int ob, int nw, int L, int pop)
+{
+    int nvec = emit2(c, b, TIR_SUB, nw, emit2(c, b, TIR_REM, nw, ci(c, b, L)));
+    for (int masked = 0; masked < 2; masked++) {
+        int body, lo = masked ? nvec : ci(c, b, 0), hi = masked ? nw : nvec;
+        int i = tir_loop(c->f, b, lo, hi, ci(c, b, L), TL_SERIAL, masked ? "wt" : "w", &body);
+        int m = -1;
+        if (masked) {
+            int32_t iv[64];
+            for (int l = 0; l < L; l++)
+                iv[l] = l;
+            int idx = emit2(c, body, TIR_ADD, splat(c, body, i, L), tir_const_lanes(c->f, body, TS_I64, L, iv));
+            m = tir_emit(c->f, body, TIR_ILT, tir_t(TS_I1, L), idx, splat(c, body, nw, L), -1, -1);
+        }
+        int at = imul(c, body, i, ci(c, body, 8));
+        int va = tir_emit(c->f, body, TIR_LOAD, tir_t(TS_I64, L), pa, iadd(c, body, oa, at), m, -1);
+        int vb = tir_emit(c->f, body, TIR_LOAD, tir_t(TS_I64, L), pb, iadd(c, body, ob, at), m, -1);
+        int cnt = emit1(c, body, TIR_POPCNT, tir_t(TS_I64, L), emit2(c, body, TIR_XOR, va, vb));
+        int cur = emit1(c, body, TIR_VGET, tir_t(TS_I64, L), pop);
+        tir_emit(c->f, body, TIR_VSET, tir_t(TS_VOID, 1), pop, iadd(c, body, cur, cnt), -1, -1);
+    }
+}
+
+/* The row form of lower_sum_xnor (both operands xnor_flat on a CPU
+ * target): the whole words of the rows in vectors of 64-bit lanes, the
+ * last partial word masked to the extent, one scale product per row. */
+static int lower_sum_xnor_row(bctx *c, int b, const tdec_src *sa, const tdec_src *sb, int E)
+{
+    int L = c->t->vector_bits / 64;
+    int oa = iadd(c, b, sa->row, ci(c, b, sa->fmt->row_header_bytes));
+    int ob = iadd(c, b, sb->row, ci(c, b, sb->fmt->row_header_bytes));
+    int pop = tir_emit(c->f, b, TIR_VAR, tir_t(TS_I64, L), cis(c, b, TS_I64, L, 0), -1, -1, -1);
+    int nfull = emit2(c, b, TIR_DIV, E, ci(c, b, 64));
+    xnor_words(c, b, sa->ptr, oa, sb->ptr, ob, nfull, L, pop);
+    int v = emit1(c, b, TIR_VGET, tir_t(TS_I64, L), pop);
+    int total = -1;
+    for (int l = 0; l < L; l++) {
+        int x = tir_emit(c->f, b, TIR_EXTRACT, tir_t(TS_I64, 1), v, -1, -1, -1);
+        c->f->nodes[x].imm = l;
+        total = total < 0 ? x : iadd(c, b, total, x);
+    }
+    /* the partial word, if any: its bits below E - 64 * nfull */
+    int tail = tir_emit(c->f, b, TIR_VAR, tir_t(TS_I64, 1), total, -1, -1, -1);
+    int tb;
+    int w = tir_loop(c->f, b, nfull, emit2(c, b, TIR_DIV, iadd(c, b, E, ci(c, b, 63)), ci(c, b, 64)), ci(c, b, 1),
+                     TL_SERIAL, "wp", &tb);
+    int at = imul(c, tb, w, ci(c, tb, 8));
+    int x = emit2(c, tb, TIR_XOR, tir_emit(c->f, tb, TIR_LOAD, tir_t(TS_I64, 1), sa->ptr, iadd(c, tb, oa, at), -1, -1),
+                  tir_emit(c->f, tb, TIR_LOAD, tir_t(TS_I64, 1), sb->ptr, iadd(c, tb, ob, at), -1, -1));
+    int rem = emit2(c, tb, TIR_SUB, E, imul(c, tb, w, ci(c, tb, 64)));
+    int m = emit2(c, tb, TIR_SUB, emit2(c, tb, TIR_SHL, ci(c, tb, 1), rem), ci(c, tb, 1));
+    int cur = emit1(c, tb, TIR_VGET, tir_t(TS_I64, 1), tail);
+    tir_emit(c->f, tb, TIR_VSET, tir_t(TS_VOID, 1), tail,
+             iadd(c, tb, cur, emit1(c, tb, TIR_POPCNT, tir_t(TS_I64, 1), emit2(c, tb, TIR_AND, x, m))), -1, -1);
+    int pc = emit1(c, b, TIR_VGET, tir_t(TS_I64, 1), tail);
+    int dot = emit2(c, b, TIR_SUB, E, iadd(c, b, pc, pc));
+    int fd = emit1(c, b, TIR_SITOFP, tir_t(TS_F32, 1), emit1(c, b, TIR_TRUNC, tir_t(TS_I32, 1), dot));
+    int z = ci(c, b, 0);
+    return fbin(c, b, TIR_FMUL, fd, fbin(c, b, TIR_FMUL, tdec_scale(c->f, b, sa, z), tdec_scale(c->f, b, sb, z)));
+}
+
 /* sum(k) A[.., k] * W[.., k] over two sign-bit tensors of one block size:
  * per block, dot = valid - 2 * popcount((a xor w) & valid bits), times
  * both block scales. Words of up to 64 bits. */
@@ -480,9 +552,11 @@ static int lower_sum_xnor(bctx *c, int b, const kir_expr *e)
     tir_scalar ws = W == 64 ? TS_I64 : W == 32 ? TS_I32 : W == 16 ? TS_I16 : TS_I8;
     const qk_piece *pa = bit_string(fa), *pb = bit_string(fb);
     int E = dim_node(c, b, c->k->vars[e->vars[0]].extent);
+    tdec_src sa = quant_src(c, b, xa), sb = quant_src(c, b, xb);
+    if (c->t->kind == QK_TARGET_CPU && c->t->vector_bits >= 128 && xnor_flat(fa, pa) && xnor_flat(fb, pb))
+        return lower_sum_xnor_row(c, b, &sa, &sb, E);
     int acc = tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, 1), cf(c, b, 1, 0), -1, -1, -1);
     c->f->nodes[acc].name = "acc";
-    tdec_src sa = quant_src(c, b, xa), sb = quant_src(c, b, xb);
     int nb = emit2(c, b, TIR_DIV, iadd(c, b, E, ci(c, b, B - 1)), ci(c, b, B));
     int body;
     int kb = tir_loop(c->f, b, ci(c, b, 0), nb, ci(c, b, 1), TL_SERIAL, "kb", &body);
@@ -1880,8 +1954,12 @@ static int build_grid(bctx *c, stmt_ctx *s, int si, int item_off);
 
 /* The parallel loop of a grid of `count` work items (i64 node) numbered
  * from item_off in the function's item space: its share of [begin, end).
- * Returns the item variable; *body is the loop's block. */
-static int grid_loop(bctx *c, int count, int item_off, int *body)
+ * With S > 1 streams (a power of two, CPU) the share is cut into S equal
+ * runs taken in turn, one item of each: consecutive items then read S
+ * distant places of memory, which keeps more lines in flight than one
+ * sequential stream when items are short. Returns the item variable;
+ * *body is the block that computes it. */
+static int grid_loop(bctx *c, int count, int item_off, int S, int *body)
 {
     tir_func *f = c->f;
     int b = f->entry;
@@ -1890,7 +1968,19 @@ static int grid_loop(bctx *c, int count, int item_off, int *body)
     f->nodes[end].imm = f->arg_end;
     int lo = emit2(c, b, TIR_MAX, emit2(c, b, TIR_SUB, begin, item_off), ci(c, b, 0));
     int hi = emit2(c, b, TIR_MIN, emit2(c, b, TIR_SUB, end, item_off), count);
-    return tir_loop(f, b, lo, hi, ci(c, b, 1), TL_PARALLEL, "item", body);
+    if (c->t->kind != QK_TARGET_CPU || S <= 1)
+        return tir_loop(f, b, lo, hi, ci(c, b, 1), TL_PARALLEL, "item", body);
+    int sh = 0;
+    while ((1 << (sh + 1)) <= S)
+        sh++;
+    S = 1 << sh;
+    int q = emit2(c, b, TIR_DIV, iadd(c, b, emit2(c, b, TIR_SUB, hi, lo), ci(c, b, S - 1)), ci(c, b, S)), lb, eb;
+    int j = tir_loop(f, b, ci(c, b, 0), imul(c, b, q, ci(c, b, S)), ci(c, b, 1), TL_PARALLEL, "turn", &lb);
+    int it = iadd(c, lb, lo, iadd(c, lb, imul(c, lb, emit2(c, lb, TIR_AND, j, ci(c, lb, S - 1)), q),
+                                  emit2(c, lb, TIR_SHR, j, ci(c, lb, sh))));
+    f->nodes[it].name = "item";
+    tir_if(f, lb, tir_emit(f, lb, TIR_ILT, tir_t(TS_I1, 1), it, hi, -1, -1), body, &eb);
+    return it;
 }
 
 /* The grid of the int8 operand's group sums (TIR_SCRATCH_SUMS) in the
@@ -1913,7 +2003,7 @@ static int rowpack_sums(bctx *c, stmt_ctx *s, int si, int item_off)
             f->scratch[i].group = G;
         }
     int rows = dim_node(c, b, ext), body;
-    int it = grid_loop(c, rows, item_off, &body);
+    int it = grid_loop(c, rows, item_off, 1, &body);
     c->nmemo = 0;
     c->mask = -1;
     if (t->rank == 2)
@@ -2034,7 +2124,9 @@ static int build_grid(bctx *c, stmt_ctx *s, int si, int item_off)
     f->grids[f->ngrids++] = (tir_grid){si, ext, s->np, 0};
     int E = dim_node(c, b, ext), tp = ci(c, b, s->np);
     int cnt = emit2(c, b, TIR_DIV, iadd(c, b, E, ci(c, b, s->np - 1)), tp), body;
-    int it = grid_loop(c, cnt, item_off, &body);
+    /* one output per item and no row groups: items are short, take 4 streams */
+    int S = c->cfg.streams ? c->cfg.streams : s->np == 1 && !s->rowpack && s->par >= 0 ? 4 : 1;
+    int it = grid_loop(c, cnt, item_off, S, &body);
     c->nmemo = 0;
     if (s->par < 0) {
         emit_lhs(c, body, s, 0, -1, -1);
@@ -2194,7 +2286,7 @@ static int build_transform(bctx *c, int si, int item_off)
     kir_dim ext = par >= 0 ? c->k->vars[st->lhs[par]].extent : (kir_dim){-1, 1};
     f->grids[f->ngrids++] = (tir_grid){si, ext, 1, 0};
     int cnt = dim_node(c, b, ext), body;
-    int it = grid_loop(c, cnt, item_off, &body);
+    int it = grid_loop(c, cnt, item_off, 1, &body);
     c->nmemo = 0;
     c->lanes = 1;
     c->mask = -1;

@@ -5,6 +5,7 @@
 #
 #   [REPS=10] [REPACK=R] scripts/bench_table.sh [QKC] [DIMS] > table.md
 #
+# FORMATS=a,b,c keeps only those formats' rows.
 # TIMEOUT (seconds, default 900) bounds each format's run (aqlm_1x16's
 # exhaustive codebook quantization takes hours): such a row says "failed".
 # REPACK=R (1, 4, 8, 16): the integer-dot kernels read their weights in the
@@ -12,7 +13,9 @@
 # converts the packed weights once, before timing); formats without that
 # layout run as without REPACK, and the path column says which ran.
 #
-# Formats with an integer image (tir_decode.h) run as llama.cpp runs them
+# Sign-bit formats (code = binary) run as XNOR-Net runs them: x quantized
+# to the weights' own format in the kernel, the reduction by popcount.
+# Other formats with an integer image (tir_decode.h) run as llama.cpp runs them
 # in decoding: the activation vector is quantized to q8_0 inside the kernel
 # and the reduction uses integer dot products. The others (minifloats,
 # tables, codebooks, N:M) multiply decoded f32 weights with f32
@@ -26,6 +29,9 @@ trap 'rm -rf "$tmp"' EXIT
 echo "| format | bits/w | path | 1 thread GB/s | of DRAM | all threads GB/s | of DRAM |"
 echo "|---|---|---|---|---|---|---|"
 "$QKC" info --list | tail -n +2 | while read -r name bpw block bytes file; do
+    if [ -n "${FORMATS:-}" ] && ! grep -qx "$name" <<<"${FORMATS//,/$'\n'}"; then
+        continue
+    fi
     book="" w="$name"
     shape=$("$QKC" info "$name" 2>/dev/null | sed -n 's/^codebook (a kernel parameter): \[\([0-9, ]*\)\].*/\1/p')
     if [ -n "$shape" ]; then
@@ -43,9 +49,19 @@ kernel gemv_f32(W: $w[N, K]$book, x: f32[K]) -> y: f32[N] {
   y[n] = sum(k) W[n, k] * x[k]
 }
 QK
+    if "$QKC" info "$name" 2>/dev/null | head -1 | grep -q 'code = binary'; then
+        cat >> "$tmp/k.qk" <<QK
+kernel gemv_b1(W: $w[N, K], x: f32[K]) -> y: f32[N] {
+  xb[k] = quantize(x[k], $name)
+  y[n] = sum(k) W[n, k] * xb[k]
+}
+QK
+    fi
     k=gemv_f32 path="f32"
     tir=$("$QKC" emit "$tmp/k.qk" --kernel gemv_i8 --stage=tir 2>/dev/null)
-    if grep -qw dot4 <<<"$tir"; then
+    if grep -qw popcnt <<<"$("$QKC" emit "$tmp/k.qk" --kernel gemv_b1 --stage=tir 2>/dev/null)"; then
+        k=gemv_b1 path="popcount, x: $name"
+    elif grep -qw dot4 <<<"$tir"; then
         k=gemv_i8 path="int8 dot"
     fi
     out=""

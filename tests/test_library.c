@@ -352,7 +352,9 @@ static int run_src(const char *src, const char *kname, int64_t K, char **asm_out
 }
 
 /* Binary x binary without scales: integer dot products, exact; the code
- * uses popcount. */
+ * uses popcount. Extents cover the row form's unmasked vector steps, its
+ * masked last step and a partial word (1000, 4133), whole words only
+ * (1024), and words of per-block scales (the block form, b1s). */
 static void test_xnor_popcount(void)
 {
     const char *src = "format b1 { code = binary; block = 64 }\n"
@@ -361,12 +363,17 @@ static void test_xnor_popcount(void)
                       "  xb[k] = quantize(x[k], b1)\n"
                       "  y[n] = i32(sum(k) xb[k] * W[n, k])\n"
                       "}\n"
+                      "format b1s { code = binary; block = 128; scale = f16 }\n"
                       "kernel xnor_scaled(x: f32[M, K], W: b1r[N, K]) -> y: f32[M, N] {\n"
                       "  xb[m, k] = quantize(x[m, k], b1r)\n"
                       "  y[m, n] = sum(k) xb[m, k] * W[n, k]\n"
+                      "}\n"
+                      "kernel xnor_blocks(x: f32[M, K], W: b1s[N, K]) -> y: f32[M, N] {\n"
+                      "  xb[m, k] = quantize(x[m, k], b1s)\n"
+                      "  y[m, n] = sum(k) xb[m, k] * W[n, k]\n"
                       "}\n";
-    int64_t Ks[] = {64, 100, 1000, 7};
-    for (int i = 0; i < 4; i++) {
+    int64_t Ks[] = {64, 100, 1000, 7, 1024, 4133};
+    for (int i = 0; i < 6; i++) {
         char *as = NULL;
         CU_ASSERT_EQUAL(run_src(src, "xnor", Ks[i], i == 0 ? &as : NULL), 0);
         if (i == 0) {
@@ -375,6 +382,7 @@ static void test_xnor_popcount(void)
             free(as);
         }
         CU_ASSERT_EQUAL(run_src(src, "xnor_scaled", Ks[i], NULL), 0);
+        CU_ASSERT_EQUAL(run_src(src, "xnor_blocks", Ks[i], NULL), 0);
     }
 }
 
