@@ -2239,7 +2239,8 @@ static void emit_line(bctx *c, int b, const kir_stmt *st, const kir_expr *rhs, i
     store_f32(c, lb, out, iadd(c, lb, base, imul(c, lb, i, str)), v);
     if (rhs->kind == KE_QUANT) {
         tdec_src dst = {t->fmt, c->ptr[st->tensor], imul(c, b, row, c->rowbytes[st->tensor]), -1};
-        tdec_encode_row(c->f, b, &dst, out, imul(c, b, base, ci(c, b, 4)), n);
+        tdec_encode_row(c->f, b, &dst, out, imul(c, b, base, ci(c, b, 4)), n,
+                        c->t->kind == QK_TARGET_CPU ? c->t->vector_bits / 32 : 1);
         return;
     }
     emit_fwht(c, b, out, base, str, n, rhs->hsize ? ci(c, b, rhs->hsize) : n);

@@ -34,7 +34,8 @@
  * (ggml's reference quantizers, generically: the scale from the group's
  * absmax rule, codes from x times the reciprocal of the unrounded scale,
  * roundf or the +0.5 truncation, minifloats rounded to nearest even),
- * writing bytes with byte loads, ORs and stores.
+ * writing bytes with byte loads, ORs and stores; formats of whole-byte
+ * codes with a maximum for statistic (q8_0) take vectors of elements.
  *
  * Prefix: tdec_ (public), static helpers unprefixed. */
 #include "compiler/tir_decode.h"
@@ -1508,8 +1509,9 @@ static int round_away(dctx *d, int q)
 /* max(lo, min(r, hi)) for a non-NaN f32 r, then to i32. */
 static int clamp_int(dctx *d, int r, int lo, int hi)
 {
-    r = sel(d, cmp(d, TIR_FLT, r, kf(d, 1, lo)), kf(d, 1, lo), r);
-    r = sel(d, cmp(d, TIR_FLT, kf(d, 1, hi), r), kf(d, 1, hi), r);
+    int L = lanes_of(d, r);
+    r = sel(d, cmp(d, TIR_FLT, r, kf(d, L, lo)), kf(d, L, lo), r);
+    r = sel(d, cmp(d, TIR_FLT, kf(d, L, hi), r), kf(d, L, hi), r);
     return op1(d, TIR_FPTOSI, TS_I32, r);
 }
 
@@ -1520,13 +1522,13 @@ static int int_code(enc *e, int q)
 {
     dctx *d = &e->d;
     const qk_format *fm = d->fm;
-    int nan = is_nan(d, q);
+    int nan = is_nan(d, q), L = lanes_of(d, q);
     if (fm->code == QK_CODE_UINT || fm->code == QK_CODE_OFFSET) {
         float add = (float)(fm->code == QK_CODE_OFFSET ? fm->offset : 0) + 0.5f;
-        int t = sel(d, nan, kf(d, 1, 0.0), op2(d, TIR_FADD, q, kf(d, 1, add)));
+        int t = sel(d, nan, kf(d, L, 0.0), op2(d, TIR_FADD, q, kf(d, L, add)));
         return clamp_int(d, t, 0, (1 << fm->bits) - 1);
     }
-    int v = clamp_int(d, sel(d, nan, kf(d, 1, 0.0), round_away(d, q)), e->lo, e->hi);
+    int v = clamp_int(d, sel(d, nan, kf(d, L, 0.0), round_away(d, q)), e->lo, e->hi);
     if (fm->code == QK_CODE_TERNARY)
         return opk(d, TIR_ADD, v, 1);
     return opk(d, TIR_AND, v, (1 << fm->bits) - 1);
@@ -1572,13 +1574,125 @@ static int put_scale(enc *e, int x)
     return sel(d, ok, op2(d, TIR_FDIV, kf(d, 1, 1.0), ds), kf(d, 1, 0.0));
 }
 
-/* Zeroes nbytes (i64) bytes from byte offset start of the row's tensor. */
-static void zero_bytes(dctx *d, int start, int nbytes)
+/* Zeroes nbytes (i64) bytes from byte offset start of the row's tensor:
+ * V bytes per store (V > 1: vectors of V bytes, then single bytes). */
+static void zero_bytes(dctx *d, int start, int nbytes, int V)
 {
-    int outer;
-    int i = loop_open(d, k64(d, 0), nbytes, "qz", &outer);
+    int outer, lo = k64(d, 0);
+    if (V > 1) {
+        lo = opk(d, TIR_MUL, opk(d, TIR_DIV, nbytes, V), V);
+        int body, i = tir_loop(d->f, d->b, k64(d, 0), lo, k64(d, V), TL_SERIAL, "qz", &body);
+        tir_emit(d->f, body, TIR_STORE, tir_t(TS_VOID, 1), d->s->ptr,
+                 tir_emit(d->f, body, TIR_ADD, tir_t(TS_I64, 1), start, i, -1, -1),
+                 tir_const_i(d->f, body, TS_I8, V, 0), -1);
+    }
+    int i = loop_open(d, lo, nbytes, "qz", &outer);
     tir_emit(d->f, d->b, TIR_STORE, tir_t(TS_VOID, 1), d->s->ptr, iadd(d, start, i), kint(d, TS_I8, 1, 0), -1);
     d->b = outer;
+}
+
+/* ---- the vector encoder: byte codes ----
+ * Formats whose codes are whole bytes in element order (one stream piece
+ * of 8 bits: q8_0, int8 with row or block scales) and whose statistic is
+ * a maximum (SINT amax, UINT max), so that the order of its reduction
+ * does not matter: L elements per step, the same bytes as the scalar
+ * encoder (the maximum is exact in any order; the code of each element
+ * is the scalar's arithmetic lane by lane). */
+
+/* The codes' piece when the format takes the vector encoder, else NULL. */
+static const qk_piece *byte_codes(const qk_format *fm)
+{
+    if ((fm->code != QK_CODE_SINT && fm->code != QK_CODE_UINT) || fm->bits != 8 || fm->zero != QK_ZERO_NONE ||
+        fm->min_num != QK_NUM_NONE || fm->sub_block || fm->sp_n || fm->tensor_scale)
+        return NULL;
+    const qk_piece *found = NULL;
+    for (int i = 0; i < fm->npieces; i++) {
+        const qk_piece *p = &fm->pieces[i];
+        if (p->field != QK_FIELD_CODES)
+            continue;
+        if (found || p->place != QK_PLACE_STREAM || p->width != 8 || p->lo || p->shift || p->first ||
+            p->count != fm->block)
+            return NULL;
+        found = p;
+    }
+    return found;
+}
+
+/* x[k .. k+L) (f32 x L), lanes at or past klen read 0. */
+static int load_x_vec(enc *e, int k, int L)
+{
+    dctx *d = &e->d;
+    int32_t iv[64];
+    for (int l = 0; l < L; l++)
+        iv[l] = l;
+    int idx = op2(d, TIR_ADD, splat(d, k, L), tir_const_lanes(d->f, d->b, TS_I64, L, iv));
+    int mask = cmp(d, TIR_ILT, idx, splat(d, e->klen, L));
+    int off = iadd(d, e->vals_off, opk(d, TIR_MUL, k, 4));
+    return tir_emit(d->f, d->b, TIR_LOAD, tir_t(TS_F32, L), e->vals, off, mask, -1);
+}
+
+/* The wanted scale of the n (i64) elements from start, L lanes at a
+ * time (a loop; or `steps` unrolled steps when steps > 0 and n <= steps L),
+ * the statistic folded to one lane by halves. */
+static int group_scale_vec(enc *e, int start, int n, int L, int steps)
+{
+    dctx *d = &e->d;
+    int klen = e->klen, m;
+    e->klen = iadd(d, start, n); /* elements past the group read 0 */
+    if (steps > 0) {
+        m = kf(d, L, 0.0);
+        for (int j = 0; j < steps; j++)
+            m = stat_step(e, m, load_x_vec(e, opk(d, TIR_ADD, start, (int64_t)j * L), L));
+    } else {
+        int var = var_new(d, kf(d, L, 0.0)), outer, body;
+        int i = tir_loop(d->f, d->b, k64(d, 0), n, k64(d, L), TL_SERIAL, "qs", &body);
+        outer = d->b;
+        d->b = body;
+        vset(d, var, stat_step(e, vget(d, var), load_x_vec(e, iadd(d, start, i), L)));
+        d->b = outer;
+        m = vget(d, var);
+    }
+    e->klen = klen;
+    for (int w = L / 2; w >= 1; w /= 2) {
+        int32_t lo[32], hi[32];
+        for (int l = 0; l < w; l++) {
+            lo[l] = l;
+            hi[l] = w + l;
+        }
+        int a, b;
+        if (w == 1) {
+            a = tir_emit(d->f, d->b, TIR_EXTRACT, tir_t(TS_F32, 1), m, -1, -1, -1);
+            b = tir_emit(d->f, d->b, TIR_EXTRACT, tir_t(TS_F32, 1), m, -1, -1, -1);
+            d->f->nodes[b].imm = 1;
+        } else {
+            a = tir_shuffle(d->f, d->b, m, w, lo);
+            b = tir_shuffle(d->f, d->b, m, w, hi);
+        }
+        m = stat_step(e, a, b);
+    }
+    return stat_scale(e, m, n);
+}
+
+/* Block kb of a byte-code format, L elements per step. */
+static void encode_block_vec(enc *e, int kb, int row_id, const qk_piece *p, int L)
+{
+    dctx *d = &e->d;
+    const qk_format *fm = d->fm;
+    int bo = op2(d, TIR_MUL, kb, k64(d, fm->block_bytes));
+    d->blk = iadd(d, d->s->row, opk(d, TIR_ADD, bo, fm->row_header_bytes));
+    int start = opk(d, TIR_MUL, kb, fm->block);
+    int id = row_id;
+    if (fm->scale_per == QK_PER_BLOCK) {
+        int n = opk(d, TIR_MIN, op2(d, TIR_SUB, e->klen, start), fm->block);
+        id = put_scale(e, group_scale_vec(e, start, n, L, fm->block / L));
+    }
+    int ok = splat(d, usable(d, id), L), zero = splat(d, int_code(e, kf(d, 1, 0.0)), L);
+    for (int j = 0; j < fm->block / L; j++) {
+        int x = load_x_vec(e, opk(d, TIR_ADD, start, (int64_t)j * L), L);
+        int code = sel(d, ok, int_code(e, fop(d, TIR_FMUL, x, id)), zero);
+        tir_emit(d->f, d->b, TIR_STORE, tir_t(TS_VOID, 1), d->s->ptr, opk(d, TIR_ADD, d->blk, p->byte + j * L),
+                 op1(d, TIR_TRUNC, TS_I8, code), -1);
+    }
 }
 
 /* One block kb: its scale (per block), then the codes of all its elements
@@ -1603,7 +1717,7 @@ static void encode_block(enc *e, int kb, int row_id)
     d->b = outer;
 }
 
-void tdec_encode_row(tir_func *f, int b, const tdec_src *dst, int vals, int vals_off, int klen)
+void tdec_encode_row(tir_func *f, int b, const tdec_src *dst, int vals, int vals_off, int klen, int lanes)
 {
     const qk_format *fm = dst->fmt;
     qk_assert(qk_format_kernel_quantizable(fm, NULL, 0));
@@ -1612,12 +1726,19 @@ void tdec_encode_row(tir_func *f, int b, const tdec_src *dst, int vals, int vals
     qk_format_code_range(fm, &e.lo, &e.hi);
     int nblocks = opk(d, TIR_DIV, opk(d, TIR_ADD, klen, fm->block - 1), fm->block);
     int rowbytes = opk(d, TIR_ADD, opk(d, TIR_MUL, nblocks, fm->block_bytes), fm->row_header_bytes);
-    zero_bytes(d, dst->row, rowbytes);
+    const qk_piece *bytes = lanes > 1 ? byte_codes(fm) : NULL;
+    int L = lanes < fm->block ? lanes : fm->block;
+    if (bytes && (L < 2 || fm->block % L || L > 32))
+        bytes = NULL;
+    zero_bytes(d, dst->row, rowbytes, lanes > 1 ? 4 * lanes : 1);
     int row_id = kf(d, 1, 1.0);
     if (fm->scale_per == QK_PER_ROW)
-        row_id = put_scale(&e, group_scale(&e, k64(d, 0), klen));
+        row_id = put_scale(&e, bytes ? group_scale_vec(&e, k64(d, 0), klen, L, 0) : group_scale(&e, k64(d, 0), klen));
     int outer;
     int kb = loop_open(d, k64(d, 0), nblocks, "qb", &outer);
-    encode_block(&e, kb, row_id);
+    if (bytes)
+        encode_block_vec(&e, kb, row_id, bytes, L);
+    else
+        encode_block(&e, kb, row_id);
     d->b = outer;
 }

@@ -126,8 +126,11 @@ void tdec_group_affine(tir_func *f, int b, const tdec_src *s, const tdec_image *
  * offset vals_off (i64 node) of TS_PTR node vals, into the row `dst`
  * (its row header and ceil(klen/block) blocks, padding included), exactly
  * as qk_format_pack() does. dst->fmt must pass
- * qk_format_kernel_quantizable(). Scalar loops; the row's bytes are
- * zeroed first. */
-void tdec_encode_row(tir_func *f, int b, const tdec_src *dst, int vals, int vals_off, int klen);
+ * qk_format_kernel_quantizable(). The row's bytes are zeroed first.
+ * lanes: f32 lanes of the target's vectors (1: scalar loops only); codes
+ * that are whole bytes in element order with a maximum for statistic
+ * (SINT amax, UINT max: exact in any order) are computed `lanes` at a
+ * time, the rest with scalar loops. */
+void tdec_encode_row(tir_func *f, int b, const tdec_src *dst, int vals, int vals_off, int klen, int lanes);
 
 #endif

@@ -807,7 +807,7 @@ static void test_decode_formats(void)
 
 enum { E_X, E_DST, E_BEGIN, E_END, E_NARGS };
 
-static tir_func *encode_func(qk_arena *a, const geom *g)
+static tir_func *encode_func(qk_arena *a, const geom *g, int lanes)
 {
     static const tir_arg args[E_NARGS] = {{"x", TS_PTR, QK_DT_F32, 1},
                                           {"dst", TS_PTR, QK_DT_U8, 0},
@@ -828,7 +828,7 @@ static tir_func *encode_func(qk_arena *a, const geom *g)
                   c64(f, body, g->fm->tensor_header_bytes));
     int xoff = bin(f, body, TIR_MUL, r, c64(f, body, g->k * 4));
     tdec_src s = {g->fm, arg[E_DST], row, -1};
-    tdec_encode_row(f, body, &s, arg[E_X], xoff, c64(f, body, g->k));
+    tdec_encode_row(f, body, &s, arg[E_X], xoff, c64(f, body, g->k), lanes);
     return f;
 }
 
@@ -908,16 +908,25 @@ static void edata_free(edata *e)
     free(e->x), free(e->want);
 }
 
+/* Scalar loops (lanes 1) and the vector encoder of byte codes (4, 16
+ * f32 lanes; formats without byte codes take the scalar loops there
+ * too): the same bytes as qk_format_pack. */
 static void test_encode_one(fcase *c, uint64_t seed)
 {
     edata e;
     edata_init(&e, c, seed);
-    qk_arena *a = qk_arena_new();
-    jit j;
-    encode_fn fn = (encode_fn)jit_compile(&j, encode_func(a, &e.g));
-    CU_ASSERT(edata_check(&e, fn) == 0);
-    jit_free(&j);
-    qk_arena_free(a);
+    static const int lanes[] = {1, 4, 16};
+    for (int i = 0; i < 3; i++) {
+        qk_arena *a = qk_arena_new();
+        jit j;
+        encode_fn fn = (encode_fn)jit_compile(&j, encode_func(a, &e.g, lanes[i]));
+        int bad = edata_check(&e, fn);
+        if (bad)
+            printf("\n  (%d lanes)", lanes[i]);
+        CU_ASSERT(bad == 0);
+        jit_free(&j);
+        qk_arena_free(a);
+    }
     edata_free(&e);
 }
 
@@ -933,6 +942,8 @@ static int encode_cases(fcase *c)
         {"uint4_f32", with_scale(base(QK_CODE_UINT, 4, 32), QK_PER_BLOCK, QK_NUM_F32)},
         {"uint7_e8m0", with_scale(base(QK_CODE_UINT, 7, 16), QK_PER_BLOCK, QK_NUM_E8M0)},
         {"int8_row_f32", with_scale(base(QK_CODE_SINT, 8, 64), QK_PER_ROW, QK_NUM_F32)},
+        {"uint8_f16", with_scale(base(QK_CODE_UINT, 8, 64), QK_PER_BLOCK, QK_NUM_F16)},
+        {"int8_b8_f32", with_scale(base(QK_CODE_SINT, 8, 8), QK_PER_BLOCK, QK_NUM_F32)},
         {"int2_e8m0", with_scale(base(QK_CODE_SINT, 2, 8), QK_PER_BLOCK, QK_NUM_E8M0)},
         {"tern_row_bf16", with_scale(base(QK_CODE_TERNARY, 2, 16), QK_PER_ROW, QK_NUM_BF16)},
         {"binary_row", with_scale(base(QK_CODE_BINARY, 1, 64), QK_PER_ROW, QK_NUM_F16)},
@@ -1120,7 +1131,7 @@ static void test_cuda_host_run(void)
     for (int i = 0; i < ne; i++) {
         edata_init(&ed[i], &enc[i], 0x2545f491ull + (uint64_t)i);
         snprintf(names[i], sizeof names[i], "enc_%d", i);
-        append_cuda(encode_func(a, &ed[i].g), names[i], &src);
+        append_cuda(encode_func(a, &ed[i].g, 1), names[i], &src);
     }
     void *lib = emu_build(src.s);
     for (int i = 0; lib && i < nd; i++) {
