@@ -255,15 +255,19 @@ static void test_row_interleaved(void)
                  "kernel gemv(W: %s[N, K], xq: q8_0[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
                  "kernel gemm(xq: q8_0[M, K], W: %s[N, K]) -> y: f32[M, N] { y[m, n] = sum(k) xq[m, k] * W[n, k] }\n"
                  "kernel gq(x: f32[K], W: %s[N, K], b: f32[N]) -> y: f32[N] {\n"
-                 "  xq[k] = quantize(x[k], q8_0)\n  y[n] = relu(sum(k) W[n, k] * xq[k] + b[n])\n}\n",
-                 DSL_DIR, l->file, DSL_DIR, l->name, l->name, l->name);
+                 "  xq[k] = quantize(x[k], q8_0)\n  y[n] = relu(sum(k) W[n, k] * xq[k] + b[n])\n}\n"
+                 "format xb { code = int8; block = %d; scale = f32 }\n"
+                 "kernel gqb(x: f32[K], W: %s[N, K]) -> y: f32[N] {\n"
+                 "  xq[k] = quantize(x[k], xb)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n",
+                 DSL_DIR, l->file, DSL_DIR, l->name, l->name, l->name,
+                 l->block < 64 ? 64 : l->block > 256 ? 256 : l->block, l->name);
         int64_t B = l->block > 32 ? l->block : 32;
         int64_t K = 2 * (B > 128 ? B : 128) + 37; /* blocks of 32 run 4 per iteration: 2 of those, 1 alone, a tail */
         int fits = -1;
         char refusal[512] = "";
         for (int c = 0; c < nconf; c++)
-            for (int g = 0; g < 3; g++) {
-                static const char *const kn[] = {"gemv", "gemm", "gq"};
+            for (int g = 0; g < 4; g++) { /* gqb: x in blocks of 64..256 (groups where 2-bit codes are read in place) */
+                static const char *const kn[] = {"gemv", "gemm", "gq", "gqb"};
                 qkc_program *p = NULL;
                 qkc_kernel *k = NULL;
                 qkc_kernel_options ko = {.config = configs[c]};
@@ -295,7 +299,7 @@ static void test_row_interleaved(void)
                 }
                 fits = 1;
                 qkc_param_info pi;
-                int wi = g == 1 ? 1 : g == 0 ? 0 : 1;
+                int wi = g == 0 ? 0 : 1;
                 CU_ASSERT_EQUAL(qkc_kernel_param(k, wi, &pi), QKC_OK);
                 CU_ASSERT_EQUAL(pi.repack_rows, 4 << c);
                 qkc_program_destroy(p);
