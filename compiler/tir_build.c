@@ -1473,8 +1473,10 @@ static int rowpack_fields(const stmt_ctx *s, const plan *p)
     const qk_rowpack *rp = &s->rp;
     int w = rp->parts[0].w;
     /* the shifts back cost a shift and an add per field and group: worth
-     * it from 4 steps per field and group (measured: 2 steps lose) */
-    if (rp->nparts != 1 || w >= 8 || rp->parts[0].lo || p->group / 4 < 4 * (8 / w))
+     * it from 4 steps per field and group (measured: 2 steps lose), and
+     * for fields of 1 or 2 bits (a 4-bit field's top half is one shift
+     * already) */
+    if (rp->nparts != 1 || w > 2 || rp->parts[0].lo || p->group / 4 < 4 * (8 / w))
         return 1;
     if ((p->img.kind == TDEC_IMG_ADD && p->img.c == 0) || (p->img.kind == TDEC_IMG_XOR && p->img.c < (1 << w)))
         return 8 / w;
@@ -1675,20 +1677,20 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         }
         for (int j = 0; j < npts; j++) {
             bind_point(c, s, &pts[j]);
-            /* step by step, one broadcast of the operand feeding the T groups'
-             * dot products (a broadcast live across every group's chain of
-             * steps spills) */
             int dot[MAX_POINTS][8], F = rowpack_fields(s, p), w = s->rp.parts[0].w;
             for (int t = 0; t < T; t++)
                 for (int f = 0; f < F; f++)
                     dot[t][f] = -1;
-            for (int st = 0; st < G / 4; st++) {
-                int bc = rowpack_bcast(c, b, s, p, kb, g0 + 4 * st, tail, E), step = (uo + 4 * st) / 4, f = step % F;
-                for (int t = 0; t < T; t++) {
+            /* codes in place: step by step over the groups (measured faster);
+             * else group by group (q5_0 measured faster) */
+            int outer_n = F > 1 ? G / 4 : T, inner_n = F > 1 ? T : G / 4;
+            for (int o = 0; o < outer_n; o++)
+                for (int i = 0; i < inner_n; i++) {
+                    int st = F > 1 ? o : i, t = F > 1 ? i : o, step = (uo + 4 * st) / 4, f = step % F;
+                    int bc = rowpack_bcast(c, b, s, p, kb, g0 + 4 * st, tail, E);
                     int u = F > 1 ? rowpack_field(c, b, s, p, blk[t], step) : rowpack_codes(c, b, s, p, blk[t], step);
                     dot[t][f] = dot4(c, b, p, u, bc, dot[t][f] < 0 ? cis(c, b, TS_I32, R, 0) : dot[t][f]);
                 }
-            }
             for (int t = 0; t < T; t++) {
                 int d = -1;
                 for (int f = 0; f < F; f++)
