@@ -16,8 +16,10 @@
 # Sign-bit formats (code = binary) run as XNOR-Net runs them: x quantized
 # to the weights' own format in the kernel, the reduction by popcount.
 # Other formats with an integer image (tir_decode.h) run as llama.cpp runs them
-# in decoding: the activation vector is quantized to q8_0 inside the kernel
-# and the reduction uses integer dot products. The others (minifloats,
+# in decoding: the activation vector is quantized to int8 inside the kernel
+# (q8_0 for weights in blocks of 32 or fewer; else int8 blocks of the
+# weights' block, up to 256, with an f32 scale, as ggml's q8_K for its
+# 256-blocks) and the reduction uses integer dot products. The others (minifloats,
 # tables, codebooks, N:M) multiply decoded f32 weights with f32
 # activations. Which path a format takes is read from the tiled IR.
 set -uo pipefail
@@ -38,11 +40,18 @@ echo "|---|---|---|---|---|---|---|"
         w="$name(C)"
         book=", C: f16[$shape]"
     fi
+    # x in int8 blocks of the weights' block: ggml's pairing (q8_0 for
+    # blocks of 32, q8_K's 256 for the K-quants and tq2_0), generalized
+    xf=q8_0
+    if [ "$block" -ge 64 ] && [ "$block" -le 256 ]; then
+        xf=xb
+    fi
     cat > "$tmp/k.qk" <<QK
 import "$DSL/$file"
 import "$DSL/ggml.qk"
+format xb { code = int8; block = $block; scale = f32 }
 kernel gemv_i8(W: $w[N, K]$book, x: f32[K]) -> y: f32[N] {
-  xq[k] = quantize(x[k], q8_0)
+  xq[k] = quantize(x[k], $xf)
   y[n] = sum(k) W[n, k] * xq[k]
 }
 kernel gemv_f32(W: $w[N, K]$book, x: f32[K]) -> y: f32[N] {
@@ -62,7 +71,8 @@ QK
     if grep -qw popcnt <<<"$("$QKC" emit "$tmp/k.qk" --kernel gemv_b1 --stage=tir 2>/dev/null)"; then
         k=gemv_b1 path="popcount, x: $name"
     elif grep -qw dot4 <<<"$tir"; then
-        k=gemv_i8 path="int8 dot"
+        k=gemv_i8 path="int8 dot, x: $xf"
+        [ "$xf" = xb ] && path="int8 dot, x: int8 blocks of $block"
     fi
     out=""
     if [ -n "${REPACK:-}" ] && [ $k = gemv_i8 ]; then
