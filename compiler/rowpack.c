@@ -45,16 +45,21 @@ int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_
     }
     r.codes = nums;
     int lo = 0;
-    int64_t off = 0;
     for (int w = 8; w >= 1; w /= 2)
         if (f->bits - lo >= w) {
             if (f->block % (32 / w))
                 return why_not(why, whysz, "the block is not a multiple of 4 steps per byte of codes");
-            r.parts[r.nparts++] = (qk_rowpack_part){lo, w, off};
-            off += f->block * R * w / 8;
+            r.parts[r.nparts++] = (qk_rowpack_part){lo, w, 0};
             lo += w;
         }
-    r.group_block = nums + off;
+    r.seg_steps = 8 / r.parts[r.nparts - 1].w; /* the block holds whole segments: checked above */
+    int64_t off = 0;
+    for (int p = 0; p < r.nparts; p++) {
+        r.parts[p].offset = (int)off;
+        off += (int64_t)r.seg_steps * r.parts[p].w / 8 * 4 * R;
+    }
+    r.seg_bytes = off;
+    r.group_block = nums + (int64_t)f->block / (4 * r.seg_steps) * off;
     if (rp)
         *rp = r;
     return 1;
@@ -99,8 +104,9 @@ static int64_t num_bit(const qk_rowpack *rp, int fl, int it, int r)
 /* Bit offset, in a group-block, of part p of code i of row r. */
 static int64_t code_bit(const qk_rowpack *rp, const qk_rowpack_part *p, int r, int i)
 {
-    int S = 8 / p->w, j = i / 4, t = i % 4;
-    int64_t byte = rp->codes + p->offset + (int64_t)(j / S) * 4 * rp->rows + 4 * r + t;
+    int S = 8 / p->w, j = i / 4, t = i % 4, G = rp->seg_steps;
+    int64_t byte = rp->codes + (int64_t)(j / G) * rp->seg_bytes + p->offset + (int64_t)(j % G / S) * 4 * rp->rows +
+                   4 * r + t;
     return byte * 8 + p->w * (j % S);
 }
 

@@ -22,12 +22,17 @@
  *      zero, min, subscale, submin: the order of qk_field), its n items of
  *      w bits for every row as one little-endian bit string, item i of row
  *      r at bit (i R + r) w: one load gives one item of the R rows]
- *     [codes: one plane per part of the code's bits (qk_rowpack_parts:
- *      widths 8, 4, 2, 1, widest first, lo = the part's lowest code bit);
- *      a plane of width w is B/4 steps of 4 items in runs of S = 8/w
- *      steps: run q is 4R bytes, byte 4r + t holding at bits
- *      [w s, w s + w) bits [lo, lo + w) of the code of row r, item
- *      4 (q S + s) + t]
+ *     [codes: the code's bits in parts (widths 8, 4, 2, 1, widest first,
+ *      lo = the part's lowest code bit), in segments of G = 8 / w_min
+ *      steps of 4 items (w_min: the narrowest part); a part of width w
+ *      holds a segment's steps in runs of S = 8/w steps, G/S runs of 4R
+ *      bytes each, the parts' runs one after the other: run q of a part
+ *      in segment g is at g * (sum of the parts' G/S runs) + (the runs
+ *      of the parts before it) + q runs, and its byte 4r + t holds at
+ *      bits [w s, w s + w) bits [lo, lo + w) of the code of row r, item
+ *      4 (g G + q S + s) + t. One segment's bytes are read together, so a
+ *      kernel reads one sequential stream per group (with one part,
+ *      segments are simply consecutive runs)]
  *
  * Group-blocks are R (numbers + B bits / 8) bytes: a tensor whose row
  * count is a multiple of R and whose fields fill their bytes takes exactly
@@ -45,7 +50,7 @@
 
 typedef struct qk_rowpack_part {
     int lo, w;   /* code bits [lo, lo + w) */
-    int offset;  /* bytes from the start of the codes of a group-block */
+    int offset;  /* bytes from the start of a segment of the codes */
 } qk_rowpack_part;
 
 typedef struct qk_rowpack {
@@ -55,6 +60,8 @@ typedef struct qk_rowpack {
     int64_t codes;       /* first byte of the codes in a group-block */
     int nparts;
     qk_rowpack_part parts[QK_ROWPACK_MAX_PARTS];
+    int seg_steps;       /* steps of 4 items per segment: 8 / (narrowest part's w) */
+    int64_t seg_bytes;   /* bytes of one segment (every part's runs of it) */
     int row_header;      /* h: bytes of one row's header */
     int64_t group_block; /* bytes of one group-block */
 } qk_rowpack;

@@ -1444,7 +1444,8 @@ static int rowpack_codes(bctx *c, int b, const stmt_ctx *s, const plan *p, int b
     for (int i = 0; i < rp->nparts; i++) {
         const qk_rowpack_part *pt = &rp->parts[i];
         int S = 8 / pt->w, sh = pt->w * (step % S);
-        int64_t off = rp->codes + pt->offset + (int64_t)(step / S) * L;
+        int64_t off = rp->codes + (int64_t)(step / rp->seg_steps) * rp->seg_bytes + pt->offset +
+                      (int64_t)(step % rp->seg_steps / S) * L;
         uint64_t key = mix(mix(mix(0x70ac, blk), off), 0x1d);
         int x = memo_get(c, key);
         if (x < 0)
@@ -1490,7 +1491,8 @@ static int rowpack_field(bctx *c, int b, const stmt_ctx *s, const plan *p, int b
     const qk_rowpack *rp = &s->rp;
     const qk_rowpack_part *pt = &rp->parts[0];
     int R = rp->rows, L = 4 * R, S = 8 / pt->w, sh = pt->w * (step % S);
-    int64_t off = rp->codes + pt->offset + (int64_t)(step / S) * L;
+    int64_t off = rp->codes + (int64_t)(step / rp->seg_steps) * rp->seg_bytes + pt->offset +
+                  (int64_t)(step % rp->seg_steps / S) * L;
     uint64_t key = mix(mix(mix(0x70ac, blk), off), 0x1d);
     int x = memo_get(c, key);
     if (x < 0)
