@@ -1479,6 +1479,10 @@ static int rowpack_fields(const stmt_ctx *s, const plan *p)
      * already) */
     if (rp->nparts != 1 || w > 2 || rp->parts[0].lo || p->group / 4 < 4 * (8 / w))
         return 1;
+    /* u << (w f) reaches 192 (2-bit) or 128 (1-bit): an unsigned byte
+     * (vpdpbusd) only; sdot would read it as negative */
+    if (p->dot_mode != TIR_DOT_US)
+        return 1;
     if ((p->img.kind == TDEC_IMG_ADD && p->img.c == 0) || (p->img.kind == TDEC_IMG_XOR && p->img.c < (1 << w)))
         return 8 / w;
     return 1;
