@@ -1437,6 +1437,22 @@ static const char *rowpack_unfit(bctx *c, stmt_ctx *s, int R, char *why, size_t 
 
 /* Codes (u: i8 x 4R, the image applied) of step `step` (items 4 step ..
  * 4 step + 3 of each row) of the group-block at byte `blk`. */
+/* The 4R bytes (i8 x 4R) of part pt's run holding step `step` of the
+ * group-block at blk, loaded once per group-block and run. */
+static int rowpack_run(bctx *c, int b, const stmt_ctx *s, const plan *p, const qk_rowpack_part *pt, int blk, int step)
+{
+    const qk_rowpack *rp = &s->rp;
+    int L = 4 * rp->rows, S = 8 / pt->w;
+    int64_t off = rp->codes + (int64_t)(step / rp->seg_steps) * rp->seg_bytes + pt->offset +
+                  (int64_t)(step % rp->seg_steps / S) * L;
+    uint64_t key = mix(mix(mix(0x70ac, blk), off), 0x1d);
+    int x = memo_get(c, key);
+    if (x < 0)
+        x = memo_put(c, key, tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I8, L), c->ptr[p->uop->tensor],
+                                      iadd(c, b, blk, ci(c, b, off)), -1, -1));
+    return x;
+}
+
 static int rowpack_codes(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int step)
 {
     const qk_rowpack *rp = &s->rp;
@@ -1444,13 +1460,7 @@ static int rowpack_codes(bctx *c, int b, const stmt_ctx *s, const plan *p, int b
     for (int i = 0; i < rp->nparts; i++) {
         const qk_rowpack_part *pt = &rp->parts[i];
         int S = 8 / pt->w, sh = pt->w * (step % S);
-        int64_t off = rp->codes + (int64_t)(step / rp->seg_steps) * rp->seg_bytes + pt->offset +
-                      (int64_t)(step % rp->seg_steps / S) * L;
-        uint64_t key = mix(mix(mix(0x70ac, blk), off), 0x1d);
-        int x = memo_get(c, key);
-        if (x < 0)
-            x = memo_put(c, key, tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I8, L), c->ptr[p->uop->tensor],
-                                          iadd(c, b, blk, ci(c, b, off)), -1, -1));
+        int x = rowpack_run(c, b, s, p, pt, blk, step);
         if (sh)
             x = emit2(c, b, TIR_SHR, x, cis(c, b, TS_I8, L, sh));
         if (sh + pt->w < 8)
@@ -1492,16 +1502,9 @@ static int rowpack_fields(const stmt_ctx *s, const plan *p)
  * bytes, u << (w (step % F)). */
 static int rowpack_field(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int step)
 {
-    const qk_rowpack *rp = &s->rp;
-    const qk_rowpack_part *pt = &rp->parts[0];
-    int R = rp->rows, L = 4 * R, S = 8 / pt->w, sh = pt->w * (step % S);
-    int64_t off = rp->codes + (int64_t)(step / rp->seg_steps) * rp->seg_bytes + pt->offset +
-                  (int64_t)(step % rp->seg_steps / S) * L;
-    uint64_t key = mix(mix(mix(0x70ac, blk), off), 0x1d);
-    int x = memo_get(c, key);
-    if (x < 0)
-        x = memo_put(c, key, tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I8, L), c->ptr[p->uop->tensor],
-                                      iadd(c, b, blk, ci(c, b, off)), -1, -1));
+    const qk_rowpack_part *pt = &s->rp.parts[0];
+    int L = 4 * s->rp.rows, sh = pt->w * (step % (8 / pt->w));
+    int x = rowpack_run(c, b, s, p, pt, blk, step);
     x = emit2(c, b, TIR_AND, x, cis(c, b, TS_I8, L, ((1 << pt->w) - 1) << sh));
     if (p->img.kind == TDEC_IMG_XOR)
         x = emit2(c, b, TIR_XOR, x, cis(c, b, TS_I8, L, p->img.c << sh));

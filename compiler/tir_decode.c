@@ -1676,19 +1676,30 @@ static int group_scale_vec(enc *e, int start, int n, int L, int steps)
     return stat_scale(e, m, n);
 }
 
-/* Block kb of a byte-code format, L elements per step. */
-static void encode_block_vec(enc *e, int kb, int row_id, const qk_piece *p, int L)
+/* Points d->blk at block kb and returns its first element (i64); *id is
+ * the reciprocal its codes use: the block's scale, written here (from its
+ * statistic, in vectors of L lanes when L > 1), else row_id. */
+static int encode_block_start(enc *e, int kb, int row_id, int L, int *id)
 {
     dctx *d = &e->d;
     const qk_format *fm = d->fm;
     int bo = op2(d, TIR_MUL, kb, k64(d, fm->block_bytes));
     d->blk = iadd(d, d->s->row, opk(d, TIR_ADD, bo, fm->row_header_bytes));
     int start = opk(d, TIR_MUL, kb, fm->block);
-    int id = row_id;
+    *id = row_id;
     if (fm->scale_per == QK_PER_BLOCK) {
         int n = opk(d, TIR_MIN, op2(d, TIR_SUB, e->klen, start), fm->block);
-        id = put_scale(e, group_scale_vec(e, start, n, L, fm->block / L));
+        *id = put_scale(e, L > 1 ? group_scale_vec(e, start, n, L, fm->block / L) : group_scale(e, start, n));
     }
+    return start;
+}
+
+/* Block kb of a byte-code format, L elements per step. */
+static void encode_block_vec(enc *e, int kb, int row_id, const qk_piece *p, int L)
+{
+    dctx *d = &e->d;
+    const qk_format *fm = d->fm;
+    int id, start = encode_block_start(e, kb, row_id, L, &id);
     int ok = splat(d, usable(d, id), L), zero = splat(d, int_code(e, kf(d, 1, 0.0)), L);
     for (int j = 0; j < fm->block / L; j++) {
         int x = load_x_vec(e, opk(d, TIR_ADD, start, (int64_t)j * L), L);
@@ -1704,14 +1715,7 @@ static void encode_block(enc *e, int kb, int row_id)
 {
     dctx *d = &e->d;
     const qk_format *fm = d->fm;
-    int bo = op2(d, TIR_MUL, kb, k64(d, fm->block_bytes));
-    d->blk = iadd(d, d->s->row, opk(d, TIR_ADD, bo, fm->row_header_bytes));
-    int start = opk(d, TIR_MUL, kb, fm->block);
-    int id = row_id;
-    if (fm->scale_per == QK_PER_BLOCK) {
-        int n = opk(d, TIR_MIN, op2(d, TIR_SUB, e->klen, start), fm->block);
-        id = put_scale(e, group_scale(e, start, n));
-    }
+    int id, start = encode_block_start(e, kb, row_id, 1, &id);
     int outer;
     int i = loop_open(d, k64(d, 0), k64(d, fm->block), "qe", &outer);
     int k = iadd(d, start, i);
