@@ -749,6 +749,9 @@ static void test_repack_errors(void)
         {"gv", "repack=3", "repack=3: rows per group are 4, 8 or 16", QKC_ERR_INVALID_ARG},
         {"gv", "repack=99", "out of range", QKC_ERR_INVALID_ARG},
         {"gv", "repack=-1", "out of range", QKC_ERR_INVALID_ARG},
+        {"gv", "streams=3", "streams=3: runs taken in turn are 1, 2, 4 or 8", QKC_ERR_INVALID_ARG},
+        {"gv", "streams=16", "out of range", QKC_ERR_INVALID_ARG},
+        {"gv", "streams=-2", "out of range", QKC_ERR_INVALID_ARG},
     };
     for (int i = 0; i < QK_COUNT(bad); i++) {
         qkc_kernel *kb = (qkc_kernel *)1;

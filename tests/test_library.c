@@ -388,6 +388,19 @@ static void test_xnor_popcount(void)
         CU_ASSERT_EQUAL(run_src(src, "xnor_scaled", Ks[i], NULL), 0);
         CU_ASSERT_EQUAL(run_src(src, "xnor_blocks", Ks[i], NULL), 0);
     }
+    /* work items in 1 and 8 streams (the builder's choice is 4) */
+    static const char *const streams[] = {"streams=1", "streams=8"};
+    for (int i = 0; i < 2; i++) {
+        qkc_ctx *ctx = NULL;
+        qkc_ctx_options opts = {.threads = 2};
+        CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);
+        char why[1024] = "";
+        int bad = check_kernel_cfg(ctx, src, "xnor_scaled", 1000, 2, streams[i], NULL, why, sizeof why);
+        if (bad)
+            fprintf(stderr, "\nxnor_scaled '%s': %s\n", streams[i], why);
+        CU_ASSERT_EQUAL(bad, 0);
+        qkc_ctx_destroy(ctx);
+    }
 }
 
 /* Ternary weights x int8-quantized activations, unscaled: exact integers. */
