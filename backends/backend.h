@@ -7,6 +7,7 @@
 #define QK_BACKEND_H
 
 #include "compiler/tir.h"
+#include "compiler/tune.h"
 
 #include <stdlib.h>
 
@@ -93,6 +94,15 @@ typedef struct qk_resources {
     int spill; /* bytes of spill stores per thread */
     int block; /* threads per block of every launch */
 } qk_resources;
+
+/* The tuner's view of r (compiler/tune.h); from_ptxas is left to it. */
+static inline void qk_resources_usage(const qk_resources *r, tune_gpu_usage *u)
+{
+    u->regs = r->regs;
+    u->smem = r->smem;
+    u->spill = r->spill;
+    u->block = r->block;
+}
 
 typedef struct qk_backend {
     const char *name;

@@ -1149,10 +1149,7 @@ static int gpu_usage(void *arg, const tir_func *f, tune_gpu_usage *u, char *err,
         return snprintf(err, n, "the %s backend reports no resources", ctx->backend->name), -1;
     if (rt_backend_state(ctx, &state, err, n) != 0 || ctx->backend->resources(state, f, &r, err, n) != 0)
         return -1;
-    u->regs = r.regs;
-    u->smem = r.smem;
-    u->spill = r.spill;
-    u->block = r.block;
+    qk_resources_usage(&r, u);
     return 0;
 }
 

@@ -656,14 +656,9 @@ static void test_every_format(void) {
 
 int main(void) {
     qk_diags d;
-    qk_diags_init(&d);
-    prog = qk_frontend_compile(source, sizeof source - 1, "cuda_mma_test.qk", NULL, &d);
-    if (!prog) {
-        qk_buf b = {0};
-        qk_diags_render(&d, &b);
-        printf("%s\n", b.s ? b.s : "");
+    prog = rtt_compile(source, sizeof source - 1, "cuda_mma_test.qk", NULL, &d);
+    if (!prog)
         return 1;
-    }
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
     CU_pSuite s = CU_add_suite("cuda_mma", NULL, NULL);

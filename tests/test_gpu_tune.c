@@ -24,6 +24,7 @@
 #include "backends/cuda/cuda_internal.h"
 #include "compiler/tune.h"
 #include "frontend/frontend.h"
+#include "support/lib_formats.h"
 
 static const char source[] = "import ggml\n"
                              "kernel gemv(x: f32[K], W: q4_0[N, K]) -> y: f32[N] {\n"
@@ -63,10 +64,7 @@ static int backend_usage(void *arg, const tir_func *f, tune_gpu_usage *u, char *
             snprintf(c->first_err, sizeof c->first_err, "%s", err);
         return -1;
     }
-    u->regs = r.regs;
-    u->smem = r.smem;
-    u->spill = r.spill;
-    u->block = r.block;
+    qk_resources_usage(&r, u);
     return 0;
 }
 
@@ -235,14 +233,9 @@ static void test_forced_illegal(void)
 int main(void)
 {
     qk_diags d;
-    qk_diags_init(&d);
-    prog = qk_frontend_compile(source, sizeof source - 1, "gpu_tune_test.qk", NULL, &d);
-    if (!prog) {
-        qk_buf b = {0};
-        qk_diags_render(&d, &b);
-        printf("%s\n", b.s ? b.s : "");
+    prog = rtt_compile(source, sizeof source - 1, "gpu_tune_test.qk", NULL, &d);
+    if (!prog)
         return 1;
-    }
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
     CU_pSuite s = CU_add_suite("gpu_tune", NULL, NULL);

@@ -14,19 +14,27 @@ static int by_name(const void *a, const void *b)
     return strcmp(a, b);
 }
 
+kir_program *rtt_compile(const char *src, size_t n, const char *file, const char *dir, qk_diags *d)
+{
+    qk_diags_init(d);
+    kir_program *p = qk_frontend_compile(src, n, file, dir, d);
+    if (!p) {
+        qk_buf b = {0};
+        qk_diags_render(d, &b);
+        fprintf(stderr, "%s does not compile:\n%s\n", file, b.s ? b.s : "");
+        qk_buf_free(&b);
+    }
+    return p;
+}
+
 /* Appends the formats of one file; -1 if it does not compile. */
 static int add_file(const char *dir, const char *file, rtt_format *out, int *n, int max)
 {
     char src[600];
     snprintf(src, sizeof src, "import \"%s/%s\"\n", dir, file);
     qk_diags d;
-    qk_diags_init(&d);
-    kir_program *p = qk_frontend_compile(src, strlen(src), "lib.qk", dir, &d);
+    kir_program *p = rtt_compile(src, strlen(src), file, dir, &d);
     if (!p) {
-        qk_buf b = {0};
-        qk_diags_render(&d, &b);
-        fprintf(stderr, "%s does not compile:\n%s\n", file, b.s ? b.s : "");
-        qk_buf_free(&b);
         qk_diags_free(&d);
         return -1;
     }
