@@ -1597,8 +1597,9 @@ static int load_u32_lanes(bctx *c, int b, int ptr, int at, int bytes, int R)
 }
 
 /* Item `item` of number field fl of the R rows of the group-block at
- * byte blk, as f32 x R; -1 when blocks have no such field. */
-static int rowpack_num(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int fl, int item, qk_num n)
+ * byte blk, as its stored bits in i32 x R; -1 when blocks have no such
+ * field. */
+static int rowpack_num_bits(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int fl, int item, qk_num n)
 {
     const qk_rowpack *rp = &s->rp;
     int R = rp->rows, w = rp->num_bits[fl];
@@ -1623,14 +1624,114 @@ static int rowpack_num(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk
         raw = emit2(c, b, TIR_SHR, raw, tir_const_lanes(c->f, b, TS_I32, R, sh));
         raw = emit2(c, b, TIR_AND, raw, cis(c, b, TS_I32, R, (1 << w) - 1));
     }
-    return tdec_num(c->f, b, n, raw);
+    return raw;
+}
+
+/* The same item's value, as f32 x R; -1 when blocks have no such field. */
+static int rowpack_num(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int fl, int item, qk_num n)
+{
+    int raw = rowpack_num_bits(c, b, s, p, blk, fl, item, n);
+    return raw < 0 ? -1 : tdec_num(c->f, b, n, raw);
+}
+
+/* Largest value of an unsigned-integer number kind, or 0 for the others. */
+static double uint_num_max(qk_num n, int bits)
+{
+    return n == QK_NUM_U8 ? 255 : n == QK_NUM_UINT ? (double)((1 << bits) - 1) : 0;
+}
+
+/* 1 when a loop block's groups can be summed in integers (k-quants):
+ * the weights' sub-block scales (and mins) are unsigned integers, every
+ * other factor of a group holds over the whole block (one block of each
+ * operand per loop block, the int8 operand without sub-groups, no zero
+ * point, no offset beside the image's own fold), and the sum of a
+ * block's scaled dots fits in i32. */
+static int rowpack_isub(const plan *p, const qk_format *fu, const qk_format *fs)
+{
+    int B = p->block, G = p->group;
+    double smax = uint_num_max(fu->sub_num, fu->sub_bits);
+    if (G >= B || fu->block != B || fs->block != B || tdec_group(fs) != B || smax <= 0 || !fu->sub_block)
+        return 0;
+    if (fu->submin_num != QK_NUM_NONE && uint_num_max(fu->submin_num, fu->submin_bits) <= 0)
+        return 0;
+    if (fu->zero != QK_ZERO_NONE || (p->sums_s && !p->fold && p->img.off != 0))
+        return 0;
+    double mmax = fu->submin_num != QK_NUM_NONE ? uint_num_max(fu->submin_num, fu->submin_bits) : 1;
+    double dot = (double)B * (255.0 + (p->img.off < 0 ? -p->img.off : p->img.off)) * 128.0;
+    return dot * smax < 2147483647.0 && (double)B * 128.0 * mmax < 2147483647.0;
+}
+
+/* The row multipliers of block ukb's group `sub` for the row group whose
+ * group-block is at byte blk: value = mul u + add, per row over the group
+ * (tdec_group_affine, in R lanes); add is -1 without a sum(s) term.
+ * sub < 0 leaves the sub-block scale and min out (the integer sums of
+ * rowpack_block multiply by them). */
+static void rowpack_factors(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int sub, int srow, int TS,
+                            int *mul, int *add)
+{
+    const qk_format *fu = c->k->tensors[p->uop->tensor].fmt;
+    int R = s->rp.rows;
+    int S = rowpack_num(c, b, s, p, blk, QK_FIELD_SCALE, 0, fu->scale_num);
+    if (sub >= 0)
+        S = mul_vec(c, b, S, rowpack_num(c, b, s, p, blk, QK_FIELD_SUBSCALE, sub, fu->sub_num));
+    S = mul_vec(c, b, S, srow);
+    *mul = mul_vec(c, b, mul_vec(c, b, S, TS), cf(c, b, R, p->img.scale_img));
+    *add = -1;
+    if (!p->sums_s || p->fold)
+        return;
+    double cz = p->img.scale_img * p->img.off - (fu->zero == QK_ZERO_CONST ? fu->zero_const : 0);
+    int z = cf(c, b, R, cz);
+    int zb = rowpack_num(c, b, s, p, blk, QK_FIELD_ZERO, 0, fu->zero_num);
+    if (zb >= 0)
+        z = fbin(c, b, TIR_FSUB, z, zb);
+    int a = mul_vec(c, b, S, z);
+    int M = rowpack_num(c, b, s, p, blk, QK_FIELD_MIN, 0, fu->min_num);
+    if (sub >= 0)
+        M = mul_vec(c, b, M, rowpack_num(c, b, s, p, blk, QK_FIELD_SUBMIN, sub, fu->submin_num));
+    if (M >= 0)
+        a = fbin(c, b, TIR_FADD, a, fu->min_sign < 0 ? emit1(c, b, TIR_FNEG, tir_t(TS_F32, R), M) : M);
+    *add = mul_vec(c, b, a, TS);
+}
+
+/* The int8 operand's scale for point j's block holding item g0 of loop
+ * block kb, in R lanes (binds the point). */
+static int rowpack_sscale(bctx *c, int b, const stmt_ctx *s, const plan *p, const point *pt, int kb, int g0)
+{
+    const qk_format *fs = c->k->tensors[p->sop->tensor].fmt;
+    bind_point(c, s, pt);
+    int so, skb = sub_block_of(c, b, kb, p->block, fs->block, g0, &so);
+    tdec_src ss = quant_src(c, b, p->sop);
+    return splat(c, b, tdec_scale(c->f, b, &ss, skb), s->rp.rows);
+}
+
+/* acc += f32(q) * m * sc in R lanes (q: i32 x R, or an i32 scalar). */
+static void acc_fma(bctx *c, int b, int acc, int q, int m, int sc)
+{
+    int R = lanes_of(c, m) > lanes_of(c, sc) ? lanes_of(c, m) : lanes_of(c, sc);
+    int qf = emit1(c, b, TIR_SITOFP, tir_t(TS_F32, lanes_of(c, q)), q);
+    int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, R), acc);
+    cur = tir_emit(c->f, b, TIR_FMA, tir_t(TS_F32, R), splat(c, b, qf, R), fbin(c, b, TIR_FMUL, m, sc), cur, -1);
+    tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), acc, cur, -1, -1);
+}
+
+/* var += x (i32 x R) */
+static void var_add(bctx *c, int b, int var, int x)
+{
+    int cur = emit1(c, b, TIR_VGET, c->f->nodes[x].type, var);
+    tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), var, iadd(c, b, cur, x), -1, -1);
 }
 
 /* One loop block kb (p->block items) for the T row groups at byte
  * gbase[t] and every point j of the tile: acc[t npts + j] += (dot of the
  * rows' codes and point j's bytes) * row multipliers * the int8
  * operand's scale (+ sum(s) * row addends), per scale group. The int8
- * operand's sums and scales are computed once for the T groups. */
+ * operand's sums and scales are computed once for the T groups.
+ *
+ * Integer sub-block scales (rowpack_isub: k-quants) are applied in i32
+ * lanes instead: each group's dot times its sub-scale, and sum(s) times
+ * its sub-min, are summed over the block, and the float factors of the
+ * block (scale, min, the int8 operand's scale) multiply once per block,
+ * not once per group. */
 static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, int npts, int T, const int *acc,
                           const int *gbase, const int *srow, int kb, int tail, int E)
 {
@@ -1638,7 +1739,24 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
     const qk_rowpack *rp = &s->rp;
     const qk_format *fu = c->k->tensors[p->uop->tensor].fmt, *fs = c->k->tensors[p->sop->tensor].fmt;
     int R = rp->rows, G = p->group, saved = c->nmemo, outer = b;
-    tir_type tf = tir_t(TS_F32, R);
+    tir_type ti = tir_t(TS_I32, R);
+    tdec_src su = {fu, c->ptr[p->uop->tensor], ci(c, b, 0), -1, 1, 0};
+    int tfac = tdec_tensor_factor(c->f, b, &su);
+    int TS = tfac >= 0 ? splat(c, b, tfac, R) : -1;
+    int isub = rowpack_isub(p, fu, fs);
+    int bmul[MAX_POINTS], badd[MAX_POINTS], bsc[MAX_POINTS], iacc[MAX_POINTS], macc[MAX_POINTS];
+    if (isub) { /* the block's factors, and its integer sums */
+        int uo, ukb = sub_block_of(c, b, kb, p->block, fu->block, 0, &uo);
+        for (int t = 0; t < T; t++)
+            rowpack_factors(c, b, s, p, iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block))), -1,
+                            srow[t], TS, &bmul[t], &badd[t]);
+        for (int j = 0; j < npts; j++)
+            bsc[j] = rowpack_sscale(c, b, s, p, &pts[j], kb, 0);
+        for (int i = 0; i < T * npts; i++) {
+            iacc[i] = tir_emit(c->f, b, TIR_VAR, ti, cis(c, b, TS_I32, R, 0), -1, -1, -1);
+            macc[i] = badd[i / npts] < 0 ? -1 : tir_emit(c->f, b, TIR_VAR, ti, cis(c, b, TS_I32, R, 0), -1, -1, -1);
+        }
+    }
     for (int g0 = 0; g0 < p->block; g0 += G) {
         b = outer;
         if (tail) {
@@ -1649,39 +1767,21 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         /* per point: the int8 operand's scale and sum(s) over the group */
         int sc[MAX_POINTS], ssum[MAX_POINTS];
         for (int j = 0; j < npts; j++) {
+            sc[j] = isub ? -1 : rowpack_sscale(c, b, s, p, &pts[j], kb, g0);
             bind_point(c, s, &pts[j]);
-            int so, skb = sub_block_of(c, b, kb, p->block, fs->block, g0, &so);
-            tdec_src ss = quant_src(c, b, p->sop);
-            sc[j] = splat(c, b, tdec_scale(c->f, b, &ss, skb), R);
             ssum[j] = !p->sums_s ? -1 : s->presums ? rowpack_sum_load(c, b, p, kb, g0, E)
                                                    : rowpack_ssum(c, b, p, kb, g0, tail, E);
         }
         int uo, ukb = sub_block_of(c, b, kb, p->block, fu->block, g0, &uo);
         int sub = fu->sub_block ? uo / fu->sub_block : 0;
-        tdec_src su = {fu, c->ptr[p->uop->tensor], ci(c, b, 0), -1, 1, 0};
-        int tfac = tdec_tensor_factor(c->f, b, &su);
-        int TS = tfac >= 0 ? splat(c, b, tfac, R) : -1;
         int blk[MAX_POINTS], mul[MAX_POINTS], add[MAX_POINTS];
         for (int t = 0; t < T; t++) {
             blk[t] = iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block)));
-            /* value = mul u + add per row over the group (tdec_group_affine, in R lanes) */
-            int S = rowpack_num(c, b, s, p, blk[t], QK_FIELD_SCALE, 0, fu->scale_num);
-            S = mul_vec(c, b, S, rowpack_num(c, b, s, p, blk[t], QK_FIELD_SUBSCALE, sub, fu->sub_num));
-            S = mul_vec(c, b, S, srow[t]);
-            mul[t] = mul_vec(c, b, mul_vec(c, b, S, TS), cf(c, b, R, p->img.scale_img));
-            add[t] = -1;
-            if (p->sums_s && !p->fold) {
-                double cz = p->img.scale_img * p->img.off - (fu->zero == QK_ZERO_CONST ? fu->zero_const : 0);
-                int z = cf(c, b, R, cz);
-                int zb = rowpack_num(c, b, s, p, blk[t], QK_FIELD_ZERO, 0, fu->zero_num);
-                if (zb >= 0)
-                    z = fbin(c, b, TIR_FSUB, z, zb);
-                int a = mul_vec(c, b, S, z);
-                int M = rowpack_num(c, b, s, p, blk[t], QK_FIELD_MIN, 0, fu->min_num);
-                M = mul_vec(c, b, M, rowpack_num(c, b, s, p, blk[t], QK_FIELD_SUBMIN, sub, fu->submin_num));
-                if (M >= 0)
-                    a = fbin(c, b, TIR_FADD, a, fu->min_sign < 0 ? emit1(c, b, TIR_FNEG, tf, M) : M);
-                add[t] = mul_vec(c, b, a, TS);
+            if (!isub)
+                rowpack_factors(c, b, s, p, blk[t], sub, srow[t], TS, &mul[t], &add[t]);
+            else { /* the group's integer sub-scale and sub-min */
+                mul[t] = rowpack_num_bits(c, b, s, p, blk[t], QK_FIELD_SUBSCALE, sub, fu->sub_num);
+                add[t] = rowpack_num_bits(c, b, s, p, blk[t], QK_FIELD_SUBMIN, sub, fu->submin_num);
             }
         }
         for (int j = 0; j < npts; j++) {
@@ -1712,18 +1812,26 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                 dot[t][0] = d;
             }
             for (int t = 0; t < T; t++) {
-                int a = acc[t * npts + j];
-                int cur = emit1(c, b, TIR_VGET, tf, a);
-                cur = tir_emit(c->f, b, TIR_FMA, tf, emit1(c, b, TIR_SITOFP, tf, dot[t][0]),
-                               fbin(c, b, TIR_FMUL, mul[t], sc[j]), cur, -1);
-                if (add[t] >= 0) { /* + sum(s) * add */
-                    int q = emit1(c, b, TIR_SITOFP, tir_t(TS_F32, 1), ssum[j]);
-                    cur = tir_emit(c->f, b, TIR_FMA, tf, splat(c, b, q, R), fbin(c, b, TIR_FMUL, add[t], sc[j]), cur,
-                                   -1);
+                int i = t * npts + j;
+                if (isub) { /* iacc += dot * subscale; macc += sum(s) * submin */
+                    var_add(c, b, iacc[i], imul(c, b, dot[t][0], mul[t]));
+                    if (macc[i] >= 0) {
+                        int q = splat(c, b, ssum[j], R);
+                        var_add(c, b, macc[i], add[t] >= 0 ? imul(c, b, q, add[t]) : q);
+                    }
+                    continue;
                 }
-                tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), a, cur, -1, -1);
+                acc_fma(c, b, acc[i], dot[t][0], mul[t], sc[j]);
+                if (add[t] >= 0) /* + sum(s) * add */
+                    acc_fma(c, b, acc[i], ssum[j], add[t], sc[j]);
             }
         }
+    }
+    b = outer;
+    for (int i = 0; isub && i < T * npts; i++) {
+        acc_fma(c, b, acc[i], emit1(c, b, TIR_VGET, ti, iacc[i]), bmul[i / npts], bsc[i % npts]);
+        if (macc[i] >= 0)
+            acc_fma(c, b, acc[i], emit1(c, b, TIR_VGET, ti, macc[i]), badd[i / npts], bsc[i % npts]);
     }
     c->nmemo = saved;
 }

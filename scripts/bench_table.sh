@@ -12,6 +12,8 @@
 # row-interleaved layout of R rows (configuration repack=R; `qkc bench`
 # converts the packed weights once, before timing); formats without that
 # layout run as without REPACK, and the path column says which ran.
+# CONFIG="key=value ..." adds configuration keys to the REPACK runs (an
+# A/B of the builder's defaults, e.g. CONFIG="kblocks=2").
 #
 # Sign-bit formats (code = binary) run as XNOR-Net runs them: x quantized
 # to the weights' own format in the kernel, the reduction by popcount.
@@ -77,7 +79,7 @@ QK
     out=""
     if [ -n "${REPACK:-}" ] && [ $k = gemv_i8 ]; then
         out=$(timeout "${TIMEOUT:-900}" "$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold \
-            --reps "${REPS:-10}" --json -c "repack=$REPACK" 2>/dev/null)
+            --reps "${REPS:-10}" --json -c "repack=$REPACK${CONFIG:+ $CONFIG}" 2>/dev/null)
         [ -n "$out" ] && path="$path, repack=$REPACK"
     fi
     [ -n "$out" ] || out=$(timeout "${TIMEOUT:-900}" "$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold \

@@ -230,7 +230,8 @@ static int roundtrip(const qkc_program *p, const qkc_kernel *k, const char *form
 /* Every format that has the layout, times q8_0 activations, with R = 4,
  * 8 and 16 rows per group (16 where vectors are 512 bits): GEMV, a GEMM
  * over M = 5 rows of x (register tiles of 2 and 4 and their remainder),
- * a quantize()d GEMV with a bias and relu, on N = 37 rows (not a multiple
+ * a quantize()d GEMV with a bias and relu, and a GEMV and a GEMM with x
+ * quantized in blocks of the weights' block, on N = 37 rows (not a multiple
  * of R) and K = 2 max(B, 128) + 37, against the reference; and the round trip of
  * the layout. A format without the layout must be refused with a reason
  * naming repack, never compiled. */
@@ -258,16 +259,20 @@ static void test_row_interleaved(void)
                  "  xq[k] = quantize(x[k], q8_0)\n  y[n] = relu(sum(k) W[n, k] * xq[k] + b[n])\n}\n"
                  "format xb { code = int8; block = %d; scale = f32 }\n"
                  "kernel gqb(x: f32[K], W: %s[N, K]) -> y: f32[N] {\n"
-                 "  xq[k] = quantize(x[k], xb)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n",
+                 "  xq[k] = quantize(x[k], xb)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
+                 "kernel gqbm(x: f32[M, K], W: %s[N, K]) -> y: f32[M, N] {\n"
+                 "  xq[m, k] = quantize(x[m, k], xb)\n  y[m, n] = sum(k) xq[m, k] * W[n, k]\n}\n",
                  DSL_DIR, l->file, DSL_DIR, l->name, l->name, l->name,
-                 l->block < 64 ? 64 : l->block > 256 ? 256 : l->block, l->name);
+                 l->block < 64 ? 64 : l->block > 256 ? 256 : l->block, l->name, l->name);
         int64_t B = l->block > 32 ? l->block : 32;
         int64_t K = 2 * (B > 128 ? B : 128) + 37; /* blocks of 32 run 4 per iteration: 2 of those, 1 alone, a tail */
         int fits = -1;
         char refusal[512] = "";
         for (int c = 0; c < nconf; c++)
-            for (int g = 0; g < 4; g++) { /* gqb: x in blocks of 64..256 (groups where 2-bit codes are read in place) */
-                static const char *const kn[] = {"gemv", "gemm", "gq", "gqb"};
+            for (int g = 0; g < 5; g++) {
+                /* gqb, gqbm: x in blocks of 64..256: groups where 2-bit codes are read
+                 * in place, and blocks whose integer sub-scales sum in i32 (k-quants) */
+                static const char *const kn[] = {"gemv", "gemm", "gq", "gqb", "gqbm"};
                 qkc_program *p = NULL;
                 qkc_kernel *k = NULL;
                 qkc_kernel_options ko = {.config = configs[c]};

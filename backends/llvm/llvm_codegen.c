@@ -312,6 +312,67 @@ static LLVMValueRef and_shifted_bytes(gen *g, const tir_node *n)
     return NULL;
 }
 
+/* 1 if a bitwise op or shift uses node n: LLVM fuses such chains on
+ * bytes (vpternlog, one affine for shift-and-shift) better alone. */
+static int bit_used(gen *g, const tir_node *n)
+{
+    int id = (int)(n - g->f->nodes);
+    for (int i = 0; i < g->f->nnodes; i++) {
+        const tir_node *u = &g->f->nodes[i];
+        int bit = u->op == TIR_AND || u->op == TIR_OR || u->op == TIR_XOR || u->op == TIR_SHL || u->op == TIR_SHR ||
+                  u->op == TIR_SAR;
+        if (bit && (u->a[0] == id || u->a[1] == id))
+            return 1;
+    }
+    return 0;
+}
+
+/* AND(SHR(x, s), m) or AND(SHL(x, s), m) on bytes, with one constant
+ * shift 0 < s < 8 and one constant mask m for every lane: one GFNI
+ * vgf2p8affineqb, whose 8x8 bit matrix moves each kept bit to its place
+ * (result bit i = parity of x AND matrix byte 7 - i), in place of the
+ * shift LLVM already lowers to that instruction and the AND after it
+ * (2-bit codes fed to a dot product). NULL where it does not apply. */
+static LLVMValueRef affine_bytes(gen *g, const tir_node *n)
+{
+    int L = n->type.lanes;
+    if (n->type.s != TS_I8 || (L != 16 && L != 32 && L != 64) || !has_feature(g, "+gfni") ||
+        (L == 64 && !has_feature(g, "+avx512bw")) || (L == 32 && !has_feature(g, "+avx")))
+        return NULL;
+    for (int side = 0; side < 2; side++) {
+        const tir_node *sh = &g->f->nodes[n->a[side]];
+        int mask = n->a[1 - side];
+        if ((sh->op != TIR_SHR && sh->op != TIR_SHL) || sh->type.s != TS_I8 || sh->type.lanes != L)
+            continue;
+        int64_t s = const_lane(g, sh->a[1], 0), m = const_lane(g, mask, 0);
+        int ok = s > 0 && s < 8 && m >= 0;
+        for (int i = 1; i < L && ok; i++)
+            ok = const_lane(g, sh->a[1], i) == s && const_lane(g, mask, i) == m;
+        if (!ok || compared(g, n) || bit_used(g, n))
+            continue;
+        uint64_t A = 0; /* row i (result bit i) is byte 7 - i */
+        for (int i = 0; i < 8; i++) {
+            int from = sh->op == TIR_SHR ? i + (int)s : i - (int)s;
+            if ((m >> i & 1) && from >= 0 && from < 8)
+                A |= (uint64_t)1 << (8 * (7 - i) + from);
+        }
+        LLVMValueRef bytes[64];
+        for (int i = 0; i < L; i++)
+            bytes[i] = LLVMConstInt(LLVMInt8TypeInContext(g->ctx), A >> (8 * (i % 8)) & 0xff, 0);
+        char name[48];
+        snprintf(name, sizeof name, "llvm.x86.vgf2p8affineqb.%d", L * 8);
+        unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+        if (!id)
+            return NULL;
+        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
+        LLVMTypeRef fnty = LLVMIntrinsicGetType(g->ctx, id, NULL, 0);
+        LLVMValueRef args[3] = {v(g, sh->a[0]), LLVMConstVector(bytes, (unsigned)L),
+                                LLVMConstInt(LLVMInt8TypeInContext(g->ctx), 0, 0)};
+        return LLVMBuildCall2(g->b, fnty, fn, args, 3, "");
+    }
+    return NULL;
+}
+
 static LLVMValueRef binary(gen *g, const tir_node *n)
 {
     LLVMValueRef a = v(g, n->a[0]), b = v(g, n->a[1]);
@@ -329,6 +390,8 @@ static LLVMValueRef binary(gen *g, const tir_node *n)
     case TIR_SAR: return LLVMBuildAShr(g->b, a, b, "");
     case TIR_AND: {
         LLVMValueRef r = and_shifted_bytes(g, n);
+        if (!r)
+            r = affine_bytes(g, n);
         return r ? r : LLVMBuildAnd(g->b, a, b, "");
     }
     case TIR_OR: return LLVMBuildOr(g->b, a, b, "");
