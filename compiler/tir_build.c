@@ -1868,8 +1868,12 @@ static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int i
             srow[t] = tdec_num(c->f, b, wt->fmt->scale_num,
                                load_u32_lanes(c, b, c->ptr[p->uop->tensor], gstart, rp->row_header, R));
     }
-    /* U blocks per iteration (kblocks, else at least 128 items), then single blocks, then the partial one */
-    int U = c->cfg.kblocks > 1 ? c->cfg.kblocks : B >= 128 ? 1 : 128 / B;
+    /* U blocks per iteration (kblocks, else 64 items of blocks under 64 and
+     * at least 128 of the others: 128 items of 32-blocks spilled registers
+     * and read q8_0, q5_1 and act_i8_b32 8-18 points further from DRAM's
+     * rate; one 64-block was slower for nvfp4_ggml, docs/performance.md),
+     * then single blocks, then the partial one */
+    int U = c->cfg.kblocks > 1 ? c->cfg.kblocks : B >= 128 ? 1 : B >= 64 ? 128 / B : 64 / B;
     int nfull = emit2(c, b, TIR_DIV, E, ci(c, b, B)), body, start = ci(c, b, 0);
     if (U > 1) {
         int nu = imul(c, b, emit2(c, b, TIR_DIV, nfull, ci(c, b, U)), ci(c, b, U));

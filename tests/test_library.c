@@ -265,7 +265,7 @@ static void test_row_interleaved(void)
                  DSL_DIR, l->file, DSL_DIR, l->name, l->name, l->name,
                  l->block < 64 ? 64 : l->block > 256 ? 256 : l->block, l->name, l->name);
         int64_t B = l->block > 32 ? l->block : 32;
-        int64_t K = 2 * (B > 128 ? B : 128) + 37; /* blocks of 32 run 4 per iteration: 2 of those, 1 alone, a tail */
+        int64_t K = 2 * (B > 128 ? B : 128) + 37; /* blocks of 32 run 2 per iteration: 4 of those, 1 alone, a tail */
         int fits = -1;
         char refusal[512] = "";
         for (int c = 0; c < nconf; c++)
