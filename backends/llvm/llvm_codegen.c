@@ -272,6 +272,19 @@ static int64_t const_lane(gen *g, int id, int i)
     return c->shuf ? c->shuf[i] : c->imm;
 }
 
+/* A call of the non-overloaded intrinsic named by fmt with its vector
+ * width in bits (fmt's one %d); NULL when this LLVM lacks it. */
+static LLVMValueRef call_sized(gen *g, const char *fmt, int bits, LLVMValueRef *args, unsigned n)
+{
+    char name[64];
+    snprintf(name, sizeof name, fmt, bits);
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    if (!id)
+        return NULL;
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
+    return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, NULL, 0), fn, args, n, "");
+}
+
 /* AND(SHR(x, s), m) on bytes, with per-lane constant shifts s < 8 and
  * masks m that keep no bit shifted in from the next byte: one vpmultishiftqb
  * (AVX-512 VBMI; byte i takes the 8 bits of its qword from bit 8 (i % 8) +
@@ -298,16 +311,9 @@ static LLVMValueRef and_shifted_bytes(gen *g, const tir_node *n)
         }
         if (!ok || !varies || compared(g, n)) /* a uniform shift is one instruction already */
             continue;
-        char name[48];
-        snprintf(name, sizeof name, "llvm.x86.avx512.pmultishift.qb.%d", L * 8);
-        unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-        if (!id)
-            return NULL;
-        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
-        LLVMTypeRef fnty = LLVMIntrinsicGetType(g->ctx, id, NULL, 0);
         LLVMValueRef args[2] = {LLVMConstVector(ctrl, (unsigned)L), v(g, sh->a[0])};
-        LLVMValueRef r = LLVMBuildCall2(g->b, fnty, fn, args, 2, "");
-        return LLVMBuildAnd(g->b, r, v(g, mask), "");
+        LLVMValueRef r = call_sized(g, "llvm.x86.avx512.pmultishift.qb.%d", L * 8, args, 2);
+        return r ? LLVMBuildAnd(g->b, r, v(g, mask), "") : NULL;
     }
     return NULL;
 }
@@ -359,16 +365,9 @@ static LLVMValueRef affine_bytes(gen *g, const tir_node *n)
         LLVMValueRef bytes[64];
         for (int i = 0; i < L; i++)
             bytes[i] = LLVMConstInt(LLVMInt8TypeInContext(g->ctx), A >> (8 * (i % 8)) & 0xff, 0);
-        char name[48];
-        snprintf(name, sizeof name, "llvm.x86.vgf2p8affineqb.%d", L * 8);
-        unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-        if (!id)
-            return NULL;
-        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
-        LLVMTypeRef fnty = LLVMIntrinsicGetType(g->ctx, id, NULL, 0);
         LLVMValueRef args[3] = {v(g, sh->a[0]), LLVMConstVector(bytes, (unsigned)L),
                                 LLVMConstInt(LLVMInt8TypeInContext(g->ctx), 0, 0)};
-        return LLVMBuildCall2(g->b, fnty, fn, args, 3, "");
+        return call_sized(g, "llvm.x86.vgf2p8affineqb.%d", L * 8, args, 3);
     }
     return NULL;
 }
