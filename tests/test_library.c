@@ -510,6 +510,58 @@ static int find_loop(const tir_func *f, int blk, const char *name)
     return -1;
 }
 
+
+/* Integer sub-block scales summed in i32 (rowpack_isub) at the edges of
+ * the path: 8-bit codes with 8-bit sub-scales and sub-mins (the largest
+ * sums the i32 bound admits), signed codes whose image offset folds into
+ * the dot, and formats that must keep the per-group float path (sums that
+ * could pass 2^31 in blocks of 512, a minifloat sub-scale; zero points
+ * and signed codes with mins do not combine with sub-block scales). GEMV
+ * and GEMM with x quantized in blocks
+ * of the weights' block, K ragged (a partial last block), against the
+ * reference, with 16 rows per group where vectors are 512 bits. */
+static void test_int_subscales(void)
+{
+    static const char *const fmts[] = {
+        "format w { code = uint8; block = 256; scale = f16 * uint8 per 16; min = -f16 * uint8 }",
+        "format w { code = int4; block = 128; scale = f16 * uint3 per 32 }",
+        "format w { code = uint8; block = 512; scale = f16 * uint8 per 32; min = -f16 * uint8 }",
+        "format w { code = uint4; block = 64; scale = f16 * e4m3 per 16 }",
+    };
+    qkc_ctx *ctx = NULL;
+    qkc_ctx_options opts = {.threads = 2, .tuning_db = "", .cache_dir = ""};
+    CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);
+    int failed = 0, ran = 0;
+    for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
+        int B = i == 0 ? 256 : i == 1 ? 128 : i == 2 ? 512 : 64;
+        char src[2048], why[1024];
+        snprintf(src, sizeof src,
+                 "%s\nformat xb { code = int8; block = %d; scale = f32 }\n"
+                 "kernel gqb(x: f32[K], W: w[N, K]) -> y: f32[N] {\n"
+                 "  xq[k] = quantize(x[k], xb)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
+                 "kernel gqbm(x: f32[M, K], W: w[N, K]) -> y: f32[M, N] {\n"
+                 "  xq[m, k] = quantize(x[m, k], xb)\n  y[m, n] = sum(k) xq[m, k] * W[n, k]\n}\n",
+                 fmts[i], B);
+        for (int g = 0; g < 2; g++)
+            for (int c = 0; c < 2; c++) {
+                const char *cfg = c ? "repack=16 tile_inner=4" : "repack=8 tile_inner=2";
+                int bad = check_kernel_cfg(ctx, src, g ? "gqbm" : "gqb", 3 * B + 19, 2, cfg, NULL, why, sizeof why);
+                if (bad && strstr(why, "do not fit the target's vectors")) {
+                    printf("\n  skipped: %s (%s)", cfg, why);
+                    continue;
+                }
+                if (bad) {
+                    fprintf(stderr, "\n%s %s '%s': %s\n", fmts[i], g ? "gqbm" : "gqb", cfg, why);
+                    failed++;
+                }
+                ran++;
+            }
+    }
+    printf("\n  %d kernels vs the reference\n", ran);
+    qkc_ctx_destroy(ctx);
+    CU_ASSERT(ran >= 8);
+    CU_ASSERT_EQUAL(failed, 0);
+}
 /* Multiply-add lanes per full block of one kernel (tiled IR for the host). */
 static int block_fmas(const char *src)
 {
@@ -641,6 +693,7 @@ int main(void)
     CU_add_test(s, "every dsl/ format: GEMV and GEMM vs the reference", test_every_format);
     CU_add_test(s, "int8 activations: integer dot products vs the reference", test_integer_dot);
     CU_add_test(s, "row-interleaved weights (repack=R) vs the reference", test_row_interleaved);
+    CU_add_test(s, "integer sub-block scales summed in i32, and the formats that keep floats", test_int_subscales);
     CU_add_test(s, "binary x binary: popcount, exact", test_xnor_popcount);
     CU_add_test(s, "ternary: exact integers, BitNet-style", test_ternary_exact);
     CU_add_test(s, "quantize() and hadamard()", test_quantize_hadamard);
