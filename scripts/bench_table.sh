@@ -13,7 +13,9 @@
 # converts the packed weights once, before timing); formats without that
 # layout run as without REPACK, and the path column says which ran.
 # CONFIG="key=value ..." adds configuration keys to the REPACK runs (an
-# A/B of the builder's defaults, e.g. CONFIG="kblocks=2").
+# A/B of the builder's defaults, e.g. CONFIG="kblocks=2"); a row whose
+# configuration is refused says "failed" with qkc's error instead of
+# falling back to the format's own layout.
 #
 # Sign-bit formats (code = binary) run as XNOR-Net runs them: x quantized
 # to the weights' own format in the kernel, the reduction by popcount.
@@ -79,8 +81,12 @@ QK
     out=""
     if [ -n "${REPACK:-}" ] && [ $k = gemv_i8 ]; then
         out=$(timeout "${TIMEOUT:-900}" "$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold \
-            --reps "${REPS:-10}" --json -c "repack=$REPACK${CONFIG:+ $CONFIG}" 2>/dev/null)
-        [ -n "$out" ] && path="$path, repack=$REPACK"
+            --reps "${REPS:-10}" --json -c "repack=$REPACK${CONFIG:+ $CONFIG}" 2>"$tmp/err")
+        [ -n "$out" ] && path="$path, repack=$REPACK${CONFIG:+ $CONFIG}"
+        if [ -z "$out" ] && [ -n "${CONFIG:-}" ]; then # an A/B row must not fall back to another kernel
+            echo "| $name | $bpw | $path, repack=$REPACK $CONFIG | failed: $(head -1 "$tmp/err") | | | |"
+            continue
+        fi
     fi
     [ -n "$out" ] || out=$(timeout "${TIMEOUT:-900}" "$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold \
         --reps "${REPS:-10}" --json 2>/dev/null)

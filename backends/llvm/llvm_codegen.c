@@ -248,22 +248,31 @@ static LLVMValueRef unary(gen *g, const tir_node *n)
 
 static int has_feature(gen *g, const char *feat);
 
-/* 1 if an integer compare reads node n: single bits that are compared
+/* Kinds of use of a node, for used_as. */
+enum { USE_COMPARE = 1, USE_BITS = 2 };
+
+/* The kinds of use of node n among `kinds`, in one pass over the nodes.
+ * USE_COMPARE: an integer compare reads n; single bits that are compared
  * stay with LLVM, which tests them in place (vptestmb) and folds the test
- * into the compare's user. */
-static int compared(gen *g, const tir_node *n)
+ * into the compare's user. USE_BITS: a bitwise op or shift reads n; LLVM
+ * fuses such chains on bytes (vpternlog, one affine for shift-and-shift)
+ * better alone. */
+static int used_as(gen *g, const tir_node *n, int kinds)
 {
-    int id = (int)(n - g->f->nodes);
-    for (int i = 0; i < g->f->nnodes; i++) {
+    int id = (int)(n - g->f->nodes), found = 0;
+    for (int i = 0; i < g->f->nnodes && found != kinds; i++) {
         const tir_node *u = &g->f->nodes[i];
-        if ((u->op == TIR_IEQ || u->op == TIR_ILT) && (u->a[0] == id || u->a[1] == id))
-            return 1;
+        int op = u->op, kind = op == TIR_IEQ || op == TIR_ILT ? USE_COMPARE
+                               : op == TIR_AND || op == TIR_OR || op == TIR_XOR || op == TIR_SHL || op == TIR_SHR ||
+                                         op == TIR_SAR
+                                   ? USE_BITS
+                                   : 0; /* all of these have two operands */
+        if ((kind & kinds) && (u->a[0] == id || u->a[1] == id))
+            found |= kind;
     }
-    return 0;
+    return found;
 }
 
-/* The constant value of lane i of CONST node id, or -1 when id is not an
- * integer constant. */
 static int64_t const_lane(gen *g, int id, int i)
 {
     const tir_node *c = &g->f->nodes[id];
@@ -309,28 +318,13 @@ static LLVMValueRef and_shifted_bytes(gen *g, const tir_node *n)
             varies |= s != const_lane(g, sh->a[1], 0);
             ctrl[i] = LLVMConstInt(LLVMInt8TypeInContext(g->ctx), (unsigned)(8 * (i % 8) + (ok ? s : 0)), 0);
         }
-        if (!ok || !varies || compared(g, n)) /* a uniform shift is one instruction already */
+        if (!ok || !varies || used_as(g, n, USE_COMPARE)) /* a uniform shift is one instruction already */
             continue;
         LLVMValueRef args[2] = {LLVMConstVector(ctrl, (unsigned)L), v(g, sh->a[0])};
         LLVMValueRef r = call_sized(g, "llvm.x86.avx512.pmultishift.qb.%d", L * 8, args, 2);
         return r ? LLVMBuildAnd(g->b, r, v(g, mask), "") : NULL;
     }
     return NULL;
-}
-
-/* 1 if a bitwise op or shift uses node n: LLVM fuses such chains on
- * bytes (vpternlog, one affine for shift-and-shift) better alone. */
-static int bit_used(gen *g, const tir_node *n)
-{
-    int id = (int)(n - g->f->nodes);
-    for (int i = 0; i < g->f->nnodes; i++) {
-        const tir_node *u = &g->f->nodes[i];
-        int bit = u->op == TIR_AND || u->op == TIR_OR || u->op == TIR_XOR || u->op == TIR_SHL || u->op == TIR_SHR ||
-                  u->op == TIR_SAR;
-        if (bit && (u->a[0] == id || u->a[1] == id))
-            return 1;
-    }
-    return 0;
 }
 
 /* AND(SHR(x, s), m) or AND(SHL(x, s), m) on bytes, with one constant
@@ -354,7 +348,7 @@ static LLVMValueRef affine_bytes(gen *g, const tir_node *n)
         int ok = s > 0 && s < 8 && m >= 0;
         for (int i = 1; i < L && ok; i++)
             ok = const_lane(g, sh->a[1], i) == s && const_lane(g, mask, i) == m;
-        if (!ok || compared(g, n) || bit_used(g, n))
+        if (!ok || used_as(g, n, USE_COMPARE | USE_BITS))
             continue;
         uint64_t A = 0; /* row i (result bit i) is byte 7 - i */
         for (int i = 0; i < 8; i++) {
