@@ -22,6 +22,7 @@ typedef struct gen {
     const tir_func *f;
     const llvm_tm_desc *tm;
     LLVMValueRef *val; /* node id -> value */
+    uint8_t *uses;     /* node id -> the USE_* kinds of its readers */
 } gen;
 
 static LLVMTypeRef scalar_type(gen *g, int s)
@@ -248,29 +249,32 @@ static LLVMValueRef unary(gen *g, const tir_node *n)
 
 static int has_feature(gen *g, const char *feat);
 
-/* Kinds of use of a node, for used_as. */
+/* Kinds of use of a node (gen.uses). USE_COMPARE: an integer compare
+ * reads it; single bits that are compared stay with LLVM, which tests
+ * them in place (vptestmb) and folds the test into the compare's user.
+ * USE_BITS: a bitwise op or shift reads it; LLVM fuses such chains on
+ * bytes (vpternlog, one affine for shift-and-shift) better alone. */
 enum { USE_COMPARE = 1, USE_BITS = 2 };
 
-/* The kinds of use of node n among `kinds`, in one pass over the nodes.
- * USE_COMPARE: an integer compare reads n; single bits that are compared
- * stay with LLVM, which tests them in place (vptestmb) and folds the test
- * into the compare's user. USE_BITS: a bitwise op or shift reads n; LLVM
- * fuses such chains on bytes (vpternlog, one affine for shift-and-shift)
- * better alone. */
+/* Fills g->uses in one pass over the nodes. */
+static void note_uses(gen *g)
+{
+    for (int i = 0; i < g->f->nnodes; i++) {
+        int op = g->f->nodes[i].op;
+        int kind = op == TIR_IEQ || op == TIR_ILT ? USE_COMPARE
+                   : op == TIR_AND || op == TIR_OR || op == TIR_XOR || op == TIR_SHL || op == TIR_SHR || op == TIR_SAR
+                       ? USE_BITS
+                       : 0;
+        for (int k = 0; kind && k < 2; k++) /* all of these have two operands */
+            if (g->f->nodes[i].a[k] >= 0)
+                g->uses[g->f->nodes[i].a[k]] |= (uint8_t)kind;
+    }
+}
+
+/* The kinds of use of node n among `kinds`. */
 static int used_as(gen *g, const tir_node *n, int kinds)
 {
-    int id = (int)(n - g->f->nodes), found = 0;
-    for (int i = 0; i < g->f->nnodes && found != kinds; i++) {
-        const tir_node *u = &g->f->nodes[i];
-        int op = u->op, kind = op == TIR_IEQ || op == TIR_ILT ? USE_COMPARE
-                               : op == TIR_AND || op == TIR_OR || op == TIR_XOR || op == TIR_SHL || op == TIR_SHR ||
-                                         op == TIR_SAR
-                                   ? USE_BITS
-                                   : 0; /* all of these have two operands */
-        if ((kind & kinds) && (u->a[0] == id || u->a[1] == id))
-            found |= kind;
-    }
-    return found;
+    return g->uses[n - g->f->nodes] & kinds;
 }
 
 static int64_t const_lane(gen *g, int id, int i)
@@ -779,6 +783,8 @@ LLVMModuleRef llvm_gen_module(LLVMContextRef ctx, const tir_func *f, const char 
     LLVMAddTargetDependentFunctionAttr(g.fn, "min-legal-vector-width", width);
     LLVMAddTargetDependentFunctionAttr(g.fn, "prefer-vector-width", width);
     g.val = qk_xcalloc((size_t)f->nnodes + 1, sizeof *g.val);
+    g.uses = qk_xcalloc((size_t)f->nnodes + 1, sizeof *g.uses);
+    note_uses(&g);
     g.b = LLVMCreateBuilderInContext(ctx);
     g.alloca_b = LLVMCreateBuilderInContext(ctx);
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(ctx, g.fn, "entry");
@@ -791,5 +797,6 @@ LLVMModuleRef llvm_gen_module(LLVMContextRef ctx, const tir_func *f, const char 
     LLVMDisposeBuilder(g.b);
     LLVMDisposeBuilder(g.alloca_b);
     free(g.val);
+    free(g.uses);
     return g.mod;
 }
