@@ -32,6 +32,7 @@
 #define MAX_POINTS 64
 #define MAX_SUMS 16
 #define MEMO_MAX 512
+#define PART_MAX 12 /* partial sums (one vector each) a block loop keeps beside its accumulators */
 
 /* How an index variable is bound at the current emission point. */
 typedef struct binding {
@@ -716,6 +717,9 @@ typedef struct plan {
     int items;  /* items per block the chunks walk: B, or the kept items of an N:M tensor */
     const kir_expr *sparse; /* the N:M load that drives the loop (its kept items), or NULL */
     const kir_expr *ssel;   /* ternary/binary load multiplied by a dense operand: sign-select, or NULL */
+    const kir_expr *fsc;    /* other quantized load multiplied by a dense operand whose block scale factors
+                               out: its unscaled values times the operand go to a partial sum per block,
+                               scaled once per block; or NULL */
     int nquant; /* quantized loads along the variable */
     /* integer dot products (DOT4): u-operand (integer image) x s-operand
      * (signed bytes), in chunks of cb byte lanes, scales once per group */
@@ -781,6 +785,28 @@ static const kir_expr *sign_operand(bctx *c, const kir_expr *body)
         const qk_format *f = w->kind == KE_LOAD ? c->k->tensors[w->tensor].fmt : NULL;
         if (f && (f->code == QK_CODE_TERNARY || f->code == QK_CODE_BINARY) && f->zero == QK_ZERO_NONE &&
             !f->sp_n && tdec_scale_factorable(f))
+            return w;
+    }
+    return NULL;
+}
+
+/* The quantized load of a product body `W * x` (either order) whose
+ * block scale factors out and does some work: a scale (or a code factor
+ * the decode can leave out, tdec_code_factor) and several chunks of V
+ * lanes per block (else a partial sum saves nothing). Its products go to
+ * a partial sum per block (emit_block_loop), scaled once at its end. */
+static const kir_expr *factored_operand(bctx *c, const kir_expr *body, int V, int items)
+{
+    if (body->kind != KE_BIN || body->op != KB_MUL)
+        return NULL;
+    const kir_expr *side[2] = {body->a, body->b};
+    for (int i = 0; i < 2; i++) {
+        const kir_expr *w = side[i];
+        const qk_format *f = w->kind == KE_LOAD ? c->k->tensors[w->tensor].fmt : NULL;
+        if (!f || f->code == QK_CODE_VQ || !tdec_scale_factorable(f))
+            continue;
+        int scaled = f->scale_per != QK_PER_NONE || f->tensor_scale || tdec_code_factor(f, V) != 1.0;
+        if (scaled && (items / V >= 2 || tdec_code_factor(f, V) != 1.0))
             return w;
     }
     return NULL;
@@ -887,6 +913,8 @@ static plan plan_sum(bctx *c, const kir_expr *e)
             v /= 2;
     if (p.nquant == 1 && !p.sparse)
         p.ssel = sign_operand(c, e->a);
+    if (p.nquant == 1 && !p.ssel && p.block)
+        p.fsc = factored_operand(c, e->a, v, p.items);
     p.vec = 1;
     p.lanes = v;
     return p;
@@ -973,14 +1001,44 @@ static int sign_select(bctx *c, int b, const kir_expr *w, int x)
                     v, -1);
 }
 
+/* The factor of a partial sum of w's block kb (f32 scalar): its scale
+ * times the code factor its unscaled chunks of L lanes were left off. */
+static int block_factor(bctx *c, int b, const kir_expr *w, int kb, int L)
+{
+    tdec_src src = quant_src(c, b, w);
+    int sc = tdec_scale(c->f, b, &src, kb);
+    double k = tdec_code_factor(src.fmt, L);
+    return k != 1.0 ? fbin(c, b, TIR_FMUL, sc, cf(c, b, 1, k)) : sc;
+}
+
 /* acc += body for one sum at one point, in the current chunk. With a
- * sign-select plan the products go to the block's partial sum `part`
- * (scaled once at the end of the block), or, without one (tail chunks),
- * are scaled per chunk. */
+ * sign-select or factored plan the products go to the block's partial
+ * sum `part` (scaled once at the end of the block), or, without one (tail
+ * chunks, or too many partial sums for the registers), are scaled per
+ * chunk. */
 static void accumulate(bctx *c, int b, const kir_expr *sum, const plan *p, int acc, int part)
 {
     int L = c->lanes;
     const kir_expr *body = sum->a;
+    if (p->fsc) {
+        const kir_expr *other = body->a == p->fsc ? body->b : body->a;
+        int x = splat(c, b, lower(c, b, other), L);
+        if (c->mask >= 0)
+            x = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_F32, L), c->mask, x, cf(c, b, L, 0), -1);
+        const binding *bd = &c->env[p->fsc->idx[c->k->tensors[p->fsc->tensor].rank - 1].terms[0].var];
+        tdec_src src = quant_src(c, b, p->fsc);
+        int w = tdec_chunk(c->f, b, &src, bd->kb, bd->off, bd->offc, L, TDEC_UNSCALED | TDEC_NOFACTOR);
+        int tgt = part >= 0 ? part : acc;
+        int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, L), tgt);
+        int next;
+        if (part >= 0)
+            next = tir_emit(c->f, b, TIR_FMA, tir_t(TS_F32, L), w, x, cur, -1);
+        else
+            next = tir_emit(c->f, b, TIR_FMA, tir_t(TS_F32, L), fbin(c, b, TIR_FMUL, w, x),
+                            splat(c, b, block_factor(c, b, p->fsc, bd->kb, L), L), cur, -1);
+        tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), tgt, next, -1, -1);
+        return;
+    }
     if (p->ssel) {
         const kir_expr *other = body->a == p->ssel ? body->b : body->a;
         int x = splat(c, b, lower(c, b, other), L);
@@ -1081,7 +1139,7 @@ static void emit_chunk(bctx *c, int b, const group_ctx *gc, const chunk *ch)
             const kir_expr *sum = s->sums[i];
             bind_chunk(c, b, gc, sum, i, ch);
             accumulate(c, b, sum, &s->plans[i], gc->acc[i * gc->npts + p],
-                       gc->part && s->plans[i].ssel ? gc->part[i * gc->npts + p] : -1);
+                       gc->part && (s->plans[i].ssel || s->plans[i].fsc) ? gc->part[i * gc->npts + p] : -1);
             c->mask = saved_mask;
         }
     }
@@ -1104,10 +1162,10 @@ static void scale_partials(bctx *c, int b, const group_ctx *gc, int kb)
     for (int p = 0; p < gc->npts; p++) {
         bind_point(c, s, &gc->pts[p]);
         for (int i = 0; i < s->nsums; i++) {
-            if (s->group[i] != gc->g || !s->plans[i].ssel)
+            const kir_expr *w = s->plans[i].ssel ? s->plans[i].ssel : s->plans[i].fsc;
+            if (s->group[i] != gc->g || !w)
                 continue;
-            tdec_src src = quant_src(c, b, s->plans[i].ssel);
-            int sc = splat(c, b, tdec_scale(c->f, b, &src, kb), V);
+            int sc = splat(c, b, block_factor(c, b, w, kb, V), V);
             int a = gc->acc[i * gc->npts + p];
             int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, V), a);
             int pv = emit1(c, b, TIR_VGET, tir_t(TS_F32, V), gc->part[i * gc->npts + p]);
@@ -1129,7 +1187,10 @@ static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, 
     int kb = tir_loop(c->f, b, ci(c, b, 0), nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
     int base = imul(c, body, kb, ci(c, body, B));
     int part[MAX_SUMS * MAX_POINTS];
-    if (p->ssel) {
+    /* partial sums of factored plans only while they and the accumulators
+     * fit the registers (sign-selects keep theirs: their products are adds) */
+    int parts = p->ssel || (p->fsc && gc->s->nsums * gc->npts <= PART_MAX);
+    if (parts) {
         for (int i = 0; i < gc->s->nsums * gc->npts; i++)
             part[i] = tir_emit(c->f, body, TIR_VAR, tir_t(TS_F32, V), cf(c, body, V, 0), -1, -1, -1);
         ((group_ctx *)gc)->part = part;
@@ -1152,7 +1213,7 @@ static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, 
             emit_chunk(c, ib, gc, &ch);
         }
     }
-    if (p->ssel) /* one multiply by the block scale per block */
+    if (parts) /* one multiply by the block scale per block */
         scale_partials(c, body, gc, kb);
     ((group_ctx *)gc)->part = NULL;
     /* tail: the partial last block, chunk by chunk, masked */

@@ -53,6 +53,7 @@ typedef struct dctx {
     const qk_format *fm;
     const tdec_src *s;
     int blk;              /* i64: byte offset of the current block in s->ptr */
+    int nofactor;         /* TDEC_NOFACTOR: code values left tdec_code_factor() off */
 } dctx;
 
 /* ---- emit helpers ---- */
@@ -564,26 +565,40 @@ static tir_scalar word_kind(int width)
  * one conversion (vcvtph2ps) and one multiply in place of a dozen integer
  * and float ops; IEEE specials (e5m2 is binary16's top byte) come out of
  * the conversion, FN's NaN code is selected. */
-static int minifloat_f16(dctx *d, int code, int ebits, int mbits, int bias, qk_mf_special sp, int is_unsigned)
+static int minifloat_f16(dctx *d, int code, int ebits, int mbits, int bias, qk_mf_special sp, int is_unsigned,
+                         int nofactor)
 {
     int lanes = lanes_of(d, code), all = (1 << (ebits + mbits)) - 1;
-    int mag = opk(d, TIR_AND, code, all);
-    int h = opk(d, TIR_SHL, mag, 10 - mbits);
-    if (!is_unsigned)
-        h = op2(d, TIR_OR, h, opk(d, TIR_SHL, opk(d, TIR_AND, opk(d, TIR_SHR, code, ebits + mbits), 1), 15));
-    int v = op1(d, TIR_H2F, TS_F32, resize(d, h, TS_I16));
-    if (bias != 15)
+    /* In 16-bit lanes (sign, exponent and mantissa fit): the magnitude
+     * shifted in place, and the sign bit shifted to bit 15 by a second
+     * shift of the same code (one shift when it is already there: e5m2) */
+    int c16 = resize(d, code, TS_I16), sh = 10 - mbits;
+    int h = opk(d, TIR_SHL, c16, sh), mag = h;
+    if (is_unsigned || ebits < 5) /* unsigned codes may carry an ignored top bit (ue4m3 in a byte) */
+        h = mag = opk(d, TIR_AND, h, (int64_t)all << sh);
+    if (!is_unsigned && ebits < 5)
+        h = op2(d, TIR_OR, h, opk(d, TIR_AND, opk(d, TIR_SHL, c16, 15 - ebits - mbits), 0x8000));
+    if (sp == QK_MF_FN) /* FN's NaN code -> binary16's quiet NaN, before the conversion */
+        h = sel(d, cmp(d, TIR_IEQ, mag, kint(d, TS_I16, lanes, (int64_t)all << sh)), kint(d, TS_I16, lanes, 0x7e00), h);
+    int v = op1(d, TIR_H2F, TS_F32, h);
+    if (bias != 15 && !nofactor)
         v = op2(d, TIR_FMUL, v, kf(d, lanes, ldexp(1.0, 15 - bias)));
-    if (sp == QK_MF_FN)
-        v = sel(d, cmp(d, TIR_IEQ, mag, kint(d, TS_I32, lanes, all)), kf(d, lanes, NAN), v);
     return v;
 }
 
-static int minifloat(dctx *d, int code, int ebits, int mbits, int bias, qk_mf_special sp, int is_unsigned)
+/* Minifloats that binary16 holds exactly, specials included. */
+static int mf_in_f16(int ebits, int mbits, qk_mf_special sp)
+{
+    return ebits <= 5 && mbits <= 10 && (ebits < 5 || sp == QK_MF_IEEE);
+}
+
+/* nofactor: a vector decoded through binary16 is left 2^(15 - bias) off. */
+static int minifloat(dctx *d, int code, int ebits, int mbits, int bias, qk_mf_special sp, int is_unsigned,
+                     int nofactor)
 {
     int lanes = lanes_of(d, code);
-    if (lanes > 1 && kind_of(d, code) == TS_I32 && ebits <= 5 && mbits <= 10 && (ebits < 5 || sp == QK_MF_IEEE))
-        return minifloat_f16(d, code, ebits, mbits, bias, sp, is_unsigned);
+    if (lanes > 1 && kind_of(d, code) == TS_I32 && mf_in_f16(ebits, mbits, sp))
+        return minifloat_f16(d, code, ebits, mbits, bias, sp, is_unsigned, nofactor);
     int emask = (1 << ebits) - 1, mmask = (1 << mbits) - 1;
     qk_assert(2 - bias - mbits + 127 >= 1 && emask - bias - mbits + 127 <= 254);
     int m = opk(d, TIR_AND, code, mmask);
@@ -640,8 +655,8 @@ static int num_value(dctx *d, int raw, qk_num n)
     case QK_NUM_F16: return op1(d, TIR_H2F, TS_F32, resize(d, raw, TS_I16));
     case QK_NUM_BF16: return op1(d, TIR_BITCAST, TS_F32, opk(d, TIR_SHL, raw, 16));
     case QK_NUM_E8M0: return e8m0(d, raw);
-    case QK_NUM_UE4M3: return minifloat(d, raw, 4, 3, 7, QK_MF_FN, 1);
-    case QK_NUM_E4M3: return minifloat(d, raw, 4, 3, 7, QK_MF_FN, 0);
+    case QK_NUM_UE4M3: return minifloat(d, raw, 4, 3, 7, QK_MF_FN, 1, 0);
+    case QK_NUM_E4M3: return minifloat(d, raw, 4, 3, 7, QK_MF_FN, 0, 0);
     case QK_NUM_I8: return op1(d, TIR_SITOFP, TS_F32, opk(d, TIR_SAR, opk(d, TIR_SHL, raw, 24), 24));
     case QK_NUM_U8: case QK_NUM_UINT: return op1(d, TIR_SITOFP, TS_F32, raw);
     default: qk_bug("num %d", (int)n);
@@ -742,11 +757,28 @@ static void dctx_init(dctx *d, tir_func *f, int b, const tdec_src *s, int kb)
     d->b = b;
     d->fm = s->fmt;
     d->s = s;
+    d->nofactor = 0;
     int bo = op2(d, TIR_MUL, kb, k64(d, s->fmt->block_bytes));
     d->blk = iadd(d, s->row, opk(d, TIR_ADD, bo, s->fmt->row_header_bytes));
 }
 
 /* ---- code values ---- */
+
+/* The power of two a vector of lanes codes of fm is left off under
+ * TDEC_NOFACTOR: 2^(15 - bias) for minifloats that binary16 holds (the
+ * f16 decode's multiply, and a LUT's values divided alike), else 1. */
+static double code_factor(const qk_format *fm, int lanes)
+{
+    if (fm->code != QK_CODE_MINIFLOAT || lanes < 2 || fm->zero != QK_ZERO_NONE ||
+        !mf_in_f16(fm->ebits, fm->mbits, fm->special))
+        return 1.0;
+    return ldexp(1.0, 15 - fm->bias);
+}
+
+double tdec_code_factor(const qk_format *f, int lanes)
+{
+    return code_factor(f, lanes);
+}
 
 /* The code's value from a table of its 2^bits values (one TIR LUT), where
  * the source allows one that large and the lanes are a vector. */
@@ -757,8 +789,9 @@ static int value_lut(dctx *d, int code)
     if (fm->bits > 8 || n > d->s->lut_f32 || lanes_of(d, code) < 4)
         return -1;
     float t[256];
+    double div = d->nofactor ? code_factor(fm, lanes_of(d, code)) : 1.0;
     for (int c = 0; c < n; c++)
-        t[c] = (float)qk_format_codeval(fm, (uint32_t)c);
+        t[c] = (float)(qk_format_codeval(fm, (uint32_t)c) / div);
     return tir_lut_f32(d->f, d->b, code, n, t);
 }
 
@@ -804,7 +837,7 @@ static int code_value(dctx *d, int code)
     case QK_CODE_BINARY: code = op2(d, TIR_SUB, kint(d, TS_I32, lanes_of(d, code), 1), opk(d, TIR_SHL, code, 1)); break;
     case QK_CODE_MINIFLOAT: {
         int t = value_lut(d, code);
-        return t >= 0 ? t : minifloat(d, code, fm->ebits, fm->mbits, fm->bias, fm->special, 0);
+        return t >= 0 ? t : minifloat(d, code, fm->ebits, fm->mbits, fm->bias, fm->special, 0, d->nofactor);
     }
     case QK_CODE_TABLE: {
         int t = value_lut(d, code);
@@ -974,6 +1007,8 @@ int tdec_chunk(tir_func *f, int b, const tdec_src *s, int kb, int first, int fir
     dctx d;
     chunk ch;
     dctx_init(&d, f, b, s, kb);
+    qk_assert(!(flags & TDEC_NOFACTOR) || (flags & TDEC_UNSCALED));
+    d.nofactor = (flags & TDEC_NOFACTOR) != 0 && code_factor(s->fmt, lanes) != 1.0;
     chunk_init(&d, &ch, first, first_const, lanes);
     int v = value_unscaled(&d, &ch);
     if (flags & TDEC_UNSCALED)

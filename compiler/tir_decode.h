@@ -31,7 +31,15 @@ enum {
     TDEC_UNSCALED = 1, /* stop after "c - zero": no scale, min or tensor scale
                           (the caller multiplies by tdec_scale() itself;
                           only valid when tdec_scale_factorable()) */
+    TDEC_NOFACTOR = 2, /* with TDEC_UNSCALED: code values are also left
+                          tdec_code_factor() off, a power of two for the
+                          caller to fold into the block's scale */
 };
+
+/* The power of two (exact) that TDEC_NOFACTOR leaves a chunk of `lanes`
+ * values of f off: 2^(15 - bias) for minifloats decoded through binary16
+ * (saves the decode's multiply), 1 elsewhere. */
+double tdec_code_factor(const qk_format *f, int lanes);
 
 /* Values (f32 x lanes) of `lanes` consecutive items of block kb (i64
  * node) of the row, starting at in-block item `first` (i64 node). Items

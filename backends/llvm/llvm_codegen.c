@@ -653,6 +653,24 @@ static LLVMValueRef lut_split(gen *g, int f32, const int32_t *tab, int n, LLVMVa
     return LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntNE, bit, LLVMConstNull(it), ""), hi, lo, "");
 }
 
+/* A LUT's index node with the ANDs that keep its low log2(N) bits looked
+ * through: they do not change idx mod N. */
+static int lut_index_raw(gen *g, int id, int N)
+{
+    for (;;) {
+        const tir_node *n = &g->f->nodes[id];
+        int k = -1;
+        for (int i = 0; n->op == TIR_AND && i < 2; i++) {
+            const tir_node *c = &g->f->nodes[n->a[i]];
+            if (c->op == TIR_CONST && !c->shuf && ((uint64_t)c->imm & (uint64_t)(N - 1)) == (uint64_t)(N - 1))
+                k = i;
+        }
+        if (k < 0)
+            return id;
+        id = n->a[1 - k];
+    }
+}
+
 /* LUT: lane i = table[idx[i] mod n]. The index vector is cut into (or
  * widened to) the target's permute width: 64 bytes or 16 f32 lanes at
  * most, 16 bytes or 4 f32 lanes at least. Without a permute instruction:
@@ -672,7 +690,12 @@ static LLVMValueRef lut(gen *g, const tir_node *n)
     int wmax = f32 ? (wide ? 16 : 8) : (wide ? 64 : avx2 ? 32 : 16), wmin = f32 ? 4 : 16, w = wmax;
     while (w > wmin && (L < w || L % w))
         w /= 2;
+    /* x86's f32 permutes take the index mod their table (vpermps: w
+     * entries, vpermi2ps: 2w, lut_split's halves by bit N/2): with a table
+     * of exactly that size, no mask (the decoder's own field mask included) */
     LLVMValueRef x = idx;
+    if (f32 && L > 1 && (N == w || N == 2 * w || N == 4 * w) && (wide || avx2))
+        x = v(g, lut_index_raw(g, n->a[0], N));
     if (L < w) { /* widen: lanes past L index entry 0 */
         LLVMValueRef sel[64];
         for (int j = 0; j < w; j++)
