@@ -307,15 +307,23 @@ static tdec_src quant_src(bctx *c, int b, const kir_expr *e)
                       c->t->kind == QK_TARGET_CPU, lut_f32_limit(c->t)};
 }
 
+/* The chunk of a quantized load bound to the vectorized variable: its
+ * items, or for an N:M tensor read densely (no kept-item binding, see
+ * plan_sum) its dense elements. */
+static int quant_chunk(bctx *c, int b, const tdec_src *src, const binding *bd, unsigned flags)
+{
+    if (src->fmt->sp_n && bd->kvec < 0)
+        return tdec_chunk_dense(c->f, b, src, bd->kb, bd->off, bd->offc, c->lanes, flags);
+    return tdec_chunk(c->f, b, src, bd->kb, bd->off, bd->offc, c->lanes, flags);
+}
+
 static int load_quant(bctx *c, int b, const kir_expr *e)
 {
     const kir_tensor *t = &c->k->tensors[e->tensor];
     const kir_index *last = &e->idx[t->rank - 1];
     tdec_src src = quant_src(c, b, e);
-    if (last->nterms == 1 && last->c == 0 && c->env[last->terms[0].var].vec) {
-        binding *bd = &c->env[last->terms[0].var];
-        return tdec_chunk(c->f, b, &src, bd->kb, bd->off, bd->offc, c->lanes, 0);
-    }
+    if (last->nterms == 1 && last->c == 0 && c->env[last->terms[0].var].vec)
+        return quant_chunk(c, b, &src, &c->env[last->terms[0].var], 0);
     int64_t vcoef;
     return tdec_element(c->f, b, &src, index_node(c, b, last, &vcoef));
 }
@@ -775,15 +783,23 @@ static int plan_walk(bctx *c, const kir_expr *e, int v, plan *p)
  * whose other factor reads no quantized tensor, when W's scale factors
  * out of a block and it has no zero point: such products become selects
  * and adds, and the scale one multiply per block. */
-static const kir_expr *sign_operand(bctx *c, const kir_expr *body)
+/* Side i (0 or 1) of a product body when it is a load of a quantized
+ * tensor (*f its format), else NULL. */
+static const kir_expr *product_quant(bctx *c, const kir_expr *body, int i, const qk_format **f)
 {
     if (body->kind != KE_BIN || body->op != KB_MUL)
         return NULL;
-    const kir_expr *side[2] = {body->a, body->b};
+    const kir_expr *w = i ? body->b : body->a;
+    *f = w->kind == KE_LOAD ? c->k->tensors[w->tensor].fmt : NULL;
+    return *f ? w : NULL;
+}
+
+static const kir_expr *sign_operand(bctx *c, const kir_expr *body)
+{
     for (int i = 0; i < 2; i++) {
-        const kir_expr *w = side[i];
-        const qk_format *f = w->kind == KE_LOAD ? c->k->tensors[w->tensor].fmt : NULL;
-        if (f && (f->code == QK_CODE_TERNARY || f->code == QK_CODE_BINARY) && f->zero == QK_ZERO_NONE &&
+        const qk_format *f;
+        const kir_expr *w = product_quant(c, body, i, &f);
+        if (w && (f->code == QK_CODE_TERNARY || f->code == QK_CODE_BINARY) && f->zero == QK_ZERO_NONE &&
             !f->sp_n && tdec_scale_factorable(f))
             return w;
     }
@@ -797,13 +813,10 @@ static const kir_expr *sign_operand(bctx *c, const kir_expr *body)
  * a partial sum per block (emit_block_loop), scaled once at its end. */
 static const kir_expr *factored_operand(bctx *c, const kir_expr *body, int V, int items)
 {
-    if (body->kind != KE_BIN || body->op != KB_MUL)
-        return NULL;
-    const kir_expr *side[2] = {body->a, body->b};
     for (int i = 0; i < 2; i++) {
-        const kir_expr *w = side[i];
-        const qk_format *f = w->kind == KE_LOAD ? c->k->tensors[w->tensor].fmt : NULL;
-        if (!f || f->code == QK_CODE_VQ || !tdec_scale_factorable(f))
+        const qk_format *f;
+        const kir_expr *w = product_quant(c, body, i, &f);
+        if (!w || f->code == QK_CODE_VQ || !tdec_scale_factorable(f))
             continue;
         int scaled = f->scale_per != QK_PER_NONE || f->tensor_scale || tdec_code_factor(f, V) != 1.0;
         if (scaled && (items / V >= 2 || tdec_code_factor(f, V) != 1.0))
@@ -877,7 +890,8 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
         cb = pow2_floor(cb);
         while (cb >= 4 && G % cb)
             cb /= 2;
-        if (cb < 4 || B / cb > 32 || (img.kind == TDEC_IMG_LUT && img.nlut > lut_limit(c->t, cb)))
+        if (cb < 4 || B / cb > 32 || (img.kind == TDEC_IMG_LUT && img.nlut > lut_limit(c->t, cb)) ||
+            (fu->sp_n && cb % fu->sp_m)) /* N:M: chunks of whole groups (tdec_codes_u8) */
             continue;
         int mode = dot_mode(c->t);
         if (mode == TIR_DOT_SS) /* u as signed bytes: may move 128 into the offset */
@@ -900,9 +914,19 @@ static plan plan_sum(bctx *c, const kir_expr *e)
         return p;
     if (!plan_walk(c, e->a, e->vars[e->nvars - 1], &p))
         return (plan){0};
+    int v = pow2_floor(c->cfg.lanes);
+    if (p.sparse && c->t->kind == QK_TARGET_CPU) {
+        /* CPUs read an N:M tensor densely (tdec_chunk_dense): the other
+         * operands are loaded in place, not gathered at the kept items
+         * (a gather of 16 lanes costs more than expanding 16 weights) */
+        int M = c->k->tensors[p.sparse->tensor].fmt->sp_m, w = v;
+        while (w > 1 && p.block % w)
+            w /= 2;
+        if (w % M == 0)
+            p.sparse = NULL;
+    }
     if (p.sparse && p.nquant > 1)
         return (plan){0};
-    int v = pow2_floor(c->cfg.lanes);
     p.items = p.block;
     if (p.sparse) {
         const qk_format *fm = c->k->tensors[p.sparse->tensor].fmt;
@@ -1027,7 +1051,7 @@ static void accumulate(bctx *c, int b, const kir_expr *sum, const plan *p, int a
             x = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_F32, L), c->mask, x, cf(c, b, L, 0), -1);
         const binding *bd = &c->env[p->fsc->idx[c->k->tensors[p->fsc->tensor].rank - 1].terms[0].var];
         tdec_src src = quant_src(c, b, p->fsc);
-        int w = tdec_chunk(c->f, b, &src, bd->kb, bd->off, bd->offc, L, TDEC_UNSCALED | TDEC_NOFACTOR);
+        int w = quant_chunk(c, b, &src, bd, TDEC_UNSCALED | TDEC_NOFACTOR);
         int tgt = part >= 0 ? part : acc;
         int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, L), tgt);
         int next;

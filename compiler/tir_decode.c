@@ -1016,6 +1016,57 @@ int tdec_chunk(tir_func *f, int b, const tdec_src *s, int kb, int first, int fir
     return apply_scales(&d, &ch, v);
 }
 
+/* N:M: the lanes of `lanes` dense elements from the kept items' values
+ * (vals) and in-group indices (idx, same kind as fill), nk = lanes / M * N
+ * of each: dense lane l (group l / M, position l % M) takes kept item n of
+ * its group where that item's index is l % M; the first such item wins
+ * (tdec_element), none: fill. One shuffle of each, a compare and a select
+ * per kept item of a group. */
+static int expand_dense(dctx *d, int vals, int idx, int lanes, int fill)
+{
+    int N = d->fm->sp_n, M = d->fm->sp_m;
+    int64_t pos[MAXL];
+    for (int l = 0; l < lanes; l++)
+        pos[l] = l % M;
+    int w = fill, at = klanes(d, kind_of(d, idx), lanes, pos);
+    for (int n = N - 1; n >= 0; n--) {
+        int32_t sh[MAXL];
+        for (int l = 0; l < lanes; l++)
+            sh[l] = l / M * N + n;
+        int v = tir_shuffle(d->f, d->b, vals, lanes, sh), i = tir_shuffle(d->f, d->b, idx, lanes, sh);
+        w = sel(d, cmp(d, TIR_IEQ, i, at), v, w);
+    }
+    return w;
+}
+
+/* The kept items' in-group indices (ws x nk) from kept item kfirst (node;
+ * kc its compile-time value or -1), after d is set up for the block. */
+static int kept_index(dctx *d, int kfirst, int kc, int nk, tir_scalar ws)
+{
+    chunk ch;
+    chunk_init(d, &ch, kfirst, kc, nk);
+    itemset it = map_items(d, &ch, self_map);
+    return field_lanes(d, QK_FIELD_INDEX, &it, ws);
+}
+
+int tdec_chunk_dense(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes,
+                     unsigned flags)
+{
+    const qk_format *fm = s->fmt;
+    int N = fm->sp_n, M = fm->sp_m;
+    qk_assert(N > 0 && lanes % M == 0 && (first_const < 0 || first_const % M == 0));
+    int nk = lanes / M * N;
+    dctx d;
+    dctx_init(&d, f, b, s, kb);
+    int kc = first_const >= 0 ? first_const / M * N : -1;
+    int kfirst = kc >= 0 ? k64(&d, kc) : opk(&d, TIR_MUL, opk(&d, TIR_DIV, first, M), N);
+    int vals = tdec_chunk(f, b, s, kb, kfirst, kc, nk, flags);
+    double fk = code_factor(fm, nk), fl = code_factor(fm, lanes);
+    if ((flags & TDEC_NOFACTOR) && fk != fl) /* the factor follows the dense lanes */
+        vals = fop(&d, TIR_FMUL, vals, kf(&d, 1, fk / fl));
+    return expand_dense(&d, vals, kept_index(&d, kfirst, kc, nk, TS_I32), lanes, kf(&d, lanes, 0.0));
+}
+
 /* Raw codes of the chunk's items as ws x lanes; d is left set up for more
  * ops in the same block. */
 static int codes_raw(dctx *d, tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes,
@@ -1092,10 +1143,20 @@ static int value_image(const qk_format *f, int lut_max, tdec_image *img)
     return 1;
 }
 
+static int image_max(const qk_format *f, const tdec_image *img);
+
 int tdec_int_image(const qk_format *f, int lut_max, tdec_image *img)
 {
-    if (f->sp_n || f->code == QK_CODE_VQ || f->bits > 8)
+    if (f->code == QK_CODE_VQ || f->bits > 8)
         return 0;
+    if (f->sp_n) { /* pruned elements read u = -off: no zero or min may move a value 0 */
+        if (f->zero != QK_ZERO_NONE || !tdec_scale_factorable(f))
+            return 0;
+        qk_format dense = *f;
+        dense.sp_n = dense.sp_m = 0;
+        /* -off must be a u the image reaches: a byte, signed alike after tdec_image_signed */
+        return tdec_int_image(&dense, lut_max, img) && img->off <= 0 && -img->off <= image_max(&dense, img);
+    }
     if (f->code == QK_CODE_MINIFLOAT || f->code == QK_CODE_TABLE)
         return value_image(f, lut_max, img);
     *img = (tdec_image){TDEC_IMG_ADD, 0, 0, 0, 1.0};
@@ -1168,8 +1229,19 @@ int tdec_codes_u8(tir_func *f, int b, const tdec_src *s, const tdec_image *img, 
                   int lanes)
 {
     dctx d;
-    int r = codes_raw(&d, f, b, s, kb, first, first_const, lanes, TS_I8);
-    return tdec_image_apply(f, b, img, r);
+    const qk_format *fm = s->fmt;
+    if (!fm->sp_n) {
+        int r = codes_raw(&d, f, b, s, kb, first, first_const, lanes, TS_I8);
+        return tdec_image_apply(f, b, img, r);
+    }
+    /* N:M: the kept codes' u expanded to the dense lanes, pruned ones
+     * -off (value 0) */
+    int M = fm->sp_m, N = fm->sp_n, nk = lanes / M * N;
+    qk_assert(first_const >= 0 && first_const % M == 0 && lanes % M == 0);
+    int kc = first_const / M * N, kfirst = tir_const_i(f, b, TS_I64, 1, kc);
+    int u = tdec_image_apply(f, b, img, codes_raw(&d, f, b, s, kb, kfirst, kc, nk, TS_I8));
+    int idx = kept_index(&d, kfirst, kc, nk, TS_I8);
+    return expand_dense(&d, u, idx, lanes, kint(&d, TS_I8, lanes, (uint8_t)-img->off));
 }
 
 int tdec_image_apply(tir_func *f, int b, const tdec_image *img, int r)

@@ -52,6 +52,16 @@ double tdec_code_factor(const qk_format *f, int lanes);
 int tdec_chunk(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes,
                unsigned flags);
 
+/* N:M formats: values (f32 x lanes) of `lanes` consecutive dense elements
+ * of block kb from in-block element `first` (a multiple of sp_m, as lanes
+ * is; first_const as tdec_chunk): the kept items of their groups decoded
+ * once, then moved to the lanes their index names (shuffles and selects),
+ * pruned elements 0. Dense operands are then read in place instead of
+ * gathered at the kept positions. flags as tdec_chunk (the code factor is
+ * the dense lanes'). */
+int tdec_chunk_dense(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes,
+                     unsigned flags);
+
 /* Raw item values (i32 x lanes) of field CODES for the same items (code
  * bits joined from all pieces; base-3 digits 0..2). */
 int tdec_codes(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes);
@@ -97,7 +107,10 @@ typedef struct tdec_image {
     int nlut;         /* LUT: 2^bits entries */
     uint8_t lut[256];
 } tdec_image;
-/* 1 and *img when f has an integer image (and no N:M, codebook), else 0.
+/* 1 and *img when f has an integer image (and is no codebook), else 0.
+ * N:M formats have their dense twin's image when no zero point, min or
+ * sub-block scale is there to move a pruned element's 0 and -off is a u
+ * of the image: tdec_codes_u8 gives pruned elements u = -off.
  * Tables and minifloats have one when every code's value is an integer
  * times one power of two and the integers span at most 256: an affine
  * image when they follow the code (ADD/XOR), else a LUT image of 2^bits
@@ -115,7 +128,9 @@ int tdec_is_s8(const qk_format *f);
 /* Items over which mul/add are constant: the sub-block, else the block;
  * 0 when constant over the whole row. */
 int tdec_group(const qk_format *f);
-/* u (i8 x lanes) of `lanes` consecutive codes, as tdec_codes. */
+/* u (i8 x lanes) of `lanes` consecutive codes, as tdec_codes; for N:M
+ * formats of `lanes` dense elements (first_const a multiple of sp_m, as
+ * lanes), pruned ones -off (tdec_chunk_dense). */
 int tdec_codes_u8(tir_func *f, int b, const tdec_src *s, const tdec_image *img, int kb, int first, int first_const,
                   int lanes);
 /* u (i8 x lanes) of raw codes r (i8 x lanes): the image's one op. */

@@ -391,7 +391,7 @@ static double level_bw(const qk_target *t, const tune_rates *r, double bytes, in
 
 /* Vector instructions to turn one vector of codes into f32 values,
  * scale included (round figures). */
-static double decode_ops(const qk_format *f)
+static double decode_ops(const qk_format *f, int cpu)
 {
     if (!f)
         return 0;
@@ -415,7 +415,10 @@ static double decode_ops(const qk_format *f)
     d += f->sub_block ? 1 : 0;
     d += f->min_num != QK_NUM_NONE ? 1 : 0;
     d += f->zero != QK_ZERO_NONE ? 1 : 0;
-    d += f->sp_n ? 6 : 0; /* gather of the dense operand at the kept positions */
+    /* N:M: a GPU gathers the dense operand at the kept positions; a CPU
+     * moves each kept item of a group to its dense lane (two shuffles, a
+     * compare and a select: tdec_chunk_dense) */
+    d += f->sp_n ? (cpu ? 4.0 * f->sp_n : 6) : 0;
     return d;
 }
 
@@ -428,13 +431,8 @@ static double decode_int_ops(const qk_format *f)
     d += (8 % f->bits) ? 1.5 : 0;
     for (int p = 0; p < f->npieces; p++)
         d += f->pieces[p].place == QK_PLACE_BASE3 ? 3 : 0;
+    d += f->sp_n ? 4.0 * f->sp_n : 0; /* N:M: the expansion to dense bytes (tdec_codes_u8) */
     return d + (f->zero != QK_ZERO_NONE || f->min_num != QK_NUM_NONE ? 1 : 0);
-}
-
-/* Fraction of a block's elements that carry work (N:M keeps N of M). */
-static double work_fraction(const qk_format *f)
-{
-    return f && f->sp_n && f->sp_m ? (double)f->sp_n / f->sp_m : 1.0;
 }
 
 /* ---- the model ---- */
@@ -501,7 +499,7 @@ static double compute_time(const kir_kernel *k, const tir_config *cfg, const tun
     if (s->nsums == 0) /* elementwise: a load, an op and a store per vector */
         return s->points * 3.0 / (cfg->lanes > 0 ? cfg->lanes : 1) / r->vops;
     const qk_format *f = s->wfmt;
-    double elems = s->points * s->red * work_fraction(f);
+    double elems = s->points * s->red; /* N:M too: CPUs read it densely */
     double tie = s->ni < ti ? s->ni : ti; /* points of the inner tile that exist */
     double ops, peak;
     if (cfg->idot && s->int_dot) {
@@ -514,7 +512,7 @@ static double compute_time(const kir_kernel *k, const tir_config *cfg, const tun
         peak = 2.0 * elems / r->i8;
     } else {
         double V = block_lanes(cfg->lanes, f);
-        double chunk = tp * decode_ops(f) + tie + tp * tie;
+        double chunk = tp * decode_ops(f, 1) + tie + tp * tie;
         double blk = f && f->block > 0 ? f->block : 0;
         /* per block-loop iteration: counter, branch, addresses (3, once per kblocks blocks) and each
            row's block scale (2), shared by the tile's points */
@@ -648,7 +646,7 @@ static double gpu_stmt_time(const kir_kernel *k, const qk_target *t, const tir_c
         ti = 8;
     }
     double pitems = s->par >= 0 ? ceil(s->np / tp) : 1, isteps = s->inner >= 0 ? ceil(s->ni / ti) : 1;
-    double welems = s->wt >= 0 ? s->np * s->red : 0, decode = decode_ops(s->wfmt);
+    double welems = s->wt >= 0 ? s->np * s->red : 0, decode = decode_ops(s->wfmt, 0);
     double mem = s->wbytes / g->hbm + (s->xbytes * pitems + (mma ? 0 : s->wbytes * (isteps - 1))) / g->l2;
     double comp = mma ? s->points * s->red / g->mma + welems * isteps * decode / g->fma
                       : (s->points * s->red + welems * isteps * decode) / g->fma;

@@ -23,9 +23,10 @@
 # in decoding: the activation vector is quantized to int8 inside the kernel
 # (q8_0 for weights in blocks of 32 or fewer; else int8 blocks of the
 # weights' block, up to 256, with an f32 scale, as ggml's q8_K for its
-# 256-blocks) and the reduction uses integer dot products. The others (minifloats,
-# tables, codebooks, N:M) multiply decoded f32 weights with f32
-# activations. Which path a format takes is read from the tiled IR.
+# 256-blocks) and the reduction uses integer dot products (N:M formats
+# too, expanded to dense bytes). The others (minifloats, tables and
+# codebooks without an integer image) multiply decoded f32 weights with
+# f32 activations. Which path a format takes is read from the tiled IR.
 set -uo pipefail
 QKC=${1:-build/qkc}
 DIMS=${2:-N=8192,K=8192}

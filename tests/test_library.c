@@ -478,18 +478,25 @@ static void test_operand_order(void)
 }
 
 /* FMA and FMUL lanes inside a block (recursively). */
-static int count_fma(const tir_func *f, int blk)
+/* Lanes of the multiplies and multiply-adds (gathers: of the gathers) in
+ * a block and the blocks inside it. */
+static int count_lanes(const tir_func *f, int blk, int gathers)
 {
     int n = 0;
     const tir_block *b = &f->blocks[blk];
     for (int i = 0; i < b->n; i++) {
         const tir_node *nd = &f->nodes[b->ids[i]];
-        if (nd->op == TIR_FMA || nd->op == TIR_FMUL)
+        if (gathers ? nd->op == TIR_GATHER : nd->op == TIR_FMA || nd->op == TIR_FMUL)
             n += nd->type.lanes;
         if (nd->op == TIR_LOOP || nd->op == TIR_IF)
-            n += count_fma(f, nd->body) + (nd->alt >= 0 ? count_fma(f, nd->alt) : 0);
+            n += count_lanes(f, nd->body, gathers) + (nd->alt >= 0 ? count_lanes(f, nd->alt, gathers) : 0);
     }
     return n;
+}
+
+static int count_fma(const tir_func *f, int blk)
+{
+    return count_lanes(f, blk, 0);
 }
 
 static int find_loop(const tir_func *f, int blk, const char *name)
@@ -520,6 +527,19 @@ static int find_loop(const tir_func *f, int blk, const char *name)
  * and GEMM with x quantized in blocks
  * of the weights' block, K ragged (a partial last block), against the
  * reference, with 16 rows per group where vectors are 512 bits. */
+/* A GEMV (gqb) and a GEMM (gqbm) of weights in format `w` (defined by
+ * fmt) against x quantized to int8 in blocks of B. */
+static void gq_source(char *src, size_t n, const char *fmt, int B)
+{
+    snprintf(src, n,
+             "%s\nformat xb { code = int8; block = %d; scale = f32 }\n"
+             "kernel gqb(x: f32[K], W: w[N, K]) -> y: f32[N] {\n"
+             "  xq[k] = quantize(x[k], xb)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
+             "kernel gqbm(x: f32[M, K], W: w[N, K]) -> y: f32[M, N] {\n"
+             "  xq[m, k] = quantize(x[m, k], xb)\n  y[m, n] = sum(k) xq[m, k] * W[n, k]\n}\n",
+             fmt, B);
+}
+
 static void test_int_subscales(void)
 {
     static const char *const fmts[] = {
@@ -535,13 +555,7 @@ static void test_int_subscales(void)
     for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
         int B = i == 0 ? 256 : i == 1 ? 128 : i == 2 ? 512 : 64;
         char src[2048], why[1024];
-        snprintf(src, sizeof src,
-                 "%s\nformat xb { code = int8; block = %d; scale = f32 }\n"
-                 "kernel gqb(x: f32[K], W: w[N, K]) -> y: f32[N] {\n"
-                 "  xq[k] = quantize(x[k], xb)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
-                 "kernel gqbm(x: f32[M, K], W: w[N, K]) -> y: f32[M, N] {\n"
-                 "  xq[m, k] = quantize(x[m, k], xb)\n  y[m, n] = sum(k) xq[m, k] * W[n, k]\n}\n",
-                 fmts[i], B);
+        gq_source(src, sizeof src, fmts[i], B);
         for (int g = 0; g < 2; g++)
             for (int c = 0; c < 2; c++) {
                 const char *cfg = c ? "repack=16 tile_inner=4" : "repack=8 tile_inner=2";
@@ -562,8 +576,54 @@ static void test_int_subscales(void)
     CU_ASSERT(ran >= 8);
     CU_ASSERT_EQUAL(failed, 0);
 }
-/* Multiply-add lanes per full block of one kernel (tiled IR for the host). */
-static int block_fmas(const char *src)
+/* N:M weights against int8 activations: the integer dot path reads them
+ * densely, pruned elements as the image of 0 (u = -off: 8 for int4, 128
+ * for int8, 0 for uint4), in chunks of whole groups; a zero point keeps
+ * the f32 path. GEMV and GEMM on a ragged K, two chunk widths. */
+static void test_nm_idot(void)
+{
+    static const struct {
+        const char *fmt;
+        int B, dot;
+    } fs[] = {
+        {"format w { code = int4; block = 32; scale = f16; sparse = 2:4 }", 32, 1},
+        {"format w { code = uint4; block = 64; scale = f16; sparse = 1:4 }", 64, 1},
+        {"format w { code = int8; block = 64; scale = f32; sparse = 4:8 }", 64, 1},
+        {"format w { code = int3; block = 32; scale = f16; sparse = 2:4 }", 32, 1},
+        {"format w { code = uint4; block = 32; scale = f16; zero = f16; sparse = 2:4 }", 32, 0},
+    };
+    qkc_ctx *ctx = NULL;
+    qkc_ctx_options opts = {.threads = 2, .tuning_db = "", .cache_dir = ""};
+    CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);
+    int failed = 0, ran = 0;
+    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) {
+        char src[2048], why[1024];
+        gq_source(src, sizeof src, fs[i].fmt, fs[i].B);
+        for (int g = 0; g < 2; g++)
+            for (int c = 0; c < 2; c++) {
+                char *tir = NULL;
+                const char *cfg = c ? "idot_bytes=64" : NULL;
+                int bad = check_kernel_cfg(ctx, src, g ? "gqbm" : "gqb", 3 * fs[i].B + 20, 2, cfg, &tir, why, sizeof why);
+                int dot = tir && strstr(tir, "dot4");
+                if (!bad && dot != fs[i].dot)
+                    snprintf(why, sizeof why, "dot4 %s", dot ? "where a zero point must keep f32" : "missing");
+                if (bad || dot != fs[i].dot) {
+                    fprintf(stderr, "\n%s %s %s: %s\n", fs[i].fmt, g ? "gqbm" : "gqb", cfg ? cfg : "default", why);
+                    failed++;
+                }
+                free(tir);
+                ran++;
+            }
+    }
+    printf("\n  %d kernels vs the reference\n", ran);
+    qkc_ctx_destroy(ctx);
+    CU_ASSERT_EQUAL(ran, 20);
+    CU_ASSERT_EQUAL(failed, 0);
+}
+
+/* Multiply-add lanes (gathers: gathered lanes) per full block of one
+ * kernel (tiled IR for the host, or for the named target). */
+static int block_lanes(const char *src, const char *target, int gathers)
 {
     qk_diags d;
     qk_diags_init(&d);
@@ -571,7 +631,10 @@ static int block_fmas(const char *src)
     if (!p)
         return -1;
     qk_target t;
-    qk_target_host(&t);
+    if (!target)
+        qk_target_host(&t);
+    else if (qk_target_named(target, &t) != 0)
+        return -1;
     tir_config cfg;
     tir_default_config(&t, &cfg);
     cfg.tile_par = cfg.tile_inner = 1;
@@ -579,11 +642,16 @@ static int block_fmas(const char *src)
     char err[512];
     tir_func *f = tir_build(a, p->kernels[0], &t, &cfg, err, sizeof err);
     int body = f ? find_loop(f, f->entry, "kb") : -1;
-    int n = body >= 0 ? count_fma(f, body) : -1;
+    int n = body >= 0 ? count_lanes(f, body, gathers) : -1;
     qk_arena_free(a);
     kir_program_free(p);
     qk_diags_free(&d);
     return n;
+}
+
+static int block_fmas(const char *src)
+{
+    return block_lanes(src, NULL, 0);
 }
 
 static void test_sparse_work(void)
@@ -601,14 +669,20 @@ static void test_sparse_work(void)
     CU_ASSERT(ft == 16);
     CU_ASSERT_EQUAL(run_src(tern, "g", 64 * 3 + 10, NULL), 0);
     int fd = block_fmas(dense), f24 = block_fmas(sp24), f14 = block_fmas(sp14);
-    printf("\n  multiply and multiply-add lanes per block of 64: dense %d, 2:4 %d, 1:4 %d\n", fd, f24, f14);
+    printf("\n  multiply and multiply-add lanes per block of 64, host: dense %d, 2:4 %d, 1:4 %d\n", fd, f24, f14);
     /* dense: one multiply-add per element into the block's partial sum,
-     * and its scale once (16 lanes); 2:4: the same over the 32 kept items;
-     * 1:4: one chunk of 16 kept items, scaled where it is added (a partial
-     * sum would save nothing): a multiply and a multiply-add per item */
+     * and its scale once (16 lanes). A CPU reads N:M weights densely
+     * (expanded in registers, x read in place rather than gathered at the
+     * kept items), so 2:4 and 1:4 do the dense kernel's work. */
     CU_ASSERT(fd == 64 + 16);
-    CU_ASSERT(f24 == 32 + 16);
-    CU_ASSERT(f14 == 2 * 16);
+    CU_ASSERT(f24 == fd);
+    CU_ASSERT(f14 == fd);
+    CU_ASSERT(block_lanes(sp24, NULL, 1) == 0 && block_lanes(sp14, NULL, 1) == 0);
+    /* A GPU drives the loop by the kept items and gathers x there (one
+     * lane per thread) */
+    int g24 = block_lanes(sp24, "sm_90", 1), g14 = block_lanes(sp14, "sm_90", 1);
+    printf("  gathered lanes per block of 64 for sm_90: 2:4 %d, 1:4 %d (host: none)\n", g24, g14);
+    CU_ASSERT(g24 > 0 && g14 > 0);
     CU_ASSERT_EQUAL(run_src(sp24, "g", 64 * 3 + 10, NULL), 0);
     CU_ASSERT_EQUAL(run_src(sp14, "g", 64 * 2 + 3, NULL), 0);
 }
@@ -702,7 +776,8 @@ int main(void)
     CU_add_test(s, "ternary: exact integers, BitNet-style", test_ternary_exact);
     CU_add_test(s, "quantize() and hadamard()", test_quantize_hadamard);
     CU_add_test(s, "quantized operands in any slot and order", test_operand_order);
-    CU_add_test(s, "N:M: work in proportion to N/M", test_sparse_work);
+    CU_add_test(s, "N:M: dense on a CPU, in proportion to N/M on a GPU", test_sparse_work);
+    CU_add_test(s, "N:M against int8 activations: integer dots over dense expansions", test_nm_idot);
     CU_add_test(s, "every dsl/ format through NVRTC and ptxas", test_every_format_ptx);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -576,8 +576,9 @@ static LLVMValueRef table_vec(gen *g, int f32, const int32_t *tab, int n, int w,
 /* One permute instruction looking up a w-lane index vector in the n
  * entries of tab, or NULL where the target has none: bytes: vpshufb (16
  * entries), vpermb (w), vpermi2b (2w), AArch64 tbl1 (16) and tbl4 (64);
- * f32: vpermps (w), vpermi2ps (2w). Indices are below n. */
-static LLVMValueRef lut_part(gen *g, int f32, const int32_t *tab, int n, LLVMValueRef idx, int w)
+ * f32: vpermps (w), vpermi2ps (2w). Indices are below n, or *exact is set
+ * when the instruction reads them mod n (an x86 permute of n entries). */
+static LLVMValueRef lut_part(gen *g, int f32, const int32_t *tab, int n, LLVMValueRef idx, int w, int *exact)
 {
     const char *name = NULL;
     int form = 0; /* 0: (table, idx); 1: (lo, idx, hi); 2: tbl4; 3: tbl1 */
@@ -615,6 +616,7 @@ static LLVMValueRef lut_part(gen *g, int f32, const int32_t *tab, int n, LLVMVal
     unsigned id = name ? LLVMLookupIntrinsicID(name, strlen(name)) : 0;
     if (!id)
         return NULL;
+    *exact = form < 2 && n == (form == 1 ? 2 * w : w) && (f32 || n > 16);
     LLVMTypeRef vt = LLVMVectorType(LLVMInt8TypeInContext(g->ctx), (unsigned)w);
     int ov = form >= 2; /* tbl is overloaded on its result */
     LLVMTypeRef fnty = LLVMIntrinsicGetType(g->ctx, id, ov ? &vt : NULL, ov ? 1 : 0);
@@ -638,15 +640,17 @@ static LLVMValueRef lut_part(gen *g, int f32, const int32_t *tab, int n, LLVMVal
 /* lut_part, or two of them over the table's halves chosen by the index
  * bit n/2 (one level: a 256-byte table as two vpermi2b, 16 f32 as two
  * AVX2 vpermps). */
-static LLVMValueRef lut_split(gen *g, int f32, const int32_t *tab, int n, LLVMValueRef idx, int w)
+static LLVMValueRef lut_split(gen *g, int f32, const int32_t *tab, int n, LLVMValueRef idx, int w, int *exact)
 {
-    LLVMValueRef r = lut_part(g, f32, tab, n, idx, w);
+    LLVMValueRef r = lut_part(g, f32, tab, n, idx, w, exact);
     if (r || n < 4)
         return r;
-    LLVMValueRef lo = lut_part(g, f32, tab, n / 2, idx, w);
-    LLVMValueRef hi = lo ? lut_part(g, f32, tab + n / 2, n / 2, idx, w) : NULL;
+    int e1 = 0, e2 = 0;
+    LLVMValueRef lo = lut_part(g, f32, tab, n / 2, idx, w, &e1);
+    LLVMValueRef hi = lo ? lut_part(g, f32, tab + n / 2, n / 2, idx, w, &e2) : NULL;
     if (!hi)
         return NULL;
+    *exact = e1 && e2;
     LLVMTypeRef it = LLVMTypeOf(idx);
     LLVMValueRef bit = LLVMBuildAnd(g->b, idx, splat(g, LLVMConstInt(LLVMGetElementType(it), (unsigned)(n / 2), 0), w),
                                     "");
@@ -690,27 +694,34 @@ static LLVMValueRef lut(gen *g, const tir_node *n)
     int wmax = f32 ? (wide ? 16 : 8) : (wide ? 64 : avx2 ? 32 : 16), wmin = f32 ? 4 : 16, w = wmax;
     while (w > wmin && (L < w || L % w))
         w /= 2;
-    /* x86's f32 permutes take the index mod their table (vpermps: w
-     * entries, vpermi2ps: 2w, lut_split's halves by bit N/2): with a table
-     * of exactly that size, no mask (the decoder's own field mask included) */
-    LLVMValueRef x = idx;
-    if (f32 && L > 1 && (N == w || N == 2 * w || N == 4 * w) && (wide || avx2))
-        x = v(g, lut_index_raw(g, n->a[0], N));
-    if (L < w) { /* widen: lanes past L index entry 0 */
-        LLVMValueRef sel[64];
-        for (int j = 0; j < w; j++)
-            sel[j] = LLVMConstInt(i32, (unsigned)(j < L ? j : L), 0);
-        LLVMValueRef src = L > 1 ? x : LLVMBuildInsertElement(g->b, LLVMGetPoison(LLVMVectorType(it, 1)), x,
-                                                              LLVMConstInt(i32, 0, 0), "");
-        x = LLVMBuildShuffleVector(g->b, src, LLVMConstNull(LLVMVectorType(it, (unsigned)L)),
-                                   LLVMConstVector(sel, (unsigned)w), "");
-    }
-    int parts = L > w ? L / w : 1;
+    /* x86's f32 permutes read the index mod their entries (vpermps: w,
+     * vpermi2ps: 2w): where every part's table has exactly that many, the
+     * index goes in without its masks (the decoder's field mask included);
+     * else the parts built are dropped (dead code) and built again on the
+     * masked index */
+    LLVMValueRef raw = f32 && L > 1 ? v(g, lut_index_raw(g, n->a[0], N)) : idx;
+    int parts = L > w ? L / w : 1, p = 0;
     LLVMValueRef part[64];
-    int p = 0;
-    for (; p < parts; p++)
-        if (!(part[p] = lut_split(g, f32, n->shuf, N, parts > 1 ? lanes_of(g, x, p * w, w) : x, w)))
-            break;
+    for (int pass = raw != idx ? 0 : 1; pass < 2 && p < parts; pass++) {
+        LLVMValueRef x = pass ? idx : raw;
+        if (L < w) { /* widen: lanes past L index entry 0 */
+            LLVMValueRef sel[64];
+            for (int j = 0; j < w; j++)
+                sel[j] = LLVMConstInt(i32, (unsigned)(j < L ? j : L), 0);
+            LLVMValueRef src = L > 1 ? x : LLVMBuildInsertElement(g->b, LLVMGetPoison(LLVMVectorType(it, 1)), x,
+                                                                  LLVMConstInt(i32, 0, 0), "");
+            x = LLVMBuildShuffleVector(g->b, src, LLVMConstNull(LLVMVectorType(it, (unsigned)L)),
+                                       LLVMConstVector(sel, (unsigned)w), "");
+        }
+        for (p = 0; p < parts; p++) {
+            int exact = 0;
+            part[p] = lut_split(g, f32, n->shuf, N, parts > 1 ? lanes_of(g, x, p * w, w) : x, w, &exact);
+            if (!part[p] || (!pass && !exact))
+                break;
+        }
+        if (p < parts && !pass)
+            p = 0; /* the masked index next */
+    }
     if (p == parts) {
         LLVMValueRef r = concat(g, part, parts, w);
         if (L >= w)
