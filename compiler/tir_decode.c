@@ -576,8 +576,9 @@ static int minifloat_f16(dctx *d, int code, int ebits, int mbits, int bias, qk_m
     int h = opk(d, TIR_SHL, c16, sh), mag = h;
     if (is_unsigned || ebits < 5) /* unsigned codes may carry an ignored top bit (ue4m3 in a byte) */
         h = mag = opk(d, TIR_AND, h, (int64_t)all << sh);
-    if (!is_unsigned && ebits < 5)
-        h = op2(d, TIR_OR, h, opk(d, TIR_AND, opk(d, TIR_SHL, c16, 15 - ebits - mbits), 0x8000));
+    if (!is_unsigned && ebits < 5) /* the code sign-extended and shifted: sign at bit 15, magnitude in place */
+        h = opk(d, TIR_AND, opk(d, TIR_SAR, opk(d, TIR_SHL, c16, 15 - ebits - mbits), 5 - ebits),
+                0x8000 | ((int64_t)all << sh));
     if (sp == QK_MF_FN) /* FN's NaN code -> binary16's quiet NaN, before the conversion */
         h = sel(d, cmp(d, TIR_IEQ, mag, kint(d, TS_I16, lanes, (int64_t)all << sh)), kint(d, TS_I16, lanes, 0x7e00), h);
     int v = op1(d, TIR_H2F, TS_F32, h);
