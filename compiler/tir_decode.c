@@ -570,8 +570,10 @@ static int minifloat_f16(dctx *d, int code, int ebits, int mbits, int bias, qk_m
 {
     int lanes = lanes_of(d, code), all = (1 << (ebits + mbits)) - 1;
     /* In 16-bit lanes (sign, exponent and mantissa fit): the magnitude
-     * shifted in place, and the sign bit shifted to bit 15 by a second
-     * shift of the same code (one shift when it is already there: e5m2) */
+     * shifted to f16's mantissa top; a signed code's sign reaches bit 15
+     * with it when the code is shifted up to bit 15 and arithmetically
+     * back (one shift when it is already there: e5m2), and one mask keeps
+     * sign and magnitude */
     int c16 = resize(d, code, TS_I16), sh = 10 - mbits;
     int h = opk(d, TIR_SHL, c16, sh), mag = h;
     if (is_unsigned || ebits < 5) /* unsigned codes may carry an ignored top bit (ue4m3 in a byte) */
