@@ -1050,8 +1050,14 @@ static void accumulate(bctx *c, int b, const kir_expr *sum, const plan *p, int a
         if (c->mask >= 0)
             x = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_F32, L), c->mask, x, cf(c, b, L, 0), -1);
         const binding *bd = &c->env[p->fsc->idx[c->k->tensors[p->fsc->tensor].rank - 1].terms[0].var];
-        tdec_src src = quant_src(c, b, p->fsc);
-        int w = quant_chunk(c, b, &src, bd, TDEC_UNSCALED | TDEC_NOFACTOR);
+        /* unscaled values: memoized apart from load()'s scaled ones, shared
+         * by the sums of the chunk that read the same weights */
+        uint64_t key = mix(index_key(c, p->fsc), 0xf5c);
+        int w = memo_get(c, key);
+        if (w < 0) {
+            tdec_src src = quant_src(c, b, p->fsc);
+            w = memo_put(c, key, quant_chunk(c, b, &src, bd, TDEC_UNSCALED | TDEC_NOFACTOR));
+        }
         int tgt = part >= 0 ? part : acc;
         int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, L), tgt);
         int next;

@@ -477,26 +477,27 @@ static void test_operand_order(void)
         CU_ASSERT_EQUAL(run_src(src, names[i], 100, NULL), 0);
 }
 
-/* FMA and FMUL lanes inside a block (recursively). */
-/* Lanes of the multiplies and multiply-adds (gathers: of the gathers) in
- * a block and the blocks inside it. */
-static int count_lanes(const tir_func *f, int blk, int gathers)
+#define COUNT_FMA (-1) /* count_lanes: the multiplies and multiply-adds */
+
+/* Lanes of the nodes of op `op` (COUNT_FMA: FMUL and FMA) in a block and
+ * the blocks inside it. */
+static int count_lanes(const tir_func *f, int blk, int op)
 {
     int n = 0;
     const tir_block *b = &f->blocks[blk];
     for (int i = 0; i < b->n; i++) {
         const tir_node *nd = &f->nodes[b->ids[i]];
-        if (gathers ? nd->op == TIR_GATHER : nd->op == TIR_FMA || nd->op == TIR_FMUL)
+        if (op == COUNT_FMA ? nd->op == TIR_FMA || nd->op == TIR_FMUL : (int)nd->op == op)
             n += nd->type.lanes;
         if (nd->op == TIR_LOOP || nd->op == TIR_IF)
-            n += count_lanes(f, nd->body, gathers) + (nd->alt >= 0 ? count_lanes(f, nd->alt, gathers) : 0);
+            n += count_lanes(f, nd->body, op) + (nd->alt >= 0 ? count_lanes(f, nd->alt, op) : 0);
     }
     return n;
 }
 
 static int count_fma(const tir_func *f, int blk)
 {
-    return count_lanes(f, blk, 0);
+    return count_lanes(f, blk, COUNT_FMA);
 }
 
 static int find_loop(const tir_func *f, int blk, const char *name)
@@ -621,20 +622,22 @@ static void test_nm_idot(void)
     CU_ASSERT_EQUAL(failed, 0);
 }
 
-/* Multiply-add lanes (gathers: gathered lanes) per full block of one
- * kernel (tiled IR for the host, or for the named target). */
-static int block_lanes(const char *src, const char *target, int gathers)
+/* Lanes of op `op` (count_lanes) per full block of one kernel (tiled IR
+ * for the host, or for the named target); -1 when it does not build. */
+static int block_lanes(const char *src, const char *target, int op)
 {
-    qk_diags d;
-    qk_diags_init(&d);
-    kir_program *p = qk_frontend_compile(src, strlen(src), "nm.qk", DSL_DIR, &d);
-    if (!p)
-        return -1;
     qk_target t;
     if (!target)
         qk_target_host(&t);
     else if (qk_target_named(target, &t) != 0)
         return -1;
+    qk_diags d;
+    qk_diags_init(&d);
+    kir_program *p = qk_frontend_compile(src, strlen(src), "nm.qk", DSL_DIR, &d);
+    if (!p) {
+        qk_diags_free(&d);
+        return -1;
+    }
     tir_config cfg;
     tir_default_config(&t, &cfg);
     cfg.tile_par = cfg.tile_inner = 1;
@@ -642,7 +645,7 @@ static int block_lanes(const char *src, const char *target, int gathers)
     char err[512];
     tir_func *f = tir_build(a, p->kernels[0], &t, &cfg, err, sizeof err);
     int body = f ? find_loop(f, f->entry, "kb") : -1;
-    int n = body >= 0 ? count_lanes(f, body, gathers) : -1;
+    int n = body >= 0 ? count_lanes(f, body, op) : -1;
     qk_arena_free(a);
     kir_program_free(p);
     qk_diags_free(&d);
@@ -651,7 +654,24 @@ static int block_lanes(const char *src, const char *target, int gathers)
 
 static int block_fmas(const char *src)
 {
-    return block_lanes(src, NULL, 0);
+    return block_lanes(src, NULL, COUNT_FMA);
+}
+
+/* Two sums over the same weights (scaled once per block through their
+ * partial sums) decode each chunk of them once, as one sum does; both
+ * match the reference. */
+static void test_shared_decode(void)
+{
+    const char *one = "import \"" DSL_DIR "/mx.qk\"\n"
+                      "kernel g(W: mxfp8_e4m3[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n";
+    const char *two = "import \"" DSL_DIR "/mx.qk\"\n"
+                      "kernel g(W: mxfp8_e4m3[N, K], x: f32[K], z: f32[K]) -> y: f32[N] {\n"
+                      "  y[n] = sum(k) W[n, k] * x[k] + sum(k) W[n, k] * z[k]\n}\n";
+    int h1 = block_lanes(one, NULL, TIR_H2F), h2 = block_lanes(two, NULL, TIR_H2F);
+    printf("\n  binary16 conversions per block of 32: one sum %d, two sums %d\n", h1, h2);
+    CU_ASSERT(h1 > 0 && h2 == h1);
+    CU_ASSERT_EQUAL(run_src(one, "g", 32 * 5 + 7, NULL), 0);
+    CU_ASSERT_EQUAL(run_src(two, "g", 32 * 5 + 7, NULL), 0);
 }
 
 static void test_sparse_work(void)
@@ -677,10 +697,10 @@ static void test_sparse_work(void)
     CU_ASSERT(fd == 64 + 16);
     CU_ASSERT(f24 == fd);
     CU_ASSERT(f14 == fd);
-    CU_ASSERT(block_lanes(sp24, NULL, 1) == 0 && block_lanes(sp14, NULL, 1) == 0);
+    CU_ASSERT(block_lanes(sp24, NULL, TIR_GATHER) == 0 && block_lanes(sp14, NULL, TIR_GATHER) == 0);
     /* A GPU drives the loop by the kept items and gathers x there (one
      * lane per thread) */
-    int g24 = block_lanes(sp24, "sm_90", 1), g14 = block_lanes(sp14, "sm_90", 1);
+    int g24 = block_lanes(sp24, "sm_90", TIR_GATHER), g14 = block_lanes(sp14, "sm_90", TIR_GATHER);
     printf("  gathered lanes per block of 64 for sm_90: 2:4 %d, 1:4 %d (host: none)\n", g24, g14);
     CU_ASSERT(g24 > 0 && g14 > 0);
     CU_ASSERT_EQUAL(run_src(sp24, "g", 64 * 3 + 10, NULL), 0);
@@ -777,6 +797,7 @@ int main(void)
     CU_add_test(s, "quantize() and hadamard()", test_quantize_hadamard);
     CU_add_test(s, "quantized operands in any slot and order", test_operand_order);
     CU_add_test(s, "N:M: dense on a CPU, in proportion to N/M on a GPU", test_sparse_work);
+    CU_add_test(s, "two sums over the same weights decode them once", test_shared_decode);
     CU_add_test(s, "N:M against int8 activations: integer dots over dense expansions", test_nm_idot);
     CU_add_test(s, "every dsl/ format through NVRTC and ptxas", test_every_format_ptx);
     CU_basic_set_mode(CU_BRM_VERBOSE);
