@@ -332,11 +332,21 @@ static LLVMValueRef and_shifted_bytes(gen *g, const tir_node *n)
 }
 
 /* AND(SHR(x, s), m) or AND(SHL(x, s), m) on bytes, with one constant
- * shift 0 < s < 8 and one constant mask m for every lane: one GFNI
- * vgf2p8affineqb, whose 8x8 bit matrix moves each kept bit to its place
- * (result bit i = parity of x AND matrix byte 7 - i), in place of the
- * shift LLVM already lowers to that instruction and the AND after it
- * (2-bit codes fed to a dot product). NULL where it does not apply. */
+ * shift 0 < s < 8 and one constant mask m for every lane (2-bit and
+ * 1-bit codes fed to a dot product). x86 has no byte shift: LLVM lowers
+ * one to a GFNI vgf2p8affineqb where it can, and the AND follows.
+ *
+ * Where m clears the s bits a 16-bit shift brings in from the
+ * neighbouring byte, the shift is done in 16-bit lanes (vpsrlw/vpsllw)
+ * and the AND kept. Else one vgf2p8affineqb, whose 8x8 bit matrix moves
+ * each kept bit to its place (result bit i = parity of x AND matrix byte
+ * 7 - i), does both. The first is preferred although it is one
+ * instruction more: on Zen 4 a zmm vgf2p8affineqb takes the pipes of
+ * vpdpbusd for as long as a vpdpbusd does (measured: a pair of them
+ * costs two vpdpbusd, a vpsrlw with a vpdpbusd 1.3), and a 1-bit code's
+ * dot product spends a shift and a vpdpbusd per 4 codes of a row
+ * (uint1_z32's loop: 161 cycles an iteration with the affine, 141 with
+ * the 16-bit shift; docs/performance.md). NULL where neither applies. */
 static LLVMValueRef affine_bytes(gen *g, const tir_node *n)
 {
     int L = n->type.lanes;
@@ -354,6 +364,17 @@ static LLVMValueRef affine_bytes(gen *g, const tir_node *n)
             ok = const_lane(g, sh->a[1], i) == s && const_lane(g, mask, i) == m;
         if (!ok || used_as(g, n, USE_COMPARE | USE_BITS))
             continue;
+        int crossing = sh->op == TIR_SHR ? (int)(m & 0xff) >> (8 - s) : (int)(m & ((1 << s) - 1));
+        if (!crossing) { /* the bits that cross between bytes are masked off */
+            LLVMTypeRef i16 = LLVMInt16TypeInContext(g->ctx);
+            LLVMValueRef amount[32];
+            for (int i = 0; i < L / 2; i++)
+                amount[i] = LLVMConstInt(i16, (unsigned long long)s, 0);
+            LLVMValueRef w = LLVMBuildBitCast(g->b, v(g, sh->a[0]), LLVMVectorType(i16, (unsigned)L / 2), "");
+            LLVMValueRef k = LLVMConstVector(amount, (unsigned)L / 2);
+            w = sh->op == TIR_SHR ? LLVMBuildLShr(g->b, w, k, "") : LLVMBuildShl(g->b, w, k, "");
+            return LLVMBuildAnd(g->b, LLVMBuildBitCast(g->b, w, type_of(g, n->type), ""), v(g, mask), "");
+        }
         uint64_t A = 0; /* row i (result bit i) is byte 7 - i */
         for (int i = 0; i < 8; i++) {
             int from = sh->op == TIR_SHR ? i + (int)s : i - (int)s;
