@@ -27,6 +27,7 @@
 #include "compiler/rowpack.h"
 #include "compiler/tir_mma.h"
 
+#include <math.h>
 #include <string.h>
 
 #define MAX_POINTS 64
@@ -1756,12 +1757,22 @@ static int rowpack_isub(const plan *p, const qk_format *fu, const qk_format *fs)
  * group-block is at byte blk: value = mul u + add, per row over the group
  * (tdec_group_affine, in R lanes); add is -1 without a sum(s) term.
  * sub < 0 leaves the sub-block scale and min out (the integer sums of
- * rowpack_block multiply by them). */
+ * rowpack_block multiply by them).
+ *
+ * With rel non-null, where the format has no min and the image's scale
+ * is a power of two, the addend is returned relative to mul instead
+ * (value = mul (u + add), *rel = 1): the block's float work is then
+ * (dot + sum(s) add) mul sc, one multiply-add, a multiply and one more
+ * multiply-add, where mul dot sc + add sum(s) sc takes two multiplies
+ * and two multiply-adds besides add's own multiply (uint1_z32, whose
+ * 1-bit codes leave the float work a third of the loop). */
 static void rowpack_factors(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int sub, int srow, int TS,
-                            int *mul, int *add)
+                            int *mul, int *add, int *rel)
 {
     const qk_format *fu = c->k->tensors[p->uop->tensor].fmt;
     int R = s->rp.rows;
+    if (rel)
+        *rel = 0;
     int S = rowpack_num(c, b, s, p, blk, QK_FIELD_SCALE, 0, fu->scale_num);
     if (sub >= 0)
         S = mul_vec(c, b, S, rowpack_num(c, b, s, p, blk, QK_FIELD_SUBSCALE, sub, fu->sub_num));
@@ -1773,15 +1784,24 @@ static void rowpack_factors(bctx *c, int b, const stmt_ctx *s, const plan *p, in
     double cz = p->img.scale_img * p->img.off - (fu->zero == QK_ZERO_CONST ? fu->zero_const : 0);
     int z = cf(c, b, R, cz);
     int zb = rowpack_num(c, b, s, p, blk, QK_FIELD_ZERO, 0, fu->zero_num);
+    int e, exact = frexp(p->img.scale_img, &e) == 0.5;
+    if (rel && fu->min_num == QK_NUM_NONE && exact && (zb >= 0 || cz != 0)) { /* (u + (cz - zb) / img) mul */
+        z = cf(c, b, R, cz / p->img.scale_img);
+        *add = zb >= 0 ? fbin(c, b, TIR_FSUB, z, mul_vec(c, b, zb, cf(c, b, R, 1 / p->img.scale_img))) : z;
+        *rel = 1;
+        return;
+    }
     if (zb >= 0)
         z = fbin(c, b, TIR_FSUB, z, zb);
-    int a = mul_vec(c, b, S, z);
+    int a = zb < 0 && cz == 0 ? -1 : mul_vec(c, b, S, z); /* -1: no term (S 0 is not folded) */
     int M = rowpack_num(c, b, s, p, blk, QK_FIELD_MIN, 0, fu->min_num);
     if (sub >= 0)
         M = mul_vec(c, b, M, rowpack_num(c, b, s, p, blk, QK_FIELD_SUBMIN, sub, fu->submin_num));
-    if (M >= 0)
-        a = fbin(c, b, TIR_FADD, a, fu->min_sign < 0 ? emit1(c, b, TIR_FNEG, tir_t(TS_F32, R), M) : M);
-    *add = mul_vec(c, b, a, TS);
+    if (M >= 0) {
+        int m = fu->min_sign < 0 ? emit1(c, b, TIR_FNEG, tir_t(TS_F32, R), M) : M;
+        a = a < 0 ? m : fbin(c, b, TIR_FADD, a, m);
+    }
+    *add = a < 0 ? -1 : mul_vec(c, b, a, TS);
 }
 
 /* The int8 operand's scale for point j's block holding item g0 of loop
@@ -1802,6 +1822,22 @@ static void acc_fma(bctx *c, int b, int acc, int q, int m, int sc)
     int qf = emit1(c, b, TIR_SITOFP, tir_t(TS_F32, lanes_of(c, q)), q);
     int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, R), acc);
     cur = tir_emit(c->f, b, TIR_FMA, tir_t(TS_F32, R), splat(c, b, qf, R), fbin(c, b, TIR_FMUL, m, sc), cur, -1);
+    tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), acc, cur, -1, -1);
+}
+
+/* acc += (f32(q) + f32(qs) a) m sc where a is relative to m
+ * (rowpack_factors' rel), else acc += (f32(q) m + f32(qs) a) sc, in R
+ * lanes (q: i32 x R; qs: an i32 scalar): sc multiplies once. */
+static void acc_fma_sum(bctx *c, int b, int acc, int q, int qs, int a, int m, int sc, int rel)
+{
+    int R = lanes_of(c, m) > lanes_of(c, sc) ? lanes_of(c, m) : lanes_of(c, sc);
+    int qf = splat(c, b, emit1(c, b, TIR_SITOFP, tir_t(TS_F32, lanes_of(c, q)), q), R);
+    int sf = splat(c, b, emit1(c, b, TIR_SITOFP, tir_t(TS_F32, 1), qs), R);
+    int in = tir_emit(c->f, b, TIR_FMA, tir_t(TS_F32, R), sf, splat(c, b, a, R),
+                      rel ? qf : fbin(c, b, TIR_FMUL, qf, splat(c, b, m, R)), -1);
+    int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, R), acc);
+    cur = tir_emit(c->f, b, TIR_FMA, tir_t(TS_F32, R), in, rel ? fbin(c, b, TIR_FMUL, m, sc) : splat(c, b, sc, R),
+                   cur, -1);
     tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), acc, cur, -1, -1);
 }
 
@@ -1840,7 +1876,7 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         int uo, ukb = sub_block_of(c, b, kb, p->block, fu->block, 0, &uo);
         for (int t = 0; t < T; t++)
             rowpack_factors(c, b, s, p, iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block))), -1,
-                            srow[t], TS, &bmul[t], &badd[t]);
+                            srow[t], TS, &bmul[t], &badd[t], NULL);
         for (int j = 0; j < npts; j++)
             bsc[j] = rowpack_sscale(c, b, s, p, &pts[j], kb, 0);
         for (int i = 0; i < T * npts; i++) {
@@ -1865,11 +1901,11 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         }
         int uo, ukb = sub_block_of(c, b, kb, p->block, fu->block, g0, &uo);
         int sub = fu->sub_block ? uo / fu->sub_block : 0;
-        int blk[MAX_POINTS], mul[MAX_POINTS], add[MAX_POINTS];
+        int blk[MAX_POINTS], mul[MAX_POINTS], add[MAX_POINTS], rel[MAX_POINTS] = {0};
         for (int t = 0; t < T; t++) {
             blk[t] = iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block)));
             if (!isub)
-                rowpack_factors(c, b, s, p, blk[t], sub, srow[t], TS, &mul[t], &add[t]);
+                rowpack_factors(c, b, s, p, blk[t], sub, srow[t], TS, &mul[t], &add[t], &rel[t]);
             else { /* the group's integer sub-scale and sub-min */
                 mul[t] = rowpack_num_bits(c, b, s, p, blk[t], QK_FIELD_SUBSCALE, sub, fu->sub_num);
                 add[t] = rowpack_num_bits(c, b, s, p, blk[t], QK_FIELD_SUBMIN, sub, fu->submin_num);
@@ -1912,9 +1948,10 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                     }
                     continue;
                 }
-                acc_fma(c, b, acc[i], dot[t][0], mul[t], sc[j]);
                 if (add[t] >= 0) /* + sum(s) * add */
-                    acc_fma(c, b, acc[i], ssum[j], add[t], sc[j]);
+                    acc_fma_sum(c, b, acc[i], dot[t][0], ssum[j], add[t], mul[t], sc[j], rel[t]);
+                else
+                    acc_fma(c, b, acc[i], dot[t][0], mul[t], sc[j]);
             }
         }
     }

@@ -331,6 +331,22 @@ static LLVMValueRef and_shifted_bytes(gen *g, const tir_node *n)
     return NULL;
 }
 
+/* Byte shift sh (SHR or SHL of i8 lanes by s) done in 16-bit lanes: each
+ * byte's s bits nearest its neighbour hold that neighbour's bits (the
+ * caller masks them off). */
+static LLVMValueRef word_shift(gen *g, const tir_node *sh, int s)
+{
+    int L = sh->type.lanes;
+    LLVMTypeRef i16 = LLVMInt16TypeInContext(g->ctx);
+    LLVMValueRef amount[32];
+    for (int i = 0; i < L / 2; i++)
+        amount[i] = LLVMConstInt(i16, (unsigned long long)s, 0);
+    LLVMValueRef w = LLVMBuildBitCast(g->b, v(g, sh->a[0]), LLVMVectorType(i16, (unsigned)L / 2), "");
+    LLVMValueRef k = LLVMConstVector(amount, (unsigned)L / 2);
+    w = sh->op == TIR_SHR ? LLVMBuildLShr(g->b, w, k, "") : LLVMBuildShl(g->b, w, k, "");
+    return LLVMBuildBitCast(g->b, w, type_of(g, sh->type), "");
+}
+
 /* AND(SHR(x, s), m) or AND(SHL(x, s), m) on bytes, with one constant
  * shift 0 < s < 8 and one constant mask m for every lane (2-bit and
  * 1-bit codes fed to a dot product). x86 has no byte shift: LLVM lowers
@@ -345,8 +361,9 @@ static LLVMValueRef and_shifted_bytes(gen *g, const tir_node *n)
  * vpdpbusd for as long as a vpdpbusd does (measured: a pair of them
  * costs two vpdpbusd, a vpsrlw with a vpdpbusd 1.3), and a 1-bit code's
  * dot product spends a shift and a vpdpbusd per 4 codes of a row
- * (uint1_z32's loop: 161 cycles an iteration with the affine, 141 with
- * the 16-bit shift; docs/performance.md). NULL where neither applies. */
+ * (the loop of 1-bit codes with f16 scales and zeros: 161 cycles an
+ * iteration with the affine, 141 with the 16-bit shift;
+ * docs/performance.md). NULL where neither applies. */
 static LLVMValueRef affine_bytes(gen *g, const tir_node *n)
 {
     int L = n->type.lanes;
@@ -365,16 +382,8 @@ static LLVMValueRef affine_bytes(gen *g, const tir_node *n)
         if (!ok || used_as(g, n, USE_COMPARE | USE_BITS))
             continue;
         int crossing = sh->op == TIR_SHR ? (int)(m & 0xff) >> (8 - s) : (int)(m & ((1 << s) - 1));
-        if (!crossing) { /* the bits that cross between bytes are masked off */
-            LLVMTypeRef i16 = LLVMInt16TypeInContext(g->ctx);
-            LLVMValueRef amount[32];
-            for (int i = 0; i < L / 2; i++)
-                amount[i] = LLVMConstInt(i16, (unsigned long long)s, 0);
-            LLVMValueRef w = LLVMBuildBitCast(g->b, v(g, sh->a[0]), LLVMVectorType(i16, (unsigned)L / 2), "");
-            LLVMValueRef k = LLVMConstVector(amount, (unsigned)L / 2);
-            w = sh->op == TIR_SHR ? LLVMBuildLShr(g->b, w, k, "") : LLVMBuildShl(g->b, w, k, "");
-            return LLVMBuildAnd(g->b, LLVMBuildBitCast(g->b, w, type_of(g, n->type), ""), v(g, mask), "");
-        }
+        if (!crossing) /* the bits that cross between bytes are masked off */
+            return LLVMBuildAnd(g->b, word_shift(g, sh, (int)s), v(g, mask), "");
         uint64_t A = 0; /* row i (result bit i) is byte 7 - i */
         for (int i = 0; i < 8; i++) {
             int from = sh->op == TIR_SHR ? i + (int)s : i - (int)s;
