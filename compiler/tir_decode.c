@@ -673,6 +673,19 @@ int tdec_num(tir_func *f, int b, qk_num n, int raw)
     return num_value(&d, raw, n);
 }
 
+int tdec_num_unscaled(tir_func *f, int b, qk_num n, int raw, double *factor)
+{
+    tdec_src none = {0};
+    dctx d = {.f = f, .b = b, .s = &none};
+    *factor = 1.0;
+    if ((n == QK_NUM_UE4M3 || n == QK_NUM_E4M3) && lanes_of(&d, raw) > 1 && kind_of(&d, raw) == TS_I32 &&
+        mf_in_f16(4, 3, QK_MF_FN)) {
+        *factor = ldexp(1.0, 15 - 7);
+        return minifloat(&d, raw, 4, 3, 7, QK_MF_FN, n == QK_NUM_UE4M3, 1);
+    }
+    return num_value(&d, raw, n);
+}
+
 /* A number stored in a header (tensor or row) at ptr + off. */
 static int header_num(dctx *d, int off, qk_num n, int bits)
 {

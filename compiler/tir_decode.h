@@ -138,6 +138,10 @@ int tdec_image_apply(tir_func *f, int b, const tdec_image *img, int r);
 /* f32 x lanes of stored numbers of type n: raw is i32 x lanes holding the
  * stored bits (masked to the type's width). */
 int tdec_num(tir_func *f, int b, qk_num n, int raw);
+/* tdec_num, less the power of two *factor where leaving it out saves an
+ * operation per vector (e4m3 numbers in vectors, built in binary16 and
+ * off by 2^8); *factor is 1 otherwise. value = result * *factor. */
+int tdec_num_unscaled(tir_func *f, int b, qk_num n, int raw, double *factor);
 /* Raw code bytes (i8 x lanes) of an s8 format, as tdec_codes. */
 int tdec_codes_s8(tir_func *f, int b, const tdec_src *s, int kb, int first, int first_const, int lanes);
 /* mul and add (f32 scalars; *add = -1 when it is 0) of the scale group
