@@ -648,9 +648,14 @@ static int num_table(dctx *d, int raw, qk_num n)
 }
 
 /* Stored bits (i32 x lanes, masked to the type's width) of a number -> f32. */
-static int num_value(dctx *d, int raw, qk_num n)
+/* The value of number n stored as raw. With factor non-null, an e4m3
+ * number in vectors is built in binary16 and left off by the power of two
+ * *factor (minifloat_f16's nofactor; *factor = 1 otherwise). */
+static int num_value_f(dctx *d, int raw, qk_num n, double *factor)
 {
     int t = num_table(d, raw, n);
+    if (factor)
+        *factor = 1.0;
     if (t >= 0)
         return t;
     switch (n) {
@@ -658,12 +663,21 @@ static int num_value(dctx *d, int raw, qk_num n)
     case QK_NUM_F16: return op1(d, TIR_H2F, TS_F32, resize(d, raw, TS_I16));
     case QK_NUM_BF16: return op1(d, TIR_BITCAST, TS_F32, opk(d, TIR_SHL, raw, 16));
     case QK_NUM_E8M0: return e8m0(d, raw);
-    case QK_NUM_UE4M3: return minifloat(d, raw, 4, 3, 7, QK_MF_FN, 1, 0);
-    case QK_NUM_E4M3: return minifloat(d, raw, 4, 3, 7, QK_MF_FN, 0, 0);
+    case QK_NUM_UE4M3: case QK_NUM_E4M3: {
+        int nofactor = factor && lanes_of(d, raw) > 1 && kind_of(d, raw) == TS_I32 && mf_in_f16(4, 3, QK_MF_FN);
+        if (nofactor)
+            *factor = ldexp(1.0, 15 - 7);
+        return minifloat(d, raw, 4, 3, 7, QK_MF_FN, n == QK_NUM_UE4M3, nofactor);
+    }
     case QK_NUM_I8: return op1(d, TIR_SITOFP, TS_F32, opk(d, TIR_SAR, opk(d, TIR_SHL, raw, 24), 24));
     case QK_NUM_U8: case QK_NUM_UINT: return op1(d, TIR_SITOFP, TS_F32, raw);
     default: qk_bug("num %d", (int)n);
     }
+}
+
+static int num_value(dctx *d, int raw, qk_num n)
+{
+    return num_value_f(d, raw, n, NULL);
 }
 
 int tdec_num(tir_func *f, int b, qk_num n, int raw)
@@ -677,13 +691,7 @@ int tdec_num_unscaled(tir_func *f, int b, qk_num n, int raw, double *factor)
 {
     tdec_src none = {0};
     dctx d = {.f = f, .b = b, .s = &none};
-    *factor = 1.0;
-    if ((n == QK_NUM_UE4M3 || n == QK_NUM_E4M3) && lanes_of(&d, raw) > 1 && kind_of(&d, raw) == TS_I32 &&
-        mf_in_f16(4, 3, QK_MF_FN)) {
-        *factor = ldexp(1.0, 15 - 7);
-        return minifloat(&d, raw, 4, 3, 7, QK_MF_FN, n == QK_NUM_UE4M3, 1);
-    }
-    return num_value(&d, raw, n);
+    return num_value_f(&d, raw, n, factor);
 }
 
 /* A number stored in a header (tensor or row) at ptr + off. */
