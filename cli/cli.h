@@ -1,7 +1,8 @@
 /* cli.h — the `qkc` command-line driver: one file per command group
  * (cmd_*.c), a small table-driven option parser (opts.c) and helpers
- * (util.c). Commands use the public API of include/qkc.h; `info` also
- * reads the program's formats through the runtime's internal header.
+ * (util.c). Commands use the public API of include/qkc.h; `info`, `tune`
+ * and the packer of random weights (inputs.c) also read the program's
+ * formats through the runtime's internal header.
  *
  * Exit codes: 0 success, 1 failure (diagnostics, FAIL, I/O), 2 usage.
  *
@@ -100,6 +101,17 @@ void cli_fill_dense(cli_rng *rng, qkc_dtype t, void *data, int64_t n);
  * 0, or an exit code after printing the error. */
 int cli_make_input(const cli_inputs *in, int i);
 int cli_dtype_is_int(qkc_dtype t);
+/* Random weights of format (rows x cols) packed into dst (bytes long;
+ * book: the codebook of a vector-codebook format, else NULL). tile_rows
+ * = 0 packs every value; else a tile of tile_rows rows and tile_blocks
+ * blocks (0: the whole width) is packed and repeated, rows cycling
+ * through its rows and blocks through its blocks: every byte is a valid
+ * code or scale, which the reference decodes like any other tensor (a
+ * vector-codebook quantizer searches its whole codebook per group, hours
+ * at 8192 x 8192). 0, or -1 with the reason in err. */
+int cli_pack_random(qkc_program *p, const char *format, int64_t rows, int64_t cols, const void *book,
+                    size_t book_bytes, int64_t tile_rows, int64_t tile_blocks, cli_rng *r, void *dst, size_t bytes,
+                    char *err, size_t errsz);
 /* Error of result y against ref (bytes of y): normwise relative for
  * floats, max abs for integers; *tol its tolerance, *maxerr (may be
  * NULL) the max abs error. */

@@ -18,7 +18,8 @@
  *   print a table, or one JSON object with --json.
  *
  * Inputs are built like `qkc run` builds them (uniform [-1, 1], quantized
- * parameters packed from random f32). */
+ * parameters packed from random f32; vector codebooks repeat a tile,
+ * inputs.c). */
 #include "cli/cli.h"
 #include "common/base.h"
 #include "compiler/tir.h"
@@ -1445,6 +1446,8 @@ const cli_cmd cli_cmd_bench = {
         "  cold: the weights come from DRAM: the inputs are copied until the copies exceed 3 x L3 (at least\n"
         "        2) and each repetition uses the next copy.\n"
         "  hot:  the same buffers every repetition (the working set stays in cache if it fits).\n"
+        "Inputs: uniform in [-1, 1], quantized parameters packed from random f32 (a vector-codebook tensor\n"
+        "repeats a packed tile of 64K weights: its quantizer searches the whole codebook per group).\n"
         "Figures: GB/s W = bytes of the packed (quantized) parameters / time; GB/s in = bytes of all inputs\n"
         "/ time; GOP/s = 2 x (product of all dims) / time, i.e. 2*M*N*K for a contraction.\n"
         "Ratios use 'qkc probe's figures for this machine from the tuning database (measured now, quickly,\n"

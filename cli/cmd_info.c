@@ -260,11 +260,13 @@ static void print_codebook(const qk_format *f)
     if (!n)
         return;
     int esz = f->vq_dtype == QK_DT_F32 ? 4 : 2;
-    printf("codebook (a kernel parameter): [%s%d, %d] %s = %lld elements, %lld bytes\n",
-           f->vq_books > 1 ? "books, " : "", 1 << f->bits, f->vq_dim, esz == 4 ? "f32" : "f16", (long long)n,
-           (long long)n * esz);
+    char books[16] = "";
     if (f->vq_books > 1)
-        printf("  books = %d\n", f->vq_books);
+        snprintf(books, sizeof books, "%d, ", f->vq_books);
+    printf("codebook (a kernel parameter): [%s%d, %d] %s = %lld elements, %lld bytes\n", books, 1 << f->bits,
+           f->vq_dim, esz == 4 ? "f32" : "f16", (long long)n, (long long)n * esz);
+    if (f->vq_books > 1)
+        printf("  shape: [books, 2^bits, dim]\n");
 }
 
 static int print_format(const qk_format *f, const char *dims)

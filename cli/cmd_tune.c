@@ -234,66 +234,6 @@ static void args_free(tu_args *a)
     memset(a, 0, sizeof *a);
 }
 
-typedef struct tu_pack {
-    qkc_program *p;
-    const qk_format *f;
-    int64_t rows, cols;
-    const void *book;
-    size_t book_bytes;
-} tu_pack;
-
-static int pack_direct(const tu_pack *pk, void *dst, size_t bytes, cli_rng *r, char *err, size_t errsz)
-{
-    int64_t n = pk->rows * pk->cols;
-    float *src = malloc((size_t)(n > 0 ? n : 1) * sizeof *src);
-    if (!src)
-        return snprintf(err, errsz, "out of memory packing %lld elements", (long long)n), -1;
-    for (int64_t i = 0; i < n; i++)
-        src[i] = (float)cli_rng_uniform(r, -1, 1);
-    qkc_pack_options o = {.codebook = pk->book, .codebook_bytes = pk->book_bytes};
-    qkc_status st = qkc_pack_ex(pk->p, pk->f->name, src, pk->rows, pk->cols, dst, bytes, &o);
-    free(src);
-    if (st != QKC_OK)
-        snprintf(err, errsz, "packing %s: %s", pk->f->name, qkc_errmsg(pk->p->ctx));
-    return st == QKC_OK ? 0 : -1;
-}
-
-/* Large tensors (and every vector-codebook tensor, whose quantizer
- * searches the whole codebook) repeat a small packed tile: rows cycle
- * through 5 packed rows, blocks through 7 packed blocks. Every byte is
- * then a valid code or scale, so the reference decodes it like any other
- * tensor; the padding of a partial last block is never read. */
-static int pack_repeat(const tu_pack *pk, uint8_t *dst, size_t bytes, cli_rng *r, char *err, size_t errsz)
-{
-    const qk_format *f = pk->f;
-    if (pk->rows == 0 || pk->cols == 0)
-        return pack_direct(pk, dst, bytes, r, err, errsz);
-    int64_t R0 = pk->rows < 5 ? pk->rows : 5, K0 = pk->cols > 7 * f->block ? 7 * (int64_t)f->block : pk->cols;
-    int64_t nb = (pk->cols + f->block - 1) / f->block, nb0 = (K0 + f->block - 1) / f->block;
-    size_t hb = (size_t)f->tensor_header_bytes, rh = (size_t)f->row_header_bytes, bb = (size_t)f->block_bytes;
-    size_t small = (size_t)qk_format_size(f, R0, K0);
-    if (hb + (size_t)pk->rows * (rh + (size_t)nb * bb) != bytes)
-        return snprintf(err, errsz, "format %s: unexpected packed size", f->name), -1;
-    uint8_t *s = malloc(small ? small : 1);
-    if (!s)
-        return snprintf(err, errsz, "out of memory"), -1;
-    tu_pack tile = *pk;
-    tile.rows = R0;
-    tile.cols = K0;
-    if (pack_direct(&tile, s, small, r, err, errsz) != 0)
-        return free(s), -1;
-    memcpy(dst, s, hb);
-    for (int64_t row = 0; row < pk->rows; row++) {
-        const uint8_t *src = s + hb + (size_t)(row % R0) * (rh + (size_t)nb0 * bb);
-        uint8_t *d = dst + hb + (size_t)row * (rh + (size_t)nb * bb);
-        memcpy(d, src, rh);
-        for (int64_t b = 0; b < nb; b++)
-            memcpy(d + rh + (size_t)b * bb, src + rh + (size_t)(b % nb0) * bb, bb);
-    }
-    free(s);
-    return 0;
-}
-
 /* Sets up tensor i of k at dims. */
 static int make_tensor(qkc_program *p, const kir_kernel *k, int i, const int64_t *dims, cli_rng *r, tu_args *a,
                        char *err, size_t errsz)
@@ -320,14 +260,12 @@ static int make_tensor(qkc_program *p, const kir_kernel *k, int i, const int64_t
         cli_fill_dense(r, rt_dtype_from_qk(t->dtype), x->data, rows * cols);
         return 0;
     }
-    tu_pack pk = {p, t->fmt, rows, cols, NULL, 0};
-    if (t->book >= 0) {
-        pk.book = a->t[t->book].data;
-        pk.book_bytes = a->bytes[t->book];
-    }
-    if (t->fmt->code != QK_CODE_VQ && rows * cols <= TU_DIRECT_PACK)
-        return pack_direct(&pk, x->data, a->bytes[i], r, err, errsz);
-    return pack_repeat(&pk, x->data, a->bytes[i], r, err, errsz);
+    const void *book = t->book >= 0 ? a->t[t->book].data : NULL;
+    size_t book_bytes = t->book >= 0 ? a->bytes[t->book] : 0;
+    /* large tensors and every vector-codebook one repeat a tile of 5 rows x 7 blocks */
+    int tile = t->fmt->code == QK_CODE_VQ || rows * cols > TU_DIRECT_PACK;
+    return cli_pack_random(p, t->fmt->name, rows, cols, book, book_bytes, tile ? 5 : 0, tile ? 7 : 0, r, x->data,
+                           a->bytes[i], err, errsz);
 }
 
 /* Every tensor of k at dims: dense ones first (codebooks exist before

@@ -5,11 +5,13 @@
  * Inputs are uniform in [-1, 1] from the caller's seeded generator
  * (integers: small ranges); quantized parameters are packed from random
  * f32 with qkc_pack_ex (vector codebooks from their codebook parameter,
- * which must be made first). Tolerances by result dtype: f32 1e-4, f16
+ * which must be made first; their tensors repeat a tile of 64K packed
+ * weights, cli_pack_random). Tolerances by result dtype: f32 1e-4, f16
  * 4e-3, bf16 3e-2 normwise (max|y - ref| / max|ref|); integer results:
  * max abs error <= 1. */
 #include "cli/cli.h"
 #include "common/base.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -66,24 +68,77 @@ void cli_fill_dense(cli_rng *rng, qkc_dtype t, void *data, int64_t n)
     }
 }
 
-static int fill_packed(const cli_inputs *in, int i, int64_t rows, int64_t cols)
+static int pack_all(qkc_program *p, const char *format, int64_t rows, int64_t cols, const void *book,
+                    size_t book_bytes, cli_rng *r, void *dst, size_t bytes, char *err, size_t errsz)
 {
-    const qkc_param_info *pi = &in->info[i];
     int64_t n = rows * cols;
     float *src = malloc((size_t)(n > 0 ? n : 1) * sizeof *src);
     if (!src)
-        return cli_error("out of memory packing %s (%lld values)", pi->name, (long long)n);
+        return snprintf(err, errsz, "out of memory packing %s (%lld values)", format, (long long)n), -1;
     for (int64_t j = 0; j < n; j++)
-        src[j] = (float)cli_rng_uniform(in->rng, -1, 1);
-    qkc_pack_options o = {0};
-    if (pi->codebook >= 0) {
-        o.codebook = in->args[pi->codebook].data;
-        o.codebook_bytes = in->bytes[pi->codebook];
-    }
-    qkc_status st = qkc_pack_ex(in->p, pi->format, src, rows, cols, in->args[i].data, in->bytes[i], &o);
+        src[j] = (float)cli_rng_uniform(r, -1, 1);
+    qkc_pack_options o = {.codebook = book, .codebook_bytes = book_bytes};
+    qkc_status st = qkc_pack_ex(p, format, src, rows, cols, dst, bytes, &o);
     free(src);
     if (st != QKC_OK)
-        return cli_error("packing %s: %s", pi->name, qkc_errmsg(in->ctx));
+        snprintf(err, errsz, "packing %s: %s", format, qkc_errmsg(p->ctx));
+    return st == QKC_OK ? 0 : -1;
+}
+
+int cli_pack_random(qkc_program *p, const char *format, int64_t rows, int64_t cols, const void *book,
+                    size_t book_bytes, int64_t tile_rows, int64_t tile_blocks, cli_rng *r, void *dst, size_t bytes,
+                    char *err, size_t errsz)
+{
+    const qk_format *f = kir_find_format(p->kir, format);
+    if (!f)
+        return snprintf(err, errsz, "no format '%s'", format), -1;
+    if (tile_rows <= 0 || rows == 0 || cols == 0)
+        return pack_all(p, format, rows, cols, book, book_bytes, r, dst, bytes, err, errsz);
+    int64_t nb = (cols + f->block - 1) / f->block;
+    int64_t R0 = rows < tile_rows ? rows : tile_rows;
+    int64_t K0 = tile_blocks > 0 && nb > tile_blocks ? tile_blocks * (int64_t)f->block : cols;
+    int64_t nb0 = (K0 + f->block - 1) / f->block;
+    size_t hb = (size_t)f->tensor_header_bytes, rh = (size_t)f->row_header_bytes, bb = (size_t)f->block_bytes;
+    size_t small = (size_t)qk_format_size(f, R0, K0);
+    if (hb + (size_t)rows * (rh + (size_t)nb * bb) != bytes)
+        return snprintf(err, errsz, "format %s: unexpected packed size", format), -1;
+    uint8_t *s = malloc(small ? small : 1), *d0 = dst;
+    if (!s)
+        return snprintf(err, errsz, "out of memory packing %s", format), -1;
+    if (pack_all(p, format, R0, K0, book, book_bytes, r, s, small, err, errsz) != 0)
+        return free(s), -1;
+    memcpy(d0, s, hb);
+    for (int64_t row = 0; row < rows; row++) {
+        const uint8_t *src = s + hb + (size_t)(row % R0) * (rh + (size_t)nb0 * bb);
+        uint8_t *d = d0 + hb + (size_t)row * (rh + (size_t)nb * bb);
+        memcpy(d, src, rh);
+        for (int64_t b = 0; b < nb; b++)
+            memcpy(d + rh + (size_t)b * bb, src + rh + (size_t)(b % nb0) * bb, bb);
+    }
+    free(s);
+    return 0;
+}
+
+/* Weights a vector-codebook tensor's tile holds (its rows cycle; a
+ * quantizer that searches 65536 codewords per group of 8 packs them in
+ * seconds). Every other format is packed whole. */
+#define CLI_VQ_TILE_VALUES 65536
+
+static int fill_packed(const cli_inputs *in, int i, int64_t rows, int64_t cols)
+{
+    const qkc_param_info *pi = &in->info[i];
+    const void *book = NULL;
+    size_t book_bytes = 0;
+    int64_t tile_rows = 0;
+    if (pi->codebook >= 0) {
+        book = in->args[pi->codebook].data;
+        book_bytes = in->bytes[pi->codebook];
+        tile_rows = cols > 0 ? (CLI_VQ_TILE_VALUES + cols - 1) / cols : 1;
+    }
+    char err[512];
+    if (cli_pack_random(in->p, pi->format, rows, cols, book, book_bytes, tile_rows, 0, in->rng, in->args[i].data,
+                        in->bytes[i], err, sizeof err) != 0)
+        return cli_error("%s: %s", pi->name, err);
     if (!pi->repack_rows)
         return 0;
     /* the kernel reads these weights row-interleaved: convert them */

@@ -907,13 +907,22 @@ static int vq_value(dctx *d, chunk *ch)
     const qk_format *fm = d->fm;
     int D = fm->vq_dim, B = fm->vq_books, dsz = fm->vq_dtype == QK_DT_F16 ? 2 : 4;
     int t = lane_rem(d, ch, D), sum = -1, err = -1;
+    tir_scalar es = dsz == 2 ? TS_I16 : TS_F32;
+    /* lanes within one codeword: its consecutive values, one vector load */
+    int t0 = ch->cfirst >= 0 ? ch->cfirst % D : -1, one_word = t0 >= 0 && t0 + ch->lanes <= D;
     qk_assert(d->s->book >= 0);
     for (int b = 0; b < B; b++) {
         itemset it = map_items(d, ch, (imap){D, B, b, 1});
-        int idx = resize(d, field_lanes(d, QK_FIELD_CODES, &it, TS_I32), TS_I64);
+        int idx = resize(d, field_uniform(d, QK_FIELD_CODES, &it, TS_I32), TS_I64);
         int row = opk(d, TIR_MUL, opk(d, TIR_ADD, idx, (int64_t)b << fm->bits), D);
-        int off = opk(d, TIR_MUL, iadd(d, row, t), dsz);
-        int x = gather(d, d->s->book, dsz == 2 ? TS_I16 : TS_F32, off, -1);
+        int x;
+        if (one_word && lanes_of(d, idx) == 1) {
+            int off = opk(d, TIR_MUL, opk(d, TIR_ADD, row, t0), dsz);
+            x = tir_emit(d->f, d->b, TIR_LOAD, tir_t(es, ch->lanes), d->s->book, off, -1, -1);
+        } else {
+            int off = opk(d, TIR_MUL, iadd(d, splat(d, row, ch->lanes), t), dsz);
+            x = gather(d, d->s->book, es, off, -1);
+        }
         if (dsz == 2)
             x = op1(d, TIR_H2F, TS_F32, x);
         sum = sum < 0 ? x : B > 2 ? two_sum(d, sum, x, &err) : op2(d, TIR_FADD, sum, x);

@@ -31,8 +31,9 @@
  *          (tp+ti)/(tp*ti); at least the target's peak rate (f32 FMA or
  *          int8 dot). decode is a per-format figure (decode_ops below):
  *          cheap for integer codes, more for minifloats and tables, a
- *          gather per group for vector codebooks, a gather of the
- *          activations for N:M. Too few independent accumulator chains
+ *          load of a codeword per book for vector codebooks (a gather,
+ *          a load a lane, when V spans several codewords), a gather of
+ *          the activations for N:M. Too few independent accumulator chains
  *          (tp * ti * unroll, or * kblocks) stall on FMA latency.
  *
  * GPU targets have their own model (below, "the GPU model") and search
@@ -407,7 +408,10 @@ static double decode_ops(const qk_format *f, int cpu)
     case QK_CODE_BINARY: d = 2.5; break;
     case QK_CODE_MINIFLOAT: d = 5; break;
     case QK_CODE_TABLE: d = f->bits <= 4 ? 4 : 9; break; /* in-register shuffle, else a gather */
-    case QK_CODE_VQ: d = 10.0 * (f->vq_books > 0 ? f->vq_books : 1) + (f->vq_signs ? 3 : 0); break;
+    case QK_CODE_VQ: /* per book a load of a codeword's values, a conversion and an add (vectors no
+                        wider than a codeword: tiles_compute_time adds the gather of wider ones) */
+        d = 3.0 * (f->vq_books > 0 ? f->vq_books : 1) + (f->vq_signs ? 6 : 0);
+        break;
     default: d = 4; break;
     }
     for (int p = 0; p < f->npieces; p++) /* base-3 digits: a multiply and shifts per digit */
@@ -513,6 +517,8 @@ static double compute_time(const kir_kernel *k, const tir_config *cfg, const tun
     } else {
         double V = block_lanes(cfg->lanes, f);
         double chunk = tp * decode_ops(f, 1) + tie + tp * tie;
+        if (f && f->code == QK_CODE_VQ && V > f->vq_dim) /* lanes of several codewords: a gather, a load a lane */
+            chunk += tp * V * (f->vq_books > 0 ? f->vq_books : 1);
         double blk = f && f->block > 0 ? f->block : 0;
         /* per block-loop iteration: counter, branch, addresses (3, once per kblocks blocks) and each
            row's block scale (2), shared by the tile's points */

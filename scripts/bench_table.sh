@@ -6,8 +6,8 @@
 #   [REPS=10] [REPACK=R] scripts/bench_table.sh [QKC] [DIMS] > table.md
 #
 # FORMATS=a,b,c keeps only those formats' rows.
-# TIMEOUT (seconds, default 900) bounds each format's run (aqlm_1x16's
-# exhaustive codebook quantization takes hours): such a row says "failed".
+# TIMEOUT (seconds, default 900) bounds each format's run: such a row says
+# "failed".
 # REPACK=R (1, 4, 8, 16): the integer-dot kernels read their weights in the
 # row-interleaved layout of R rows (configuration repack=R; `qkc bench`
 # converts the packed weights once, before timing); formats without that
