@@ -133,6 +133,27 @@ else
   bad "bench -c repack=4: the weights converted, PASS (rc $rc)"
 fi
 
+# ---- a vector codebook beyond its packed tile (64K weights): the weights
+# repeat the tile (an exhaustive quantizer would take minutes), the check
+# decodes them all against the reference; lanes within a codeword load it ----
+cat >"$TMP/vq.qk" <<EOF
+import "$PWD/dsl/codebook.qk"
+kernel g(W: aqlm_1x16(C)[N, K], C: f16[65536, 8], x: f32[K]) -> y: f32[N] {
+  y[n] = sum(k) W[n, k] * x[k]
+}
+kernel g2(W: aqlm_2x8(C)[N, K], C: f16[2, 256, 8], x: f32[K]) -> y: f32[N] {
+  y[n] = sum(k) W[n, k] * x[k]
+}
+EOF
+for k in g g2; do
+  q bench "$TMP/vq.qk" --kernel $k --dims N=301,K=1000 --reps 2 --mode hot --threads 1 -c lanes=8
+  if [ $rc -eq 0 ] && grep -q "^check: .*PASS" "$TMP/out" && grep -q "^hot " "$TMP/out"; then
+    ok "bench $k (vector codebook, 301 x 1000): PASS"
+  else
+    bad "bench $k (vector codebook, 301 x 1000): PASS (rc $rc)"
+  fi
+done
+
 q bench --help
 if [ $rc -eq 0 ] && grep -q "cold:" "$TMP/out" && grep -q "hot:" "$TMP/out" &&
   grep -q "qkc bench examples/q4_gemv.qk --kernel gemv --dims N=8192,K=8192 --threads 1,2" "$TMP/out"; then

@@ -115,6 +115,12 @@ fi
 # a VQ format reports its codebook: 1 x 65536 x 8 f16
 q info aqlm_1x16
 if [ $rc -eq 0 ] && grep -q "524288 elements" "$TMP/out"; then ok "info aqlm_1x16: codebook size"; else bad "info aqlm_1x16: codebook size"; fi
+q info aqlm_2x8
+if [ $rc -eq 0 ] && grep -q "codebook (a kernel parameter): \\[2, 256, 8\\] f16 = 4096 elements" "$TMP/out"; then
+  ok "info aqlm_2x8: the codebook's shape with its books"
+else
+  bad "info aqlm_2x8: the codebook's shape with its books"
+fi
 
 # ---- FILE.qk:NAME ----
 q info examples/custom_format.qk:sp5 --dims N=2,K=64
