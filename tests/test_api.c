@@ -767,6 +767,120 @@ static void test_repack_errors(void)
     qkc_ctx_destroy(ctx);
 }
 
+/* Sets to 1 every bit of each row's last block (rows of rb bytes, K
+ * values) that no value of the row depends on: the padding of a partial
+ * block, found by flipping each bit and unpacking. */
+static void poison_padding(qkc_program *p, const char *fmt, uint8_t *w, int rows, int K, size_t rb, size_t bb)
+{
+    float ref[256], got[256];
+    for (int r = 0; r < rows; r++) {
+        uint8_t *row = w + (size_t)r * rb;
+        CU_ASSERT_EQUAL_FATAL(qkc_unpack(p, fmt, row, rb, 1, K, ref), QKC_OK);
+        for (size_t bit = 8 * (rb - bb); bit < 8 * rb; bit++) {
+            uint8_t m = (uint8_t)(1u << (bit % 8));
+            if (row[bit / 8] & m)
+                continue;
+            row[bit / 8] |= m;
+            CU_ASSERT_EQUAL_FATAL(qkc_unpack(p, fmt, row, rb, 1, K, got), QKC_OK);
+            if (memcmp(ref, got, (size_t)K * sizeof *ref) != 0)
+                row[bit / 8] &= (uint8_t)~m;
+        }
+    }
+}
+
+/* Integer-dot kernels whose int8 operand is a quantize()d temp run the
+ * partial last block as a whole one (tir_build.c idot_padded): whatever
+ * the weights' padding bits hold, y matches the reference on the clean
+ * weights. Ragged K, the format's own layout and row-interleaved ones. */
+static void test_padding_ignored(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 1);
+    qkc_program *p = new_prog(ctx, "format q4 { code = uint4 offset 8; block = 32; scale = f16 }\n"
+                                   "format q41 { code = uint4; block = 32; scale = f16; min = f16 }\n"
+                                   "format q8 { code = int8; block = 32; scale = f32 }\n"
+                                   "kernel g4(W: q4[N, K], x: f32[K]) -> y: f32[N] {\n"
+                                   "  xq[k] = quantize(x[k], q8)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
+                                   "kernel g41(W: q41[N, K], x: f32[K]) -> y: f32[N] {\n"
+                                   "  xq[k] = quantize(x[k], q8)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
+                                   "kernel gp(W: q4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n");
+    /* gp: the int8 operand is a parameter, whose padding is poisoned too (the masked tail reads it as 0) */
+    static const char *const kernels[] = {"g4", "g41", "gp"}, *const fmts[] = {"q4", "q41", "q4"};
+    static const char *const configs[] = {"", "kblocks=2", "repack=4", "repack=16"};
+    static const int Ks[] = {1, 33, 95};
+    enum { N = 37 };
+    float x[128], src[N * 128], y[N], yref[N];
+    uint8_t xq[4 * 36], xbad[4 * 36];
+    uint64_t seed = 12345;
+    for (size_t i = 0; i < QK_COUNT(src); i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        src[i] = (float)((double)(seed >> 11) / 9007199254740992.0 * 2 - 1);
+    }
+    memcpy(x, src, sizeof x);
+    for (int f = 0; f < 3; f++)
+        for (int ki = 0; ki < QK_COUNT(Ks); ki++) {
+            int K = Ks[ki];
+            size_t wb, rb, bb, rpb;
+            CU_ASSERT_EQUAL_FATAL(qkc_format_size(p, fmts[f], N, K, &wb), QKC_OK);
+            CU_ASSERT_EQUAL_FATAL(qkc_format_size(p, fmts[f], 1, K, &rb), QKC_OK);
+            CU_ASSERT_EQUAL_FATAL(qkc_format_size(p, fmts[f], 1, 32, &bb), QKC_OK);
+            uint8_t *clean = malloc(wb), *bad = malloc(wb), *rp = malloc(4 * wb + 1024);
+            CU_ASSERT_FATAL(clean && bad && rp);
+            CU_ASSERT_EQUAL_FATAL(qkc_pack(p, fmts[f], src, N, K, clean, wb), QKC_OK);
+            memcpy(bad, clean, wb);
+            poison_padding(p, fmts[f], bad, N, K, rb, bb);
+            CU_ASSERT(K % 32 == 0 || memcmp(bad, clean, wb) != 0); /* some padding bit was set */
+            size_t xb, xbb;
+            CU_ASSERT_EQUAL_FATAL(qkc_format_size(p, "q8", 1, K, &xb), QKC_OK);
+            CU_ASSERT_EQUAL_FATAL(qkc_format_size(p, "q8", 1, 32, &xbb), QKC_OK);
+            CU_ASSERT_FATAL(xb <= sizeof xq);
+            CU_ASSERT_EQUAL_FATAL(qkc_pack(p, "q8", x, 1, K, xq, xb), QKC_OK);
+            memcpy(xbad, xq, xb);
+            poison_padding(p, "q8", xbad, 1, K, xb, xbb);
+            for (int c = 0; c < QK_COUNT(configs); c++) {
+                qkc_kernel *k = NULL;
+                qkc_kernel_options ko = {.config = configs[c]};
+                CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, kernels[f], &ko, &k), QKC_OK);
+                qkc_param_info pi;
+                CU_ASSERT_EQUAL_FATAL(qkc_kernel_param(k, 0, &pi), QKC_OK);
+                /* the reference on the clean weights (in the kernel's layout: it reads that) */
+                qkc_tensor t[3] = {{.dtype = QKC_PACKED, .rank = 2, .shape = {N, K}, .data = clean},
+                                   {.dtype = QKC_F32, .rank = 1, .shape = {K}, .data = x},
+                                   {.dtype = QKC_F32, .rank = 1, .shape = {N}, .data = yref}};
+                if (f == 2)
+                    t[1].dtype = QKC_PACKED, t[1].data = xq;
+                if (pi.repack_rows) {
+                    CU_ASSERT_EQUAL_FATAL(qkc_kernel_repacked_size(k, 0, N, K, &rpb), QKC_OK);
+                    CU_ASSERT_FATAL(rpb <= 4 * wb + 1024);
+                    CU_ASSERT_EQUAL_FATAL(qkc_kernel_repack(k, 0, clean, wb, N, K, rp, rpb), QKC_OK);
+                    t[0].data = rp;
+                }
+                CU_ASSERT_EQUAL_FATAL(qkc_reference(k, t, 3), QKC_OK);
+                t[0].data = bad;
+                if (f == 2)
+                    t[1].data = xbad;
+                if (pi.repack_rows) {
+                    CU_ASSERT_EQUAL_FATAL(qkc_kernel_repack(k, 0, bad, wb, N, K, rp, rpb), QKC_OK);
+                    t[0].data = rp;
+                }
+                t[2].data = y;
+                memset(y, 0xff, sizeof y);
+                CU_ASSERT_EQUAL_FATAL(qkc_launch(k, t, 3, NULL), QKC_OK);
+                double maxerr = 0, maxref = 0;
+                for (int i = 0; i < N; i++) {
+                    maxerr = fmax(maxerr, fabs((double)y[i] - yref[i]));
+                    maxref = fmax(maxref, fabs((double)yref[i]));
+                    CU_ASSERT(y[i] == y[i]);
+                }
+                if (!(maxerr <= 1e-4 * maxref + 1e-6))
+                    printf("\n  %s K=%d '%s': max err %g (max |y| %g)\n", kernels[f], K, configs[c], maxerr, maxref);
+                CU_ASSERT(maxerr <= 1e-4 * maxref + 1e-6);
+            }
+            free(clean), free(bad), free(rp);
+        }
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
 static void test_cache(void)
 {
     qkc_ctx *ctx = new_ctx(NULL, 1);
@@ -950,6 +1064,7 @@ int main(void)
     CU_add_test(s, "launch gemv", test_launch_gemv);
     CU_add_test(s, "launch validation", test_launch_validation);
     CU_add_test(s, "row-interleaved weights: bad requests", test_repack_errors);
+    CU_add_test(s, "integer dots ignore the weights' padding bits", test_padding_ignored);
     CU_add_test(s, "affine index out of range", test_affine_range);
     CU_add_test(s, "strided tensors", test_strided);
     CU_add_test(s, "raw function pointer", test_fnptr);
