@@ -1249,6 +1249,23 @@ static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, 
     ((group_ctx *)gc)->part = NULL;
     /* tail: the partial last block, chunk by chunk, masked */
     int tbase = imul(c, b, nfull, ci(c, b, B));
+    if (!p->sparse && C <= 16) {
+        /* its chunks at their compile-time offsets, each masked and run
+         * only when it starts before the extent, like the chunks of the
+         * run-time loop below (so the blocks every operand's decode reads
+         * exist), but decoded from windows and shuffles, not the byte
+         * gathers of a run-time offset: less code to compile */
+        for (int j = 0; j < C; j++) {
+            int tb, off = ci(c, b, (int64_t)j * V);
+            int e0 = iadd(c, b, tbase, off);
+            tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), e0, E, -1, -1), &tb, NULL);
+            c->mask = iota_mask(c, tb, e0, E);
+            chunk ch = {e0, nfull, off, j * V, 1};
+            emit_chunk(c, tb, gc, &ch);
+        }
+        c->mask = -1;
+        return;
+    }
     int rest = emit2(c, b, TIR_SUB, E, tbase);
     int nt;
     if (p->sparse) /* every kept item of the partial block: positions are data */
