@@ -739,6 +739,8 @@ typedef struct plan {
     int cb, group;
     int sums_s;   /* the u-operand's affine form has an add term: needs sum(s) */
     int fold;     /* ... which is only the image offset: dot starts at off * sum(s) */
+    int icomb;    /* an image of several bytes: their dots (and the fold) add up in i32 lanes
+                     (else each byte's dot is scaled in f32) */
 } plan;
 
 static int pow2_floor(int x)
@@ -874,7 +876,7 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
         const kir_expr *s = side[i], *u = side[1 - i];
         const qk_format *fs = c->k->tensors[s->tensor].fmt, *fu = c->k->tensors[u->tensor].fmt;
         tdec_image img;
-        if (!tdec_is_s8(fs) || !tdec_int_image(fu, 256, &img))
+        if (!tdec_is_s8(fs) || !tdec_int_image(fu, 256, TDEC_PLANES, &img))
             continue;
         int B = fs->block > fu->block ? fs->block : fu->block, b = fs->block + fu->block - B;
         if (B % b)
@@ -900,7 +902,10 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
         *p = (plan){.vec = 1, .lanes = cb / 4, .block = B, .items = B, .nquant = 2, .idot = 1, .uop = u, .sop = s,
                     .img = img, .cb = cb, .group = G, .dot_mode = mode};
         p->sums_s = img.off != 0 || fu->zero != QK_ZERO_NONE || fu->min_num != QK_NUM_NONE;
-        p->fold = p->sums_s && fu->zero == QK_ZERO_NONE && fu->min_num == QK_NUM_NONE;
+        /* the fold's off * sum(s) and byte 0's dot share an i32 lane */
+        p->fold = p->sums_s && fu->zero == QK_ZERO_NONE && fu->min_num == QK_NUM_NONE &&
+                  (fabs((double)img.off) + 255) * 128 * G < 2147483647.0;
+        p->icomb = img.planes > 1 && (fabs((double)img.off) + ldexp(1.0, 8 * img.planes)) * 128 * G < 2147483647.0;
         return 1;
     }
     return 0;
@@ -1355,17 +1360,24 @@ static void emit_idot_block(bctx *c, int b, const group_ctx *gc, int kb, int tai
                 }
                 if (newq)
                     memo_put(c, qkey, qdot);
-                int dot = cis(c, b, TS_I32, L, 0);
+                /* one dot per byte of the image (tdec_image.planes), byte 0's with the fold */
+                int np = p->img.planes, dot[TDEC_PLANES];
+                for (int q = 0; q < np; q++)
+                    dot[q] = cis(c, b, TS_I32, L, 0);
                 if (p->fold) /* value = mul * (u + off): the dot of (u + off) and s */
-                    dot = imul(c, b, qdot, cis(c, b, TS_I32, L, p->img.off));
+                    dot[0] = imul(c, b, qdot, cis(c, b, TS_I32, L, p->img.off));
                 nch = 0;
                 for (int off = g0; off < g0 + G; off += cb, nch++) {
                     int uo, ukb = sub_block_of(c, b, kb, B, fu->block, off, &uo);
-                    uint64_t uk = mix(mix(index_key(c, p->uop), off), 0x0c0d);
-                    int uv = memo_get(c, uk);
-                    if (uv < 0)
-                        uv = memo_put(c, uk, tdec_codes_u8(c->f, b, &su, &p->img, ukb, ci(c, b, uo), uo, cb));
-                    dot = dot4(c, b, p, uv, sv[nch], dot);
+                    for (int q = 0; q < np; q++) {
+                        uint64_t uk = mix(mix(mix(index_key(c, p->uop), off), 0x0c0d), q);
+                        int uv = memo_get(c, uk);
+                        if (uv < 0) {
+                            tdec_image iq = tdec_image_plane(&p->img, q);
+                            uv = memo_put(c, uk, tdec_codes_u8(c->f, b, &su, &iq, ukb, ci(c, b, uo), uo, cb));
+                        }
+                        dot[q] = dot4(c, b, p, uv, sv[nch], dot[q]);
+                    }
                 }
                 int have_q = qdot;
                 int uo, so;
@@ -1377,8 +1389,14 @@ static void emit_idot_block(bctx *c, int b, const group_ctx *gc, int kb, int tai
                 int a = gc->acc[i * gc->npts + pt];
                 int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, L), a);
                 tir_type tf = tir_t(TS_F32, L);
-                int fd = emit1(c, b, TIR_SITOFP, tf, dot);
-                cur = tir_emit(c->f, b, TIR_FMA, tf, fd, splat(c, b, fbin(c, b, TIR_FMUL, mul, sc), L), cur, -1);
+                int msc = fbin(c, b, TIR_FMUL, mul, sc);
+                for (int q = 1; q < np && p->icomb; q++)
+                    dot[0] = iadd(c, b, dot[0], emit2(c, b, TIR_SHL, dot[q], cis(c, b, TS_I32, L, 8 * q)));
+                for (int q = 0; q < (p->icomb ? 1 : np); q++) { /* byte q's dot counts 256^q */
+                    int fd = emit1(c, b, TIR_SITOFP, tf, dot[q]);
+                    int m = q ? fbin(c, b, TIR_FMUL, msc, cf(c, b, 1, ldexp(1.0, 8 * q))) : msc;
+                    cur = tir_emit(c->f, b, TIR_FMA, tf, fd, splat(c, b, m, L), cur, -1);
+                }
                 if (p->sums_s && !p->fold && add >= 0) {
                     int fq = emit1(c, b, TIR_SITOFP, tf, have_q);
                     cur = tir_emit(c->f, b, TIR_FMA, tf, fq, splat(c, b, fbin(c, b, TIR_FMUL, add, sc), L), cur, -1);
@@ -1575,8 +1593,8 @@ static const char *rowpack_unfit(bctx *c, stmt_ctx *s, int R, char *why, size_t 
     return NULL;
 }
 
-/* Codes (u: i8 x 4R, the image applied) of step `step` (items 4 step ..
- * 4 step + 3 of each row) of the group-block at byte `blk`. */
+/* Raw codes (i8 x 4R) of step `step` (items 4 step .. 4 step + 3 of each
+ * row) of the group-block at byte `blk`. */
 /* The 4R bytes (i8 x 4R) of part pt's run holding step `step` of the
  * group-block at blk, loaded once per group-block and run. */
 static int rowpack_run(bctx *c, int b, const stmt_ctx *s, const plan *p, const qk_rowpack_part *pt, int blk, int step)
@@ -1609,7 +1627,7 @@ static int rowpack_codes(bctx *c, int b, const stmt_ctx *s, const plan *p, int b
             x = emit2(c, b, TIR_SHL, x, cis(c, b, TS_I8, L, pt->lo));
         v = v < 0 ? x : emit2(c, b, TIR_OR, v, x);
     }
-    return tdec_image_apply(c->f, b, &p->img, v);
+    return v;
 }
 
 /* Fields per code byte when the codes are read in place (1: they are
@@ -1794,7 +1812,7 @@ static int rowpack_isub(const plan *p, const qk_format *fu, const qk_format *fs)
         return 0;
     if (fu->submin_num != QK_NUM_NONE && uint_num_max(fu->submin_num, fu->submin_bits) <= 0)
         return 0;
-    if (fu->zero != QK_ZERO_NONE || (p->sums_s && !p->fold && p->img.off != 0))
+    if (fu->zero != QK_ZERO_NONE || (p->sums_s && !p->fold && p->img.off != 0) || p->img.planes > 1)
         return 0;
     double mmax = fu->submin_num != QK_NUM_NONE ? uint_num_max(fu->submin_num, fu->submin_bits) : 1;
     double dot = (double)B * (255.0 + (p->img.off < 0 ? -p->img.off : p->img.off)) * 128.0;
@@ -1971,9 +1989,9 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         }
         for (int j = 0; j < npts; j++) {
             bind_point(c, s, &pts[j]);
-            int dot[MAX_POINTS][8], F = rowpack_fields(s, p), w = s->rp.parts[0].w;
+            int dot[MAX_POINTS][8], F = rowpack_fields(s, p), w = s->rp.parts[0].w, np = p->img.planes;
             for (int t = 0; t < T; t++)
-                for (int f = 0; f < F; f++)
+                for (int f = 0; f < 8; f++)
                     dot[t][f] = -1;
             /* codes in place: step by step over the groups (measured faster);
              * else group by group (q5_0 measured faster) */
@@ -1982,8 +2000,17 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                 for (int i = 0; i < inner_n; i++) {
                     int st = F > 1 ? o : i, t = F > 1 ? i : o, step = (uo + 4 * st) / 4, f = step % F;
                     int bc = rowpack_bcast(c, b, s, p, kb, g0 + 4 * st, tail, E);
-                    int u = F > 1 ? rowpack_field(c, b, s, p, blk[t], step) : rowpack_codes(c, b, s, p, blk[t], step);
-                    dot[t][f] = dot4(c, b, p, u, bc, dot[t][f] < 0 ? cis(c, b, TS_I32, R, 0) : dot[t][f]);
+                    if (F > 1) {
+                        int u = rowpack_field(c, b, s, p, blk[t], step);
+                        dot[t][f] = dot4(c, b, p, u, bc, dot[t][f] < 0 ? cis(c, b, TS_I32, R, 0) : dot[t][f]);
+                        continue;
+                    }
+                    int r = rowpack_codes(c, b, s, p, blk[t], step);
+                    for (int q = 0; q < np; q++) { /* one dot per byte of the image */
+                        tdec_image iq = tdec_image_plane(&p->img, q);
+                        int u = tdec_image_apply(c->f, b, &iq, r);
+                        dot[t][q] = dot4(c, b, p, u, bc, dot[t][q] < 0 ? cis(c, b, TS_I32, R, 0) : dot[t][q]);
+                    }
                 }
             for (int t = 0; t < T; t++) {
                 int d = -1;
@@ -1992,6 +2019,8 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                         int x = f ? emit2(c, b, TIR_SAR, dot[t][f], cis(c, b, TS_I32, R, w * f)) : dot[t][f];
                         d = d < 0 ? x : iadd(c, b, d, x);
                     }
+                for (int q = 1; q < np && p->icomb; q++) /* byte q's dot counts 256^q */
+                    d = iadd(c, b, d, emit2(c, b, TIR_SHL, dot[t][q], cis(c, b, TS_I32, R, 8 * q)));
                 if (p->fold) /* value = mul (u + off): the dot of (u + off) and s */
                     d = iadd(c, b, d, splat(c, b, imul(c, b, ssum[j], cis(c, b, TS_I32, 1, p->img.off)), R));
                 dot[t][0] = d;
@@ -2010,6 +2039,10 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                     acc_fma_sum(c, b, acc[i], dot[t][0], ssum[j], add[t], mul[t], sc[j], rel[t]);
                 else
                     acc_fma(c, b, acc[i], dot[t][0], mul[t], sc[j]);
+                for (int q = 1; q < np && !p->icomb; q++) { /* byte q's dot in f32: times 256^q */
+                    int mq = mul_vec(c, b, mul[t], cf(c, b, lanes_of(c, mul[t]), ldexp(1.0, 8 * q)));
+                    acc_fma(c, b, acc[i], dot[t][q], mq, sc[j]);
+                }
             }
         }
     }

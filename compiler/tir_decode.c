@@ -1122,8 +1122,8 @@ int tdec_codes(tir_func *f, int b, const tdec_src *s, int kb, int first, int fir
 /* ---- integer images ---- */
 
 /* Table and minifloat codes: the image of their 2^bits values, if they
- * are integers times one power of two spanning at most 256. */
-static int value_image(const qk_format *f, int lut_max, tdec_image *img)
+ * are integers times one power of two spanning at most 256^planes. */
+static int value_image(const qk_format *f, int lut_max, int planes, tdec_image *img)
 {
     int n = 1 << f->bits, low = INT_MAX;
     double v[256];
@@ -1149,18 +1149,21 @@ static int value_image(const qk_format *f, int lut_max, tdec_image *img)
         lo = c && iv[c] > lo ? lo : iv[c];
         hi = c && iv[c] < hi ? hi : iv[c];
     }
-    if (hi - lo > 255 || fabs(lo) > 1e9)
+    int np = 1;
+    while (np < planes && np < TDEC_PLANES && hi - lo > ldexp(1.0, 8 * np) - 1)
+        np++;
+    if (hi - lo > ldexp(1.0, 8 * np) - 1 || fabs(lo) > 1e9)
         return 0;
-    *img = (tdec_image){TDEC_IMG_ADD, 0, 0, (int)iv[0], ldexp(1.0, low)};
+    *img = (tdec_image){TDEC_IMG_ADD, 0, 0, (int)iv[0], ldexp(1.0, low), .planes = 1};
     int add = 1, xr = n > 1;
     for (int c = 0; c < n; c++) {
         add &= iv[c] == iv[0] + c;
         int sx = c >= n / 2 ? c - n : c; /* the code as a signed integer */
         xr &= iv[c] == iv[n / 2] + n / 2 + sx;
     }
-    if (add) /* value = c + iv[0]: u = r */
+    if (add && np == 1) /* value = c + iv[0]: u = r */
         return 1;
-    if (xr) { /* value = sext(c) + d, u = r ^ n/2 = sext(c) + n/2 */
+    if (xr && np == 1) { /* value = sext(c) + d, u = r ^ n/2 = sext(c) + n/2 */
         img->kind = TDEC_IMG_XOR;
         img->c = n / 2;
         img->off = (int)iv[n / 2];
@@ -1171,14 +1174,31 @@ static int value_image(const qk_format *f, int lut_max, tdec_image *img)
     img->kind = TDEC_IMG_LUT;
     img->nlut = n;
     img->off = (int)lo;
-    for (int c = 0; c < n; c++)
-        img->lut[c] = (uint8_t)(iv[c] - lo);
+    img->planes = np;
+    for (int c = 0; c < n; c++) {
+        uint32_t u = (uint32_t)(iv[c] - lo);
+        img->lut[c] = (uint8_t)u;
+        for (int p = 1; p < np; p++)
+            img->hi[p - 1][c] = (uint8_t)(u >> 8 * p);
+    }
     return 1;
+}
+
+tdec_image tdec_image_plane(const tdec_image *img, int p)
+{
+    tdec_image q = *img;
+    q.planes = 1;
+    if (p > 0) {
+        qk_assert(img->kind == TDEC_IMG_LUT && p < img->planes);
+        memcpy(q.lut, img->hi[p - 1], sizeof q.lut);
+        q.off = 0;
+    }
+    return q;
 }
 
 static int image_max(const qk_format *f, const tdec_image *img);
 
-int tdec_int_image(const qk_format *f, int lut_max, tdec_image *img)
+int tdec_int_image(const qk_format *f, int lut_max, int planes, tdec_image *img)
 {
     if (f->code == QK_CODE_VQ || f->bits > 8)
         return 0;
@@ -1188,11 +1208,11 @@ int tdec_int_image(const qk_format *f, int lut_max, tdec_image *img)
         qk_format dense = *f;
         dense.sp_n = dense.sp_m = 0;
         /* -off must be a u the image reaches: a byte, signed alike after tdec_image_signed */
-        return tdec_int_image(&dense, lut_max, img) && img->off <= 0 && -img->off <= image_max(&dense, img);
+        return tdec_int_image(&dense, lut_max, 1, img) && img->off <= 0 && -img->off <= image_max(&dense, img);
     }
     if (f->code == QK_CODE_MINIFLOAT || f->code == QK_CODE_TABLE)
-        return value_image(f, lut_max, img);
-    *img = (tdec_image){TDEC_IMG_ADD, 0, 0, 0, 1.0};
+        return value_image(f, lut_max, planes, img);
+    *img = (tdec_image){TDEC_IMG_ADD, 0, 0, 0, 1.0, .planes = 1};
     switch (f->code) {
     case QK_CODE_UINT: break;
     case QK_CODE_OFFSET: img->off = -f->offset; break;
@@ -1213,7 +1233,7 @@ int tdec_int_image(const qk_format *f, int lut_max, tdec_image *img)
     return 1;
 }
 
-/* The largest u of f's image. */
+/* The largest u of f's image (of its byte 0). */
 static int image_max(const qk_format *f, const tdec_image *img)
 {
     int raw = (1 << f->bits) - 1;
@@ -1230,8 +1250,28 @@ static int image_max(const qk_format *f, const tdec_image *img)
     }
 }
 
+/* tdec_image_signed for each byte of an image of several planes. */
+static void planes_signed(tdec_image *img)
+{
+    for (int p = 0; p < img->planes; p++) {
+        uint8_t *t = p ? img->hi[p - 1] : img->lut;
+        int m = 0;
+        for (int i = 0; i < img->nlut; i++)
+            m = t[i] > m ? t[i] : m;
+        if (m < 128)
+            continue;
+        for (int i = 0; i < img->nlut; i++)
+            t[i] ^= 0x80;
+        img->off += 128 << 8 * p;
+    }
+}
+
 void tdec_image_signed(const qk_format *f, tdec_image *img)
 {
+    if (img->planes > 1) {
+        planes_signed(img);
+        return;
+    }
     if (image_max(f, img) < 128)
         return;
     /* ADD: r + c + 128 = (r + c) ^ 0x80 mod 256; XOR and SEL1 flip the

@@ -98,6 +98,7 @@ int tdec_element(tir_func *f, int b, const tdec_src *s, int k);
  * fold the image scale, the offset, zero points, block/sub-block scales,
  * mins and the tensor scale. */
 typedef enum { TDEC_IMG_ADD, TDEC_IMG_XOR, TDEC_IMG_SEL1, TDEC_IMG_LUT } tdec_img_kind;
+#define TDEC_PLANES 3 /* bytes of the widest LUT image */
 typedef struct tdec_image {
     int kind;         /* ADD: u = r + c (mod 256); XOR: u = r ^ c; SEL1: u = r ? c1 : c;
                          LUT: u = lut[r] (one TIR_LUT byte permute) */
@@ -105,7 +106,10 @@ typedef struct tdec_image {
     int off;          /* value of code r = scale_img * (u(r) + off) */
     double scale_img;
     int nlut;         /* LUT: 2^bits entries */
+    int planes;       /* LUT images wider than a byte: u = sum_p hi_p[r] * 256^p (hi_0 = lut), each
+                         plane a byte image of its own (tdec_image_plane); 1 for every other image */
     uint8_t lut[256];
+    uint8_t hi[TDEC_PLANES - 1][256];
 } tdec_image;
 /* 1 and *img when f has an integer image (and is no codebook), else 0.
  * N:M formats have their dense twin's image when no zero point, min or
@@ -115,12 +119,17 @@ typedef struct tdec_image {
  * times one power of two and the integers span at most 256: an affine
  * image when they follow the code (ADD/XOR), else a LUT image of 2^bits
  * entries, allowed only when 2^bits <= lut_max (what the target permutes
- * in one or two instructions; 0: none). */
-int tdec_int_image(const qk_format *f, int lut_max, tdec_image *img);
+ * in one or two instructions; 0: none). With planes > 1 (at most
+ * TDEC_PLANES), integers spanning up to 256^planes take a LUT image of
+ * that many bytes (e3m2: 2, e4m3: 3); planes = 1 refuses them. */
+int tdec_int_image(const qk_format *f, int lut_max, int planes, tdec_image *img);
+/* Byte p (0 .. img->planes - 1) of a LUT image as a one-byte image of its
+ * own: u_p = byte p of u, off 0 but for byte 0 (which keeps img->off). */
+tdec_image tdec_image_plane(const tdec_image *img, int p);
 /* Makes f's image one whose u is read as a signed byte (the first operand
  * of a signed x signed DOT4): unchanged when every u is below 128, else
  * u' = u ^ 0x80 = u - 128 and off += 128 (the caller's sum(s) term then
- * carries the 128). */
+ * carries the 128); each plane of a wider image alike, off += 128 * 256^p. */
 void tdec_image_signed(const qk_format *f, tdec_image *img);
 /* 1 if the codes are raw signed bytes (int8, no zero, no min, scale
  * factorable): the signed operand of DOT4, whose value is tdec_scale * r. */

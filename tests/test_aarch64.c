@@ -408,7 +408,8 @@ static int run_ss(qkc_ctx *ctx, const char *src, const char *kname, const char *
 /* Every format with an integer image times int8 activations (q8_0 in a
  * GEMV, per-row int8 in a GEMM), signed x signed: 8-bit unsigned and
  * signed codes are re-signed (u ^ 0x80, +128 folded into the offset),
- * narrower ones read as they are. Ragged K: tail blocks too. */
+ * narrower ones read as they are. Ragged K: tail blocks too. Then a
+ * table whose integer image takes three bytes. */
 static void test_signed_dot_exact(void)
 {
     load_library();
@@ -452,6 +453,27 @@ static void test_signed_dot_exact(void)
         }
     }
     printf(" (%d formats; %d of them also row-interleaved)\n", nss, nrp);
+    /* an integer image of three bytes (tdec_image.planes), bytes 0 and 1
+     * reaching 128 and more: each byte re-signed, 128 * 256^p folded into
+     * the offset; in blocks of 32 and 256, own layout and repack=4 */
+    for (int b = 0; b < 2; b++) {
+        char src[1024], why[1024];
+        snprintf(src, sizeof src,
+                 "import \"%s/ggml.qk\"\n"
+                 "format w3 { code = table [-99999, -70000, -32768, -255, -128, -1, 0, 1, 127, 128, 200, 255, 40000,"
+                 " 65535, 77777, 99999]; block = %d; scale = f16 }\n"
+                 "kernel gemv(W: w3[N, K], xq: q8_0[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n",
+                 DSL_DIR, b ? 256 : 32);
+        for (int c = 0; c < 2; c++) {
+            int ss = 0;
+            const char *cfg = c ? "repack=4" : "idot_bytes=16 kblocks=2 tile_par=1";
+            if (run_ss(ctx, src, "gemv", cfg, 2 * 256 + 37, &ss, why, sizeof why) || !ss) {
+                fprintf(stderr, "\nw3 (blocks of %d, '%s', signed x signed): %s\n", b ? 256 : 32, cfg,
+                        ss ? why : "no signed x signed DOT4");
+                failed++;
+            }
+        }
+    }
     qkc_ctx_destroy(ctx);
     CU_ASSERT_EQUAL(failed, 0);
     CU_ASSERT(nss >= 20);

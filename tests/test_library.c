@@ -577,6 +577,67 @@ static void test_int_subscales(void)
     CU_ASSERT(ran >= 8);
     CU_ASSERT_EQUAL(failed, 0);
 }
+/* Integer images wider than a byte (tdec_image.planes): table codes whose
+ * integer values span more than 256 take one integer dot per byte of
+ * their image. wide2 (two bytes; the bytes' dots and the offset summed in
+ * i32), wide3 (three bytes, offset -70000, blocks of 256: each byte's dot
+ * scaled in f32, the offset's sum(s) term in f32) and wide3p (three bytes,
+ * no offset, blocks of 32), in the format's own layout (three chunk
+ * widths) and row-interleaved (4, 8, 16 rows), GEMV with q8_0 and
+ * quantize()d blocks of 256, on N = 37 and a ragged K, against the
+ * reference; each must lower to DOT4. */
+static void test_wide_images(void)
+{
+    static const char *const fmts =
+        "format wide2 { code = table [-448, -300, -97, -64, -33, -1, 0, 1, 2, 5, 17, 63, 129, 255, 300, 448];"
+        " block = 32; scale = f16 }\n"
+        "format wide3 { code = table [-70000, -65537, -40000, -257, -256, -1, 0, 1, 3, 255, 256, 4097, 33333,"
+        " 65535, 65536, 90000]; block = 256; scale = f32 }\n"
+        "format wide3p { code = table [0, 1, 2, 255, 256, 257, 1000, 4096, 65535, 65536, 65537, 100000, 131071,"
+        " 150000, 199999, 200000]; block = 32; scale = f16 }\n"
+        "format xb { code = int8; block = 256; scale = f32 }\n";
+    static const char *const names[] = {"wide2", "wide3", "wide3p"};
+    static const char *const configs[] = {"idot_bytes=16 kblocks=1 tile_par=1", "idot_bytes=32 kblocks=4 tile_par=4",
+                                          "idot_bytes=64 kblocks=2 tile_par=8 tile_inner=2", "repack=4 tile_inner=1",
+                                          "repack=8 tile_inner=2", "repack=16 tile_inner=4"};
+    qkc_ctx *ctx = NULL;
+    qkc_ctx_options opts = {.threads = 2, .tuning_db = "", .cache_dir = ""};
+    CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);
+    int failed = 0, ran = 0;
+    printf("\n ");
+    for (int f = 0; f < 3; f++) {
+        char src[2048], why[1024];
+        snprintf(src, sizeof src,
+                 "import \"%s/ggml.qk\"\n%s"
+                 "kernel gemv(W: %s[N, K], xq: q8_0[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
+                 "kernel gqb(x: f32[K], W: %s[N, K]) -> y: f32[N] {\n"
+                 "  xq[k] = quantize(x[k], xb)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n",
+                 DSL_DIR, fmts, names[f], names[f]);
+        for (int c = 0; c < 6; c++)
+            for (int g = 0; g < 2; g++) {
+                static const char *const kn[] = {"gemv", "gqb"};
+                char *tir = NULL;
+                int bad = check_kernel_cfg(ctx, src, kn[g], 2 * 256 + 37, 2, configs[c], &tir, why, sizeof why);
+                if (!bad && !(tir && strstr(tir, "dot4")))
+                    snprintf(why, sizeof why, "no dot4 in the tiled IR"), bad = 1;
+                free(tir);
+                if (bad && c == 5 && strstr(why, "do not fit the target's vectors")) {
+                    printf(" skipped: repack=16 (%s)", why);
+                    continue;
+                }
+                if (bad) {
+                    fprintf(stderr, "\n%s %s '%s': %s\n", names[f], kn[g], configs[c], why);
+                    failed++;
+                } else
+                    ran++;
+            }
+    }
+    printf(" %d kernels vs the reference\n", ran);
+    qkc_ctx_destroy(ctx);
+    CU_ASSERT(ran >= 30);
+    CU_ASSERT_EQUAL(failed, 0);
+}
+
 /* N:M weights against int8 activations: the integer dot path reads them
  * densely, pruned elements as the image of 0 (u = -off: 8 for int4, 128
  * for int8, 0 for uint4), in chunks of whole groups; a zero point keeps
@@ -799,6 +860,7 @@ int main(void)
     CU_add_test(s, "N:M: dense on a CPU, in proportion to N/M on a GPU", test_sparse_work);
     CU_add_test(s, "two sums over the same weights decode them once", test_shared_decode);
     CU_add_test(s, "N:M against int8 activations: integer dots over dense expansions", test_nm_idot);
+    CU_add_test(s, "integer images wider than a byte: one dot per byte", test_wide_images);
     CU_add_test(s, "every dsl/ format through NVRTC and ptxas", test_every_format_ptx);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
