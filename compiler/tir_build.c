@@ -1368,13 +1368,17 @@ static void emit_idot_block(bctx *c, int b, const group_ctx *gc, int kb, int tai
                     dot[0] = imul(c, b, qdot, cis(c, b, TS_I32, L, p->img.off));
                 nch = 0;
                 for (int off = g0; off < g0 + G; off += cb, nch++) {
-                    int uo, ukb = sub_block_of(c, b, kb, B, fu->block, off, &uo);
+                    int uo, ukb = sub_block_of(c, b, kb, B, fu->block, off, &uo), raw = -1;
                     for (int q = 0; q < np; q++) {
                         uint64_t uk = mix(mix(mix(index_key(c, p->uop), off), 0x0c0d), q);
                         int uv = memo_get(c, uk);
-                        if (uv < 0) {
+                        if (uv < 0 && np == 1)
+                            uv = memo_put(c, uk, tdec_codes_u8(c->f, b, &su, &p->img, ukb, ci(c, b, uo), uo, cb));
+                        else if (uv < 0) { /* a wide image (never N:M): the raw code bytes once, a table per byte */
                             tdec_image iq = tdec_image_plane(&p->img, q);
-                            uv = memo_put(c, uk, tdec_codes_u8(c->f, b, &su, &iq, ukb, ci(c, b, uo), uo, cb));
+                            if (raw < 0)
+                                raw = tdec_codes_s8(c->f, b, &su, ukb, ci(c, b, uo), uo, cb);
+                            uv = memo_put(c, uk, tdec_image_apply(c->f, b, &iq, raw));
                         }
                         dot[q] = dot4(c, b, p, uv, sv[nch], dot[q]);
                     }
