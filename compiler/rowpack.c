@@ -22,9 +22,6 @@ int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_
         return why_not(why, whysz, "N:M formats are not interleaved");
     if (f->bits < 1 || f->bits > 8)
         return why_not(why, whysz, "codes wider than 8 bits");
-    for (int i = 0; i < f->npieces; i++)
-        if (f->pieces[i].place == QK_PLACE_BASE3)
-            return why_not(why, whysz, "base-3 codes would not keep their size");
     int h = f->row_header_bytes;
     if (h != 0 && h != 1 && h != 2 && h != 4)
         return why_not(why, whysz, "the per-row scale is not 1, 2 or 4 bytes");

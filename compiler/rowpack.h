@@ -36,9 +36,15 @@
  *
  * Group-blocks are R (numbers + B bits / 8) bytes: a tensor whose row
  * count is a multiple of R and whose fields fill their bytes takes exactly
- * its own size. Which formats have the
- * layout: qk_rowpack_check. The conversions are exact in both directions
- * (codes and scale bits are moved, never re-quantized).
+ * its own size. Base-3 codes (five ternary digits per byte) are the
+ * exception: each digit is moved as a 2-bit code (its value 0..2, as
+ * qk_format_item reads it), so the codes grow from 8/5 to 2 bits (tq1_0:
+ * 1.6875 -> 2.0625 bits a weight), the price of reading them like tq2_0's.
+ * Which formats have the layout: qk_rowpack_check. The conversions are
+ * exact in both directions (codes and scale bits are moved, never
+ * re-quantized); back from base-3 digits, a byte is the canonical encoding
+ * of its digits (as qk_format_pack writes it), which is the source byte
+ * whenever that was canonical, and decodes to the same digits always.
  *
  * Prefix: qk_rowpack_. */
 #ifndef QK_ROWPACK_H
@@ -67,8 +73,8 @@ typedef struct qk_rowpack {
 } qk_rowpack;
 
 /* 1 and *rp when format f has the layout with R rows, else 0 with the
- * reason in why: dense scalar codes (no codebook, no N:M, no base-3
- * placement), block fields (scale, zero, min, sub-block scales and mins)
+ * reason in why: dense scalar codes (no codebook, no N:M; base-3 digits
+ * become 2-bit codes, above), block fields (scale, zero, min, sub-block scales and mins)
  * of 8, 16 or 32 bits per item or narrower ones whose R items fill whole
  * bytes, row headers of 1, 2 or 4 bytes, and blocks of a multiple
  * of 32 / w elements for each part width w. */
