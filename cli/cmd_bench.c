@@ -95,6 +95,7 @@ typedef struct bench {
     bench_set *sets;
     int ncopies;
     double weight_bytes, input_bytes, set_bytes;
+    double own_weight_bytes; /* the packed weights in their formats' own layouts (row-interleaved ones may grow) */
     /* the check (and the ref baseline, on the same shape) */
     int checked, reduced, check_pass;
     char check_shape[256];
@@ -596,6 +597,11 @@ static int make_copies(bench *b)
         if (!b->info[i].is_result) {
             b->input_bytes += (double)first.bytes[i];
             b->weight_bytes += b->info[i].dtype == QKC_PACKED ? (double)first.bytes[i] : 0;
+            size_t own = first.bytes[i];
+            if (b->info[i].dtype == QKC_PACKED && b->info[i].repack_rows &&
+                qkc_format_size(b->p, b->info[i].format, first.t[i].shape[0], first.t[i].shape[1], &own) != QKC_OK)
+                own = first.bytes[i];
+            b->own_weight_bytes += b->info[i].dtype == QKC_PACKED ? (double)own : 0;
         }
     }
     int64_t l3 = b->host.l3 > 0 ? b->host.l3 : 32 << 20;
@@ -1240,8 +1246,11 @@ static void json_run(const bench *b, const bench_run *r)
     jnum(r->median_s);
     printf(", \"min_s\": ");
     jnum(r->min_s);
-    printf(", \"weight_bytes\": %.0f, \"input_bytes\": %.0f, \"gbps_weights\": ", b->weight_bytes, b->input_bytes);
+    printf(", \"weight_bytes\": %.0f, \"weight_bytes_own\": %.0f, \"input_bytes\": %.0f, \"gbps_weights\": ",
+           b->weight_bytes, b->own_weight_bytes, b->input_bytes);
     jnum(r->gbps_w);
+    printf(", \"gbps_weights_own\": ");
+    jnum(r->median_s > 0 ? b->own_weight_bytes / r->median_s / 1e9 : NAN);
     printf(", \"gbps_inputs\": ");
     jnum(r->gbps_in);
     printf(", \"gops\": ");
@@ -1358,6 +1367,10 @@ static void print_head(const bench *b)
 static void print_data(const bench *b)
 {
     say(b, "data: packed weights %.2f MB, all inputs %.2f MB", b->weight_bytes / 1e6, b->input_bytes / 1e6);
+    if (b->own_weight_bytes != b->weight_bytes) /* base-3 or N:M codes, row-interleaved */
+        say(b, " (the row-interleaved layout: %.2f MB in the formats' own; GB/s W counts the bytes read, x %.3f "
+               "for the own layout's)",
+            b->own_weight_bytes / 1e6, b->own_weight_bytes / b->weight_bytes);
     if (b->cold && b->gpu)
         say(b, "; cold: %d device copies of every tensor, %.1f MB (L2 %lld KB)", b->dev_copies,
             b->dev_copies * b->set_bytes / 1e6, (long long)(b->dev.l2 >> 10));
@@ -1448,8 +1461,10 @@ const cli_cmd cli_cmd_bench = {
         "  hot:  the same buffers every repetition (the working set stays in cache if it fits).\n"
         "Inputs: uniform in [-1, 1], quantized parameters packed from random f32 (a vector-codebook tensor\n"
         "repeats a packed tile of 64K weights: its quantizer searches the whole codebook per group).\n"
-        "Figures: GB/s W = bytes of the packed (quantized) parameters / time; GB/s in = bytes of all inputs\n"
-        "/ time; GOP/s = 2 x (product of all dims) / time, i.e. 2*M*N*K for a contraction.\n"
+        "Figures: GB/s W = bytes of the packed (quantized) parameters / time (the bytes the kernel reads: a\n"
+        "row-interleaved layout of base-3 or N:M codes is larger than the format's own, and the data line\n"
+        "and --json's gbps_weights_own give the own layout's); GB/s in = bytes of all inputs / time;\n"
+        "GOP/s = 2 x (product of all dims) / time, i.e. 2*M*N*K for a contraction.\n"
         "Ratios use 'qkc probe's figures for this machine from the tuning database (measured now, quickly,\n"
         "and stored when absent): bandwidth ratio = GB/s W (GB/s in when nothing is packed) / the read\n"
         "bandwidth of DRAM (cold) or of the level the working set fits in (hot: L2 x threads, L3, else\n"

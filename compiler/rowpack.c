@@ -18,17 +18,27 @@ int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_
         return why_not(why, whysz, "rows per group must be 4, 8 or 16");
     if (f->code == QK_CODE_VQ)
         return why_not(why, whysz, "codebook indices are not interleaved");
-    if (f->sp_n)
-        return why_not(why, whysz, "N:M formats are not interleaved");
+    int pruned = -1;
+    if (f->sp_n) { /* read densely: a pruned element is a code of value 0 */
+        if (f->zero != QK_ZERO_NONE || f->min_num != QK_NUM_NONE || f->submin_num != QK_NUM_NONE)
+            return why_not(why, whysz, "N:M codes with a zero point or min have no code for a pruned element");
+        for (uint32_t c = 0; pruned < 0 && f->bits <= 8 && c < 1u << f->bits; c++)
+            if (qk_format_codeval(f, c) == 0)
+                pruned = (int)c;
+        if (pruned < 0)
+            return why_not(why, whysz, "N:M codes have no code of value 0 for a pruned element");
+    }
     if (f->bits < 1 || f->bits > 8)
         return why_not(why, whysz, "codes wider than 8 bits");
     int h = f->row_header_bytes;
     if (h != 0 && h != 1 && h != 2 && h != 4)
         return why_not(why, whysz, "the per-row scale is not 1, 2 or 4 bytes");
     for (int fl = QK_FIELD_CODES + 1; fl < QK_FIELD_COUNT; fl++)
-        if (f->items[fl])
-            return why_not(why, whysz, "blocks hold index or sign fields");
-    qk_rowpack r = {.rows = R, .row_header = h};
+        if (f->items[fl] && !(fl == QK_FIELD_INDEX && f->sp_n))
+            return why_not(why, whysz, "blocks hold sign fields");
+    qk_rowpack r = {.rows = R, .row_header = h, .pruned = pruned};
+    for (int i = 0; i < f->npieces; i++)
+        r.base3 |= f->pieces[i].place == QK_PLACE_BASE3;
     int64_t nums = 0;
     for (int fl = 0; fl < QK_FIELD_CODES; fl++) {
         int w = f->items[fl] ? f->width[fl] : 0;
@@ -107,6 +117,47 @@ static int64_t code_bit(const qk_rowpack *rp, const qk_rowpack_part *p, int r, i
     return byte * 8 + p->w * (j % S);
 }
 
+/* Code of dense element i of a block: an N:M format's kept item whose
+ * index is i's position in its group (the first, as qk_format_get reads
+ * it), or the pruned code; any other format's item i. */
+static uint32_t dense_code(const qk_format *f, const qk_rowpack *rp, const uint8_t *blk, int i)
+{
+    if (!f->sp_n)
+        return qk_format_item(f, blk, QK_FIELD_CODES, i);
+    int g = i / f->sp_m, pos = i % f->sp_m;
+    for (int j = g * f->sp_n; j < (g + 1) * f->sp_n; j++)
+        if ((int)qk_format_item(f, blk, QK_FIELD_INDEX, j) == pos)
+            return qk_format_item(f, blk, QK_FIELD_CODES, j);
+    return (uint32_t)rp->pruned;
+}
+
+/* Writes the dense codes of a block (code[0 .. block)) into an N:M
+ * block: per group of M, the positions whose code is not the pruned code,
+ * then the lowest others up to N, ascending (qk_format_pack's order). 0,
+ * or 1 when a group has more than N codes that are not the pruned one. */
+static int put_sparse(const qk_format *f, const qk_rowpack *rp, const uint32_t *code, uint8_t *blk, int *bad)
+{
+    for (int g = 0; g < f->block / f->sp_m; g++) {
+        int keep[16] = {0}, n = 0; /* sp_m <= 16 (format.c) */
+        for (int p = 0; p < f->sp_m; p++)
+            if (code[g * f->sp_m + p] != (uint32_t)rp->pruned)
+                keep[p] = 1, n++;
+        if (n > f->sp_n) {
+            *bad = g * f->sp_m;
+            return 1;
+        }
+        for (int p = 0; p < f->sp_m && n < f->sp_n; p++)
+            if (!keep[p])
+                keep[p] = 1, n++;
+        for (int p = 0, j = g * f->sp_n; p < f->sp_m; p++)
+            if (keep[p]) {
+                qk_format_put_item(f, blk, QK_FIELD_INDEX, j, (uint32_t)p);
+                qk_format_put_item(f, blk, QK_FIELD_CODES, j++, code[g * f->sp_m + p]);
+            }
+    }
+    return 0;
+}
+
 /* One row's blocks (format layout, at std) into its lanes of the group. */
 static void row_to_group(const qk_format *f, const qk_rowpack *rp, int64_t nb, const uint8_t *std, uint8_t *group, int r)
 {
@@ -117,7 +168,7 @@ static void row_to_group(const qk_format *f, const qk_rowpack *rp, int64_t nb, c
             for (int it = 0; rp->num_bits[fl] && it < f->items[fl]; it++)
                 put_bits(gb, num_bit(rp, fl, it, r), rp->num_bits[fl], qk_format_item(f, blk, fl, it));
         for (int i = 0; i < f->block; i++) {
-            uint32_t code = qk_format_item(f, blk, QK_FIELD_CODES, i);
+            uint32_t code = dense_code(f, rp, blk, i);
             for (int p = 0; p < rp->nparts; p++) {
                 const qk_rowpack_part *pt = &rp->parts[p];
                 put_bits(gb, code_bit(rp, pt, r, i), pt->w, (code >> pt->lo) & ((1u << pt->w) - 1));
@@ -126,22 +177,36 @@ static void row_to_group(const qk_format *f, const qk_rowpack *rp, int64_t nb, c
     }
 }
 
-/* The inverse: a row's lanes of the group back into its blocks at std. */
-static void group_to_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, const uint8_t *group, uint8_t *std, int r)
+/* The inverse: a row's lanes of the group back into its blocks at std.
+ * 0, or 1 with the block and element of a state the format's own layout
+ * cannot hold (a base-3 digit above 2, more than N codes of an N:M group
+ * that are not the pruned code): bytes qk_rowpack_pack did not write. */
+static int group_to_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, const uint8_t *group, uint8_t *std,
+                        int r, int64_t *bad_kb, int *bad_i)
 {
+    uint32_t code[QK_MAX_BLOCK];
     for (int64_t kb = 0; kb < nb; kb++) {
         uint8_t *blk = std + kb * f->block_bytes;
         const uint8_t *gb = group + kb * rp->group_block;
+        *bad_kb = kb;
         for (int fl = 0; fl < QK_FIELD_CODES; fl++)
             for (int it = 0; rp->num_bits[fl] && it < f->items[fl]; it++)
                 qk_format_put_item(f, blk, fl, it, get_bits(gb, num_bit(rp, fl, it, r), rp->num_bits[fl]));
         for (int i = 0; i < f->block; i++) {
-            uint32_t code = 0;
+            code[i] = 0;
             for (int p = 0; p < rp->nparts; p++)
-                code |= get_bits(gb, code_bit(rp, &rp->parts[p], r, i), rp->parts[p].w) << rp->parts[p].lo;
-            qk_format_put_item(f, blk, QK_FIELD_CODES, i, code);
+                code[i] |= get_bits(gb, code_bit(rp, &rp->parts[p], r, i), rp->parts[p].w) << rp->parts[p].lo;
+            if (rp->base3 && code[i] > 2) {
+                *bad_i = i;
+                return 1;
+            }
+            if (!f->sp_n)
+                qk_format_put_item(f, blk, QK_FIELD_CODES, i, code[i]);
         }
+        if (f->sp_n && put_sparse(f, rp, code, blk, bad_i))
+            return 1;
     }
+    return 0;
 }
 
 void qk_rowpack_pack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst)
@@ -161,11 +226,12 @@ void qk_rowpack_pack(const qk_format *f, int R, const uint8_t *src, int64_t rows
     }
 }
 
-void qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst)
+int qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst,
+                      char *why, size_t whysz)
 {
     qk_rowpack rp;
-    if (!qk_rowpack_check(f, R, &rp, NULL, 0))
-        return;
+    if (!qk_rowpack_check(f, R, &rp, why, whysz))
+        return -1;
     int64_t nb = (k + f->block - 1) / f->block, rb = qk_format_row_bytes(f, k), h = f->tensor_header_bytes;
     int64_t rh = rp.row_header, gbytes = R * rh + nb * rp.group_block;
     memset(dst, 0, (size_t)qk_format_size(f, rows, k));
@@ -174,6 +240,18 @@ void qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t ro
         const uint8_t *grp = src + h + row / R * gbytes;
         uint8_t *dr = dst + h + row * rb;
         memcpy(dr, grp + row % R * rh, (size_t)rh);
-        group_to_row(f, &rp, nb, grp + R * rh, dr + rh, (int)(row % R));
+        int64_t kb;
+        int i;
+        if (group_to_row(f, &rp, nb, grp + R * rh, dr + rh, (int)(row % R), &kb, &i)) {
+            if (why && whysz)
+                snprintf(why, whysz,
+                         "row %lld, element %lld: %s, which the format's own layout cannot hold (bytes "
+                         "qkc_kernel_repack did not write)",
+                         (long long)row, (long long)(kb * f->block + i),
+                         rp.base3 ? "a 2-bit code 3 where base-3 digits are 0..2"
+                                  : "more non-zero codes in a group than the format's N:M keeps");
+            return -1;
+        }
     }
+    return 0;
 }

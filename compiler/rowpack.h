@@ -36,15 +36,21 @@
  *
  * Group-blocks are R (numbers + B bits / 8) bytes: a tensor whose row
  * count is a multiple of R and whose fields fill their bytes takes exactly
- * its own size. Base-3 codes (five ternary digits per byte) are the
- * exception: each digit is moved as a 2-bit code (its value 0..2, as
- * qk_format_item reads it), so the codes grow from 8/5 to 2 bits (tq1_0:
- * 1.6875 -> 2.0625 bits a weight), the price of reading them like tq2_0's.
+ * its own size. Two kinds of format are the exception, stored so that the
+ * kernel reads them like a plain one, at the price of more bytes:
+ *   - base-3 codes (five ternary digits a byte): each digit is moved as a
+ *     2-bit code (its value 0..2, as qk_format_item reads it): tq1_0 grows
+ *     from 1.6875 to 2.0625 bits a weight;
+ *   - N:M codes: stored densely, B codes a block, the kept items at the
+ *     positions their index names and the format's code of value 0
+ *     (`pruned`) at the others; the index field is dropped: int4_2of4
+ *     grows from 3.5 to 4.5 bits a weight, int8_2of4 from 5.5 to 8.5.
  * Which formats have the layout: qk_rowpack_check. The conversions are
  * exact in both directions (codes and scale bits are moved, never
- * re-quantized); back from base-3 digits, a byte is the canonical encoding
- * of its digits (as qk_format_pack writes it), which is the source byte
- * whenever that was canonical, and decodes to the same digits always.
+ * re-quantized); for those two kinds the values are, and the bytes back
+ * are the canonical ones (a base-3 byte as qk_format_pack writes it; an
+ * N:M group's kept items in ascending position, non-zero codes first),
+ * equal to the source bytes whenever those were canonical.
  *
  * Prefix: qk_rowpack_. */
 #ifndef QK_ROWPACK_H
@@ -70,11 +76,14 @@ typedef struct qk_rowpack {
     int64_t seg_bytes;   /* bytes of one segment (every part's runs of it) */
     int row_header;      /* h: bytes of one row's header */
     int64_t group_block; /* bytes of one group-block */
+    int pruned;          /* N:M: the code (of value 0) at pruned elements, whose codes are stored densely; -1 */
+    int base3;           /* 1: the codes are base-3 digits (0..2) in 2-bit parts */
 } qk_rowpack;
 
 /* 1 and *rp when format f has the layout with R rows, else 0 with the
- * reason in why: dense scalar codes (no codebook, no N:M; base-3 digits
- * become 2-bit codes, above), block fields (scale, zero, min, sub-block scales and mins)
+ * reason in why: scalar codes (no codebook; base-3 digits become 2-bit
+ * codes and N:M codes dense ones, above; N:M with a code of value 0 and
+ * no zero point or min), block fields (scale, zero, min, sub-block scales and mins)
  * of 8, 16 or 32 bits per item or narrower ones whose R items fill whole
  * bytes, row headers of 1, 2 or 4 bytes, and blocks of a multiple
  * of 32 / w elements for each part width w. */
@@ -84,6 +93,11 @@ int64_t qk_rowpack_size(const qk_format *f, int R, int64_t rows, int64_t k);
 /* Format layout (qk_format_size(f, rows, k) bytes at src) -> row-
  * interleaved layout (qk_rowpack_size bytes at dst), and back. */
 void qk_rowpack_pack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst);
-void qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst);
+/* The inverse returns 0, or -1 with the reason in why when src holds a
+ * state the format's own layout cannot (a base-3 digit 3, an N:M group
+ * with more than N codes that are not the pruned one: bytes
+ * qk_rowpack_pack never writes); dst is then partly written. */
+int qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst,
+                      char *why, size_t whysz);
 
 #endif

@@ -575,10 +575,11 @@ static qkc_status repack_io(const qkc_kernel *k, int param, const void *src, siz
                        k->kir->name, src_bytes < need_src ? "src" : "dst",
                        src_bytes < need_src ? src_bytes : dst_bytes, (long long)rows, (long long)cols,
                        src_bytes < need_src ? need_src : need_dst);
+    char why[256];
     if (to_rp)
         qk_rowpack_pack(f, R, src, rows, cols, dst);
-    else
-        qk_rowpack_unpack(f, R, src, rows, cols, dst);
+    else if (qk_rowpack_unpack(f, R, src, rows, cols, dst, why, sizeof why) != 0)
+        return rt_fail(k->prog->ctx, QKC_ERR_INVALID_ARG, "qkc_kernel_unrepack: kernel '%s': %s", k->kir->name, why);
     return QKC_OK;
 }
 

@@ -517,10 +517,11 @@ qkc_status qkc_reference(qkc_kernel *k, const qkc_tensor *args, int nargs)
         std = malloc((size_t)qk_format_size(fm, rows, cols) + 1);
         if (!std)
             st = rt_fail(k->prog->ctx, QKC_ERR_NOMEM, "reference run of '%s': no memory", k->kir->name);
-        else {
-            qk_rowpack_unpack(fm, k->entry->f->repack_rows, v->data, rows, cols, std);
+        else if (qk_rowpack_unpack(fm, k->entry->f->repack_rows, v->data, rows, cols, std, err, sizeof err) != 0)
+            st = rt_fail(k->prog->ctx, QKC_ERR_INVALID_ARG, "reference run of '%s': the row-interleaved weights: %s",
+                         k->kir->name, err);
+        else
             fr.views[rt].data = std;
-        }
     }
     if (st == QKC_OK && ref_run(k->kir, fr.views, fr.dims, err, sizeof err) != 0)
         st = rt_fail(k->prog->ctx, strstr(err, "memory") ? QKC_ERR_NOMEM : QKC_ERR_SHAPE,

@@ -27,6 +27,9 @@
 # too, expanded to dense bytes). The others (minifloats, tables and
 # codebooks without an integer image) multiply decoded f32 weights with
 # f32 activations. Which path a format takes is read from the tiled IR.
+# Base-3 and N:M codes grow in the row-interleaved layout (2-bit digits,
+# dense codes): their GB/s count the bytes read, and the path column adds
+# the same times in the format's own bytes.
 set -uo pipefail
 QKC=${1:-build/qkc}
 DIMS=${2:-N=8192,K=8192}
@@ -102,6 +105,15 @@ QK
     g2=$(printf '%s\n' "$runs" | sed -n '2s/.*"gbps_weights": *\([0-9.e+-]*\).*/\1/p')
     r2=$(printf '%s\n' "$runs" | sed -n '2s/.*"ratio_bw": *\([0-9.e+-]*\).*/\1/p')
     grep -q '"pass": *true' <<<"$out" || path="$path (CHECK FAILED)"
+    # a row-interleaved layout that grows (base-3, N:M): the figures count
+    # the bytes read; the path says what that is in the format's own bytes
+    wb=$(printf '%s\n' "$runs" | sed -n '1s/.*"weight_bytes": *\([0-9.e+-]*\).*/\1/p')
+    wo=$(printf '%s\n' "$runs" | sed -n '1s/.*"weight_bytes_own": *\([0-9.e+-]*\).*/\1/p')
+    if [ -n "$wb" ] && [ -n "$wo" ] && [ "$wb" != "$wo" ]; then
+        path="$path; reads $(awk "BEGIN{printf \"%.4g\", $bpw * $wb / $wo}") bits/w: in the format's own bytes"
+        path="$path $(awk "BEGIN{printf \"%.2f (%.0f%%) | %.2f (%.0f%%)\", ${g1:-0} * $wo / $wb, \
+            ${r1:-0} * 100 * $wo / $wb, ${g2:-0} * $wo / $wb, ${r2:-0} * 100 * $wo / $wb}")"
+    fi
     printf '| %s | %s | %s | %.2f | %.0f%% | %.2f | %.0f%% |\n' "$name" "$bpw" "$path" "${g1:-0}" \
         "$(awk "BEGIN{print ${r1:-0} * 100}")" "${g2:-0}" "$(awk "BEGIN{print ${r2:-0} * 100}")"
 done

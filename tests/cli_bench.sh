@@ -46,7 +46,8 @@ else
 fi
 missing=""
 for k in kernel file dims target fingerprint config config_origin check shape rel_err pass probe dram_gbps \
-  int8_gops f32_gflops runs mode threads reps median_s min_s weight_bytes input_bytes gbps_weights gbps_inputs \
+  int8_gops f32_gflops runs mode threads reps median_s min_s weight_bytes weight_bytes_own input_bytes gbps_weights \
+  gbps_weights_own gbps_inputs \
   gops ratio_bw ratio_bw_level ratio_int8_peak ratio_f32_peak baseline speedup overhead launch_us direct_us \
   diff_us jit_cold_ms disk_hit_ms; do
   grep -q "\"$k\": " "$TMP/out" || missing="$missing $k"
@@ -131,6 +132,20 @@ if [ $rc -eq 0 ] && grep -q "^check: .*PASS" "$TMP/out" && grep -q "^config: .*r
   ok "bench -c repack=4: the weights converted, PASS"
 else
   bad "bench -c repack=4: the weights converted, PASS (rc $rc)"
+fi
+# base-3 codes grow in the layout (2 bits a digit): both byte counts, the
+# own layout's 32 x 2 blocks x 54 bytes, the layout's 32 x 2 x (2 + 64),
+# each with xq's 16 blocks x 34 bytes
+cat >"$TMP/t1.qk" <<EOF
+import "$PWD/dsl/ggml.qk"
+kernel g(W: tq1_0[N, K], xq: q8_0[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }
+EOF
+Q_SPLIT=1 q bench "$TMP/t1.qk" --dims N=32,K=512 --reps 2 --mode hot --threads 1 -c "repack=4" --json
+if [ $rc -eq 0 ] && grep -q '"pass": true' "$TMP/out" && grep -q '"weight_bytes": 4768, "weight_bytes_own": 4000' \
+  "$TMP/out" && grep -q "in the formats' own; GB/s W counts the bytes read, x 0.839" "$TMP/err"; then
+  ok "bench -c repack=4 of base-3 codes: PASS, the bytes read and the own layout's"
+else
+  bad "bench -c repack=4 of base-3 codes: PASS, the bytes read and the own layout's (rc $rc: $(head -c 300 "$TMP/out"))"
 fi
 
 # ---- a vector codebook beyond its packed tile (64K weights): the weights

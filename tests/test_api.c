@@ -3,6 +3,7 @@
  * launch validation, raw function pointers, packers, the kernel cache and
  * concurrent compile + launch from several threads on one context. */
 #include <CUnit/Basic.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -767,6 +768,79 @@ static void test_repack_errors(void)
     qkc_ctx_destroy(ctx);
 }
 
+/* The row-interleaved layouts that grow (base-3 digits as 2-bit codes,
+ * N:M codes stored densely): their sizes, a round trip that keeps every
+ * value, and states the format cannot hold (a code 3 among base-3 digits,
+ * three non-zero codes in a 2:4 group) refused by qkc_kernel_unrepack and
+ * qkc_reference with the row and element, while the same bytes less the
+ * bad state are accepted. */
+static void test_repack_grown(void)
+{
+    qkc_ctx *ctx = new_ctx(NULL, 1);
+    qkc_program *p = new_prog(
+        ctx, "format t1 { code = ternary; block = 256; scale = f16\n"
+             "  layout { codes[0:160] base3 32; codes[160:240] base3 16; codes[240:256] base3 4; scale } }\n"
+             "format s4 { code = int4; block = 32; scale = f16; sparse = 2:4 }\n"
+             "format q8 { code = int8; block = 32; scale = f32 }\n"
+             "kernel gt(W: t1[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
+             "kernel gs(W: s4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n");
+    static const struct {
+        const char *kernel, *fmt;
+        int64_t K;
+        size_t own, grown; /* bytes of 4 rows */
+        uint8_t bad;       /* a code byte with a state the format cannot hold */
+        const char *why;
+    } c[] = {
+        {"gt", "t1", 256, 4 * 54, 4 * (2 + 64), 0xff, "a 2-bit code 3 where base-3 digits are 0..2"},
+        {"gs", "s4", 64, 4 * 2 * 14, 4 * 2 * (2 + 16), 0x11, "more non-zero codes in a group"},
+    };
+    for (int i = 0; i < QK_COUNT(c); i++) {
+        enum { N = 4 };
+        int64_t K = c[i].K;
+        qkc_kernel *k = NULL;
+        qkc_kernel_options ko = {.config = "repack=4"};
+        CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, c[i].kernel, &ko, &k), QKC_OK);
+        size_t sb = 0, rb = 0;
+        CU_ASSERT_EQUAL(qkc_format_size(p, c[i].fmt, N, K, &sb), QKC_OK);
+        CU_ASSERT_EQUAL(sb, c[i].own);
+        CU_ASSERT_EQUAL(qkc_kernel_repacked_size(k, 0, N, K, &rb), QKC_OK);
+        CU_ASSERT_EQUAL(rb, c[i].grown);
+        float w[N * 256], a[N * 256], b[N * 256], xf[256], y[N];
+        uint8_t own[1024], own2[1024], rp[1024], xq[512];
+        CU_ASSERT_FATAL(sb <= sizeof own && rb <= sizeof rp);
+        for (int j = 0; j < N * K; j++) /* every 2:4 group's kept pair has a zero now and then */
+            w[j] = j % 7 == 3 ? 0.0f : (float)sin(0.37 * j + i);
+        for (int j = 0; j < K; j++)
+            xf[j] = (float)cos(0.11 * j);
+        size_t xb = 0;
+        CU_ASSERT_EQUAL_FATAL(qkc_format_size(p, "q8", 1, K, &xb), QKC_OK);
+        CU_ASSERT_EQUAL_FATAL(qkc_pack(p, "q8", xf, 1, K, xq, xb), QKC_OK);
+        CU_ASSERT_EQUAL_FATAL(qkc_pack(p, c[i].fmt, w, N, K, own, sb), QKC_OK);
+        CU_ASSERT_EQUAL_FATAL(qkc_kernel_repack(k, 0, own, sb, N, K, rp, rb), QKC_OK);
+        CU_ASSERT_EQUAL_FATAL(qkc_kernel_unrepack(k, 0, rp, rb, N, K, own2, sb), QKC_OK);
+        CU_ASSERT_EQUAL(qkc_unpack(p, c[i].fmt, own, sb, N, K, a), QKC_OK);
+        CU_ASSERT_EQUAL(qkc_unpack(p, c[i].fmt, own2, sb, N, K, b), QKC_OK);
+        CU_ASSERT(memcmp(a, b, (size_t)(N * K) * sizeof *a) == 0);
+        qkc_tensor t[3] = {{.dtype = QKC_PACKED, .rank = 2, .shape = {N, K}, .data = rp},
+                           {.dtype = QKC_PACKED, .rank = 1, .shape = {K}, .data = xq},
+                           {.dtype = QKC_F32, .rank = 1, .shape = {N}, .data = y}};
+        CU_ASSERT_EQUAL(qkc_reference(k, t, 3), QKC_OK);
+        /* row 0's first code bytes (items 0..3 at step 0; each row's 2-byte scale comes first) */
+        uint8_t keep[4];
+        memcpy(keep, rp + 8, 4);
+        memset(rp + 8, c[i].bad, 4);
+        CU_ASSERT_EQUAL(qkc_kernel_unrepack(k, 0, rp, rb, N, K, own2, sb), QKC_ERR_INVALID_ARG);
+        CU_ASSERT(strstr(qkc_errmsg(ctx), c[i].why) != NULL);
+        CU_ASSERT(strstr(qkc_errmsg(ctx), "row 0, element 0") != NULL);
+        CU_ASSERT_EQUAL(qkc_reference(k, t, 3), QKC_ERR_INVALID_ARG);
+        CU_ASSERT(strstr(qkc_errmsg(ctx), c[i].why) != NULL);
+        memcpy(rp + 8, keep, 4);
+        CU_ASSERT_EQUAL(qkc_kernel_unrepack(k, 0, rp, rb, N, K, own2, sb), QKC_OK);
+    }
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
 /* Sets to 1 every bit of each row's last block (rows of rb bytes, K
  * values) that no value of the row depends on: the padding of a partial
  * block, found by flipping each bit and unpacking. */
@@ -1064,6 +1138,8 @@ int main(void)
     CU_add_test(s, "launch gemv", test_launch_gemv);
     CU_add_test(s, "launch validation", test_launch_validation);
     CU_add_test(s, "row-interleaved weights: bad requests", test_repack_errors);
+    CU_add_test(s, "row-interleaved layouts that grow (base-3, N:M): sizes, values, states refused",
+                test_repack_grown);
     CU_add_test(s, "integer dots ignore the weights' padding bits", test_padding_ignored);
     CU_add_test(s, "affine index out of range", test_affine_range);
     CU_add_test(s, "strided tensors", test_strided);
