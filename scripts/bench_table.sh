@@ -111,7 +111,7 @@ QK
     wo=$(printf '%s\n' "$runs" | sed -n '1s/.*"weight_bytes_own": *\([0-9.e+-]*\).*/\1/p')
     if [ -n "$wb" ] && [ -n "$wo" ] && [ "$wb" != "$wo" ]; then
         path="$path; reads $(awk "BEGIN{printf \"%.4g\", $bpw * $wb / $wo}") bits/w: in the format's own bytes"
-        path="$path $(awk "BEGIN{printf \"%.2f (%.0f%%) | %.2f (%.0f%%)\", ${g1:-0} * $wo / $wb, \
+        path="$path $(awk "BEGIN{printf \"%.2f GB/s (%.0f%%), all threads %.2f (%.0f%%)\", ${g1:-0} * $wo / $wb, \
             ${r1:-0} * 100 * $wo / $wb, ${g2:-0} * $wo / $wb, ${r2:-0} * 100 * $wo / $wb}")"
     fi
     printf '| %s | %s | %s | %.2f | %.0f%% | %.2f | %.0f%% |\n' "$name" "$bpw" "$path" "${g1:-0}" \
