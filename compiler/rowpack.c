@@ -177,10 +177,22 @@ static void row_to_group(const qk_format *f, const qk_rowpack *rp, int64_t nb, c
     }
 }
 
+/* 1 if code item i of a block is a base-3 digit (0..2). */
+static int base3_item(const qk_format *f, int i)
+{
+    for (int k = 0; k < f->npieces; k++) {
+        const qk_piece *p = &f->pieces[k];
+        if (p->field == QK_FIELD_CODES && p->place == QK_PLACE_BASE3 && i >= p->first && i < p->first + p->count)
+            return 1;
+    }
+    return 0;
+}
+
 /* The inverse: a row's lanes of the group back into its blocks at std.
- * 0, or 1 with the block and element of a state the format's own layout
- * cannot hold (a base-3 digit above 2, more than N codes of an N:M group
- * that are not the pruned code): bytes qk_rowpack_pack did not write. */
+ * 0, or with the block and element of a state the format's own layout
+ * cannot hold (bytes qk_rowpack_pack did not write): 1 for a base-3 digit
+ * above 2, 2 for more than N codes of an N:M group that are not the
+ * pruned code. */
 static int group_to_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, const uint8_t *group, uint8_t *std,
                         int r, int64_t *bad_kb, int *bad_i)
 {
@@ -196,7 +208,7 @@ static int group_to_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, co
             code[i] = 0;
             for (int p = 0; p < rp->nparts; p++)
                 code[i] |= get_bits(gb, code_bit(rp, &rp->parts[p], r, i), rp->parts[p].w) << rp->parts[p].lo;
-            if (rp->base3 && code[i] > 2) {
+            if (rp->base3 && code[i] > 2 && base3_item(f, i)) {
                 *bad_i = i;
                 return 1;
             }
@@ -204,7 +216,7 @@ static int group_to_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, co
                 qk_format_put_item(f, blk, QK_FIELD_CODES, i, code[i]);
         }
         if (f->sp_n && put_sparse(f, rp, code, blk, bad_i))
-            return 1;
+            return 2;
     }
     return 0;
 }
@@ -241,14 +253,14 @@ int qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t row
         uint8_t *dr = dst + h + row * rb;
         memcpy(dr, grp + row % R * rh, (size_t)rh);
         int64_t kb;
-        int i;
-        if (group_to_row(f, &rp, nb, grp + R * rh, dr + rh, (int)(row % R), &kb, &i)) {
+        int i, bad = group_to_row(f, &rp, nb, grp + R * rh, dr + rh, (int)(row % R), &kb, &i);
+        if (bad) {
             if (why && whysz)
                 snprintf(why, whysz,
                          "row %lld, element %lld: %s, which the format's own layout cannot hold (bytes "
                          "qkc_kernel_repack did not write)",
                          (long long)row, (long long)(kb * f->block + i),
-                         rp.base3 ? "a 2-bit code 3 where base-3 digits are 0..2"
+                         bad == 1 ? "a 2-bit code 3 where base-3 digits are 0..2"
                                   : "more non-zero codes in a group than the format's N:M keeps");
             return -1;
         }

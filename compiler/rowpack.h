@@ -77,7 +77,7 @@ typedef struct qk_rowpack {
     int row_header;      /* h: bytes of one row's header */
     int64_t group_block; /* bytes of one group-block */
     int pruned;          /* N:M: the code (of value 0) at pruned elements, whose codes are stored densely; -1 */
-    int base3;           /* 1: the codes are base-3 digits (0..2) in 2-bit parts */
+    int base3;           /* 1: some codes are base-3 digits (0..2), in 2-bit parts */
 } qk_rowpack;
 
 /* 1 and *rp when format f has the layout with R rows, else 0 with the

@@ -782,6 +782,8 @@ static void test_repack_grown(void)
              "  layout { codes[0:160] base3 32; codes[160:240] base3 16; codes[240:256] base3 4; scale } }\n"
              "format s4 { code = int4; block = 32; scale = f16; sparse = 2:4 }\n"
              "format q8 { code = int8; block = 32; scale = f32 }\n"
+             "format tm { code = ternary; block = 64; scale = f16; layout { codes[0:60] base3 12; codes[60:64]; scale } }\n"
+             "kernel gm(W: tm[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
              "kernel gt(W: t1[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
              "kernel gs(W: s4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n");
     static const struct {
@@ -836,6 +838,48 @@ static void test_repack_grown(void)
         CU_ASSERT(strstr(qkc_errmsg(ctx), c[i].why) != NULL);
         memcpy(rp + 8, keep, 4);
         CU_ASSERT_EQUAL(qkc_kernel_unrepack(k, 0, rp, rb, N, K, own2, sb), QKC_OK);
+    }
+    /* a ternary format with base-3 digits and plain 2-bit codes: a code 3
+     * among the plain ones is a state the format holds (+2), accepted */
+    {
+        enum { N = 4, K = 64 };
+        qkc_kernel *k = NULL;
+        qkc_kernel_options ko = {.config = "repack=4"};
+        CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gm", &ko, &k), QKC_OK);
+        size_t sb = 0, rb = 0;
+        CU_ASSERT_EQUAL(qkc_format_size(p, "tm", N, K, &sb), QKC_OK);
+        CU_ASSERT_EQUAL(sb, N * 15);
+        CU_ASSERT_EQUAL(qkc_kernel_repacked_size(k, 0, N, K, &rb), QKC_OK);
+        CU_ASSERT_EQUAL(rb, N * (2 + 16));
+        float w[N * K], v[N * K];
+        uint8_t own[N * 15], rp[N * 18];
+        for (int j = 0; j < N * K; j++)
+            w[j] = (float)(j % 3) - 1;
+        CU_ASSERT_EQUAL_FATAL(qkc_pack(p, "tm", w, N, K, own, sb), QKC_OK);
+        CU_ASSERT_EQUAL_FATAL(qkc_kernel_repack(k, 0, own, sb, N, K, rp, rb), QKC_OK);
+        /* row 0, item 60 (step 15: segment 3 of 16 bytes, bits 6..7 of row 0's byte 0) */
+        rp[8 + 3 * 16] |= 0xc0;
+        CU_ASSERT_EQUAL(qkc_kernel_unrepack(k, 0, rp, rb, N, K, own, sb), QKC_OK);
+        CU_ASSERT_EQUAL(qkc_unpack(p, "tm", own, sb, N, K, v), QKC_OK);
+        CU_ASSERT(v[59] > 0 && v[60] == 2 * v[59]); /* w[59] = +1 */
+        /* the kernel reads that +2 as the reference does */
+        float xf[K], y[N], yr[N];
+        uint8_t xq[2 * 36]; /* q8: an f32 scale and 32 bytes a block */
+        for (int j = 0; j < K; j++)
+            xf[j] = (float)cos(0.3 * j);
+        CU_ASSERT_EQUAL_FATAL(qkc_pack(p, "q8", xf, 1, K, xq, sizeof xq), QKC_OK);
+        qkc_tensor t[3] = {{.dtype = QKC_PACKED, .rank = 2, .shape = {N, K}, .data = rp},
+                           {.dtype = QKC_PACKED, .rank = 1, .shape = {K}, .data = xq},
+                           {.dtype = QKC_F32, .rank = 1, .shape = {N}, .data = yr}};
+        CU_ASSERT_EQUAL(qkc_reference(k, t, 3), QKC_OK);
+        t[2].data = y;
+        CU_ASSERT_EQUAL(qkc_launch(k, t, 3, NULL), QKC_OK);
+        for (int r = 0; r < N; r++)
+            CU_ASSERT(fabsf(y[r] - yr[r]) <= 1e-5f * (1 + fabsf(yr[r])));
+        /* and a 3 among its base-3 digits is refused */
+        rp[8] |= 0x03;
+        CU_ASSERT_EQUAL(qkc_kernel_unrepack(k, 0, rp, rb, N, K, own, sb), QKC_ERR_INVALID_ARG);
+        CU_ASSERT(strstr(qkc_errmsg(ctx), "row 0, element 0: a 2-bit code 3 where base-3") != NULL);
     }
     qkc_program_destroy(p);
     qkc_ctx_destroy(ctx);
