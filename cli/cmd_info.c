@@ -9,6 +9,8 @@
  * then each directory of $QKC_DSL_PATH. Formats come from the runtime's
  * Kernel IR (runtime.h), already checked by qk_format_finish. */
 #include "cli/cli.h"
+#include "compiler/rowpack.h"
+#include "compiler/tir_decode.h"
 #include "runtime/device.h"
 #include "runtime/runtime.h"
 
@@ -238,6 +240,31 @@ static int parse_shape(const char *spec, int64_t *rows, int64_t *k, char *text, 
     return 0;
 }
 
+/* The row-interleaved layout (configuration repack=R, integer-dot
+ * kernels): whether the format has it, and its size where it grows. */
+static void print_rowpack(const qk_format *f, int64_t rows, int64_t k)
+{
+    char why[256];
+    qk_rowpack rp;
+    tdec_image img;
+    if (!tdec_int_image(f, 256, TDEC_PLANES, &img)) {
+        printf("row-interleaved layout (-c repack=R): none: no integer image, so no integer-dot kernel reads it\n");
+        return;
+    }
+    if (!qk_rowpack_check(f, 4, &rp, why, sizeof why)) {
+        printf("row-interleaved layout (-c repack=R): none: %s\n", why);
+        return;
+    }
+    int64_t r16 = (rows + 15) / 16 * 16, own = qk_format_size(f, r16, k), lay = qk_rowpack_size(f, 16, r16, k);
+    printf("row-interleaved layout (-c repack=R, integer-dot kernels): ");
+    if (lay == own)
+        printf("the format's size (rows a multiple of R)\n");
+    else
+        printf("%lld bytes for %lld rows, %.4g bits/weight (%s; the format's own: %lld)\n", (long long)lay,
+               (long long)r16, qk_format_bits_per_weight(f) * (double)lay / (double)own,
+               rp.pruned >= 0 ? "N:M codes stored densely" : "base-3 digits as 2-bit codes", (long long)own);
+}
+
 static void print_size(const qk_format *f, const char *shape, int64_t rows, int64_t k)
 {
     int64_t blocks = (k + f->block - 1) / f->block, total = qk_format_size(f, rows, k);
@@ -287,6 +314,7 @@ static int print_format(const qk_format *f, const char *dims)
     print_layout(f);
     print_codebook(f);
     print_size(f, shape, rows, k);
+    print_rowpack(f, rows, k);
     return 0;
 }
 
@@ -466,8 +494,10 @@ const cli_cmd cli_cmd_info = {
     .details = "qkc info FILE.qk lists the program's formats (with bits/weight) and every kernel's C signature.\n"
                "qkc info FORMAT describes a standard-library format (dsl/*.qk, e.g. q4_K, nvfp4, aqlm_2x8):\n"
                "its DSL text, bits/weight, block bytes, fields, the layout pieces (which bits of which items\n"
-               "sit at which byte of a block) and the packed size of an example tensor (--dims, last dim =\n"
-               "the block axis). FILE.qk:FORMAT does the same for a format of a file (or one it imports).\n"
+               "sit at which byte of a block), the packed size of an example tensor (--dims, last dim =\n"
+               "the block axis) and its row-interleaved layout for integer-dot kernels (-c repack=R): the\n"
+               "format's size, a larger one (base-3 and N:M codes), or none and why. FILE.qk:FORMAT does\n"
+               "the same for a format of a file (or one it imports).\n"
                "qkc info --list lists every standard-library format with bits/weight, block size and bytes.\n"
                "The standard library is every .qk file of the installed dsl/ directory, then of each\n"
                "directory of $QKC_DSL_PATH. Exit status 1 for an unknown format or a file with errors.\n"
