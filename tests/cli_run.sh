@@ -45,6 +45,19 @@ for f in examples/*.qk; do
   done
 done
 
+# the row-interleaved layouts that grow (base-3 digits as 2-bit codes, 2:4
+# codes stored densely): converted by run, checked on ragged N and K
+for k in ternary sparse; do
+  for r in 1 4; do
+    if "$QKC" run examples/compact_gemv.qk --kernel $k --dims N=37,K=549 --reps 2 -c repack=$r >"$TMP/out" 2>&1 &&
+      grep -q PASS "$TMP/out" && ! grep -q FAIL "$TMP/out"; then
+      ok "run compact_gemv.qk $k -c repack=$r (N=37, K=549)"
+    else
+      bad "run compact_gemv.qk $k -c repack=$r (N=37, K=549)"
+    fi
+  done
+done
+
 # threads and seeds
 for t in 1 2 3; do
   if "$QKC" run examples/q4_gemv.qk --kernel gemv --dims N=61,K=333 --threads $t --seed 7 --reps 3 >"$TMP/out" 2>&1 &&

@@ -10,6 +10,7 @@
  * codeword, two-level scales), finish's errors, the printer and kernel
  * quantizability. */
 #include "support/kir_fixture.h"
+#include "compiler/rowpack.h"
 
 #include <CUnit/Basic.h>
 #include <float.h>
@@ -938,6 +939,83 @@ static void test_base3(void)
         for (int n = 0; n < 5; n++)
             CU_ASSERT_EQUAL(qk_format_item(&f, one, QK_FIELD_CODES, n * 8), (uint32_t)((q * (int)pow(3, n)) & 255) * 3 >> 8);
     }
+}
+
+/* ---- the row-interleaved layout (rowpack.h) of the formats it grows,
+ * and the formats it refuses, each with its reason ---- */
+
+static qk_format tq1_0(void);
+static qk_format q8_0(void);
+
+/* qk_rowpack_check of f with R = 4, and the reason it gives. */
+static int rowpack_ok(const qk_format *f, qk_rowpack *rp, char *why, size_t n)
+{
+    why[0] = 0;
+    return qk_rowpack_check(f, 4, rp, why, n);
+}
+
+static void test_rowpack_grown(void)
+{
+    char why[256];
+    qk_rowpack rp;
+    /* base-3 digits as 2-bit codes: tq1_0's 54-byte block reads as 2 + 64 */
+    qk_format t = tq1_0();
+    CU_ASSERT_FATAL(rowpack_ok(&t, &rp, why, sizeof why));
+    CU_ASSERT(rp.base3 == 1 && rp.pruned == -1);
+    CU_ASSERT_EQUAL(qk_rowpack_size(&t, 4, 4, 256), 4 * (2 + 64));
+    CU_ASSERT_EQUAL(qk_format_size(&t, 4, 256), 4 * 54);
+    /* N:M stored densely: 2:4 int4 in blocks of 32, 2 + 8 + 4 bytes -> 2 + 16; code 0 is value 0 */
+    qk_format s = base("s4", QK_CODE_SINT, 4, 32);
+    block_scale(&s, QK_NUM_F16);
+    s.sp_n = 2, s.sp_m = 4;
+    finish(&s);
+    CU_ASSERT_FATAL(rowpack_ok(&s, &rp, why, sizeof why));
+    CU_ASSERT(rp.pruned == 0 && rp.base3 == 0);
+    CU_ASSERT_EQUAL(qk_format_size(&s, 4, 32), 4 * 14);
+    CU_ASSERT_EQUAL(qk_rowpack_size(&s, 4, 4, 32), 4 * 18);
+    /* offset codes: the pruned code is the one whose value is 0 (uint4 offset 8: code 8) */
+    qk_format o = base("o4", QK_CODE_OFFSET, 4, 32);
+    o.offset = 8;
+    block_scale(&o, QK_NUM_F16);
+    o.sp_n = 2, o.sp_m = 4;
+    finish(&o);
+    CU_ASSERT(rowpack_ok(&o, &rp, why, sizeof why) && rp.pruned == 8);
+    /* a plain format keeps its size */
+    qk_format q = q8_0();
+    CU_ASSERT(rowpack_ok(&q, &rp, why, sizeof why));
+    CU_ASSERT_EQUAL(qk_rowpack_size(&q, 4, 4, 64), qk_format_size(&q, 4, 64));
+    /* refused, with the reason */
+    static const double nozero[4] = {-1.5, -0.5, 0.5, 1.5};
+    qk_format r[3];
+    const char *want[3] = {"zero point or min", "no code of value 0", "codebook indices"};
+    r[0] = base("nz", QK_CODE_UINT, 4, 32); /* N:M with a zero point: a pruned 0 is no code */
+    block_scale(&r[0], QK_NUM_F16);
+    r[0].zero = QK_ZERO_BLOCK, r[0].zero_num = QK_NUM_U8;
+    r[0].sp_n = 2, r[0].sp_m = 4;
+    r[1] = base("nt", QK_CODE_TABLE, 2, 32); /* N:M over a table without 0 */
+    r[1].table = nozero;
+    block_scale(&r[1], QK_NUM_F16);
+    r[1].sp_n = 1, r[1].sp_m = 4;
+    r[2] = base("vq", QK_CODE_VQ, 8, 32);
+    r[2].vq_dim = 8;
+    for (int i = 0; i < 3; i++) {
+        if (i < 2)
+            finish(&r[i]);
+        CU_ASSERT(!rowpack_ok(&r[i], &rp, why, sizeof why));
+        if (!strstr(why, want[i]))
+            fprintf(stderr, "\n%s: '%s' lacks '%s'\n", r[i].name, why, want[i]);
+        CU_ASSERT(strstr(why, want[i]) != NULL);
+        CU_ASSERT_EQUAL(qk_rowpack_size(&r[i], 4, 4, 32), -1);
+    }
+    /* the conversion back refuses what the format cannot hold: a base-3 digit 3 */
+    uint8_t own[4 * 54], lay[4 * 66], back[4 * 54];
+    for (size_t i = 0; i < sizeof own; i++)
+        own[i] = (uint8_t)(rnd() % 243); /* canonical base-3 bytes (digits of values 0..242) */
+    qk_rowpack_pack(&t, 4, own, 4, 256, lay);
+    CU_ASSERT_EQUAL(qk_rowpack_unpack(&t, 4, lay, 4, 256, back, why, sizeof why), 0);
+    lay[4 * 2 + 5] = 0xff; /* row 1's step 0 byte: items 1, 5, 9, 13 coded 3 */
+    CU_ASSERT_EQUAL(qk_rowpack_unpack(&t, 4, lay, 4, 256, back, why, sizeof why), -1);
+    CU_ASSERT(strstr(why, "row 1, element 1: a 2-bit code 3") != NULL);
 }
 
 /* ---- ggml layouts: decode random bytes with FORMATS.md's formulas ---- */
@@ -1875,6 +1953,7 @@ int main(void)
     CU_add_test(s, "pack edge cases", test_pack_edges);
     CU_add_test(s, "print", test_print);
     CU_add_test(s, "kernel quantizable", test_kernel_quantizable);
+    CU_add_test(s, "row-interleaved layout: base-3 and N:M grow, the refused ones say why", test_rowpack_grown);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     int failures = (int)CU_get_number_of_failures();
