@@ -46,6 +46,9 @@ int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_
             return why_not(why, whysz, "a scale, zero, min or sub-block item is wider than a byte but not 16 or 32 bits");
         r.num_bits[fl] = w;
         r.num_offset[fl] = nums;
+        r.num_chunk[fl] = 1;
+        if (w && w <= 8 && 8 % w == 0 && f->items[fl] > 1 && f->items[fl] % (32 / w) == 0)
+            r.num_chunk[fl] = 32 / w;
         nums += (int64_t)f->items[fl] * R * w / 8; /* R is a multiple of 4: whole bytes for w >= 2 */
         if ((int64_t)R * w % 8)
             return why_not(why, whysz, "R items of a field do not fill whole bytes");
@@ -105,6 +108,9 @@ static void put_bits(uint8_t *p, int64_t bit, int w, uint32_t v)
 /* Bit offset, in a group-block, of item it of number field fl of row r. */
 static int64_t num_bit(const qk_rowpack *rp, int fl, int it, int r)
 {
+    int C = rp->num_chunk[fl];
+    if (C > 1)
+        return rp->num_offset[fl] * 8 + ((int64_t)(it / C) * rp->rows + r) * 32 + (int64_t)(it % C) * rp->num_bits[fl];
     return rp->num_offset[fl] * 8 + ((int64_t)it * rp->rows + r) * rp->num_bits[fl];
 }
 

@@ -21,7 +21,14 @@
  *     [numbers: for each field of the block other than the codes (scale,
  *      zero, min, subscale, submin: the order of qk_field), its n items of
  *      w bits for every row as one little-endian bit string, item i of row
- *      r at bit (i R + r) w: one load gives one item of the R rows]
+ *      r at bit (i R + r) w: one load gives one item of the R rows;
+ *      except a field of several items of 1, 2, 4 or 8 bits whose count n
+ *      is a multiple of C = 32 / w (sub-block scales and mins: q2_K's 16
+ *      4-bit ones), whose items go C to a row's 32-bit word: item i of
+ *      row r at bit ((i / C) R + r) 32 + (i % C) w. One load then gives C
+ *      items of the R rows in 32-bit lanes (a shift and an AND each), and
+ *      their bytes are the operand of a 4-byte dot product (the sum over a
+ *      block of sub-block mins times the int8 operand's group sums)]
  *     [codes: the code's bits in parts (widths 8, 4, 2, 1, widest first,
  *      lo = the part's lowest code bit), in segments of G = 8 / w_min
  *      steps of 4 items (w_min: the narrowest part); a part of width w
@@ -69,6 +76,7 @@ typedef struct qk_rowpack {
     int rows;            /* R */
     int num_bits[QK_FIELD_CODES];   /* bits of one item of each number field, 0 = absent */
     int64_t num_offset[QK_FIELD_CODES]; /* its first byte in a group-block */
+    int num_chunk[QK_FIELD_CODES];  /* C: items of one row per 32-bit word (32 / w), else 1 */
     int64_t codes;       /* first byte of the codes in a group-block */
     int nparts;
     qk_rowpack_part parts[QK_ROWPACK_MAX_PARTS];

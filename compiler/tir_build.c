@@ -1758,6 +1758,21 @@ static int load_u32_lanes(bctx *c, int b, int ptr, int at, int bytes, int R)
     return rs != TS_I32 ? emit1(c, b, TIR_ZEXT, tir_t(TS_I32, R), raw) : raw;
 }
 
+/* Word q of a number field stored C items to a row's 32-bit word
+ * (qk_rowpack num_chunk): items q C .. q C + C - 1 of the R rows of the
+ * group-block at byte blk, in i32 x R, loaded once per group-block. */
+static int rowpack_words(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int fl, int q)
+{
+    const qk_rowpack *rp = &s->rp;
+    int64_t off = rp->num_offset[fl] + (int64_t)q * rp->rows * 4;
+    uint64_t key = mix(mix(mix(0x70ad, blk), off), 0x1e);
+    int x = memo_get(c, key);
+    if (x < 0)
+        x = memo_put(c, key, tir_emit(c->f, b, TIR_LOAD, tir_t(TS_I32, rp->rows), c->ptr[p->uop->tensor],
+                                      iadd(c, b, blk, ci(c, b, off)), -1, -1));
+    return x;
+}
+
 /* Item `item` of number field fl of the R rows of the group-block at
  * byte blk, as its stored bits in i32 x R; -1 when blocks have no such
  * field. */
@@ -1767,6 +1782,13 @@ static int rowpack_num_bits(bctx *c, int b, const stmt_ctx *s, const plan *p, in
     int R = rp->rows, w = rp->num_bits[fl];
     if (!w || n == QK_NUM_NONE)
         return -1;
+    int C = rp->num_chunk[fl];
+    if (C > 1) { /* C items of a row in its 32-bit lane: one load for C items */
+        int sh = item % C * w, raw = rowpack_words(c, b, s, p, blk, fl, item / C);
+        if (sh)
+            raw = emit2(c, b, TIR_SHR, raw, cis(c, b, TS_I32, R, sh));
+        return sh + w < 32 ? emit2(c, b, TIR_AND, raw, cis(c, b, TS_I32, R, (1 << w) - 1)) : raw;
+    }
     int64_t off = rp->num_offset[fl] + (int64_t)item * R * w / 8;
     int at = iadd(c, b, blk, ci(c, b, off)), raw;
     if (w % 8 == 0)
@@ -1928,6 +1950,84 @@ static void var_add(bctx *c, int b, int var, int x)
     tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), var, iadd(c, b, cur, x), -1, -1);
 }
 
+#define MAX_MDOT_GROUPS 64
+
+/* 1 when the block's sum(s) * submin terms can be 4-byte dot products
+ * (rowpack_mins): integer sub-block mins stored C to a row's 32-bit word
+ * (bytes of sub-mins, or 4, 2 or 1-bit ones packed in them: q2_K's
+ * nibbles), one per group, and group sums that split into a byte below
+ * 2^7 and one above (|sum(s)| <= 128 G < 2^14). sdot reads the sub-min
+ * bytes as signed: 8-bit sub-mins only with vpdpbusd. */
+static int rowpack_mdot(const stmt_ctx *s, const plan *p, const qk_format *fu)
+{
+    const qk_rowpack *rp = &s->rp;
+    int w = rp->num_bits[QK_FIELD_SUBMIN], C = rp->num_chunk[QK_FIELD_SUBMIN], ng = p->block / p->group;
+    if (fu->submin_num == QK_NUM_NONE || C < 2 || p->group != fu->sub_block || ng % C || ng > MAX_MDOT_GROUPS ||
+        p->group > 64)
+        return 0;
+    return p->dot_mode == TIR_DOT_US || w < 8;
+}
+
+/* macc[t npts + j] += sum over the block's groups g of sum(s)_g (gsum[g][j],
+ * i32 scalars) times row group t's sub-min of g, as 4-byte dots: the
+ * rows' word q holds the sub-mins of groups q C .. q C + C - 1; phase ph
+ * of it (its bits w ph .. w ph + w - 1 of each byte) those of groups
+ * q C + (8 / w) i + ph in byte i, against the bytes sum(s) & 127 (lo) and
+ * sum(s) >> 7 (hi) of the same groups; macc += lo dots + (hi dots << 7).
+ * In place of a multiply and an add per group and row group. */
+static void rowpack_mins(bctx *c, int b, const stmt_ctx *s, const plan *p, int T, int npts, const int *gbase,
+                         int kb, int gsum[][MAX_POINTS], const int *macc)
+{
+    const qk_rowpack *rp = &s->rp;
+    const qk_format *fu = c->k->tensors[p->uop->tensor].fmt;
+    int R = rp->rows, w = rp->num_bits[QK_FIELD_SUBMIN], C = rp->num_chunk[QK_FIELD_SUBMIN];
+    int ng = p->block / p->group, F = 8 / w, uo;
+    int ukb = sub_block_of(c, b, kb, p->block, fu->block, 0, &uo);
+    int lo[MAX_POINTS], hi[MAX_POINTS];
+    uint32_t bm = 0;
+    for (int i = 0; i < 4; i++)
+        bm |= (uint32_t)((1 << w) - 1) << (8 * i);
+    for (int i = 0; i < T * npts; i++)
+        lo[i] = hi[i] = cis(c, b, TS_I32, R, 0);
+    for (int q = 0; q < ng / C; q++)
+        for (int ph = 0; ph < F; ph++) {
+            int xb[MAX_POINTS][2];
+            for (int j = 0; j < npts; j++)
+                for (int h = 0; h < 2; h++) {
+                    int x = -1;
+                    for (int i = 0; i < 4; i++) {
+                        int v = gsum[q * C + F * i + ph][j];
+                        if (h)
+                            v = emit2(c, b, TIR_SAR, v, cis(c, b, TS_I32, 1, 7));
+                        v = emit2(c, b, TIR_AND, v, cis(c, b, TS_I32, 1, h ? 255 : 127));
+                        if (i)
+                            v = emit2(c, b, TIR_SHL, v, cis(c, b, TS_I32, 1, 8 * i));
+                        x = x < 0 ? v : emit2(c, b, TIR_OR, x, v);
+                    }
+                    xb[j][h] = emit1(c, b, TIR_BITCAST, tir_t(TS_I8, 4 * R), splat(c, b, x, R));
+                }
+            for (int t = 0; t < T; t++) {
+                int blk = iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block)));
+                int m = rowpack_words(c, b, s, p, blk, QK_FIELD_SUBMIN, q);
+                if (ph)
+                    m = emit2(c, b, TIR_SHR, m, cis(c, b, TS_I32, R, w * ph));
+                if (w < 8)
+                    m = emit2(c, b, TIR_AND, m, cis(c, b, TS_I32, R, (int32_t)bm));
+                m = emit1(c, b, TIR_BITCAST, tir_t(TS_I8, 4 * R), m);
+                for (int j = 0; j < npts; j++) {
+                    int i = t * npts + j;
+                    if (macc[i] < 0)
+                        continue;
+                    lo[i] = dot4(c, b, p, m, xb[j][0], lo[i]);
+                    hi[i] = dot4(c, b, p, m, xb[j][1], hi[i]);
+                }
+            }
+        }
+    for (int i = 0; i < T * npts; i++)
+        if (macc[i] >= 0)
+            var_add(c, b, macc[i], iadd(c, b, lo[i], emit2(c, b, TIR_SHL, hi[i], cis(c, b, TS_I32, R, 7))));
+}
+
 /* One loop block kb (p->block items) for the T row groups at byte
  * gbase[t] and every point j of the tile: acc[t npts + j] += (dot of the
  * rows' codes and point j's bytes) * row multipliers * the int8
@@ -1964,6 +2064,10 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
             macc[i] = badd[i / npts] < 0 ? -1 : tir_emit(c->f, b, TIR_VAR, ti, cis(c, b, TS_I32, R, 0), -1, -1, -1);
         }
     }
+    /* sub-block mins C to a row's word: sum(s) * submin over the block as
+     * 4-byte dots once the groups are done (rowpack_mdot) */
+    int mdot = isub && !tail && rowpack_mdot(s, p, fu);
+    int gsum[MAX_MDOT_GROUPS][MAX_POINTS];
     for (int g0 = 0; g0 < p->block; g0 += G) {
         b = outer;
         if (tail) {
@@ -1988,7 +2092,7 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                 rowpack_factors(c, b, s, p, blk[t], sub, srow[t], TS, &mul[t], &add[t], &rel[t]);
             else { /* the group's integer sub-scale and sub-min */
                 mul[t] = rowpack_num_bits(c, b, s, p, blk[t], QK_FIELD_SUBSCALE, sub, fu->sub_num);
-                add[t] = rowpack_num_bits(c, b, s, p, blk[t], QK_FIELD_SUBMIN, sub, fu->submin_num);
+                add[t] = mdot ? -1 : rowpack_num_bits(c, b, s, p, blk[t], QK_FIELD_SUBMIN, sub, fu->submin_num);
             }
         }
         for (int j = 0; j < npts; j++) {
@@ -2033,7 +2137,9 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                 int i = t * npts + j;
                 if (isub) { /* iacc += dot * subscale; macc += sum(s) * submin */
                     var_add(c, b, iacc[i], imul(c, b, dot[t][0], mul[t]));
-                    if (macc[i] >= 0) {
+                    if (macc[i] >= 0 && mdot)
+                        gsum[g0 / G][j] = ssum[j];
+                    else if (macc[i] >= 0) {
                         int q = splat(c, b, ssum[j], R);
                         var_add(c, b, macc[i], add[t] >= 0 ? imul(c, b, q, add[t]) : q);
                     }
@@ -2051,6 +2157,8 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         }
     }
     b = outer;
+    if (mdot)
+        rowpack_mins(c, b, s, p, T, npts, gbase, kb, gsum, macc);
     for (int i = 0; isub && i < T * npts; i++) {
         acc_fma(c, b, acc[i], emit1(c, b, TIR_VGET, ti, iacc[i]), bmul[i / npts], bsc[i % npts]);
         if (macc[i] >= 0)

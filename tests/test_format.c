@@ -1018,6 +1018,56 @@ static void test_rowpack_grown(void)
     CU_ASSERT(strstr(why, "row 1, element 1: a 2-bit code 3") != NULL);
 }
 
+static qk_format q4_K(void);
+
+/* Sub-block fields of 1-8-bit items that fill 32-bit words go C = 32 / w
+ * to a row's word (q2_K's 16 4-bit sub-scales and sub-mins: C = 8), item
+ * i of row r at bit ((i / C) R + r) 32 + (i % C) w of the field; other
+ * fields stay item-major (q4_K's 6-bit ones). Each item of random blocks
+ * is read back at the place rowpack.h gives. */
+static void test_rowpack_words(void)
+{
+    enum { R = 4, ROWS = 8, K = 512, NB = K / 256 };
+    qk_format f = base("q2k", QK_CODE_UINT, 2, 256);
+    block_scale(&f, QK_NUM_F16);
+    f.sub_block = 16, f.sub_num = QK_NUM_UINT, f.sub_bits = 4;
+    f.min_num = QK_NUM_F16, f.min_sign = -1, f.submin_num = QK_NUM_UINT, f.submin_bits = 4;
+    finish(&f);
+    char why[256];
+    qk_rowpack rp;
+    CU_ASSERT_FATAL(rowpack_ok(&f, &rp, why, sizeof why));
+    CU_ASSERT_EQUAL(rp.num_chunk[QK_FIELD_SUBSCALE], 8);
+    CU_ASSERT_EQUAL(rp.num_chunk[QK_FIELD_SUBMIN], 8);
+    CU_ASSERT_EQUAL(rp.num_chunk[QK_FIELD_SCALE], 1);
+    CU_ASSERT_EQUAL_FATAL(qk_rowpack_size(&f, R, ROWS, K), qk_format_size(&f, ROWS, K));
+    int64_t n = qk_format_size(&f, ROWS, K);
+    uint8_t *own = malloc((size_t)n), *lay = malloc((size_t)n), *back = malloc((size_t)n);
+    CU_ASSERT_FATAL(own && lay && back);
+    for (int64_t i = 0; i < n; i++)
+        own[i] = (uint8_t)rnd();
+    qk_rowpack_pack(&f, R, own, ROWS, K, lay);
+    int bad = 0;
+    for (int r = 0; r < ROWS; r++)
+        for (int kb = 0; kb < NB; kb++) {
+            const uint8_t *blk = own + f.tensor_header_bytes + ((int64_t)r * NB + kb) * f.block_bytes;
+            int64_t gb = f.tensor_header_bytes + (r / R) * (R * rp.row_header + NB * rp.group_block) +
+                         R * rp.row_header + kb * rp.group_block;
+            for (int fl = QK_FIELD_SUBSCALE; fl <= QK_FIELD_SUBMIN; fl++)
+                for (int i = 0; i < 16; i++) {
+                    int64_t bit = rp.num_offset[fl] * 8 + ((i / 8) * R + r % R) * 32 + (i % 8) * 4;
+                    int got = lay[gb + bit / 8] >> (bit % 8) & 15;
+                    bad += got != (int)qk_format_item(&f, blk, fl, i);
+                }
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(qk_rowpack_unpack(&f, R, lay, ROWS, K, back, why, sizeof why), 0);
+    CU_ASSERT(memcmp(own, back, (size_t)n) == 0);
+    free(own), free(lay), free(back);
+    qk_format q = q4_K(); /* 6-bit items do not fill a word */
+    CU_ASSERT_FATAL(rowpack_ok(&q, &rp, why, sizeof why));
+    CU_ASSERT(rp.num_chunk[QK_FIELD_SUBSCALE] == 1 && rp.num_chunk[QK_FIELD_SUBMIN] == 1);
+}
+
 /* ---- ggml layouts: decode random bytes with FORMATS.md's formulas ---- */
 
 static qk_format q4_0(void)
@@ -1954,6 +2004,7 @@ int main(void)
     CU_add_test(s, "print", test_print);
     CU_add_test(s, "kernel quantizable", test_kernel_quantizable);
     CU_add_test(s, "row-interleaved layout: base-3 and N:M grow, the refused ones say why", test_rowpack_grown);
+    CU_add_test(s, "row-interleaved layout: 4-bit sub-block items go 8 to a row's word", test_rowpack_words);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     int failures = (int)CU_get_number_of_failures();
