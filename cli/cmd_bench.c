@@ -1367,7 +1367,7 @@ static void print_head(const bench *b)
 static void print_data(const bench *b)
 {
     say(b, "data: packed weights %.2f MB, all inputs %.2f MB", b->weight_bytes / 1e6, b->input_bytes / 1e6);
-    if (b->own_weight_bytes != b->weight_bytes) /* base-3, N:M or 6-bit sub-scales, row-interleaved */
+    if (b->own_weight_bytes != b->weight_bytes) /* base-3 or N:M codes, row-interleaved */
         say(b, " (the row-interleaved layout: %.2f MB in the formats' own; GB/s W counts the bytes read, x %.3f "
                "for the own layout's)",
             b->own_weight_bytes / 1e6, b->own_weight_bytes / b->weight_bytes);
@@ -1462,9 +1462,8 @@ const cli_cmd cli_cmd_bench = {
         "Inputs: uniform in [-1, 1], quantized parameters packed from random f32 (a vector-codebook tensor\n"
         "repeats a packed tile of 64K weights: its quantizer searches the whole codebook per group).\n"
         "Figures: GB/s W = bytes of the packed (quantized) parameters / time (the bytes the kernel reads: a\n"
-        "row-interleaved layout of base-3 or N:M codes or of 6-bit sub-scales is larger than the format's\n"
-        "own; the data line and --json's gbps_weights_own give the own layout's); GB/s in = bytes of all\n"
-        "inputs / time;\n"
+        "row-interleaved layout of base-3 or N:M codes is larger than the format's own, and the data line\n"
+        "and --json's gbps_weights_own give the own layout's); GB/s in = bytes of all inputs / time;\n"
         "GOP/s = 2 x (product of all dims) / time, i.e. 2*M*N*K for a contraction.\n"
         "Ratios use 'qkc probe's figures for this machine from the tuning database (measured now, quickly,\n"
         "and stored when absent): bandwidth ratio = GB/s W (GB/s in when nothing is packed) / the read\n"

@@ -262,10 +262,7 @@ static void print_rowpack(const qk_format *f, int64_t rows, int64_t k)
     else
         printf("%lld bytes for %lld rows, %.4g bits/weight (%s; the format's own: %lld)\n", (long long)lay,
                (long long)r16, qk_format_bits_per_weight(f) * (double)lay / (double)own,
-               rp.pruned >= 0 ? "N:M codes stored densely"
-               : rp.base3     ? "base-3 digits as 2-bit codes"
-                              : "sub-block scales and mins as bytes",
-               (long long)own);
+               rp.pruned >= 0 ? "N:M codes stored densely" : "base-3 digits as 2-bit codes", (long long)own);
 }
 
 static void print_size(const qk_format *f, const char *shape, int64_t rows, int64_t k)
@@ -499,8 +496,8 @@ const cli_cmd cli_cmd_info = {
                "its DSL text, bits/weight, block bytes, fields, the layout pieces (which bits of which items\n"
                "sit at which byte of a block), the packed size of an example tensor (--dims, last dim =\n"
                "the block axis) and its row-interleaved layout for integer-dot kernels (-c repack=R): the\n"
-               "format's size, a larger one (base-3 and N:M codes, 6-bit sub-scales), or none and why.\n"
-               "FILE.qk:FORMAT does the same for a format of a file (or one it imports).\n"
+               "format's size, a larger one (base-3 and N:M codes), or none and why. FILE.qk:FORMAT does\n"
+               "the same for a format of a file (or one it imports).\n"
                "qkc info --list lists every standard-library format with bits/weight, block size and bytes.\n"
                "The standard library is every .qk file of the installed dsl/ directory, then of each\n"
                "directory of $QKC_DSL_PATH. Exit status 1 for an unknown format or a file with errors.\n"

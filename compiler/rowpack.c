@@ -42,8 +42,6 @@ int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_
     int64_t nums = 0;
     for (int fl = 0; fl < QK_FIELD_CODES; fl++) {
         int w = f->items[fl] ? f->width[fl] : 0;
-        if (w > 4 && w < 8 && f->items[fl] > 1 && f->items[fl] % 4 == 0) /* as bytes, 4 to a word */
-            w = 8, r.wide = 1;
         if (w > 8 && w != 16 && w != 32)
             return why_not(why, whysz, "a scale, zero, min or sub-block item is wider than a byte but not 16 or 32 bits");
         r.num_bits[fl] = w;
@@ -200,8 +198,7 @@ static int base3_item(const qk_format *f, int i)
  * 0, or with the block and element of a state the format's own layout
  * cannot hold (bytes qk_rowpack_pack did not write): 1 for a base-3 digit
  * above 2, 2 for more than N codes of an N:M group that are not the
- * pruned code, 3 for a byte-stored item (wide) above its field's width
- * (*bad_i: the first element of its sub-block). */
+ * pruned code. */
 static int group_to_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, const uint8_t *group, uint8_t *std,
                         int r, int64_t *bad_kb, int *bad_i)
 {
@@ -211,14 +208,8 @@ static int group_to_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, co
         const uint8_t *gb = group + kb * rp->group_block;
         *bad_kb = kb;
         for (int fl = 0; fl < QK_FIELD_CODES; fl++)
-            for (int it = 0; rp->num_bits[fl] && it < f->items[fl]; it++) {
-                uint32_t v = get_bits(gb, num_bit(rp, fl, it, r), rp->num_bits[fl]);
-                if (f->width[fl] < 32 && v >> f->width[fl]) { /* a byte-stored item (wide) */
-                    *bad_i = it * f->block / f->items[fl];
-                    return 3;
-                }
-                qk_format_put_item(f, blk, fl, it, v);
-            }
+            for (int it = 0; rp->num_bits[fl] && it < f->items[fl]; it++)
+                qk_format_put_item(f, blk, fl, it, get_bits(gb, num_bit(rp, fl, it, r), rp->num_bits[fl]));
         for (int i = 0; i < f->block; i++) {
             code[i] = 0;
             for (int p = 0; p < rp->nparts; p++)
@@ -275,9 +266,8 @@ int qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t row
                          "row %lld, element %lld: %s, which the format's own layout cannot hold (bytes "
                          "qkc_kernel_repack did not write)",
                          (long long)row, (long long)(kb * f->block + i),
-                         bad == 1   ? "a 2-bit code 3 where base-3 digits are 0..2"
-                         : bad == 2 ? "more non-zero codes in a group than the format's N:M keeps"
-                                    : "a sub-block scale or min wider than the format's bits");
+                         bad == 1 ? "a 2-bit code 3 where base-3 digits are 0..2"
+                                  : "more non-zero codes in a group than the format's N:M keeps");
             return -1;
         }
     }

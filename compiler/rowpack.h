@@ -43,7 +43,7 @@
  *
  * Group-blocks are R (numbers + B bits / 8) bytes: a tensor whose row
  * count is a multiple of R and whose fields fill their bytes takes exactly
- * its own size. Three kinds of format are the exception, stored so that the
+ * its own size. Two kinds of format are the exception, stored so that the
  * kernel reads them like a plain one, at the price of more bytes:
  *   - base-3 codes (five ternary digits a byte): each digit is moved as a
  *     2-bit code (its value 0..2, as qk_format_item reads it): tq1_0 grows
@@ -51,10 +51,7 @@
  *   - N:M codes: stored densely, B codes a block, the kept items at the
  *     positions their index names and the format's code of value 0
  *     (`pruned`) at the others; the index field is dropped: int4_2of4
- *     grows from 3.5 to 4.5 bits a weight, int8_2of4 from 5.5 to 8.5;
- *   - sub-block items of 5-7 bits, 4k of them a block: stored as bytes,
- *     four to a row's word (above): q4_K's and q5_K's 6-bit sub-scales
- *     and sub-mins, 4.5 -> 4.625 and 5.5 -> 5.625 bits a weight.
+ *     grows from 3.5 to 4.5 bits a weight, int8_2of4 from 5.5 to 8.5.
  * Which formats have the layout: qk_rowpack_check. The conversions are
  * exact in both directions (codes and scale bits are moved, never
  * re-quantized); for those two kinds the values are, and the bytes back
@@ -89,7 +86,6 @@ typedef struct qk_rowpack {
     int64_t group_block; /* bytes of one group-block */
     int pruned;          /* N:M: the code (of value 0) at pruned elements, whose codes are stored densely; -1 */
     int base3;           /* 1: some codes are base-3 digits (0..2), in 2-bit parts */
-    int wide;            /* 1: some number field's 5-7-bit items are stored as bytes */
 } qk_rowpack;
 
 /* 1 and *rp when format f has the layout with R rows, else 0 with the
@@ -107,9 +103,8 @@ int64_t qk_rowpack_size(const qk_format *f, int R, int64_t rows, int64_t k);
 void qk_rowpack_pack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst);
 /* The inverse returns 0, or -1 with the reason in why when src holds a
  * state the format's own layout cannot (a base-3 digit 3, an N:M group
- * with more than N codes that are not the pruned one, a byte-stored item
- * above its field's width: bytes qk_rowpack_pack never writes); dst is
- * then partly written. */
+ * with more than N codes that are not the pruned one: bytes
+ * qk_rowpack_pack never writes); dst is then partly written. */
 int qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst,
                       char *why, size_t whysz);
 

@@ -1961,11 +1961,11 @@ static void var_add(bctx *c, int b, int var, int x)
 static int rowpack_mdot(const stmt_ctx *s, const plan *p, const qk_format *fu)
 {
     const qk_rowpack *rp = &s->rp;
-    int C = rp->num_chunk[QK_FIELD_SUBMIN], ng = p->block / p->group;
+    int w = rp->num_bits[QK_FIELD_SUBMIN], C = rp->num_chunk[QK_FIELD_SUBMIN], ng = p->block / p->group;
     if (fu->submin_num == QK_NUM_NONE || C < 2 || p->group != fu->sub_block || ng % C || ng > MAX_MDOT_GROUPS ||
         p->group > 64)
         return 0;
-    return p->dot_mode == TIR_DOT_US || fu->width[QK_FIELD_SUBMIN] < 8; /* bytes of 5-7-bit items: < 128 */
+    return p->dot_mode == TIR_DOT_US || w < 8;
 }
 
 /* macc[t npts + j] += sum over the block's groups g of sum(s)_g (gsum[g][j],

@@ -186,16 +186,15 @@ const char *qkc_kernel_dim_name(const qkc_kernel *k, int i);
  * qkc_reference take that parameter in this layout; qkc_kernel_repack
  * makes it, exactly, from the format's bytes (qkc_pack), once per weight
  * tensor. The size is the format's own when rows is a multiple of R, but
- * for base-3 codes (stored as 2-bit ones), N:M codes (stored densely) and
- * 6-bit sub-block scales and mins (stored as bytes), which grow
- * (docs/api.md). */
+ * for base-3 codes (stored as 2-bit ones) and N:M codes (stored densely),
+ * which grow (docs/api.md). */
 qkc_status qkc_kernel_repacked_size(const qkc_kernel *k, int param, int64_t rows, int64_t cols, size_t *bytes);
 qkc_status qkc_kernel_repack(const qkc_kernel *k, int param, const void *src, size_t src_bytes, int64_t rows,
                              int64_t cols, void *dst, size_t dst_bytes);
 /* The inverse: the format's own bytes from the row-interleaved ones;
  * QKC_ERR_INVALID_ARG for a state the format cannot hold (a base-3 digit
- * 3, too many non-zero codes in an N:M group, a byte-stored sub-block
- * item above its format's bits), which qkc_reference also refuses. */
+ * 3, too many non-zero codes in an N:M group), which qkc_reference also
+ * refuses. */
 qkc_status qkc_kernel_unrepack(const qkc_kernel *k, int param, const void *src, size_t src_bytes, int64_t rows,
                                int64_t cols, void *dst, size_t dst_bytes);
 

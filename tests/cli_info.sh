@@ -105,8 +105,7 @@ q info q4_0
 if [ $rc -eq 0 ] && grep -q "= 9437184 bytes" "$TMP/out"; then ok "info q4_0: default shape 4096 x 4096"; else bad "info q4_0: default shape 4096 x 4096"; fi
 
 # the row-interleaved layout: its size where it grows (N = 40 rows pad to
-# 48: tq1_0 48 x 2 blocks x 66, int4_2of4 48 x 4 x 18, q4_K 48 x 2 x (144
-# + 4: its 6-bit sub-scales and sub-mins as bytes)), or why there is none
+# 48: tq1_0 48 x 2 blocks x 66, int4_2of4 48 x 4 x 18), or why there is none
 while read -r name dims want; do
   q info "$name" --dims "$dims"
   if [ $rc -eq 0 ] && grep "^row-interleaved layout" "$TMP/out" | grep -qF "$want"; then
@@ -117,7 +116,6 @@ while read -r name dims want; do
 done <<'EOF'
 tq1_0 N=40,K=512 6336 bytes for 48 rows, 2.062 bits/weight (base-3 digits as 2-bit codes; the format's own: 5184)
 int4_2of4 N=40,K=128 3456 bytes for 48 rows, 4.5 bits/weight (N:M codes stored densely
-q4_K N=40,K=512 14208 bytes for 48 rows, 4.625 bits/weight (sub-block scales and mins as bytes; the format's own: 13824)
 q4_0 N=40,K=128 the format's size (rows a multiple of R)
 nf4 N=40,K=128 none: no integer image
 aqlm_2x8 N=40,K=128 none: no integer image

@@ -706,7 +706,6 @@ static void test_repack_errors(void)
     qkc_ctx *ctx = new_ctx(NULL, 1);
     qkc_program *p = new_prog(ctx, "format q4 { code = uint4 offset 8; block = 32; scale = f16 }\n"
                                    "format q8 { code = int8; block = 32; scale = f32 }\n"
-             "format k4 { code = uint4; block = 256; scale = f16 * uint6 per 32; min = -f16 * uint6 }\n"
                                    "kernel gv(W: q4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
                                    "kernel gf(W: q4[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n");
     qkc_kernel *k = NULL, *plain = NULL;
@@ -770,10 +769,9 @@ static void test_repack_errors(void)
 }
 
 /* The row-interleaved layouts that grow (base-3 digits as 2-bit codes,
- * N:M codes stored densely, 6-bit sub-block items as bytes): their sizes,
- * a round trip that keeps every value, and states the format cannot hold
- * (a code 3 among base-3 digits, three non-zero codes in a 2:4 group, a
- * sub-scale byte above 63) refused by qkc_kernel_unrepack and
+ * N:M codes stored densely): their sizes, a round trip that keeps every
+ * value, and states the format cannot hold (a code 3 among base-3 digits,
+ * three non-zero codes in a 2:4 group) refused by qkc_kernel_unrepack and
  * qkc_reference with the row and element, while the same bytes less the
  * bad state are accepted. */
 static void test_repack_grown(void)
@@ -784,24 +782,19 @@ static void test_repack_grown(void)
              "  layout { codes[0:160] base3 32; codes[160:240] base3 16; codes[240:256] base3 4; scale } }\n"
              "format s4 { code = int4; block = 32; scale = f16; sparse = 2:4 }\n"
              "format q8 { code = int8; block = 32; scale = f32 }\n"
-             "format k4 { code = uint4; block = 256; scale = f16 * uint6 per 32; min = -f16 * uint6 }\n"
              "format tm { code = ternary; block = 64; scale = f16; layout { codes[0:60] base3 12; codes[60:64]; scale } }\n"
              "kernel gm(W: tm[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
              "kernel gt(W: t1[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
-             "kernel gs(W: s4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
-             "kernel gk(W: k4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n");
+             "kernel gs(W: s4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n");
     static const struct {
         const char *kernel, *fmt;
         int64_t K;
         size_t own, grown; /* bytes of 4 rows */
-        int at;            /* row 0's first 4 bytes of codes (k4: of sub-scales) in the layout */
-        uint8_t bad;       /* a byte with a state the format cannot hold */
+        uint8_t bad;       /* a code byte with a state the format cannot hold */
         const char *why;
     } c[] = {
-        {"gt", "t1", 256, 4 * 54, 4 * (2 + 64), 8, 0xff, "a 2-bit code 3 where base-3 digits are 0..2"},
-        {"gs", "s4", 64, 4 * 2 * 14, 4 * 2 * (2 + 16), 8, 0x11, "more non-zero codes in a group"},
-        /* 6-bit sub-scales and sub-mins as bytes, after 4 rows' f16 scales and mins */
-        {"gk", "k4", 256, 4 * 144, 4 * 148, 16, 0x40, "a sub-block scale or min wider than the format's bits"},
+        {"gt", "t1", 256, 4 * 54, 4 * (2 + 64), 0xff, "a 2-bit code 3 where base-3 digits are 0..2"},
+        {"gs", "s4", 64, 4 * 2 * 14, 4 * 2 * (2 + 16), 0x11, "more non-zero codes in a group"},
     };
     for (int i = 0; i < QK_COUNT(c); i++) {
         enum { N = 4 };
@@ -816,7 +809,6 @@ static void test_repack_grown(void)
         CU_ASSERT_EQUAL(rb, c[i].grown);
         float w[N * 256], a[N * 256], b[N * 256], xf[256], y[N];
         uint8_t own[1024], own2[1024], rp[1024], xq[512];
-        int at = c[i].at;
         CU_ASSERT_FATAL(sb <= sizeof own && rb <= sizeof rp);
         for (int j = 0; j < N * K; j++) /* every 2:4 group's kept pair has a zero now and then */
             w[j] = j % 7 == 3 ? 0.0f : (float)sin(0.37 * j + i);
@@ -837,14 +829,14 @@ static void test_repack_grown(void)
         CU_ASSERT_EQUAL(qkc_reference(k, t, 3), QKC_OK);
         /* row 0's first code bytes (items 0..3 at step 0; each row's 2-byte scale comes first) */
         uint8_t keep[4];
-        memcpy(keep, rp + at, 4);
-        memset(rp + at, c[i].bad, 4);
+        memcpy(keep, rp + 8, 4);
+        memset(rp + 8, c[i].bad, 4);
         CU_ASSERT_EQUAL(qkc_kernel_unrepack(k, 0, rp, rb, N, K, own2, sb), QKC_ERR_INVALID_ARG);
         CU_ASSERT(strstr(qkc_errmsg(ctx), c[i].why) != NULL);
         CU_ASSERT(strstr(qkc_errmsg(ctx), "row 0, element 0") != NULL);
         CU_ASSERT_EQUAL(qkc_reference(k, t, 3), QKC_ERR_INVALID_ARG);
         CU_ASSERT(strstr(qkc_errmsg(ctx), c[i].why) != NULL);
-        memcpy(rp + at, keep, 4);
+        memcpy(rp + 8, keep, 4);
         CU_ASSERT_EQUAL(qkc_kernel_unrepack(k, 0, rp, rb, N, K, own2, sb), QKC_OK);
     }
     /* a ternary format with base-3 digits and plain 2-bit codes: a code 3
@@ -924,7 +916,6 @@ static void test_padding_ignored(void)
     qkc_program *p = new_prog(ctx, "format q4 { code = uint4 offset 8; block = 32; scale = f16 }\n"
                                    "format q41 { code = uint4; block = 32; scale = f16; min = f16 }\n"
                                    "format q8 { code = int8; block = 32; scale = f32 }\n"
-             "format k4 { code = uint4; block = 256; scale = f16 * uint6 per 32; min = -f16 * uint6 }\n"
                                    "kernel g4(W: q4[N, K], x: f32[K]) -> y: f32[N] {\n"
                                    "  xq[k] = quantize(x[k], q8)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
                                    "kernel g41(W: q41[N, K], x: f32[K]) -> y: f32[N] {\n"
@@ -1191,7 +1182,7 @@ int main(void)
     CU_add_test(s, "launch gemv", test_launch_gemv);
     CU_add_test(s, "launch validation", test_launch_validation);
     CU_add_test(s, "row-interleaved weights: bad requests", test_repack_errors);
-    CU_add_test(s, "row-interleaved layouts that grow (base-3, N:M, 6-bit sub-scales): sizes, values, states refused",
+    CU_add_test(s, "row-interleaved layouts that grow (base-3, N:M): sizes, values, states refused",
                 test_repack_grown);
     CU_add_test(s, "integer dots ignore the weights' padding bits", test_padding_ignored);
     CU_add_test(s, "affine index out of range", test_affine_range);
