@@ -474,6 +474,28 @@ static void test_signed_dot_exact(void)
             }
         }
     }
+    /* k-quant sub-mins summed as dots of their row-interleaved words
+     * (rowpack_mins), signed x signed: q2_K's 4-bit ones (bytes below 16
+     * read alike as signed), and 8-bit ones under 4-bit codes, which sdot
+     * would read as negative (they take the per-group multiply instead);
+     * x in int8 blocks of 256 */
+    static const char *const kq[] = {"q2_K", "w8"};
+    for (int b = 0; b < 2; b++) {
+        char src[1024], why[1024];
+        snprintf(src, sizeof src,
+                 "import \"%s/ggml.qk\"\n"
+                 "format xb { code = int8; block = 256; scale = f32 }\n"
+                 "format w8 { code = uint4; block = 256; scale = f16 * uint8 per 16; min = -f16 * uint8 }\n"
+                 "kernel gemv(W: %s[N, K], x: f32[K]) -> y: f32[N] {\n"
+                 "  xq[k] = quantize(x[k], xb)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n",
+                 DSL_DIR, kq[b]);
+        int ss = 0;
+        if (run_ss(ctx, src, "gemv", "repack=4", 2 * 256 + 37, &ss, why, sizeof why) || !ss) {
+            fprintf(stderr, "\n%s (x in blocks of 256, repack=4, signed x signed): %s\n", kq[b],
+                    ss ? why : "no signed x signed DOT4");
+            failed++;
+        }
+    }
     qkc_ctx_destroy(ctx);
     CU_ASSERT_EQUAL(failed, 0);
     CU_ASSERT(nss >= 20);
