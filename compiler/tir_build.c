@@ -1983,7 +1983,9 @@ static void rowpack_mins(bctx *c, int b, const stmt_ctx *s, const plan *p, int T
     int R = rp->rows, w = rp->num_bits[QK_FIELD_SUBMIN], C = rp->num_chunk[QK_FIELD_SUBMIN];
     int ng = p->block / p->group, F = 8 / w, uo;
     int ukb = sub_block_of(c, b, kb, p->block, fu->block, 0, &uo);
-    int lo[MAX_POINTS], hi[MAX_POINTS];
+    int lo[MAX_POINTS], hi[MAX_POINTS], blk[MAX_POINTS];
+    for (int t = 0; t < T; t++) /* row group t's group-block */
+        blk[t] = iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block)));
     uint32_t bm = 0;
     for (int i = 0; i < 4; i++)
         bm |= (uint32_t)((1 << w) - 1) << (8 * i);
@@ -2007,8 +2009,7 @@ static void rowpack_mins(bctx *c, int b, const stmt_ctx *s, const plan *p, int T
                     xb[j][h] = emit1(c, b, TIR_BITCAST, tir_t(TS_I8, 4 * R), splat(c, b, x, R));
                 }
             for (int t = 0; t < T; t++) {
-                int blk = iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block)));
-                int m = rowpack_words(c, b, s, p, blk, QK_FIELD_SUBMIN, q);
+                int m = rowpack_words(c, b, s, p, blk[t], QK_FIELD_SUBMIN, q);
                 if (ph)
                     m = emit2(c, b, TIR_SHR, m, cis(c, b, TS_I32, R, w * ph));
                 if (w < 8)
