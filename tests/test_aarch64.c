@@ -405,6 +405,18 @@ static int run_ss(qkc_ctx *ctx, const char *src, const char *kname, const char *
     return bad;
 }
 
+/* 1 (and why, on stderr) unless src's kernel gemv, built with cfg, uses
+ * signed x signed dots and matches the reference at K = 2 * 256 + 37. */
+static int ss_gemv_fails(qkc_ctx *ctx, const char *src, const char *cfg, const char *label)
+{
+    char why[1024];
+    int ss = 0;
+    if (!run_ss(ctx, src, "gemv", cfg, 2 * 256 + 37, &ss, why, sizeof why) && ss)
+        return 0;
+    fprintf(stderr, "\n%s ('%s', signed x signed): %s\n", label, cfg, ss ? why : "no signed x signed DOT4");
+    return 1;
+}
+
 /* Every format with an integer image times int8 activations (q8_0 in a
  * GEMV, per-row int8 in a GEMM), signed x signed: 8-bit unsigned and
  * signed codes are re-signed (u ^ 0x80, +128 folded into the offset),
@@ -464,15 +476,9 @@ static void test_signed_dot_exact(void)
                  " 65535, 77777, 99999]; block = %d; scale = f16 }\n"
                  "kernel gemv(W: w3[N, K], xq: q8_0[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n",
                  DSL_DIR, b ? 256 : 32);
-        for (int c = 0; c < 2; c++) {
-            int ss = 0;
-            const char *cfg = c ? "repack=4" : "idot_bytes=16 kblocks=2 tile_par=1";
-            if (run_ss(ctx, src, "gemv", cfg, 2 * 256 + 37, &ss, why, sizeof why) || !ss) {
-                fprintf(stderr, "\nw3 (blocks of %d, '%s', signed x signed): %s\n", b ? 256 : 32, cfg,
-                        ss ? why : "no signed x signed DOT4");
-                failed++;
-            }
-        }
+        snprintf(why, sizeof why, "w3 (blocks of %d)", b ? 256 : 32);
+        failed += ss_gemv_fails(ctx, src, "idot_bytes=16 kblocks=2 tile_par=1", why);
+        failed += ss_gemv_fails(ctx, src, "repack=4", why);
     }
     /* k-quant sub-mins summed as dots of their row-interleaved words
      * (rowpack_mins), signed x signed: q2_K's 4-bit ones (bytes below 16
@@ -489,12 +495,8 @@ static void test_signed_dot_exact(void)
                  "kernel gemv(W: %s[N, K], x: f32[K]) -> y: f32[N] {\n"
                  "  xq[k] = quantize(x[k], xb)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n",
                  DSL_DIR, kq[b]);
-        int ss = 0;
-        if (run_ss(ctx, src, "gemv", "repack=4", 2 * 256 + 37, &ss, why, sizeof why) || !ss) {
-            fprintf(stderr, "\n%s (x in blocks of 256, repack=4, signed x signed): %s\n", kq[b],
-                    ss ? why : "no signed x signed DOT4");
-            failed++;
-        }
+        snprintf(why, sizeof why, "%s (x in blocks of 256)", kq[b]);
+        failed += ss_gemv_fails(ctx, src, "repack=4", why);
     }
     qkc_ctx_destroy(ctx);
     CU_ASSERT_EQUAL(failed, 0);
