@@ -71,6 +71,7 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * printing diagnostics (warnings too) to stderr. 0 or an exit code. */
 int cli_load(const char *path, const char *target, int threads, qkc_ctx **ctx, qkc_program **prog);
 double cli_now(void); /* seconds, monotonic */
+void *cli_alloc(size_t n); /* 64-byte aligned (a tensor's data); free() frees it */
 int cli_write_file(const char *path, const void *data, size_t n);
 void *cli_read_file(const char *path, size_t *n);
 size_t cli_dtype_size(qkc_dtype t);

@@ -339,7 +339,7 @@ static int copy_set(const bench *b, bench_set *dst, const bench_set *src)
     for (int i = 0; i < b->n; i++)
         dst->t[i].data = NULL;
     for (int i = 0; i < b->n; i++) {
-        dst->t[i].data = malloc(src->bytes[i] ? src->bytes[i] : 1);
+        dst->t[i].data = cli_alloc(src->bytes[i]);
         if (!dst->t[i].data)
             return free_set(b, dst), cli_error("out of memory for a copy of the inputs");
         memcpy(dst->t[i].data, src->t[i].data, src->bytes[i]);

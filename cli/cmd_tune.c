@@ -248,7 +248,7 @@ static int make_tensor(qkc_program *p, const kir_kernel *k, int i, const int64_t
     if (bytes > 1e12)
         return snprintf(err, errsz, "%s would need %.3g bytes", t->name, bytes), -1;
     a->bytes[i] = (size_t)bytes;
-    x->data = malloc(a->bytes[i] ? a->bytes[i] : 1);
+    x->data = cli_alloc(a->bytes[i]);
     if (!x->data)
         return snprintf(err, errsz, "out of memory for %s (%zu bytes)", t->name, a->bytes[i]), -1;
     if (i >= k->nparams) { /* results: NaN bytes, so unwritten outputs fail the check */

@@ -145,7 +145,7 @@ static int fill_packed(const cli_inputs *in, int i, int64_t rows, int64_t cols)
     size_t rb;
     if (qkc_kernel_repacked_size(in->k, i, rows, cols, &rb) != QKC_OK)
         return cli_error("%s", qkc_errmsg(in->ctx));
-    void *rp = malloc(rb ? rb : 1);
+    void *rp = cli_alloc(rb);
     if (!rp)
         return cli_error("out of memory repacking %s (%zu bytes)", pi->name, rb);
     if (qkc_kernel_repack(in->k, i, in->args[i].data, in->bytes[i], rows, cols, rp, rb) != QKC_OK) {
@@ -178,7 +178,7 @@ int cli_make_input(const cli_inputs *in, int i)
         return cli_error("%s", qkc_errmsg(in->ctx));
     if (pi->dtype != QKC_PACKED)
         in->bytes[i] = (size_t)elems * cli_dtype_size(pi->dtype);
-    t->data = malloc(in->bytes[i] ? in->bytes[i] : 1);
+    t->data = cli_alloc(in->bytes[i]);
     if (!t->data)
         return cli_error("out of memory for %s (%zu bytes)", pi->name, in->bytes[i]);
     if (pi->is_result) {

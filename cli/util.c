@@ -81,6 +81,16 @@ int cli_load(const char *path, const char *target, int threads, qkc_ctx **ctx, q
     return 0;
 }
 
+/* Tensors start on a cache line: glibc's large malloc() returns 16 mod 64,
+ * and every 64-byte vector load of such weights then spans two lines,
+ * which costs a core up to half its DRAM read rate (docs/performance.md,
+ * "Weights on a cache line"). Free with free(). */
+void *cli_alloc(size_t n)
+{
+    size_t line = 64, r = (n ? n : 1) + line - 1;
+    return r < n ? NULL : aligned_alloc(line, r / line * line);
+}
+
 double cli_now(void)
 {
     struct timespec ts;
