@@ -2192,8 +2192,14 @@ static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int i
     int nbu = emit2(c, b, TIR_DIV, iadd(c, b, dim_node(c, b, wt->dims[1]), ci(c, b, Bu - 1)), ci(c, b, Bu));
     int gbytes = iadd(c, b, imul(c, b, nbu, ci(c, b, rp->group_block)), ci(c, b, rh));
     int grp0 = emit2(c, b, TIR_DIV, n0, ci(c, b, R));
+    /* the last work item may hold fewer than T groups: the missing ones
+     * read the last group again (their rows are never stored), not the
+     * bytes past the tensor */
+    int last = iadd(c, b, emit2(c, b, TIR_DIV, iadd(c, b, dim_node(c, b, wt->dims[0]), ci(c, b, R - 1)), ci(c, b, R)),
+                    ci(c, b, -1));
     for (int t = 0; t < T; t++) {
-        int gstart = iadd(c, b, ci(c, b, wt->fmt->tensor_header_bytes), imul(c, b, iadd(c, b, grp0, ci(c, b, t)), gbytes));
+        int g = t ? emit2(c, b, TIR_MIN, iadd(c, b, grp0, ci(c, b, t)), last) : grp0;
+        int gstart = iadd(c, b, ci(c, b, wt->fmt->tensor_header_bytes), imul(c, b, g, gbytes));
         gbase[t] = rh ? iadd(c, b, gstart, ci(c, b, rh)) : gstart;
         srow[t] = -1; /* the rows' per-row scales */
         if (rp->row_header)

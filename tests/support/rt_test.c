@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/base.h"
 
@@ -88,6 +90,31 @@ static int fill_packed(const qkc_program *p, rtt_rng *r, rtt_args *a, int i, int
     return st == QKC_OK ? 0 : -1;
 }
 
+/* n bytes that end where a PROT_NONE page begins (a->t[i].data). */
+static void *guarded_alloc(rtt_args *a, int i, size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = (n + pg - 1) / pg * pg;
+    if (!body)
+        body = pg;
+    uint8_t *m = mmap(NULL, body + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    if (mprotect(m + body, pg, PROT_NONE) != 0) {
+        munmap(m, body + pg);
+        return NULL;
+    }
+    a->map[i] = m;
+    a->mapsz[i] = body + pg;
+    return m + body - n;
+}
+
+static void guarded_free(rtt_args *a, int i)
+{
+    if (a->map[i])
+        munmap(a->map[i], a->mapsz[i]);
+    a->map[i] = NULL;
+}
+
 /* Shape, size and buffers of tensor i. */
 static int make_one(const qkc_program *p, const qkc_kernel *k, const int64_t *dims, rtt_rng *r, rtt_args *a, int i)
 {
@@ -108,7 +135,9 @@ static int make_one(const qkc_program *p, const qkc_kernel *k, const int64_t *di
     } else {
         a->bytes[i] = (size_t)elems * rtt_dtype_size(in->dtype);
     }
-    t->data = malloc(a->bytes[i] + 1);
+    t->data = guarded_alloc(a, i, a->bytes[i]);
+    if (!t->data)
+        return -1;
     a->ref[i] = *t;
     a->ref[i].data = calloc(1, a->bytes[i] + 1);
     if (in->is_result) {
@@ -124,8 +153,13 @@ static int make_one(const qkc_program *p, const qkc_kernel *k, const int64_t *di
             free(rp);
             return -1;
         }
-        free(t->data);
-        t->data = rp;
+        guarded_free(a, i);
+        if (!(t->data = guarded_alloc(a, i, rb))) {
+            free(rp);
+            return -1;
+        }
+        memcpy(t->data, rp, rb);
+        free(rp);
         a->bytes[i] = rb;
         free(a->ref[i].data);
         a->ref[i].data = calloc(1, rb + 1);
@@ -157,7 +191,7 @@ int rtt_args_make(const qkc_program *p, const qkc_kernel *k, const int64_t *dims
 void rtt_args_free(rtt_args *a)
 {
     for (int i = 0; i < a->n; i++) {
-        free(a->t[i].data);
+        guarded_free(a, i);
         free(a->ref[i].data);
     }
     a->n = 0;

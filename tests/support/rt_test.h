@@ -28,11 +28,16 @@ typedef struct rtt_args {
     qkc_param_info info[RTT_MAX_T];
     qkc_tensor t[RTT_MAX_T], ref[RTT_MAX_T];
     size_t bytes[RTT_MAX_T];
+    void *map[RTT_MAX_T]; /* the mapping of t[i].data, which ends at a page no access may touch */
+    size_t mapsz[RTT_MAX_T];
 } rtt_args;
 
 /* Builds arguments for k with dims (qkc_kernel_dim_name order): inputs
  * uniform in [-1, 1] (integers in small ranges), quantized params packed
- * from random f32, results filled with 0xff bytes. 0, or -1 + err. */
+ * from random f32, results filled with 0xff bytes. Each of the compiled
+ * run's tensors ends where an inaccessible page begins, so that a kernel
+ * reading or writing past a tensor's last byte faults in the test instead
+ * of passing unseen. 0, or -1 + err. */
 int rtt_args_make(const qkc_program *p, const qkc_kernel *k, const int64_t *dims, rtt_rng *rng, rtt_args *a,
                   char *err, size_t errsz);
 void rtt_args_free(rtt_args *a);
