@@ -254,7 +254,7 @@ static void print_node(const tir_func *f, int id, int depth, qk_buf *out)
         qk_buf_puts(out, "}\n");
         return;
     }
-    if (n->type.s != TS_VOID && n->op != TIR_VSET && n->op != TIR_STORE) {
+    if (n->type.s != TS_VOID && n->op != TIR_VSET && n->op != TIR_STORE && n->op != TIR_PREFETCH) {
         print_ref(f, id, out);
         qk_buf_puts(out, ": ");
         print_type(n->type, out);
@@ -468,7 +468,7 @@ static const char *check_types(const tir_func *f, const tir_node *n)
 static const char *check_memory(const tir_func *f, const tir_node *n)
 {
     const tir_node *p = &f->nodes[n->a[0]];
-    int reads = n->op != TIR_STORE;
+    int reads = n->op != TIR_STORE && n->op != TIR_PREFETCH;
     if (p->op != TIR_ARG || f->args[p->imm].s != TS_PTR)
         return "address must be a pointer argument";
     tir_type ot = f->nodes[n->a[1]].type;
@@ -480,6 +480,8 @@ static const char *check_memory(const tir_func *f, const tir_node *n)
     } else if (ot.s != TS_I64 || ot.lanes != 1) {
         return "byte offset must be a scalar i64";
     }
+    if (n->op == TIR_PREFETCH)
+        return NULL;
     int mask = reads ? n->a[2] : n->a[3];
     int lanes = reads ? n->type.lanes : f->nodes[n->a[2]].type.lanes;
     if (mask >= 0 && (f->nodes[mask].type.s != TS_I1 || f->nodes[mask].type.lanes != lanes))
@@ -509,7 +511,7 @@ static int verify_node(vstate *v, int id)
     const char *msg = NULL;
     if (n->op == TIR_ARG && (n->imm < 0 || n->imm >= f->nargs))
         msg = "argument index out of range";
-    else if (n->op == TIR_LOAD || n->op == TIR_STORE || n->op == TIR_GATHER)
+    else if (n->op == TIR_LOAD || n->op == TIR_STORE || n->op == TIR_GATHER || n->op == TIR_PREFETCH)
         msg = check_memory(f, n);
     else if ((n->op == TIR_VGET || n->op == TIR_VSET) && f->nodes[n->a[0]].op != TIR_VAR)
         msg = "vget/vset need a var";
@@ -575,6 +577,8 @@ void tir_config_print(const tir_config *cfg, char *buf, size_t n)
         qk_buf_printf(&b, " repack=%d", cfg->repack);
     if (cfg->streams)
         qk_buf_printf(&b, " streams=%d", cfg->streams);
+    if (cfg->prefetch)
+        qk_buf_printf(&b, " prefetch=%d", cfg->prefetch);
     if (cfg->parallel[0])
         qk_buf_printf(&b, " parallel=%s", cfg->parallel);
     for (int i = 0; i < cfg->ntiles; i++)
@@ -601,6 +605,7 @@ static int *config_field(tir_config *cfg, const char *key, size_t len, int *lo, 
         {"kblocks", offsetof(tir_config, kblocks), 1, 16},
         {"repack", offsetof(tir_config, repack), 0, 16},
         {"streams", offsetof(tir_config, streams), 0, 8},
+        {"prefetch", offsetof(tir_config, prefetch), 0, 65536},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strlen(keys[i].name) == len && strncmp(keys[i].name, key, len) == 0) {
@@ -668,7 +673,7 @@ int tir_config_parse(const char *text, tir_config *cfg, char *err, size_t errsz)
                 if (!fld) {
                     snprintf(err, errsz,
                              "configuration: unknown key '%.*s' (keys: lanes, tile_par, tile_inner, unroll, idot, "
-                             "idot_bytes, kblocks, repack, streams, parallel, tile.INDEX)",
+                             "idot_bytes, kblocks, repack, streams, prefetch, parallel, tile.INDEX)",
                              (int)klen, p);
                     return -1;
                 }
@@ -680,6 +685,11 @@ int tir_config_parse(const char *text, tir_config *cfg, char *err, size_t errsz)
                 if (fld == &c.repack && val != 0 && val != 1 && val != 4 && val != 8 && val != 16) {
                     snprintf(err, errsz, "configuration: repack=%ld: rows per group are 4, 8 or 16 (1: the target's "
                              "choice, 0: the format's layout)", val);
+                    return -1;
+                }
+                if (fld == &c.prefetch && val % 64) {
+                    snprintf(err, errsz, "configuration: prefetch=%ld: bytes ahead are a multiple of 64 (a cache "
+                             "line; 0: no prefetch)", val);
                     return -1;
                 }
                 if (fld == &c.streams && (val & (val - 1))) {

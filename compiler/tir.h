@@ -96,6 +96,8 @@ typedef struct tir_type {
     /* statements */                                                           \
     X(VSET, "vset", 2)     /* VAR a[0] = a[1] */                               \
     X(STORE, "store", 4)   /* ptr, byte offset, value, mask or -1 */           \
+    X(PREFETCH, "prefetch", 2) /* ptr, byte offset: a hint that the line    \
+                              there will be read soon (no fault, no value) */ \
     X(LOOP, "loop", 3)     /* for (iv = a0; iv < a1; iv += a2) body */         \
     X(IF, "if", 1)         /* if (a0) body else alt */
 
@@ -184,6 +186,9 @@ typedef struct tir_config {
                         Part of the kernel's ABI: never chosen by the tuner */
     int streams;     /* CPU: runs of a thread's work items taken in turn (1, 2, 4,
                         8; tir_build.c grid_loop); 0: the builder's choice */
+    int prefetch;    /* CPU, row-interleaved weights: bytes ahead of each weight
+                        line read that a software prefetch asks for (a multiple
+                        of 64, at most 65536); 0: none */
     char parallel[64]; /* name of the parallel index; "" = builder's choice */
     int ntiles;        /* per-index requests from the schedule block */
     struct {

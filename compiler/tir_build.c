@@ -2089,6 +2089,10 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         int blk[MAX_POINTS], mul[MAX_POINTS], add[MAX_POINTS], rel[MAX_POINTS] = {0};
         for (int t = 0; t < T; t++) {
             blk[t] = iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block)));
+            if (g0 == 0 && c->cfg.prefetch && !tail) /* the group-block's lines, cfg.prefetch bytes ahead */
+                for (int64_t o = 0; o < rp->group_block; o += 64)
+                    tir_emit(c->f, b, TIR_PREFETCH, tir_t(TS_VOID, 1), c->ptr[p->uop->tensor],
+                             iadd(c, b, blk[t], ci(c, b, o + c->cfg.prefetch)), -1, -1);
             if (!isub)
                 rowpack_factors(c, b, s, p, blk[t], sub, srow[t], TS, &mul[t], &add[t], &rel[t]);
             else { /* the group's integer sub-scale and sub-min */
@@ -3028,6 +3032,9 @@ tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const 
             }
         }
     c->f->nphases = nphases + c->phase_shift;
+    if (!c->failed && c->cfg.prefetch && c->f->repack_tensor < 0)
+        fail(c, "%s", "prefetch: software prefetch applies to row-interleaved weights (repack=R), which this kernel "
+                      "does not read");
     return c->failed ? NULL : c->f;
 }
 

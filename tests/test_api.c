@@ -753,6 +753,9 @@ static void test_repack_errors(void)
         {"gv", "streams=3", "streams=3: runs taken in turn are 1, 2, 4 or 8", QKC_ERR_INVALID_ARG},
         {"gv", "streams=16", "out of range", QKC_ERR_INVALID_ARG},
         {"gv", "streams=-2", "out of range", QKC_ERR_INVALID_ARG},
+        {"gv", "prefetch=100", "prefetch=100: bytes ahead are a multiple of 64", QKC_ERR_INVALID_ARG},
+        {"gv", "prefetch=131072", "out of range", QKC_ERR_INVALID_ARG},
+        {"gv", "prefetch=1024", "software prefetch applies to row-interleaved weights", QKC_ERR_UNSUPPORTED},
     };
     for (int i = 0; i < QK_COUNT(bad); i++) {
         qkc_kernel *kb = (qkc_kernel *)1;

@@ -212,6 +212,15 @@ static void store(gen *g, const tir_node *n)
     LLVMBuildCall2(g->b, fnty, fn, args, 4, "");
 }
 
+/* llvm.prefetch: read, keep in every level (x86 prefetcht0), data. */
+static void prefetch(gen *g, const tir_node *n)
+{
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx), ptr = LLVMPointerTypeInContext(g->ctx, 0), fnty;
+    LLVMValueRef fn = intrinsic(g, "llvm.prefetch", &ptr, 1, &fnty);
+    LLVMValueRef args[4] = {address(g, n), LLVMConstInt(i32, 0, 0), LLVMConstInt(i32, 3, 0), LLVMConstInt(i32, 1, 0)};
+    LLVMBuildCall2(g->b, fnty, fn, args, 4, "");
+}
+
 static LLVMTypeRef half_type(gen *g, int lanes)
 {
     LLVMTypeRef h = LLVMHalfTypeInContext(g->ctx);
@@ -800,6 +809,7 @@ static void gen_node(gen *g, int id)
     case TIR_DOT4: r = dot4(g, n); break;
     case TIR_LUT: r = lut(g, n); break;
     case TIR_STORE: store(g, n); break;
+    case TIR_PREFETCH: prefetch(g, n); break;
     case TIR_VAR:
         r = LLVMBuildAlloca(g->alloca_b, type_of(g, n->type), "acc");
         LLVMBuildStore(g->b, v(g, n->a[0]), r);
