@@ -125,6 +125,10 @@ expect_err "repack on an f32 kernel" "repack=8: the statement is not one sum" $G
 expect_err "repack=99" "repack=99 is out of range" examples/gemv_int8.qk --kernel gemv --dims N=3,K=3 -c repack=99
 expect_err "repack=5" "repack=5: rows per group are 4, 8 or 16" examples/gemv_int8.qk --kernel gemv \
   --dims N=3,K=3 -c repack=5
+expect_err "prefetch=100" "prefetch=100: bytes ahead are a multiple of 64" examples/gemv_int8.qk --kernel gemv \
+  --dims N=3,K=3 -c "repack=4 prefetch=100"
+expect_err "prefetch without repack" "software prefetch applies to row-interleaved weights" \
+  examples/gemv_int8.qk --kernel gemv --dims N=3,K=3 -c prefetch=1024
 
 # ---- row-interleaved weights: bench converts its weights, the check passes ----
 q bench examples/gemv_int8.qk --kernel gemv --dims N=45,K=300 --reps 2 --mode hot --threads 1 -c "repack=4"
@@ -132,6 +136,12 @@ if [ $rc -eq 0 ] && grep -q "^check: .*PASS" "$TMP/out" && grep -q "^config: .*r
   ok "bench -c repack=4: the weights converted, PASS"
 else
   bad "bench -c repack=4: the weights converted, PASS (rc $rc)"
+fi
+q bench examples/gemv_int8.qk --kernel gemv --dims N=45,K=300 --reps 2 --mode hot --threads 1 -c "repack=4 prefetch=1024"
+if [ $rc -eq 0 ] && grep -q "^check: .*PASS" "$TMP/out" && grep -q "^config: .*prefetch=1024" "$TMP/out"; then
+  ok "bench -c 'repack=4 prefetch=1024': PASS, the key in its configuration"
+else
+  bad "bench -c 'repack=4 prefetch=1024': PASS, the key in its configuration (rc $rc)"
 fi
 # base-3 codes grow in the layout (2 bits a digit): both byte counts, the
 # own layout's 32 x 2 blocks x 54 bytes, the layout's 32 x 2 x (2 + 64),
