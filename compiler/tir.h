@@ -188,7 +188,9 @@ typedef struct tir_config {
                         8; tir_build.c grid_loop); 0: the builder's choice */
     int prefetch;    /* CPU, row-interleaved weights: bytes ahead of each weight
                         line read that a software prefetch asks for (a multiple
-                        of 64, at most 65536); 0: none */
+                        of 64, at most 65536); 0: none; -1: the builder's
+                        choice (tir_settle_config: TIR_PREFETCH_AUTO bytes on
+                        CPUs where repack is set, else none) */
     char parallel[64]; /* name of the parallel index; "" = builder's choice */
     int ntiles;        /* per-index requests from the schedule block */
     struct {
@@ -342,6 +344,16 @@ int tir_config_parse(const char *text, tir_config *cfg, char *err, size_t errsz)
 void tir_default_config(const qk_target *t, tir_config *cfg);
 /* Applies the kernel's schedule block on top of cfg. */
 void tir_apply_schedule(const kir_kernel *k, tir_config *cfg);
+/* The prefetch distance of prefetch = -1 (docs/performance.md, fifteenth
+ * session: 4 KiB ahead read 1.1-2.3x faster cold on one Zen 5 core for
+ * most row-interleaved formats, and no slower beyond the spread on two). */
+#define TIR_PREFETCH_AUTO 4096
+/* Replaces the builder's choices that change the code and are not decided
+ * by the kernel (prefetch = -1) by their values for target t, so that a
+ * configuration's printed text and its cache key name the code built.
+ * tir_build settles its copy too; callers that print or key a
+ * configuration settle it first. */
+void tir_settle_config(const qk_target *t, tir_config *cfg);
 /* Lowers one kernel. Returns NULL with a message in err when the kernel
  * cannot be lowered (never for a kernel that passed sema and kir_verify,
  * unless a limit documented in docs/architecture.md is hit). */

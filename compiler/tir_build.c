@@ -2954,6 +2954,7 @@ void tir_default_config(const qk_target *t, tir_config *cfg)
         cfg->kblocks = 1;
         return;
     }
+    cfg->prefetch = -1;
     cfg->lanes = t->vector_bits / 32;
     cfg->tile_par = 4;
     cfg->tile_inner = t->vector_regs >= 32 ? 4 : 2;
@@ -2961,6 +2962,12 @@ void tir_default_config(const qk_target *t, tir_config *cfg)
     cfg->idot = 1;
     cfg->idot_bytes = 32;
     cfg->kblocks = 1;
+}
+
+void tir_settle_config(const qk_target *t, tir_config *cfg)
+{
+    if (cfg->prefetch < 0)
+        cfg->prefetch = t->kind == QK_TARGET_CPU && cfg->repack ? TIR_PREFETCH_AUTO : 0;
 }
 
 void tir_apply_schedule(const kir_kernel *k, tir_config *cfg)
@@ -2996,6 +3003,7 @@ tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const 
     *c = (bctx){.k = k, .t = t, .cfg = *cfg, .a = a, .err = err, .errsz = errsz, .mask = -1, .lanes = 1, .idot_u = -1, .sums = -1};
     if (c->cfg.lanes < 1 || c->cfg.lanes > 64)
         c->cfg.lanes = 1;
+    tir_settle_config(t, &c->cfg);
     reduction_tiles(k, &c->cfg);
     c->f = tir_func_new(a, k->name);
     c->f->cfg = c->cfg;

@@ -132,10 +132,16 @@ expect_err "prefetch without repack" "software prefetch applies to row-interleav
 
 # ---- row-interleaved weights: bench converts its weights, the check passes ----
 q bench examples/gemv_int8.qk --kernel gemv --dims N=45,K=300 --reps 2 --mode hot --threads 1 -c "repack=4"
-if [ $rc -eq 0 ] && grep -q "^check: .*PASS" "$TMP/out" && grep -q "^config: .*repack=4" "$TMP/out"; then
-  ok "bench -c repack=4: the weights converted, PASS"
+if [ $rc -eq 0 ] && grep -q "^check: .*PASS" "$TMP/out" && grep -q "^config: .*repack=4 prefetch=4096" "$TMP/out"; then
+  ok "bench -c repack=4: the weights converted, PASS, prefetch=4096 (the default with repack) in its configuration"
 else
-  bad "bench -c repack=4: the weights converted, PASS (rc $rc)"
+  bad "bench -c repack=4: the weights converted, PASS, prefetch=4096 in its configuration (rc $rc)"
+fi
+q bench examples/gemv_int8.qk --kernel gemv --dims N=45,K=300 --reps 2 --mode hot --threads 1 -c "repack=4 prefetch=0"
+if [ $rc -eq 0 ] && grep -q "^check: .*PASS" "$TMP/out" && grep -q "^config: .*repack=4 prefetch=0" "$TMP/out"; then
+  ok "bench -c 'repack=4 prefetch=0': PASS, prefetch=0 (none) kept in its configuration"
+else
+  bad "bench -c 'repack=4 prefetch=0': PASS, prefetch=0 kept in its configuration (rc $rc)"
 fi
 q bench examples/gemv_int8.qk --kernel gemv --dims N=45,K=300 --reps 2 --mode hot --threads 1 -c "repack=4 prefetch=1024"
 if [ $rc -eq 0 ] && grep -q "^check: .*PASS" "$TMP/out" && grep -q "^config: .*prefetch=1024" "$TMP/out"; then

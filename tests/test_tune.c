@@ -445,6 +445,46 @@ static void test_candidates(void)
     qkc_program_destroy(p);
 }
 
+/* prefetch = -1 (the default) settles to TIR_PREFETCH_AUTO with repack on
+ * a CPU and to none otherwise (GPU, no repack); explicit values stay; a
+ * settled configuration's text parses back (over the default) to the same
+ * settled values, so a printed configuration names the code it built. */
+static void test_prefetch_settle(void)
+{
+    static const struct {
+        const char *target, *config;
+        int want;
+    } cases[] = {
+        {"x86-64-v4", "", 0},
+        {"x86-64-v4", "repack=1", TIR_PREFETCH_AUTO},
+        {"x86-64-v3", "repack=8", TIR_PREFETCH_AUTO},
+        {"x86-64-v4", "repack=1 prefetch=0", 0},
+        {"x86-64-v4", "repack=4 prefetch=1024", 1024},
+        {"x86-64-v4", "prefetch=2048", 2048}, /* refused later by tir_build: no row-interleaved weights */
+        {"sm_90", "", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        qk_target tg;
+        CU_ASSERT_EQUAL_FATAL(qk_target_named(cases[i].target, &tg), 0);
+        tir_config c, back;
+        char err[256], text[256], again[256];
+        tir_default_config(&tg, &c);
+        CU_ASSERT_EQUAL(c.prefetch, tg.kind == QK_TARGET_CPU ? -1 : 0);
+        CU_ASSERT_EQUAL_FATAL(tir_config_parse(cases[i].config, &c, err, sizeof err), 0);
+        tir_settle_config(&tg, &c);
+        CU_ASSERT_EQUAL(c.prefetch, cases[i].want);
+        tir_config_print(&c, text, sizeof text);
+        tir_default_config(&tg, &back);
+        CU_ASSERT_EQUAL_FATAL(tir_config_parse(text, &back, err, sizeof err), 0);
+        tir_settle_config(&tg, &back);
+        CU_ASSERT_EQUAL(back.prefetch, cases[i].want);
+        tir_config_print(&back, again, sizeof again);
+        CU_ASSERT_STRING_EQUAL(text, again);
+        if (cases[i].want == 0)
+            CU_ASSERT((strstr(text, "prefetch=0") != NULL) == (c.repack != 0));
+    }
+}
+
 /* Which parameters are searched depends on the kernel: idot only with
  * an integer product, tile_inner only with a second LHS index, unroll
  * only for dense reductions, and a schedule's tile request pins. */
@@ -645,6 +685,7 @@ int main(void)
     CU_add_test(s, "Spearman rank correlation", test_rank_corr);
     CU_add_test(s, "candidates: legal, sorted, distinct, text round trip", test_candidates);
     CU_add_test(s, "what the search varies per kernel", test_search_space);
+    CU_add_test(s, "prefetch: the builder's choice settled, printed, parsed back", test_prefetch_settle);
     CU_add_test(s, "the model's preferences", test_model_sense);
     CU_add_test(s, "kernel hash = the runtime's", test_kernel_hash);
     CU_add_test(s, "small M: every remainder tile along M vs the reference", test_small_m);
