@@ -345,15 +345,18 @@ void tir_default_config(const qk_target *t, tir_config *cfg);
 /* Applies the kernel's schedule block on top of cfg. */
 void tir_apply_schedule(const kir_kernel *k, tir_config *cfg);
 /* The prefetch distance of prefetch = -1 (docs/performance.md, fifteenth
- * session: 4 KiB ahead read 1.1-2.3x faster cold on one Zen 5 core for
- * most row-interleaved formats, and no slower beyond the spread on two). */
+ * session: 4 KiB ahead read 1.1-2.1x as fast cold on one Zen 5 core for
+ * row-interleaved codes narrower than a byte, and no slower beyond the
+ * spread on two threads; 8-bit codes, whose loops do little per byte,
+ * read 10-25% slower with it on one core, so they get none). */
 #define TIR_PREFETCH_AUTO 4096
-/* Replaces the builder's choices that change the code and are not decided
- * by the kernel (prefetch = -1) by their values for target t, so that a
- * configuration's printed text and its cache key name the code built.
- * tir_build settles its copy too; callers that print or key a
- * configuration settle it first. */
-void tir_settle_config(const qk_target *t, tir_config *cfg);
+/* Replaces the builder's choices that change the code and are not given
+ * (prefetch = -1) by their values for kernel k on target t: TIR_PREFETCH_AUTO
+ * on a CPU with repack when a quantized parameter has codes narrower than 8
+ * bits, else none. So a configuration's printed text and its cache key name
+ * the code built. tir_build settles its copy too; callers that print or key
+ * a configuration settle it first. */
+void tir_settle_config(const kir_kernel *k, const qk_target *t, tir_config *cfg);
 /* Lowers one kernel. Returns NULL with a message in err when the kernel
  * cannot be lowered (never for a kernel that passed sema and kir_verify,
  * unless a limit documented in docs/architecture.md is hit). */

@@ -2964,10 +2964,14 @@ void tir_default_config(const qk_target *t, tir_config *cfg)
     cfg->kblocks = 1;
 }
 
-void tir_settle_config(const qk_target *t, tir_config *cfg)
+void tir_settle_config(const kir_kernel *k, const qk_target *t, tir_config *cfg)
 {
-    if (cfg->prefetch < 0)
-        cfg->prefetch = t->kind == QK_TARGET_CPU && cfg->repack ? TIR_PREFETCH_AUTO : 0;
+    if (cfg->prefetch >= 0)
+        return;
+    int narrow = 0;
+    for (int i = 0; i < k->ntensors; i++)
+        narrow |= k->tensors[i].kind == KIR_PARAM && k->tensors[i].fmt && k->tensors[i].fmt->bits < 8;
+    cfg->prefetch = t->kind == QK_TARGET_CPU && cfg->repack && narrow ? TIR_PREFETCH_AUTO : 0;
 }
 
 void tir_apply_schedule(const kir_kernel *k, tir_config *cfg)
@@ -3003,7 +3007,7 @@ tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const 
     *c = (bctx){.k = k, .t = t, .cfg = *cfg, .a = a, .err = err, .errsz = errsz, .mask = -1, .lanes = 1, .idot_u = -1, .sums = -1};
     if (c->cfg.lanes < 1 || c->cfg.lanes > 64)
         c->cfg.lanes = 1;
-    tir_settle_config(t, &c->cfg);
+    tir_settle_config(k, t, &c->cfg);
     reduction_tiles(k, &c->cfg);
     c->f = tir_func_new(a, k->name);
     c->f->cfg = c->cfg;

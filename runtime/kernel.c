@@ -305,7 +305,7 @@ qkc_status rt_choose_config(qkc_ctx *ctx, const kir_kernel *k, const qk_target *
         char err[512];
         if (tir_config_parse(opts->config, cfg, err, sizeof err) != 0)
             return rt_fail(ctx, QKC_ERR_INVALID_ARG, "kernel '%s': %s", k->name, err);
-        tir_settle_config(t, cfg);
+        tir_settle_config(k, t, cfg);
         *origin = qk_xstrdup("explicit");
         return QKC_OK;
     }
@@ -354,7 +354,7 @@ qkc_status rt_choose_config(qkc_ctx *ctx, const kir_kernel *k, const qk_target *
     }
     if (warning)
         qk_buf_printf(&why, "; warning: tuning database not used: %s", warning);
-    tir_settle_config(t, cfg);
+    tir_settle_config(k, t, cfg);
     qk_buf_free(&shape);
     *origin = qk_buf_take(&why);
     return QKC_OK;

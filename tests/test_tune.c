@@ -446,24 +446,38 @@ static void test_candidates(void)
 }
 
 /* prefetch = -1 (the default) settles to TIR_PREFETCH_AUTO with repack on
- * a CPU and to none otherwise (GPU, no repack); explicit values stay; a
- * settled configuration's text parses back (over the default) to the same
- * settled values, so a printed configuration names the code it built. */
+ * a CPU for weights with codes narrower than a byte, and to none otherwise
+ * (8-bit codes, no repack, GPU); explicit values stay; a settled
+ * configuration's text parses back (over the default) to the same settled
+ * values, so a printed configuration names the code it built. */
+static const char *const settle_src = LIBRARY "kernel g4(W: q4_0[N, K], x: f32[K]) -> y: f32[N] {\n"
+                                              "  xq[k] = quantize(x[k], q8_0)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
+                                              "kernel g8(W: q8_0[N, K], x: f32[K]) -> y: f32[N] {\n"
+                                              "  xq[k] = quantize(x[k], q8_0)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n";
+
 static void test_prefetch_settle(void)
 {
     static const struct {
-        const char *target, *config;
+        const char *kernel, *target, *config;
         int want;
     } cases[] = {
-        {"x86-64-v4", "", 0},
-        {"x86-64-v4", "repack=1", TIR_PREFETCH_AUTO},
-        {"x86-64-v3", "repack=8", TIR_PREFETCH_AUTO},
-        {"x86-64-v4", "repack=1 prefetch=0", 0},
-        {"x86-64-v4", "repack=4 prefetch=1024", 1024},
-        {"x86-64-v4", "prefetch=2048", 2048}, /* refused later by tir_build: no row-interleaved weights */
-        {"sm_90", "", 0},
+        {"g4", "x86-64-v4", "", 0},
+        {"g4", "x86-64-v4", "repack=1", TIR_PREFETCH_AUTO},
+        {"g4", "x86-64-v3", "repack=8", TIR_PREFETCH_AUTO},
+        {"g8", "x86-64-v4", "repack=1", 0},
+        {"g8", "x86-64-v4", "repack=1 prefetch=2048", 2048},
+        {"g4", "x86-64-v4", "repack=1 prefetch=0", 0},
+        {"g4", "x86-64-v4", "repack=4 prefetch=1024", 1024},
+        {"g4", "x86-64-v4", "prefetch=2048", 2048}, /* refused later by tir_build: no row-interleaved weights */
+        {"g4", "sm_90", "", 0},
     };
+    qkc_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, settle_src, "settle.qk", &p), QKC_OK);
+    const kir_program *kp = rt_program_kir(p);
+    CU_ASSERT_EQUAL_FATAL(kp->nkernels, 2);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const kir_kernel *k = kp->kernels[strcmp(kp->kernels[0]->name, cases[i].kernel) == 0 ? 0 : 1];
+        CU_ASSERT_STRING_EQUAL_FATAL(k->name, cases[i].kernel);
         qk_target tg;
         CU_ASSERT_EQUAL_FATAL(qk_target_named(cases[i].target, &tg), 0);
         tir_config c, back;
@@ -471,18 +485,19 @@ static void test_prefetch_settle(void)
         tir_default_config(&tg, &c);
         CU_ASSERT_EQUAL(c.prefetch, tg.kind == QK_TARGET_CPU ? -1 : 0);
         CU_ASSERT_EQUAL_FATAL(tir_config_parse(cases[i].config, &c, err, sizeof err), 0);
-        tir_settle_config(&tg, &c);
+        tir_settle_config(k, &tg, &c);
         CU_ASSERT_EQUAL(c.prefetch, cases[i].want);
         tir_config_print(&c, text, sizeof text);
         tir_default_config(&tg, &back);
         CU_ASSERT_EQUAL_FATAL(tir_config_parse(text, &back, err, sizeof err), 0);
-        tir_settle_config(&tg, &back);
+        tir_settle_config(k, &tg, &back);
         CU_ASSERT_EQUAL(back.prefetch, cases[i].want);
         tir_config_print(&back, again, sizeof again);
         CU_ASSERT_STRING_EQUAL(text, again);
         if (cases[i].want == 0)
             CU_ASSERT((strstr(text, "prefetch=0") != NULL) == (c.repack != 0));
     }
+    qkc_program_destroy(p);
 }
 
 /* Which parameters are searched depends on the kernel: idot only with
