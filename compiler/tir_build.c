@@ -2089,10 +2089,15 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         int blk[MAX_POINTS], mul[MAX_POINTS], add[MAX_POINTS], rel[MAX_POINTS] = {0};
         for (int t = 0; t < T; t++) {
             blk[t] = iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block)));
-            if (g0 == 0 && c->cfg.prefetch && !tail) /* the group-block's lines, cfg.prefetch bytes ahead */
+            /* the group-block's lines, cfg.prefetch bytes ahead, spread over
+             * its groups of G (line o with the group at the same fraction of
+             * the block): a burst of a super-block's 36 lines x T at its
+             * first group read q4_K/q5_K/q2_K 15 GB/s cold, spread 25-28 */
+            if (c->cfg.prefetch && !tail)
                 for (int64_t o = 0; o < rp->group_block; o += 64)
-                    tir_emit(c->f, b, TIR_PREFETCH, tir_t(TS_VOID, 1), c->ptr[p->uop->tensor],
-                             iadd(c, b, blk[t], ci(c, b, o + c->cfg.prefetch)), -1, -1);
+                    if (o * (p->block / G) / rp->group_block == g0 / G)
+                        tir_emit(c->f, b, TIR_PREFETCH, tir_t(TS_VOID, 1), c->ptr[p->uop->tensor],
+                                 iadd(c, b, blk[t], ci(c, b, o + c->cfg.prefetch)), -1, -1);
             if (!isub)
                 rowpack_factors(c, b, s, p, blk[t], sub, srow[t], TS, &mul[t], &add[t], &rel[t]);
             else { /* the group's integer sub-scale and sub-min */
