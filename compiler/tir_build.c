@@ -2029,6 +2029,22 @@ static void rowpack_mins(bctx *c, int b, const stmt_ctx *s, const plan *p, int T
             var_add(c, b, macc[i], iadd(c, b, lo[i], emit2(c, b, TIR_SHL, hi[i], cis(c, b, TS_I32, R, 7))));
 }
 
+/* Software prefetch (cfg.prefetch bytes ahead) of the lines of one
+ * group-block at byte blk that belong to step `step` (4 items) of the
+ * block: line o goes with the step at the same fraction of the block, so
+ * the prefetches spread over the loop instead of a burst at its top. One
+ * burst per block read q4_K/q5_K/q2_K 15 GB/s cold on one Zen 5 core, one
+ * per group of sub-blocks 25-28, and per step tq2_0 21 -> 30 and tq1_0
+ * 15 -> 26 (docs/performance.md, fifteenth session). */
+static void rowpack_prefetch(bctx *c, int b, const plan *p, const qk_rowpack *rp, int blk, int step)
+{
+    int64_t nsteps = p->block / 4;
+    for (int64_t o = 0; o < rp->group_block; o += 64)
+        if (o * nsteps / rp->group_block == step)
+            tir_emit(c->f, b, TIR_PREFETCH, tir_t(TS_VOID, 1), c->ptr[p->uop->tensor],
+                     iadd(c, b, blk, ci(c, b, o + c->cfg.prefetch)), -1, -1);
+}
+
 /* One loop block kb (p->block items) for the T row groups at byte
  * gbase[t] and every point j of the tile: acc[t npts + j] += (dot of the
  * rows' codes and point j's bytes) * row multipliers * the int8
@@ -2089,15 +2105,6 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         int blk[MAX_POINTS], mul[MAX_POINTS], add[MAX_POINTS], rel[MAX_POINTS] = {0};
         for (int t = 0; t < T; t++) {
             blk[t] = iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block)));
-            /* the group-block's lines, cfg.prefetch bytes ahead, spread over
-             * its groups of G (line o with the group at the same fraction of
-             * the block): a burst of a super-block's 36 lines x T at its
-             * first group read q4_K/q5_K/q2_K 15 GB/s cold, spread 25-28 */
-            if (c->cfg.prefetch && !tail)
-                for (int64_t o = 0; o < rp->group_block; o += 64)
-                    if (o * (p->block / G) / rp->group_block == g0 / G)
-                        tir_emit(c->f, b, TIR_PREFETCH, tir_t(TS_VOID, 1), c->ptr[p->uop->tensor],
-                                 iadd(c, b, blk[t], ci(c, b, o + c->cfg.prefetch)), -1, -1);
             if (!isub)
                 rowpack_factors(c, b, s, p, blk[t], sub, srow[t], TS, &mul[t], &add[t], &rel[t]);
             else { /* the group's integer sub-scale and sub-min */
@@ -2117,6 +2124,8 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
             for (int o = 0; o < outer_n; o++)
                 for (int i = 0; i < inner_n; i++) {
                     int st = F > 1 ? o : i, t = F > 1 ? i : o, step = (uo + 4 * st) / 4, f = step % F;
+                    if (j == 0 && c->cfg.prefetch && !tail)
+                        rowpack_prefetch(c, b, p, rp, blk[t], (g0 + 4 * st) / 4);
                     int bc = rowpack_bcast(c, b, s, p, kb, g0 + 4 * st, tail, E);
                     if (F > 1) {
                         int u = rowpack_field(c, b, s, p, blk[t], step);
