@@ -577,9 +577,9 @@ void tir_config_print(const tir_config *cfg, char *buf, size_t n)
         qk_buf_printf(&b, " repack=%d", cfg->repack);
     if (cfg->streams)
         qk_buf_printf(&b, " streams=%d", cfg->streams);
-    /* printed where it differs from what -1 (the default) settles to, so that
-     * the text parses back to the same code: a distance, or none with repack */
-    if (cfg->prefetch > 0 || (cfg->prefetch == 0 && cfg->repack))
+    /* printed once settled (tir_settle_config), 0 included, so that the text
+     * parses back to the same code whatever -1 would settle to */
+    if (cfg->prefetch >= 0)
         qk_buf_printf(&b, " prefetch=%d", cfg->prefetch);
     if (cfg->parallel[0])
         qk_buf_printf(&b, " parallel=%s", cfg->parallel);

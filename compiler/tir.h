@@ -186,7 +186,8 @@ typedef struct tir_config {
                         Part of the kernel's ABI: never chosen by the tuner */
     int streams;     /* CPU: runs of a thread's work items taken in turn (1, 2, 4,
                         8; tir_build.c grid_loop); 0: the builder's choice */
-    int prefetch;    /* CPU, row-interleaved weights: bytes ahead of each weight
+    int prefetch;    /* CPU, row-interleaved weights and popcount reductions of
+                        sign-bit weights: bytes ahead of each weight
                         line read that a software prefetch asks for (a multiple
                         of 64, at most 65536); 0: none; -1: the builder's
                         choice (tir_settle_config: TIR_PREFETCH_AUTO bytes on
@@ -352,8 +353,9 @@ void tir_apply_schedule(const kir_kernel *k, tir_config *cfg);
 #define TIR_PREFETCH_AUTO 4096
 /* Replaces the builder's choices that change the code and are not given
  * (prefetch = -1) by their values for kernel k on target t: TIR_PREFETCH_AUTO
- * on a CPU with repack when a quantized parameter has codes narrower than 8
- * bits, else none. So a configuration's printed text and its cache key name
+ * on a CPU when a quantized parameter has codes narrower than 8 bits and
+ * either repack is set or a parameter is a sign-bit string (a popcount
+ * reduction may read it; one that does not ignores the hint), else none. So a configuration's printed text and its cache key name
  * the code built. tir_build settles its copy too; callers that print or key
  * a configuration settle it first. */
 void tir_settle_config(const kir_kernel *k, const qk_target *t, tir_config *cfg);

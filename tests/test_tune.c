@@ -445,45 +445,57 @@ static void test_candidates(void)
     qkc_program_destroy(p);
 }
 
-/* prefetch = -1 (the default) settles to TIR_PREFETCH_AUTO with repack on
- * a CPU for weights with codes narrower than a byte, and to none otherwise
- * (8-bit codes, no repack, GPU); explicit values stay; a settled
- * configuration's text parses back (over the default) to the same settled
- * values, so a printed configuration names the code it built. */
+/* prefetch = -1 (the default) settles to TIR_PREFETCH_AUTO on a CPU for
+ * weights with codes narrower than a byte read row-interleaved (repack) or
+ * as sign-bit strings (popcount), and to none otherwise (8-bit codes, no
+ * repack, GPU); explicit values stay; a settled configuration's text
+ * parses back (over the default) to the same settled values, so a printed
+ * configuration names the code it built; the build has PREFETCH
+ * statements exactly when the value asks for them and it has a site. */
 static const char *const settle_src = LIBRARY "kernel g4(W: q4_0[N, K], x: f32[K]) -> y: f32[N] {\n"
                                               "  xq[k] = quantize(x[k], q8_0)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
                                               "kernel g8(W: q8_0[N, K], x: f32[K]) -> y: f32[N] {\n"
-                                              "  xq[k] = quantize(x[k], q8_0)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n";
+                                              "  xq[k] = quantize(x[k], q8_0)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
+                                              "kernel gb(W: xnor[N, K], x: f32[K]) -> y: f32[N] {\n"
+                                              "  xb[k] = quantize(x[k], xnor)\n  y[n] = sum(k) W[n, k] * xb[k]\n}\n"
+                                              "kernel gbf(W: xnor[N, K], x: f32[K]) -> y: f32[N] {\n"
+                                              "  y[n] = sum(k) W[n, k] * x[k]\n}\n";
 
 static void test_prefetch_settle(void)
 {
     static const struct {
         const char *kernel, *target, *config;
-        int want;
+        int want, sites; /* sites: PREFETCH statements the build has (1: some), -1: not built */
     } cases[] = {
-        {"g4", "x86-64-v4", "", 0},
-        {"g4", "x86-64-v4", "repack=1", TIR_PREFETCH_AUTO},
-        {"g4", "x86-64-v3", "repack=8", TIR_PREFETCH_AUTO},
-        {"g8", "x86-64-v4", "repack=1", 0},
-        {"g8", "x86-64-v4", "repack=1 prefetch=2048", 2048},
-        {"g4", "x86-64-v4", "repack=1 prefetch=0", 0},
-        {"g4", "x86-64-v4", "repack=4 prefetch=1024", 1024},
-        {"g4", "x86-64-v4", "prefetch=2048", 2048}, /* refused later by tir_build: no row-interleaved weights */
-        {"g4", "sm_90", "", 0},
+        {"g4", "x86-64-v4", "", 0, 0},
+        {"g4", "x86-64-v4", "repack=1", TIR_PREFETCH_AUTO, 1},
+        {"g4", "x86-64-v3", "repack=8", TIR_PREFETCH_AUTO, 1},
+        {"g8", "x86-64-v4", "repack=1", 0, 0},
+        {"g8", "x86-64-v4", "repack=1 prefetch=2048", 2048, 1},
+        {"g4", "x86-64-v4", "repack=1 prefetch=0", 0, 0},
+        {"g4", "x86-64-v4", "repack=4 prefetch=1024", 1024, 1},
+        {"g4", "x86-64-v4", "prefetch=2048", 2048, -1}, /* refused by tir_build: no site */
+        {"gb", "x86-64-v4", "", TIR_PREFETCH_AUTO, 1},   /* popcount of sign-bit rows */
+        {"gb", "x86-64-v4", "prefetch=0", 0, 0},
+        {"gbf", "x86-64-v4", "", TIR_PREFETCH_AUTO, 0},  /* no popcount: the hint goes unused */
+        {"g4", "sm_90", "", 0, -1},
     };
     qkc_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, settle_src, "settle.qk", &p), QKC_OK);
     const kir_program *kp = rt_program_kir(p);
-    CU_ASSERT_EQUAL_FATAL(kp->nkernels, 2);
+    CU_ASSERT_EQUAL_FATAL(kp->nkernels, 4);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const kir_kernel *k = kp->kernels[strcmp(kp->kernels[0]->name, cases[i].kernel) == 0 ? 0 : 1];
-        CU_ASSERT_STRING_EQUAL_FATAL(k->name, cases[i].kernel);
+        const kir_kernel *k = NULL;
+        for (int j = 0; j < kp->nkernels; j++)
+            if (strcmp(kp->kernels[j]->name, cases[i].kernel) == 0)
+                k = kp->kernels[j];
+        CU_ASSERT_PTR_NOT_NULL_FATAL(k);
         qk_target tg;
         CU_ASSERT_EQUAL_FATAL(qk_target_named(cases[i].target, &tg), 0);
         tir_config c, back;
         char err[256], text[256], again[256];
         tir_default_config(&tg, &c);
-        CU_ASSERT_EQUAL(c.prefetch, tg.kind == QK_TARGET_CPU ? -1 : 0);
+        CU_ASSERT_EQUAL(c.prefetch, -1);
         CU_ASSERT_EQUAL_FATAL(tir_config_parse(cases[i].config, &c, err, sizeof err), 0);
         tir_settle_config(k, &tg, &c);
         CU_ASSERT_EQUAL(c.prefetch, cases[i].want);
@@ -494,8 +506,25 @@ static void test_prefetch_settle(void)
         CU_ASSERT_EQUAL(back.prefetch, cases[i].want);
         tir_config_print(&back, again, sizeof again);
         CU_ASSERT_STRING_EQUAL(text, again);
-        if (cases[i].want == 0)
-            CU_ASSERT((strstr(text, "prefetch=0") != NULL) == (c.repack != 0));
+        char shown[32];
+        snprintf(shown, sizeof shown, " prefetch=%d", cases[i].want);
+        CU_ASSERT(strstr(text, shown) != NULL);
+        /* the build: PREFETCH statements exactly where the settled value asks
+         * for them and the kernel has a site; an explicit value without one
+         * is refused */
+        qk_arena *a = qk_arena_new();
+        tir_func *f = tir_build(a, k, &tg, &c, err, sizeof err);
+        if (cases[i].sites < 0 && tg.kind == QK_TARGET_CPU) {
+            CU_ASSERT_PTR_NULL(f);
+            CU_ASSERT(strstr(err, "software prefetch applies to") != NULL);
+        } else if (cases[i].sites >= 0) {
+            CU_ASSERT_PTR_NOT_NULL(f);
+            int n = 0;
+            for (int j = 0; f && j < f->nnodes; j++)
+                n += f->nodes[j].op == TIR_PREFETCH;
+            CU_ASSERT_EQUAL(n > 0, cases[i].sites);
+        }
+        qk_arena_free(a);
     }
     qkc_program_destroy(p);
 }
