@@ -190,8 +190,8 @@ typedef struct tir_config {
                         sign-bit weights: bytes ahead of each weight
                         line read that a software prefetch asks for (a multiple
                         of 64, at most 65536); 0: none; -1: the builder's
-                        choice (tir_settle_config: TIR_PREFETCH_AUTO bytes on
-                        CPUs where repack is set, else none) */
+                        choice, settled by tir_settle_config before the
+                        configuration is printed, keyed or built */
     char parallel[64]; /* name of the parallel index; "" = builder's choice */
     int ntiles;        /* per-index requests from the schedule block */
     struct {
@@ -355,9 +355,10 @@ void tir_apply_schedule(const kir_kernel *k, tir_config *cfg);
  * (prefetch = -1) by their values for kernel k on target t: TIR_PREFETCH_AUTO
  * on a CPU when a quantized parameter has codes narrower than 8 bits and
  * either repack is set or a parameter is a sign-bit string (a popcount
- * reduction may read it; one that does not ignores the hint), else none. So a configuration's printed text and its cache key name
- * the code built. tir_build settles its copy too; callers that print or key
- * a configuration settle it first. */
+ * reduction may read it; one that does not ignores the hint), else none.
+ * So a configuration's printed text and its cache key name the code
+ * built. tir_build and tune_candidates settle their configurations;
+ * other callers that print or key a configuration settle it first. */
 void tir_settle_config(const kir_kernel *k, const qk_target *t, tir_config *cfg);
 /* Lowers one kernel. Returns NULL with a message in err when the kernel
  * cannot be lowered (never for a kernel that passed sema and kir_verify,

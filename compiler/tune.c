@@ -934,8 +934,8 @@ static int distinct_code(const kir_kernel *k, const qk_target *t, const tune_lis
     return n;
 }
 
-int tune_candidates(const kir_kernel *k, const qk_target *t, const tir_config *base, const int64_t *dims, int threads,
-                    const tune_limits *lim, tune_cand *out, int max)
+static int candidates(const kir_kernel *k, const qk_target *t, const tir_config *base, const int64_t *dims,
+                      int threads, const tune_limits *lim, tune_cand *out, int max)
 {
     if (max < 1)
         return 0;
@@ -966,6 +966,18 @@ int tune_candidates(const kir_kernel *k, const qk_target *t, const tir_config *b
         out[0].model_s = tune_model(k, t, base, dims, threads, lim);
         n = 1;
     }
+    return n;
+}
+
+/* The candidates with the builder's choices settled (tir_settle_config),
+ * so that their printed text -- a tuning record's configuration -- is the
+ * text of the kernel that a later compile from the record builds. */
+int tune_candidates(const kir_kernel *k, const qk_target *t, const tir_config *base, const int64_t *dims, int threads,
+                    const tune_limits *lim, tune_cand *out, int max)
+{
+    int n = candidates(k, t, base, dims, threads, lim, out, max);
+    for (int i = 0; i < n; i++)
+        tir_settle_config(k, t, &out[i].cfg);
     return n;
 }
 

@@ -17,6 +17,11 @@ check "tune prints the rank correlation and the winner" \
   'grep -q "rank correlation\|too few candidates" "$TMP/out" && grep -q "^winner: lanes=" "$TMP/out"'
 check "tune: every candidate matched the reference" '! grep -q FAIL "$TMP/out" && grep -q " ok " "$TMP/out"'
 check "a new context picks the stored winner (tuning-db)" 'grep -q "origin: tuning-db (exact shape)" "$TMP/out"'
+# the database held only this run's records: the follow-up's configuration
+# is the winner's, to the letter (settled values such as prefetch included)
+check "the follow-up's configuration is the winner's text" \
+  '[ "$(sed -n "s/^winner: //p" "$TMP/out")" = "$(grep -A1 "^follow-up:" "$TMP/out" | sed -n "2s/^  //p")" ] &&
+   ! grep -q "not this run.s winner" "$TMP/out"'
 check "tune stored records" 'grep -q "stored [1-9][0-9]* records\? in $TMP/tune.db" "$TMP/out"'
 
 "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=200,K=300 --top 2 --reps 3 --threads 1 --json \
