@@ -548,8 +548,8 @@ static qkc_status repack_args(const qkc_kernel *k, int param, int64_t rows, int6
 
 qkc_status qkc_kernel_repacked_size(const qkc_kernel *k, int param, int64_t rows, int64_t cols, size_t *bytes)
 {
-    const qk_format *f;
-    int R;
+    const qk_format *f = NULL; /* set on QKC_OK (the initializers quiet -O3 warnings) */
+    int R = 0;
     qkc_status st = repack_args(k, param, rows, cols, &f, &R);
     if (st != QKC_OK)
         return st;
@@ -562,8 +562,8 @@ qkc_status qkc_kernel_repacked_size(const qkc_kernel *k, int param, int64_t rows
 static qkc_status repack_io(const qkc_kernel *k, int param, const void *src, size_t src_bytes, int64_t rows,
                             int64_t cols, void *dst, size_t dst_bytes, int to_rp)
 {
-    const qk_format *f;
-    int R;
+    const qk_format *f = NULL; /* set on QKC_OK (the initializers quiet -O3 warnings) */
+    int R = 0;
     qkc_status st = repack_args(k, param, rows, cols, &f, &R);
     if (st != QKC_OK)
         return st;

@@ -72,7 +72,7 @@ static qkc_status check_book(const qkc_program *p, const qk_format *f, const qkc
 qkc_status qkc_pack_ex(const qkc_program *p, const char *format, const float *src, int64_t rows, int64_t cols,
                        void *dst, size_t dst_bytes, const qkc_pack_options *opts)
 {
-    const qk_format *f;
+    const qk_format *f = NULL; /* set on QKC_OK (the initializer quiets -O3 warnings) */
     size_t need = 0;
     const void *book;
     qkc_status st = lookup(p, format, rows, cols, &f, &need);
@@ -101,7 +101,7 @@ qkc_status qkc_pack(const qkc_program *p, const char *format, const float *src, 
 qkc_status qkc_unpack_ex(const qkc_program *p, const char *format, const void *src, size_t src_bytes, int64_t rows,
                          int64_t cols, float *dst, const qkc_pack_options *opts)
 {
-    const qk_format *f;
+    const qk_format *f = NULL; /* set on QKC_OK (the initializer quiets -O3 warnings) */
     size_t need = 0;
     const void *book;
     qkc_status st = lookup(p, format, rows, cols, &f, &need);
@@ -127,7 +127,7 @@ qkc_status qkc_unpack(const qkc_program *p, const char *format, const void *src,
 
 qkc_status qkc_format_codebook(const qkc_program *p, const char *format, size_t *elems, qkc_dtype *dtype)
 {
-    const qk_format *f;
+    const qk_format *f = NULL; /* set on QKC_OK (the initializer quiets -O3 warnings) */
     size_t need = 0;
     if (!elems || !dtype)
         return rt_fail(p ? p->ctx : NULL, QKC_ERR_INVALID_ARG, "qkc_format_codebook: NULL output");
