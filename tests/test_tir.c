@@ -47,7 +47,7 @@ static void test_print_golden(void)
     tir_print(f, &out);
     const char *want =
         "func tiny(x: const ptr<f32>, y: ptr<f32>, begin: i64, end: i64)\n"
-        "  # config: lanes=1 tile_par=1 tile_inner=1 unroll=1 idot=0 idot_bytes=0 kblocks=0\n"
+        "  # config: lanes=1 tile_par=1 tile_inner=1 unroll=1 idot=0 idot_bytes=0 kblocks=0 prefetch=0\n"
         "{\n"
         "  %x: ptr = arg 0\n"
         "  %y: ptr = arg 1\n"
