@@ -2126,50 +2126,65 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                 add[t] = mdot ? -1 : rowpack_num_bits(c, b, s, p, blk[t], QK_FIELD_SUBMIN, sub, fu->submin_num);
             }
         }
-        for (int j = 0; j < npts; j++) {
-            bind_point(c, s, &pts[j]);
-            int dot[MAX_POINTS][8], F = rowpack_fields(s, p), w = s->rp.parts[0].w, np = p->img.planes;
-            for (int t = 0; t < T; t++)
-                for (int f = 0; f < 8; f++)
-                    dot[t][f] = -1;
-            /* codes in place: step by step over the groups (measured faster);
-             * else group by group (q5_0 measured faster) */
-            int outer_n = F > 1 ? G / 4 : T, inner_n = F > 1 ? T : G / 4;
-            for (int o = 0; o < outer_n; o++)
-                for (int i = 0; i < inner_n; i++) {
-                    int st = F > 1 ? o : i, t = F > 1 ? i : o, step = (uo + 4 * st) / 4, f = step % F;
-                    if (j == 0 && c->cfg.prefetch && !tail)
+        /* the dots of every row of the work item and every point: step by
+         * step, each step's decoded codes feeding the points one after the
+         * other (independent accumulators next to each other, and one
+         * step's codes live instead of a whole group's) */
+        int dot[MAX_POINTS][8], F = rowpack_fields(s, p), w = s->rp.parts[0].w, np = p->img.planes;
+        for (int i = 0; i < T * npts; i++)
+            for (int f = 0; f < 8; f++)
+                dot[i][f] = -1;
+        /* codes in place, or several points: step by step over the groups
+         * (measured faster), each step's codes of every group decoded,
+         * then each point's operand bytes broadcast once and fed to every
+         * group; else (one point) group by group (q5_0 measured faster) */
+        int sm = F > 1 || npts > 1, nt = sm ? T : 1;
+        int outer_n = sm ? G / 4 : T, inner_n = sm ? T : G / 4, nu = F > 1 ? 1 : np;
+        for (int o = 0; o < outer_n; o++)
+            for (int i0 = 0; i0 < inner_n; i0 += nt) {
+                int u[MAX_POINTS][8], st = sm ? o : i0, step = (uo + 4 * st) / 4, f = step % F;
+                for (int t = sm ? 0 : o; t < (sm ? T : o + 1); t++) {
+                    if (c->cfg.prefetch && !tail)
                         rowpack_prefetch(c, b, p, rp, blk[t], (g0 + 4 * st) / 4);
-                    int bc = rowpack_bcast(c, b, s, p, kb, g0 + 4 * st, tail, E);
                     if (F > 1) {
-                        int u = rowpack_field(c, b, s, p, blk[t], step);
-                        dot[t][f] = dot4(c, b, p, u, bc, dot[t][f] < 0 ? cis(c, b, TS_I32, R, 0) : dot[t][f]);
+                        u[t][0] = rowpack_field(c, b, s, p, blk[t], step);
                         continue;
                     }
                     int r = rowpack_codes(c, b, s, p, blk[t], step);
                     for (int q = 0; q < np; q++) { /* one dot per byte of the image */
                         tdec_image iq = tdec_image_plane(&p->img, q);
-                        int u = tdec_image_apply(c->f, b, &iq, r);
-                        dot[t][q] = dot4(c, b, p, u, bc, dot[t][q] < 0 ? cis(c, b, TS_I32, R, 0) : dot[t][q]);
+                        u[t][q] = tdec_image_apply(c->f, b, &iq, r);
                     }
                 }
+                for (int j = 0; j < npts; j++) {
+                    bind_point(c, s, &pts[j]);
+                    int bc = rowpack_bcast(c, b, s, p, kb, g0 + 4 * st, tail, E);
+                    for (int t = sm ? 0 : o; t < (sm ? T : o + 1); t++)
+                        for (int q = 0; q < nu; q++) {
+                            int *d = &dot[t * npts + j][F > 1 ? f : q];
+                            *d = dot4(c, b, p, u[t][q], bc, *d < 0 ? cis(c, b, TS_I32, R, 0) : *d);
+                        }
+                }
+            }
+        for (int j = 0; j < npts; j++) {
+            bind_point(c, s, &pts[j]);
             for (int t = 0; t < T; t++) {
-                int d = -1;
+                int d = -1, *dt = dot[t * npts + j];
                 for (int f = 0; f < F; f++)
-                    if (dot[t][f] >= 0) {
-                        int x = f ? emit2(c, b, TIR_SAR, dot[t][f], cis(c, b, TS_I32, R, w * f)) : dot[t][f];
+                    if (dt[f] >= 0) {
+                        int x = f ? emit2(c, b, TIR_SAR, dt[f], cis(c, b, TS_I32, R, w * f)) : dt[f];
                         d = d < 0 ? x : iadd(c, b, d, x);
                     }
                 for (int q = 1; q < np && p->icomb; q++) /* byte q's dot counts 256^q */
-                    d = iadd(c, b, d, emit2(c, b, TIR_SHL, dot[t][q], cis(c, b, TS_I32, R, 8 * q)));
+                    d = iadd(c, b, d, emit2(c, b, TIR_SHL, dt[q], cis(c, b, TS_I32, R, 8 * q)));
                 if (p->fold) /* value = mul (u + off): the dot of (u + off) and s */
                     d = iadd(c, b, d, splat(c, b, imul(c, b, ssum[j], cis(c, b, TS_I32, 1, p->img.off)), R));
-                dot[t][0] = d;
+                dt[0] = d;
             }
             for (int t = 0; t < T; t++) {
                 int i = t * npts + j;
                 if (isub) { /* iacc += dot * subscale; macc += sum(s) * submin */
-                    var_add(c, b, iacc[i], imul(c, b, dot[t][0], mul[t]));
+                    var_add(c, b, iacc[i], imul(c, b, dot[i][0], mul[t]));
                     if (macc[i] >= 0 && mdot)
                         gsum[g0 / G][j] = ssum[j];
                     else if (macc[i] >= 0) {
@@ -2179,12 +2194,12 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                     continue;
                 }
                 if (add[t] >= 0) /* + sum(s) * add */
-                    acc_fma_sum(c, b, acc[i], dot[t][0], ssum[j], add[t], mul[t], sc[j], rel[t]);
+                    acc_fma_sum(c, b, acc[i], dot[i][0], ssum[j], add[t], mul[t], sc[j], rel[t]);
                 else
-                    acc_fma(c, b, acc[i], dot[t][0], mul[t], sc[j]);
+                    acc_fma(c, b, acc[i], dot[i][0], mul[t], sc[j]);
                 for (int q = 1; q < np && !p->icomb; q++) { /* byte q's dot in f32: times 256^q */
                     int mq = mul_vec(c, b, mul[t], cf(c, b, lanes_of(c, mul[t]), ldexp(1.0, 8 * q)));
-                    acc_fma(c, b, acc[i], dot[t][q], mq, sc[j]);
+                    acc_fma(c, b, acc[i], dot[i][q], mq, sc[j]);
                 }
             }
         }
