@@ -911,8 +911,8 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
             (fu->sp_n && cb % fu->sp_m)) /* N:M: chunks of whole groups (tdec_codes_u8) */
             continue;
         int mode = dot_mode(c->t);
-        if (mode == TIR_DOT_SS) /* u as signed bytes: may move 128 into the offset */
-            tdec_image_signed(fu, &img);
+        if (mode == TIR_DOT_SS && !tdec_image_signed(fu, &img)) /* u as signed bytes: may move 128 into the offset */
+            continue;
         *p = (plan){.vec = 1, .lanes = cb / 4, .block = B, .items = B, .nquant = 2, .idot = 1, .uop = u, .sop = s,
                     .img = img, .cb = cb, .group = G, .dot_mode = mode};
         p->sums_s = img.off != 0 || fu->zero != QK_ZERO_NONE || fu->min_num != QK_NUM_NONE;

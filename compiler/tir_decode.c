@@ -1250,9 +1250,11 @@ static int image_max(const qk_format *f, const tdec_image *img)
     }
 }
 
-/* tdec_image_signed for each byte of an image of several planes. */
-static void planes_signed(tdec_image *img)
+/* tdec_image_signed for each byte of an image of several planes; 0 when
+ * the offset would leave an int (a top plane of four flipped). */
+static int planes_signed(tdec_image *img)
 {
+    int64_t off = img->off;
     for (int p = 0; p < img->planes; p++) {
         uint8_t *t = p ? img->hi[p - 1] : img->lut;
         int m = 0;
@@ -1262,18 +1264,20 @@ static void planes_signed(tdec_image *img)
             continue;
         for (int i = 0; i < img->nlut; i++)
             t[i] ^= 0x80;
-        img->off += 128 << 8 * p;
+        off += (int64_t)128 << 8 * p;
     }
+    if (off > INT_MAX || off < INT_MIN)
+        return 0;
+    img->off = (int)off;
+    return 1;
 }
 
-void tdec_image_signed(const qk_format *f, tdec_image *img)
+int tdec_image_signed(const qk_format *f, tdec_image *img)
 {
-    if (img->planes > 1) {
-        planes_signed(img);
-        return;
-    }
+    if (img->planes > 1)
+        return planes_signed(img);
     if (image_max(f, img) < 128)
-        return;
+        return 1;
     /* ADD: r + c + 128 = (r + c) ^ 0x80 mod 256; XOR and SEL1 flip the
      * top bit of their constants */
     img->c ^= 0x80;
@@ -1282,6 +1286,7 @@ void tdec_image_signed(const qk_format *f, tdec_image *img)
     for (int i = 0; img->kind == TDEC_IMG_LUT && i < img->nlut; i++)
         img->lut[i] ^= 0x80;
     img->off += 128;
+    return 1;
 }
 
 int tdec_is_s8(const qk_format *f)

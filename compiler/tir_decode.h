@@ -98,7 +98,7 @@ int tdec_element(tir_func *f, int b, const tdec_src *s, int k);
  * fold the image scale, the offset, zero points, block/sub-block scales,
  * mins and the tensor scale. */
 typedef enum { TDEC_IMG_ADD, TDEC_IMG_XOR, TDEC_IMG_SEL1, TDEC_IMG_LUT } tdec_img_kind;
-#define TDEC_PLANES 3 /* bytes of the widest LUT image */
+#define TDEC_PLANES 4 /* bytes of the widest LUT image */
 typedef struct tdec_image {
     int kind;         /* ADD: u = r + c (mod 256); XOR: u = r ^ c; SEL1: u = r ? c1 : c;
                          LUT: u = lut[r] (one TIR_LUT byte permute) */
@@ -121,7 +121,7 @@ typedef struct tdec_image {
  * entries, allowed only when 2^bits <= lut_max (what the target permutes
  * in one or two instructions; 0: none). With planes > 1 (at most
  * TDEC_PLANES), integers spanning up to 256^planes take a LUT image of
- * that many bytes (e3m2: 2, e4m3: 3); planes = 1 refuses them. */
+ * that many bytes (e3m2: 2, e4m3: 3, nf4: 4); planes = 1 refuses them. */
 int tdec_int_image(const qk_format *f, int lut_max, int planes, tdec_image *img);
 /* Byte p (0 .. img->planes - 1) of a LUT image as a one-byte image of its
  * own: u_p = byte p of u, off 0 but for byte 0 (which keeps img->off). */
@@ -129,8 +129,9 @@ tdec_image tdec_image_plane(const tdec_image *img, int p);
 /* Makes f's image one whose u is read as a signed byte (the first operand
  * of a signed x signed DOT4): unchanged when every u is below 128, else
  * u' = u ^ 0x80 = u - 128 and off += 128 (the caller's sum(s) term then
- * carries the 128); each plane of a wider image alike, off += 128 * 256^p. */
-void tdec_image_signed(const qk_format *f, tdec_image *img);
+ * carries the 128); each plane of a wider image alike, off += 128 * 256^p.
+ * 0 (img then unusable) when that offset leaves an int. */
+int tdec_image_signed(const qk_format *f, tdec_image *img);
 /* 1 if the codes are raw signed bytes (int8, no zero, no min, scale
  * factorable): the signed operand of DOT4, whose value is tdec_scale * r. */
 int tdec_is_s8(const qk_format *f);

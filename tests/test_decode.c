@@ -1154,6 +1154,51 @@ static void test_cuda_host_run(void)
     qk_arena_free(a);
 }
 
+/* Integer images of tables (tdec_int_image): every code's u, read from
+ * its byte planes, times scale_img plus the offset gives the code's f32
+ * value exactly. nf4's f32 values are integers times 2^-27 spanning 2^28:
+ * four planes, none with three; a span past 2^32 has none; a signed
+ * (dot4.ss) image whose flipped top plane would move the offset past an
+ * int is refused. */
+static void test_int_images(void)
+{
+    qk_format nf4 = table_fmt(4, nf4_table, 64, QK_NUM_F16);
+    tdec_image img;
+    CU_ASSERT(!tdec_int_image(&nf4, 256, 3, &img));
+    CU_ASSERT_FATAL(tdec_int_image(&nf4, 256, TDEC_PLANES, &img));
+    CU_ASSERT_EQUAL(img.kind, TDEC_IMG_LUT);
+    CU_ASSERT_EQUAL(img.planes, 4);
+    CU_ASSERT_EQUAL(img.scale_img, ldexp(1.0, -27));
+    int exact = 0;
+    for (int c = 0; c < 16; c++) {
+        double u = 0;
+        for (int p = 0; p < img.planes; p++)
+            u += ldexp(p ? img.hi[p - 1][c] : img.lut[c], 8 * p);
+        exact += img.scale_img * (u + img.off) == (float)nf4_table[c];
+    }
+    CU_ASSERT_EQUAL(exact, 16);
+    /* read as signed bytes (dot4.ss): the same values */
+    CU_ASSERT_FATAL(tdec_image_signed(&nf4, &img));
+    exact = 0;
+    for (int c = 0; c < 16; c++) {
+        double u = 0;
+        for (int p = 0; p < img.planes; p++)
+            u += ldexp((int8_t)(p ? img.hi[p - 1][c] : img.lut[c]), 8 * p);
+        exact += img.scale_img * (u + img.off) == (float)nf4_table[c];
+    }
+    CU_ASSERT_EQUAL(exact, 16);
+    /* u up to 3 * 2^30, offset 0: four planes, the top one reaching 192;
+     * flipping every plane adds 128 * (1 + 256 + 256^2 + 256^3) > 2^31 */
+    static const double wide[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 3221225472.0};
+    qk_format fw = table_fmt(4, wide, 32, QK_NUM_F16);
+    CU_ASSERT_FATAL(tdec_int_image(&fw, 256, TDEC_PLANES, &img));
+    CU_ASSERT_EQUAL(img.planes, 4);
+    CU_ASSERT(!tdec_image_signed(&fw, &img));
+    static const double wider[16] = {-4294967296.0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 4294967296.0};
+    qk_format fx = table_fmt(4, wider, 32, QK_NUM_F16);
+    CU_ASSERT(!tdec_int_image(&fx, 256, TDEC_PLANES, &img));
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -1161,6 +1206,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("decode", NULL, NULL);
     CU_add_test(s, "new ops: verifier, LLVM, CUDA text", test_new_ops);
     CU_add_test(s, "decode of every format vs qk_format_get", test_decode_formats);
+    CU_add_test(s, "integer images of tables: planes, exactness, signed", test_int_images);
     CU_add_test(s, "encode vs qk_format_pack", test_encode_formats);
     CU_add_test(s, "CUDA C of one lane, run on the host", test_cuda_host_run);
     CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -609,7 +609,8 @@ static void test_int_subscales(void)
  * their image. wide2 (two bytes; the bytes' dots and the offset summed in
  * i32), wide3 (three bytes, offset -70000, blocks of 256: each byte's dot
  * scaled in f32, the offset's sum(s) term in f32) and wide3p (three bytes,
- * no offset, blocks of 32), in the format's own layout (three chunk
+ * no offset, blocks of 32) and wide4 (four bytes: integers times 2^-2
+ * spanning 2^30, as nf4's span 2^28), in the format's own layout (three chunk
  * widths) and row-interleaved (4, 8, 16 rows), GEMV with q8_0 and
  * quantize()d blocks of 256, on N = 37 and a ragged K, against the
  * reference; each must lower to DOT4. */
@@ -622,8 +623,10 @@ static void test_wide_images(void)
         " 65535, 65536, 90000]; block = 256; scale = f32 }\n"
         "format wide3p { code = table [0, 1, 2, 255, 256, 257, 1000, 4096, 65535, 65536, 65537, 100000, 131071,"
         " 150000, 199999, 200000]; block = 32; scale = f16 }\n"
+        "format wide4 { code = table [-20000000, -16777218, -65537, -1, -0.25, 0, 0.5, 1, 3, 255, 65536, 16777218,"
+        " 100000000, 200000000, 250000000, 268435456]; block = 64; scale = f16 }\n"
         "format xb { code = int8; block = 256; scale = f32 }\n";
-    static const char *const names[] = {"wide2", "wide3", "wide3p"};
+    static const char *const names[] = {"wide2", "wide3", "wide3p", "wide4"};
     static const char *const configs[] = {"idot_bytes=16 kblocks=1 tile_par=1", "idot_bytes=32 kblocks=4 tile_par=4",
                                           "idot_bytes=64 kblocks=2 tile_par=8 tile_inner=2", "repack=4 tile_inner=1",
                                           "repack=8 tile_inner=2", "repack=16 tile_inner=4"};
@@ -632,7 +635,7 @@ static void test_wide_images(void)
     CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);
     int failed = 0, ran = 0;
     printf("\n ");
-    for (int f = 0; f < 3; f++) {
+    for (int f = 0; f < 4; f++) {
         char src[2048], why[1024];
         snprintf(src, sizeof src,
                  "import \"%s/ggml.qk\"\n%s"
@@ -661,7 +664,7 @@ static void test_wide_images(void)
     }
     printf(" %d kernels vs the reference\n", ran);
     qkc_ctx_destroy(ctx);
-    CU_ASSERT(ran >= 30);
+    CU_ASSERT(ran >= 40);
     CU_ASSERT_EQUAL(failed, 0);
 }
 
