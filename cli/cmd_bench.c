@@ -63,6 +63,9 @@ typedef struct bench_run {
     const char *level; /* what ratio_bw compares with: "DRAM", "L3", "L2" */
     int scaled;        /* the bandwidth limit was scaled from the all-threads figure */
     const char *config;
+    /* --baseline read (cold): the weights' bytes streamed by the probe's
+     * read loop on as many threads, one pass after each repetition */
+    double read_median_s, read_bytes, read_gbps, ratio_read;
 } bench_run;
 
 typedef struct bench_sgemm {
@@ -76,7 +79,7 @@ typedef struct bench {
     int threads[BENCH_MAX_THREADS], nthreads, max_threads;
     int64_t reps; /* 0: enough for ~1 s */
     int cold, hot, json, check, overhead, compile_only;
-    const char *baseline; /* "none", "ref", "sgemm" */
+    const char *baseline; /* "none", "ref", "sgemm", "read" */
     /* the program and one kernel handle per thread count */
     qkc_ctx *ctx;
     qkc_program *p;
@@ -175,7 +178,7 @@ static int parse_choice(const cli_cmd *cmd, const char *opt, const char *v, cons
 static int parse_opts(bench *b, const cli_cmd *cmd, const cli_args *a)
 {
     static const char *const modes[] = {"cold", "hot", "both", NULL};
-    static const char *const baselines[] = {"none", "ref", "sgemm", NULL};
+    static const char *const baselines[] = {"none", "ref", "sgemm", "read", NULL};
     const char *v;
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     b->cores = nc < 1 ? 1 : nc > 1024 ? 1024 : (int)nc;
@@ -607,6 +610,8 @@ static int make_copies(bench *b)
     int64_t l3 = b->host.l3 > 0 ? b->host.l3 : 32 << 20;
     double want = ceil(3.0 * (double)l3 / fmax(b->set_bytes, 1)) + 1;
     int copies = !b->cold ? 1 : want < 2 ? 2 : want > BENCH_MAX_COPIES ? BENCH_MAX_COPIES : (int)want;
+    if (b->cold && strcmp(b->baseline, "read") == 0 && copies < 4) /* the read pass takes the copy half a turn ahead */
+        copies = 4;
     if (b->gpu) { /* one host set; the copies for cold runs are made on the device, beyond 3 x its L2 */
         int64_t l2 = b->dev.l2 > 0 ? b->dev.l2 : 50 << 20;
         double dev = fmin(ceil(3.0 * (double)l2 / fmax(b->set_bytes, 1)), BENCH_GPU_MAX_BYTES / fmax(b->set_bytes, 1));
@@ -656,6 +661,11 @@ static void figures(const bench *b, bench_run *r)
     r->gbps_in = b->input_bytes / t / 1e9;
     r->gops = 2 * prod_dims(b, b->dims) / t / 1e9;
     ratios(b, r);
+    r->read_gbps = r->ratio_read = NAN;
+    if (r->read_median_s > 0 && r->read_bytes > 0) {
+        r->read_gbps = r->read_bytes / r->read_median_s / 1e9;
+        r->ratio_read = (b->weight_bytes > 0 ? r->gbps_w : r->gbps_in) / r->read_gbps;
+    }
 }
 
 /* Device times of tm->reps launches on the device copies of sets[0]. */
@@ -693,8 +703,42 @@ static int measure_gpu(bench *b, int cold, bench_run *r)
     return 0;
 }
 
+/* --baseline read: one pass of the probe's read loop over the packed
+ * parameters of s (every input when none is packed), each split into t
+ * parts of whole 512 bytes, part i on thread i. Seconds (summed over the
+ * tensors) and the bytes read, or -1 after an error. */
+static double read_pass(const bench *b, const bench_set *s, int t, double *bytes)
+{
+    void *parts[BENCH_MAX_THREADS];
+    double total = 0;
+    *bytes = 0;
+    for (int i = 0; i < b->n; i++) {
+        int packed = b->info[i].dtype == QKC_PACKED;
+        if (b->info[i].is_result || (b->weight_bytes > 0 && !packed))
+            continue;
+        uintptr_t p0 = ((uintptr_t)s->t[i].data + 63) / 64 * 64;
+        size_t skip = p0 - (uintptr_t)s->t[i].data;
+        size_t each = s->bytes[i] > skip ? (s->bytes[i] - skip) / (size_t)t / 512 * 512 : 0;
+        if (each == 0)
+            continue;
+        for (int k = 0; k < t; k++)
+            parts[k] = (char *)p0 + (size_t)k * each;
+        char err[256];
+        double got = 0, sec = qk_probe_read_pass(parts, t, each, &got, err, sizeof err);
+        if (sec < 0)
+            return cli_error("read baseline: %s", err), -1;
+        total += sec;
+        *bytes += got;
+    }
+    return total;
+}
+
 /* Warm-up (a pass over the copies), then the timed repetitions, each on
- * the next copy (cold) or the same one (hot). */
+ * the next copy (cold) or the same one (hot). With --baseline read, cold:
+ * after each repetition a read pass over the copy half a turn ahead (as
+ * cold as the kernel's: the other copies were read in between), so the
+ * kernel and the memory system's plain read rate are measured in the same
+ * seconds, under the same load from the host's other tenants. */
 static int measure(bench *b, int ti, int cold, bench_run *r)
 {
     if (b->gpu)
@@ -709,20 +753,29 @@ static int measure(bench *b, int ti, int cold, bench_run *r)
     }
     int64_t reps = b->reps ? b->reps : once > 0 ? (int64_t)(1.0 / once) : 100000;
     reps = b->reps ? reps : reps < 5 ? 5 : reps > 100000 ? 100000 : reps;
-    double *ts = malloc((size_t)reps * sizeof *ts);
-    if (!ts)
-        return cli_error("out of memory");
+    int rd = cold && strcmp(b->baseline, "read") == 0;
+    double *ts = malloc((size_t)reps * sizeof *ts), *rs = rd ? malloc((size_t)reps * sizeof *rs) : NULL, rbytes = 0;
+    if (!ts || (rd && !rs))
+        return free(ts), free(rs), cli_error("out of memory");
     for (int64_t i = 0; i < reps; i++) {
         bench_set *s = &b->sets[i % ncopies];
         double t0 = cli_now();
         if (launch(b, b->k[ti], s, t))
-            return free(ts), 1;
+            return free(ts), free(rs), 1;
         ts[i] = cli_now() - t0;
+        if (rd && (rs[i] = read_pass(b, &b->sets[(i + ncopies / 2) % ncopies], t, &rbytes)) < 0)
+            return free(ts), free(rs), 1;
     }
     qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
     *r = (bench_run){.mode = cold ? "cold" : "hot", .threads = t, .reps = reps, .median_s = ts[reps / 2],
                      .min_s = ts[0]};
+    if (rd) {
+        qsort(rs, (size_t)reps, sizeof *rs, cmp_double);
+        r->read_median_s = rs[reps / 2];
+        r->read_bytes = rbytes;
+    }
     free(ts);
+    free(rs);
     qkc_kernel_config(b->k[ti], &r->config, NULL);
     figures(b, r);
     return 0;
@@ -745,6 +798,14 @@ static void print_run(const bench *b, const bench_run *r)
     snprintf(lvl, sizeof lvl, "%s %s%s", bw, r->level, r->scaled ? "*" : "");
     say(b, "%-5s %7d %7lld %11.4f %11.4f %9.2f %9.2f %9.2f  %-13s %9s %9s\n", r->mode, r->threads, (long long)r->reps,
         r->median_s * 1e3, r->min_s * 1e3, r->gbps_w, r->gbps_in, r->gops, lvl, i8, f32);
+    if (!isnan(r->read_gbps))
+        say(b, "      baseline read (the same bytes, cold, %d thread%s, one pass after each repetition): median %.4f ms, "
+               "%.2f GB/s; kernel / read = %.1f%%\n",
+            r->threads, r->threads > 1 ? "s" : "", r->read_median_s * 1e3, r->read_gbps, 100 * r->ratio_read);
+    else if (strcmp(b->baseline, "read") == 0 && strcmp(r->mode, "cold") == 0)
+        say(b, "      baseline read skipped: %s\n",
+            b->gpu ? "a CPU baseline (the GPU's limit is its probe's copy bandwidth)"
+                   : "the weights hold fewer than 512 bytes per thread");
 }
 
 static int run_timing(bench *b)
@@ -1266,6 +1327,10 @@ static void json_run(const bench *b, const bench_run *r)
     jnum(r->ratio_f32);
     printf(", \"config\": ");
     cli_json_str(stdout, r->config);
+    printf(", \"read_gbps\": ");
+    jnum(r->read_gbps);
+    printf(", \"ratio_read\": ");
+    jnum(r->ratio_read);
     printf("}");
 }
 
@@ -1298,7 +1363,9 @@ static void json_baseline(const bench *b)
             printf("}");
         }
         printf("]}");
-    } else
+    } else if (strcmp(b->baseline, "read") == 0)
+        printf("{\"kind\": \"read\"}");
+    else
         printf("null");
 }
 
@@ -1480,6 +1547,10 @@ const cli_cmd cli_cmd_bench = {
         "--baseline ref times the reference interpreter on the check shape against the kernel on 1 thread\n"
         "(it runs the check even with --no-check);\n"
         "--baseline sgemm times f32 C = A . B^T from OpenBLAS (kernels with dims M, N, K) at each thread count.\n"
+        "--baseline read (CPU, cold mode): after each repetition, one pass of the probe's read loop over the same\n"
+        "weight bytes (another cold copy, split over as many threads), and kernel / read as a share: the\n"
+        "memory system's plain read rate measured in the same seconds as the kernel, a ratio the host's other\n"
+        "tenants move far less than the ratio to the stored probe. json: runs[].read_gbps, ratio_read.\n"
         "--overhead measures qkc_launch against a direct call of the raw entry point at a tiny shape, and\n"
         "the compile latency (cold JIT, then disk-cache hit) in fresh contexts on a temporary cache;\n"
         "--compile measures only that and runs nothing (so it needs no device: GPU code is compiled by NVRTC).\n"
@@ -1490,7 +1561,8 @@ const cli_cmd cli_cmd_bench = {
              {"threads", 'j', "T,T,...", "thread counts to time", "1,<cores>"},
              {"reps", 'r', "R", "timed repetitions per mode and thread count", "enough for ~1 s, at least 5"},
              {"mode", 'm', "MODE", "cold, hot or both", "both"},
-             {"baseline", 'b', "B", "none, ref (reference interpreter) or sgemm (OpenBLAS f32)", "none"},
+             {"baseline", 'b', "B", "none, ref (reference interpreter), sgemm (OpenBLAS f32) or read (same-run DRAM read)",
+              "none"},
              {"config", 'c', "TEXT", "explicit configuration, e.g. \"tile_par=4 unroll=2\"", "tuning db/model"},
              {"target", 't', "T", "host, x86-64-v3, x86-64-v4, sm_80, sm_90 (aarch64 targets: emit/build only)", "host"},
              {"db", 0, "PATH", "tuning database (configurations and the probe)", "$QKC_TUNE_DB or ~/.cache/qkc/tune.db"},

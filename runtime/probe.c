@@ -353,7 +353,7 @@ struct probe_job {
     probe_compute_fn fn;  /* a compute job */
     probe_read_fn read;
     /* while it runs */
-    int64_t units;        /* work of one repetition, set by thread 0 */
+    int64_t units;        /* work of one repetition, set by thread 0 (preset: not calibrated) */
     int done;             /* repetitions run, set by thread 0 */
     char stop[PROBE_MAX_REPS + 1]; /* thread 0's decision before repetition r */
     atomic_int gate;      /* 0 wait, 1 go, -1 abort */
@@ -434,7 +434,7 @@ static void *job_thread(void *arg)
         j->bufs->touched[w->idx] = 1;
     }
     job_barrier(j);
-    if (w->idx == 0)
+    if (w->idx == 0 && j->units <= 0)
         j->units = job_calibrate(w);
     job_barrier(j);
     job_thread_reps(w);
@@ -523,6 +523,31 @@ static double measure_read(const probe_plan *pl, probe_bufs *b, int n, char *err
                    .read = pl->k.read};
     double t = job_run(&j, err, errsz);
     return t < 0 ? -1 : (double)j.units * (double)b->bytes * n / t;
+}
+
+double qk_probe_read_pass(void *const *bufs, int n, size_t bytes, double *bytes_read, char *err, size_t errsz)
+{
+    if (n < 1 || n > PROBE_MAX_THREADS) {
+        snprintf(err, errsz, "read pass: %d threads (1..%d)", n, PROBE_MAX_THREADS);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if ((uintptr_t)bufs[i] % 64) {
+            snprintf(err, errsz, "read pass: buffer %d is not 64-byte aligned", i);
+            return -1;
+        }
+    qk_target host;
+    qk_target_host(&host);
+    probe_kernels k;
+    select_kernels(&host, &k);
+    int touched[PROBE_MAX_THREADS];
+    for (int i = 0; i < n; i++)
+        touched[i] = 1;
+    probe_bufs b = {.n = n, .bytes = bytes / 512 * 512, .buf = (float **)bufs, .touched = touched};
+    probe_job j = {.n = n, .reps = 1, .bufs = &b, .read = k.read, .units = 1};
+    double t = job_run(&j, err, errsz);
+    *bytes_read = (double)b.bytes * n;
+    return t;
 }
 
 /* Operations/s of a compute loop on n threads. */

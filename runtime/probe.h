@@ -40,6 +40,14 @@ typedef struct qk_probe_opts {
 
 /* Runs every measurement on this machine. 0, or -1 with a message. */
 int qk_probe_run(const qk_probe_opts *opts, qk_probe_result *out, char *err, size_t errsz);
+/* One pass of the widest read loop (the one the probe times) over the
+ * first `bytes` of each of n buffers, buffer i on thread i (the caller is
+ * thread 0), from a barrier to the last finish, without a warm-up: for a
+ * baseline read in the same run as a kernel's repetitions (`qkc bench
+ * --baseline read`). Buffers 64-byte aligned; bytes is rounded down to a
+ * multiple of 512 and *bytes_read gets the bytes read in all. Seconds, or
+ * -1 with a message. */
+double qk_probe_read_pass(void *const *bufs, int n, size_t bytes, double *bytes_read, char *err, size_t errsz);
 /* Human-readable table, and a JSON object (no trailing newline). The
  * caller frees the returned strings. */
 char *qk_probe_text(const qk_probe_result *r);

@@ -3,7 +3,7 @@
 # y = W x for every format of `qkc info --list`, weights cold (streamed
 # from DRAM), on 1 and all threads, one line per format.
 #
-#   [REPS=10] [REPACK=R] scripts/bench_table.sh [QKC] [DIMS] > table.md
+#   [REPS=10] [REPACK=R] [READ=1] scripts/bench_table.sh [QKC] [DIMS] > table.md
 #
 # FORMATS=a,b,c keeps only those formats' rows.
 # TIMEOUT (seconds, default 900) bounds each format's run: such a row says
@@ -16,6 +16,11 @@
 # A/B of the builder's defaults, e.g. CONFIG="kblocks=2"); a row whose
 # configuration is refused says "failed" with qkc's error instead of
 # falling back to the format's own layout.
+# READ=1: each run also streams the same weight bytes with the probe's read
+# loop after every repetition (`qkc bench --baseline read`), and two "of
+# read" columns give the kernel's rate as a share of that same-minute read
+# rate (on a shared host the stored probe's DRAM figure drifts 30% or more
+# from one quarter of an hour to the next; this ratio far less).
 #
 # Sign-bit formats (code = binary) run as XNOR-Net runs them: x quantized
 # to the weights' own format in the kernel, the reduction by popcount.
@@ -36,8 +41,13 @@ DIMS=${2:-N=8192,K=8192}
 DSL=$(cd "$(dirname "$0")/../dsl" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "| format | bits/w | path | 1 thread GB/s | of DRAM | all threads GB/s | of DRAM |"
-echo "|---|---|---|---|---|---|---|"
+if [ -n "${READ:-}" ]; then
+    echo "| format | bits/w | path | 1 thread GB/s | of DRAM | of read | all threads GB/s | of DRAM | of read |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+else
+    echo "| format | bits/w | path | 1 thread GB/s | of DRAM | all threads GB/s | of DRAM |"
+    echo "|---|---|---|---|---|---|---|"
+fi
 "$QKC" info --list | tail -n +2 | while read -r name bpw block bytes file; do
     if [ -n "${FORMATS:-}" ] && ! grep -qx "$name" <<<"${FORMATS//,/$'\n'}"; then
         continue
@@ -85,7 +95,7 @@ QK
     out=""
     if [ -n "${REPACK:-}" ] && [ $k = gemv_i8 ]; then
         out=$(timeout "${TIMEOUT:-900}" "$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold \
-            --reps "${REPS:-10}" --json -c "repack=$REPACK${CONFIG:+ $CONFIG}" 2>"$tmp/err")
+            --reps "${REPS:-10}" --json ${READ:+--baseline read} -c "repack=$REPACK${CONFIG:+ $CONFIG}" 2>"$tmp/err")
         [ -n "$out" ] && path="$path, repack=$REPACK${CONFIG:+ $CONFIG}"
         if [ -z "$out" ] && [ -n "${CONFIG:-}" ]; then # an A/B row must not fall back to another kernel
             echo "| $name | $bpw | $path, repack=$REPACK $CONFIG | failed: $(head -1 "$tmp/err") | | | |"
@@ -93,7 +103,7 @@ QK
         fi
     fi
     [ -n "$out" ] || out=$(timeout "${TIMEOUT:-900}" "$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold \
-        --reps "${REPS:-10}" --json 2>/dev/null)
+        --reps "${REPS:-10}" --json ${READ:+--baseline read} 2>/dev/null)
     if [ -z "$out" ]; then
         echo "| $name | $bpw | $path | failed | | | |"
         continue
@@ -104,6 +114,8 @@ QK
     r1=$(printf '%s\n' "$runs" | sed -n '1s/.*"ratio_bw": *\([0-9.e+-]*\).*/\1/p')
     g2=$(printf '%s\n' "$runs" | sed -n '2s/.*"gbps_weights": *\([0-9.e+-]*\).*/\1/p')
     r2=$(printf '%s\n' "$runs" | sed -n '2s/.*"ratio_bw": *\([0-9.e+-]*\).*/\1/p')
+    q1=$(printf '%s\n' "$runs" | sed -n '1s/.*"ratio_read": *\([0-9.e+-]*\).*/\1/p')
+    q2=$(printf '%s\n' "$runs" | sed -n '2s/.*"ratio_read": *\([0-9.e+-]*\).*/\1/p')
     grep -q '"pass": *true' <<<"$out" || path="$path (CHECK FAILED)"
     # a row-interleaved layout that grows (base-3, N:M): the figures count
     # the bytes read; the path says what that is in the format's own bytes
@@ -114,6 +126,12 @@ QK
         path="$path $(awk "BEGIN{printf \"%.2f GB/s (%.0f%%), all threads %.2f (%.0f%%)\", ${g1:-0} * $wo / $wb, \
             ${r1:-0} * 100 * $wo / $wb, ${g2:-0} * $wo / $wb, ${r2:-0} * 100 * $wo / $wb}")"
     fi
-    printf '| %s | %s | %s | %.2f | %.0f%% | %.2f | %.0f%% |\n' "$name" "$bpw" "$path" "${g1:-0}" \
-        "$(awk "BEGIN{print ${r1:-0} * 100}")" "${g2:-0}" "$(awk "BEGIN{print ${r2:-0} * 100}")"
+    if [ -n "${READ:-}" ]; then
+        printf '| %s | %s | %s | %.2f | %.0f%% | %.0f%% | %.2f | %.0f%% | %.0f%% |\n' "$name" "$bpw" "$path" "${g1:-0}" \
+            "$(awk "BEGIN{print ${r1:-0} * 100}")" "$(awk "BEGIN{print ${q1:-0} * 100}")" "${g2:-0}" \
+            "$(awk "BEGIN{print ${r2:-0} * 100}")" "$(awk "BEGIN{print ${q2:-0} * 100}")"
+    else
+        printf '| %s | %s | %s | %.2f | %.0f%% | %.2f | %.0f%% |\n' "$name" "$bpw" "$path" "${g1:-0}" \
+            "$(awk "BEGIN{print ${r1:-0} * 100}")" "${g2:-0}" "$(awk "BEGIN{print ${r2:-0} * 100}")"
+    fi
 done

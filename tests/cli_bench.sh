@@ -77,6 +77,29 @@ if [ $rc -eq 0 ] && grep -q "baseline sgemm (.*GFLOP/s\|sgemm baseline skipped: 
 else
   bad "--baseline sgemm: a figure or the skipped line (rc $rc)"
 fi
+# --baseline read: a same-run read of the weights' bytes after each cold
+# repetition, one line per cold row (none after hot rows); a tensor too
+# small to split says skipped
+q bench $G --dims N=300,K=320 --reps 3 --threads 1,2 --mode both --baseline read
+if [ $rc -eq 0 ] && [ "$(grep -c "^      baseline read (the same bytes, cold, [12] threads*, .* GB/s; kernel / read = [0-9.]*%" "$TMP/out")" = 2 ] &&
+  [ "$(grep -c "baseline read" "$TMP/out")" = 2 ]; then
+  ok "--baseline read: a line per cold row"
+else
+  bad "--baseline read: a line per cold row (rc $rc)"
+fi
+Q_SPLIT=1 q bench $G --dims N=300,K=320 --reps 3 --threads 1 --mode both --json --baseline read
+if [ $rc -eq 0 ] && grep -q '"mode": "cold".*"read_gbps": [0-9.e+-]*, "ratio_read": [0-9.e+-]*}' "$TMP/out" &&
+  grep -q '"mode": "hot".*"read_gbps": null, "ratio_read": null}' "$TMP/out" && grep -q '"kind": "read"' "$TMP/out"; then
+  ok "--baseline read --json: read_gbps and ratio_read in the cold run, null in the hot one"
+else
+  bad "--baseline read --json: read_gbps and ratio_read in the cold run, null in the hot one (rc $rc)"
+fi
+q bench $G --dims N=3,K=32 --reps 3 --threads 1 --mode cold --baseline read
+if [ $rc -eq 0 ] && grep -q "baseline read skipped: the weights hold fewer than 512 bytes per thread" "$TMP/out"; then
+  ok "--baseline read on 54 bytes of weights: skipped with the reason"
+else
+  bad "--baseline read on 54 bytes of weights: skipped with the reason (rc $rc)"
+fi
 q bench $G --dims N=300,K=320 --reps 3 --threads 1 --mode hot --baseline sgemm
 if [ $rc -eq 0 ] && grep -q "sgemm baseline skipped: the kernel's dims are not M, N, K" "$TMP/out"; then
   ok "--baseline sgemm on a GEMV: skipped with the reason"
