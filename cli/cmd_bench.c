@@ -754,6 +754,8 @@ static int measure(bench *b, int ti, int cold, bench_run *r)
     int64_t reps = b->reps ? b->reps : once > 0 ? (int64_t)(1.0 / once) : 100000;
     reps = b->reps ? reps : reps < 5 ? 5 : reps > 100000 ? 100000 : reps;
     int rd = cold && strcmp(b->baseline, "read") == 0;
+    if (rd && !b->reps && reps > 1000) /* a read pass (and its threads' start) after each: bound the run */
+        reps = 1000;
     double *ts = malloc((size_t)reps * sizeof *ts), *rs = rd ? malloc((size_t)reps * sizeof *rs) : NULL, rbytes = 0;
     if (!ts || (rd && !rs))
         return free(ts), free(rs), cli_error("out of memory");
@@ -1550,7 +1552,8 @@ const cli_cmd cli_cmd_bench = {
         "--baseline read (CPU, cold mode): after each repetition, one pass of the probe's read loop over the same\n"
         "weight bytes (another cold copy, split over as many threads), and kernel / read as a share: the\n"
         "memory system's plain read rate measured in the same seconds as the kernel, a ratio the host's other\n"
-        "tenants move far less than the ratio to the stored probe. json: runs[].read_gbps, ratio_read.\n"
+        "tenants move far less than the ratio to the stored probe (at most 1000 repetitions unless --reps).\n"
+        "json: runs[].read_gbps, ratio_read.\n"
         "--overhead measures qkc_launch against a direct call of the raw entry point at a tiny shape, and\n"
         "the compile latency (cold JIT, then disk-cache hit) in fresh contexts on a temporary cache;\n"
         "--compile measures only that and runs nothing (so it needs no device: GPU code is compiled by NVRTC).\n"

@@ -289,17 +289,25 @@ typedef struct probe_kernels {
     probe_loop fma, dot;
 } probe_kernels;
 
+/* The widest read loop this CPU runs. */
+static probe_read_fn select_read(void)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return read_zmm;
+    if (__builtin_cpu_supports("avx"))
+        return read_ymm;
+#endif
+    return read_v4;
+}
+
 /* An FMA is 2 FLOPs per lane; a multiply-add of int8 is 2 OPs. */
 static void select_kernels(const qk_target *t, probe_kernels *k)
 {
-    *k = (probe_kernels){read_v4, {fma_v4, 2.0 * 4 * PROBE_NACC, "mul+add f32 x4 (C)"},
+    *k = (probe_kernels){select_read(), {fma_v4, 2.0 * 4 * PROBE_NACC, "mul+add f32 x4 (C)"},
                          {dot_v4, 2.0 * 4 * PROBE_NACC, "mul+add i32 x4 (C)"}};
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx"))
-        k->read = read_ymm;
-    if (__builtin_cpu_supports("avx512f"))
-        k->read = read_zmm;
     if (__builtin_cpu_supports("fma"))
         k->fma = (probe_loop){fma_ymm, 2.0 * 8 * PROBE_NACC, "vfmadd231ps ymm"};
     if (__builtin_cpu_supports("avx512f"))
@@ -536,15 +544,11 @@ double qk_probe_read_pass(void *const *bufs, int n, size_t bytes, double *bytes_
             snprintf(err, errsz, "read pass: buffer %d is not 64-byte aligned", i);
             return -1;
         }
-    qk_target host;
-    qk_target_host(&host);
-    probe_kernels k;
-    select_kernels(&host, &k);
     int touched[PROBE_MAX_THREADS];
     for (int i = 0; i < n; i++)
         touched[i] = 1;
     probe_bufs b = {.n = n, .bytes = bytes / 512 * 512, .buf = (float **)bufs, .touched = touched};
-    probe_job j = {.n = n, .reps = 1, .bufs = &b, .read = k.read, .units = 1};
+    probe_job j = {.n = n, .reps = 1, .bufs = &b, .read = select_read(), .units = 1};
     double t = job_run(&j, err, errsz);
     *bytes_read = (double)b.bytes * n;
     return t;
