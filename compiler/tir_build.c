@@ -2126,10 +2126,7 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                 add[t] = mdot ? -1 : rowpack_num_bits(c, b, s, p, blk[t], QK_FIELD_SUBMIN, sub, fu->submin_num);
             }
         }
-        /* the dots of every row of the work item and every point: step by
-         * step, each step's decoded codes feeding the points one after the
-         * other (independent accumulators next to each other, and one
-         * step's codes live instead of a whole group's) */
+        /* the dots of every group of rows and every point (dot[t npts + j]) */
         int dot[MAX_POINTS][8], F = rowpack_fields(s, p), w = s->rp.parts[0].w, np = p->img.planes;
         for (int i = 0; i < T * npts; i++)
             for (int f = 0; f < 8; f++)
@@ -2137,7 +2134,9 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         /* codes in place, or several points: step by step over the groups
          * (measured faster), each step's codes of every group decoded,
          * then each point's operand bytes broadcast once and fed to every
-         * group; else (one point) group by group (q5_0 measured faster) */
+         * group (a GEMM's independent accumulators next to each other, one
+         * step's codes live instead of a group's); else (one point) group
+         * by group (q5_0 measured faster) */
         int sm = F > 1 || npts > 1, nt = sm ? T : 1;
         int outer_n = sm ? G / 4 : T, inner_n = sm ? T : G / 4, nu = F > 1 ? 1 : np;
         for (int o = 0; o < outer_n; o++)
