@@ -1477,6 +1477,8 @@ static int bench_all(bench *b, const cli_cmd *cmd)
     if (make_copies(b))
         return 1;
     print_data(b);
+    if (strcmp(b->baseline, "read") == 0 && !b->cold)
+        say(b, "baseline read skipped: it runs after cold repetitions only (--mode hot)\n");
     if (run_timing(b))
         return 1;
     if (b->checked && strcmp(b->baseline, "ref") == 0)

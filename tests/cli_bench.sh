@@ -94,6 +94,12 @@ if [ $rc -eq 0 ] && grep -q '"mode": "cold".*"read_gbps": [0-9.e+-]*, "ratio_rea
 else
   bad "--baseline read --json: read_gbps and ratio_read in the cold run, null in the hot one (rc $rc)"
 fi
+q bench $G --dims N=300,K=320 --reps 3 --threads 1 --mode hot --baseline read
+if [ $rc -eq 0 ] && grep -q "baseline read skipped: it runs after cold repetitions only (--mode hot)" "$TMP/out"; then
+  ok "--baseline read --mode hot: skipped with the reason"
+else
+  bad "--baseline read --mode hot: skipped with the reason (rc $rc)"
+fi
 q bench $G --dims N=3,K=32 --reps 3 --threads 1 --mode cold --baseline read
 if [ $rc -eq 0 ] && grep -q "baseline read skipped: the weights hold fewer than 512 bytes per thread" "$TMP/out"; then
   ok "--baseline read on 54 bytes of weights: skipped with the reason"

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runtime/probe.h"
 #include "runtime/tunedb.h"
 
 #define ERRSZ 512
@@ -621,6 +622,38 @@ static void test_probe(void)
     tmp_remove(&t);
 }
 
+/* qk_probe_read_pass (the same-run read of `qkc bench --baseline read`):
+ * one pass on 1 and 2 threads reads each buffer's bytes rounded down to
+ * 512; bad input (no threads, too many, a misaligned buffer) is refused
+ * with a message, never read. */
+static void test_read_pass(void)
+{
+    char err[ERRSZ];
+    size_t n = 1 << 20;
+    void *a = aligned_alloc(64, n), *b = aligned_alloc(64, n);
+    CU_ASSERT_FATAL(a && b);
+    memset(a, 1, n);
+    memset(b, 2, n);
+    void *bufs[2] = {a, b};
+    double got = -1;
+    CU_ASSERT(qk_probe_read_pass(bufs, 1, 1000000, &got, err, sizeof err) >= 0);
+    CU_ASSERT_EQUAL(got, 1000000 / 512 * 512);
+    CU_ASSERT(qk_probe_read_pass(bufs, 2, n, &got, err, sizeof err) >= 0);
+    CU_ASSERT_EQUAL(got, 2.0 * n);
+    err[0] = 0;
+    CU_ASSERT_EQUAL(qk_probe_read_pass(bufs, 0, n, &got, err, sizeof err), -1);
+    CU_ASSERT(strstr(err, "threads") != NULL);
+    err[0] = 0;
+    CU_ASSERT_EQUAL(qk_probe_read_pass(bufs, 100000, n, &got, err, sizeof err), -1);
+    CU_ASSERT(strstr(err, "threads") != NULL);
+    void *off[2] = {(char *)a + 4, b};
+    err[0] = 0;
+    CU_ASSERT_EQUAL(qk_probe_read_pass(off, 2, n - 64, &got, err, sizeof err), -1);
+    CU_ASSERT(strstr(err, "not 64-byte aligned") != NULL);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -637,6 +670,7 @@ int main(void)
     CU_add_test(s, "list and prune", test_list_prune);
     CU_add_test(s, "CSV and JSON export", test_csv_json);
     CU_add_test(s, "probe results", test_probe);
+    CU_add_test(s, "read pass: bytes read, bad input refused", test_read_pass);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     int failures = (int)CU_get_number_of_failures();
