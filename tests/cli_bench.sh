@@ -94,24 +94,19 @@ if [ $rc -eq 0 ] && grep -q '"mode": "cold".*"read_gbps": [0-9.e+-]*, "ratio_rea
 else
   bad "--baseline read --json: read_gbps and ratio_read in the cold run, null in the hot one (rc $rc)"
 fi
-q bench $G --dims N=300,K=320 --reps 3 --threads 1 --mode hot --baseline read
-if [ $rc -eq 0 ] && grep -q "baseline read skipped: it runs after cold repetitions only (--mode hot)" "$TMP/out"; then
-  ok "--baseline read --mode hot: skipped with the reason"
-else
-  bad "--baseline read --mode hot: skipped with the reason (rc $rc)"
-fi
-q bench $G --dims N=3,K=32 --reps 3 --threads 1 --mode cold --baseline read
-if [ $rc -eq 0 ] && grep -q "baseline read skipped: the weights hold fewer than 512 bytes per thread" "$TMP/out"; then
-  ok "--baseline read on 54 bytes of weights: skipped with the reason"
-else
-  bad "--baseline read on 54 bytes of weights: skipped with the reason (rc $rc)"
-fi
-q bench $G --dims N=300,K=320 --reps 3 --threads 1 --mode hot --baseline sgemm
-if [ $rc -eq 0 ] && grep -q "sgemm baseline skipped: the kernel's dims are not M, N, K" "$TMP/out"; then
-  ok "--baseline sgemm on a GEMV: skipped with the reason"
-else
-  bad "--baseline sgemm on a GEMV: skipped with the reason (rc $rc)"
-fi
+# expect_skip NAME MESSAGE ARGS...: bench ARGS exits 0 and says MESSAGE
+expect_skip() {
+  local name=$1 msg=$2
+  shift 2
+  q bench "$@"
+  if [ $rc -eq 0 ] && grep -qF "$msg" "$TMP/out"; then ok "$name: skipped with the reason"; else bad "$name: skipped with the reason (rc $rc)"; fi
+}
+expect_skip "--baseline read --mode hot" "baseline read skipped: it runs after cold repetitions only (--mode hot)" \
+  $G --dims N=300,K=320 --reps 3 --threads 1 --mode hot --baseline read
+expect_skip "--baseline read on 54 bytes of weights" "baseline read skipped: the weights hold fewer than 512 bytes per thread" \
+  $G --dims N=3,K=32 --reps 3 --threads 1 --mode cold --baseline read
+expect_skip "--baseline sgemm on a GEMV" "sgemm baseline skipped: the kernel's dims are not M, N, K" \
+  $G --dims N=300,K=320 --reps 3 --threads 1 --mode hot --baseline sgemm
 
 # ---- a shape too big for the reference is checked on a reduced one ----
 q bench $G --dims N=4200,K=4100 --reps 2 --threads 1 --mode hot
