@@ -1655,15 +1655,18 @@ static int rowpack_codes(bctx *c, int b, const stmt_ctx *s, const plan *p, int b
  * shifted back once per group, instead of every step shifting its field
  * down (an AND per step instead of a shift and an AND; for 2-bit codes
  * in groups of 256, 1.6x the steps per second with the weights in cache). */
-static int rowpack_fields(const stmt_ctx *s, const plan *p)
+static int rowpack_fields(const stmt_ctx *s, const plan *p, int npts)
 {
     const qk_rowpack *rp = &s->rp;
     int w = rp->parts[0].w;
     /* the shifts back cost a shift and an add per field and group: worth
      * it from 4 steps per field and group (measured: 2 steps lose), and
      * for fields of 1 or 2 bits (a 4-bit field's top half is one shift
-     * already) */
-    if (rp->nparts != 1 || w > 2 || rp->parts[0].lo || p->group / 4 < 4 * (8 / w))
+     * already; measured: 4-bit fields, 5% fewer cycles in L1, none from
+     * DRAM), and for one point only: a GEMM's F times as many
+     * accumulators spill (tq2_0 x int8 blocks of 256, M = 64: 370 GOP/s
+     * with fields, 610 without) */
+    if (npts > 1 || rp->nparts != 1 || w > 2 || rp->parts[0].lo || p->group / 4 < 4 * (8 / w))
         return 1;
     /* u << (w f) reaches 192 (2-bit) or 128 (1-bit): an unsigned byte
      * (vpdpbusd) only; sdot would read it as negative */
@@ -2127,7 +2130,7 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
             }
         }
         /* the dots of every group of rows and every point (dot[t npts + j]) */
-        int dot[MAX_POINTS][8], F = rowpack_fields(s, p), w = s->rp.parts[0].w, np = p->img.planes;
+        int dot[MAX_POINTS][8], F = rowpack_fields(s, p, npts), w = s->rp.parts[0].w, np = p->img.planes;
         for (int i = 0; i < T * npts; i++)
             for (int f = 0; f < 8; f++)
                 dot[i][f] = -1;
