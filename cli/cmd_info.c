@@ -247,7 +247,8 @@ static void print_rowpack(const qk_format *f, int64_t rows, int64_t k)
     char why[256];
     qk_rowpack rp;
     tdec_image img;
-    if (!tdec_int_image(f, 256, TDEC_PLANES, &img)) {
+    int sgn = !tdec_int_image(f, 256, TDEC_PLANES, &img);
+    if (sgn && !tdec_int_image_sgn(f, TDEC_PLANES, &img)) {
         printf("row-interleaved layout (-c repack=R): none: no integer image, so no integer-dot kernel reads it\n");
         return;
     }
@@ -258,7 +259,10 @@ static void print_rowpack(const qk_format *f, int64_t rows, int64_t k)
     int64_t r16 = (rows + 15) / 16 * 16, own = qk_format_size(f, r16, k), lay = qk_rowpack_size(f, 16, r16, k);
     printf("row-interleaved layout (-c repack=R, integer-dot kernels): ");
     if (lay == own)
-        printf("the format's size (rows a multiple of R)\n");
+        printf("the format's size (rows a multiple of R)%s\n",
+               sgn ? "; sign-magnitude codes: read with repack=16 on AVX-512 VBMI, times x quantize()d in the "
+                     "kernel to int8 with an e8m0 block scale (the sign negates x's byte, and such x never holds -128)"
+                   : "");
     else
         printf("%lld bytes for %lld rows, %.4g bits/weight (%s; the format's own: %lld)\n", (long long)lay,
                (long long)r16, qk_format_bits_per_weight(f) * (double)lay / (double)own,

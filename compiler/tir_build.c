@@ -870,6 +870,19 @@ static int lut_limit(const qk_target *t, int cb)
     return 0;
 }
 
+/* 1 if the int8 operand t never holds -128 (the sign-magnitude image
+ * negates it): codes quantize()d in the kernel with an e8m0 block scale,
+ * which rounds the scale up, so |x| / scale <= 127 (docs/architecture.md).
+ * A parameter may hold any byte; q8_0's f16 scale quantizes groups whose
+ * largest |x| is below 2^-128 * 127 to -128 (1 / scale overflows). */
+static int never_min(bctx *c, int t)
+{
+    const kir_tensor *kt = &c->k->tensors[t];
+    const qk_format *f = kt->fmt;
+    return kt->kind == KIR_TEMP && f && f->code == QK_CODE_SINT && f->bits == 8 && f->scale_per == QK_PER_BLOCK &&
+           f->scale_num == QK_NUM_E8M0 && !f->sub_block && !f->tensor_scale;
+}
+
 /* Integer dot-product plan for sum(k) A[.., k] * B[.., k] where one factor
  * has signed-byte codes and the other an integer image (tir_decode.h):
  * per chunk one DOT4, per scale group two multiply-adds. The loop walks
@@ -890,7 +903,14 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
         const kir_expr *s = side[i], *u = side[1 - i];
         const qk_format *fs = c->k->tensors[s->tensor].fmt, *fu = c->k->tensors[u->tensor].fmt;
         tdec_image img;
-        if (!tdec_is_s8(fs) || !tdec_int_image(fu, 256, TDEC_PLANES, &img))
+        if (!tdec_is_s8(fs))
+            continue;
+        /* sign-magnitude codes (e4m3) take the row-interleaved layout's
+         * 4R-byte vectors only, where a 128-entry table is one vpermi2b */
+        int R = c->cfg.repack != 1 ? c->cfg.repack : c->t->vector_bits >= 512 ? 16 : c->t->vector_bits >= 256 ? 8 : 4;
+        if (!tdec_int_image(fu, 256, TDEC_PLANES, &img) &&
+            !(c->cfg.repack && dot_mode(c->t) == TIR_DOT_US && lut_limit(c->t, 4 * R) >= 128 &&
+              never_min(c, s->tensor) && tdec_int_image_sgn(fu, TDEC_PLANES, &img)))
             continue;
         int B = fs->block > fu->block ? fs->block : fu->block, b = fs->block + fu->block - B;
         if (B % b)
@@ -907,7 +927,7 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
         cb = pow2_floor(cb);
         while (cb >= 4 && G % cb)
             cb /= 2;
-        if (cb < 4 || B / cb > 32 || (img.kind == TDEC_IMG_LUT && img.nlut > lut_limit(c->t, cb)) ||
+        if (cb < 4 || B / cb > 32 || (img.kind == TDEC_IMG_LUT && !img.sgn && img.nlut > lut_limit(c->t, cb)) ||
             (fu->sp_n && cb % fu->sp_m)) /* N:M: chunks of whole groups (tdec_codes_u8) */
             continue;
         int mode = dot_mode(c->t);
@@ -919,7 +939,16 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
         /* the fold's off * sum(s) and byte 0's dot share an i32 lane */
         p->fold = p->sums_s && fu->zero == QK_ZERO_NONE && fu->min_num == QK_NUM_NONE &&
                   (fabs((double)img.off) + 255) * 128 * G < 2147483647.0;
-        p->icomb = img.planes > 1 && (fabs((double)img.off) + ldexp(1.0, 8 * img.planes)) * 128 * G < 2147483647.0;
+        /* a NaN flag's dot may wrap: its rows become NaN (rowpack_nan) */
+        double umax = img.sgn ? 0 : ldexp(1.0, 8 * img.planes);
+        for (int cu = 0; img.sgn && cu < img.nlut; cu++) { /* the largest magnitude, flags left out */
+            uint32_t u = img.lut[cu];
+            for (int q = 1; q < img.planes; q++)
+                u |= (uint32_t)img.hi[q - 1][cu] << 8 * q;
+            if (!(u >> (8 * img.planes - 1)) && u > umax)
+                umax = u;
+        }
+        p->icomb = img.planes > 1 && (fabs((double)img.off) + umax) * 128 * G < 2147483647.0;
         return 1;
     }
     return 0;
@@ -1690,6 +1719,22 @@ static int rowpack_field(bctx *c, int b, const stmt_ctx *s, const plan *p, int b
     return x;
 }
 
+/* i8 x 4R: the 4 bytes x (i8 x 4) in every row's lane. */
+static int rowpack_spread(bctx *c, int b, int x, int R)
+{
+    x = emit1(c, b, TIR_BITCAST, tir_t(TS_I32, 1), x);
+    return emit1(c, b, TIR_BITCAST, tir_t(TS_I8, 4 * R), splat(c, b, x, R));
+}
+
+/* i1 x 4: which of the 4 items at loop-block item `item` lie before E. */
+static int rowpack_live(bctx *c, int b, const plan *p, int kb, int item, int E)
+{
+    int32_t iv[4] = {0, 1, 2, 3};
+    int e0 = iadd(c, b, imul(c, b, kb, ci(c, b, p->block)), ci(c, b, item));
+    int idx = emit2(c, b, TIR_ADD, splat(c, b, e0, 4), tir_const_lanes(c->f, b, TS_I64, 4, iv));
+    return tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 4), idx, splat(c, b, E, 4), -1, -1);
+}
+
 /* Four int8 operand bytes at loop-block item `item` broadcast to every
  * row: i8 x 4R. In a tail block, bytes at or past E are 0. */
 static int rowpack_bcast(bctx *c, int b, const stmt_ctx *s, const plan *p, int kb, int item, int tail, int E)
@@ -1699,15 +1744,35 @@ static int rowpack_bcast(bctx *c, int b, const stmt_ctx *s, const plan *p, int k
     tdec_src ss = quant_src(c, b, p->sop);
     int skb = sub_block_of(c, b, kb, p->block, fs->block, item, &so);
     int x = tdec_codes_s8(c->f, b, &ss, skb, ci(c, b, so), so, 4);
+    if (tail)
+        x = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_I8, 4), rowpack_live(c, b, p, kb, item, E), x,
+                     cis(c, b, TS_I8, 4, 0), -1);
+    return rowpack_spread(c, b, x, R);
+}
+
+/* Sign-magnitude codes (tdec_int_image_sgn) with NaN codes: var nanv (i8
+ * x 4R) |= the flag bits of the top plane `top` of the 4 items at
+ * loop-block item `item` (in a tail block, of those before E only: the
+ * padding's codes are no elements). */
+static void rowpack_nan_or(bctx *c, int b, const plan *p, int R, int nanv, int top, int kb, int item, int tail, int E)
+{
+    int L = 4 * R, f = emit2(c, b, TIR_AND, top, cis(c, b, TS_I8, L, 0x80));
     if (tail) {
-        int32_t iv[4] = {0, 1, 2, 3};
-        int e0 = iadd(c, b, imul(c, b, kb, ci(c, b, p->block)), ci(c, b, item));
-        int idx = emit2(c, b, TIR_ADD, splat(c, b, e0, 4), tir_const_lanes(c->f, b, TS_I64, 4, iv));
-        int m = tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 4), idx, splat(c, b, E, 4), -1, -1);
-        x = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_I8, 4), m, x, cis(c, b, TS_I8, 4, 0), -1);
+        int m = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_I8, 4), rowpack_live(c, b, p, kb, item, E),
+                         cis(c, b, TS_I8, 4, -1), cis(c, b, TS_I8, 4, 0), -1);
+        f = emit2(c, b, TIR_AND, f, rowpack_spread(c, b, m, R));
     }
-    x = emit1(c, b, TIR_BITCAST, tir_t(TS_I32, 1), x);
-    return emit1(c, b, TIR_BITCAST, tir_t(TS_I8, 4 * R), splat(c, b, x, R));
+    int cur = emit1(c, b, TIR_VGET, tir_t(TS_I8, L), nanv);
+    tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), nanv, emit2(c, b, TIR_OR, cur, f), -1, -1);
+}
+
+/* v (f32 x R, rows of a group) with NaN in the rows whose codes held a
+ * NaN (var nanv of rowpack_nan_or). */
+static int rowpack_nan_rows(bctx *c, int b, int R, int nanv, int v)
+{
+    int w = emit1(c, b, TIR_BITCAST, tir_t(TS_I32, R), emit1(c, b, TIR_VGET, tir_t(TS_I8, 4 * R), nanv));
+    int z = tir_emit(c->f, b, TIR_IEQ, tir_t(TS_I1, R), w, cis(c, b, TS_I32, R, 0), -1, -1);
+    return tir_emit(c->f, b, TIR_SELECT, tir_t(TS_F32, R), z, v, cf(c, b, R, NAN), -1);
 }
 
 /* sum(s) over the group's G items at loop-block item g0 (i32 scalar). */
@@ -2074,7 +2139,7 @@ static void rowpack_prefetch(bctx *c, int b, const plan *p, const qk_rowpack *rp
  * block (scale, min, the int8 operand's scale) multiply once per block,
  * not once per group. */
 static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, int npts, int T, const int *acc,
-                          const int *gbase, const int *srow, int kb, int tail, int E)
+                          const int *nanv, const int *gbase, const int *srow, int kb, int tail, int E)
 {
     const plan *p = &s->plans[0];
     const qk_rowpack *rp = &s->rp;
@@ -2144,7 +2209,7 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         int outer_n = sm ? G / 4 : T, inner_n = sm ? T : G / 4, nu = F > 1 ? 1 : np;
         for (int o = 0; o < outer_n; o++)
             for (int i0 = 0; i0 < inner_n; i0 += nt) {
-                int u[MAX_POINTS][8], st = sm ? o : i0, step = (uo + 4 * st) / 4, f = step % F;
+                int u[MAX_POINTS][8], neg[MAX_POINTS], st = sm ? o : i0, step = (uo + 4 * st) / 4, f = step % F;
                 for (int t = sm ? 0 : o; t < (sm ? T : o + 1); t++) {
                     if (c->cfg.prefetch && !tail)
                         rowpack_prefetch(c, b, p, rp, blk[t], (g0 + 4 * st) / 4);
@@ -2157,15 +2222,25 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                         tdec_image iq = tdec_image_plane(&p->img, q);
                         u[t][q] = tdec_image_apply(c->f, b, &iq, r);
                     }
+                    /* sign-magnitude codes: the sign bit negates the int8 operand */
+                    if (p->img.sgn)
+                        neg[t] = tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 4 * R), r, cis(c, b, TS_I8, 4 * R, 0), -1, -1);
+                    if (p->img.nanflag)
+                        rowpack_nan_or(c, b, p, R, nanv[t], u[t][np - 1], kb, g0 + 4 * st, tail, E);
                 }
                 for (int j = 0; j < npts; j++) {
                     bind_point(c, s, &pts[j]);
-                    int bc = rowpack_bcast(c, b, s, p, kb, g0 + 4 * st, tail, E);
-                    for (int t = sm ? 0 : o; t < (sm ? T : o + 1); t++)
+                    int bc = rowpack_bcast(c, b, s, p, kb, g0 + 4 * st, tail, E), nbc = -1;
+                    if (p->img.sgn)
+                        nbc = emit2(c, b, TIR_SUB, cis(c, b, TS_I8, 4 * R, 0), bc);
+                    for (int t = sm ? 0 : o; t < (sm ? T : o + 1); t++) {
+                        int bt = p->img.sgn ? tir_emit(c->f, b, TIR_SELECT, tir_t(TS_I8, 4 * R), neg[t], nbc, bc, -1)
+                                            : bc;
                         for (int q = 0; q < nu; q++) {
                             int *d = &dot[t * npts + j][F > 1 ? f : q];
-                            *d = dot4(c, b, p, u[t][q], bc, *d < 0 ? cis(c, b, TS_I32, R, 0) : *d);
+                            *d = dot4(c, b, p, u[t][q], bt, *d < 0 ? cis(c, b, TS_I32, R, 0) : *d);
                         }
+                    }
                 }
             }
         for (int j = 0; j < npts; j++) {
@@ -2227,11 +2302,13 @@ static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int i
     const kir_tensor *wt = &c->k->tensors[p->uop->tensor];
     int R = rp->rows, npts = s->ni, T = s->np / R;
     point pts[MAX_POINTS];
-    int acc[MAX_POINTS], gbase[MAX_POINTS], srow[MAX_POINTS];
+    int acc[MAX_POINTS], nanv[MAX_POINTS], gbase[MAX_POINTS], srow[MAX_POINTS];
     for (int i = 0; i < T * npts; i++) {
         acc[i] = tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, R), cf(c, b, R, 0), -1, -1, -1);
         c->f->nodes[acc[i]].name = "acc";
     }
+    for (int t = 0; t < T; t++) /* NaN codes seen in each group's rows (rowpack_nan_or) */
+        nanv[t] = !p->img.nanflag ? -1 : tir_emit(c->f, b, TIR_VAR, tir_t(TS_I8, 4 * R), cis(c, b, TS_I8, 4 * R, 0), -1, -1, -1);
     for (int j = 0; j < npts; j++) {
         pts[j].par = n0;
         pts[j].inner = inner0 < 0 ? -1 : j ? iadd(c, b, inner0, ci(c, b, j)) : inner0;
@@ -2261,28 +2338,33 @@ static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int i
      * rate; one 64-block was slower for nvfp4_ggml, docs/performance.md),
      * then single blocks, then the partial one */
     int U = c->cfg.kblocks > 1 ? c->cfg.kblocks : B >= 128 ? 1 : B >= 64 ? 128 / B : 64 / B;
-    int padded = idot_padded(c, p, s->sums[0]->vars[0]); /* the partial block runs as a whole one */
+    /* the partial block runs as a whole one (not with NaN codes: its
+     * padding codes must not count, rowpack_nan_or) */
+    int padded = !p->img.nanflag && idot_padded(c, p, s->sums[0]->vars[0]);
     int nfull = emit2(c, b, TIR_DIV, padded ? iadd(c, b, E, ci(c, b, B - 1)) : E, ci(c, b, B));
     int body, start = ci(c, b, 0);
     if (U > 1) {
         int nu = imul(c, b, emit2(c, b, TIR_DIV, nfull, ci(c, b, U)), ci(c, b, U));
         int kb = tir_loop(c->f, b, ci(c, b, 0), nu, ci(c, b, U), TL_SERIAL, "kb", &body);
         for (int u = 0; u < U; u++)
-            rowpack_block(c, body, s, pts, npts, T, acc, gbase, srow, u ? iadd(c, body, kb, ci(c, body, u)) : kb, 0, E);
+            rowpack_block(c, body, s, pts, npts, T, acc, nanv, gbase, srow, u ? iadd(c, body, kb, ci(c, body, u)) : kb, 0,
+                          E);
         start = nu;
     }
     int kb = tir_loop(c->f, b, start, nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
-    rowpack_block(c, body, s, pts, npts, T, acc, gbase, srow, kb, 0, E);
+    rowpack_block(c, body, s, pts, npts, T, acc, nanv, gbase, srow, kb, 0, E);
     if (!padded) {
         int tb;
         tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), imul(c, b, nfull, ci(c, b, B)), E, -1, -1), &tb,
                NULL);
-        rowpack_block(c, tb, s, pts, npts, T, acc, gbase, srow, nfull, 1, E);
+        rowpack_block(c, tb, s, pts, npts, T, acc, nanv, gbase, srow, nfull, 1, E);
     }
     int N = dim_node(c, b, c->k->vars[s->st->lhs[s->par]].extent);
     for (int t = 0; t < T; t++)
         for (int j = 0; j < npts; j++) {
             int v = emit1(c, b, TIR_VGET, tir_t(TS_F32, R), acc[t * npts + j]);
+            if (p->img.nanflag)
+                v = rowpack_nan_rows(c, b, R, nanv[t], v);
             for (int r = 0; r < R; r++) {
                 int n = iadd(c, b, n0, ci(c, b, t * R + r)), rb, saved = c->nmemo;
                 tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), n, N, -1, -1), &rb, NULL);
@@ -3023,9 +3105,13 @@ void tir_settle_config(const kir_kernel *k, const qk_target *t, tir_config *cfg)
 {
     if (cfg->prefetch >= 0)
         return;
-    int narrow = 0;
-    for (int i = 0; i < k->ntensors; i++)
-        narrow |= k->tensors[i].kind == KIR_PARAM && k->tensors[i].fmt && k->tensors[i].fmt->bits < 8;
+    int narrow = 0; /* codes narrower than a byte, or bytes without a one-op integer image (e4m3) */
+    for (int i = 0; i < k->ntensors; i++) {
+        const qk_format *f = k->tensors[i].fmt;
+        tdec_image img;
+        narrow |= k->tensors[i].kind == KIR_PARAM && f &&
+                  (f->bits < 8 || !tdec_int_image(f, 256, 1, &img) || img.kind == TDEC_IMG_LUT);
+    }
     cfg->prefetch = t->kind == QK_TARGET_CPU && narrow && (cfg->repack || bit_string_param(k)) ? TIR_PREFETCH_AUTO : 0;
 }
 

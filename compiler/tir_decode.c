@@ -1123,6 +1123,20 @@ int tdec_codes(tir_func *f, int b, const tdec_src *s, int kb, int first, int fir
 
 /* Table and minifloat codes: the image of their 2^bits values, if they
  * are integers times one power of two spanning at most 256^planes. */
+/* The exponent of v's lowest set bit (v a finite f32 value; INT_MAX
+ * for 0): v is an integer times 2^that. */
+static int low_bit(double v)
+{
+    if (v == 0)
+        return INT_MAX;
+    int e; /* v = mant * 2^(e - 24), mant a 24-bit integer */
+    uint32_t mant = (uint32_t)ldexp(frexp(fabs(v), &e), 24);
+    int tz = 0;
+    while (!(mant & 1))
+        mant >>= 1, tz++;
+    return e - 24 + tz;
+}
+
 static int value_image(const qk_format *f, int lut_max, int planes, tdec_image *img)
 {
     int n = 1 << f->bits, low = INT_MAX;
@@ -1131,15 +1145,8 @@ static int value_image(const qk_format *f, int lut_max, int planes, tdec_image *
         v[c] = (float)qk_format_codeval(f, (uint32_t)c);
         if (!isfinite(v[c]))
             return 0;
-        if (v[c] != 0) { /* v = mant * 2^(e - 24), mant a 24-bit integer */
-            int e;
-            uint32_t mant = (uint32_t)ldexp(frexp(fabs(v[c]), &e), 24);
-            int tz = 0;
-            while (!(mant & 1))
-                mant >>= 1, tz++;
-            if (e - 24 + tz < low)
-                low = e - 24 + tz;
-        }
+        int l = low_bit(v[c]);
+        low = l < low ? l : low;
     }
     if (low == INT_MAX)
         low = 0;
@@ -1177,6 +1184,48 @@ static int value_image(const qk_format *f, int lut_max, int planes, tdec_image *
     img->planes = np;
     for (int c = 0; c < n; c++) {
         uint32_t u = (uint32_t)(iv[c] - lo);
+        img->lut[c] = (uint8_t)u;
+        for (int p = 1; p < np; p++)
+            img->hi[p - 1][c] = (uint8_t)(u >> 8 * p);
+    }
+    return 1;
+}
+
+int tdec_int_image_sgn(const qk_format *f, int planes, tdec_image *img)
+{
+    if (f->code != QK_CODE_MINIFLOAT || f->bits != 8 || f->sp_n)
+        return 0;
+    double v[128];
+    int low = INT_MAX, nnan = 0;
+    for (int c = 0; c < 128; c++) {
+        double a = (float)qk_format_codeval(f, (uint32_t)c), b = (float)qk_format_codeval(f, (uint32_t)c | 0x80);
+        v[c] = a;
+        if (isnan(a) && isnan(b)) {
+            nnan++;
+            continue;
+        }
+        if (!isfinite(a) || a < 0 || b != -a)
+            return 0;
+        int l = low_bit(a);
+        low = l < low ? l : low;
+    }
+    if (nnan == 128)
+        return 0;
+    if (low == INT_MAX)
+        low = 0;
+    double hi = 0;
+    for (int c = 0; c < 128; c++)
+        if (!isnan(v[c]) && ldexp(v[c], -low) > hi)
+            hi = ldexp(v[c], -low);
+    int np = 1; /* the top plane's bit 7 stays free for the NaN flag */
+    while (np < planes && np < TDEC_PLANES && hi > ldexp(1.0, 8 * np - 1) - 1)
+        np++;
+    if (hi > ldexp(1.0, 8 * np - 1) - 1)
+        return 0;
+    *img = (tdec_image){TDEC_IMG_LUT, .scale_img = ldexp(1.0, low), .nlut = 128, .planes = np, .sgn = 1,
+                        .nanflag = nnan > 0};
+    for (int c = 0; c < 128; c++) {
+        uint32_t u = isnan(v[c]) ? 0x80u << 8 * (np - 1) : (uint32_t)ldexp(v[c], -low);
         img->lut[c] = (uint8_t)u;
         for (int p = 1; p < np; p++)
             img->hi[p - 1][c] = (uint8_t)(u >> 8 * p);

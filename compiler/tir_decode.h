@@ -110,6 +110,10 @@ typedef struct tdec_image {
                          plane a byte image of its own (tdec_image_plane); 1 for every other image */
     uint8_t lut[256];
     uint8_t hi[TDEC_PLANES - 1][256];
+    int sgn;          /* LUT of 128 entries read at the code's low 7 bits (sign-magnitude codes,
+                         tdec_int_image_sgn): bit 7 of the raw code negates the value */
+    int nanflag;      /* sgn: the codes whose value is NaN have bit 7 of the top plane set, which
+                         no magnitude reaches (their u is otherwise 0) */
 } tdec_image;
 /* 1 and *img when f has an integer image (and is no codebook), else 0.
  * N:M formats have their dense twin's image when no zero point, min or
@@ -123,6 +127,14 @@ typedef struct tdec_image {
  * TDEC_PLANES), integers spanning up to 256^planes take a LUT image of
  * that many bytes (e3m2: 2, e4m3: 3, nf4: 4); planes = 1 refuses them. */
 int tdec_int_image(const qk_format *f, int lut_max, int planes, tdec_image *img);
+/* The sign-magnitude image of 8-bit minifloat codes that have no plain
+ * one (e4m3: NaN codes): value(r) = scale_img * (r & 0x80 ? -1 : 1) *
+ * u(r & 0x7F) with u the magnitudes' integers (off 0) in at most `planes`
+ * bytes; codes whose value is NaN (both signs) set img->nanflag's bit.
+ * The sign goes onto the int8 operand (DOT4 of u and -s), which must
+ * therefore never hold -128. 0 when the codes are not symmetric, or
+ * hold an infinity. */
+int tdec_int_image_sgn(const qk_format *f, int planes, tdec_image *img);
 /* Byte p (0 .. img->planes - 1) of a LUT image as a one-byte image of its
  * own: u_p = byte p of u, off 0 but for byte 0 (which keeps img->off). */
 tdec_image tdec_image_plane(const tdec_image *img, int p);

@@ -107,7 +107,8 @@ if [ $rc -eq 0 ] && grep -q "= 9437184 bytes" "$TMP/out"; then ok "info q4_0: de
 # the row-interleaved layout: its size where it grows (N = 40 rows pad to
 # 48: tq1_0 48 x 2 blocks x 66, int4_2of4 48 x 4 x 18), or why there is none
 # (nf4's f32 table values are integers times 2^-27 spanning 2^28: four
-# bytes; e4m3's NaN codes have no integer)
+# bytes; e4m3's NaN codes have no integer, but its magnitudes do, with
+# the sign on x; e5m2's infinities have none)
 while read -r name dims want; do
   q info "$name" --dims "$dims"
   if [ $rc -eq 0 ] && grep "^row-interleaved layout" "$TMP/out" | grep -qF "$want"; then
@@ -120,7 +121,8 @@ tq1_0 N=40,K=512 6336 bytes for 48 rows, 2.062 bits/weight (base-3 digits as 2-b
 int4_2of4 N=40,K=128 3456 bytes for 48 rows, 4.5 bits/weight (N:M codes stored densely
 q4_0 N=40,K=128 the format's size (rows a multiple of R)
 nf4 N=40,K=128 the format's size (rows a multiple of R)
-mxfp8_e4m3 N=40,K=128 none: no integer image
+mxfp8_e4m3 N=40,K=128 the format's size (rows a multiple of R); sign-magnitude codes: read with repack=16
+mxfp8_e5m2 N=40,K=128 none: no integer image
 aqlm_2x8 N=40,K=128 none: no integer image
 EOF
 

@@ -1199,6 +1199,47 @@ static void test_int_images(void)
     CU_ASSERT(!tdec_int_image(&fx, 256, TDEC_PLANES, &img));
 }
 
+/* Sign-magnitude images (tdec_int_image_sgn): e4m3 has no plain image
+ * (its NaN codes), and one of 128 entries read at the code's low 7 bits:
+ * every code's value is scale_img times its magnitude's integer, negated
+ * by bit 7, exactly; its magnitudes reach 448 * 2^9 < 2^18, three planes
+ * with the top bit free; 0x7F and 0xFF are flagged there and nothing
+ * else is. Two planes are too few; e5m2 (infinities) and 6-bit e2m3
+ * are refused; e4m3 without NaNs has the image without flags. */
+static void test_sgn_images(void)
+{
+    qk_format e4 = with_scale(minifloat(4, 3, 7, QK_MF_FN, 32), QK_PER_BLOCK, QK_NUM_E8M0);
+    tdec_image img;
+    CU_ASSERT(!tdec_int_image(&e4, 256, TDEC_PLANES, &img));
+    CU_ASSERT(!tdec_int_image_sgn(&e4, 2, &img));
+    CU_ASSERT_FATAL(tdec_int_image_sgn(&e4, TDEC_PLANES, &img));
+    CU_ASSERT(img.sgn && img.nanflag && img.kind == TDEC_IMG_LUT && img.nlut == 128 && img.off == 0);
+    CU_ASSERT_EQUAL(img.planes, 3);
+    CU_ASSERT_EQUAL(img.scale_img, ldexp(1.0, -9));
+    int exact = 0, flags = 0;
+    for (int c = 0; c < 256; c++) {
+        int m = c & 0x7F;
+        uint32_t u = img.lut[m] | (uint32_t)img.hi[0][m] << 8 | (uint32_t)img.hi[1][m] << 16;
+        double v = (float)qk_format_codeval(&e4, (uint32_t)c);
+        int flag = (u >> 23) & 1;
+        flags += flag;
+        if (isnan(v))
+            exact += flag;
+        else
+            exact += !flag && (c & 0x80 ? -1.0 : 1.0) * img.scale_img * u == v;
+    }
+    CU_ASSERT_EQUAL(exact, 256);
+    CU_ASSERT_EQUAL(flags, 2);
+    qk_format e5 = with_scale(minifloat(5, 2, 15, QK_MF_IEEE, 32), QK_PER_BLOCK, QK_NUM_E8M0);
+    CU_ASSERT(!tdec_int_image_sgn(&e5, TDEC_PLANES, &img));
+    qk_format e23 = with_scale(minifloat(2, 3, 1, QK_MF_FINITE, 32), QK_PER_BLOCK, QK_NUM_E8M0);
+    CU_ASSERT(!tdec_int_image_sgn(&e23, TDEC_PLANES, &img));
+    /* e4m3 without NaNs: the same image, no flags (but it has a plain one) */
+    qk_format e4f = with_scale(minifloat(4, 3, 7, QK_MF_FINITE, 32), QK_PER_BLOCK, QK_NUM_E8M0);
+    CU_ASSERT_FATAL(tdec_int_image_sgn(&e4f, TDEC_PLANES, &img));
+    CU_ASSERT(img.sgn && !img.nanflag && img.planes == 3);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -1207,6 +1248,7 @@ int main(void)
     CU_add_test(s, "new ops: verifier, LLVM, CUDA text", test_new_ops);
     CU_add_test(s, "decode of every format vs qk_format_get", test_decode_formats);
     CU_add_test(s, "integer images of tables: planes, exactness, signed", test_int_images);
+    CU_add_test(s, "sign-magnitude images: e4m3 exact, NaN flags, refusals", test_sgn_images);
     CU_add_test(s, "encode vs qk_format_pack", test_encode_formats);
     CU_add_test(s, "CUDA C of one lane, run on the host", test_cuda_host_run);
     CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -10,6 +10,7 @@
  * tested without touching this file; the test prints them all. */
 #include <CUnit/Basic.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -713,6 +714,105 @@ static void test_nm_idot(void)
     CU_ASSERT_EQUAL(failed, 0);
 }
 
+/* Sign-magnitude codes on the int8 dot path (tdec_int_image_sgn: e4m3's
+ * magnitudes in three table planes, the sign bit negating x's byte), in
+ * the row-interleaved layout of 16 rows where a 128-byte table is one
+ * vpermi2b (AVX-512 VBMI; skipped elsewhere, saying so). x quantize()d
+ * with an e8m0 scale never holds -128: GEMV and GEMM (two register
+ * tiles) against the reference on N = 37, a ragged K, lowering to DOT4.
+ * q8_0's f16 scale can give -128: such a kernel is refused, never
+ * compiled. Then NaN codes (0x7F in row 3, 0xFF in row 20) make exactly
+ * those rows NaN, as in the reference, and 0xFF in row 9's padding past
+ * K changes nothing. */
+static void test_sign_magnitude(void)
+{
+    char src[1024], why[1024];
+    snprintf(src, sizeof src,
+             "import \"%s/mx.qk\"\nimport \"%s/ggml.qk\"\n"
+             "format xe { code = int8; block = 32; scale = e8m0 }\n"
+             "kernel gqe(W: mxfp8_e4m3[N, K], x: f32[K]) -> y: f32[N] {\n"
+             "  xq[k] = quantize(x[k], xe)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
+             "kernel gqem(x: f32[M, K], W: mxfp8_e4m3[N, K]) -> y: f32[M, N] {\n"
+             "  xq[m, k] = quantize(x[m, k], xe)\n  y[m, n] = sum(k) xq[m, k] * W[n, k]\n}\n"
+             "kernel gq8(W: mxfp8_e4m3[N, K], x: f32[K]) -> y: f32[N] {\n"
+             "  xq[k] = quantize(x[k], q8_0)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n",
+             DSL_DIR, DSL_DIR);
+#if defined(__x86_64__)
+    int vbmi = __builtin_cpu_supports("avx512vbmi");
+#else
+    int vbmi = 0;
+#endif
+    if (!vbmi) {
+        printf("\n  skipped: the host has no AVX-512 VBMI (128-byte tables in one vpermi2b)");
+        return;
+    }
+    qkc_ctx *ctx = NULL;
+    qkc_ctx_options opts = {.threads = 2, .tuning_db = "", .cache_dir = ""};
+    CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);
+    static const char *const cfgs[] = {"repack=16 tile_inner=4", "repack=16 tile_inner=2 tile_par=32"};
+    int failed = 0, ran = 0;
+    for (int c = 0; c < 2; c++)
+        for (int g = 0; g < 2; g++) {
+            char *tir = NULL;
+            int bad = check_kernel_cfg(ctx, src, g ? "gqem" : "gqe", 301, 2, cfgs[c], &tir, why, sizeof why);
+            if (!bad && !(tir && strstr(tir, "dot4")))
+                snprintf(why, sizeof why, "no dot4 in the tiled IR"), bad = 1;
+            free(tir);
+            if (bad) {
+                fprintf(stderr, "\n%s '%s': %s\n", g ? "gqem" : "gqe", cfgs[c], why);
+                failed++;
+            }
+            ran++;
+        }
+    qkc_program *p = NULL;
+    qkc_kernel *k = NULL;
+    qkc_kernel_options ko = {.config = "repack=16"};
+    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, src, "sm.qk", &p), QKC_OK);
+    CU_ASSERT_NOT_EQUAL(qkc_kernel_get_ex(p, "gq8", &ko, &k), QKC_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(qkc_errmsg(ctx), "dot4"));
+    /* NaN codes: mxfp8_e4m3 rows are blocks of [e8m0 scale][32 codes] */
+    enum { N = 37, K = 301, KB = 32 };
+    size_t sb = 0, rb = 0;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gqe", &ko, &k), QKC_OK);
+    CU_ASSERT_EQUAL_FATAL(qkc_format_size(p, "mxfp8_e4m3", N, K, &sb), QKC_OK);
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_repacked_size(k, 0, N, K, &rb), QKC_OK);
+    float *w = malloc(N * K * sizeof *w), *x = malloc(K * sizeof *x), *y = malloc(N * sizeof *y),
+          *yr = malloc(N * sizeof *yr), *back = malloc(N * K * sizeof *back);
+    uint8_t *a = malloc(sb), *b = malloc(rb);
+    rtt_rng r = {0x5a9e};
+    for (int i = 0; i < N * K; i++)
+        w[i] = (float)rtt_uniform(&r, -1, 1);
+    for (int i = 0; i < K; i++)
+        x[i] = (float)rtt_uniform(&r, -1, 1);
+    CU_ASSERT_EQUAL_FATAL(qkc_pack(p, "mxfp8_e4m3", w, N, K, a, sb), QKC_OK);
+    size_t row = sb / N;
+    a[3 * row + (100 / KB) * (KB + 1) + 1 + 100 % KB] = 0x7F;
+    a[20 * row + (7 / KB) * (KB + 1) + 1 + 7 % KB] = 0xFF;
+    a[9 * row + (310 / KB) * (KB + 1) + 1 + 310 % KB] = 0xFF; /* padding: K = 301 */
+    CU_ASSERT_EQUAL_FATAL(qkc_unpack(p, "mxfp8_e4m3", a, sb, N, K, back), QKC_OK);
+    CU_ASSERT(isnan(back[3 * K + 100]) && isnan(back[20 * K + 7]) && !isnan(back[9 * K + 300]));
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_repack(k, 0, a, sb, N, K, b, rb), QKC_OK);
+    qkc_tensor args[3] = {{b, QKC_PACKED, 2, {N, K}, {0}}, {x, QKC_F32, 1, {K}, {0}}, {y, QKC_F32, 1, {N}, {0}}};
+    qkc_launch_options lo = {.threads = 2};
+    CU_ASSERT_EQUAL_FATAL(qkc_launch(k, args, 3, &lo), QKC_OK);
+    args[2].data = yr;
+    CU_ASSERT_EQUAL_FATAL(qkc_reference(k, args, 3), QKC_OK);
+    int nan_rows = 0, off = 0;
+    for (int n = 0; n < N; n++) {
+        int want = n == 3 || n == 20;
+        nan_rows += isnan(y[n]) && isnan(yr[n]) && want;
+        off += isnan(y[n]) != want || isnan(yr[n]) != want || (!want && fabsf(y[n] - yr[n]) > 1e-4f * (1 + fabsf(yr[n])));
+    }
+    CU_ASSERT_EQUAL(nan_rows, 2);
+    CU_ASSERT_EQUAL(off, 0);
+    free(w), free(x), free(y), free(yr), free(back), free(a), free(b);
+    qkc_program_destroy(p);
+    printf("\n  %d kernels vs the reference, NaN rows %d of 2", ran, nan_rows);
+    qkc_ctx_destroy(ctx);
+    CU_ASSERT_EQUAL(ran, 4);
+    CU_ASSERT_EQUAL(failed, 0);
+}
+
 /* Lanes of op `op` (count_lanes) per full block of one kernel (tiled IR
  * for the host, or for the named target); -1 when it does not build. */
 static int block_lanes(const char *src, const char *target, int op)
@@ -891,6 +991,7 @@ int main(void)
     CU_add_test(s, "two sums over the same weights decode them once", test_shared_decode);
     CU_add_test(s, "N:M against int8 activations: integer dots over dense expansions", test_nm_idot);
     CU_add_test(s, "integer images wider than a byte: one dot per byte", test_wide_images);
+    CU_add_test(s, "sign-magnitude codes (e4m3): the sign on x's byte, NaN rows", test_sign_magnitude);
     CU_add_test(s, "every dsl/ format through NVRTC and ptxas", test_every_format_ptx);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
