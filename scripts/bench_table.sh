@@ -64,10 +64,16 @@ fi
     if [ "$block" -ge 64 ] && [ "$block" -le 256 ]; then
         xf=xb
     fi
+    # sign-magnitude codes (e4m3): the sign negates x's byte, so x takes an
+    # e8m0 block scale, which never quantizes to -128 (row-interleaved only)
+    if "$QKC" info "$name" 2>/dev/null | grep -q "sign-magnitude codes"; then
+        xf=xe
+    fi
     cat > "$tmp/k.qk" <<QK
 import "$DSL/$file"
 import "$DSL/ggml.qk"
 format xb { code = int8; block = $block; scale = f32 }
+format xe { code = int8; block = $block; scale = e8m0 }
 kernel gemv_i8(W: $w[N, K]$book, x: f32[K]) -> y: f32[N] {
   xq[k] = quantize(x[k], $xf)
   y[n] = sum(k) W[n, k] * xq[k]
@@ -91,6 +97,9 @@ QK
     elif grep -qw dot4 <<<"$tir"; then
         k=gemv_i8 path="int8 dot, x: $xf"
         [ "$xf" = xb ] && path="int8 dot, x: int8 blocks of $block"
+    elif [ "$xf" = xe ] && [ -n "${REPACK:-}" ] &&
+        "$QKC" emit "$tmp/k.qk" --kernel gemv_i8 --stage=tir -c "repack=$REPACK" 2>/dev/null | grep -qw dot4; then
+        k=gemv_i8 path="int8 dot, x: int8 blocks of $block with an e8m0 scale"
     fi
     out=""
     if [ -n "${REPACK:-}" ] && [ $k = gemv_i8 ]; then
