@@ -66,7 +66,7 @@ fi
     fi
     # sign-magnitude codes (e4m3): the sign negates x's byte, so x takes an
     # e8m0 block scale, which never quantizes to -128 (row-interleaved only)
-    if "$QKC" info "$name" 2>/dev/null | grep -q "sign-magnitude codes"; then
+    if grep -q "sign-magnitude codes" <<<"$("$QKC" info "$name" 2>/dev/null)"; then
         xf=xe
     fi
     cat > "$tmp/k.qk" <<QK
@@ -98,7 +98,7 @@ QK
         k=gemv_i8 path="int8 dot, x: $xf"
         [ "$xf" = xb ] && path="int8 dot, x: int8 blocks of $block"
     elif [ "$xf" = xe ] && [ -n "${REPACK:-}" ] &&
-        "$QKC" emit "$tmp/k.qk" --kernel gemv_i8 --stage=tir -c "repack=$REPACK" 2>/dev/null | grep -qw dot4; then
+        grep -qw dot4 <<<"$("$QKC" emit "$tmp/k.qk" --kernel gemv_i8 --stage=tir -c "repack=$REPACK" 2>/dev/null)"; then
         k=gemv_i8 path="int8 dot, x: int8 blocks of $block with an e8m0 scale"
     fi
     out=""
