@@ -1619,9 +1619,19 @@ static const char *rowpack_unfit(bctx *c, stmt_ctx *s, int R, char *why, size_t 
     if (4 * R * 8 > c->t->vector_bits)
         return "4 x R code bytes do not fit the target's vectors (repack=16 needs 512-bit vectors, 8 needs 256)";
     const plan *p = &s->plans[0];
-    if (s->nsums != 1 || !p->idot || s->sums[0]->nvars != 1)
+    if (s->nsums != 1 || !p->idot || s->sums[0]->nvars != 1) {
+        for (int i = 0; i < c->k->ntensors; i++) {
+            const qk_format *f = c->k->tensors[i].fmt;
+            tdec_image img;
+            if (c->k->tensors[i].kind == KIR_PARAM && f && !tdec_int_image(f, 256, TDEC_PLANES, &img) &&
+                tdec_int_image_sgn(f, TDEC_PLANES, &img))
+                return "sign-magnitude codes (e4m3) take integer dots only times x quantize()d in the kernel to "
+                       "int8 with an e8m0 block scale (the sign negates x's byte, and such x never holds -128; "
+                       "q8_0's f16 scale can give -128), in 16-row groups on AVX-512 VBMI (no dot4)";
+        }
         return "the statement is not one sum over one index of products of int8 values and weights with "
                "an integer image (see `qkc emit --stage=tir`: no dot4)";
+    }
     const kir_tensor *t = &c->k->tensors[p->uop->tensor];
     const kir_index *row = &p->uop->idx[0];
     if (t->kind != KIR_PARAM || t->rank != 2)
