@@ -939,7 +939,7 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
         /* the fold's off * sum(s) and byte 0's dot share an i32 lane */
         p->fold = p->sums_s && fu->zero == QK_ZERO_NONE && fu->min_num == QK_NUM_NONE &&
                   (fabs((double)img.off) + 255) * 128 * G < 2147483647.0;
-        /* a NaN flag's dot may wrap: its rows become NaN (rowpack_nan) */
+        /* a NaN flag's dot may wrap: its rows become NaN (rowpack_nan_rows) */
         double umax = img.sgn ? 0 : ldexp(1.0, 8 * img.planes);
         for (int cu = 0; img.sgn && cu < img.nlut; cu++) { /* the largest magnitude, flags left out */
             uint32_t u = img.lut[cu];
@@ -2318,7 +2318,8 @@ static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int i
         c->f->nodes[acc[i]].name = "acc";
     }
     for (int t = 0; t < T; t++) /* NaN codes seen in each group's rows (rowpack_nan_or) */
-        nanv[t] = !p->img.nanflag ? -1 : tir_emit(c->f, b, TIR_VAR, tir_t(TS_I8, 4 * R), cis(c, b, TS_I8, 4 * R, 0), -1, -1, -1);
+        nanv[t] = !p->img.nanflag ? -1
+                                  : tir_emit(c->f, b, TIR_VAR, tir_t(TS_I8, 4 * R), cis(c, b, TS_I8, 4 * R, 0), -1, -1, -1);
     for (int j = 0; j < npts; j++) {
         pts[j].par = n0;
         pts[j].inner = inner0 < 0 ? -1 : j ? iadd(c, b, inner0, ci(c, b, j)) : inner0;
@@ -2357,8 +2358,8 @@ static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int i
         int nu = imul(c, b, emit2(c, b, TIR_DIV, nfull, ci(c, b, U)), ci(c, b, U));
         int kb = tir_loop(c->f, b, ci(c, b, 0), nu, ci(c, b, U), TL_SERIAL, "kb", &body);
         for (int u = 0; u < U; u++)
-            rowpack_block(c, body, s, pts, npts, T, acc, nanv, gbase, srow, u ? iadd(c, body, kb, ci(c, body, u)) : kb, 0,
-                          E);
+            rowpack_block(c, body, s, pts, npts, T, acc, nanv, gbase, srow,
+                          u ? iadd(c, body, kb, ci(c, body, u)) : kb, 0, E);
         start = nu;
     }
     int kb = tir_loop(c->f, b, start, nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);

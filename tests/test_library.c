@@ -801,7 +801,8 @@ static void test_sign_magnitude(void)
     for (int n = 0; n < N; n++) {
         int want = n == 3 || n == 20;
         nan_rows += isnan(y[n]) && isnan(yr[n]) && want;
-        off += isnan(y[n]) != want || isnan(yr[n]) != want || (!want && fabsf(y[n] - yr[n]) > 1e-4f * (1 + fabsf(yr[n])));
+        off += isnan(y[n]) != want || isnan(yr[n]) != want ||
+               (!want && fabsf(y[n] - yr[n]) > 1e-4f * (1 + fabsf(yr[n])));
     }
     CU_ASSERT_EQUAL(nan_rows, 2);
     CU_ASSERT_EQUAL(off, 0);
