@@ -870,6 +870,15 @@ static int lut_limit(const qk_target *t, int cb)
     return 0;
 }
 
+/* Rows per group of the row-interleaved layout: repack=R, or for
+ * repack=1 qkc's choice, one vector of i32 lanes (at most 16). */
+static int repack_rows(const bctx *c)
+{
+    if (c->cfg.repack != 1)
+        return c->cfg.repack;
+    return c->t->vector_bits >= 512 ? 16 : c->t->vector_bits >= 256 ? 8 : 4;
+}
+
 /* 1 if the int8 operand t never holds -128 (the sign-magnitude image
  * negates it): codes quantize()d in the kernel with an e8m0 block scale,
  * which rounds the scale up, so |x| / scale <= 127 (docs/architecture.md).
@@ -907,9 +916,8 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
             continue;
         /* sign-magnitude codes (e4m3) take the row-interleaved layout's
          * 4R-byte vectors only, where a 128-entry table is one vpermi2b */
-        int R = c->cfg.repack != 1 ? c->cfg.repack : c->t->vector_bits >= 512 ? 16 : c->t->vector_bits >= 256 ? 8 : 4;
         if (!tdec_int_image(fu, 256, TDEC_PLANES, &img) &&
-            !(c->cfg.repack && dot_mode(c->t) == TIR_DOT_US && lut_limit(c->t, 4 * R) >= 128 &&
+            !(c->cfg.repack && dot_mode(c->t) == TIR_DOT_US && lut_limit(c->t, 4 * repack_rows(c)) >= 128 &&
               never_min(c, s->tensor) && tdec_int_image_sgn(fu, TDEC_PLANES, &img)))
             continue;
         int B = fs->block > fu->block ? fs->block : fu->block, b = fs->block + fu->block - B;
@@ -940,14 +948,7 @@ static int plan_idot(bctx *c, const kir_expr *e, plan *p)
         p->fold = p->sums_s && fu->zero == QK_ZERO_NONE && fu->min_num == QK_NUM_NONE &&
                   (fabs((double)img.off) + 255) * 128 * G < 2147483647.0;
         /* a NaN flag's dot may wrap: its rows become NaN (rowpack_nan_rows) */
-        double umax = img.sgn ? 0 : ldexp(1.0, 8 * img.planes);
-        for (int cu = 0; img.sgn && cu < img.nlut; cu++) { /* the largest magnitude, flags left out */
-            uint32_t u = img.lut[cu];
-            for (int q = 1; q < img.planes; q++)
-                u |= (uint32_t)img.hi[q - 1][cu] << 8 * q;
-            if (!(u >> (8 * img.planes - 1)) && u > umax)
-                umax = u;
-        }
+        double umax = img.sgn ? img.umax : ldexp(1.0, 8 * img.planes);
         p->icomb = img.planes > 1 && (fabs((double)img.off) + umax) * 128 * G < 2147483647.0;
         return 1;
     }
@@ -2736,8 +2737,8 @@ static int build_stmt(bctx *c, int si, int item_off)
             c->idot_u = -1;
         }
     }
-    if (c->cfg.repack == 1 && c->t->kind == QK_TARGET_CPU) /* qkc's choice: one vector of i32 lanes, at most 16 */
-        c->cfg.repack = c->t->vector_bits >= 512 ? 16 : c->t->vector_bits >= 256 ? 8 : 4;
+    if (c->cfg.repack == 1 && c->t->kind == QK_TARGET_CPU)
+        c->cfg.repack = repack_rows(c);
     if (c->cfg.repack) {
         char why[256];
         const char *no = rowpack_unfit(c, s, c->cfg.repack, why, sizeof why);

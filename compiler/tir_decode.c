@@ -1223,7 +1223,7 @@ int tdec_int_image_sgn(const qk_format *f, int planes, tdec_image *img)
     if (hi > ldexp(1.0, 8 * np - 1) - 1)
         return 0;
     *img = (tdec_image){TDEC_IMG_LUT, .scale_img = ldexp(1.0, low), .nlut = 128, .planes = np, .sgn = 1,
-                        .nanflag = nnan > 0};
+                        .nanflag = nnan > 0, .umax = (uint32_t)hi};
     for (int c = 0; c < 128; c++) {
         uint32_t u = isnan(v[c]) ? 0x80u << 8 * (np - 1) : (uint32_t)ldexp(v[c], -low);
         img->lut[c] = (uint8_t)u;

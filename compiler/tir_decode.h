@@ -114,6 +114,7 @@ typedef struct tdec_image {
                          tdec_int_image_sgn): bit 7 of the raw code negates the value */
     int nanflag;      /* sgn: the codes whose value is NaN have bit 7 of the top plane set, which
                          no magnitude reaches (their u is otherwise 0) */
+    uint32_t umax;    /* sgn: the largest magnitude u (NaN codes left out) */
 } tdec_image;
 /* 1 and *img when f has an integer image (and is no codebook), else 0.
  * N:M formats have their dense twin's image when no zero point, min or

@@ -58,6 +58,27 @@ for k in ternary sparse; do
   done
 done
 
+# sign-magnitude codes (e4m3) on the int8 dot path: with repack on
+# AVX-512 VBMI, checked on ragged N and K; x as q8_0 is refused, saying
+# what x needs, exit 1 and no crash
+if grep -qw avx512vbmi /proc/cpuinfo 2>/dev/null; then
+  if "$QKC" run examples/mxfp8_gemv.qk --kernel gemv --dims N=37,K=301 --reps 2 -c repack=1 >"$TMP/out" 2>&1 &&
+    grep -q PASS "$TMP/out" && ! grep -q FAIL "$TMP/out"; then
+    ok "run mxfp8_gemv.qk gemv -c repack=1 (N=37, K=301)"
+  else
+    bad "run mxfp8_gemv.qk gemv -c repack=1 (N=37, K=301)"
+  fi
+else
+  echo "skipped: mxfp8_gemv.qk gemv -c repack=1 (the host has no AVX-512 VBMI)"
+fi
+"$QKC" run examples/mxfp8_gemv.qk --kernel gemv_q8 --dims N=64,K=64 -c repack=1 >"$TMP/out" 2>&1
+rc=$?
+if [ $rc = 1 ] && grep -q "kernel 'gemv_q8'.*e8m0 block scale" "$TMP/out"; then
+  ok "mxfp8 x q8_0 with repack refused, saying what x needs"
+else
+  bad "mxfp8 x q8_0 with repack refused, saying what x needs (rc $rc)"
+fi
+
 # threads and seeds
 for t in 1 2 3; do
   if "$QKC" run examples/q4_gemv.qk --kernel gemv --dims N=61,K=333 --threads $t --seed 7 --reps 3 >"$TMP/out" 2>&1 &&

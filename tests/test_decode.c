@@ -1216,6 +1216,7 @@ static void test_sgn_images(void)
     CU_ASSERT(img.sgn && img.nanflag && img.kind == TDEC_IMG_LUT && img.nlut == 128 && img.off == 0);
     CU_ASSERT_EQUAL(img.planes, 3);
     CU_ASSERT_EQUAL(img.scale_img, ldexp(1.0, -9));
+    CU_ASSERT_EQUAL(img.umax, 448u << 9);
     int exact = 0, flags = 0;
     for (int c = 0; c < 256; c++) {
         int m = c & 0x7F;
