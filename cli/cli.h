@@ -54,6 +54,16 @@ const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name);
 /* Prints "qkc CMD: msg" plus the usage line; returns 2. */
 int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The --layout option of run, bench, tune and emit (qkc_kernel_options.any_layout). */
+#define CLI_OPT_LAYOUT                                                                                             \
+    {"layout", 0, "own|any",                                                                                       \
+     "any: the kernel may read its weights row-interleaved (a tuning record's or the model's choice; they are "  \
+     "converted here), as a caller that converts them with qkc_kernel_repack gets",                             \
+     "own: the format's bytes"}
+/* --layout's value: *any = 0 for "own" or absent, 1 for "any". -1 when the
+ * value is neither (usage error printed: exit with 2). */
+int cli_layout(const cli_cmd *cmd, const cli_args *a, int *any);
+
 /* ---- util.c ---- */
 /* splitmix64: a portable, seedable generator. */
 typedef struct cli_rng {

@@ -76,6 +76,7 @@ typedef struct bench_sgemm {
 typedef struct bench {
     /* options */
     const char *file, *kname, *dims_text, *config_text, *target, *db;
+    int any_layout; /* --layout any */
     int threads[BENCH_MAX_THREADS], nthreads, max_threads;
     int64_t reps; /* 0: enough for ~1 s */
     int cold, hot, json, check, overhead, compile_only;
@@ -186,6 +187,8 @@ static int parse_opts(bench *b, const cli_cmd *cmd, const cli_args *a)
     b->kname = cli_get(cmd, a, "kernel");
     b->dims_text = cli_get(cmd, a, "dims");
     b->config_text = cli_get(cmd, a, "config");
+    if (cli_layout(cmd, a, &b->any_layout) != 0)
+        return 2;
     b->target = cli_get(cmd, a, "target");
     b->db = cli_get(cmd, a, "db");
     b->json = cli_get(cmd, a, "json") != NULL;
@@ -238,7 +241,8 @@ static int get_kernels(bench *b, const cli_cmd *cmd)
         return cli_usage_error(cmd, "--kernel NAME is required (%s has %d kernels)", b->file,
                                qkc_program_nkernels(b->p));
     for (int i = 0; i < b->nthreads; i++) {
-        qkc_kernel_options o = {.dims = b->dims_text, .threads = b->threads[i], .config = b->config_text};
+        qkc_kernel_options o = {.dims = b->dims_text, .threads = b->threads[i], .config = b->config_text,
+                                .any_layout = b->any_layout};
         qkc_status st = qkc_kernel_get_ex(b->p, b->kname, &o, &b->k[i]);
         if (st == QKC_ERR_INVALID_ARG)
             return cli_usage_error(cmd, "%s", qkc_errmsg(b->ctx));
@@ -1569,6 +1573,7 @@ const cli_cmd cli_cmd_bench = {
              {"baseline", 'b', "B", "none, ref (reference interpreter), sgemm (OpenBLAS f32) or read (same-run DRAM read)",
               "none"},
              {"config", 'c', "TEXT", "explicit configuration, e.g. \"tile_par=4 unroll=2\"", "tuning db/model"},
+             CLI_OPT_LAYOUT,
              {"target", 't', "T", "host, x86-64-v3, x86-64-v4, sm_80, sm_90 (aarch64 targets: emit/build only)", "host"},
              {"db", 0, "PATH", "tuning database (configurations and the probe)", "$QKC_TUNE_DB or ~/.cache/qkc/tune.db"},
              {"json", 0, NULL, "print one JSON object (human lines go to stderr)", NULL},

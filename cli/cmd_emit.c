@@ -12,12 +12,11 @@ static int is_gpu_stage(const char *s)
     return strcmp(s, "cuda") == 0 || strcmp(s, "ptx") == 0;
 }
 
-static int emit_kernel(qkc_program *p, qkc_ctx *ctx, const char *name, const char *stage, const char *config,
-                       int banner)
+static int emit_kernel(qkc_program *p, qkc_ctx *ctx, const char *name, const char *stage,
+                       const qkc_kernel_options *ko, int banner)
 {
     qkc_kernel *k = NULL;
-    qkc_kernel_options ko = {.config = config};
-    if (qkc_kernel_get_ex(p, name, config ? &ko : NULL, &k) != QKC_OK)
+    if (qkc_kernel_get_ex(p, name, ko, &k) != QKC_OK)
         return cli_error("%s", qkc_errmsg(ctx));
     char *text = NULL;
     if (qkc_kernel_emit(k, stage, &text) != QKC_OK)
@@ -45,7 +44,10 @@ static int known_stage(const char *s)
 static int run_emit(const cli_cmd *cmd, const cli_args *a)
 {
     const char *stage = cli_get(cmd, a, "stage"), *target = cli_get(cmd, a, "target");
-    const char *kname = cli_get(cmd, a, "kernel"), *config = cli_get(cmd, a, "config");
+    const char *kname = cli_get(cmd, a, "kernel");
+    qkc_kernel_options ko = {.config = cli_get(cmd, a, "config")};
+    if (cli_layout(cmd, a, &ko.any_layout) != 0)
+        return 2;
     if (!stage)
         return cli_usage_error(cmd, "missing --stage (ast, kir, tir, llvm, asm, cuda, ptx)");
     if (!known_stage(stage))
@@ -57,9 +59,9 @@ static int run_emit(const cli_cmd *cmd, const cli_args *a)
     int rc = cli_load(a->pos[0], target, 1, &ctx, &p);
     int n = rc == 0 ? qkc_program_nkernels(p) : 0;
     if (rc == 0 && kname)
-        rc = emit_kernel(p, ctx, kname, stage, config, 0);
+        rc = emit_kernel(p, ctx, kname, stage, &ko, 0);
     for (int i = 0; rc == 0 && !kname && i < n; i++)
-        rc = emit_kernel(p, ctx, qkc_program_kernel_name(p, i), stage, config, n > 1);
+        rc = emit_kernel(p, ctx, qkc_program_kernel_name(p, i), stage, &ko, n > 1);
     qkc_program_destroy(p);
     qkc_ctx_destroy(ctx);
     return rc;
@@ -68,7 +70,7 @@ static int run_emit(const cli_cmd *cmd, const cli_args *a)
 const cli_cmd cli_cmd_emit = {
     .name = "emit",
     .summary = "Print one compiler stage of a program's kernels.",
-    .usage = "--stage=ast|kir|tir|llvm|asm|cuda|ptx FILE [--kernel NAME] [--target T] [--config TEXT]",
+    .usage = "--stage=ast|kir|tir|llvm|asm|cuda|ptx FILE [--kernel NAME] [--target T] [--config TEXT] [--layout own|any]",
     .details = "Stages: ast (parsed kernel), kir (Kernel IR), tir (tiled loop IR), llvm (optimized LLVM IR),\n"
                "asm (target assembly), cuda (CUDA C), ptx (PTX from NVRTC). llvm/asm need a CPU target;\n"
                "cuda/ptx use a GPU target (sm_90 unless --target says otherwise) and need no GPU.",
@@ -77,6 +79,7 @@ const cli_cmd cli_cmd_emit = {
              {"kernel", 'k', "NAME", "only this kernel", "every kernel"},
              {"target", 't', "T", "host, x86-64-v3, x86-64-v4, aarch64[+dotprod][+sve], sm_80, sm_90", "host; sm_90 for cuda/ptx"},
              {"config", 'c', "TEXT", "explicit configuration, e.g. \"tile_par=4 repack=16\"", "the kernel's usual choice"},
+             CLI_OPT_LAYOUT,
              {0}},
     .min_pos = 1,
     .max_pos = 1,

@@ -171,7 +171,9 @@ static int setup(run_state *s, const cli_cmd *cmd, const cli_args *a)
     if (!s->kname)
         return cli_error("--kernel NAME is required (the program has %d kernels)", qkc_program_nkernels(s->p));
     qkc_kernel_options ko = {.config = cli_get(cmd, a, "config")};
-    qkc_status st = qkc_kernel_get_ex(s->p, s->kname, ko.config ? &ko : NULL, &s->k);
+    if (cli_layout(cmd, a, &ko.any_layout) != 0)
+        return 2;
+    qkc_status st = qkc_kernel_get_ex(s->p, s->kname, &ko, &s->k);
     if (st == QKC_ERR_INVALID_ARG)
         return cli_usage_error(cmd, "%s", qkc_errmsg(s->ctx));
     if (st != QKC_OK)
@@ -201,6 +203,9 @@ static void print_header(const run_state *s)
         printf("%d\n", s->threads);
     else
         printf("all cores\n");
+    const char *cfg = NULL, *origin = NULL;
+    if (qkc_kernel_config(s->k, &cfg, &origin) == QKC_OK)
+        printf("  config: %s (%s)\n", cfg, origin);
 }
 
 /* Reference, kernel, comparison. 0 = every result passes, 1 = a FAIL,
@@ -286,6 +291,7 @@ const cli_cmd cli_cmd_run = {
              {"target", 't', "T", "host, x86-64-v3, x86-64-v4, sm_80, sm_90 (aarch64 targets: emit/build only)", "host"},
              {"config", 'c', "TEXT", "explicit configuration, e.g. \"repack=1\" (weights row-interleaved: converted here)",
               "tuning db/model"},
+             CLI_OPT_LAYOUT,
              {0}},
     .min_pos = 1,
     .max_pos = 1,

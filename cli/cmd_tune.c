@@ -381,6 +381,7 @@ typedef struct tu_session {
     int probe_tried, have_probe;
     int threads[TU_MAX_THREADS], nthreads;
     int top;
+    int any_layout; /* --layout any: row-interleaved candidates too */
     int64_t reps;
     int json;
     int stored; /* records written */
@@ -514,6 +515,50 @@ static void check_dims(const kir_kernel *k, const int64_t *dims, int plain, int6
     }
 }
 
+/* Arguments as one kernel reads them: the parameters it reads
+ * row-interleaved (qkc_param_info.repack_rows) converted into buffers of
+ * the view's own, every other tensor (results and reference results
+ * included) shared with the arguments it views. */
+typedef struct tu_view {
+    tu_args a;
+    void *own[TU_MAX_T];
+} tu_view;
+
+static void view_free(tu_view *v)
+{
+    for (int i = 0; i < v->a.n; i++)
+        free(v->own[i]);
+    memset(v, 0, sizeof *v);
+}
+
+/* 0, or -1 with why. */
+static int view_make(qkc_kernel *kn, qkc_ctx *ctx, const tu_args *a, tu_view *v, char *why, size_t n)
+{
+    memset(v, 0, sizeof *v);
+    v->a = *a;
+    for (int i = 0; i < a->n; i++) {
+        qkc_param_info pi;
+        if (a->ref[i] || qkc_kernel_param(kn, i, &pi) != QKC_OK || !pi.repack_rows)
+            continue;
+        const qkc_tensor *t = &a->t[i];
+        int64_t rows = 1, cols = t->rank ? t->shape[t->rank - 1] : 1;
+        for (int d = 0; d + 1 < t->rank; d++)
+            rows *= t->shape[d];
+        size_t bytes = 0;
+        if (qkc_kernel_repacked_size(kn, i, rows, cols, &bytes) != QKC_OK ||
+            !(v->own[i] = cli_alloc(bytes ? bytes : 1)) ||
+            qkc_kernel_repack(kn, i, t->data, a->bytes[i], rows, cols, v->own[i], bytes) != QKC_OK) {
+            snprintf(why, n, "converting %s to the row-interleaved layout: %s", pi.name,
+                     bytes && !v->own[i] ? "out of memory" : qkc_errmsg(ctx));
+            view_free(v);
+            return -1;
+        }
+        v->a.t[i].data = v->own[i];
+        v->a.bytes[i] = bytes;
+    }
+    return 0;
+}
+
 /* The check's arguments and reference results, on a ragged shape, else
  * on a power-of-two one. 0, or -1 with why. */
 static int prepare_check(qkc_program *p, const kir_kernel *k, qkc_kernel *kn, const int64_t *dims, tu_args *chk,
@@ -525,7 +570,12 @@ static int prepare_check(qkc_program *p, const kir_kernel *k, qkc_kernel *kn, co
         shape_text(k, cd, pt->check_shape, sizeof pt->check_shape);
         if (args_make(p, k, cd, 0x7e57 + (uint64_t)plain, chk, why, n) != 0)
             return args_free(chk), -1;
-        if (run_reference(kn, chk) == QKC_OK)
+        tu_view v; /* the reference reads the parameters in kn's layout */
+        if (view_make(kn, p->ctx, chk, &v, why, n) != 0)
+            return args_free(chk), -1;
+        qkc_status st = run_reference(kn, &v.a);
+        view_free(&v);
+        if (st == QKC_OK)
             return 0;
         snprintf(why, n, "reference on %s: %s", pt->check_shape, qkc_errmsg(p->ctx));
         args_free(chk);
@@ -543,6 +593,22 @@ typedef struct tu_run {
     const char *origin;
 } tu_run;
 
+/* Launch on chk against the reference, then time on full. 0, or -1 with m->why. */
+static int check_and_time(tu_run *R, tu_point *pt, tu_meas *m, qkc_kernel *kn, tu_args *chk, tu_args *full)
+{
+    qkc_ctx *ctx = R->p->ctx;
+    qkc_launch_options lo = {.threads = pt->threads};
+    reset_results(chk);
+    if (qkc_launch(kn, chk->t, chk->n, &lo) != QKC_OK)
+        return snprintf(m->why, sizeof m->why, "launch on %s: %s", pt->check_shape, qkc_errmsg(ctx)), -1;
+    if (compare_all(R->k, chk, m->why, sizeof m->why))
+        return -1;
+    m->seconds = time_launches(kn, full, pt->threads, R->S->reps);
+    if (m->seconds <= 0)
+        return snprintf(m->why, sizeof m->why, "launch on %s: %s", pt->shape, qkc_errmsg(ctx)), -1;
+    return 0;
+}
+
 /* Compile, check against the reference, time. 0, or -1 with m->why. */
 static int try_candidate(tu_run *R, tu_point *pt, tu_meas *m)
 {
@@ -554,16 +620,15 @@ static int try_candidate(tu_run *R, tu_point *pt, tu_meas *m)
     if (!R->have_chk && prepare_check(R->p, R->k, kn, R->dims, &R->chk, pt, m->why, sizeof m->why) != 0)
         return -1;
     R->have_chk = 1;
-    qkc_launch_options lo = {.threads = pt->threads};
-    reset_results(&R->chk);
-    if (qkc_launch(kn, R->chk.t, R->chk.n, &lo) != QKC_OK)
-        return snprintf(m->why, sizeof m->why, "launch on %s: %s", pt->check_shape, qkc_errmsg(ctx)), -1;
-    if (compare_all(R->k, &R->chk, m->why, sizeof m->why))
+    tu_view chk, full;
+    if (view_make(kn, ctx, &R->chk, &chk, m->why, sizeof m->why) != 0)
         return -1;
-    m->seconds = time_launches(kn, &R->full, pt->threads, R->S->reps);
-    if (m->seconds <= 0)
-        return snprintf(m->why, sizeof m->why, "launch on %s: %s", pt->shape, qkc_errmsg(ctx)), -1;
-    return 0;
+    if (view_make(kn, ctx, &R->full, &full, m->why, sizeof m->why) != 0)
+        return view_free(&chk), -1;
+    int rc = check_and_time(R, pt, m, kn, &chk.a, &full.a);
+    view_free(&chk);
+    view_free(&full);
+    return rc;
 }
 
 /* Measures one candidate and stores it; a failure is reported loudly. */
@@ -636,7 +701,18 @@ static int tune_point(tu_session *S, qkc_program *p, const kir_kernel *k, const 
     tune_limits lim;
     limits_for(S, threads, &lim);
     tune_cand c[TU_MAX_CANDS];
-    int n = tune_candidates(k, &S->ctx->target, &base, dims, threads, &lim, c, top < TU_MAX_CANDS ? top : TU_MAX_CANDS);
+    int max = top < TU_MAX_CANDS - 4 ? top : TU_MAX_CANDS - 4;
+    int n = tune_candidates(k, &S->ctx->target, &base, dims, threads, &lim, c, max);
+    char why[256];
+    if (S->any_layout) { /* row-interleaved candidates too, all measured, in the model's order */
+        n += tune_repack_candidates(k, &S->ctx->target, &base, dims, threads, &lim, c + n, 4, why, sizeof why);
+        for (int i = 1; i < n; i++)
+            for (int j = i; j > 0 && c[j - 1].model_s > c[j].model_s; j--) {
+                tune_cand x = c[j];
+                c[j] = c[j - 1];
+                c[j - 1] = x;
+            }
+    }
     return measure_cands(S, p, k, dims, c, n, origin, pt);
 }
 
@@ -671,7 +747,7 @@ static void followup(const tu_session *S, tu_point *pt)
     snprintf(pt->followup_origin, sizeof pt->followup_origin, "(failed)");
     if (qkc_ctx_create(&o, &ctx) != QKC_OK)
         return;
-    qkc_kernel_options ko = {.dims = pt->shape, .threads = pt->threads};
+    qkc_kernel_options ko = {.dims = pt->shape, .threads = pt->threads, .any_layout = S->any_layout};
     if (qkc_program_create(ctx, S->source, S->file, &p) == QKC_OK &&
         qkc_kernel_get_ex(p, S->kname, &ko, &kn) == QKC_OK && qkc_kernel_config(kn, &cfg, &origin) == QKC_OK) {
         snprintf(pt->followup_cfg, sizeof pt->followup_cfg, "%s", cfg);
@@ -915,6 +991,8 @@ static int session_opts(tu_session *S, const cli_cmd *cmd, const cli_args *a, in
     if ((v = cli_get(cmd, a, "top")) && (cli_parse_i64(v, &top) != 0 || top < 1 || top > TU_MAX_CANDS))
         return cli_usage_error(cmd, "--top needs an integer in 1..%d, got '%s'", TU_MAX_CANDS, v);
     S->top = (int)top;
+    if (cli_layout(cmd, a, &S->any_layout) != 0)
+        return 2;
     if ((v = cli_get(cmd, a, "reps")) && (cli_parse_i64(v, &S->reps) != 0 || S->reps < 1 || S->reps > 100000))
         return cli_usage_error(cmd, "--reps needs an integer in 1..100000, got '%s'", v);
     if (a->npos != 1)
@@ -2262,7 +2340,7 @@ const cli_cmd cli_cmd_tune = {
     .name = "tune",
     .summary = "Autotune a kernel's tile configuration (cost model + measurement), sweep sizes and formats, "
                "manage the tuning database.",
-    .usage = "FILE --kernel K --dims D=V,... [--threads T,...] [--top N] [--reps R] [--csv OUT]\n"
+    .usage = "FILE --kernel K --dims D=V,... [--threads T,...] [--top N] [--reps R] [--layout own|any] [--csv OUT]\n"
              "       qkc tune FILE --kernel K --dims D=V,... --target sm_80|sm_90 [--model-only] [--top N] [--json]\n"
              "       qkc tune FILE --kernel K --sweep D=LO..HI [--sweep-dims D2=D] [--dims ...] [--formats F,...]\n"
              "                [--threads T,...] [--csv OUT.csv] [--plot OUT.svg] [--metric gbps|gops]\n"
@@ -2281,6 +2359,13 @@ const cli_cmd cli_cmd_tune = {
                "new context on the same database compiles the kernel without a configuration and prints the\n"
                "origin of its choice: \"tuning-db (exact shape)\" once the winner is stored. Schedule-block\n"
                "requests (tile n = 16, ...) are kept: the search varies what the schedule leaves open.\n"
+               "\n"
+               "Layouts: by default every candidate reads the weights in their format's own bytes, what a caller\n"
+               "of qkc_kernel_get gets. --layout any adds up to 4 candidates that read them row-interleaved\n"
+               "(repack=1: the builder's tiles, two row groups a work item, the software prefetch off or on and\n"
+               "8 KiB ahead), for kernels that can (integer-dot sums on a CPU; docs/api.md); each is checked and\n"
+               "timed on converted weights like the others. Records that read row-interleaved weights are only\n"
+               "ever used by callers that ask for any layout (qkc_kernel_options.any_layout, --layout any).\n"
                "\n"
                "GPU targets (--target sm_80|sm_90): tile_par x tile_inner outputs per thread (tensor-core tiles\n"
                "take nothing from the configuration: one candidate), ranked by a GPU model; each of the best --top\n"
@@ -2327,6 +2412,7 @@ const cli_cmd cli_cmd_tune = {
              {"plot", 0, "FILE", "sweeps: plot to FILE.svg (or FILE.png through gnuplot)", NULL},
              {"metric", 0, "M", "plot gbps (GB/s of packed weights) or gops (GOP/s)", "gbps"},
              {"limit", 0, "N", "db list: at most N records", "all"},
+             CLI_OPT_LAYOUT,
              TUNE_DB_OPTS{0}},
     .min_pos = 1,
     .max_pos = 3,

@@ -142,3 +142,15 @@ void cli_help(const cli_cmd *cmd, FILE *f)
     fprintf(f, "  %-26s %s\n", "-h, --help", "show this help");
     fprintf(f, "\nexample:\n  %s\n", cmd->example);
 }
+
+int cli_layout(const cli_cmd *cmd, const cli_args *a, int *any)
+{
+    const char *v = cli_get(cmd, a, "layout");
+    *any = v && strcmp(v, "any") == 0;
+    if (!v || *any || strcmp(v, "own") == 0)
+        return 0;
+    cli_usage_error(cmd, "--layout takes 'own' (the format's bytes) or 'any' (qkc may choose the row-interleaved "
+                         "layout), got '%s'",
+                    v);
+    return -1;
+}

@@ -454,6 +454,14 @@ static int block_lanes(int lanes, const qk_format *f)
     return v;
 }
 
+/* Rows of a row-interleaved group: repack=R, or for 1 the builder's
+ * choice (tir_build.c repack_rows: a vector of i32 lanes, at most 16). */
+static int repack_rows_of(const qk_target *t, const tir_config *cfg)
+{
+    int v = t->vector_bits / 32;
+    return cfg->repack > 1 ? cfg->repack : v > 16 ? 16 : v < 4 ? 4 : v;
+}
+
 /* The register tile the builder ends up with (tir_build.c plan_stmt):
  * schedule requests win, then halve until the accumulators fit. */
 static void effective_tile(const kir_kernel *k, const qk_target *t, const tir_config *cfg, const tune_stmt *s, int *tp,
@@ -472,6 +480,16 @@ static void effective_tile(const kir_kernel *k, const qk_target *t, const tir_co
     }
     *tp = *tp < 1 ? 1 : *tp;
     *ti = *ti < 1 ? 1 : *ti;
+    if (cfg->repack && s->int_dot && s->par >= 0 && t->kind == QK_TARGET_CPU) {
+        /* tir_build.c: T groups of R rows a work item, at most 8 points, T x points <= 16 */
+        int R = repack_rows_of(t, cfg), pts = s->ni > 8 ? 8 : s->ni < 1 ? 1 : (int)s->ni;
+        int T = cfg->tile_par >= 2 * R ? cfg->tile_par / R : pts >= 8 ? 1 : pts >= 4 ? 2 : 4;
+        while (T > 1 && T * pts > 16)
+            T--;
+        *tp = T * R;
+        *ti = pts;
+        return;
+    }
     int budget = t->kind == QK_TARGET_CPU ? t->vector_regs - 4 : 64;
     while (*tp * *ti > 64 || (s->nsums && *tp * *ti * s->nsums > budget && *tp * *ti > 1)) {
         if (*ti > 1)
@@ -506,7 +524,14 @@ static double compute_time(const kir_kernel *k, const tir_config *cfg, const tun
     double elems = s->points * s->red; /* N:M too: CPUs read it densely */
     double tie = s->ni < ti ? s->ni : ti; /* points of the inner tile that exist */
     double ops, peak;
-    if (cfg->idot && s->int_dot) {
+    if (cfg->idot && s->int_dot && cfg->repack && tp >= 4) {
+        /* row-interleaved (docs/api.md): one vector of codes holds 4 items of R rows, decoded once for
+           the tile's points, one DOT4 each; per block and R rows the scales' load and conversion, and a
+           multiply-add per point (the tile's R x T rows arrive as tp) */
+        double R = tp >= 16 ? 16 : tp, blk = f && f->block > 0 ? f->block : 32;
+        ops = (decode_int_ops(f) + tie * (r->vnni ? 1 : 3)) / (R * 4 * tie) + (4 + 2 * tie) / (R * blk * tie);
+        peak = 2.0 * elems / r->i8;
+    } else if (cfg->idot && s->int_dot) {
         double B = cfg->idot_bytes > 0 ? cfg->idot_bytes : 16;
         if (B > 4.0 * cfg->lanes) /* the builder's clamp: no wider than the configured f32 vectors */
             B = 4.0 * (cfg->lanes > 0 ? cfg->lanes : 1);
@@ -978,6 +1003,53 @@ int tune_candidates(const kir_kernel *k, const qk_target *t, const tir_config *b
     int n = candidates(k, t, base, dims, threads, lim, out, max);
     for (int i = 0; i < n; i++)
         tir_settle_config(k, t, &out[i].cfg);
+    return n;
+}
+
+int tune_repack_candidates(const kir_kernel *k, const qk_target *t, const tir_config *base, const int64_t *dims,
+                           int threads, const tune_limits *lim, tune_cand *out, int max, char *why, size_t whysz)
+{
+    if (max < 1)
+        return 0;
+    if (t->kind != QK_TARGET_CPU) {
+        snprintf(why, whysz, "the row-interleaved layout is read by CPU kernels only");
+        return 0;
+    }
+    tir_config v[4];
+    v[0] = *base;
+    v[0].repack = 1;
+    qk_arena *a = qk_arena_new();
+    tir_func *f = tir_build(a, k, t, &v[0], why, whysz);
+    int rows = f ? f->repack_rows : 0;
+    qk_arena_free(a);
+    if (!f)
+        return 0;
+    tir_settle_config(k, t, &v[0]);
+    int64_t dbuf[64];
+    if (k->nsyms <= 64)
+        dims = dims_or_default(dims, dbuf, k->nsyms);
+    if (max == 1) { /* the JIT's question: no more builds */
+        out[0].cfg = v[0];
+        out[0].model_s = k->nsyms <= 64 ? tune_model(k, t, &v[0], dims, threads, lim) : 0;
+        return 1;
+    }
+    v[1] = v[0];
+    v[1].tile_par = 2 * rows;
+    v[2] = v[0];
+    v[2].prefetch = v[0].prefetch ? 0 : TIR_PREFETCH_AUTO;
+    v[3] = v[0];
+    v[3].prefetch = 2 * TIR_PREFETCH_AUTO;
+    tune_list l = {0};
+    for (int i = 0; i < 4; i++) {
+        char err[256];
+        qk_arena *b = qk_arena_new();
+        int ok = tir_build(b, k, t, &v[i], err, sizeof err) != NULL;
+        qk_arena_free(b);
+        if (ok)
+            list_push(&l, &v[i], k->nsyms <= 64 ? tune_model(k, t, &v[i], dims, threads, lim) : 0);
+    }
+    int n = l.n ? distinct_code(k, t, &l, out, max) : 0;
+    free(l.c);
     return n;
 }
 

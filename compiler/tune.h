@@ -43,6 +43,18 @@ typedef struct tune_limits {
  * against a device. */
 int tune_candidates(const kir_kernel *k, const qk_target *t, const tir_config *base, const int64_t *dims, int threads,
                     const tune_limits *lim, tune_cand *out, int max);
+/* Candidates that read the weights row-interleaved (repack=1, the
+ * builder's R; docs/api.md), for callers that convert their weights
+ * (qkc_kernel_options.any_layout): base with repack=1 and the builder's
+ * tiles, then two row groups a work item, then the software prefetch
+ * turned the other way and 8 KiB ahead; those that build, settled,
+ * distinct in code, in that order (the model does not see the layout:
+ * the first is the one measured fastest on the machines of
+ * docs/performance.md; model_s is filled for the tuner's ranking
+ * report). At most max; 0 with why when the kernel cannot take
+ * the layout (not a CPU target, no integer-dot sum, a codebook, ...). */
+int tune_repack_candidates(const kir_kernel *k, const qk_target *t, const tir_config *base, const int64_t *dims,
+                           int threads, const tune_limits *lim, tune_cand *out, int max, char *why, size_t whysz);
 /* Modelled time of one configuration. */
 double tune_model(const kir_kernel *k, const qk_target *t, const tir_config *cfg, const int64_t *dims, int threads,
                   const tune_limits *lim);

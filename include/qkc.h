@@ -139,8 +139,11 @@ const char *qkc_kernel_name(const qkc_kernel *k);
 /* Options of qkc_kernel_get_ex. The tile configuration of a kernel is
  * chosen, in order: `config` when given; else the tuning database's best
  * record for this kernel, machine and shape (exact shape, else the
- * nearest shape bucket); else the kernel's schedule block, if it has one;
- * else the cost model for the shape. The shape is
+ * nearest shape bucket) among those of a layout the caller accepts
+ * (any_layout); else the kernel's schedule block, if it has one; else
+ * the cost model for the shape. With any_layout and no record, the
+ * weights are read row-interleaved where the kernel can read them so,
+ * with the schedule's or the builder's tiles (docs/api.md). The shape is
  * `dims` ("N=4096,K=4096"; NULL = 4096 for every dimension). The kernel
  * is still correct for every shape: the configuration only decides
  * speed. */
@@ -148,6 +151,13 @@ typedef struct qkc_kernel_options {
     const char *dims;   /* shape the kernel is tuned for, or NULL */
     int threads;        /* thread count it will run with (0 = the context's) */
     const char *config; /* explicit configuration ("tile_par=4 idot=1 ..."), or NULL */
+    int any_layout;     /* 0: every parameter in its format's own bytes. 1: the
+                           caller converts each parameter whose
+                           qkc_param_info.repack_rows is not 0 with
+                           qkc_kernel_repack, so that a tuning record or the
+                           model may choose the row-interleaved layout (the
+                           model does where the kernel can read it). Ignored
+                           with config, which says the layout itself. */
 } qkc_kernel_options;
 /* Like qkc_kernel_get with options; opts NULL = qkc_kernel_get. Each
  * distinct configuration is its own kernel handle, owned by prog. */

@@ -317,6 +317,7 @@ qkc_status rt_choose_config(qkc_ctx *ctx, const kir_kernel *k, const qk_target *
         return st;
     }
     const char *warning = NULL;
+    int any_layout = opts && opts->any_layout;
     qk_tunedb *db = tuning_db(ctx, &warning);
     qk_buf why = {0};
     if (db) {
@@ -326,12 +327,14 @@ qkc_status rt_choose_config(qkc_ctx *ctx, const kir_kernel *k, const qk_target *
         qk_tune_record r;
         int exact = 0, threads = opts && opts->threads > 0 ? opts->threads : ctx->threads;
         pthread_mutex_lock(&ctx->tdb_mu); /* one connection: serialize its use */
-        int found = qk_tunedb_best(db, hash, fp, shape.s ? shape.s : "", threads, &r, &exact, err, sizeof err);
+        int found = qk_tunedb_best(db, hash, fp, shape.s ? shape.s : "", threads, any_layout, &r, &exact, err,
+                                   sizeof err);
         pthread_mutex_unlock(&ctx->tdb_mu);
         tir_config c = *cfg;
         char perr[512];
         if (found == 1 && tir_config_parse(r.config, &c, perr, sizeof perr) == 0) {
-            c.repack = 0; /* a layout is the caller's choice (explicit configuration), never a record's */
+            if (!any_layout)
+                c.repack = 0; /* qk_tunedb_best passed over such records; a layout is never forced on a caller */
             *cfg = c;
             if (exact)
                 qk_buf_puts(&why, "tuning-db (exact shape)");
@@ -342,7 +345,12 @@ qkc_status rt_choose_config(qkc_ctx *ctx, const kir_kernel *k, const qk_target *
     }
     if (!why.len) {
         tir_apply_schedule(k, cfg);
-        if (k->sched.present)
+        tune_cand rc;
+        char rwhy[256];
+        if (any_layout && tune_repack_candidates(k, t, cfg, NULL, 1, NULL, &rc, 1, rwhy, sizeof rwhy) == 1) {
+            *cfg = rc.cfg; /* the caller converts weights: the layout read fastest on every machine measured */
+            qk_buf_puts(&why, k->sched.present ? "schedule, row-interleaved weights" : "model, row-interleaved weights");
+        } else if (k->sched.present)
             qk_buf_puts(&why, "schedule");
         else { /* the cost model's first choice for the shape */
             tune_cand best;

@@ -658,7 +658,21 @@ typedef struct best_query {
     const char *shape; /* normalized */
     dim dims[SHAPE_MAX_DIMS];
     int ndims;
+    int any_layout; /* 0: records that repack are passed over */
 } best_query;
+
+int qk_tunedb_config_repacks(const char *config)
+{
+    for (const char *p = config; p && (p = strstr(p, "repack=")) != NULL; p += 7)
+        if (p == config || p[-1] == ' ')
+            return strtol(p + 7, NULL, 10) != 0;
+    return 0;
+}
+
+static int layout_ok(const best_query *q, const qk_tune_record *r)
+{
+    return q->any_layout || !qk_tunedb_config_repacks(r->config);
+}
 
 /* The fastest record of exactly q's shape. 1, 0 or -1. */
 static int best_exact(qk_tunedb *db, const best_query *q, int threads, qk_tune_record *out, char *err,
@@ -668,20 +682,20 @@ static int best_exact(qk_tunedb *db, const best_query *q, int threads, qk_tune_r
     sqlite3_stmt *st = NULL;
     sql_select_records(&sql);
     qk_buf_puts(&sql, "WHERE kernel_hash = ?1 AND fingerprint = ?2 AND shape = ?3 AND (?4 <= 0 OR threads = ?4) "
-                      "ORDER BY seconds ASC, id DESC LIMIT 1");
+                      "ORDER BY seconds ASC, id DESC");
     if (prepare(db, &sql, &st, err, errsz) < 0)
         return -1;
     sqlite3_bind_text(st, 1, q->hash, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, q->fingerprint, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, q->shape, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, threads);
-    int rc = sqlite3_step(st), ret = 0;
-    if (rc == SQLITE_ROW) {
+    int rc = SQLITE_DONE, ret = 0;
+    while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         read_record(st, out);
-        ret = 1;
-    } else if (rc != SQLITE_DONE) {
-        ret = db_fail(db, "looking up a record", err, errsz);
+        ret = layout_ok(q, out);
     }
+    if (!ret && rc != SQLITE_DONE)
+        ret = db_fail(db, "looking up a record", err, errsz);
     sqlite3_finalize(st);
     return ret;
 }
@@ -706,6 +720,8 @@ static int best_nearest(qk_tunedb *db, const best_query *q, int threads, qk_tune
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         dim d[SHAPE_MAX_DIMS];
         read_record(st, &r);
+        if (!layout_ok(q, &r))
+            continue;
         int n = shape_parse(r.shape, d);
         double dist = n < 0 ? -1 : shape_distance(q->dims, q->ndims, d, n);
         if (dist < 0)
@@ -734,11 +750,11 @@ static int best_for_threads(qk_tunedb *db, const best_query *q, int threads, qk_
 }
 
 int qk_tunedb_best(qk_tunedb *db, const char *kernel_hash, const char *fingerprint, const char *shape, int threads,
-                   qk_tune_record *out, int *exact, char *err, size_t errsz)
+                   int any_layout, qk_tune_record *out, int *exact, char *err, size_t errsz)
 {
     char norm[sizeof out->shape];
     int ex = 0;
-    best_query q = {.hash = kernel_hash, .fingerprint = fingerprint, .shape = norm};
+    best_query q = {.hash = kernel_hash, .fingerprint = fingerprint, .shape = norm, .any_layout = any_layout};
     if (!db || !kernel_hash || !fingerprint || !out)
         return fail(err, errsz, "tuning database: lookup without a database, kernel hash or fingerprint");
     q.ndims = shape_parse(shape, q.dims);

@@ -60,9 +60,13 @@ void qk_tunedb_close(qk_tunedb *db); /* NULL is harmless */
 int qk_tunedb_put(qk_tunedb *db, const qk_tune_record *r, char *err, size_t errsz);
 /* Best record for the kernel on this machine and shape: *exact = 1 when
  * the shape matched, 0 for the nearest bucket. Returns 1 found, 0 none,
- * -1 error (+ err). threads <= 0 matches any. */
+ * -1 error (+ err). threads <= 0 matches any. any_layout 0 passes over
+ * records whose configuration reads weights row-interleaved ("repack=R",
+ * R not 0): their kernels take other bytes than the format's own. */
 int qk_tunedb_best(qk_tunedb *db, const char *kernel_hash, const char *fingerprint, const char *shape, int threads,
-                   qk_tune_record *out, int *exact, char *err, size_t errsz);
+                   int any_layout, qk_tune_record *out, int *exact, char *err, size_t errsz);
+/* 1 when a configuration text sets repack to a value other than 0. */
+int qk_tunedb_config_repacks(const char *config);
 
 /* Records matching a filter (NULL/0 fields match all), newest first;
  * *out is malloc'd (free it). Returns the count, or -1 + err. */

@@ -75,6 +75,37 @@ check "sweep records have origin sweep" '"$QKC" tune db list | grep -q " sweep "
   --metric gops --plot "$TMP/gops.svg" >"$TMP/out" 2>&1
 check "sweep with a list, fixed K, --metric gops" '[ $? = 0 ] && grep -q "GOP/s" "$TMP/gops.svg"'
 
+# ---- layouts: --layout any measures row-interleaved candidates too ----
+# (a database of its own, so the counts above stay as they are)
+LDB="$TMP/layout.db"
+if "$QKC" run examples/gemv_int8.qk --dims N=40,K=64 -c repack=1 >"$TMP/out" 2>&1; then
+  "$QKC" tune examples/gemv_int8.qk --dims N=256,K=512 --top 2 --reps 3 --threads 1 --layout any --db "$LDB" \
+    >"$TMP/out" 2>&1
+  rc=$?
+  check "tune --layout any: exits 0, row-interleaved candidates checked and timed" \
+    '[ $rc = 0 ] && ! grep -q FAIL "$TMP/out" && grep -q " ok .*repack=1" "$TMP/out" &&
+     grep -q " ok .*kblocks=[0-9]* prefetch" "$TMP/out"'
+  check "tune --layout any: the follow-up (any layout) takes the stored winner" \
+    'grep -q "origin: tuning-db (exact shape)" "$TMP/out" &&
+     [ "$(sed -n "s/^winner: //p" "$TMP/out")" = "$(grep -A1 "^follow-up:" "$TMP/out" | sed -n "2s/^  //p")" ]'
+  check "the database holds row-interleaved records" '"$QKC" tune db list --db "$LDB" | grep -q "repack=1"'
+  # a caller of the format's own bytes gets the best own-layout record, never a repack one
+  "$QKC" bench examples/gemv_int8.qk --dims N=256,K=512 --threads 1 --reps 3 --mode hot --db "$LDB" \
+    >"$TMP/out" 2>&1
+  check "bench (own layout) on that database: an own-layout record" \
+    '[ $? = 0 ] && grep "^config:" "$TMP/out" | grep -q "(tuning-db (exact shape))" &&
+     ! grep "^config:" "$TMP/out" | grep -q repack && grep -q PASS "$TMP/out"'
+  "$QKC" bench examples/gemv_int8.qk --dims N=256,K=512 --threads 1 --reps 3 --mode hot --db "$LDB" \
+    --layout any >"$TMP/out" 2>&1
+  check "bench --layout any on that database: the fastest record of either layout, checked" \
+    '[ $? = 0 ] && grep "^config:" "$TMP/out" | grep -q "(tuning-db (exact shape))" && grep -q PASS "$TMP/out"'
+  QKC_TUNE_DB="$TMP/none-here.db" "$QKC" run examples/gemv_int8.qk --dims N=37,K=301 --layout any >"$TMP/out" 2>&1
+  check "run --layout any without records: the model's row-interleaved kernel, weights converted, PASS" \
+    '[ $? = 0 ] && grep -q "config: .*repack=1.*(model, row-interleaved weights)" "$TMP/out" && grep -q PASS "$TMP/out"'
+else
+  echo "skipped: layout checks (this CPU's kernels cannot read the row-interleaved layout: $(tail -1 "$TMP/out"))"
+fi
+
 # ---- bad inputs: exit 1 or 2 with a message, no crash ----
 # expect_fail NAME PATTERN CMD...
 expect_fail() {
@@ -100,6 +131,8 @@ expect_fail "tune with an unknown kernel" "no kernel 'nosuch'" \
   "$QKC" tune examples/q4_gemv.qk --kernel nosuch --dims N=256,K=256
 expect_fail "--threads 0" "threads" \
   "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=256,K=256 --threads 0
+expect_fail "--layout with another value" "layout takes 'own'" \
+  "$QKC" tune examples/gemv_int8.qk --dims N=64,K=64 --layout packed
 expect_fail "db prune without a selector" "use --all\|say --all" "$QKC" tune db prune
 expect_fail "db with an unknown subcommand" "list, export or prune" "$QKC" tune db frobnicate
 expect_fail "db list on a missing database" "no tuning database" "$QKC" tune db list --db "$TMP/none.db"

@@ -774,6 +774,101 @@ static void test_repack_errors(void)
     qkc_ctx_destroy(ctx);
 }
 
+/* qkc_kernel_options.any_layout: without a record the model reads an
+ * integer-dot kernel's weights row-interleaved, the caller converts them
+ * (qkc_kernel_repack) and gets the reference's results on a ragged shape,
+ * the same as the own-layout kernel on the format's bytes; a kernel that
+ * cannot take the layout, and an explicit configuration, keep their own. */
+static void test_any_layout(void)
+{
+    enum { N = 37, K = 301 };
+    qkc_ctx *ctx = NULL;
+    qkc_ctx_options co = {.threads = 2, .tuning_db = "", .cache_dir = ""};
+    CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&co, &ctx), QKC_OK);
+    qkc_program *p = new_prog(ctx, "format q4 { code = uint4 offset 8; block = 32; scale = f16 }\n"
+                                   "format q8 { code = int8; block = 32; scale = f32 }\n"
+                                   "kernel gv(W: q4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
+                                   "kernel gf(W: q4[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n");
+    qkc_kernel *k = NULL, *own = NULL;
+    qkc_kernel_options any = {.dims = "N=4096,K=4096", .any_layout = 1}, plain = {.dims = "N=4096,K=4096"};
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gv", &any, &k), QKC_OK);
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gv", &plain, &own), QKC_OK);
+    const char *cfg = NULL, *origin = NULL;
+    qkc_param_info pi, po;
+    CU_ASSERT_EQUAL(qkc_kernel_param(k, 0, &pi), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_kernel_param(own, 0, &po), QKC_OK);
+    CU_ASSERT_EQUAL(po.repack_rows, 0);
+    CU_ASSERT_EQUAL(qkc_kernel_config(k, &cfg, &origin), QKC_OK);
+    int R = pi.repack_rows;
+    qkc_kernel *kr = NULL; /* whether the host's kernel can read the layout at all */
+    qkc_kernel_options rq = {.config = "repack=1"};
+    qkc_status can = qkc_kernel_get_ex(p, "gv", &rq, &kr);
+    CU_ASSERT_EQUAL(R != 0, can == QKC_OK);
+    if (R == 0) /* a CPU without 4-byte dot products or 256-bit vectors: no layout to choose */
+        printf("\n  any_layout: the host's kernel keeps the own layout (%s: %s)\n", origin, cfg);
+    else {
+        CU_ASSERT(R == 4 || R == 8 || R == 16);
+        CU_ASSERT(strstr(cfg, "repack=") != NULL);
+        CU_ASSERT_STRING_EQUAL(origin, "model, row-interleaved weights");
+    }
+    static float w[N * K], xf[K];
+    for (int i = 0; i < N * K; i++)
+        w[i] = (float)sin(0.013 * i * i + 0.7);
+    for (int i = 0; i < K; i++)
+        xf[i] = (float)cos(0.29 * i);
+    size_t sb = 0, xb = 0, rb = 0;
+    CU_ASSERT_EQUAL_FATAL(qkc_format_size(p, "q4", N, K, &sb), QKC_OK);
+    CU_ASSERT_EQUAL_FATAL(qkc_format_size(p, "q8", 1, K, &xb), QKC_OK);
+    uint8_t *wq = malloc(sb), *xq = malloc(xb);
+    CU_ASSERT_FATAL(wq && xq);
+    CU_ASSERT_EQUAL_FATAL(qkc_pack(p, "q4", w, N, K, wq, sb), QKC_OK);
+    CU_ASSERT_EQUAL_FATAL(qkc_pack(p, "q8", xf, 1, K, xq, xb), QKC_OK);
+    uint8_t *wk = wq;
+    if (R) {
+        CU_ASSERT_EQUAL_FATAL(qkc_kernel_repacked_size(k, 0, N, K, &rb), QKC_OK);
+        wk = malloc(rb);
+        CU_ASSERT_FATAL(wk != NULL);
+        CU_ASSERT_EQUAL_FATAL(qkc_kernel_repack(k, 0, wq, sb, N, K, wk, rb), QKC_OK);
+    }
+    float y[N], yr[N], yo[N];
+    qkc_tensor t[3] = {{.dtype = QKC_PACKED, .rank = 2, .shape = {N, K}, .data = wk},
+                       {.dtype = QKC_PACKED, .rank = 1, .shape = {K}, .data = xq},
+                       {.dtype = QKC_F32, .rank = 1, .shape = {N}, .data = yr}};
+    CU_ASSERT_EQUAL(qkc_reference(k, t, 3), QKC_OK);
+    t[2].data = y;
+    CU_ASSERT_EQUAL(qkc_launch(k, t, 3, NULL), QKC_OK);
+    t[0].data = wq;
+    t[2].data = yo;
+    CU_ASSERT_EQUAL(qkc_launch(own, t, 3, NULL), QKC_OK);
+    double maxref = 0, e1 = 0, e2 = 0;
+    for (int i = 0; i < N; i++) {
+        maxref = fmax(maxref, fabs(yr[i]));
+        e1 = fmax(e1, fabs(y[i] - yr[i]));
+        e2 = fmax(e2, fabs(yo[i] - yr[i]));
+    }
+    CU_ASSERT(maxref > 0 && e1 <= 1e-4 * maxref && e2 <= 1e-4 * maxref);
+    if (wk != wq)
+        free(wk);
+    free(wq);
+    free(xq);
+    /* no integer-dot sum: the own layout, the model's choice */
+    qkc_kernel *kf = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gf", &any, &kf), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_kernel_param(kf, 0, &pi), QKC_OK);
+    CU_ASSERT_EQUAL(pi.repack_rows, 0);
+    CU_ASSERT_EQUAL(qkc_kernel_config(kf, &cfg, &origin), QKC_OK);
+    CU_ASSERT_STRING_EQUAL(origin, "model");
+    /* an explicit configuration says the layout itself */
+    qkc_kernel_options ex = {.config = "tile_par=4", .any_layout = 1};
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gv", &ex, &kf), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_kernel_param(kf, 0, &pi), QKC_OK);
+    CU_ASSERT_EQUAL(pi.repack_rows, 0);
+    CU_ASSERT_EQUAL(qkc_kernel_config(kf, &cfg, &origin), QKC_OK);
+    CU_ASSERT_STRING_EQUAL(origin, "explicit");
+    qkc_program_destroy(p);
+    qkc_ctx_destroy(ctx);
+}
+
 /* The row-interleaved layouts that grow (base-3 digits as 2-bit codes,
  * N:M codes stored densely): their sizes, a round trip that keeps every
  * value, and states the format cannot hold (a code 3 among base-3 digits,
@@ -1188,6 +1283,7 @@ int main(void)
     CU_add_test(s, "launch gemv", test_launch_gemv);
     CU_add_test(s, "launch validation", test_launch_validation);
     CU_add_test(s, "row-interleaved weights: bad requests", test_repack_errors);
+    CU_add_test(s, "any_layout: the model's row-interleaved choice, converted by the caller", test_any_layout);
     CU_add_test(s, "row-interleaved layouts that grow (base-3, N:M): sizes, values, states refused",
                 test_repack_grown);
     CU_add_test(s, "integer dots ignore the weights' padding bits", test_padding_ignored);

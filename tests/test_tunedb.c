@@ -130,7 +130,7 @@ static void test_roundtrip(void)
     qk_tune_record got;
     int exact = -1;
     char err[ERRSZ];
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4000,N=4096", 2, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4000,N=4096", 2, 1, &got, &exact, err, sizeof err), 1);
     CU_ASSERT_EQUAL(exact, 1);
     CU_ASSERT(got.id > 0);
     CU_ASSERT_STRING_EQUAL(got.kernel_hash, H);
@@ -150,14 +150,14 @@ static void test_roundtrip(void)
     /* created 0 becomes now */
     qk_tune_record r2 = rec(H, FP, "K=8,N=8", 1, 1.0, "c");
     CU_ASSERT_EQUAL(put(db, r2), 0);
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "N=8,K=8", 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "N=8,K=8", 1, 1, &got, &exact, err, sizeof err), 1);
     CU_ASSERT(got.created > 1700000000);
 
     /* a malformed shape is refused by put and best */
     qk_tune_record bad = rec(H, FP, "K=", 1, 1.0, "c");
     CU_ASSERT_EQUAL(qk_tunedb_put(db, &bad, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "shape"));
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=x", 1, &got, &exact, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=x", 1, 1, &got, &exact, err, sizeof err), -1);
     qk_tunedb_close(db);
     qk_tunedb_close(NULL);
     tmp_remove(&t);
@@ -177,24 +177,71 @@ static void test_exact_and_bucket(void)
     qk_tune_record got;
     int exact = -1;
     char err[ERRSZ];
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=4096", 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err), 1);
     CU_ASSERT_EQUAL(exact, 1);
     CU_ASSERT_STRING_EQUAL(got.config, "fast");
 
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "N=5000,K=4096", 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "N=5000,K=4096", 1, 1, &got, &exact, err, sizeof err), 1);
     CU_ASSERT_EQUAL(exact, 0);
     CU_ASSERT_STRING_EQUAL(got.shape, "K=4096,N=4096");
     CU_ASSERT_STRING_EQUAL(got.config, "fast");
 
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=12000", 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=12000", 1, 1, &got, &exact, err, sizeof err), 1);
     CU_ASSERT_EQUAL(exact, 0);
     CU_ASSERT_STRING_EQUAL(got.config, "big");
 
     /* other dims, kernel or machine: nothing */
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "N=4096", 1, &got, &exact, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,M=1,N=4096", 1, &got, &exact, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, "fedcba9876543210", FP, "K=4096,N=4096", 1, &got, &exact, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, "other-machine", "K=4096,N=4096", 1, &got, &exact, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "N=4096", 1, 1, &got, &exact, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,M=1,N=4096", 1, 1, &got, &exact, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, "fedcba9876543210", FP, "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, "other-machine", "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err), 0);
+    qk_tunedb_close(db);
+    tmp_remove(&t);
+}
+
+/* Records that read weights row-interleaved ("repack=R") serve only
+ * callers that accept any layout, for the exact shape and the nearest. */
+static void test_layouts(void)
+{
+    tmpdir t;
+    CU_ASSERT_FATAL(tmp_make(&t) == 0);
+    qk_tunedb *db = open_db(&t);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=4096,N=4096", 1, 2.0, "tile_par=8 kblocks=4")), 0);
+    CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=4096,N=4096", 1, 0.5, "tile_par=4 repack=1 prefetch=4096")), 0);
+    CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=4096,N=4096", 1, 3.0, "tile_par=4 repack=0")), 0);
+    CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=4096,N=16384", 1, 0.2, "repack=16")), 0);
+
+    qk_tune_record got;
+    int exact = -1;
+    char err[ERRSZ];
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(exact, 1);
+    CU_ASSERT_STRING_EQUAL(got.config, "tile_par=4 repack=1 prefetch=4096");
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=4096", 1, 0, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(exact, 1);
+    CU_ASSERT_STRING_EQUAL(got.config, "tile_par=8 kblocks=4");
+
+    /* nearest: the repack=16 record is nearer to N=15000 but only any_layout takes it */
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=15000", 1, 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_STRING_EQUAL(got.config, "repack=16");
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=15000", 1, 0, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(exact, 0);
+    CU_ASSERT_STRING_EQUAL(got.config, "tile_par=8 kblocks=4");
+
+    /* only row-interleaved records: none for the format's own layout */
+    CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=64,N=64", 1, 0.1, "repack=8")), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, "other", "K=64,N=64", 1, 0, &got, &exact, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(put(db, rec(H, "fp2", "K=64,N=64", 1, 0.1, "repack=8")), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, "fp2", "K=64,N=64", 1, 0, &got, &exact, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, "fp2", "K=64,N=64", 1, 1, &got, &exact, err, sizeof err), 1);
+
+    CU_ASSERT_EQUAL(qk_tunedb_config_repacks("repack=1"), 1);
+    CU_ASSERT_EQUAL(qk_tunedb_config_repacks("lanes=16 repack=16 prefetch=0"), 1);
+    CU_ASSERT_EQUAL(qk_tunedb_config_repacks("lanes=16 repack=0"), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_config_repacks("norepack=1"), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_config_repacks(""), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_config_repacks(NULL), 0);
     qk_tunedb_close(db);
     tmp_remove(&t);
 }
@@ -212,19 +259,19 @@ static void test_threads(void)
     qk_tune_record got;
     int exact = -1;
     char err[ERRSZ];
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=1024,N=1024", 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=1024,N=1024", 1, 1, &got, &exact, err, sizeof err), 1);
     CU_ASSERT_STRING_EQUAL(got.config, "t1");
     CU_ASSERT_EQUAL(exact, 1);
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=1024,N=1024", 2, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=1024,N=1024", 2, 1, &got, &exact, err, sizeof err), 1);
     CU_ASSERT_STRING_EQUAL(got.config, "t2");
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=1024,N=1024", 0, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=1024,N=1024", 0, 1, &got, &exact, err, sizeof err), 1);
     CU_ASSERT_STRING_EQUAL(got.config, "t2"); /* any thread count: the fastest */
     /* the thread count first: a bucket match with 3 threads beats an exact shape with others */
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=1024,N=1024", 3, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=1024,N=1024", 3, 1, &got, &exact, err, sizeof err), 1);
     CU_ASSERT_STRING_EQUAL(got.config, "t3-bucket");
     CU_ASSERT_EQUAL(exact, 0);
     /* no record with 8 threads: any thread count */
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=1024,N=1024", 8, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=1024,N=1024", 8, 1, &got, &exact, err, sizeof err), 1);
     CU_ASSERT_STRING_EQUAL(got.config, "t2");
     CU_ASSERT_EQUAL(exact, 1);
     qk_tunedb_close(db);
@@ -663,6 +710,7 @@ int main(void)
     CU_add_test(s, "put and best: every field round-trips", test_roundtrip);
     CU_add_test(s, "best: exact shape, else the nearest bucket", test_exact_and_bucket);
     CU_add_test(s, "best: thread count, else any", test_threads);
+    CU_add_test(s, "best: row-interleaved records only for any layout", test_layouts);
     CU_add_test(s, "four writer processes at once", test_concurrent_writers);
     CU_add_test(s, "corrupt, empty, missing and unreachable files", test_bad_files);
     CU_add_test(s, "a newer schema version is refused", test_future_schema);
