@@ -532,6 +532,64 @@ static void test_prefetch_settle(void)
 /* Which parameters are searched depends on the kernel: idot only with
  * an integer product, tile_inner only with a second LHS index, unroll
  * only for dense reductions, and a schedule's tile request pins. */
+/* tune_repack_candidates: for an integer-dot GEMV on x86-64-v4, 1 to 4
+ * distinct configurations, every one repack=1 and buildable, the first the
+ * builder's tiles (what the JIT takes with any_layout), modelled faster
+ * than the own layout's best (what the model should prefer); none, with a
+ * reason, for f32 activations and for a GPU target. */
+static void test_repack_candidates(void)
+{
+    qkc_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, settle_src, "settle.qk", &p), QKC_OK);
+    const kir_program *kp = rt_program_kir(p);
+    const kir_kernel *g4 = kir_find_kernel(kp, "g4"), *g8 = kir_find_kernel(kp, "g8"), *gbf = kir_find_kernel(kp, "gbf");
+    CU_ASSERT_FATAL(g4 && g8 && gbf);
+    qk_target tg, gpu;
+    CU_ASSERT_EQUAL_FATAL(qk_target_named("x86-64-v4", &tg), 0);
+    CU_ASSERT_EQUAL_FATAL(qk_target_named("sm_90", &gpu), 0);
+    const kir_kernel *ks[2] = {g4, g8};
+    for (int i = 0; i < 2; i++) {
+        tir_config base;
+        tir_default_config(&tg, &base);
+        tune_cand c[8], own, first;
+        char why[256] = "", text[256];
+        int n = tune_repack_candidates(ks[i], &tg, &base, NULL, 1, NULL, c, 8, why, sizeof why);
+        CU_ASSERT(n >= 1 && n <= 4);
+        CU_ASSERT_EQUAL(count_distinct(c, n), n);
+        for (int j = 0; j < n; j++) {
+            CU_ASSERT_EQUAL(c[j].cfg.repack, 1);
+            CU_ASSERT(c[j].model_s > 0 && isfinite(c[j].model_s));
+            qk_arena *a = qk_arena_new();
+            CU_ASSERT_PTR_NOT_NULL(tir_build(a, ks[i], &tg, &c[j].cfg, why, sizeof why));
+            qk_arena_free(a);
+        }
+        CU_ASSERT_EQUAL(tune_repack_candidates(ks[i], &tg, &base, NULL, 1, NULL, &first, 1, why, sizeof why), 1);
+        tir_config want = base;
+        want.repack = 1;
+        tir_settle_config(ks[i], &tg, &want);
+        char a[256];
+        tir_config_print(&first.cfg, text, sizeof text);
+        tir_config_print(&want, a, sizeof a);
+        CU_ASSERT_STRING_EQUAL(text, a);
+        CU_ASSERT_EQUAL(tune_candidates(ks[i], &tg, &base, NULL, 1, NULL, &own, 1), 1);
+        if (!(c[0].model_s < own.model_s))
+            printf("\n  %s: row-interleaved %.3g s, own layout %.3g s (modelled)\n", ks[i]->name, c[0].model_s,
+                   own.model_s);
+        CU_ASSERT(c[0].model_s < own.model_s);
+    }
+    tir_config base;
+    tune_cand c[4];
+    char why[256] = "";
+    tir_default_config(&tg, &base);
+    CU_ASSERT_EQUAL(tune_repack_candidates(gbf, &tg, &base, NULL, 1, NULL, c, 4, why, sizeof why), 0);
+    CU_ASSERT(strstr(why, "repack=") != NULL);
+    why[0] = 0;
+    tir_default_config(&gpu, &base);
+    CU_ASSERT_EQUAL(tune_repack_candidates(g4, &gpu, &base, NULL, 1, NULL, c, 4, why, sizeof why), 0);
+    CU_ASSERT(strstr(why, "CPU kernels only") != NULL);
+    qkc_program_destroy(p);
+}
+
 static void test_search_space(void)
 {
     qkc_program *p = NULL;
@@ -731,6 +789,7 @@ int main(void)
     CU_add_test(s, "what the search varies per kernel", test_search_space);
     CU_add_test(s, "prefetch: the builder's choice settled, printed, parsed back", test_prefetch_settle);
     CU_add_test(s, "the model's preferences", test_model_sense);
+    CU_add_test(s, "row-interleaved candidates (any layout)", test_repack_candidates);
     CU_add_test(s, "kernel hash = the runtime's", test_kernel_hash);
     CU_add_test(s, "small M: every remainder tile along M vs the reference", test_small_m);
     CU_add_test(s, "small M: the model keeps a tile along M", test_small_m_model);
