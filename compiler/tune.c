@@ -1020,10 +1020,12 @@ int tune_repack_candidates(const kir_kernel *k, const qk_target *t, const tir_co
     v[0].repack = 1;
     qk_arena *a = qk_arena_new();
     tir_func *f = tir_build(a, k, t, &v[0], why, whysz);
-    int rows = f ? f->repack_rows : 0;
+    int rows = f && f->repack_tensor >= 0 ? f->repack_rows : 0;
     qk_arena_free(a);
     if (!f)
         return 0;
+    if (rows < 1) /* e.g. a popcount reduction, which reads sign bits as they are */
+        return snprintf(why, whysz, "repack=1: no integer-dot sum reads weights row-interleaved"), 0;
     tir_settle_config(k, t, &v[0]);
     int64_t dbuf[64];
     if (k->nsyms <= 64)
