@@ -199,6 +199,23 @@ static void test_exact_and_bucket(void)
     tmp_remove(&t);
 }
 
+/* qk_tunedb_best for kernel H at threads 1 returns `found`; when 1, the
+ * record's config is `config` and `exact` says whether the shape matched. */
+static void expect_best(qk_tunedb *db, const char *fp, const char *shape, int any_layout, int found, int exact,
+                        const char *config)
+{
+    qk_tune_record got;
+    int ex = -1;
+    char err[ERRSZ];
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, fp, shape, 1, any_layout, &got, &ex, err, sizeof err), found);
+    if (found != 1)
+        return;
+    CU_ASSERT_EQUAL(ex, exact);
+    if (strcmp(got.config, config) != 0)
+        printf("\n  %s, any_layout %d: got '%s', want '%s'\n", shape, any_layout, got.config, config);
+    CU_ASSERT_STRING_EQUAL(got.config, config);
+}
+
 /* Records that read weights row-interleaved ("repack=R") serve only
  * callers that accept any layout, for the exact shape and the nearest. */
 static void test_layouts(void)
@@ -211,30 +228,15 @@ static void test_layouts(void)
     CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=4096,N=4096", 1, 0.5, "tile_par=4 repack=1 prefetch=4096")), 0);
     CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=4096,N=4096", 1, 3.0, "tile_par=4 repack=0")), 0);
     CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=4096,N=16384", 1, 0.2, "repack=16")), 0);
-
-    qk_tune_record got;
-    int exact = -1;
-    char err[ERRSZ];
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err), 1);
-    CU_ASSERT_EQUAL(exact, 1);
-    CU_ASSERT_STRING_EQUAL(got.config, "tile_par=4 repack=1 prefetch=4096");
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=4096", 1, 0, &got, &exact, err, sizeof err), 1);
-    CU_ASSERT_EQUAL(exact, 1);
-    CU_ASSERT_STRING_EQUAL(got.config, "tile_par=8 kblocks=4");
-
+    expect_best(db, FP, "K=4096,N=4096", 1, 1, 1, "tile_par=4 repack=1 prefetch=4096");
+    expect_best(db, FP, "K=4096,N=4096", 0, 1, 1, "tile_par=8 kblocks=4");
     /* nearest: the repack=16 record is nearer to N=15000 but only any_layout takes it */
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=15000", 1, 1, &got, &exact, err, sizeof err), 1);
-    CU_ASSERT_STRING_EQUAL(got.config, "repack=16");
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=15000", 1, 0, &got, &exact, err, sizeof err), 1);
-    CU_ASSERT_EQUAL(exact, 0);
-    CU_ASSERT_STRING_EQUAL(got.config, "tile_par=8 kblocks=4");
-
-    /* only row-interleaved records: none for the format's own layout */
-    CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=64,N=64", 1, 0.1, "repack=8")), 0);
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, "other", "K=64,N=64", 1, 0, &got, &exact, err, sizeof err), 0);
+    expect_best(db, FP, "K=4096,N=15000", 1, 1, 0, "repack=16");
+    expect_best(db, FP, "K=4096,N=15000", 0, 1, 0, "tile_par=8 kblocks=4");
+    /* a machine with only row-interleaved records: none for the format's own layout */
     CU_ASSERT_EQUAL(put(db, rec(H, "fp2", "K=64,N=64", 1, 0.1, "repack=8")), 0);
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, "fp2", "K=64,N=64", 1, 0, &got, &exact, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, "fp2", "K=64,N=64", 1, 1, &got, &exact, err, sizeof err), 1);
+    expect_best(db, "fp2", "K=64,N=64", 0, 0, 0, NULL);
+    expect_best(db, "fp2", "K=64,N=64", 1, 1, 1, "repack=8");
 
     CU_ASSERT_EQUAL(qk_tunedb_config_repacks("repack=1"), 1);
     CU_ASSERT_EQUAL(qk_tunedb_config_repacks("lanes=16 repack=16 prefetch=0"), 1);
