@@ -70,7 +70,8 @@ static int run_emit(const cli_cmd *cmd, const cli_args *a)
 const cli_cmd cli_cmd_emit = {
     .name = "emit",
     .summary = "Print one compiler stage of a program's kernels.",
-    .usage = "--stage=ast|kir|tir|llvm|asm|cuda|ptx FILE [--kernel NAME] [--target T] [--config TEXT] [--layout own|any]",
+    .usage = "--stage=ast|kir|tir|llvm|asm|cuda|ptx FILE [--kernel NAME] [--target T] [--config TEXT]\n"
+             "                [--layout own|any]",
     .details = "Stages: ast (parsed kernel), kir (Kernel IR), tir (tiled loop IR), llvm (optimized LLVM IR),\n"
                "asm (target assembly), cuda (CUDA C), ptx (PTX from NVRTC). llvm/asm need a CPU target;\n"
                "cuda/ptx use a GPU target (sm_90 unless --target says otherwise) and need no GPU.",

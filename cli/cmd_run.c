@@ -276,7 +276,8 @@ static int run_run(const cli_cmd *cmd, const cli_args *a)
 const cli_cmd cli_cmd_run = {
     .name = "run",
     .summary = "Compile a kernel, run it on random inputs, check it against the reference, and time it.",
-    .usage = "FILE --kernel NAME --dims N=4096,K=4096 [--seed S] [--threads T] [--reps R] [--target T] [--config TEXT]",
+    .usage = "FILE --kernel NAME --dims N=4096,K=4096 [--seed S] [--threads T] [--reps R] [--target T] [--config TEXT]\n"
+             "               [--layout own|any]",
     .details = "Inputs are uniform in [-1, 1] (seeded; quantized parameters are packed from random f32).\n"
                "Per result it prints the max abs error, the normwise relative error max|y-ref|/max|ref|,\n"
                "the tolerance (f32 1e-4, f16 4e-3, bf16 3e-2; integers: max abs error <= 1) and PASS/FAIL,\n"

@@ -165,8 +165,9 @@ qkc_status qkc_kernel_get_ex(qkc_program *prog, const char *name, const qkc_kern
 /* The configuration a kernel was compiled with, and where it came from:
  * "explicit", "tuning-db (exact shape)", "tuning-db (bucket of K=..,N=..)",
  * "schedule", "model", "schedule, row-interleaved weights" or "model,
- * row-interleaved weights" (any_layout without a record), possibly followed by "; warning: ..." when the
- * tuning database could not be read. Strings live as long as k. */
+ * row-interleaved weights" (any_layout without a record), possibly
+ * followed by "; warning: ..." when the tuning database could not be
+ * read. Strings live as long as k. */
 qkc_status qkc_kernel_config(const qkc_kernel *k, const char **config, const char **origin);
 
 typedef struct qkc_param_info {

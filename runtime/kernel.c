@@ -349,7 +349,8 @@ qkc_status rt_choose_config(qkc_ctx *ctx, const kir_kernel *k, const qk_target *
         char rwhy[256];
         if (any_layout && tune_repack_candidates(k, t, cfg, NULL, 1, NULL, &rc, 1, rwhy, sizeof rwhy) == 1) {
             *cfg = rc.cfg; /* the caller converts weights: the layout read fastest on every machine measured */
-            qk_buf_puts(&why, k->sched.present ? "schedule, row-interleaved weights" : "model, row-interleaved weights");
+            qk_buf_puts(&why, k->sched.present ? "schedule, row-interleaved weights"
+                                               : "model, row-interleaved weights");
         } else if (k->sched.present)
             qk_buf_puts(&why, "schedule");
         else { /* the cost model's first choice for the shape */

@@ -542,7 +542,8 @@ static void test_repack_candidates(void)
     qkc_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, settle_src, "settle.qk", &p), QKC_OK);
     const kir_program *kp = rt_program_kir(p);
-    const kir_kernel *g4 = kir_find_kernel(kp, "g4"), *g8 = kir_find_kernel(kp, "g8"), *gbf = kir_find_kernel(kp, "gbf");
+    const kir_kernel *g4 = kir_find_kernel(kp, "g4"), *g8 = kir_find_kernel(kp, "g8");
+    const kir_kernel *gbf = kir_find_kernel(kp, "gbf");
     CU_ASSERT_FATAL(g4 && g8 && gbf);
     qk_target tg, gpu;
     CU_ASSERT_EQUAL_FATAL(qk_target_named("x86-64-v4", &tg), 0);

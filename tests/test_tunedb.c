@@ -193,7 +193,8 @@ static void test_exact_and_bucket(void)
     /* other dims, kernel or machine: nothing */
     CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "N=4096", 1, 1, &got, &exact, err, sizeof err), 0);
     CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,M=1,N=4096", 1, 1, &got, &exact, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(qk_tunedb_best(db, "fedcba9876543210", FP, "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, "fedcba9876543210", FP, "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err),
+                    0);
     CU_ASSERT_EQUAL(qk_tunedb_best(db, H, "other-machine", "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err), 0);
     qk_tunedb_close(db);
     tmp_remove(&t);
