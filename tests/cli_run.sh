@@ -219,6 +219,23 @@ else
   bad "run -c repack=1 on an f32 GEMV: refused with the reason (rc $rc)"
 fi
 
+# ---- --layout: a bad value is a usage error in every command that takes it; f32 x keeps its layout ----
+for c in run bench emit; do
+  extra="--dims N=45,K=300"; [ $c = emit ] && extra="--stage=tir"
+  "$QKC" $c examples/gemv_int8.qk --kernel gemv $extra --layout packed >"$TMP/out" 2>&1
+  rc=$?
+  if [ $rc -eq 2 ] && grep -q "layout takes 'own'" "$TMP/out"; then ok "$c --layout packed: exit 2"; else
+    bad "$c --layout packed: exit 2 (rc $rc)"
+  fi
+done
+"$QKC" run examples/q4_gemv.qk --kernel gemv --dims N=45,K=300 --reps 3 --layout any >"$TMP/out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q PASS "$TMP/out" && grep "config:" "$TMP/out" | grep -qv "repack"; then
+  ok "run --layout any on an f32 GEMV: its own layout, PASS"
+else
+  bad "run --layout any on an f32 GEMV: its own layout, PASS (rc $rc)"
+fi
+
 # ---- emit --config: the configuration shows in the tiled IR; a bad one is an error, no crash ----
 "$QKC" emit --stage=tir examples/gemv_int8.qk --kernel gemv -c "repack=1 tile_par=8" >"$TMP/out" 2>&1
 rc=$?
