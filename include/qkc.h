@@ -157,7 +157,8 @@ typedef struct qkc_kernel_options {
                            qkc_kernel_repack, so that a tuning record or the
                            model may choose the row-interleaved layout (the
                            model does where the kernel can read it). Ignored
-                           with config, which says the layout itself. */
+                           with config, which says the layout itself; other
+                           values: QKC_ERR_INVALID_ARG. */
 } qkc_kernel_options;
 /* Like qkc_kernel_get with options; opts NULL = qkc_kernel_get. Each
  * distinct configuration is its own kernel handle, owned by prog. */

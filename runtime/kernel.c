@@ -334,7 +334,8 @@ qkc_status rt_choose_config(qkc_ctx *ctx, const kir_kernel *k, const qk_target *
         char perr[512];
         if (found == 1 && tir_config_parse(r.config, &c, perr, sizeof perr) == 0) {
             if (!any_layout)
-                c.repack = 0; /* qk_tunedb_best passed over such records; a layout is never forced on a caller */
+                c.repack = 0; /* qk_tunedb_best passed over "repack=R" records by their text; a record written
+                                 by hand that the parser still reads as repacking never forces a layout */
             *cfg = c;
             if (exact)
                 qk_buf_puts(&why, "tuning-db (exact shape)");
@@ -459,6 +460,11 @@ qkc_status qkc_kernel_get_ex(qkc_program *p, const char *name, const qkc_kernel_
         return rt_fail(p->ctx, QKC_ERR_INVALID_ARG, "the program has compile errors: no kernels");
     if (opts && opts->threads < 0)
         return rt_fail(p->ctx, QKC_ERR_INVALID_ARG, "qkc_kernel_get_ex: threads = %d is negative", opts->threads);
+    if (opts && opts->any_layout != 0 && opts->any_layout != 1)
+        return rt_fail(p->ctx, QKC_ERR_INVALID_ARG,
+                       "qkc_kernel_get_ex: any_layout = %d (0: the formats' own bytes; 1: any layout the caller "
+                       "converts to with qkc_kernel_repack)",
+                       opts->any_layout);
     int i = kernel_index(p, name);
     if (i < 0)
         return not_found(p, name);

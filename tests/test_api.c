@@ -858,6 +858,15 @@ static void test_any_layout(void)
     CU_ASSERT_EQUAL(pi.repack_rows, 0);
     CU_ASSERT_EQUAL(qkc_kernel_config(kf, &cfg, &origin), QKC_OK);
     CU_ASSERT_STRING_EQUAL(origin, "model");
+    /* any_layout is 0 or 1: another value is refused, saying what the two mean */
+    static const int badv[] = {2, -1};
+    for (int i = 0; i < 2; i++) {
+        qkc_kernel *kb = (qkc_kernel *)1;
+        qkc_kernel_options o = {.any_layout = badv[i]};
+        CU_ASSERT_EQUAL(qkc_kernel_get_ex(p, "gv", &o, &kb), QKC_ERR_INVALID_ARG);
+        CU_ASSERT_PTR_NULL(kb);
+        CU_ASSERT(strstr(qkc_errmsg(ctx), "any_layout = ") && strstr(qkc_errmsg(ctx), "qkc_kernel_repack"));
+    }
     /* an explicit configuration says the layout itself */
     qkc_kernel_options ex = {.config = "tile_par=4", .any_layout = 1};
     CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gv", &ex, &kf), QKC_OK);
