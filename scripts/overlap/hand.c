@@ -18,6 +18,12 @@ static int PF, MODE, NOFOLD; void qloop(const char *W, long items, const char *x
 #define LINE(p, acc0, acc1) { __m512i v = _mm512_loadu_si512(p); if (NOFOLD) __asm__("" : "+v"(v)); \
    __m512i lo = _mm512_and_si512(v, m), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m); \
    acc0 = _mm512_dpbusd_epi32(acc0, lo, x); acc1 = _mm512_dpbusd_epi32(acc1, hi, x2); }
+#define PF9(p) if (PF) for (int q = 0; q < 9; q++) _mm_prefetch((p) + PF + 64 * q, _MM_HINT_T0);
+#define SCALES(p) f = _mm512_add_ps(f, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(p))));
+#define CODES(p, A0, A1, A2, A3, A4, A5, A6, A7) LINE((p), A0, A1) LINE((p) + 64, A2, A3) LINE((p) + 128, A4, A5) LINE((p) + 192, A6, A7)
+/* two 288-byte blocks: each its 32 bytes of scales, then its 256 bytes of codes */
+#define BLOCKS(p, A0, A1, A2, A3, A4, A5, A6, A7) SCALES(p) CODES((p) + 32, A0, A1, A2, A3, A4, A5, A6, A7) \
+    SCALES((p) + 288) CODES((p) + 320, A0, A1, A2, A3, A4, A5, A6, A7)
 __attribute__((noipa)) static __m512i run(const char *buf, size_t n, int mode) {
   __m512i a0=_mm512_setzero_si512(),a1=a0,a2=a0,a3=a0,a4=a0,a5=a0,a6=a0,a7=a0; __m512 f = _mm512_setzero_ps();
   __m512i x = _mm512_set1_epi8(3), x2 = _mm512_set1_epi8(5), m = _mm512_set1_epi8(15);
@@ -26,7 +32,7 @@ __attribute__((noipa)) static __m512i run(const char *buf, size_t n, int mode) {
     __m512 y0 = _mm512_setzero_ps(), y1 = y0; const char *xp = xbuf; const int *sp = (const int *)(xbuf + 32768);
     for (size_t o = 0; o + 576 <= n; o += 576) {
       const char *p = buf + o;
-      if (PF) for (int q = 0; q < 9; q++) _mm_prefetch(p + PF + 64 * q, _MM_HINT_T0);
+      PF9(p)
       for (int b = 0; b < 2; b++, p += 288, xp += 34, sp++) {
         __m512 sc = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)p));
         __m512 xs = _mm512_set1_ps((float)*(const _Float16 *)xp);
@@ -52,42 +58,29 @@ __attribute__((noipa)) static __m512i run(const char *buf, size_t n, int mode) {
 #pragma GCC unroll 4
   for (size_t o = 0; o + 576 <= n; o += 576) {
     const char *p = buf + o;
-    if (PF) for (int q = 0; q < 9; q++) _mm_prefetch(p + PF + 64 * q, _MM_HINT_T0);
-    f = _mm512_add_ps(f, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)p)));
-    LINE(p+32, a0, a1) LINE(p+96, a2, a3) LINE(p+160, a4, a5) LINE(p+224, a6, a7)
-    f = _mm512_add_ps(f, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(p+288))));
-    LINE(p+320, a0, a1) LINE(p+384, a2, a3) LINE(p+448, a4, a5) LINE(p+512, a6, a7)
+    PF9(p)
+    BLOCKS(p, a0, a1, a2, a3, a4, a5, a6, a7)
   } }
   else if (mode == 1) for (size_t o = 0; o + 576 <= n; o += 576) {   /* two 288-byte blocks */
     const char *p = buf + o;
-    if (PF) for (int q = 0; q < 9; q++) _mm_prefetch(p + PF + 64 * q, _MM_HINT_T0);
-    f = _mm512_add_ps(f, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)p)));
-    LINE(p+32, a0, a1) LINE(p+96, a2, a3) LINE(p+160, a4, a5) LINE(p+224, a6, a7)
-    f = _mm512_add_ps(f, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(p+288))));
-    LINE(p+320, a0, a1) LINE(p+384, a2, a3) LINE(p+448, a4, a5) LINE(p+512, a6, a7)
+    PF9(p)
+    BLOCKS(p, a0, a1, a2, a3, a4, a5, a6, a7)
   } else if (mode == 5) for (size_t o = 0; o + 576 <= n; o += 576) {   /* long chains */
     const char *p = buf + o;
-    if (PF) for (int q = 0; q < 9; q++) _mm_prefetch(p + PF + 64 * q, _MM_HINT_T0);
-    f = _mm512_add_ps(f, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)p)));
-    LINE(p+32, a0, a0) LINE(p+96, a0, a0) LINE(p+160, a0, a0) LINE(p+224, a0, a0)
-    f = _mm512_add_ps(f, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(p+288))));
-    LINE(p+320, a1, a1) LINE(p+384, a1, a1) LINE(p+448, a1, a1) LINE(p+512, a1, a1)
+    PF9(p)
+    BLOCKS(p, a0, a0, a0, a0, a1, a1, a1, a1)
   } else if (mode == 3 || mode == 4) { const char *xp = xbuf; for (size_t o = 0; o + 576 <= n; o += 576) {
     const char *p = buf + o;
-    if (PF) for (int q = 0; q < 9; q++) _mm_prefetch(p + PF + 64 * q, _MM_HINT_T0);
+    PF9(p)
     if (mode == 4) { x = _mm512_set1_epi32(*(const int *)xp); x2 = _mm512_set1_epi32(*(const int *)(xp + 4)); if (NOFOLD == 0) { xp += 8; if (xp >= xbuf + 8192) xp = xbuf; } else if (NOFOLD == 2) xp = xbuf + (((o >> 6) * 2654435761u) & 8184); }
-    f = _mm512_add_ps(f, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)p)));
-    LINE(p+32, a0, a1) LINE(p+96, a2, a3) LINE(p+160, a4, a5) LINE(p+224, a6, a7)
+    SCALES(p) CODES(p + 32, a0, a1, a2, a3, a4, a5, a6, a7)
     if (mode == 3) { spill[0] = f; __asm__ volatile("" ::: "memory"); f = spill[0]; spill[1] = _mm512_castsi512_ps(a0); __asm__ volatile("" ::: "memory"); a0 = _mm512_castps_si512(spill[1]); }
-    f = _mm512_add_ps(f, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(p+288))));
-    LINE(p+320, a0, a1) LINE(p+384, a2, a3) LINE(p+448, a4, a5) LINE(p+512, a6, a7)
+    SCALES(p + 288) CODES(p + 320, a0, a1, a2, a3, a4, a5, a6, a7)
   } } else for (size_t o = 0; o + 576 <= n; o += 576) {   /* packet: 2 headers then 2 code blocks */
     const char *p = buf + o;
-    if (PF) for (int q = 0; q < 9; q++) _mm_prefetch(p + PF + 64 * q, _MM_HINT_T0);
-    f = _mm512_add_ps(f, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)p)));
-    LINE(p+64, a0, a1) LINE(p+128, a2, a3) LINE(p+192, a4, a5) LINE(p+256, a6, a7)
-    f = _mm512_add_ps(f, _mm512_cvtph_ps(_mm256_loadu_si256((const void *)(p+32))));
-    LINE(p+320, a0, a1) LINE(p+384, a2, a3) LINE(p+448, a4, a5) LINE(p+512, a6, a7)
+    PF9(p)
+    SCALES(p) CODES(p + 64, a0, a1, a2, a3, a4, a5, a6, a7)
+    SCALES(p + 32) CODES(p + 320, a0, a1, a2, a3, a4, a5, a6, a7)
   }
   a0 = _mm512_add_epi32(a0, _mm512_cvtps_epi32(f));
   return _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0,a1),_mm512_add_epi32(a2,a3)),_mm512_add_epi32(_mm512_add_epi32(a4,a5),_mm512_add_epi32(a6,a7)));
