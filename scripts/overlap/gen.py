@@ -132,7 +132,7 @@ if hdr_one:
 print('''	.text
 	.globl qloop
 	.type qloop,@function
-# qloop(W, nitems, x, sums, stride)
+# qloop(W, items, x, sums, stride, nblocks)
 qloop:
 	pushq %rbp
 	pushq %rbx
