@@ -57,6 +57,9 @@ static int run_build(const cli_cmd *cmd, const cli_args *a)
     const char *out = cli_get(cmd, a, "output"), *hdr = cli_get(cmd, a, "header");
     const char *prefix = cli_get(cmd, a, "prefix"), *threads = cli_get(cmd, a, "threads");
     int64_t nthreads = 0;
+    int any_layout = 0;
+    if (cli_layout(cmd, a, &any_layout) != 0)
+        return 2;
     if (threads && (cli_parse_i64(threads, &nthreads) != 0 || nthreads < 0 || nthreads > 4096))
         return cli_usage_error(cmd, "--threads wants a count, got '%s'", threads);
     char *out_owned = out ? NULL : default_output(a->pos[0], object);
@@ -92,7 +95,8 @@ static int run_build(const cli_cmd *cmd, const cli_args *a)
                          .threads = (int)nthreads,
                          .output = out,
                          .archive = !object,
-                         .header = hdr};
+                         .header = hdr,
+                         .any_layout = any_layout};
         char *log = NULL;
         qkc_status st = rt_aot_build(ctx, &o, &log);
         if (st != QKC_OK)
@@ -115,7 +119,7 @@ static int run_build(const cli_cmd *cmd, const cli_args *a)
 const cli_cmd cli_cmd_build = {
     .name = "build",
     .summary = "Compile kernels ahead of time into an archive or object and a C header.",
-    .usage = "FILE... [-o OUT] [-c] [--target LIST] [--header H] [--prefix P] [--kernel K,...]",
+    .usage = "FILE... [-o OUT] [-c] [--target LIST] [--header H] [--prefix P] [--kernel K,...] [--layout own|any]",
     .details =
         "Every kernel of the files (or those named by --kernel) is compiled for every target of --target:\n"
         "host, x86-64-v3 (AVX2), x86-64-v4 (AVX-512), aarch64, aarch64+dotprod, aarch64+sve, sm_80, sm_90.\n"
@@ -123,7 +127,10 @@ const cli_cmd cli_cmd_build = {
         "(QKC_AOT_ISA=NAME forces one). GPU targets embed PTX (NVRTC is needed at build time, not at run time).\n"
         "Tile configurations come from the tuning database for each target when it has records, else from\n"
         "the cost model for --dims. The header declares, per kernel, a typed function, packers for its\n"
-        "quantized parameters and their sizes. Programs link the output with libqkc_rt only\n"
+        "quantized parameters and their sizes. With --layout any a CPU version may read a weight in the\n"
+        "row-interleaved layout (as the JIT does for qkc_kernel_options.any_layout); the header then also\n"
+        "declares <kernel>_<W>_repacked_bytes and _repack, which convert the packer's bytes on the machine\n"
+        "that launches. Programs link the output with libqkc_rt only\n"
         "(-lqkc_rt -lpthread -ldl -lm): no LLVM, no libffi. See docs/embedding.md.",
     .example = "qkc build examples/q4_gemv.qk --target x86-64-v3,x86-64-v4 -o libq4.a",
     .opts = {{"output", 'o', "OUT", "the archive (or object with -c)", "lib<first file>.a"},
@@ -135,6 +142,7 @@ const cli_cmd cli_cmd_build = {
              {"dims", 'd', "N=V,...", "shape the configurations are chosen for", "4096 per dim"},
              {"threads", 'j', "N", "thread count for tuning-database lookups", "cores"},
              {"verbose", 'v', NULL, "print each version's configuration and its origin", NULL},
+             CLI_OPT_LAYOUT,
              {0}},
     .min_pos = 1,
     .max_pos = CLI_MAX_POS,

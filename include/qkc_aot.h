@@ -16,9 +16,13 @@
  * parallel launches.
  *
  * Compatibility: QKC_AOT_ABI changes whenever the layout of the structs
- * below changes; qkc_rt_launch refuses a descriptor of another ABI with
- * QKC_RT_ERR_UNSUPPORTED. An object built by qkc X.Y links against
- * libqkc_rt X.Y' for any Y' >= Y of the same major version X.
+ * below changes; libqkc_rt reads descriptors of ABI QKC_AOT_ABI_MIN to
+ * QKC_AOT_ABI and refuses others with QKC_RT_ERR_UNSUPPORTED. An object
+ * built by qkc X.Y links against libqkc_rt X.Y' for any Y' >= Y of the
+ * same major version X. ABI 2 adds the row-interleaved weight layout
+ * (qkc_aot_kernel.variant_repack); `qkc build` writes ABI 2 only for
+ * kernels with a version that reads it (`--layout any`), ABI 1 otherwise,
+ * so objects built without it link against older runtimes too.
  *
  * Prefixes: qkc_aot_ (data), qkc_rt_ (functions). */
 #ifndef QKC_AOT_H
@@ -31,7 +35,8 @@
 extern "C" {
 #endif
 
-#define QKC_AOT_ABI 1
+#define QKC_AOT_ABI 2
+#define QKC_AOT_ABI_MIN 1
 #define QKC_AOT_MAX_RANK 8
 
 /* Status codes: the same numbers as qkc_status in qkc.h. */
@@ -103,11 +108,14 @@ typedef struct qkc_aot_grid {
     int64_t phase;
 } qkc_aot_grid;
 
-enum { QKC_AOT_SCRATCH_PACKED = 0, QKC_AOT_SCRATCH_STAGE = 1, QKC_AOT_SCRATCH_DENSE = 2 };
+enum { QKC_AOT_SCRATCH_PACKED = 0, QKC_AOT_SCRATCH_STAGE = 1, QKC_AOT_SCRATCH_DENSE = 2, QKC_AOT_SCRATCH_SUMS = 3 };
 
 /* A scratch buffer the runtime allocates per launch: for tensors[tensor]
  * (a temp), PACKED: its packed bytes (format size of rows x K), STAGE and
- * DENSE: 4 bytes per element. */
+ * DENSE: 4 bytes per element. SUMS (ABI 2, versions that read weights
+ * row-interleaved): the sums of tensors[tensor] (the int8 operand, a
+ * param or a temp; -1: unused, no bytes) per group of G items, int32
+ * [rows][ceil(K / G)], G from qkc_aot_kernel.variant_repack. */
 typedef struct qkc_aot_scratch {
     int64_t tensor;
     int64_t kind;
@@ -158,6 +166,13 @@ typedef struct qkc_aot_kernel {
      * nstrides, then one per scratch buffer of the chosen variant. */
     int64_t nvariants;
     const qkc_aot_variant *variants; /* best first */
+    /* ABI 2: three per version, in variants' order: the param that
+     * version reads in the row-interleaved layout (`qkc build --layout
+     * any`), -1 for none; its rows per group (0 for none); and the items
+     * per sum of its SUMS scratch (0 for none). NULL in the ABI 1
+     * descriptors this qkc writes; descriptors written by a qkc before
+     * 2026-11 end before this field, so read it only where abi >= 2. */
+    const int64_t *variant_repack;
 } qkc_aot_kernel;
 
 /* ---- libqkc_rt ---- */
@@ -215,6 +230,22 @@ int qkc_rt_pack(const qkc_aot_kernel *k, int tensor, const float *src, const int
 /* Decodes packed src (src_bytes) to f32 dst. */
 int qkc_rt_unpack(const qkc_aot_kernel *k, int tensor, const void *src, int64_t src_bytes, const int64_t *shape,
                   float *dst, const void *codebook, char *err, size_t errsz);
+
+/* Kernel-private weight layout (`qkc build --layout any`). A version may
+ * read a quantized param in a row-interleaved layout instead of its
+ * format's bytes (faster matrix-vector products; docs/embedding.md).
+ * qkc_rt_repacked_bytes: the bytes the version qkc_rt_select picks reads
+ * for tensor at shape: the row-interleaved size where it reads that
+ * layout, else qkc_rt_packed_bytes; -1 if the tensor is not quantized, a
+ * dim is negative or no version runs here. qkc_rt_repack converts the
+ * format's bytes (qkc_rt_pack's, src_bytes >= qkc_rt_packed_bytes) into
+ * what that version reads: the row-interleaved layout, or a copy of the
+ * bytes where it reads the format's own. Codes and scales are moved,
+ * never re-quantized. The result is specific to the version that runs
+ * (QKC_AOT_ISA included): convert on the machine that launches. */
+int64_t qkc_rt_repacked_bytes(const qkc_aot_kernel *k, int tensor, const int64_t *shape);
+int qkc_rt_repack(const qkc_aot_kernel *k, int tensor, const void *src, int64_t src_bytes, const int64_t *shape,
+                  void *dst, int64_t dst_bytes, char *err, size_t errsz);
 
 /* "0.2.0": the runtime's version. */
 const char *qkc_rt_version(void);

@@ -134,7 +134,7 @@ static qkc_status gpu_code(aot_build *b, const kir_kernel *k, const qk_target *t
 
 static qkc_status add_version(aot_build *b, const kir_kernel *k, const qk_target *t, qk_aot_variant *v)
 {
-    qkc_kernel_options ko = {.dims = b->o->dims, .threads = b->o->threads};
+    qkc_kernel_options ko = {.dims = b->o->dims, .threads = b->o->threads, .any_layout = b->o->any_layout};
     tir_config cfg;
     char *origin = NULL, err[2048] = "";
     qkc_status st = rt_choose_config(b->ctx, k, t, &ko, &cfg, &origin);
@@ -373,6 +373,15 @@ static void extent_lists(const kir_kernel *k, int i, qk_buf *params, qk_buf *sha
     }
 }
 
+/* 1 if a version of ak reads param i row-interleaved. */
+static int repacked(const qk_aot_kernel *ak, int i)
+{
+    for (int v = 0; v < ak->nvariants; v++)
+        if (ak->variants[v].f->repack_tensor == i)
+            return 1;
+    return 0;
+}
+
 static void header_packers(qk_buf *h, const qk_aot_kernel *ak)
 {
     const kir_kernel *k = ak->k;
@@ -402,6 +411,18 @@ static void header_packers(qk_buf *h, const qk_aot_kernel *ak)
                       "    const int64_t s[%d] = {%s};\n"
                       "    return qkc_rt_unpack(&%s_kernel, %d, src, src_bytes, s, dst, codebook, NULL, 0);\n}\n",
                       ak->symbol, t->name, ps, t->rank, sh, ak->symbol, i);
+        if (repacked(ak, i))
+            qk_buf_printf(h,
+                          "/* %s in the layout the version that runs here reads (row-interleaved, or\n"
+                          " * its format's bytes): convert %s_%s_pack's bytes with _repack before a launch. */\n"
+                          "static inline int64_t %s_%s_repacked_bytes(%.*s)\n{\n"
+                          "    const int64_t s[%d] = {%s};\n    return qkc_rt_repacked_bytes(&%s_kernel, %d, s);\n}\n"
+                          "static inline int %s_%s_repack(const void *src, int64_t src_bytes, %svoid *dst, "
+                          "int64_t dst_bytes)\n{\n"
+                          "    const int64_t s[%d] = {%s};\n"
+                          "    return qkc_rt_repack(&%s_kernel, %d, src, src_bytes, s, dst, dst_bytes, NULL, 0);\n}\n",
+                          t->name, ak->symbol, t->name, ak->symbol, t->name, (int)pl, pl ? ps : "void", t->rank, sh,
+                          ak->symbol, i, ak->symbol, t->name, ps, t->rank, sh, ak->symbol, i);
         qk_buf_free(&params);
         qk_buf_free(&shape);
     }
@@ -414,9 +435,15 @@ static void header_kernel(qk_buf *h, const qk_aot_kernel *ak)
     if (k->source)
         comment_text(h, k->source);
     qk_buf_puts(h, " *\n * Versions (dispatch order):\n");
-    for (int v = 0; v < ak->nvariants; v++)
-        qk_buf_printf(h, " *   %s: %s (%s)\n", ak->variants[v].target->name, ak->variants[v].config,
+    for (int v = 0; v < ak->nvariants; v++) {
+        const tir_func *f = ak->variants[v].f;
+        qk_buf_printf(h, " *   %s: %s (%s)", ak->variants[v].target->name, ak->variants[v].config,
                       ak->variants[v].origin);
+        if (f->repack_tensor >= 0)
+            qk_buf_printf(h, "; reads %s row-interleaved (%d rows)", k->tensors[f->repack_tensor].name,
+                          f->repack_rows);
+        qk_buf_puts(h, "\n");
+    }
     qk_buf_puts(h, " *\n * Tensors:");
     for (int i = 0; i < k->nparams + k->nresults; i++) {
         const kir_tensor *t = &k->tensors[i];

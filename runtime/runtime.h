@@ -174,6 +174,7 @@ typedef struct rt_aot_opts {
     const char *output;    /* object or archive path */
     int archive;           /* 1: a static archive, 0: one object */
     const char *header;    /* generated header path */
+    int any_layout;        /* 1: versions may read weights row-interleaved (qkc_kernel_options.any_layout) */
 } rt_aot_opts;
 /* Builds every selected kernel for every target into o->output and writes
  * o->header. *log (malloc'd, may be NULL) gets one line per version:

@@ -10,6 +10,8 @@
  *   - the dispatcher picks AVX-512 code (zmm registers in its
  *     disassembly) here and the AVX2 version when forced to;
  *   - the packers of libqkc_rt give the JIT API's bytes;
+ *   - `qkc build --layout any`: versions that read weights row-interleaved,
+ *     fed through qkc_rt_repack, match the reference on every version;
  *   - bad dims, strides and pointers give a status, never a crash;
  *   - the same kernels for aarch64 (+dotprod) run under qemu-aarch64 with
  *     a cross-compiled harness and runtime, when qemu and the cross
@@ -446,6 +448,75 @@ static void test_dispatch_v3_v4(void)
     CU_ASSERT_EQUAL(avx512 ? v4 : v3, 2);
 }
 
+/* `qkc build --layout any`: the int8-activation GEMVs (and the f32 one of
+ * q4_0) may read their weights row-interleaved; the harness converts the
+ * packer's bytes with qkc_rt_repack as a program would, and every version
+ * matches the reference. q4_0's versions must really read the layout
+ * (16 rows with AVX-512, 8 with AVX2), and the repacker refuses bad
+ * calls. */
+static void test_layout_any(void)
+{
+    CU_ASSERT_FATAL(built);
+    char list[16384] = "";
+    const char *names[MAX_KERNELS];
+    int n = 0;
+    for (int i = 0; i < nkernels; i++)
+        if (strncmp(kernels[i], "gemv8_", 6) == 0 || strcmp(kernels[i], "gq_q4_0") == 0 ||
+            strcmp(kernels[i], "gemv_q4_0") == 0) {
+            names[n++] = kernels[i];
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", n > 1 ? "," : "", kernels[i]);
+        }
+    CU_ASSERT_FATAL(n >= 10);
+    CU_ASSERT_EQUAL_FATAL(sh("QKC_TUNE_DB= %s build %s --layout any --target host,x86-64-v3,x86-64-v4 -o %s "
+                             "--prefix a --kernel %s -v > %s 2>&1 && cc -std=c11 -O1 -Wall -I%s/include "
+                             "-DQKC_AOT_LIST=a_kernels %s/tests/aot/harness.c %s %s -lpthread -ldl -lm -o %s",
+                             qkc_bin(), WORK "/all.qk", WORK "/liba.a", list, WORK "/build-any.log", QKC_SOURCE_DIR,
+                             QKC_SOURCE_DIR, WORK "/liba.a", rt_lib(), WORK "/harness-any"),
+                          0);
+    static const char *const isas[] = {"host", "x86-64-v4", "x86-64-v3"};
+    int failed = 0, interleaved = 0, q4_rows[3] = {0};
+    printf("\n  %-24s host v4 v3 (r: reads the weights row-interleaved)\n", "kernel");
+    for (int i = 0; i < n; i++) {
+        printf("  %-24s", names[i]);
+        for (int v = 0; v < 3; v++) {
+            char runner[1024], tag[64], why[1024] = "", sel[64];
+            snprintf(runner, sizeof runner, "QKC_AOT_ISA=%s %s", isas[v], WORK "/harness-any");
+            snprintf(tag, sizeof tag, "any-%s", isas[v]);
+            int bad = check_one(ctx, prog, names[i], runner, tag, 1 + (i + v) % 2, sel, sizeof sel, why, sizeof why);
+            char log[512], line[256];
+            snprintf(log, sizeof log, WORK "/%s.%s.log", names[i], tag);
+            FILE *f = fopen(log, "r");
+            int rows = 0;
+            while (f && fgets(line, sizeof line, f))
+                if (strncmp(line, "repack=W:", 9) == 0)
+                    rows = atoi(line + 9);
+            if (f)
+                fclose(f);
+            interleaved += rows > 0;
+            if (strcmp(names[i], "gq_q4_0") == 0)
+                q4_rows[v] = rows;
+            printf(" %s%s", bad ? "FAIL" : "ok", rows ? "r" : " ");
+            if (bad) {
+                fprintf(stderr, "\n%s (%s, --layout any): %s\n", names[i], isas[v], why);
+                failed++;
+            }
+        }
+        printf("\n");
+    }
+    int avx512 = system("grep -q ' avx512f' /proc/cpuinfo") == 0;
+    printf("  %d of %d runs read row-interleaved weights; gq_q4_0: host %d rows, v4 %d, v3 %d\n", interleaved, 3 * n,
+           q4_rows[0], q4_rows[1], q4_rows[2]);
+    CU_ASSERT_EQUAL(failed, 0);
+    CU_ASSERT(interleaved >= n);
+    CU_ASSERT_EQUAL(q4_rows[1], 16);
+    CU_ASSERT_EQUAL(q4_rows[2], 8);
+    CU_ASSERT_EQUAL(q4_rows[0], avx512 ? 16 : 8);
+    CU_ASSERT_EQUAL(sh("%s badargs gq_q4_0 > %s 2>&1", WORK "/harness-any", WORK "/badargs-any.log"), 0);
+    /* without --layout any no version reads it, and the header has no repacker */
+    CU_ASSERT_NOT_EQUAL(system("grep -q '_repack(' " WORK "/libt.h"), 0);
+    CU_ASSERT_EQUAL(system("grep -q 'a_gq_q4_0_W_repack(' " WORK "/liba.h"), 0);
+}
+
 /* A GPU version (PTX from NVRTC, embedded) where there is no CUDA driver:
  * a clear NO_DEVICE status, never a crash. */
 static void test_gpu_without_driver(void)
@@ -500,7 +571,7 @@ static void test_aarch64_qemu(void)
     CU_ASSERT_EQUAL_FATAL(
         sh("cd %s && aarch64-linux-gnu-gcc -std=c11 -O1 -D_GNU_SOURCE -DQKC_VERSION='\"aot-test\"' -I. -Iinclude "
            "-DQKC_AOT_LIST=t_kernels tests/aot/harness.c runtime/rt/*.c common/arena.c common/buf.c common/dtype.c "
-           "compiler/format.c %s -lpthread -ldl -lm -o %s",
+           "compiler/format.c compiler/rowpack.c %s -lpthread -ldl -lm -o %s",
            QKC_SOURCE_DIR, WORK "/liba64.a", WORK "/harness-a64"),
         0);
     /* sdot in the +dotprod versions, and none in the plain NEON ones */
@@ -566,6 +637,7 @@ int main(void)
     CU_add_test(s, "libqkc_rt packers give the JIT API's bytes", test_packers);
     CU_add_test(s, "bad dims, strides and pointers", test_bad_args);
     CU_add_test(s, "x86-64-v3 + x86-64-v4 object: AVX-512 chosen where present", test_dispatch_v3_v4);
+    CU_add_test(s, "--layout any: row-interleaved weights through qkc_rt_repack", test_layout_any);
     CU_add_test(s, "a GPU version without a CUDA driver: a clear status", test_gpu_without_driver);
     CU_add_test(s, "aarch64 (+dotprod) under qemu", test_aarch64_qemu);
     CU_basic_set_mode(CU_BRM_VERBOSE);

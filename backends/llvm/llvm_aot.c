@@ -107,7 +107,9 @@ static void make_types(aot *a)
     a->scratch_t = struct_type(a, "qkc_aot_scratch", (LLVMTypeRef[]){I, I}, 2);
     a->variant_t =
         struct_type(a, "qkc_aot_variant", (LLVMTypeRef[]){P, I, I, P, P, I, P, I, P, P, I, P, I, I, P}, 15);
-    a->kernel_t = struct_type(a, "qkc_aot_kernel", (LLVMTypeRef[]){I, P, P, P, P, I, I, I, P, I, P, I, I, P}, 14);
+    /* variant_repack is written for ABI 1 descriptors too (NULL), so a copy
+     * of any descriptor this qkc writes reads no byte past it */
+    a->kernel_t = struct_type(a, "qkc_aot_kernel", (LLVMTypeRef[]){I, P, P, P, P, I, I, I, P, I, P, I, I, P, P}, 15);
 }
 
 static LLVMValueRef dim(aot *a, kir_dim d)
@@ -316,6 +318,21 @@ static LLVMValueRef tensor(aot *a, const qk_aot_kernel *ak, int i)
     return record(a, a->tensor_t, f, 10);
 }
 
+/* The descriptor ABI of ak: 2 where a version reads a param row-interleaved
+ * (qkc_aot_variant.repack_tensor), else 1, which older runtimes read. */
+static int kernel_abi(const qk_aot_kernel *ak)
+{
+    for (int i = 0; i < ak->nvariants; i++) {
+        const tir_func *f = ak->variants[i].f;
+        if (f->repack_tensor >= 0)
+            return 2;
+        for (int s = 0; s < f->nscratch; s++)
+            if (f->scratch[s].kind == TIR_SCRATCH_SUMS)
+                return 2;
+    }
+    return 1;
+}
+
 static LLVMValueRef variant(aot *a, const qk_aot_kernel *ak, const qk_aot_variant *v, char *err, size_t errsz)
 {
     const tir_func *f = v->f;
@@ -353,6 +370,27 @@ static LLVMValueRef variant(aot *a, const qk_aot_kernel *ak, const qk_aot_varian
     return record(a, a->variant_t, fields, 15);
 }
 
+/* qkc_aot_kernel.variant_repack: per version, the param it reads
+ * row-interleaved (-1: none), its rows per group, and the items per sum
+ * of its SUMS scratch (0: none). */
+static LLVMValueRef variant_repack(aot *a, const qk_aot_kernel *ak)
+{
+    LLVMValueRef *v = qk_xcalloc(3 * (size_t)ak->nvariants + 1, sizeof *v);
+    for (int i = 0; i < ak->nvariants; i++) {
+        const tir_func *f = ak->variants[i].f;
+        int group = 0;
+        for (int s = 0; s < f->nscratch; s++)
+            if (f->scratch[s].kind == TIR_SCRATCH_SUMS)
+                group = f->scratch[s].group;
+        v[3 * i] = i64c(a, f->repack_tensor);
+        v[3 * i + 1] = i64c(a, f->repack_tensor >= 0 ? f->repack_rows : 0);
+        v[3 * i + 2] = i64c(a, group);
+    }
+    LLVMValueRef r = array(a, a->i64, v, 3 * ak->nvariants, "repack");
+    free(v);
+    return r;
+}
+
 /* Strides of the typed call: dims 0..rank-2 of dense params/results. */
 static int64_t stride_count(const kir_kernel *k)
 {
@@ -374,11 +412,11 @@ static LLVMValueRef kernel(aot *a, const qk_aot_kernel *ak, char *err, size_t er
         names[i] = str(a, k->syms[i]);
     LLVMValueRef *vs = qk_xcalloc((size_t)ak->nvariants + 1, sizeof *vs);
     LLVMValueRef r = NULL;
-    int ok = 1;
+    int ok = 1, abi = kernel_abi(ak);
     for (int i = 0; ok && i < ak->nvariants; i++)
         ok = (vs[i] = variant(a, ak, &ak->variants[i], err, errsz)) != NULL;
     if (ok) {
-        LLVMValueRef f[] = {i64c(a, QKC_AOT_ABI),
+        LLVMValueRef f[] = {i64c(a, abi),
                             str(a, k->name),
                             str(a, ak->symbol),
                             str(a, k->source),
@@ -391,11 +429,12 @@ static LLVMValueRef kernel(aot *a, const qk_aot_kernel *ak, char *err, size_t er
                             array(a, a->ptr, names, k->nsyms, "dims"),
                             i64c(a, stride_count(k)),
                             i64c(a, ak->nvariants),
-                            array(a, a->variant_t, vs, ak->nvariants, "variants")};
+                            array(a, a->variant_t, vs, ak->nvariants, "variants"),
+                            abi >= 2 ? variant_repack(a, ak) : null_ptr(a)};
         char name[256];
         snprintf(name, sizeof name, "%s_kernel", ak->symbol);
         r = LLVMAddGlobal(a->mod, a->kernel_t, name);
-        LLVMSetInitializer(r, record(a, a->kernel_t, f, 14));
+        LLVMSetInitializer(r, record(a, a->kernel_t, f, 15));
         LLVMSetGlobalConstant(r, 1);
     }
     free(ts);

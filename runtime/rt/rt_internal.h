@@ -44,6 +44,35 @@ int64_t qkrt_add(int64_t a, int64_t b);
 /* Packed bytes of rows x k of f (as qk_format_size), -1 on overflow. */
 int64_t qkrt_format_bytes(const qk_format *f, int64_t rows, int64_t k);
 
+/* A descriptor of an ABI this runtime reads (QKC_AOT_ABI_MIN..QKC_AOT_ABI). */
+static inline int qkrt_abi_ok(const qkc_aot_kernel *k)
+{
+    return k->abi >= QKC_AOT_ABI_MIN && k->abi <= QKC_AOT_ABI;
+}
+/* The param variant v of k reads row-interleaved (-1: none; -2: a
+ * damaged descriptor) and its rows per group (*rows); an ABI 1 descriptor
+ * has no such field. */
+static inline int64_t qkrt_repack_tensor(const qkc_aot_kernel *k, const qkc_aot_variant *v, int64_t *rows)
+{
+    *rows = 0;
+    if (k->abi < 2)
+        return -1;
+    if (!k->variant_repack || v < k->variants || v >= k->variants + k->nvariants)
+        return -2;
+    const int64_t *r = &k->variant_repack[3 * (v - k->variants)];
+    *rows = r[1];
+    return r[0];
+}
+/* Items per sum of v's SUMS scratch (0: none or an ABI 1 descriptor). */
+static inline int64_t qkrt_sums_group(const qkc_aot_kernel *k, const qkc_aot_variant *v)
+{
+    if (k->abi < 2 || !k->variant_repack || v < k->variants || v >= k->variants + k->nvariants)
+        return 0;
+    return k->variant_repack[3 * (v - k->variants) + 2];
+}
+/* The status and message for a descriptor of another ABI. */
+int qkrt_bad_abi(const qkc_aot_kernel *k, char *err, size_t errsz);
+
 /* ---- rt_cpu.c ---- */
 /* QKC_AOT_FEAT_* of this CPU and OS, detected once per process. */
 int64_t qkrt_cpu_features(void);

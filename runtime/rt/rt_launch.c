@@ -130,13 +130,18 @@ static int check_tensor_desc(const launch *L, const qkc_aot_tensor *t)
     return QKC_RT_OK;
 }
 
+int qkrt_bad_abi(const qkc_aot_kernel *k, char *err, size_t errsz)
+{
+    return qkrt_fail(err, errsz, QKC_RT_ERR_UNSUPPORTED,
+                     "kernel descriptor of ABI %lld; this libqkc_rt %s reads ABI %d to %d (rebuild with a matching qkc)",
+                     (long long)k->abi, QKC_VERSION, QKC_AOT_ABI_MIN, QKC_AOT_ABI);
+}
+
 static int check_kernel(launch *L)
 {
     const qkc_aot_kernel *k = L->k;
-    if (k->abi != QKC_AOT_ABI)
-        return qkrt_fail(L->err, L->errsz, QKC_RT_ERR_UNSUPPORTED,
-                         "kernel descriptor of ABI %lld; this libqkc_rt %s reads ABI %d (rebuild with a matching qkc)",
-                         (long long)k->abi, QKC_VERSION, QKC_AOT_ABI);
+    if (!qkrt_abi_ok(k))
+        return qkrt_bad_abi(k, L->err, L->errsz);
     if (k->nparams < 0 || k->nresults < 0 || k->ntensors < k->nparams + k->nresults ||
         k->ntensors > QKRT_MAX_COUNT || (k->ntensors > 0 && !k->tensors))
         return damaged(L, "tensor counts");
@@ -174,6 +179,12 @@ static int check_variant(const launch *L, const qkc_aot_variant *v)
     }
     for (int64_t j = 0; j < v->nscratch; j++) {
         const qkc_aot_scratch *s = &v->scratch[j];
+        if (s->kind == QKC_AOT_SCRATCH_SUMS) { /* the sums of any operand, or unused */
+            if (qkrt_sums_group(k, v) < 1 || s->tensor < -1 || s->tensor >= k->ntensors ||
+                (s->tensor >= 0 && k->tensors[s->tensor].rank < 1))
+                return damaged(L, "scratch");
+            continue;
+        }
         if (s->tensor < L->nio || s->tensor >= k->ntensors || s->kind < QKC_AOT_SCRATCH_PACKED ||
             s->kind > QKC_AOT_SCRATCH_DENSE || (s->kind == QKC_AOT_SCRATCH_PACKED && dense(&k->tensors[s->tensor])))
             return damaged(L, "scratch");
@@ -348,9 +359,20 @@ static int plan_phases(launch *L, int64_t *total)
 static int alloc_scratch(launch *L, int64_t j, int64_t arg)
 {
     const qkc_aot_scratch *s = &L->v->scratch[j];
+    if (s->kind == QKC_AOT_SCRATCH_SUMS && s->tensor < 0) { /* unused: no bytes */
+        L->scratch[j] = NULL;
+        L->args[arg].p = NULL;
+        L->bytes[arg] = 0;
+        L->is_ptr[arg] = 2;
+        return QKC_RT_OK;
+    }
     const qkc_aot_tensor *t = &L->k->tensors[s->tensor];
     int64_t bytes = qkrt_mul(L->t[s->tensor].elems, 4);
-    if (s->kind == QKC_AOT_SCRATCH_PACKED) {
+    if (s->kind == QKC_AOT_SCRATCH_SUMS) { /* int32 [rows][ceil(K / G)] */
+        const tinfo *ti = &L->t[s->tensor];
+        int64_t K = ti->ext[t->rank - 1], G = qkrt_sums_group(L->k, L->v);
+        bytes = qkrt_mul(qkrt_mul(K ? ti->elems / K : 0, K / G + (K % G != 0)), 4);
+    } else if (s->kind == QKC_AOT_SCRATCH_PACKED) {
         int st = packed_bytes(L, s->tensor, &bytes);
         if (st != QKC_RT_OK)
             return st;

@@ -8,6 +8,7 @@
  * last dim, K = the last dim. Sizes are checked before any buffer is
  * touched. */
 #include "runtime/rt/rt_internal.h"
+#include "compiler/rowpack.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +32,8 @@ static int open_packing(const qkc_aot_kernel *k, int tensor, const int64_t *shap
     memset(p, 0, sizeof *p);
     if (!k || !shape)
         return qkrt_fail(err, errsz, QKC_RT_ERR_INVALID_ARG, "NULL %s", !k ? "kernel" : "shape");
-    if (k->abi != QKC_AOT_ABI)
-        return qkrt_fail(err, errsz, QKC_RT_ERR_UNSUPPORTED, "kernel descriptor of ABI %lld; this libqkc_rt reads ABI %d",
-                         (long long)k->abi, QKC_AOT_ABI);
+    if (!qkrt_abi_ok(k))
+        return qkrt_bad_abi(k, err, errsz);
     if (tensor < 0 || tensor >= k->ntensors || !k->tensors)
         return qkrt_fail(err, errsz, QKC_RT_ERR_INVALID_ARG, "kernel '%s' has no tensor %d", qkrt_name(k), tensor);
     const qkc_aot_tensor *t = &k->tensors[tensor];
@@ -122,6 +122,74 @@ int qkc_rt_unpack(const qkc_aot_kernel *k, int tensor, const void *src, int64_t 
                        tname(&k->tensors[tensor]), (long long)p.bytes, (long long)src_bytes);
     if (st == QKC_RT_OK && p.rows * p.K > 0)
         qk_format_unpack(&p.f, src, p.rows, p.K, dst, qk_format_codebook_elems(&p.f) ? codebook : NULL);
+    free(p.table);
+    return st;
+}
+
+/* ---- the row-interleaved layout of the version that runs ---- */
+
+/* The format and sizes of tensor at shape, and the rows R the selected
+ * version reads it in (0: the format's own bytes) with that size. */
+static int open_repack(const qkc_aot_kernel *k, int tensor, const int64_t *shape, packing *p, int *R,
+                       int64_t *bytes, char *err, size_t errsz)
+{
+    *R = 0;
+    *bytes = -1;
+    int st = open_packing(k, tensor, shape, p, err, errsz);
+    const qkc_aot_variant *v = NULL;
+    if (st == QKC_RT_OK)
+        st = qkrt_select(k, &v, err, errsz);
+    if (st != QKC_RT_OK)
+        return st;
+    int64_t rows, rt = qkrt_repack_tensor(k, v, &rows);
+    *bytes = p->bytes;
+    if (rt != tensor && rt >= -1)
+        return QKC_RT_OK;
+    if (rt < -1 || (rows != 4 && rows != 8 && rows != 16) || !qk_rowpack_check(&p->f, (int)rows, NULL, NULL, 0))
+        return qkrt_fail(err, errsz, QKC_RT_ERR_INTERNAL,
+                         "kernel '%s' (%s): damaged descriptor (tensor '%s' read in %lld-row groups)", qkrt_name(k),
+                         v->isa ? v->isa : "?", tname(&k->tensors[tensor]), (long long)rows);
+    /* the layout pads rows to a group of R and grows base-3 and N:M codes
+     * less than 2x: bound it before qk_rowpack_size multiplies */
+    if (qkrt_mul(qkrt_format_bytes(&p->f, qkrt_add(p->rows, rows), p->K), 4) < 0)
+        return qkrt_fail(err, errsz, QKC_RT_ERR_SHAPE, "kernel '%s': tensor '%s' is too large for this shape",
+                         qkrt_name(k), tname(&k->tensors[tensor]));
+    *R = (int)rows;
+    *bytes = qk_rowpack_size(&p->f, *R, p->rows, p->K);
+    return QKC_RT_OK;
+}
+
+int64_t qkc_rt_repacked_bytes(const qkc_aot_kernel *k, int tensor, const int64_t *shape)
+{
+    packing p;
+    int R;
+    int64_t bytes;
+    int st = open_repack(k, tensor, shape, &p, &R, &bytes, NULL, 0);
+    free(p.table);
+    return st == QKC_RT_OK ? bytes : -1;
+}
+
+int qkc_rt_repack(const qkc_aot_kernel *k, int tensor, const void *src, int64_t src_bytes, const int64_t *shape,
+                  void *dst, int64_t dst_bytes, char *err, size_t errsz)
+{
+    packing p;
+    int R;
+    int64_t bytes;
+    int st = open_repack(k, tensor, shape, &p, &R, &bytes, err, errsz);
+    if (st == QKC_RT_OK && (!src || !dst) && bytes > 0)
+        st = qkrt_fail(err, errsz, QKC_RT_ERR_INVALID_ARG, "qkc_rt_repack: NULL %s", !src ? "src" : "dst");
+    if (st == QKC_RT_OK && src_bytes < p.bytes)
+        st = qkrt_fail(err, errsz, QKC_RT_ERR_SHAPE, "qkc_rt_repack: tensor '%s' needs %lld bytes of its format, src has %lld",
+                       tname(&k->tensors[tensor]), (long long)p.bytes, (long long)src_bytes);
+    if (st == QKC_RT_OK && dst_bytes < bytes)
+        st = qkrt_fail(err, errsz, QKC_RT_ERR_SHAPE, "qkc_rt_repack: tensor '%s' needs %lld bytes, dst has %lld",
+                       tname(&k->tensors[tensor]), (long long)bytes, (long long)dst_bytes);
+    if (st == QKC_RT_OK && bytes > 0) {
+        if (R)
+            qk_rowpack_pack(&p.f, R, src, p.rows, p.K, dst);
+        else
+            memmove(dst, src, (size_t)bytes);
+    }
     free(p.table);
     return st;
 }

@@ -114,10 +114,8 @@ int qkrt_select(const qkc_aot_kernel *k, const qkc_aot_variant **out, char *err,
     *out = NULL;
     if (!k)
         return qkrt_fail(err, errsz, QKC_RT_ERR_INVALID_ARG, "NULL kernel");
-    if (k->abi != QKC_AOT_ABI)
-        return qkrt_fail(err, errsz, QKC_RT_ERR_UNSUPPORTED,
-                         "kernel descriptor of ABI %lld; this libqkc_rt %s reads ABI %d (rebuild with a matching qkc)",
-                         (long long)k->abi, QKC_VERSION, QKC_AOT_ABI);
+    if (!qkrt_abi_ok(k))
+        return qkrt_bad_abi(k, err, errsz);
     if (k->nvariants < 0 || (k->nvariants > 0 && !k->variants))
         return qkrt_fail(err, errsz, QKC_RT_ERR_INTERNAL, "kernel '%s': damaged descriptor (variants)", qkrt_name(k));
     pthread_once(&env_once, read_env);

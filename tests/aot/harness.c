@@ -15,7 +15,9 @@
  *            and its bytes (packed bytes, or dense row-major data)
  *       OUT: per result: int64 nbytes and its bytes (row-major)
  *       strides are 0 (row-major); prints "selected=ISA"; --threads N
- *       runs on a qkc_rt_pool of N threads (0: one per core)
+ *       runs on a qkc_rt_pool of N threads (0: one per core). Packed
+ *       params go through qkc_rt_repack first (prints "repack=NAME:R"
+ *       where the running version reads NAME row-interleaved)
  *   harness pack KERNEL TENSOR IN OUT
  *       IN:  int64 rank, rank int64 shape, the f32 values, then optionally
  *            int64 nbytes and the codebook (nbytes 0: none)
@@ -280,6 +282,36 @@ static int report_selection(const qkc_aot_kernel *k)
     return v ? 0 : fail("%s: %s", k->name, err);
 }
 
+/* Converts each quantized param to the layout the running version reads
+ * (qkc_rt_repack: row-interleaved, or a copy of the format's bytes), as a
+ * program built with `qkc build --layout any` does; prints "repack=NAME:R"
+ * for each param that version reads row-interleaved. */
+static int repack_inputs(const qkc_aot_kernel *k, const int64_t *dims, buffers *b)
+{
+    const qkc_aot_variant *v = qkc_rt_select(k, NULL, 0);
+    for (int i = 0; i < k->nparams; i++) {
+        const qkc_aot_tensor *t = &k->tensors[i];
+        int64_t ext[QKC_AOT_MAX_RANK];
+        if (!t->format || tensor_extents(t, dims, ext) < 0)
+            continue;
+        if (k->abi >= 2 && v && k->variant_repack[3 * (v - k->variants)] == i)
+            printf("repack=%s:%lld\n", t->name, (long long)k->variant_repack[3 * (v - k->variants) + 1]);
+        int64_t nb = qkc_rt_repacked_bytes(k, i, ext);
+        void *dst = nb >= 0 ? malloc((size_t)nb + 1) : NULL;
+        char err[1024] = "";
+        int st = dst ? qkc_rt_repack(k, i, b->p[i], b->bytes[i], ext, dst, nb, err, sizeof err) : QKC_RT_ERR_NOMEM;
+        if (st != QKC_RT_OK) {
+            free(dst);
+            return fail("repack '%s': status %d: %s", t->name, st, err);
+        }
+        free(b->p[i]);
+        b->p[i] = dst;
+        b->bytes[i] = nb;
+    }
+    fflush(stdout);
+    return 0;
+}
+
 static int cmd_run(const qkc_aot_kernel *k, const char *in, const char *out, int threads)
 {
     if (report_selection(k) != 0)
@@ -294,6 +326,8 @@ static int cmd_run(const qkc_aot_kernel *k, const char *in, const char *out, int
     if (rc == 0)
         rc = read_inputs(k, &r, dims, &b);
     fclose(r.f);
+    if (rc == 0)
+        rc = repack_inputs(k, dims, &b);
     if (rc == 0)
         rc = alloc_results(k, dims, &b);
     if (rc == 0)
@@ -531,6 +565,36 @@ static int bad_packs(const qkc_aot_kernel *k)
                        qkc_rt_pack(&cut, q, src, shape, dst, bytes, NULL, err, sizeof err), err);
     bad |= expect_pack("unpack with a damaged format image",
                        qkc_rt_unpack(&cut, q, dst, bytes, shape, src, NULL, err, sizeof err), err);
+    /* the repacker: short buffers, NULL, a dense tensor, a damaged layout entry */
+    int64_t rbytes = qkc_rt_repacked_bytes(k, q, shape);
+    unsigned char *rdst = calloc((size_t)(rbytes > 0 ? rbytes : 1), 1);
+    bad |= rbytes > 0 ? 0 : 1;
+    bad |= expect_pack("repack into a buffer one byte short",
+                       qkc_rt_repack(k, q, dst, bytes, shape, rdst, rbytes - 1, err, sizeof err), err);
+    bad |= expect_pack("repack from a source one byte short",
+                       qkc_rt_repack(k, q, dst, bytes - 1, shape, rdst, rbytes, err, sizeof err), err);
+    bad |= expect_pack("repack from NULL", qkc_rt_repack(k, q, NULL, bytes, shape, rdst, rbytes, err, sizeof err), err);
+    bad |= expect_pack("repack with a negative extent",
+                       qkc_rt_repack(k, q, dst, bytes, neg, rdst, rbytes, err, sizeof err), err);
+    bad |= qkc_rt_repacked_bytes(k, q, neg) == -1 ? 0 : 1;
+    if (dense >= 0)
+        bad |= expect_pack("repack of a dense tensor",
+                           qkc_rt_repack(k, dense, dst, bytes, shape, rdst, rbytes, err, sizeof err), err);
+    if (k->abi >= 2) { /* a version said to read the tensor in groups of 3 rows */
+        int64_t *vr = malloc(sizeof *vr * 3 * (size_t)k->nvariants);
+        for (int64_t v = 0; v < k->nvariants; v++) {
+            vr[3 * v] = q;
+            vr[3 * v + 1] = 3;
+            vr[3 * v + 2] = k->variant_repack[3 * v + 2];
+        }
+        qkc_aot_kernel odd = *k;
+        odd.variant_repack = vr;
+        bad |= expect_pack("repack for a damaged layout entry",
+                           qkc_rt_repack(&odd, q, dst, bytes, shape, rdst, rbytes, err, sizeof err), err);
+        free(vr);
+    } else
+        printf("repack for a damaged layout entry: skipped (ABI 1: no version reads a row-interleaved layout)\n");
+    free(rdst);
     free(ts);
     free(src);
     free(dst);
