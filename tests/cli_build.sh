@@ -36,6 +36,12 @@ check "a malformed source: file:line:col" 1 "bad\.qk:[0-9]+:[0-9]+: error:" "$QK
 check "a missing source" 1 "error" "$QKC" build "$TMP/none.qk" -o "$TMP/x.a"
 check "an unwritable output" 1 "cannot write" "$QKC" build examples/q4_gemv.qk -o "$TMP/no/such/dir/x.a"
 check "a bad --threads" 2 "--threads" "$QKC" build examples/q4_gemv.qk --threads many
+check "a bad --layout" 2 "--layout takes 'own'.*got 'rows'" "$QKC" build examples/q4_gemv.qk --layout rows -o "$TMP/x.a"
+check "--layout any: the header says which versions read the layout and declares the repacker" 0 "wrote $TMP/la.a" \
+  "$QKC" build examples/gemv_int8.qk --layout any --target x86-64-v3,x86-64-v4 -o "$TMP/la.a"
+if grep -q "x86-64-v3: .*reads W row-interleaved (8 rows)" "$TMP/la.h" && grep -q "_W_repack(" "$TMP/la.h"; then
+  ok "the --layout any header names the AVX2 version's 8-row groups and has _W_repack"
+else bad "the --layout any header names the AVX2 version's 8-row groups and has _W_repack"; fi
 check "run on a target of another architecture: a clear error, no crash" 1 "cannot run here: target aarch64\+dotprod is for AArch64" \
   "$QKC" run --target aarch64+dotprod examples/gemv_int8.qk --kernel gemv --dims N=64,K=256
 check "emit for aarch64 works on this machine" 0 "sdot" \
