@@ -1,8 +1,3 @@
-#include <immintrin.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 /* blockshape.c (twentieth session): a C loop of the shape of qkc's q4_0 GEMV block (16 rows,
    one stream), with its parts switched at compile time:
      gcc -O2 -march=native -DXB=0|1 -DFL=0..6 -DSU=0|1 -DRS=0|1 -o b blockshape.c && ./b 4096
@@ -13,7 +8,7 @@
    2 FMA with the scale only; 3 converted and added; 4 int add, and an FMA of the scales with
    x's scale; 5 bit-cast and a float add; 6 converted to float and back, int add.
    The argument is the prefetcht0 distance. Prints the share of a plain read of 256 MiB. */
-static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
+#include "overlap.h"
 static int PF; static char xbuf[65536] __attribute__((aligned(64)));
 #define PF9(p) if (PF) for (int q = 0; q < 9; q++) _mm_prefetch((p) + PF + 64 * q, _MM_HINT_T0);
 __attribute__((noipa)) static __m512 run(const char *buf, size_t n) {
@@ -54,21 +49,9 @@ __attribute__((noipa)) static __m512 run(const char *buf, size_t n) {
   }
   return _mm512_add_ps(_mm512_add_ps(y0, y1), _mm512_cvtepi32_ps(_mm512_add_epi32(A0, A1)));
 }
-__attribute__((noipa)) static long rd(const char *buf, size_t n) {
-  __m512i a0=_mm512_setzero_si512(),a1=a0,a2=a0,a3=a0;
-  for (size_t o = 0; o + 256 <= n; o += 256) { const char *p = buf + o;
-      a0 = _mm512_add_epi32(a0, _mm512_load_si512(p)); a1 = _mm512_add_epi32(a1, _mm512_load_si512(p+64));
-      a2 = _mm512_add_epi32(a2, _mm512_load_si512(p+128)); a3 = _mm512_add_epi32(a3, _mm512_load_si512(p+192)); }
-  return _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0,a1),_mm512_add_epi32(a2,a3)));
-}
+static long loop(const char *buf, size_t n) { return (long)_mm512_reduce_add_ps(run(buf, n)); }
 int main(int argc, char **argv){
-  PF = atoi(argv[1]);
-  size_t n = 256u<<20;
-  char *buf = aligned_alloc(4096, n + (1<<20)); memset(buf, 1, n + (1<<20)); memset(xbuf, 1, sizeof xbuf);
-  char *hot = aligned_alloc(4096, 36864); memset(hot, 1, 36864);
-  double best=1e9, bestr=1e9, besth=1e9; float r = 0; long rr = 0;
-  for (int rep=0;rep<5;rep++){ double t=now(); r+=_mm512_reduce_add_ps(run(buf,n)); t=now()-t; if(t<best)best=t;
-     t=now(); rr+=rd(buf,n); t=now()-t; if(t<bestr)bestr=t; }
-  for (int rep=0;rep<5;rep++){ double t=now(); for (int i=0;i<8192;i++) r+=_mm512_reduce_add_ps(run(hot,36864)); t=now()-t; if(t<besth)besth=t; }
-  printf("XB%d FL%d SU%d RS%d cold %.1f GB/s  read %.1f  (%.1f%%)  L1 %.0f GB/s  (%d)\n",XB,FL,SU,RS,n/best/1e9,n/bestr/1e9,100*bestr/best, 8192.0*36864/besth/1e9,(int)r&1);
+  PF = atoi(argv[1]); memset(xbuf, 1, sizeof xbuf);
+  char label[32]; snprintf(label, sizeof label, "XB%d FL%d SU%d RS%d", XB, FL, SU, RS);
+  ov_measure(label, loop);
 }

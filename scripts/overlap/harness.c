@@ -1,17 +1,5 @@
-#include <immintrin.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#include "overlap.h"
 void qloop(const char *W, long items, const char *x, int *sums, long stride, long nblocks);
-static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
-__attribute__((noipa)) static long rd(const char *buf, size_t n) {
-  __m512i a0=_mm512_setzero_si512(),a1=a0,a2=a0,a3=a0;
-  for (size_t o = 0; o + 256 <= n; o += 256) { const char *p = buf + o;
-      a0 = _mm512_add_epi32(a0, _mm512_load_si512(p)); a1 = _mm512_add_epi32(a1, _mm512_load_si512(p+64));
-      a2 = _mm512_add_epi32(a2, _mm512_load_si512(p+128)); a3 = _mm512_add_epi32(a3, _mm512_load_si512(p+192)); }
-  return _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0,a1),_mm512_add_epi32(a2,a3)));
-}
 int main(int argc, char **argv){
   long K = 8192, nblocks = K / 32, stride = nblocks * 288;
   long items = (256l << 20) / (4 * stride);

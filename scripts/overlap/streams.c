@@ -1,8 +1,3 @@
-#include <immintrin.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 /* streams.c (twentieth session): hand.c's mode-1 loop with the mode, the extra work and the
    stream layout fixed at compile time:
      gcc -O2 -march=native -DCMODE=M -DE=X -DNS=S -DST=B -o s streams.c && ./s 1 PF
@@ -12,7 +7,7 @@
    groups' prefetches first, 22 = the 4 groups' steps interleaved into one stream; 30 = S groups
    B apart through an inner loop (the compiler keeps the loop and its prefetch loop: slower).
    PF = prefetcht0 distance in bytes. Prints the share of a plain read of the same 256 MiB. */
-static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
+#include "overlap.h"
 static int PF;
 #define EXTRA_I(k) if (E > k) __asm__ volatile("vpaddd %1, %0, %0" : "+v"(d##k) : "v"(m));
 #define EXTRA_D(k) if (E > k) __asm__ volatile("vpxord %1, %0, %0" : "+v"(d##k) : "v"(v));
@@ -66,14 +61,9 @@ __attribute__((noipa)) static __m512i run(const char *buf, size_t n, int mode) {
   a0 = _mm512_add_epi32(a0, _mm512_set1_epi64(s0 + s1 + s2 + s3));
   return _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0,a1),_mm512_add_epi32(a2,a3)),_mm512_add_epi32(_mm512_add_epi32(a4,a5),_mm512_add_epi32(a6,a7)));
 }
+static long loop(const char *buf, size_t n) { return _mm512_reduce_add_epi32(run(buf, n, CMODE)); }
 int main(int argc, char **argv){
-  int MODE = CMODE; PF = atoi(argv[2]);
-  size_t n = 256u<<20;
-  char *buf = aligned_alloc(4096, n + (1<<20)); memset(buf, 1, n + (1<<20));
-  char *hot = aligned_alloc(4096, 36864); memset(hot, 1, 36864);
-  double best=1e9, bestr=1e9, besth=1e9; __m512i r=_mm512_setzero_si512();
-  for (int rep=0;rep<5;rep++){ double t=now(); r=_mm512_add_epi32(r,run(buf,n,MODE)); t=now()-t; if(t<best)best=t;
-     t=now(); r=_mm512_add_epi32(r,run(buf,n,0)); t=now()-t; if(t<bestr)bestr=t; }
-  for (int rep=0;rep<5;rep++){ double t=now(); for (int i=0;i<8192;i++) r=_mm512_add_epi32(r,run(hot,36864,MODE)); t=now()-t; if(t<besth)besth=t; }
-  printf("m%d_e%d cold %.1f GB/s  read %.1f  (%.1f%%)  L1 %.0f GB/s  (%d)\n",MODE,E,n/best/1e9,n/bestr/1e9,100*bestr/best, 8192.0*36864/besth/1e9,_mm512_reduce_add_epi32(r)&1);
+  PF = atoi(argv[2]);
+  char label[32]; snprintf(label, sizeof label, "m%d_e%d", CMODE, E);
+  ov_measure(label, loop);
 }
