@@ -318,18 +318,26 @@ static LLVMValueRef tensor(aot *a, const qk_aot_kernel *ak, int i)
     return record(a, a->tensor_t, f, 10);
 }
 
-/* The descriptor ABI of ak: 2 where a version reads a param row-interleaved
- * (qkc_aot_variant.repack_tensor), else 1, which older runtimes read. */
+_Static_assert((int)TIR_SCRATCH_PACKED == QKC_AOT_SCRATCH_PACKED && (int)TIR_SCRATCH_STAGE == QKC_AOT_SCRATCH_STAGE &&
+                   (int)TIR_SCRATCH_DENSE == QKC_AOT_SCRATCH_DENSE && (int)TIR_SCRATCH_SUMS == QKC_AOT_SCRATCH_SUMS,
+               "scratch kinds are written as the TIR's numbers");
+
+/* Items per sum of f's SUMS scratch (the row-interleaved layout's), 0: none. */
+static int sums_group(const tir_func *f)
+{
+    for (int s = 0; s < f->nscratch; s++)
+        if (f->scratch[s].kind == TIR_SCRATCH_SUMS)
+            return f->scratch[s].group;
+    return 0;
+}
+
+/* The descriptor ABI of ak: 2 where a version reads the row-interleaved
+ * layout (qkc_aot_kernel.variant_repack), else 1, which older runtimes read. */
 static int kernel_abi(const qk_aot_kernel *ak)
 {
-    for (int i = 0; i < ak->nvariants; i++) {
-        const tir_func *f = ak->variants[i].f;
-        if (f->repack_tensor >= 0)
+    for (int i = 0; i < ak->nvariants; i++)
+        if (ak->variants[i].f->repack_tensor >= 0 || sums_group(ak->variants[i].f))
             return 2;
-        for (int s = 0; s < f->nscratch; s++)
-            if (f->scratch[s].kind == TIR_SCRATCH_SUMS)
-                return 2;
-    }
     return 1;
 }
 
@@ -378,13 +386,9 @@ static LLVMValueRef variant_repack(aot *a, const qk_aot_kernel *ak)
     LLVMValueRef *v = qk_xcalloc(3 * (size_t)ak->nvariants + 1, sizeof *v);
     for (int i = 0; i < ak->nvariants; i++) {
         const tir_func *f = ak->variants[i].f;
-        int group = 0;
-        for (int s = 0; s < f->nscratch; s++)
-            if (f->scratch[s].kind == TIR_SCRATCH_SUMS)
-                group = f->scratch[s].group;
         v[3 * i] = i64c(a, f->repack_tensor);
         v[3 * i + 1] = i64c(a, f->repack_tensor >= 0 ? f->repack_rows : 0);
-        v[3 * i + 2] = i64c(a, group);
+        v[3 * i + 2] = i64c(a, sums_group(f));
     }
     LLVMValueRef r = array(a, a->i64, v, 3 * ak->nvariants, "repack");
     free(v);

@@ -49,26 +49,14 @@ static inline int qkrt_abi_ok(const qkc_aot_kernel *k)
 {
     return k->abi >= QKC_AOT_ABI_MIN && k->abi <= QKC_AOT_ABI;
 }
-/* The param variant v of k reads row-interleaved (-1: none; -2: a
- * damaged descriptor) and its rows per group (*rows); an ABI 1 descriptor
- * has no such field. */
-static inline int64_t qkrt_repack_tensor(const qkc_aot_kernel *k, const qkc_aot_variant *v, int64_t *rows)
+/* Variant v's entry of k->variant_repack: {the param it reads
+ * row-interleaved (-1: none), its rows per group, the items per sum of
+ * its SUMS scratch}. NULL for an ABI 1 descriptor (no such field) and for
+ * a damaged one (*damaged = 1). */
+static inline const int64_t *qkrt_layout(const qkc_aot_kernel *k, const qkc_aot_variant *v, int *damaged)
 {
-    *rows = 0;
-    if (k->abi < 2)
-        return -1;
-    if (!k->variant_repack || v < k->variants || v >= k->variants + k->nvariants)
-        return -2;
-    const int64_t *r = &k->variant_repack[3 * (v - k->variants)];
-    *rows = r[1];
-    return r[0];
-}
-/* Items per sum of v's SUMS scratch (0: none or an ABI 1 descriptor). */
-static inline int64_t qkrt_sums_group(const qkc_aot_kernel *k, const qkc_aot_variant *v)
-{
-    if (k->abi < 2 || !k->variant_repack || v < k->variants || v >= k->variants + k->nvariants)
-        return 0;
-    return k->variant_repack[3 * (v - k->variants) + 2];
+    *damaged = k->abi >= 2 && (!k->variant_repack || v < k->variants || v >= k->variants + k->nvariants);
+    return k->abi < 2 || *damaged ? NULL : &k->variant_repack[3 * (v - k->variants)];
 }
 /* The status and message for a descriptor of another ABI. */
 int qkrt_bad_abi(const qkc_aot_kernel *k, char *err, size_t errsz);

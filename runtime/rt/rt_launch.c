@@ -147,6 +147,8 @@ static int check_kernel(launch *L)
         return damaged(L, "tensor counts");
     if (k->ndims < 0 || k->ndims > QKRT_MAX_COUNT || k->nstrides < 0)
         return damaged(L, "dim or stride count");
+    if (k->abi >= 2 && k->nvariants > 0 && !k->variant_repack)
+        return damaged(L, "layout table");
     L->nio = (int)(k->nparams + k->nresults);
     int64_t ns = 0;
     for (int64_t i = 0; i < k->ntensors; i++) {
@@ -180,7 +182,9 @@ static int check_variant(const launch *L, const qkc_aot_variant *v)
     for (int64_t j = 0; j < v->nscratch; j++) {
         const qkc_aot_scratch *s = &v->scratch[j];
         if (s->kind == QKC_AOT_SCRATCH_SUMS) { /* the sums of any operand, or unused */
-            if (qkrt_sums_group(k, v) < 1 || s->tensor < -1 || s->tensor >= k->ntensors ||
+            int bad;
+            const int64_t *lay = qkrt_layout(k, v, &bad);
+            if (!lay || lay[2] < 1 || s->tensor < -1 || s->tensor >= k->ntensors ||
                 (s->tensor >= 0 && k->tensors[s->tensor].rank < 1))
                 return damaged(L, "scratch");
             continue;
@@ -370,7 +374,8 @@ static int alloc_scratch(launch *L, int64_t j, int64_t arg)
     int64_t bytes = qkrt_mul(L->t[s->tensor].elems, 4);
     if (s->kind == QKC_AOT_SCRATCH_SUMS) { /* int32 [rows][ceil(K / G)] */
         const tinfo *ti = &L->t[s->tensor];
-        int64_t K = ti->ext[t->rank - 1], G = qkrt_sums_group(L->k, L->v);
+        int bad;
+        int64_t K = ti->ext[t->rank - 1], G = qkrt_layout(L->k, L->v, &bad)[2]; /* checked in check_variant */
         bytes = qkrt_mul(qkrt_mul(K ? ti->elems / K : 0, K / G + (K % G != 0)), 4);
     } else if (s->kind == QKC_AOT_SCRATCH_PACKED) {
         int st = packed_bytes(L, s->tensor, &bytes);

@@ -141,11 +141,13 @@ static int open_repack(const qkc_aot_kernel *k, int tensor, const int64_t *shape
         st = qkrt_select(k, &v, err, errsz);
     if (st != QKC_RT_OK)
         return st;
-    int64_t rows, rt = qkrt_repack_tensor(k, v, &rows);
+    int damaged;
+    const int64_t *lay = qkrt_layout(k, v, &damaged);
+    int64_t rows = lay ? lay[1] : 0;
     *bytes = p->bytes;
-    if (rt != tensor && rt >= -1)
+    if (!damaged && (!lay || lay[0] != tensor))
         return QKC_RT_OK;
-    if (rt < -1 || (rows != 4 && rows != 8 && rows != 16) || !qk_rowpack_check(&p->f, (int)rows, NULL, NULL, 0))
+    if (damaged || (rows != 4 && rows != 8 && rows != 16) || !qk_rowpack_check(&p->f, (int)rows, NULL, NULL, 0))
         return qkrt_fail(err, errsz, QKC_RT_ERR_INTERNAL,
                          "kernel '%s' (%s): damaged descriptor (tensor '%s' read in %lld-row groups)", qkrt_name(k),
                          v->isa ? v->isa : "?", tname(&k->tensors[tensor]), (long long)rows);
