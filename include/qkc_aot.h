@@ -169,8 +169,9 @@ typedef struct qkc_aot_kernel {
     /* ABI 2: three per version, in variants' order: the param that
      * version reads in the row-interleaved layout (`qkc build --layout
      * any`), -1 for none; its rows per group (0 for none); and the items
-     * per sum of its SUMS scratch (0 for none). NULL in the ABI 1
-     * descriptors this qkc writes; descriptors written by a qkc before
+     * per sum of its SUMS scratch (0 for none). NULL: no version reads
+     * the layout (so in the ABI 1 descriptors this qkc writes, and in a
+     * descriptor written by hand); descriptors written by a qkc before
      * 2026-11 end before this field, so read it only where abi >= 2. */
     const int64_t *variant_repack;
 } qkc_aot_kernel;

@@ -51,12 +51,14 @@ static inline int qkrt_abi_ok(const qkc_aot_kernel *k)
 }
 /* Variant v's entry of k->variant_repack: {the param it reads
  * row-interleaved (-1: none), its rows per group, the items per sum of
- * its SUMS scratch}. NULL for an ABI 1 descriptor (no such field) and for
- * a damaged one (*damaged = 1). */
+ * its SUMS scratch}. NULL where there is none: an ABI 1 descriptor (no
+ * such field) or an ABI 2 one without the table (no version reads the
+ * layout; a version with a SUMS scratch is then refused as damaged), and
+ * for a v outside k->variants (*damaged = 1). */
 static inline const int64_t *qkrt_layout(const qkc_aot_kernel *k, const qkc_aot_variant *v, int *damaged)
 {
-    *damaged = k->abi >= 2 && (!k->variant_repack || v < k->variants || v >= k->variants + k->nvariants);
-    return k->abi < 2 || *damaged ? NULL : &k->variant_repack[3 * (v - k->variants)];
+    *damaged = k->abi >= 2 && k->variant_repack && (v < k->variants || v >= k->variants + k->nvariants);
+    return k->abi < 2 || !k->variant_repack || *damaged ? NULL : &k->variant_repack[3 * (v - k->variants)];
 }
 /* The status and message for a descriptor of another ABI. */
 int qkrt_bad_abi(const qkc_aot_kernel *k, char *err, size_t errsz);

@@ -147,8 +147,6 @@ static int check_kernel(launch *L)
         return damaged(L, "tensor counts");
     if (k->ndims < 0 || k->ndims > QKRT_MAX_COUNT || k->nstrides < 0)
         return damaged(L, "dim or stride count");
-    if (k->abi >= 2 && k->nvariants > 0 && !k->variant_repack)
-        return damaged(L, "layout table");
     L->nio = (int)(k->nparams + k->nresults);
     int64_t ns = 0;
     for (int64_t i = 0; i < k->ntensors; i++) {

@@ -649,7 +649,7 @@ static int cmd_badargs(const qkc_aot_kernel *k)
     qkc_aot_kernel other = *k;
     other.abi = QKC_AOT_ABI + 1;
     bad |= expect("other ABI", &other, c.argv, QKC_RT_ERR_UNSUPPORTED);
-    if (k->abi >= 2) { /* ABI 2 without its per-version layout table */
+    if (k->abi >= 2) { /* ABI 2 without its per-version layout table: the SUMS scratch cannot be sized */
         qkc_aot_kernel nolayout = *k;
         nolayout.variant_repack = NULL;
         bad |= expect("ABI 2 without its layout table", &nolayout, c.argv, QKC_RT_ERR_INTERNAL);
