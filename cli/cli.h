@@ -54,7 +54,7 @@ const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name);
 /* Prints "qkc CMD: msg" plus the usage line; returns 2. */
 int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The --layout option of run, bench, tune and emit (qkc_kernel_options.any_layout). */
+/* The --layout option of run, bench, tune and emit (qkc_kernel_options.any_layout); build has its own text. */
 #define CLI_OPT_LAYOUT                                                                                             \
     {"layout", 0, "own|any",                                                                                       \
      "any: the kernel may read its weights row-interleaved (a tuning record's or the model's choice; they are "  \

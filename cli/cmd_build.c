@@ -142,7 +142,10 @@ const cli_cmd cli_cmd_build = {
              {"dims", 'd', "N=V,...", "shape the configurations are chosen for", "4096 per dim"},
              {"threads", 'j', "N", "thread count for tuning-database lookups", "cores"},
              {"verbose", 'v', NULL, "print each version's configuration and its origin", NULL},
-             CLI_OPT_LAYOUT,
+             {"layout", 0, "own|any",
+              "any: a version may read a weight row-interleaved (a tuning record's or the model's choice); the "
+              "header then declares <kernel>_<W>_repack, which converts the packer's bytes for it",
+              "own: the format's bytes"},
              {0}},
     .min_pos = 1,
     .max_pos = CLI_MAX_POS,

@@ -3,7 +3,8 @@
 #
 #   qkc_add_kernels(<target> SOURCES a.qk [b.qk ...]
 #                   [TARGETS host|x86-64-v3|x86-64-v4|aarch64[+dotprod][+sve]|sm_80|sm_90 ...]
-#                   [PREFIX p] [KERNELS k1 k2 ...] [DEPENDS file ...])
+#                   [PREFIX p] [KERNELS k1 k2 ...] [LAYOUT own|any]
+#                   [DEPENDS file ...])
 #
 # adds a custom command that runs `qkc build` and writes
 # ${CMAKE_CURRENT_BINARY_DIR}/<target>.a and <target>.h, and defines
@@ -16,6 +17,11 @@
 # TARGETS: a CMake list or a comma-separated string (default: host, the
 # CPU of the machine that builds). PREFIX: the C prefix of the generated
 # names (default: <target>). KERNELS: only these kernels (default: all).
+# LAYOUT: `qkc build --layout`. own (default) reads every weight in its
+# format's bytes; any lets each target's version read a weight in the
+# layout it runs fastest on (row-interleaved for the int8 dot path), and
+# the header then declares <prefix>_<kernel>_<W>_repack, which converts
+# the packer's bytes on the machine that launches (docs/embedding.md).
 #
 # It needs the executable target qkc::qkc_cli and the library target
 # qkc::rt: find_package(qkc) defines both; qkc's own build tree defines
@@ -23,12 +29,15 @@
 include_guard(GLOBAL)
 
 function(qkc_add_kernels target)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "PREFIX" "SOURCES;TARGETS;KERNELS;DEPENDS")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "PREFIX;LAYOUT" "SOURCES;TARGETS;KERNELS;DEPENDS")
   if(arg_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "qkc_add_kernels(${target}): unknown arguments ${arg_UNPARSED_ARGUMENTS}")
   endif()
   if(NOT arg_SOURCES)
     message(FATAL_ERROR "qkc_add_kernels(${target}): no SOURCES")
+  endif()
+  if("LAYOUT" IN_LIST arg_KEYWORDS_MISSING_VALUES OR DEFINED arg_LAYOUT AND NOT arg_LAYOUT MATCHES "^(own|any)$")
+    message(FATAL_ERROR "qkc_add_kernels(${target}): LAYOUT is own or any, not '${arg_LAYOUT}'")
   endif()
   if(NOT TARGET qkc::qkc_cli OR NOT TARGET qkc::rt)
     message(FATAL_ERROR "qkc_add_kernels(${target}): needs the targets qkc::qkc_cli and qkc::rt (find_package(qkc) first)")
@@ -55,6 +64,9 @@ function(qkc_add_kernels target)
   endif()
   if(arg_PREFIX)
     list(APPEND args --prefix "${arg_PREFIX}")
+  endif()
+  if(arg_LAYOUT)
+    list(APPEND args --layout "${arg_LAYOUT}")
   endif()
   if(arg_KERNELS)
     string(REPLACE ";" "," kernels "${arg_KERNELS}")

@@ -4,6 +4,10 @@
 # host-jit twice, the second start loading its kernel from the disk cache
 # (no cache file rewritten); host-aot once, printing exactly host-jit's
 # numbers; and `ldd` of host-aot naming no LLVM, libffi, SQLite or libqkc.
+# host-aot-gemv (example_host_aot_gemv: one kernel built with and without
+# qkc_add_kernels' LAYOUT any) on ragged shapes: its two builds agree with
+# each other and with an f32 product, and only the LAYOUT any header
+# declares the repacker.
 # tests/cli_install.sh does the same against an installed qkc.
 # Usage: bash tests/cli_examples.sh path/to/qkc
 set -uo pipefail
@@ -19,7 +23,8 @@ bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$TMP/out" ] && sed 's/^/     |
 
 JIT=$BUILD/example_host_jit
 AOT=$BUILD/example_host_aot
-for exe in "$JIT" "$AOT"; do
+GEMV=$BUILD/example_host_aot_gemv
+for exe in "$JIT" "$AOT" "$GEMV"; do
   if [ ! -x "$exe" ]; then
     echo "FAIL $exe is missing (configure with -DQKC_BUILD_EXAMPLES=ON and build)"
     exit 1
@@ -70,6 +75,30 @@ if grep -q 'libc\.so' "$TMP/ldd" && [ -z "$others" ]; then
 else
   cp "$TMP/ldd" "$TMP/out"
   bad "ldd host-aot: libc/libm/loader only (no libLLVM, libffi, libqkc)"
+fi
+
+# host-aot-gemv checks its own results (exit status 1 and FAILED when a
+# row is off); shapes that fill no tile, and one that spans several.
+for shape in "1 1 1" "37 165 2" "300 1000 2" "1000 4133 2"; do
+  # shellcheck disable=SC2086 # the shape is three arguments
+  if "$GEMV" $shape >"$TMP/out" 2>&1 && grep -q ': ok$' "$TMP/out"; then
+    ok "host-aot-gemv $shape: LAYOUT any and own agree, both match the f32 product"
+  else
+    bad "host-aot-gemv $shape: LAYOUT any and own agree, both match the f32 product"
+  fi
+done
+if "$GEMV" 0 5 >"$TMP/out" 2>&1; then
+  bad "host-aot-gemv 0 5: usage error"
+elif grep -q '^usage: host_aot_gemv' "$TMP/out"; then
+  ok "host-aot-gemv 0 5: usage error"
+else
+  bad "host-aot-gemv 0 5: usage error"
+fi
+if grep -q 'gemv_any_gemv_W_repack(' "$BUILD/gemv_any.h" && ! grep -q '_repack' "$BUILD/gemv_own.h"; then
+  ok "qkc_add_kernels LAYOUT any: its header declares the repacker, the default one does not"
+else
+  grep -n 'repack' "$BUILD/gemv_any.h" "$BUILD/gemv_own.h" >"$TMP/out" 2>&1
+  bad "qkc_add_kernels LAYOUT any: its header declares the repacker, the default one does not"
 fi
 
 echo "$pass passed, $fail failed"

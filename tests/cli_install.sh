@@ -3,7 +3,9 @@
 # of this build tree into a temporary prefix, then examples/host-jit and
 # examples/host-aot configured and built as separate CMake projects with
 # find_package(qkc) against that prefix and run (same outputs; the AOT one
-# links no LLVM, libffi or libqkc; editing its .qk rebuilds it), the
+# links no LLVM, libffi or libqkc; editing its .qk rebuilds it),
+# examples/host-aot-gemv the same way (qkc_add_kernels' LAYOUT any; a bad
+# LAYOUT stops the configure with a message), the
 # static library through find_package(qkc COMPONENTS static), pkg-config's
 # qkc and qkc_rt, and the installed qkc finding its standard formats in
 # <prefix>/share/qkc/dsl, also with the source tree hidden (a private
@@ -56,13 +58,14 @@ if [ -d "$LIBDIR" ] && [ -z "$missing" ]; then ok "installed files"; else bad "i
 VERSION=$(sed -n 's/^set(PACKAGE_VERSION "\(.*\)")$/\1/p' "$LIBDIR/cmake/qkc/qkcConfigVersion.cmake")
 
 # ---- the examples as separate projects ----
-cp -r examples/host-jit examples/host-aot examples/common "$TMP/"
+cp -r examples/host-jit examples/host-aot examples/host-aot-gemv examples/common "$TMP/"
 project() { # NAME: configure and build $TMP/NAME in $TMP/NAME-build
   cmake -S "$TMP/$1" -B "$TMP/$1-build" -DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_BUILD_TYPE=Release &&
     cmake --build "$TMP/$1-build"
 }
 check "host-jit: find_package(qkc) and build" project host-jit
 check "host-aot: find_package(qkc), qkc_add_kernels and build" project host-aot
+check "host-aot-gemv: qkc_add_kernels with LAYOUT any and build" project host-aot-gemv
 
 cd "$TMP" || exit 1 # run away from the source tree
 export QKC_CACHE_DIR=$TMP/cache
@@ -85,6 +88,22 @@ if grep -q 'libc\.so' "$TMP/out" && ! grep -qE 'libLLVM|libffi|libqkc|libsqlite|
   ok "ldd host-aot: no libLLVM, libffi, libqkc"
 else
   bad "ldd host-aot: no libLLVM, libffi, libqkc"
+fi
+
+# The program checks its two builds against each other and an f32 product.
+if "$TMP/host-aot-gemv-build/host_aot_gemv" 37 165 2 >"$TMP/out" 2>&1 && grep -q ': ok$' "$TMP/out" &&
+  grep -q 'gemv_any_gemv_W_repack(' "$TMP/host-aot-gemv-build/gemv_any.h"; then
+  ok "host-aot-gemv runs: LAYOUT any and own agree, both match the f32 product"
+else
+  bad "host-aot-gemv runs: LAYOUT any and own agree, both match the f32 product"
+fi
+sed -i 's/LAYOUT any/LAYOUT rows/' "$TMP/host-aot-gemv/CMakeLists.txt"
+if cmake -S "$TMP/host-aot-gemv" -B "$TMP/bad-layout-build" -DCMAKE_PREFIX_PATH="$PREFIX" >"$TMP/out" 2>&1; then
+  bad "qkc_add_kernels LAYOUT rows: the configure fails"
+elif grep -q "LAYOUT is own or any, not 'rows'" "$TMP/out"; then
+  ok "qkc_add_kernels LAYOUT rows: the configure fails"
+else
+  bad "qkc_add_kernels LAYOUT rows: the configure fails"
 fi
 
 # An edited kernel source reruns `qkc build` (and nothing when unchanged).
