@@ -4,14 +4,23 @@
  * instructions of the same lane count (lanes == 1 is a scalar), loops
  * become header/body/latch blocks with a phi for the induction variable,
  * VAR nodes become allocas in the entry block (promoted to registers by
- * the O3 pipeline), masked loads and stores use llvm.masked.*, gathers
- * llvm.masked.gather over i8 GEPs of the per-lane offsets. Nothing
+ * the optimization pipeline of llvm_jit.c), masked loads and stores use
+ * llvm.masked.*, gathers llvm.masked.gather over i8 GEPs of the per-lane
+ * offsets. Nothing
  * here knows about formats or kernels. Target-specific intrinsics (x86
  * vpdpbusd, AArch64 sdot) are used only where the function's target
  * features have them, each with a generic fallback. */
 #include "backends/llvm/llvm_internal.h"
 
 #include <string.h>
+
+/* A constant table of lut's generic path: its entries (the TIR node's),
+ * their count and scalar type, and the global that holds them. */
+typedef struct gen_lut {
+    const int32_t *ents;
+    int n, s;
+    LLVMValueRef tab;
+} gen_lut;
 
 typedef struct gen {
     LLVMContextRef ctx;
@@ -23,6 +32,11 @@ typedef struct gen {
     const llvm_tm_desc *tm;
     LLVMValueRef *val; /* node id -> value */
     uint8_t *uses;     /* node id -> the USE_* kinds of its readers */
+    /* The constant tables of lut's generic path, reused by content: a
+     * kernel looks one table up in every step of its unrolled loop, and
+     * one global each would leave merging them to a module pass. */
+    gen_lut luts[16];
+    int nluts;
 } gen;
 
 static LLVMTypeRef scalar_type(gen *g, int s)
@@ -719,6 +733,27 @@ static int lut_index_raw(gen *g, int id, int N)
  * most, 16 bytes or 4 f32 lanes at least. Without a permute instruction:
  * a gather from a constant array (correct anywhere; the builder emits LUT
  * only where the target has one). */
+/* The private constant array of tab[0..n) as type s (f32: bit patterns),
+ * one global per distinct content. */
+static LLVMValueRef lut_table(gen *g, const int32_t *tab, int n, int s, int f32)
+{
+    for (int i = 0; i < g->nluts; i++)
+        if (g->luts[i].n == n && g->luts[i].s == s && !memcmp(g->luts[i].ents, tab, (size_t)n * sizeof *tab))
+            return g->luts[i].tab;
+    LLVMTypeRef et = scalar_type(g, s), i32 = LLVMInt32TypeInContext(g->ctx);
+    LLVMValueRef ents[256];
+    for (int j = 0; j < n; j++)
+        ents[j] = f32 ? LLVMConstBitCast(LLVMConstInt(i32, (unsigned)tab[j], 0), et) : LLVMConstInt(et, (unsigned)tab[j], 0);
+    LLVMValueRef r = LLVMAddGlobal(g->mod, LLVMArrayType(et, (unsigned)n), "qkc.lut");
+    LLVMSetInitializer(r, LLVMConstArray(et, ents, (unsigned)n));
+    LLVMSetGlobalConstant(r, 1);
+    LLVMSetLinkage(r, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(r, LLVMGlobalUnnamedAddr);
+    if (g->nluts < QK_COUNT(g->luts))
+        g->luts[g->nluts++] = (gen_lut){tab, n, s, r};
+    return r;
+}
+
 static LLVMValueRef lut(gen *g, const tir_node *n)
 {
     int L = n->type.lanes, N = (int)n->imm, f32 = n->type.s == TS_F32;
@@ -769,15 +804,7 @@ static LLVMValueRef lut(gen *g, const tir_node *n)
     }
     /* generic: load each lane from a constant array */
     LLVMTypeRef et = scalar_type(g, n->type.s);
-    LLVMValueRef ents[256];
-    for (int j = 0; j < N; j++)
-        ents[j] = f32 ? LLVMConstBitCast(LLVMConstInt(i32, (unsigned)n->shuf[j], 0), et)
-                      : LLVMConstInt(et, (unsigned)n->shuf[j], 0);
-    LLVMValueRef tab = LLVMAddGlobal(g->mod, LLVMArrayType(et, (unsigned)N), "qkc.lut");
-    LLVMSetInitializer(tab, LLVMConstArray(et, ents, (unsigned)N));
-    LLVMSetGlobalConstant(tab, 1);
-    LLVMSetLinkage(tab, LLVMPrivateLinkage);
-    LLVMSetUnnamedAddress(tab, LLVMGlobalUnnamedAddr); /* identical tables merge (constmerge) */
+    LLVMValueRef tab = lut_table(g, n->shuf, N, n->type.s, f32);
     LLVMTypeRef i64 = LLVMInt64TypeInContext(g->ctx);
     LLVMValueRef off = LLVMBuildZExt(g->b, idx, L > 1 ? LLVMVectorType(i64, (unsigned)L) : i64, "");
     LLVMValueRef ptrs = LLVMBuildGEP2(g->b, et, tab, &off, 1, "");

@@ -3,7 +3,7 @@
  *
  * llvm_codegen.c  tiled IR -> LLVM module
  * llvm_target.c   triples, CPUs and features of qkc's targets; target machines
- * llvm_jit.c      O3, ORC LLJIT, emission of IR/asm text, and the
+ * llvm_jit.c      the pass pipeline, ORC LLJIT, emission of IR/asm text, and the
  *                 qk_backend_llvm hook table
  * llvm_aot.c      ahead-of-time objects: many kernels and ISAs in one
  *                 module with their qkc_aot_kernel descriptors */
@@ -44,7 +44,7 @@ int llvm_take_error(LLVMErrorRef e, const char *what, char *err, size_t errsz);
 int llvm_aot_object(const qk_aot_unit *u, int split, qk_aot_objects *out, char *err, size_t errsz);
 
 /* llvm_jit.c */
-/* Builds, verifies and optimizes (O3) f's module in ctx. NULL + err. */
+/* Builds, verifies and optimizes (llvm_pipeline) f's module in ctx. NULL + err. */
 LLVMModuleRef llvm_build_module(LLVMContextRef ctx, const tir_func *f, const char *sym, const llvm_tm_desc *d,
                                 LLVMTargetMachineRef tm, char *err, size_t errsz);
 

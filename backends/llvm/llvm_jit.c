@@ -1,9 +1,9 @@
 /* llvm_jit.c — the CPU backend's driver: target machines for the host and
- * the named x86 presets, the O3 pipeline (new pass manager), one ORC LLJIT
+ * the named x86 presets, the pass pipeline (new pass manager), one ORC LLJIT
  * per context, and text emission for `qkc emit --stage=llvm|asm`.
  *
  * Every kernel goes through a relocatable object: compile_obj builds the
- * module, runs O3 and emits an object in memory; load_obj links an object
+ * module, runs the pipeline and emits an object in memory; load_obj links an object
  * into the LLJIT. compile is the two in a row, and the runtime's disk
  * cache (runtime/diskcache.c) stores the objects in between. Each loaded
  * object gets its own JITDylib (which resolves libc/libm from the
@@ -127,6 +127,25 @@ static int reject_gpu_only(const tir_func *f, char *err, size_t errsz)
     return 0;
 }
 
+/* The optimization passes every kernel module runs. The generated IR is
+ * already vectorized, unrolled and tiled, with its VAR nodes as allocas:
+ * what it needs is promotion to registers (sroa), folding (instcombine,
+ * early-cse, gvn: the decode's shifts and masks, repeated address
+ * arithmetic), loops rotated and those of a constant trip count unrolled
+ * (without that the codebook gathers' kernels ran 1.8x slower), hoisting
+ * loop-invariant work (licm), and dead-store and CFG cleanup. LLVM's
+ * default<O3> spent 35-60% of a cold compile (a 4-bit GEMV: 34 of 61 ms) in
+ * passes that find nothing to do here (loop and SLP vectorizers, runtime
+ * unrolling, inlining, IPO); this list compiles the same kernels in
+ * 0.5-0.7x the time and runs them as fast (docs/performance.md,
+ * twenty-first session). instcombine named in a pipeline text checks
+ * that one iteration reached a fixpoint and aborts the process when it
+ * did not (LLVM 19); the default pipelines turn that check off, and so
+ * does <no-verify-fixpoint> here. */
+static const char llvm_pipeline[] = "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,"
+                                    "loop(loop-rotate,loop-unroll-full),loop-mssa(licm),gvn,"
+                                    "instcombine<no-verify-fixpoint>,dse,simplifycfg)";
+
 LLVMModuleRef llvm_build_module(LLVMContextRef ctx, const tir_func *f, const char *sym, const llvm_tm_desc *d,
                                 LLVMTargetMachineRef tm, char *err, size_t errsz)
 {
@@ -147,7 +166,7 @@ LLVMModuleRef llvm_build_module(LLVMContextRef ctx, const tir_func *f, const cha
     LLVMDisposeMessage(layout);
     LLVMDisposeTargetData(td);
     LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
-    LLVMErrorRef e = LLVMRunPasses(mod, "default<O3>", tm, opts);
+    LLVMErrorRef e = LLVMRunPasses(mod, llvm_pipeline, tm, opts);
     LLVMDisposePassBuilderOptions(opts);
     if (e) {
         llvm_take_error(e, "optimization failed", err, errsz);
@@ -164,7 +183,7 @@ static void entry_symbol(const tir_func *f, char *sym, size_t n)
     snprintf(sym, n, "qk_%.150s", f->name);
 }
 
-/* Builds f's module, runs O3 and emits a relocatable object (malloc'd). */
+/* Builds f's module, runs the pipeline and emits a relocatable object (malloc'd). */
 static int llvm_compile_obj(void *state, const tir_func *f, void **obj, size_t *n, char *err, size_t errsz)
 {
     llvm_state *s = state;
