@@ -103,6 +103,15 @@ fi
 for s in ast kir llvm; do
   if "$QKC" emit --stage=$s examples/q4_gemv.qk >"$TMP/out" 2>&1 && [ -s "$TMP/out" ]; then ok "emit $s"; else bad "emit $s"; fi
 done
+# A minifloat decoded through a lookup table in every step of an unrolled
+# loop: one constant table in the module, not one per lookup (the short
+# pass pipeline does not merge them; 26 copies cost mxfp8_e5m2 5%).
+printf 'import mx\nkernel g(x: f32[K], W: mxfp8_e5m2[N, K]) -> y: f32[N] {\n  y[n] = sum(k) x[k] * W[n, k]\n}\n' >"$TMP/e5.qk"
+if "$QKC" emit --stage=llvm "$TMP/e5.qk" >"$TMP/out" 2>&1 && [ "$(grep -c '^@qkc\.lut' "$TMP/out")" = 1 ]; then
+  ok "emit llvm: one constant table for the lookups of one table"
+else
+  bad "emit llvm: one constant table for the lookups of one table ($(grep -c '^@qkc\.lut' "$TMP/out"))"
+fi
 if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
   if "$QKC" emit --stage=asm examples/q4_gemv.qk >"$TMP/out" 2>&1 && grep -q zmm "$TMP/out"; then
     ok "emit asm uses zmm registers"
