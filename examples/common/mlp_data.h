@@ -5,6 +5,8 @@
 #ifndef QKC_EXAMPLE_MLP_DATA_H
 #define QKC_EXAMPLE_MLP_DATA_H
 
+#include "rng.h"
+
 #include <stdint.h>
 #include <stdio.h>
 
@@ -14,17 +16,6 @@ enum { B = 3, D = 64, H = 64, O = 8 };
 typedef struct mlp_data {
     float w1[H * D], b1[H], w2[O * H], b2[O], x[B * D];
 } mlp_data;
-
-/* xorshift32, mapped to [-1, 1). */
-static float next_value(uint32_t *s)
-{
-    uint32_t v = *s;
-    v ^= v << 13;
-    v ^= v >> 17;
-    v ^= v << 5;
-    *s = v;
-    return (float)(v >> 8) / 8388608.0f - 1.0f;
-}
 
 static void fill(float *v, int n, float scale, uint32_t *s)
 {

@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "gemv_any.h"
 #include "gemv_own.h"
+#include "../common/rng.h"
 
 #include <errno.h>
 #include <math.h>
@@ -29,17 +30,6 @@
 typedef int (*gemv_fn)(const float *x, const void *W, float *y, int64_t K, int64_t N, const qkc_rt_opts *opts);
 
 static const char usage[] = "usage: host_aot_gemv [N K [repetitions]]  (N, K in 1..65536; repetitions in 1..1000)\n";
-
-/* xorshift32, mapped to [-1, 1). */
-static float next_value(uint32_t *s)
-{
-    uint32_t v = *s;
-    v ^= v << 13;
-    v ^= v >> 17;
-    v ^= v << 5;
-    *s = v;
-    return (float)(v >> 8) / 8388608.0f - 1.0f;
-}
 
 static double now_s(void)
 {
