@@ -728,11 +728,6 @@ static int lut_index_raw(gen *g, int id, int N)
     }
 }
 
-/* LUT: lane i = table[idx[i] mod n]. The index vector is cut into (or
- * widened to) the target's permute width: 64 bytes or 16 f32 lanes at
- * most, 16 bytes or 4 f32 lanes at least. Without a permute instruction:
- * a gather from a constant array (correct anywhere; the builder emits LUT
- * only where the target has one). */
 /* The private constant array of tab[0..n) as type s (f32: bit patterns),
  * one global per distinct content. */
 static LLVMValueRef lut_table(gen *g, const int32_t *tab, int n, int s, int f32)
@@ -754,6 +749,11 @@ static LLVMValueRef lut_table(gen *g, const int32_t *tab, int n, int s, int f32)
     return r;
 }
 
+/* LUT: lane i = table[idx[i] mod n]. The index vector is cut into (or
+ * widened to) the target's permute width: 64 bytes or 16 f32 lanes at
+ * most, 16 bytes or 4 f32 lanes at least. Without a permute instruction:
+ * a gather from a constant array (correct anywhere; the builder emits LUT
+ * only where the target has one). */
 static LLVMValueRef lut(gen *g, const tir_node *n)
 {
     int L = n->type.lanes, N = (int)n->imm, f32 = n->type.s == TS_F32;
