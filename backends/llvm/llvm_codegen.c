@@ -738,7 +738,8 @@ static LLVMValueRef lut_table(gen *g, const int32_t *tab, int n, int s, int f32)
     LLVMTypeRef et = scalar_type(g, s), i32 = LLVMInt32TypeInContext(g->ctx);
     LLVMValueRef ents[256];
     for (int j = 0; j < n; j++)
-        ents[j] = f32 ? LLVMConstBitCast(LLVMConstInt(i32, (unsigned)tab[j], 0), et) : LLVMConstInt(et, (unsigned)tab[j], 0);
+        ents[j] = f32 ? LLVMConstBitCast(LLVMConstInt(i32, (unsigned)tab[j], 0), et)
+                      : LLVMConstInt(et, (unsigned)tab[j], 0);
     LLVMValueRef r = LLVMAddGlobal(g->mod, LLVMArrayType(et, (unsigned)n), "qkc.lut");
     LLVMSetInitializer(r, LLVMConstArray(et, ents, (unsigned)n));
     LLVMSetGlobalConstant(r, 1);

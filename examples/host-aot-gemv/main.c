@@ -139,7 +139,8 @@ int main(int argc, char **argv)
     printf("W q4_0 %ld x %ld, %d threads; version %s\n", n, k, qkc_rt_pool_threads(pool), v_any->isa);
     printf("  own layout:   %lld bytes, %s\n", (long long)own_bytes, v_own->config);
     printf("  --layout any: %lld bytes, %s\n", (long long)any_bytes, v_any->config);
-    printf("error per row / sum |w||x|: own %.2e, any %.2e (f32 product, bound 1e-2); any - own %.2e (bound 1e-4): %s\n",
+    printf("error per row / sum |w||x|: own %.2e, any %.2e (f32 product, bound 1e-2); "
+           "any - own %.2e (bound 1e-4): %s\n",
            e_own, e_any, e_pair, ok ? "ok" : "FAILED");
 
     /* Timing: the two builds alternated, median of each. The weights stay
