@@ -903,7 +903,8 @@ void qk_format_unpack(const qk_format *f, const uint8_t *src, int64_t rows, int6
  *     OFFSET: m = the x of largest |x| (the first on ties),
  *     d = (-lo > hi || m < 0) ? m / lo : m / hi (ggml q4_0: max / -8),
  *     or |m| / (m < 0 ? -lo : hi) when the scale type is unsigned.
- *   BINARY: d = (sum |x|) / n.   MINIFLOAT: d = amax / maxfinite.
+ *   BINARY: d = (sum |x|) / n, the sum in abs_sum16's order.
+ *   MINIFLOAT: d = amax / maxfinite.
  *   d_s = the decoded qk_num_encode(scale_num, d) (1 without a scale).
  *   id = 1 / d for float scale types (the unrounded d, as ggml's
  *     reference quantizers), 1 / d_s for the others (e8m0, ue4m3); 0 when
@@ -1014,17 +1015,27 @@ static float vq_scale(const pk_ctx *c, const float *v, int n)
     return (float)(sqrt(s / n) / c->book_rms);
 }
 
+/* sum |v| in a fixed order that vectors of 16, 8, 4 or 1 lanes compute
+ * alike (tir_decode.c's abs_sum16, for quantize() in kernels): lane l of
+ * 16 adds v[l], v[l + 16], ... in turn, then lane l adds lane l + w for
+ * w = 8, 4, 2, 1. */
+static float abs_sum16(const float *v, int n)
+{
+    float s[16] = {0};
+    for (int i = 0; i < n; i++)
+        s[i % 16] += fabsf(v[i]);
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++)
+            s[l] += s[l + w];
+    return s[0];
+}
+
 /* Single-level scale of a group of n present values (no zero, no min). */
 static float rule_scale(const pk_ctx *c, const float *v, int n)
 {
     const qk_format *f = c->f;
     switch (f->code) {
-    case QK_CODE_BINARY: {
-        float s = 0;
-        for (int i = 0; i < n; i++)
-            s += fabsf(v[i]);
-        return n ? s / (float)n : 0;
-    }
+    case QK_CODE_BINARY: return n ? abs_sum16(v, n) / (float)n : 0;
     case QK_CODE_MINIFLOAT: return amax_of(v, n) / mf_maxf(f);
     case QK_CODE_TABLE: return amax_of(v, n) / table_amax(f);
     case QK_CODE_VQ: return vq_scale(c, v, n);

@@ -402,10 +402,13 @@ static const char *check_types(const tir_func *f, const tir_node *n)
         if (is_int(a->type.s) && is_int(n->type.s) && a->type.s != TS_I1 && n->type.s != TS_I1 &&
             a->type.lanes * int_bits(a->type.s) == n->type.lanes * int_bits(n->type.s))
             return NULL;
+        if (a->type.s == TS_I1 && is_int(n->type.s) && n->type.s != TS_I1 && n->type.lanes == 1 &&
+            a->type.lanes == int_bits(n->type.s)) /* a mask to an integer: lane l is bit l */
+            return NULL;
         return a->type.lanes == n->type.lanes &&
                        ((a->type.s == TS_I32 && n->type.s == TS_F32) || (a->type.s == TS_F32 && n->type.s == TS_I32))
                    ? NULL
-                   : "bitcast is i32 <-> f32, or between integer vectors of the same size";
+                   : "bitcast is i32 <-> f32, between integer vectors of the same size, or i1 x B -> iB";
     case TIR_ILT: case TIR_FLT:
         return n->type.s == TS_I1 && same(a->type, b->type) && a->type.lanes == n->type.lanes ? NULL
                                                                                              : "compare types";

@@ -61,8 +61,9 @@ typedef struct tir_type {
     X(SITOFP, "sitofp", 1) X(UITOFP, "uitofp", 1) X(FPTOSI, "fptosi", 1)       \
     X(H2F, "h2f", 1)       /* i16 bits of binary16 -> f32 */                   \
     X(F2H, "f2h", 1)       /* f32 -> i16 bits of binary16, RNE */              \
-    X(BITCAST, "bitcast", 1) /* i32 <-> f32 of the same lanes, or integer    \
-                                vectors of the same total bits */           \
+    X(BITCAST, "bitcast", 1) /* i32 <-> f32 of the same lanes, integer       \
+                                vectors of the same total bits, or a mask  \
+                                i1 x B -> one iB (lane l is bit l) */      \
     X(ILT, "ilt", 2)       /* signed a < b -> i1 */                            \
     X(IEQ, "ieq", 2)       /* integers a == b -> i1 */                         \
     X(POPCNT, "popcnt", 1) /* population count of an integer, same type */     \

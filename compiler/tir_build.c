@@ -2874,6 +2874,32 @@ static void emit_fwht(bctx *c, int b, int ptr, int base, int st, int n, int size
     store_f32(c, nb, ptr, pk, fbin(c, nb, TIR_FMUL, load_f32(c, nb, ptr, pk), inv));
 }
 
+/* quantize(x[.., k]) of a dense f32 tensor read along the transform
+ * variable k itself: the encoder reads x in place (the element offset of
+ * k = 0 in *off, bytes) instead of a staged copy. 0 for anything else. */
+static int quant_in_place(bctx *c, int b, const kir_stmt *st, const kir_expr *rhs, int tv, int *off)
+{
+    const kir_expr *a = rhs->a;
+    if (rhs->kind != KE_QUANT || a->kind != KE_LOAD)
+        return 0;
+    const kir_tensor *t = &c->k->tensors[a->tensor];
+    const kir_index *last = &a->idx[t->rank - 1];
+    if (t->fmt || t->dtype != QK_DT_F32 || last->nterms != 1 || last->c || last->terms[0].coef != 1 ||
+        last->terms[0].var != st->lhs[tv])
+        return 0;
+    for (int d = 0; d < t->rank - 1; d++)
+        for (int i = 0; i < a->idx[d].nterms; i++)
+            if (a->idx[d].terms[i].var == st->lhs[tv])
+                return 0;
+    int o = ci(c, b, 0);
+    for (int d = 0; d < t->rank - 1; d++) {
+        int64_t vcoef;
+        o = iadd(c, b, o, imul(c, b, index_node(c, b, &a->idx[d], &vcoef), c->stride[a->tensor * QK_MAX_RANK + d]));
+    }
+    *off = imul(c, b, o, ci(c, b, 4));
+    return 1;
+}
+
 /* One line of a transform statement: every LHS variable but the transform
  * variable (position tv) is bound. Offsets are computed before the loop
  * that uses them. */
@@ -2895,7 +2921,13 @@ static void emit_line(bctx *c, int b, const kir_stmt *st, const kir_expr *rhs, i
                 base = iadd(c, b, base, imul(c, b, c->env[st->lhs[d]].node, sd));
         }
     }
-    int out = rhs->kind == KE_QUANT ? c->stage[st->tensor] : c->ptr[st->tensor];
+    int out = rhs->kind == KE_QUANT ? c->stage[st->tensor] : c->ptr[st->tensor], xoff;
+    if (quant_in_place(c, b, st, rhs, tv, &xoff)) {
+        tdec_src dst = {t->fmt, c->ptr[st->tensor], imul(c, b, row, c->rowbytes[st->tensor]), -1};
+        tdec_encode_row(c->f, b, &dst, c->ptr[rhs->a->tensor], xoff, n,
+                        c->t->kind == QK_TARGET_CPU ? c->t->vector_bits / 32 : 1);
+        return;
+    }
     int lb;
     int i = tir_loop(c->f, b, ci(c, b, 0), n, ci(c, b, 1), TL_SERIAL, c->k->vars[st->lhs[tv]].name, &lb);
     c->env[st->lhs[tv]] = (binding){i, 0, -1, -1, -1, -1};

@@ -1682,10 +1682,14 @@ static int stat_scale(enc *e, int m, int n)
     }
 }
 
+static int abs_sum16(enc *e, int start, int n, int L);
+
 /* Wanted scale of the n (i64) present elements from element start. */
 static int group_scale(enc *e, int start, int n)
 {
     dctx *d = &e->d;
+    if (d->fm->code == QK_CODE_BINARY)
+        return stat_scale(e, abs_sum16(e, start, n, 1), n);
     int var = var_new(d, kf(d, 1, 0.0)), outer;
     int i = loop_open(d, k64(d, 0), n, "qs", &outer);
     vset(d, var, stat_step(e, vget(d, var), load_x(e, iadd(d, start, i), -1)));
@@ -1868,29 +1872,13 @@ static int load_x_vec(enc *e, int k, int L)
     return tir_emit(d->f, d->b, TIR_LOAD, tir_t(TS_F32, L), e->vals, off, mask, -1);
 }
 
-/* The wanted scale of the n (i64) elements from start, L lanes at a
- * time (a loop; or `steps` unrolled steps when steps > 0 and n <= steps L),
- * the statistic folded to one lane by halves. */
-static int group_scale_vec(enc *e, int start, int n, int L, int steps)
+/* The statistic of a vector m folded to one lane by halves: lane l with
+ * lane l + w, w = lanes / 2, ..., 1 (for BINARY's sums: a + |b| = a + b,
+ * b being a sum of magnitudes). */
+static int fold_lanes(enc *e, int m)
 {
     dctx *d = &e->d;
-    int klen = e->klen, m;
-    e->klen = iadd(d, start, n); /* elements past the group read 0 */
-    if (steps > 0) {
-        m = kf(d, L, 0.0);
-        for (int j = 0; j < steps; j++)
-            m = stat_step(e, m, load_x_vec(e, opk(d, TIR_ADD, start, (int64_t)j * L), L));
-    } else {
-        int var = var_new(d, kf(d, L, 0.0)), outer, body;
-        int i = tir_loop(d->f, d->b, k64(d, 0), n, k64(d, L), TL_SERIAL, "qs", &body);
-        outer = d->b;
-        d->b = body;
-        vset(d, var, stat_step(e, vget(d, var), load_x_vec(e, iadd(d, start, i), L)));
-        d->b = outer;
-        m = vget(d, var);
-    }
-    e->klen = klen;
-    for (int w = L / 2; w >= 1; w /= 2) {
+    for (int w = lanes_of(d, m) / 2; w >= 1; w /= 2) {
         int32_t lo[32], hi[32];
         for (int l = 0; l < w; l++) {
             lo[l] = l;
@@ -1907,7 +1895,66 @@ static int group_scale_vec(enc *e, int start, int n, int L, int steps)
         }
         m = stat_step(e, a, b);
     }
-    return stat_scale(e, m, n);
+    return m;
+}
+
+/* sum |x| of the n (i64) elements from start in format.c's order
+ * (its abs_sum16): lane l of 16 adds the elements l, l + 16, l + 32, ...
+ * in turn, then the 16 lanes are folded by halves. L lanes a vector (1, 2,
+ * 4, 8 or 16; 1: scalar loads, as GPU kernels do): 16 / L vectors hold
+ * the 16 lanes, vector p lanes p L .. p L + L - 1, so the first folds add
+ * whole vectors. The same sum on every target, and the same as the
+ * packer's, in a quarter of the sequential sum's dependent adds. */
+static int abs_sum16(enc *e, int start, int n, int L)
+{
+    dctx *d = &e->d;
+    qk_assert(L >= 1 && L <= 16 && 16 % L == 0);
+    int P = 16 / L, acc[16], v[16], klen = e->klen, outer = d->b, body;
+    e->klen = iadd(d, start, n); /* elements past the group read 0 */
+    for (int p = 0; p < P; p++)
+        acc[p] = var_new(d, kf(d, L, 0.0));
+    int i = tir_loop(d->f, d->b, k64(d, 0), n, k64(d, 16), TL_SERIAL, "qs", &body);
+    d->b = body;
+    for (int p = 0; p < P; p++) {
+        int k = opk(d, TIR_ADD, iadd(d, start, i), (int64_t)p * L);
+        int x = L > 1 ? load_x_vec(e, k, L) : load_x(e, k, cmp(d, TIR_ILT, k, e->klen));
+        vset(d, acc[p], op2(d, TIR_FADD, vget(d, acc[p]), op1(d, TIR_FABS, TS_F32, x)));
+    }
+    d->b = outer;
+    e->klen = klen;
+    for (int p = 0; p < P; p++)
+        v[p] = vget(d, acc[p]);
+    for (; P > 1; P /= 2)
+        for (int p = 0; p < P / 2; p++)
+            v[p] = op2(d, TIR_FADD, v[p], v[p + P / 2]);
+    return fold_lanes(e, v[0]);
+}
+
+/* The wanted scale of the n (i64) elements from start, L lanes at a
+ * time (a loop; or `steps` unrolled steps when steps > 0 and n <= steps L),
+ * the statistic folded to one lane by halves. */
+static int group_scale_vec(enc *e, int start, int n, int L, int steps)
+{
+    dctx *d = &e->d;
+    if (d->fm->code == QK_CODE_BINARY)
+        return stat_scale(e, abs_sum16(e, start, n, L), n);
+    int klen = e->klen, m;
+    e->klen = iadd(d, start, n); /* elements past the group read 0 */
+    if (steps > 0) {
+        m = kf(d, L, 0.0);
+        for (int j = 0; j < steps; j++)
+            m = stat_step(e, m, load_x_vec(e, opk(d, TIR_ADD, start, (int64_t)j * L), L));
+    } else {
+        int var = var_new(d, kf(d, L, 0.0)), outer, body;
+        int i = tir_loop(d->f, d->b, k64(d, 0), n, k64(d, L), TL_SERIAL, "qs", &body);
+        outer = d->b;
+        d->b = body;
+        vset(d, var, stat_step(e, vget(d, var), load_x_vec(e, iadd(d, start, i), L)));
+        d->b = outer;
+        m = vget(d, var);
+    }
+    e->klen = klen;
+    return stat_scale(e, fold_lanes(e, m), n);
 }
 
 /* Points d->blk at block kb and returns its first element (i64); *id is
@@ -1943,6 +1990,49 @@ static void encode_block_vec(enc *e, int kb, int row_id, const qk_piece *p, int 
     }
 }
 
+/* ---- the vector encoder: bit codes ----
+ * BINARY formats whose codes are one bit each in element order from bit 0
+ * of a byte (xnor, act_sign): L lanes of x (8 or 16) make L bits, a mask
+ * stored as one integer (lane l is bit l), where the scalar encoder ORs
+ * each bit into its byte. The statistic (sum |x|) has one order on every
+ * path (abs_sum16). */
+
+/* The codes' piece when the format takes the bit encoder, else NULL. */
+static const qk_piece *bit_codes(const qk_format *fm)
+{
+    if (fm->code != QK_CODE_BINARY || fm->zero != QK_ZERO_NONE || fm->min_num != QK_NUM_NONE || fm->sub_block ||
+        fm->sp_n || fm->tensor_scale)
+        return NULL;
+    const qk_piece *found = NULL;
+    for (int i = 0; i < fm->npieces; i++) {
+        const qk_piece *p = &fm->pieces[i];
+        if (p->field != QK_FIELD_CODES)
+            continue;
+        if (found || p->place != QK_PLACE_STREAM || p->width != 1 || p->lo || p->shift || p->first ||
+            p->count != fm->block)
+            return NULL;
+        found = p;
+    }
+    return found;
+}
+
+/* Block kb of a bit-code format, L (8 or 16) elements per store. */
+static void encode_block_bits(enc *e, int kb, int row_id, const qk_piece *p, int L)
+{
+    dctx *d = &e->d;
+    const qk_format *fm = d->fm;
+    int id, start = encode_block_start(e, kb, row_id, L, &id);
+    int ok = splat(d, usable(d, id), L);
+    tir_scalar ws = L == 8 ? TS_I8 : TS_I16;
+    for (int j = 0; j < fm->block / L; j++) {
+        int x = load_x_vec(e, opk(d, TIR_ADD, start, (int64_t)j * L), L);
+        int neg = op2(d, TIR_AND, ok, cmp(d, TIR_FLT, fop(d, TIR_FMUL, x, id), kf(d, L, 0.0)));
+        int bits = tir_emit(d->f, d->b, TIR_BITCAST, tir_t(ws, 1), neg, -1, -1, -1);
+        tir_emit(d->f, d->b, TIR_STORE, tir_t(TS_VOID, 1), d->s->ptr, opk(d, TIR_ADD, d->blk, p->byte + j * L / 8),
+                 bits, -1);
+    }
+}
+
 /* One block kb: its scale (per block), then the codes of all its elements
  * (padding elements code x = 0). row_id: the reciprocal of the row scale. */
 static void encode_block(enc *e, int kb, int row_id)
@@ -1967,18 +2057,23 @@ void tdec_encode_row(tir_func *f, int b, const tdec_src *dst, int vals, int vals
     qk_format_code_range(fm, &e.lo, &e.hi);
     int nblocks = opk(d, TIR_DIV, opk(d, TIR_ADD, klen, fm->block - 1), fm->block);
     int rowbytes = opk(d, TIR_ADD, opk(d, TIR_MUL, nblocks, fm->block_bytes), fm->row_header_bytes);
-    const qk_piece *bytes = lanes > 1 ? byte_codes(fm) : NULL;
+    const qk_piece *bytes = lanes > 1 ? byte_codes(fm) : NULL, *bits = lanes > 1 ? bit_codes(fm) : NULL;
     int L = lanes < fm->block ? lanes : fm->block;
     if (bytes && (L < 2 || fm->block % L || L > 32))
         bytes = NULL;
+    if (bits && ((L != 8 && L != 16) || fm->block % L))
+        bits = NULL;
     zero_bytes(d, dst->row, rowbytes, lanes > 1 ? 4 * lanes : 1);
     int row_id = kf(d, 1, 1.0);
     if (fm->scale_per == QK_PER_ROW)
-        row_id = put_scale(&e, bytes ? group_scale_vec(&e, k64(d, 0), klen, L, 0) : group_scale(&e, k64(d, 0), klen));
+        row_id = put_scale(&e, bytes || bits ? group_scale_vec(&e, k64(d, 0), klen, L, 0)
+                                             : group_scale(&e, k64(d, 0), klen));
     int outer;
     int kb = loop_open(d, k64(d, 0), nblocks, "qb", &outer);
     if (bytes)
         encode_block_vec(&e, kb, row_id, bytes, L);
+    else if (bits)
+        encode_block_bits(&e, kb, row_id, bits, L);
     else
         encode_block(&e, kb, row_id);
     d->b = outer;

@@ -915,8 +915,8 @@ static void test_encode_one(fcase *c, uint64_t seed)
 {
     edata e;
     edata_init(&e, c, seed);
-    static const int lanes[] = {1, 4, 16};
-    for (int i = 0; i < 3; i++) {
+    static const int lanes[] = {1, 4, 8, 16};
+    for (int i = 0; i < 4; i++) {
         qk_arena *a = qk_arena_new();
         jit j;
         encode_fn fn = (encode_fn)jit_compile(&j, encode_func(a, &e.g, lanes[i]));
@@ -948,6 +948,8 @@ static int encode_cases(fcase *c)
         {"tern_row_bf16", with_scale(base(QK_CODE_TERNARY, 2, 16), QK_PER_ROW, QK_NUM_BF16)},
         {"binary_row", with_scale(base(QK_CODE_BINARY, 1, 64), QK_PER_ROW, QK_NUM_F16)},
         {"binary_block", with_scale(base(QK_CODE_BINARY, 1, 24), QK_PER_BLOCK, QK_NUM_F32)},
+        {"binary_b32", with_scale(base(QK_CODE_BINARY, 1, 32), QK_PER_BLOCK, QK_NUM_F16)},
+        {"binary_none", base(QK_CODE_BINARY, 1, 64)},
         {"e4m3_f16", with_scale(minifloat(4, 3, 7, QK_MF_FN, 32), QK_PER_BLOCK, QK_NUM_F16)},
         {"e5m2_row", with_scale(minifloat(5, 2, 15, QK_MF_IEEE, 32), QK_PER_ROW, QK_NUM_F32)},
         {"e3m2_e8m0", with_scale(minifloat(3, 2, 3, QK_MF_FINITE, 32), QK_PER_BLOCK, QK_NUM_E8M0)},
@@ -1026,6 +1028,52 @@ static void test_new_ops(void)
     CU_ASSERT(b.s && strstr(b.s, "__popc("));
     CU_ASSERT(b.s && strstr(b.s, " == "));
     qk_buf_free(&b);
+    qk_arena_free(a);
+}
+
+/* A mask to an integer: out's first two bytes get the i16 whose bit l is
+ * byte[l] < 0, for 16 lanes; bad 1 and 2 take a result type of other bits. */
+static tir_func *mask_func(qk_arena *a, int bad)
+{
+    tf t;
+    tf_init(&t, a, "mask");
+    tir_func *f = t.f;
+    int b = f->entry;
+    int v = tir_emit(f, b, TIR_LOAD, tir_t(TS_I8, 16), t.arg[A_PACKED], c64(f, b, 0), -1, -1);
+    int m = tir_emit(f, b, TIR_ILT, tir_t(TS_I1, 16), v, tir_const_i(f, b, TS_I8, 16, 0), -1, -1);
+    tir_type to = bad == 1 ? tir_t(TS_I8, 1) : bad == 2 ? tir_t(TS_I8, 2) : tir_t(TS_I16, 1);
+    int bits = tir_emit(f, b, TIR_BITCAST, to, m, -1, -1, -1);
+    tir_emit(f, b, TIR_STORE, tir_t(TS_VOID, 1), t.arg[A_OUT], c64(f, b, 0), bits, -1);
+    return f;
+}
+
+static void test_mask_bitcast(void)
+{
+    for (int bad = 1; bad < 3; bad++) {
+        qk_arena *a = qk_arena_new();
+        char err[256] = "";
+        CU_ASSERT_EQUAL(tir_verify(mask_func(a, bad), err, sizeof err), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "bitcast"));
+        qk_arena_free(a);
+    }
+    qk_arena *a = qk_arena_new();
+    jit j;
+    decode_fn fn = (decode_fn)jit_compile(&j, mask_func(a, 0));
+    uint64_t seed = 0x5eed;
+    for (int round = 0; round < 8; round++) {
+        int8_t bytes[16];
+        uint16_t want = 0;
+        for (int l = 0; l < 16; l++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            bytes[l] = (int8_t)(seed >> 56);
+            want |= (uint16_t)((bytes[l] < 0) << l);
+        }
+        uint16_t out[2] = {0xa5a5, 0xa5a5};
+        fn((const uint8_t *)bytes, NULL, (float *)out, 0, 1);
+        CU_ASSERT_EQUAL(out[0], want);
+        CU_ASSERT_EQUAL(out[1], 0xa5a5);
+    }
+    jit_free(&j);
     qk_arena_free(a);
 }
 
@@ -1247,6 +1295,7 @@ int main(void)
         return 1;
     CU_pSuite s = CU_add_suite("decode", NULL, NULL);
     CU_add_test(s, "new ops: verifier, LLVM, CUDA text", test_new_ops);
+    CU_add_test(s, "bitcast of a mask to an integer", test_mask_bitcast);
     CU_add_test(s, "decode of every format vs qk_format_get", test_decode_formats);
     CU_add_test(s, "integer images of tables: planes, exactness, signed", test_int_images);
     CU_add_test(s, "sign-magnitude images: e4m3 exact, NaN flags, refusals", test_sgn_images);

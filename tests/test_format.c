@@ -581,7 +581,8 @@ static void test_finish_errors(void)
  * ue4m3); id = 0 (every code the code of 0) when d or d_s is 0 or not
  * finite. SINT, TERNARY: roundf(q) (half away from zero) clamped to
  * [lo, hi]; UINT, OFFSET: (int)(q + offset + 0.5f) clamped to
- * [0, 2^bits - 1]; BINARY: x < 0; MINIFLOAT: nearest even of q. So a code
+ * [0, 2^bits - 1]; BINARY: x < 0 (d: the mean of |x| summed in 16 running
+ * sums folded by halves); MINIFLOAT: nearest even of q. So a code
  * is the nearest one for the unrounded d, not necessarily for d_s. */
 
 static int ok(double d)
@@ -600,11 +601,14 @@ static float spec_scale(const qk_format *f, const float *x, int n)
 {
     int lo, hi;
     qk_format_code_range(f, &lo, &hi);
-    if (f->code == QK_CODE_BINARY) { /* mean |x| */
-        float s = 0;
+    if (f->code == QK_CODE_BINARY) { /* mean |x|: 16 running sums (x[i] to sum i mod 16), halves folded */
+        float s[16] = {0};
         for (int i = 0; i < n; i++)
-            s += fabsf(x[i]);
-        return s / (float)n;
+            s[i & 15] += fabsf(x[i]);
+        for (int w = 16; w > 1; w /= 2)
+            for (int l = 0; l < w / 2; l++)
+                s[l] = s[l] + s[l + w / 2];
+        return s[0] / (float)n;
     }
     float a = 0; /* amax */
     for (int i = 0; i < n; i++)
