@@ -1840,23 +1840,33 @@ static void zero_bytes(dctx *d, int start, int nbytes, int V)
  * encoder (the maximum is exact in any order; the code of each element
  * is the scalar's arithmetic lane by lane). */
 
-/* The codes' piece when the format takes the vector encoder, else NULL. */
-static const qk_piece *byte_codes(const qk_format *fm)
+/* The codes' one piece, when it is a stream of width-bit codes of the
+ * whole block in element order from bit 0 of its byte and the format has
+ * one plain scale at most (no zero, min, sub-blocks, N:M or tensor
+ * scale); else NULL. */
+static const qk_piece *stream_codes(const qk_format *fm, int width)
 {
-    if ((fm->code != QK_CODE_SINT && fm->code != QK_CODE_UINT) || fm->bits != 8 || fm->zero != QK_ZERO_NONE ||
-        fm->min_num != QK_NUM_NONE || fm->sub_block || fm->sp_n || fm->tensor_scale)
+    if (fm->zero != QK_ZERO_NONE || fm->min_num != QK_NUM_NONE || fm->sub_block || fm->sp_n || fm->tensor_scale)
         return NULL;
     const qk_piece *found = NULL;
     for (int i = 0; i < fm->npieces; i++) {
         const qk_piece *p = &fm->pieces[i];
         if (p->field != QK_FIELD_CODES)
             continue;
-        if (found || p->place != QK_PLACE_STREAM || p->width != 8 || p->lo || p->shift || p->first ||
+        if (found || p->place != QK_PLACE_STREAM || p->width != width || p->lo || p->shift || p->first ||
             p->count != fm->block)
             return NULL;
         found = p;
     }
     return found;
+}
+
+/* The codes' piece when the format takes the vector encoder, else NULL. */
+static const qk_piece *byte_codes(const qk_format *fm)
+{
+    if ((fm->code != QK_CODE_SINT && fm->code != QK_CODE_UINT) || fm->bits != 8)
+        return NULL;
+    return stream_codes(fm, 8);
 }
 
 /* x[k .. k+L) (f32 x L), lanes at or past klen read 0. */
@@ -2000,20 +2010,7 @@ static void encode_block_vec(enc *e, int kb, int row_id, const qk_piece *p, int 
 /* The codes' piece when the format takes the bit encoder, else NULL. */
 static const qk_piece *bit_codes(const qk_format *fm)
 {
-    if (fm->code != QK_CODE_BINARY || fm->zero != QK_ZERO_NONE || fm->min_num != QK_NUM_NONE || fm->sub_block ||
-        fm->sp_n || fm->tensor_scale)
-        return NULL;
-    const qk_piece *found = NULL;
-    for (int i = 0; i < fm->npieces; i++) {
-        const qk_piece *p = &fm->pieces[i];
-        if (p->field != QK_FIELD_CODES)
-            continue;
-        if (found || p->place != QK_PLACE_STREAM || p->width != 1 || p->lo || p->shift || p->first ||
-            p->count != fm->block)
-            return NULL;
-        found = p;
-    }
-    return found;
+    return fm->code == QK_CODE_BINARY ? stream_codes(fm, 1) : NULL;
 }
 
 /* Block kb of a bit-code format, L (8 or 16) elements per store. */
