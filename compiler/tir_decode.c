@@ -1914,7 +1914,7 @@ static int fold_lanes(enc *e, int m)
  * 4, 8 or 16; 1: scalar loads, as GPU kernels do): 16 / L vectors hold
  * the 16 lanes, vector p lanes p L .. p L + L - 1, so the first folds add
  * whole vectors. The same sum on every target, and the same as the
- * packer's, in a quarter of the sequential sum's dependent adds. */
+ * packer's, with a sixteenth of the sequential sum's dependent adds. */
 static int abs_sum16(enc *e, int start, int n, int L)
 {
     dctx *d = &e->d;
