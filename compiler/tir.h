@@ -187,8 +187,9 @@ typedef struct tir_config {
                         Part of the kernel's ABI: never chosen by the tuner */
     int streams;     /* CPU: runs of a thread's work items taken in turn (1, 2, 4,
                         8; tir_build.c grid_loop); 0: the builder's choice */
-    int prefetch;    /* CPU, row-interleaved weights and popcount reductions of
-                        sign-bit weights: bytes ahead of each weight
+    int prefetch;    /* CPU, row-interleaved weights, popcount reductions of
+                        sign-bit weights and block loops of one inner point
+                        (tir_build.c block_prefetch): bytes ahead of each weight
                         line read that a software prefetch asks for (a multiple
                         of 64, at most 65536); 0: none; -1: the builder's
                         choice, settled by tir_settle_config before the
@@ -354,12 +355,25 @@ void tir_apply_schedule(const kir_kernel *k, tir_config *cfg);
  * takes more than one op to its integer image: e4m3's three table planes
  * read 36% of DRAM's rate without, 57% with it, seventeenth session). */
 #define TIR_PREFETCH_AUTO 4096
+/* The distance of prefetch = -1 for the block loops of a matrix-vector
+ * product (one point per inner index) whose weights have codes of 8 bits
+ * or more, read in their own layout (tir_build.c block_prefetch): each
+ * row of the tile is a stream, and one core's hardware prefetcher feeds
+ * several streams less well than one. Twenty-third session of issue 4,
+ * 8192^2 cold on one Zen 5 core, share of the same-run read: q8_0 x f32
+ * 24-27% -> 52-56%, mxfp8_e5m2 31-37% -> 49-53% (1-2 KiB best; 4 KiB
+ * 41-43%), e4m3 26-27% -> 33-34%; 4-bit codes, whose f32 loops do more
+ * per byte, gained nothing (a 16-row tile lost 20% hot), so they get none. */
+#define TIR_PREFETCH_ROWS 2048
 /* Replaces the builder's choices that change the code and are not given
  * (prefetch = -1) by their values for kernel k on target t: TIR_PREFETCH_AUTO
  * on a CPU when a quantized parameter has codes narrower than 8 bits (or
  * 8-bit codes whose integer image is no add or xor, or none) and
  * either repack is set or a parameter is a sign-bit string (a popcount
- * reduction may read it; one that does not ignores the hint), else none.
+ * reduction may read it; one that does not ignores the hint);
+ * TIR_PREFETCH_ROWS without repack when a weight (quantized, rank 2 or
+ * more) has codes of 8 bits or more (the block loops of matrix-vector
+ * products read it; other loops ignore the hint); else none.
  * So a configuration's printed text and its cache key name the code
  * built. tir_build and tune_candidates settle their configurations;
  * other callers that print or key a configuration settle it first. */

@@ -1259,6 +1259,49 @@ static void scale_partials(bctx *c, int b, const group_ctx *gc, int kb)
  * chunks unrolled (or in an unrolled inner loop), then masked tail chunks.
  * Chunks walk the block's items: its elements, or an N:M tensor's kept
  * items (whose element indices are gathered). */
+/* The hints of block_prefetch for the loads under e: a quantized
+ * parameter of rank 2 or more (weights) read along v, whose blocks tile
+ * the loop block B, gets one per 64 bytes its row spends in loop block
+ * kb (at least one), cfg.prefetch bytes ahead in the same row. */
+static void prefetch_loads(bctx *c, int b, const kir_expr *e, int v, int B, int kb)
+{
+    if (!e)
+        return;
+    if (e->kind != KE_LOAD) {
+        prefetch_loads(c, b, e->a, v, B, kb);
+        prefetch_loads(c, b, e->b, v, B, kb);
+        return;
+    }
+    const kir_tensor *t = &c->k->tensors[e->tensor];
+    if (t->kind != KIR_PARAM || t->rank < 2 || !along_last(c, e, v) || B % t->fmt->block)
+        return;
+    tdec_src src = quant_src(c, b, e);
+    int64_t bytes = (int64_t)(B / t->fmt->block) * t->fmt->block_bytes;
+    int at = iadd(c, b, src.row, imul(c, b, kb, ci(c, b, bytes)));
+    for (int64_t o = 0; o == 0 || o < bytes; o += 64)
+        tir_emit(c->f, b, TIR_PREFETCH, tir_t(TS_VOID, 1), src.ptr,
+                 iadd(c, b, at, ci(c, b, t->fmt->row_header_bytes + o + c->cfg.prefetch)), -1, -1);
+    c->pf_site = 1;
+}
+
+/* Software prefetch in the full blocks of a block loop (cfg.prefetch):
+ * each point's weight rows (prefetch_loads). Only for one inner point
+ * (GEMV-like tiles): a GEMM reads each row for all its points, from the
+ * cache. Each row is a stream of its own, and one core's hardware
+ * prefetcher keeps several concurrent streams less well fed than one. */
+static void block_prefetch(bctx *c, int b, const group_ctx *gc, int kb)
+{
+    const stmt_ctx *s = gc->s;
+    if (c->cfg.prefetch <= 0 || s->ni > 1)
+        return;
+    for (int pt = 0; pt < gc->npts; pt++) {
+        bind_point(c, s, &gc->pts[pt]);
+        for (int i = 0; i < s->nsums; i++)
+            if (s->group[i] == gc->g)
+                prefetch_loads(c, b, s->sums[i]->a, s->sums[i]->vars[s->sums[i]->nvars - 1], gc->p->block, kb);
+    }
+}
+
 static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, int E)
 {
     int V = p->lanes, B = p->block, C = p->items / V;
@@ -1266,6 +1309,7 @@ static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, 
     int body;
     int kb = tir_loop(c->f, b, ci(c, b, 0), nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
     int base = imul(c, body, kb, ci(c, body, B));
+    block_prefetch(c, body, gc, kb);
     int part[MAX_SUMS * MAX_POINTS];
     /* partial sums of factored plans only while they and the accumulators
      * fit the registers (sign-selects keep theirs: their products are adds) */
@@ -3145,6 +3189,19 @@ static int bit_string_param(const kir_kernel *k)
     return 0;
 }
 
+/* 1 if a weight (a quantized parameter of rank 2 or more) has codes of
+ * 8 bits or more: block loops read its rows with the software prefetch
+ * by default (block_prefetch, TIR_PREFETCH_ROWS). */
+static int byte_weights(const kir_kernel *k)
+{
+    for (int i = 0; i < k->ntensors; i++) {
+        const kir_tensor *t = &k->tensors[i];
+        if (t->kind == KIR_PARAM && t->fmt && t->rank >= 2 && t->fmt->bits >= 8)
+            return 1;
+    }
+    return 0;
+}
+
 void tir_settle_config(const kir_kernel *k, const qk_target *t, tir_config *cfg)
 {
     if (cfg->prefetch >= 0)
@@ -3156,7 +3213,9 @@ void tir_settle_config(const kir_kernel *k, const qk_target *t, tir_config *cfg)
         narrow |= k->tensors[i].kind == KIR_PARAM && f &&
                   (f->bits < 8 || !tdec_int_image(f, 256, 1, &img) || img.kind == TDEC_IMG_LUT);
     }
-    cfg->prefetch = t->kind == QK_TARGET_CPU && narrow && (cfg->repack || bit_string_param(k)) ? TIR_PREFETCH_AUTO : 0;
+    cfg->prefetch = t->kind == QK_TARGET_CPU && narrow && (cfg->repack || bit_string_param(k)) ? TIR_PREFETCH_AUTO
+                    : t->kind == QK_TARGET_CPU && !cfg->repack && byte_weights(k)               ? TIR_PREFETCH_ROWS
+                                                                                                 : 0;
 }
 
 void tir_apply_schedule(const kir_kernel *k, tir_config *cfg)
@@ -3229,9 +3288,17 @@ tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const 
             }
         }
     c->f->nphases = nphases + c->phase_shift;
-    if (!c->failed && c->cfg.prefetch && c->f->repack_tensor < 0 && !c->pf_site && !bit_string_param(k))
-        fail(c, "%s", "prefetch: software prefetch applies to row-interleaved weights (repack=R) and to popcount "
-                      "reductions of sign-bit weights, which this kernel does not have");
+    /* an explicit distance that no loop takes is an error; the builder's
+     * default for weights of whole bytes is a hint that a kernel whose
+     * loops do not read them in block loops (a GEMM, integer dots) ignores */
+    tir_config dflt = *cfg;
+    dflt.prefetch = -1;
+    tir_settle_config(k, t, &dflt);
+    if (!c->failed && c->cfg.prefetch && c->f->repack_tensor < 0 && !c->pf_site && !bit_string_param(k) &&
+        !(dflt.prefetch == TIR_PREFETCH_ROWS && c->cfg.prefetch == TIR_PREFETCH_ROWS))
+        fail(c, "%s", "prefetch: software prefetch applies to row-interleaved weights (repack=R), to popcount "
+                      "reductions of sign-bit weights and to the block loops of matrix-vector products, which "
+                      "this kernel does not have");
     return c->failed ? NULL : c->f;
 }
 

@@ -758,7 +758,7 @@ static void test_repack_errors(void)
         {"gv", "prefetch=1024", "software prefetch applies to row-interleaved weights", QKC_ERR_UNSUPPORTED},
         {"gv", "prefetch=-1", "out of range", QKC_ERR_INVALID_ARG}, /* -1 is the default, never given */
         {"gv", "repack=4 prefetch=64k", "'prefetch' needs an integer value, got '64k'", QKC_ERR_INVALID_ARG},
-        {"gf", "prefetch=64", "and to popcount reductions of sign-bit weights", QKC_ERR_UNSUPPORTED},
+        {"gv", "prefetch=64", "to popcount reductions of sign-bit weights", QKC_ERR_UNSUPPORTED},
     };
     for (int i = 0; i < QK_COUNT(bad); i++) {
         qkc_kernel *kb = (qkc_kernel *)1;

@@ -109,7 +109,7 @@ static void test_every_format(void)
     CU_ASSERT_FATAL(nformats >= 20);
     const char *targets[] = {"host", "x86-64-v3"};
     int failed = 0;
-    printf("\n  %-14s %-14s %6s %8s  %s\n", "format", "file", "block", "bits/w", "gemv gemm (host, x86-64-v3)");
+    printf("\n  %-14s %-14s %6s %8s  %s\n", "format", "file", "block", "bits/w", "gemv gemm gemv+prefetch (host), gemv gemm (x86-64-v3)");
     for (int i = 0; i < nformats; i++) {
         const rtt_format *l = &formats[i];
         char src[2048], why[1024];
@@ -126,6 +126,14 @@ static void test_every_format(void)
                 if (bad) {
                     fprintf(stderr, "\n%s %s on %s: %s\nsource:\n%s", l->name, g ? "gemm" : "gemv", targets[t], why,
                             src);
+                    failed++;
+                }
+            }
+            if (t == 0) { /* the block loop's software prefetch, one line ahead (hints: the same values) */
+                int bad = check_kernel_cfg(ctx, src, "gemv", K, 2, "prefetch=64", NULL, why, sizeof why);
+                printf(" %s", bad ? "FAIL" : "ok");
+                if (bad) {
+                    fprintf(stderr, "\n%s gemv prefetch=64: %s\n", l->name, why);
                     failed++;
                 }
             }

@@ -447,8 +447,9 @@ static void test_candidates(void)
 
 /* prefetch = -1 (the default) settles to TIR_PREFETCH_AUTO on a CPU for
  * weights with codes narrower than a byte read row-interleaved (repack) or
- * as sign-bit strings (popcount), and to none otherwise (8-bit codes, no
- * repack, GPU); explicit values stay; a settled configuration's text
+ * as sign-bit strings (popcount), to TIR_PREFETCH_ROWS for weights with
+ * codes of 8 bits or more in their own layout, and to none otherwise
+ * (8-bit codes with repack, 4-bit codes without, GPU); explicit values stay; a settled configuration's text
  * parses back (over the default) to the same settled values, so a printed
  * configuration names the code it built; the build has PREFETCH
  * statements exactly when the value asks for them and it has a site. */
@@ -459,7 +460,13 @@ static const char *const settle_src = LIBRARY "kernel g4(W: q4_0[N, K], x: f32[K
                                               "kernel gb(W: xnor[N, K], x: f32[K]) -> y: f32[N] {\n"
                                               "  xb[k] = quantize(x[k], xnor)\n  y[n] = sum(k) W[n, k] * xb[k]\n}\n"
                                               "kernel gbf(W: xnor[N, K], x: f32[K]) -> y: f32[N] {\n"
-                                              "  y[n] = sum(k) W[n, k] * x[k]\n}\n";
+                                              "  y[n] = sum(k) W[n, k] * x[k]\n}\n"
+                                              "kernel f8(W: q8_0[N, K], x: f32[K]) -> y: f32[N] {\n"
+                                              "  y[n] = sum(k) W[n, k] * x[k]\n}\n"
+                                              "kernel f4(W: q4_0[N, K], x: f32[K]) -> y: f32[N] {\n"
+                                              "  y[n] = sum(k) W[n, k] * x[k]\n}\n"
+                                              "kernel m8(X: f32[M, K], W: q8_0[N, K]) -> y: f32[M, N] {\n"
+                                              "  y[m, n] = sum(k) X[m, k] * W[n, k]\n}\n";
 
 static void test_prefetch_settle(void)
 {
@@ -477,13 +484,26 @@ static void test_prefetch_settle(void)
         {"g4", "x86-64-v4", "prefetch=2048", 2048, -1}, /* refused by tir_build: no site */
         {"gb", "x86-64-v4", "", TIR_PREFETCH_AUTO, 1},   /* popcount of sign-bit rows */
         {"gb", "x86-64-v4", "prefetch=0", 0, 0},
-        {"gbf", "x86-64-v4", "", TIR_PREFETCH_AUTO, 0},  /* no popcount: the hint goes unused */
+        {"gbf", "x86-64-v4", "", TIR_PREFETCH_AUTO, 1},  /* no popcount: the block loop takes the hint */
         {"g4", "sm_90", "", 0, -1},
+        /* weights of whole bytes in their own layout: block loops of one
+         * inner point (a GEMV, or a GEMM without a register tile over M)
+         * prefetch their rows; integer-dot loops ignore the default, and
+         * refuse an explicit distance */
+        {"f8", "x86-64-v4", "", TIR_PREFETCH_ROWS, 1},
+        {"f8", "x86-64-v3", "", TIR_PREFETCH_ROWS, 1},
+        {"f8", "x86-64-v4", "prefetch=0", 0, 0},
+        {"f4", "x86-64-v4", "", 0, 0},          /* 4-bit codes: none by default */
+        {"f4", "x86-64-v4", "prefetch=1024", 1024, 1},
+        {"g8", "x86-64-v4", "", TIR_PREFETCH_ROWS, 0},
+        {"m8", "x86-64-v4", "", TIR_PREFETCH_ROWS, 1},
+        {"g8", "x86-64-v4", "prefetch=4096", 4096, -1},
+        {"f8", "sm_90", "", 0, -1},
     };
     qkc_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, settle_src, "settle.qk", &p), QKC_OK);
     const kir_program *kp = rt_program_kir(p);
-    CU_ASSERT_EQUAL_FATAL(kp->nkernels, 4);
+    CU_ASSERT_EQUAL_FATAL(kp->nkernels, 7);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const kir_kernel *k = NULL;
         for (int j = 0; j < kp->nkernels; j++)
@@ -517,12 +537,16 @@ static void test_prefetch_settle(void)
         if (cases[i].sites < 0 && tg.kind == QK_TARGET_CPU) {
             CU_ASSERT_PTR_NULL(f);
             CU_ASSERT(strstr(err, "software prefetch applies to") != NULL);
+            if (f)
+                printf("\n%s %s '%s': built\n", cases[i].kernel, cases[i].target, cases[i].config);
         } else if (cases[i].sites >= 0) {
             CU_ASSERT_PTR_NOT_NULL(f);
             int n = 0;
             for (int j = 0; f && j < f->nnodes; j++)
                 n += f->nodes[j].op == TIR_PREFETCH;
             CU_ASSERT_EQUAL(n > 0, cases[i].sites);
+            if ((n > 0) != cases[i].sites)
+                printf("\n%s %s '%s': %d prefetch statements\n", cases[i].kernel, cases[i].target, cases[i].config, n);
         }
         qk_arena_free(a);
     }
