@@ -1255,10 +1255,6 @@ static void scale_partials(bctx *c, int b, const group_ctx *gc, int kb)
     }
 }
 
-/* Quantized block loop over the innermost variable: full blocks with all
- * chunks unrolled (or in an unrolled inner loop), then masked tail chunks.
- * Chunks walk the block's items: its elements, or an N:M tensor's kept
- * items (whose element indices are gathered). */
 /* The hints of block_prefetch for the loads under e: a quantized
  * parameter of rank 2 or more (weights) read along v, whose blocks tile
  * the loop block B, gets one per 64 bytes its row spends in loop block
@@ -1302,6 +1298,10 @@ static void block_prefetch(bctx *c, int b, const group_ctx *gc, int kb)
     }
 }
 
+/* Quantized block loop over the innermost variable: full blocks with all
+ * chunks unrolled (or in an unrolled inner loop), then masked tail chunks.
+ * Chunks walk the block's items: its elements, or an N:M tensor's kept
+ * items (whose element indices are gathered). */
 static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, int E)
 {
     int V = p->lanes, B = p->block, C = p->items / V;
