@@ -306,7 +306,8 @@ static tdec_src quant_src(bctx *c, int b, const kir_expr *e)
     if (t->fmt->tensor_header_bytes)
         off = iadd(c, b, off, ci(c, b, t->fmt->tensor_header_bytes));
     return (tdec_src){t->fmt, c->ptr[e->tensor], off, t->book >= 0 ? c->ptr[t->book] : -1,
-                      c->t->kind == QK_TARGET_CPU, lut_f32_limit(c->t)};
+                      c->t->kind == QK_TARGET_CPU, lut_f32_limit(c->t),
+                      c->t->kind == QK_TARGET_CPU && (c->t->features & QK_FEAT_AVX512VBMI) != 0};
 }
 
 /* The chunk of a quantized load bound to the vectorized variable: its

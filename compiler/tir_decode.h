@@ -24,6 +24,8 @@ typedef struct tdec_src {
     int wide; /* 1: unaligned little-endian 16/32-bit loads are fine (CPU) */
     int lut_f32; /* largest f32 table a LUT may look up (tables, minifloats);
                     0: select trees and arithmetic only */
+    int byte_perm; /* 1: any byte shuffle of a vector is one instruction
+                      (x86 AVX512-VBMI's vpermb) */
 } tdec_src;
 
 /* flags */

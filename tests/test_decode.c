@@ -402,6 +402,7 @@ typedef struct geom {
     const qk_format *fm;
     int64_t rows, k, nblocks, rowbytes;
     int lut_f32; /* tdec_src.lut_f32: 0 = select trees and arithmetic */
+    int byte_perm; /* tdec_src.byte_perm */
 } geom;
 
 static int region_items(const geom *g, rkind kind)
@@ -510,7 +511,8 @@ static tir_func *decode_func(qk_arena *a, const geom *g, const region *rg, int n
     int r = loop(f, f->entry, t.arg[A_BEGIN], t.arg[A_END], c64(f, f->entry, 1), TL_PARALLEL, "r", &body);
     int row = bin(f, body, TIR_ADD, bin(f, body, TIR_MUL, r, c64(f, body, g->rowbytes)),
                   c64(f, body, g->fm->tensor_header_bytes));
-    tdec_src s = {g->fm, t.arg[A_PACKED], row, g->fm->code == QK_CODE_VQ ? t.arg[A_BOOK] : -1, g->lut_f32 > 0, g->lut_f32};
+    tdec_src s = {g->fm, t.arg[A_PACKED], row, g->fm->code == QK_CODE_VQ ? t.arg[A_BOOK] : -1, g->lut_f32 > 0, g->lut_f32,
+                  g->byte_perm};
     for (int i = 0; i < nreg; i++) {
         if (rg[i].kind == R_ELEMENTS)
             emit_elements(&t, body, &s, g, &rg[i], r);
@@ -782,11 +784,16 @@ static void test_one_format(fcase *c, uint64_t seed)
     /* decoded as for a GPU thread (select trees, arithmetic, byte loads),
      * then as for a CPU: wide loads, f32 table lookups (LUT) of up to 64
      * entries for tables and minifloats (vpermps and vpermi2ps on AVX-512,
-     * a gather elsewhere), 8-bit minifloat scales from a 256-entry table */
-    for (int lut = 0; lut < 2; lut++) {
+     * a gather elsewhere), 8-bit minifloat scales from a 256-entry table;
+     * then also with whole-vector byte shuffles (AVX512-VBMI: bytes
+     * widened by a shuffle and a shift, 8-bit minifloats put in the high
+     * bytes of words for pairs of chunks; LLVM lowers the shuffles on any
+     * host) */
+    for (int pass = 0; pass < 3; pass++) {
         qk_arena *a = qk_arena_new();
         jit j;
-        d.g.lut_f32 = lut ? 64 : 0;
+        d.g.lut_f32 = pass ? 64 : 0;
+        d.g.byte_perm = pass == 2;
         decode_fn fn = (decode_fn)jit_compile(&j, decode_func(a, &d.g, rg, nreg));
         CU_ASSERT(fdata_check(&d, fn, rg, nreg) == 0);
         jit_free(&j);
