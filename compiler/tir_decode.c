@@ -942,7 +942,6 @@ static int vq_value(dctx *d, chunk *ch)
     return fm->vq_signs ? vq_sign(d, ch, sum, t) : sum;
 }
 
-/* c - zero. */
 /* A chunk of 8-bit minifloat codes that binary16 holds, for its f16
  * decode: i16 x lanes, each code in its word's high byte, from one load
  * of the codes of an aligned pair of chunks and one byte shuffle that
@@ -985,6 +984,7 @@ static int codes_high_bytes(dctx *d, chunk *ch)
     return tir_shuffle(d->f, d->b, w, L, idx);
 }
 
+/* c - zero. */
 static int value_unscaled(dctx *d, chunk *ch)
 {
     const qk_format *fm = d->fm;
