@@ -775,6 +775,18 @@ static LLVMValueRef lut(gen *g, const tir_node *n)
      * else the parts built are dropped (dead code) and built again on the
      * masked index */
     LLVMValueRef raw = f32 && L > 1 ? v(g, lut_index_raw(g, n->a[0], N)) : idx;
+    /* a smaller f32 table (2-bit codes: 4 entries) repeated to the
+     * permute's w: entry i mod w is entry i mod N, so the raw index goes
+     * in as well, without its AND */
+    const int32_t *ptab = n->shuf;
+    int32_t rep[16];
+    int NT = N;
+    if (f32 && L > 1 && N < w && w <= 16 && !(N & (N - 1))) {
+        for (int i = 0; i < w; i++)
+            rep[i] = ptab[i % N];
+        ptab = rep;
+        NT = w;
+    }
     int parts = L > w ? L / w : 1, p = 0;
     LLVMValueRef part[64];
     for (int pass = raw != idx ? 0 : 1; pass < 2 && p < parts; pass++) {
@@ -790,7 +802,7 @@ static LLVMValueRef lut(gen *g, const tir_node *n)
         }
         for (p = 0; p < parts; p++) {
             int exact = 0;
-            part[p] = lut_split(g, f32, n->shuf, N, parts > 1 ? lanes_of(g, x, p * w, w) : x, w, &exact);
+            part[p] = lut_split(g, f32, ptab, NT, parts > 1 ? lanes_of(g, x, p * w, w) : x, w, &exact);
             if (!part[p] || (!pass && !exact))
                 break;
         }
