@@ -863,7 +863,7 @@ static int code_value(dctx *d, int code)
     /* signed and offset integer codes whose 2^bits values fit one f32
      * permute (vpermps / vpermi2ps: half of lut_f32): a LUT for the
      * sign extension or subtraction and the conversion (q4_0 times f32
-     * x: 1.4x in L2). Unsigned codes keep their one conversion, which
+     * x: 1.2-1.4x in L2). Unsigned codes keep their one conversion, which
      * measured faster than a permute (q4_K: 8%). */
     int t;
     if ((fm->code == QK_CODE_SINT || fm->code == QK_CODE_OFFSET) && (2 << fm->bits) <= d->s->lut_f32 &&
