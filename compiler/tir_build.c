@@ -1997,7 +1997,7 @@ static int rowpack_isub(const plan *p, const qk_format *fu, const qk_format *fs)
  * and two multiply-adds besides add's own multiply (uint1_z32, whose
  * 1-bit codes leave the float work a third of the loop). */
 static void rowpack_factors(bctx *c, int b, const stmt_ctx *s, const plan *p, int blk, int sub, int srow, int TS,
-                            int *mul, int *add, int *rel)
+                            int *mul, int *vmul, int *kmul, int *add, int *rel)
 {
     const qk_format *fu = c->k->tensors[p->uop->tensor].fmt;
     int R = s->rp.rows;
@@ -2016,7 +2016,15 @@ static void rowpack_factors(bctx *c, int b, const stmt_ctx *s, const plan *p, in
         S = mul_vec(c, b, S, sraw < 0 ? -1 : tdec_num_unscaled(c->f, b, fu->sub_num, sraw, &sfac));
         fac *= sfac;
     }
-    *mul = mul_vec(c, b, S, mul_vec(c, b, mul_vec(c, b, srow, TS), cf(c, b, R, p->img.scale_img * fac)));
+    double kc = p->img.scale_img * fac;
+    int K = mul_vec(c, b, mul_vec(c, b, srow, TS), kc != 1.0 ? cf(c, b, R, kc) : -1);
+    *mul = mul_vec(c, b, S, K);
+    if (*mul < 0)
+        *mul = cf(c, b, R, 1.0);
+    if (vmul) { /* mul = vmul * kmul: the part that changes along k, and the hoisted one */
+        *vmul = S >= 0 ? S : *mul;
+        *kmul = S >= 0 ? K : -1;
+    }
     S = mul_vec(c, b, S, fac != 1.0 ? mul_vec(c, b, srow, cf(c, b, R, fac)) : srow);
     *add = -1;
     if (!p->sums_s || p->fold)
@@ -2055,23 +2063,29 @@ static int rowpack_sscale(bctx *c, int b, const stmt_ctx *s, const plan *p, cons
     return splat(c, b, tdec_scale(c->f, b, &ss, skb), s->rp.rows);
 }
 
-/* acc += f32(q) * m * sc in R lanes (q: i32 x R, or an i32 scalar). */
-static void acc_fma(bctx *c, int b, int acc, int q, int m, int sc)
+/* acc += qf * m * sc in R lanes (qf: f32 x R, or an f32 scalar). */
+static void acc_fma_f(bctx *c, int b, int acc, int qf, int m, int sc)
 {
     int R = lanes_of(c, m) > lanes_of(c, sc) ? lanes_of(c, m) : lanes_of(c, sc);
-    int qf = emit1(c, b, TIR_SITOFP, tir_t(TS_F32, lanes_of(c, q)), q);
     int cur = emit1(c, b, TIR_VGET, tir_t(TS_F32, R), acc);
     cur = tir_emit(c->f, b, TIR_FMA, tir_t(TS_F32, R), splat(c, b, qf, R), fbin(c, b, TIR_FMUL, m, sc), cur, -1);
     tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), acc, cur, -1, -1);
 }
 
+/* acc += f32(q) * m * sc in R lanes (q: i32 x R, or an i32 scalar). */
+static void acc_fma(bctx *c, int b, int acc, int q, int m, int sc)
+{
+    acc_fma_f(c, b, acc, emit1(c, b, TIR_SITOFP, tir_t(TS_F32, lanes_of(c, q)), q), m, sc);
+}
+
 /* acc += (f32(q) + f32(qs) a) m sc where a is relative to m
  * (rowpack_factors' rel), else acc += (f32(q) m + f32(qs) a) sc, in R
- * lanes (q: i32 x R; qs: an i32 scalar): sc multiplies once. */
-static void acc_fma_sum(bctx *c, int b, int acc, int q, int qs, int a, int m, int sc, int rel)
+ * lanes (qf: f32 x R, or an f32 scalar; qs: an i32 scalar): sc multiplies
+ * once. */
+static void acc_fma_sum(bctx *c, int b, int acc, int qf, int qs, int a, int m, int sc, int rel)
 {
     int R = lanes_of(c, m) > lanes_of(c, sc) ? lanes_of(c, m) : lanes_of(c, sc);
-    int qf = splat(c, b, emit1(c, b, TIR_SITOFP, tir_t(TS_F32, lanes_of(c, q)), q), R);
+    qf = splat(c, b, qf, R);
     int sf = splat(c, b, emit1(c, b, TIR_SITOFP, tir_t(TS_F32, 1), qs), R);
     int in = tir_emit(c->f, b, TIR_FMA, tir_t(TS_F32, R), sf, splat(c, b, a, R),
                       rel ? qf : fbin(c, b, TIR_FMUL, qf, splat(c, b, m, R)), -1);
@@ -2211,7 +2225,7 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         int uo, ukb = sub_block_of(c, b, kb, p->block, fu->block, 0, &uo);
         for (int t = 0; t < T; t++)
             rowpack_factors(c, b, s, p, iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block))), -1,
-                            srow[t], TS, &bmul[t], &badd[t], NULL);
+                            srow[t], TS, &bmul[t], NULL, NULL, &badd[t], NULL);
         for (int j = 0; j < npts; j++)
             bsc[j] = rowpack_sscale(c, b, s, p, &pts[j], kb, 0);
         for (int i = 0; i < T * npts; i++) {
@@ -2240,11 +2254,12 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         }
         int uo, ukb = sub_block_of(c, b, kb, p->block, fu->block, g0, &uo);
         int sub = fu->sub_block ? uo / fu->sub_block : 0;
-        int blk[MAX_POINTS], mul[MAX_POINTS], add[MAX_POINTS], rel[MAX_POINTS] = {0};
+        int blk[MAX_POINTS], mul[MAX_POINTS], vmul[MAX_POINTS], kmul[MAX_POINTS], add[MAX_POINTS];
+        int rel[MAX_POINTS] = {0};
         for (int t = 0; t < T; t++) {
             blk[t] = iadd(c, b, gbase[t], imul(c, b, ukb, ci(c, b, rp->group_block)));
             if (!isub)
-                rowpack_factors(c, b, s, p, blk[t], sub, srow[t], TS, &mul[t], &add[t], &rel[t]);
+                rowpack_factors(c, b, s, p, blk[t], sub, srow[t], TS, &mul[t], &vmul[t], &kmul[t], &add[t], &rel[t]);
             else { /* the group's integer sub-scale and sub-min */
                 mul[t] = rowpack_num_bits(c, b, s, p, blk[t], QK_FIELD_SUBSCALE, sub, fu->sub_num);
                 add[t] = mdot ? -1 : rowpack_num_bits(c, b, s, p, blk[t], QK_FIELD_SUBMIN, sub, fu->submin_num);
@@ -2326,14 +2341,22 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                     }
                     continue;
                 }
-                if (add[t] >= 0) /* + sum(s) * add */
-                    acc_fma_sum(c, b, acc[i], dot[i][0], ssum[j], add[t], mul[t], sc[j], rel[t]);
-                else
-                    acc_fma(c, b, acc[i], dot[i][0], mul[t], sc[j]);
-                for (int q = 1; q < np && !p->icomb; q++) { /* byte q's dot in f32: times 256^q */
-                    int mq = mul_vec(c, b, mul[t], cf(c, b, lanes_of(c, mul[t]), ldexp(1.0, 8 * q)));
-                    acc_fma(c, b, acc[i], dot[i][q], mq, sc[j]);
+                /* the hoisted factor times the point's scale: once per block
+                 * when it is the same for every group (no row scales) */
+                int ksc = kmul[t] >= 0 ? fbin(c, b, TIR_FMUL, splat(c, b, kmul[t], R), sc[j]) : sc[j];
+                /* the dot in f32; several bytes' dots (not combined in i32):
+                 * byte q's times 256^q, then one product by the factors */
+                int L = lanes_of(c, dot[i][0]), qf = -1;
+                for (int q = p->icomb ? 0 : np - 1; q >= 0; q--) {
+                    int dq = emit1(c, b, TIR_SITOFP, tir_t(TS_F32, L), dot[i][q]);
+                    qf = qf < 0 ? dq : tir_emit(c->f, b, TIR_FMA, tir_t(TS_F32, L), qf, cf(c, b, L, 256.0), dq, -1);
                 }
+                if (add[t] >= 0 && !rel[t]) /* + sum(s) * add */
+                    acc_fma_sum(c, b, acc[i], qf, ssum[j], add[t], mul[t], sc[j], 0);
+                else if (add[t] >= 0)
+                    acc_fma_sum(c, b, acc[i], qf, ssum[j], add[t], vmul[t], ksc, 1);
+                else
+                    acc_fma_f(c, b, acc[i], qf, vmul[t], ksc);
             }
         }
     }
