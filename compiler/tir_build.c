@@ -2277,13 +2277,16 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
         for (int i = 0; i < T * npts; i++)
             for (int f = 0; f < 8; f++)
                 dot[i][f] = -1;
-        /* codes in place, or several points: step by step over the groups
-         * (measured faster), each step's codes of every group decoded,
-         * then each point's operand bytes broadcast once and fed to every
-         * group (a GEMM's independent accumulators next to each other, one
-         * step's codes live instead of a group's); else (one point) group
-         * by group (q5_0 measured faster) */
-        int sm = F > 1 || npts > 1, nt = sm ? T : 1;
+        /* codes in place, several points or several bytes of image: step
+         * by step over the groups (measured faster), each step's codes of
+         * every group decoded, then each point's operand bytes broadcast
+         * once and fed to every group (a GEMM's independent accumulators
+         * next to each other, one step's codes live instead of a group's;
+         * group by group, nf4's 4 bytes kept a block's broadcasts live
+         * across the groups: 286 stack references an iteration against
+         * 161, one thread read DRAM 9 points slower); else (one point,
+         * one byte) group by group (q5_0 measured faster) */
+        int sm = F > 1 || npts > 1 || np > 1, nt = sm ? T : 1;
         int outer_n = sm ? G / 4 : T, inner_n = sm ? T : G / 4, nu = F > 1 ? 1 : np;
         for (int o = 0; o < outer_n; o++)
             for (int i0 = 0; i0 < inner_n; i0 += nt) {
