@@ -2381,6 +2381,19 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
     c->nmemo = saved;
 }
 
+/* Vector registers a one-point loop block of T row groups keeps live
+ * (an estimate): per group its f32 accumulator, a dot per byte of the
+ * image, the NaN flags and the sign-selected operand; shared, the
+ * image's byte tables (a register per 64 entries), the operand's
+ * broadcast, its negation and the masks. */
+static int rowpack_vregs(const tdec_image *img, int T)
+{
+    int np = img->planes, tab = 0;
+    if (img->kind == TDEC_IMG_LUT)
+        tab = np * ((img->nlut + 63) / 64);
+    return T * (1 + np + (img->nanflag != 0) + (img->sgn != 0)) + tab + 2 + (img->sgn != 0) + 2;
+}
+
 /* A work item of T groups of R rows from n0 (s->np = T R rows) at the
  * points inner0 + j (j < s->ni): the block loop, then each row's epilogue
  * and store (rows < N). */
@@ -2841,6 +2854,12 @@ static int build_stmt(bctx *c, int si, int item_off)
         else
             T = s->ni >= 8 ? 1 : s->ni >= 4 ? 2 : 4;
         while (T > 1 && T * s->ni > 16)
+            T--;
+        /* a GEMV's groups in the vector registers, by the builder's
+         * choice: e4m3's 3 bytes, sign and NaN flag in 4 groups spilled 1.5
+         * stack references a dot and read DRAM at 50-56% on one thread,
+         * 81-87% in 2 (3 groups: 53-69%) */
+        while (c->cfg.tile_par < 2 * R && s->ni == 1 && T > 1 && rowpack_vregs(&s->plans[0].img, T) > 28)
             T--;
         s->np = T * R;
         c->f->repack_tensor = s->plans[0].uop->tensor;
