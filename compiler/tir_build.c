@@ -2858,8 +2858,11 @@ static int build_stmt(bctx *c, int si, int item_off)
         /* a GEMV's groups in the vector registers, by the builder's
          * choice: e4m3's 3 bytes, sign and NaN flag in 4 groups spilled 1.5
          * stack references a dot and read DRAM at 50-56% on one thread,
-         * 81-87% in 2 (3 groups: 53-69%) */
-        while (c->cfg.tile_par < 2 * R && s->ni == 1 && T > 1 && rowpack_vregs(&s->plans[0].img, T) > 28)
+         * 81-87% in 2 (3 groups: 53-69%). Measured with AVX-512's 32
+         * registers only: with AVX2's 16 the estimate would take fewer
+         * groups for every table image, which nothing measured yet */
+        while (c->cfg.tile_par < 2 * R && s->ni == 1 && T > 1 && c->t->vector_regs >= 32 &&
+               rowpack_vregs(&s->plans[0].img, T) > c->t->vector_regs - 4)
             T--;
         s->np = T * R;
         c->f->repack_tensor = s->plans[0].uop->tensor;

@@ -553,6 +553,69 @@ static void test_prefetch_settle(void)
     qkc_program_destroy(p);
 }
 
+/* A row-interleaved GEMV's row groups per work item, by the builder's
+ * choice (tile_par below 2R): 4, or fewer where the image needs more
+ * vector registers than 4 groups leave (rowpack_vregs: e4m3's three
+ * 128-entry tables, sign and NaN flags take 2); an explicit tile_par
+ * still decides. Counted as the dot4 statements of the built loop, which
+ * grow with the groups; and AVX2's 16 registers change nothing yet. */
+static const char *const groups_src =
+    LIBRARY "format xe { code = int8; block = 32; scale = e8m0 }\n"
+            "kernel e4(W: mxfp8_e4m3[N, K], x: f32[K]) -> y: f32[N] {\n"
+            "  xq[k] = quantize(x[k], xe)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
+            "kernel n4(W: nf4[N, K], x: f32[K]) -> y: f32[N] {\n"
+            "  xq[k] = quantize(x[k], q8_0)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n"
+            "kernel q4(W: q4_0[N, K], x: f32[K]) -> y: f32[N] {\n"
+            "  xq[k] = quantize(x[k], q8_0)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n";
+
+static int dot4_count(const kir_kernel *k, const qk_target *tg, const char *config)
+{
+    tir_config c;
+    char err[256];
+    tir_default_config(tg, &c);
+    if (tir_config_parse(config, &c, err, sizeof err))
+        return -1;
+    tir_settle_config(k, tg, &c);
+    qk_arena *a = qk_arena_new();
+    tir_func *f = tir_build(a, k, tg, &c, err, sizeof err);
+    int n = f ? 0 : -1;
+    for (int j = 0; f && j < f->nnodes; j++)
+        n += f->nodes[j].op == TIR_DOT4;
+    if (!f)
+        printf("\n%s '%s': %s\n", k->name, config, err);
+    qk_arena_free(a);
+    return n;
+}
+
+static void test_rowpack_groups(void)
+{
+    qkc_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, groups_src, "groups.qk", &p), QKC_OK);
+    const kir_program *kp = rt_program_kir(p);
+    CU_ASSERT_EQUAL_FATAL(kp->nkernels, 3);
+    qk_target v4, v3;
+    CU_ASSERT_EQUAL_FATAL(qk_target_named("x86-64-v4", &v4), 0);
+    CU_ASSERT_EQUAL_FATAL(qk_target_named("x86-64-v3", &v3), 0);
+    v4.features |= QK_FEAT_AVX512VNNI | QK_FEAT_AVX512VBMI; /* e4m3's sign-magnitude path */
+    v3.features |= QK_FEAT_AVXVNNI;
+    for (int i = 0; i < kp->nkernels; i++) {
+        const kir_kernel *k = kp->kernels[i];
+        int e4 = strcmp(k->name, "e4") == 0;
+        int dflt = dot4_count(k, &v4, "repack=1"), two = dot4_count(k, &v4, "repack=1 tile_par=32"),
+            four = dot4_count(k, &v4, "repack=1 tile_par=64");
+        CU_ASSERT(two > 0 && four > two);
+        CU_ASSERT_EQUAL(dflt, e4 ? two : four);
+        if (dflt != (e4 ? two : four))
+            printf("\n%s: %d dots by default, %d in 2 groups, %d in 4\n", k->name, dflt, two, four);
+        if (e4) /* no sign-magnitude path without VBMI */
+            continue;
+        int d3 = dot4_count(k, &v3, "repack=8"), d3four = dot4_count(k, &v3, "repack=8 tile_par=32");
+        CU_ASSERT(d3 > 0);
+        CU_ASSERT_EQUAL(d3, d3four);
+    }
+    qkc_program_destroy(p);
+}
+
 /* Which parameters are searched depends on the kernel: idot only with
  * an integer product, tile_inner only with a second LHS index, unroll
  * only for dense reductions, and a schedule's tile request pins. */
@@ -815,6 +878,7 @@ int main(void)
     CU_add_test(s, "prefetch: the builder's choice settled, printed, parsed back", test_prefetch_settle);
     CU_add_test(s, "the model's preferences", test_model_sense);
     CU_add_test(s, "row-interleaved candidates (any layout)", test_repack_candidates);
+    CU_add_test(s, "row-interleaved GEMV: row groups by the image's registers", test_rowpack_groups);
     CU_add_test(s, "kernel hash = the runtime's", test_kernel_hash);
     CU_add_test(s, "small M: every remainder tile along M vs the reference", test_small_m);
     CU_add_test(s, "small M: the model keeps a tile along M", test_small_m_model);
