@@ -64,6 +64,8 @@ typedef struct bctx {
     binding *env;              /* var -> binding */
     int lanes;                 /* lanes of the vector variable in the current region */
     int mask;                  /* current lane mask node or -1 */
+    int paired;                /* 1: chunks of the vector variable are read in pairs, in
+                                  tdec_paired_item() order (emit_block_loop) */
     memo_ent memo[MEMO_MAX];
     int nmemo;
     int *sumval;               /* expr -> value node for precomputed sums (by pointer map) */
@@ -203,6 +205,7 @@ static uint64_t index_key(bctx *c, const kir_expr *e)
     uint64_t h = mix(0x51ed, e->tensor);
     h = mix(h, c->lanes);
     h = mix(h, c->mask);
+    h = mix(h, c->paired);
     for (int d = 0; d < c->k->tensors[e->tensor].rank; d++) {
         const kir_index *ix = &e->idx[d];
         h = mix(h, 1000 + d);
@@ -274,6 +277,20 @@ static int load_dense(bctx *c, int b, const kir_expr *e)
         int v = tir_emit(c->f, b, TIR_GATHER, tir_t(raw_kind(t->dtype), lanes), c->ptr[e->tensor], offs, mask, -1);
         return to_f32(c, b, t->dtype, v);
     }
+    if (vec && c->paired) { /* the pair's elements (two chunks from the even one), this half's lanes */
+        const kir_index *last = &e->idx[t->rank - 1];
+        int h = -1;
+        for (int i = 0; i < last->nterms; i++)
+            if (c->env[last->terms[i].var].vec)
+                h = c->env[last->terms[i].var].offc / lanes % 2;
+        qk_assert(h >= 0 && mask < 0);
+        int32_t idx[256];
+        for (int l = 0; l < lanes; l++)
+            idx[l] = tdec_paired_item(l, h);
+        int at = h ? emit2(c, b, TIR_SUB, off, ci(c, b, (int64_t)lanes * esz)) : off;
+        int v = tir_emit(c->f, b, TIR_LOAD, tir_t(raw_kind(t->dtype), 2 * lanes), c->ptr[e->tensor], at, -1, -1);
+        return to_f32(c, b, t->dtype, tir_shuffle(c->f, b, v, lanes, idx));
+    }
     int v = tir_emit(c->f, b, TIR_LOAD, tir_t(raw_kind(t->dtype), lanes), c->ptr[e->tensor], off, mask, -1);
     return to_f32(c, b, t->dtype, v);
 }
@@ -317,7 +334,7 @@ static int quant_chunk(bctx *c, int b, const tdec_src *src, const binding *bd, u
 {
     if (src->fmt->sp_n && bd->kvec < 0)
         return tdec_chunk_dense(c->f, b, src, bd->kb, bd->off, bd->offc, c->lanes, flags);
-    return tdec_chunk(c->f, b, src, bd->kb, bd->off, bd->offc, c->lanes, flags);
+    return tdec_chunk(c->f, b, src, bd->kb, bd->off, bd->offc, c->lanes, flags | (c->paired ? TDEC_PAIRED : 0));
 }
 
 static int load_quant(bctx *c, int b, const kir_expr *e)
@@ -1299,6 +1316,58 @@ static void block_prefetch(bctx *c, int b, const group_ctx *gc, int kb)
     }
 }
 
+/* 1 when e reads the vector variable v only where a chunk pair can be
+ * read in tdec_paired_item() order: dense loads along their last index,
+ * and quantized ones whose last index is v and whose format decodes
+ * that order (tdec_paired_ok). */
+static int paired_expr(bctx *c, const kir_expr *e, int v, int V)
+{
+    switch (e->kind) {
+    case KE_CONST: return 1;
+    case KE_BIN: return paired_expr(c, e->a, v, V) && paired_expr(c, e->b, v, V);
+    case KE_UN: case KE_CAST: return paired_expr(c, e->a, v, V);
+    case KE_LOAD: break;
+    default: return 0;
+    }
+    const kir_tensor *t = &c->k->tensors[e->tensor];
+    int uses = 0;
+    for (int d = 0; d < t->rank; d++)
+        for (int i = 0; i < e->idx[d].nterms; i++)
+            if (e->idx[d].terms[i].var == v) {
+                if (d < t->rank - 1 || e->idx[d].nterms != 1 || e->idx[d].terms[i].coef != 1)
+                    return 0;
+                uses = 1;
+            }
+    if (!uses || !t->fmt)
+        return 1;
+    return e->idx[t->rank - 1].c == 0 && !t->fmt->sp_n &&
+           tdec_paired_ok(t->fmt, V, lut_f32_limit(c->t),
+                          c->t->kind == QK_TARGET_CPU && (c->t->features & QK_FEAT_AVX512VBMI) != 0);
+}
+
+/* 1 when the full blocks of gc's loop (C chunks of V lanes) read their
+ * chunks in pairs (bctx.paired): a quantized operand decodes fewer ops
+ * that way and every other operand follows its order. The sums' lanes
+ * are added up in any order at the end, so only the loads see it. */
+static int paired_group(bctx *c, const group_ctx *gc, int V, int C)
+{
+    const stmt_ctx *s = gc->s;
+    int any = 0;
+    if (C % 2 || C > 16 || c->t->kind != QK_TARGET_CPU)
+        return 0;
+    for (int i = 0; i < s->nsums; i++) {
+        if (s->group[i] != gc->g)
+            continue;
+        const kir_expr *sum = s->sums[i];
+        const plan *p = &s->plans[i];
+        int v = sum->vars[sum->nvars - 1];
+        if (p->sparse || p->ssel || !paired_expr(c, sum->a, v, V))
+            return 0;
+        any = 1;
+    }
+    return any;
+}
+
 /* Quantized block loop over the innermost variable: full blocks with all
  * chunks unrolled (or in an unrolled inner loop), then masked tail chunks.
  * Chunks walk the block's items: its elements, or an N:M tensor's kept
@@ -1321,11 +1390,13 @@ static void emit_block_loop(bctx *c, int b, const group_ctx *gc, const plan *p, 
         ((group_ctx *)gc)->part = part;
     }
     if (C <= 16) {
+        c->paired = paired_group(c, gc, V, C);
         for (int j = 0; j < C; j++) {
             int off = ci(c, body, (int64_t)j * V);
             chunk ch = {iadd(c, body, base, off), kb, off, j * V, 0};
             emit_chunk(c, body, gc, &ch);
         }
+        c->paired = 0;
     } else {
         int U = 8;
         while (C % U)

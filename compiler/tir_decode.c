@@ -962,28 +962,63 @@ static int vq_value(dctx *d, chunk *ch)
  * one Zen 5 core. -1 unless the chunk is 16 or more constant, consecutive
  * items of one byte-aligned 8-bit piece whose pair lies in the block, and
  * no f32 table decodes the codes instead. */
-static int codes_high_bytes(dctx *d, chunk *ch)
+/* The codes piece of an 8-bit minifloat whose chunk of L lanes at
+ * compile-time item cfirst codes_high_bytes reads from its high bytes
+ * (the pair of chunks from f = cfirst rounded down to 2L in one load),
+ * or NULL. */
+static const qk_piece *high_bytes_piece(const qk_format *fm, int L, int cfirst, int lut_f32, int byte_perm)
 {
-    const qk_format *fm = d->fm;
-    int L = ch->lanes, f = ch->cfirst - ch->cfirst % (2 * L);
+    int f = cfirst - cfirst % (2 * L), nitems = fm->sp_n ? fm->kept : fm->block;
     if (fm->code != QK_CODE_MINIFLOAT || fm->bits != 8 || fm->ebits + fm->mbits != 7 || L < 16 || 4 * L > MAXL ||
-        ch->cfirst < 0 || f + 2 * L > ch->nitems || (1 << fm->bits) <= d->s->lut_f32 || fm->sp_n || !d->s->byte_perm ||
+        cfirst < 0 || f + 2 * L > nitems || (1 << fm->bits) <= lut_f32 || fm->sp_n || !byte_perm ||
         !mf_in_f16(fm->ebits, fm->mbits, fm->special))
-        return -1;
+        return NULL;
     const qk_piece *p = NULL;
     for (int i = 0; i < fm->npieces; i++) {
         if (fm->pieces[i].field != QK_FIELD_CODES)
             continue;
         if (p)
-            return -1;
+            return NULL;
         p = &fm->pieces[i];
     }
     if (!p || p->place != QK_PLACE_STREAM || p->width != 8 || p->lo || p->shift || f < p->first ||
         f + 2 * L > p->first + p->count)
+        return NULL;
+    return p;
+}
+
+int tdec_paired_item(int l, int h)
+{
+    return 16 * (l / 8) + 8 * h + l % 8;
+}
+
+int tdec_paired_ok(const qk_format *f, int lanes, int lut_f32, int byte_perm)
+{
+    int g = tdec_group(f); /* scales, zeros and mins: one per 2 lanes' items or more */
+    if (lanes % 8 || f->block % (2 * lanes) || (g && g % (2 * lanes)))
+        return 0;
+    for (int c = 0; c < f->block; c += lanes)
+        if (!high_bytes_piece(f, lanes, c, lut_f32, byte_perm))
+            return 0;
+    return 1;
+}
+
+static int codes_high_bytes(dctx *d, chunk *ch, int paired)
+{
+    int L = ch->lanes, f = ch->cfirst - ch->cfirst % (2 * L);
+    const qk_piece *p = high_bytes_piece(d->fm, L, ch->cfirst, d->s->lut_f32, d->s->byte_perm);
+    if (!p)
         return -1;
     int w = tir_emit(d->f, d->b, TIR_LOAD, tir_t(TS_I8, 2 * L), d->s->ptr,
                      iadd(d, d->blk, k64(d, piece_pos(p, f - p->first).byte)), -1, -1);
     int32_t idx[MAXL];
+    if (paired) { /* the pair's items of this half, each code byte twice */
+        int h = (ch->cfirst - f) / L;
+        for (int l = 0; l < 2 * L; l++)
+            idx[l] = tdec_paired_item(l / 2, h);
+        w = tir_emit(d->f, d->b, TIR_BITCAST, tir_t(TS_I16, L), tir_shuffle(d->f, d->b, w, 2 * L, idx), -1, -1, -1);
+        return opk(d, TIR_AND, w, 0xff00);
+    }
     for (int l = 0; l < 4 * L; l++)
         idx[l] = l / 2;
     w = tir_emit(d->f, d->b, TIR_BITCAST, tir_t(TS_I16, 2 * L), tir_shuffle(d->f, d->b, w, 4 * L, idx), -1, -1, -1);
@@ -994,13 +1029,13 @@ static int codes_high_bytes(dctx *d, chunk *ch)
 }
 
 /* c - zero. */
-static int value_unscaled(dctx *d, chunk *ch)
+static int value_unscaled(dctx *d, chunk *ch, int paired)
 {
     const qk_format *fm = d->fm;
     int c;
     if (fm->code == QK_CODE_VQ) {
         c = vq_value(d, ch);
-    } else if ((c = codes_high_bytes(d, ch)) >= 0) {
+    } else if ((c = codes_high_bytes(d, ch, paired)) >= 0) {
         c = minifloat_f16(d, -1, c, fm->ebits, fm->mbits, fm->bias, fm->special, 0, d->nofactor);
     } else {
         itemset it = map_items(d, ch, self_map);
@@ -1106,7 +1141,8 @@ int tdec_chunk(tir_func *f, int b, const tdec_src *s, int kb, int first, int fir
     qk_assert(!(flags & TDEC_NOFACTOR) || (flags & TDEC_UNSCALED));
     d.nofactor = (flags & TDEC_NOFACTOR) != 0 && code_factor(s->fmt, lanes) != 1.0;
     chunk_init(&d, &ch, first, first_const, lanes);
-    int v = value_unscaled(&d, &ch);
+    qk_assert(!(flags & TDEC_PAIRED) || tdec_paired_ok(s->fmt, lanes, s->lut_f32, s->byte_perm));
+    int v = value_unscaled(&d, &ch, (flags & TDEC_PAIRED) != 0);
     if (flags & TDEC_UNSCALED)
         return v;
     return apply_scales(&d, &ch, v);

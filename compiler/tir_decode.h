@@ -36,7 +36,25 @@ enum {
     TDEC_NOFACTOR = 2, /* with TDEC_UNSCALED: code values are also left
                           tdec_code_factor() off, a power of two for the
                           caller to fold into the block's scale */
+    TDEC_PAIRED = 4,   /* the chunk is half h = (first_const / lanes) % 2 of
+                          a pair of full chunks, and its lanes hold the pair's
+                          items in tdec_paired_item() order, not in sequence
+                          (only where tdec_paired_ok()) */
 };
+
+/* Paired chunks (TDEC_PAIRED): lane l of half h holds item
+ * 16 (l / 8) + 8 h + l % 8 of the pair. It is the order of a byte
+ * unpack within 16-byte lanes (x86 vpunpck{l,h}bw), which puts 8-bit
+ * codes in the high bytes of 16-bit words in one in-lane op where the
+ * sequential order takes a two-source byte permute and a half extract
+ * (twenty-seventh session of issue 4). */
+int tdec_paired_item(int l, int h);
+/* 1 when chunks of `lanes` items of f, two at a time from an even
+ * chunk of a block, can be decoded in that order: 8-bit minifloats that
+ * binary16 holds, read from their high bytes (byte_perm targets, at
+ * least 16 lanes), with one scale, zero and min over every pair. The
+ * caller reads the other operands of the chunk in the same order. */
+int tdec_paired_ok(const qk_format *f, int lanes, int lut_f32, int byte_perm);
 
 /* The power of two (exact) that TDEC_NOFACTOR leaves a chunk of `lanes`
  * values of f off: 2^(15 - bias) for minifloats decoded through binary16

@@ -390,7 +390,10 @@ static int loop(tir_func *f, int b, int lo, int hi, int step, tir_loop_kind kind
 }
 
 /* What a region of the output holds. */
-typedef enum { R_VALUES, R_CODES, R_POSITIONS, R_FACTORED, R_ELEMENTS } rkind;
+/* R_PAIRED: values of 16-lane chunk pairs decoded with TDEC_PAIRED where
+ * the pass's target allows it (tdec_paired_ok), lane l of half h holding
+ * item tdec_paired_item(l, h) of the pair; elsewhere in sequence */
+typedef enum { R_VALUES, R_CODES, R_POSITIONS, R_FACTORED, R_ELEMENTS, R_PAIRED } rkind;
 
 typedef struct region {
     rkind kind;
@@ -427,6 +430,9 @@ static int chunk_value(tir_func *f, int b, const tdec_src *s, const region *rg, 
             sc = tir_emit(f, b, TIR_SPLAT, tir_t(TS_F32, rg->lanes), sc, -1, -1, -1);
         return bin(f, b, TIR_FMUL, u, sc);
     }
+    case R_PAIRED:
+        return tdec_chunk(f, b, s, kb, first, fc, rg->lanes,
+                          tdec_paired_ok(s->fmt, rg->lanes, s->lut_f32, s->byte_perm) ? TDEC_PAIRED : 0);
     default: return tdec_chunk(f, b, s, kb, first, fc, rg->lanes, 0);
     }
     t = f->nodes[v].type;
@@ -648,9 +654,12 @@ static int check_region(const geom *g, const dataset *ds, const region *rg, cons
                 float want, got = out[rg->base + (r * nb + kb) * n + j];
                 if (!w[j])
                     continue;
+                int item = j; /* a paired chunk's lane j holds item `item` */
+                if (rg->kind == R_PAIRED && tdec_paired_ok(g->fm, rg->lanes, g->lut_f32, g->byte_perm))
+                    item = j - j % (2 * rg->lanes) + tdec_paired_item(j % rg->lanes, j % (2 * rg->lanes) / rg->lanes);
                 if (rg->kind == R_ELEMENTS)
                     want = (float)qk_format_get(g->fm, ds->packed, r, g->k, j, ds->book);
-                else if (!expect_item(g, ds, rg->kind, r, kb, j, &want))
+                else if (!expect_item(g, ds, rg->kind, r, kb, item, &want))
                     continue;
                 if (ulps(want, got) <= tol)
                     continue;
@@ -691,6 +700,8 @@ static int plan_regions(const geom *g, region *rg)
     }
     if (tdec_scale_factorable(f))
         rg[n++] = (region){R_FACTORED, 8, 8, 1, 0};
+    if (tdec_paired_ok(f, 16, 64, 1))
+        rg[n++] = (region){R_PAIRED, 16, 16, 1, 0};
     rg[n++] = (region){R_ELEMENTS, 1, 1, 0, 0};
     for (int i = 0; i < n; i++) {
         rg[i].base = at;

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "compiler/tir_decode.h"
 #include "compiler/tune.h"
 #include "qkc.h"
 #include "runtime/runtime.h"
@@ -616,6 +617,71 @@ static void test_rowpack_groups(void)
     qkc_program_destroy(p);
 }
 
+/* 8-bit minifloat GEMVs of f32 activations read their full blocks in
+ * chunk pairs (tdec_paired_item order) where the target has byte
+ * permutes: the codes by an in-lane byte unpack, x by the same order.
+ * Counted as the shuffles whose lanes follow that order: with VBMI,
+ * both the codes' (each byte twice) and x's; without, none; and none for
+ * 4-bit codes, which decode otherwise. The order's results are checked
+ * against the reference by test_library (every format's GEMV on the
+ * host) and test_decode (the decoder's paired chunks). */
+static const char *const paired_src =
+    LIBRARY "kernel e5(W: mxfp8_e5m2[N, K], x: f32[K]) -> y: f32[N] {\n  y[n] = sum(k) W[n, k] * x[k]\n}\n"
+            "kernel e5h(W: mxfp8_e5m2[N, K], x: f16[K]) -> y: f32[N] {\n  y[n] = relu(sum(k) W[n, k] * x[k])\n}\n"
+            "kernel q4(W: q4_0[N, K], x: f32[K]) -> y: f32[N] {\n  y[n] = sum(k) W[n, k] * x[k]\n}\n";
+
+/* Shuffles of f whose lanes (or every other lane, dup) follow
+ * tdec_paired_item for one half. */
+static int paired_shuffles(const kir_kernel *k, const qk_target *tg, int dup)
+{
+    tir_config c;
+    char err[256];
+    tir_default_config(tg, &c);
+    tir_settle_config(k, tg, &c);
+    qk_arena *a = qk_arena_new();
+    tir_func *f = tir_build(a, k, tg, &c, err, sizeof err);
+    int n = f ? 0 : -1;
+    for (int j = 0; f && j < f->nnodes; j++) {
+        const tir_node *d = &f->nodes[j];
+        int L = d->type.lanes >> dup, ok = d->op == TIR_SHUFFLE && L >= 16;
+        for (int h = 0; ok && h < 2; h++) {
+            int match = 1;
+            for (int l = 0; l < L && match; l++)
+                match = d->shuf[l << dup] == tdec_paired_item(l, h) && (!dup || d->shuf[2 * l + 1] == d->shuf[2 * l]);
+            if (match) {
+                n++;
+                break;
+            }
+        }
+    }
+    if (!f)
+        printf("\n%s: %s\n", k->name, err);
+    qk_arena_free(a);
+    return n;
+}
+
+static void test_paired_chunks(void)
+{
+    qkc_program *p = NULL;
+    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, paired_src, "paired.qk", &p), QKC_OK);
+    const kir_program *kp = rt_program_kir(p);
+    qk_target vbmi, v4;
+    CU_ASSERT_EQUAL_FATAL(qk_target_named("x86-64-v4", &v4), 0);
+    vbmi = v4;
+    vbmi.features |= QK_FEAT_AVX512VBMI;
+    for (int i = 0; i < kp->nkernels; i++) {
+        const kir_kernel *k = kp->kernels[i];
+        int q4 = strcmp(k->name, "q4") == 0;
+        int codes = paired_shuffles(k, &vbmi, 1), xs = paired_shuffles(k, &vbmi, 0);
+        CU_ASSERT(q4 ? codes == 0 && xs == 0 : codes >= 2 && xs >= 2);
+        CU_ASSERT_EQUAL(paired_shuffles(k, &v4, 1), 0);
+        CU_ASSERT_EQUAL(paired_shuffles(k, &v4, 0), 0);
+        if (q4 ? codes || xs : codes < 2 || xs < 2)
+            printf("\n%s: %d paired code shuffles, %d of x\n", k->name, codes, xs);
+    }
+    qkc_program_destroy(p);
+}
+
 /* Which parameters are searched depends on the kernel: idot only with
  * an integer product, tile_inner only with a second LHS index, unroll
  * only for dense reductions, and a schedule's tile request pins. */
@@ -879,6 +945,7 @@ int main(void)
     CU_add_test(s, "the model's preferences", test_model_sense);
     CU_add_test(s, "row-interleaved candidates (any layout)", test_repack_candidates);
     CU_add_test(s, "row-interleaved GEMV: row groups by the image's registers", test_rowpack_groups);
+    CU_add_test(s, "8-bit minifloat GEMV: chunk pairs in unpack order with byte permutes", test_paired_chunks);
     CU_add_test(s, "kernel hash = the runtime's", test_kernel_hash);
     CU_add_test(s, "small M: every remainder tile along M vs the reference", test_small_m);
     CU_add_test(s, "small M: the model keeps a tile along M", test_small_m_model);
