@@ -701,11 +701,11 @@ static int tune_point(tu_session *S, qkc_program *p, const kir_kernel *k, const 
     tune_limits lim;
     limits_for(S, threads, &lim);
     tune_cand c[TU_MAX_CANDS];
-    int max = top < TU_MAX_CANDS - 4 ? top : TU_MAX_CANDS - 4;
+    int max = top < TU_MAX_CANDS - 5 ? top : TU_MAX_CANDS - 5;
     int n = tune_candidates(k, &S->ctx->target, &base, dims, threads, &lim, c, max);
     char why[256];
     if (S->any_layout) { /* row-interleaved candidates too, all measured, in the model's order */
-        n += tune_repack_candidates(k, &S->ctx->target, &base, dims, threads, &lim, c + n, 4, why, sizeof why);
+        n += tune_repack_candidates(k, &S->ctx->target, &base, dims, threads, &lim, c + n, 5, why, sizeof why);
         for (int i = 1; i < n; i++)
             for (int j = i; j > 0 && c[j - 1].model_s > c[j].model_s; j--) {
                 tune_cand x = c[j];

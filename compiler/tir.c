@@ -524,6 +524,8 @@ static int verify_node(vstate *v, int id)
         msg = "var initial value type";
     else if (n->op == TIR_LOOP || n->op == TIR_IF)
         msg = NULL;
+    else if (n->op == TIR_FENCE)
+        msg = n->type.s != TS_VOID ? "a fence has no value" : NULL;
     else
         msg = check_types(f, n);
     if (msg)
@@ -584,6 +586,8 @@ void tir_config_print(const tir_config *cfg, char *buf, size_t n)
      * parses back to the same code whatever -1 would settle to */
     if (cfg->prefetch >= 0)
         qk_buf_printf(&b, " prefetch=%d", cfg->prefetch);
+    if (cfg->fence)
+        qk_buf_printf(&b, " fence=%d", cfg->fence);
     if (cfg->parallel[0])
         qk_buf_printf(&b, " parallel=%s", cfg->parallel);
     for (int i = 0; i < cfg->ntiles; i++)
@@ -611,6 +615,7 @@ static int *config_field(tir_config *cfg, const char *key, size_t len, int *lo, 
         {"repack", offsetof(tir_config, repack), 0, 16},
         {"streams", offsetof(tir_config, streams), 0, 8},
         {"prefetch", offsetof(tir_config, prefetch), 0, 65536},
+        {"fence", offsetof(tir_config, fence), 0, 1},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strlen(keys[i].name) == len && strncmp(keys[i].name, key, len) == 0) {
@@ -678,7 +683,7 @@ int tir_config_parse(const char *text, tir_config *cfg, char *err, size_t errsz)
                 if (!fld) {
                     snprintf(err, errsz,
                              "configuration: unknown key '%.*s' (keys: lanes, tile_par, tile_inner, unroll, idot, "
-                             "idot_bytes, kblocks, repack, streams, prefetch, parallel, tile.INDEX)",
+                             "idot_bytes, kblocks, repack, streams, prefetch, fence, parallel, tile.INDEX)",
                              (int)klen, p);
                     return -1;
                 }

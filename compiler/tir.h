@@ -99,6 +99,8 @@ typedef struct tir_type {
     X(STORE, "store", 4)   /* ptr, byte offset, value, mask or -1 */           \
     X(PREFETCH, "prefetch", 2) /* ptr, byte offset: a hint that the line    \
                               there will be read soon (no fault, no value) */ \
+    X(FENCE, "fence", 0)   /* no effect: a boundary the code generator's      \
+                              instruction scheduler does not move code over */ \
     X(LOOP, "loop", 3)     /* for (iv = a0; iv < a1; iv += a2) body */         \
     X(IF, "if", 1)         /* if (a0) body else alt */
 
@@ -194,6 +196,11 @@ typedef struct tir_config {
                         of 64, at most 65536); 0: none; -1: the builder's
                         choice, settled by tir_settle_config before the
                         configuration is printed, keyed or built */
+    int fence;       /* CPU, row-interleaved weights: 1 puts a scheduling boundary
+                        (TIR_FENCE) before each row group (or step) of a work
+                        item's loop block, so LLVM's scheduler orders each group
+                        apart and keeps fewer values live (fewer spills); a
+                        candidate of qkc tune --layout any, never the default */
     char parallel[64]; /* name of the parallel index; "" = builder's choice */
     int ntiles;        /* per-index requests from the schedule block */
     struct {

@@ -2359,7 +2359,9 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
          * one byte) group by group (q5_0 measured faster) */
         int sm = F > 1 || npts > 1 || np > 1, nt = sm ? T : 1;
         int outer_n = sm ? G / 4 : T, inner_n = sm ? T : G / 4, nu = F > 1 ? 1 : np;
-        for (int o = 0; o < outer_n; o++)
+        for (int o = 0; o < outer_n; o++) {
+            if (c->cfg.fence) /* a scheduling boundary before each group (or step) */
+                tir_emit(c->f, b, TIR_FENCE, tir_t(TS_VOID, 1), -1, -1, -1, -1);
             for (int i0 = 0; i0 < inner_n; i0 += nt) {
                 int u[MAX_POINTS][8], neg[MAX_POINTS], st = sm ? o : i0, step = (uo + 4 * st) / 4, f = step % F;
                 for (int t = sm ? 0 : o; t < (sm ? T : o + 1); t++) {
@@ -2395,6 +2397,7 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
                     }
                 }
             }
+        }
         for (int j = 0; j < npts; j++) {
             bind_point(c, s, &pts[j]);
             for (int t = 0; t < T; t++) {
@@ -3426,6 +3429,12 @@ tir_func *tir_build(qk_arena *a, const kir_kernel *k, const qk_target *t, const 
         fail(c, "%s", "prefetch: software prefetch applies to row-interleaved weights (repack=R), to popcount "
                       "reductions of sign-bit weights and to the block loops of matrix-vector products, which "
                       "this kernel does not have");
+    int fences = 0;
+    for (int i = 0; i < c->f->nnodes && c->cfg.fence; i++)
+        fences += c->f->nodes[i].op == TIR_FENCE;
+    if (!c->failed && c->cfg.fence && !fences)
+        fail(c, "%s", "fence: a scheduling boundary applies to the loop blocks of row-interleaved weights "
+                      "(repack=R) on a CPU, which this kernel does not have");
     return c->failed ? NULL : c->f;
 }
 

@@ -1015,7 +1015,7 @@ int tune_repack_candidates(const kir_kernel *k, const qk_target *t, const tir_co
         snprintf(why, whysz, "the row-interleaved layout is read by CPU kernels only");
         return 0;
     }
-    tir_config v[4];
+    tir_config v[5];
     v[0] = *base;
     v[0].repack = 1;
     qk_arena *a = qk_arena_new();
@@ -1041,8 +1041,10 @@ int tune_repack_candidates(const kir_kernel *k, const qk_target *t, const tir_co
     v[2].prefetch = v[0].prefetch ? 0 : TIR_PREFETCH_AUTO;
     v[3] = v[0];
     v[3].prefetch = 2 * TIR_PREFETCH_AUTO;
+    v[4] = v[0]; /* a scheduling boundary per row group: fewer spills, faster for some loops only */
+    v[4].fence = 1;
     tune_list l = {0};
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         char err[256];
         qk_arena *b = qk_arena_new();
         int ok = tir_build(b, k, t, &v[i], err, sizeof err) != NULL;

@@ -47,7 +47,8 @@ int tune_candidates(const kir_kernel *k, const qk_target *t, const tir_config *b
  * builder's R; docs/api.md), for callers that convert their weights
  * (qkc_kernel_options.any_layout): base with repack=1 and the builder's
  * tiles, then two row groups a work item, then the software prefetch
- * turned the other way and 8 KiB ahead; those that build, settled,
+ * turned the other way and 8 KiB ahead, then a scheduling boundary per
+ * row group (fence=1); those that build, settled,
  * distinct in code, in that order (the model does not see the layout:
  * the first is the one measured fastest on the machines of
  * docs/performance.md; model_s is filled for the tuner's ranking

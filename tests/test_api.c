@@ -759,6 +759,10 @@ static void test_repack_errors(void)
         {"gv", "prefetch=-1", "out of range", QKC_ERR_INVALID_ARG}, /* -1 is the default, never given */
         {"gv", "repack=4 prefetch=64k", "'prefetch' needs an integer value, got '64k'", QKC_ERR_INVALID_ARG},
         {"gv", "prefetch=64", "to popcount reductions of sign-bit weights", QKC_ERR_UNSUPPORTED},
+        {"gv", "fence=1", "fence: a scheduling boundary applies to the loop blocks of row-interleaved weights",
+         QKC_ERR_UNSUPPORTED},
+        {"gv", "fence=2", "out of range", QKC_ERR_INVALID_ARG},
+        {"gv", "repack=4 fence=yes", "'fence' needs an integer value, got 'yes'", QKC_ERR_INVALID_ARG},
     };
     for (int i = 0; i < QK_COUNT(bad); i++) {
         qkc_kernel *kb = (qkc_kernel *)1;

@@ -299,7 +299,8 @@ static void test_all_ops_covered(void) {
     for (int op = 0; op < TIR_OP_COUNT; op++) {
         if (op == TIR_DOT4) /* byte vectors: CPU code only (GPU configurations never set idot) */
             continue;
-        if (op == TIR_PREFETCH) /* row-interleaved weights (prefetch=D): CPU code only; the emitter drops it */
+        if (op == TIR_PREFETCH || op == TIR_FENCE) /* row-interleaved weights (prefetch=D, fence=1): CPU code
+                                                      only; the emitter drops them */
             continue;
         if (op == TIR_LANEID || op == TIR_INSERT || op == TIR_EXTRACT || op == TIR_MMA)
             continue; /* warp-level tensor-core code: tests/test_cuda_mma.c */

@@ -266,9 +266,11 @@ static void test_row_interleaved(void)
     CU_ASSERT_FATAL(nformats >= 20);
     /* software prefetch of the weights (hints only: the same values, and no
      * fault past the weights' last byte): R = 4 1 KiB ahead, R = 8 none,
-     * R = 16 the builder's choice (TIR_PREFETCH_AUTO) */
-    static const char *const configs[] = {"repack=4 tile_inner=1 prefetch=1024", "repack=8 tile_inner=2 prefetch=0",
-                                          "repack=16 tile_inner=4"};
+     * R = 16 the builder's choice (TIR_PREFETCH_AUTO); R = 8 also with a
+     * scheduling boundary per row group (fence=1: the same code, in an
+     * order LLVM may not mix) */
+    static const char *const configs[] = {"repack=4 tile_inner=1 prefetch=1024",
+                                          "repack=8 tile_inner=2 prefetch=0 fence=1", "repack=16 tile_inner=4"};
     qkc_ctx *ctx = NULL;
     qkc_ctx_options opts = {.threads = 2, .tuning_db = "", .cache_dir = ""};
     CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);

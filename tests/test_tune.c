@@ -685,8 +685,9 @@ static void test_paired_chunks(void)
 /* Which parameters are searched depends on the kernel: idot only with
  * an integer product, tile_inner only with a second LHS index, unroll
  * only for dense reductions, and a schedule's tile request pins. */
-/* tune_repack_candidates: for an integer-dot GEMV on x86-64-v4, 1 to 4
- * distinct configurations, every one repack=1 and buildable, the first the
+/* tune_repack_candidates: for an integer-dot GEMV on x86-64-v4, 1 to 5
+ * distinct configurations, every one repack=1 and buildable, one with
+ * fence=1 (whose loop holds fences, the others' none), the first the
  * builder's tiles (what the JIT takes with any_layout), modelled faster
  * than the own layout's best (what the model should prefer); none, with a
  * reason, for f32 activations and for a GPU target. */
@@ -708,15 +709,23 @@ static void test_repack_candidates(void)
         tune_cand c[8], own, first;
         char why[256] = "", text[256];
         int n = tune_repack_candidates(ks[i], &tg, &base, NULL, 1, NULL, c, 8, why, sizeof why);
-        CU_ASSERT(n >= 1 && n <= 4);
+        CU_ASSERT(n >= 1 && n <= 5);
         CU_ASSERT_EQUAL(count_distinct(c, n), n);
+        int fenced = 0;
         for (int j = 0; j < n; j++) {
             CU_ASSERT_EQUAL(c[j].cfg.repack, 1);
             CU_ASSERT(c[j].model_s > 0 && isfinite(c[j].model_s));
             qk_arena *a = qk_arena_new();
-            CU_ASSERT_PTR_NOT_NULL(tir_build(a, ks[i], &tg, &c[j].cfg, why, sizeof why));
+            tir_func *f = tir_build(a, ks[i], &tg, &c[j].cfg, why, sizeof why);
+            CU_ASSERT_PTR_NOT_NULL(f);
+            int fences = 0;
+            for (int d = 0; f && d < f->nnodes; d++)
+                fences += f->nodes[d].op == TIR_FENCE;
+            CU_ASSERT_EQUAL(fences > 0, c[j].cfg.fence);
+            fenced += c[j].cfg.fence;
             qk_arena_free(a);
         }
+        CU_ASSERT_EQUAL(fenced, 1);
         CU_ASSERT_EQUAL(tune_repack_candidates(ks[i], &tg, &base, NULL, 1, NULL, &first, 1, why, sizeof why), 1);
         tir_config want = base;
         want.repack = 1;

@@ -439,6 +439,7 @@ static void emit_node(emitter *e, int id, int depth) {
     case TIR_IF: emit_if(e, id, depth); return;
     case TIR_STORE: emit_store(e, n, depth); return;
     case TIR_PREFETCH: return; /* a CPU cache hint: nothing on a GPU */
+    case TIR_FENCE: return;    /* a CPU scheduling boundary: nothing on a GPU */
     case TIR_VSET:
         qk_buf_indent(e->out, depth);
         qk_buf_printf(e->out, "v%d = v%d;\n", n->a[0], n->a[1]);

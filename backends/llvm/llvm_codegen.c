@@ -235,6 +235,15 @@ static void prefetch(gen *g, const tir_node *n)
     LLVMBuildCall2(g->b, fnty, fn, args, 4, "");
 }
 
+/* TIR_FENCE: an empty inline asm with side effects, which LLVM's
+ * machine scheduler treats as a region boundary and emits as nothing. */
+static void fence(gen *g)
+{
+    LLVMTypeRef fnty = LLVMFunctionType(LLVMVoidTypeInContext(g->ctx), NULL, 0, 0);
+    LLVMValueRef asm_ = LLVMGetInlineAsm(fnty, "", 0, "", 0, 1, 0, LLVMInlineAsmDialectATT, 0);
+    LLVMBuildCall2(g->b, fnty, asm_, NULL, 0, "");
+}
+
 static LLVMTypeRef half_type(gen *g, int lanes)
 {
     LLVMTypeRef h = LLVMHalfTypeInContext(g->ctx);
@@ -850,6 +859,7 @@ static void gen_node(gen *g, int id)
     case TIR_LUT: r = lut(g, n); break;
     case TIR_STORE: store(g, n); break;
     case TIR_PREFETCH: prefetch(g, n); break;
+    case TIR_FENCE: fence(g); break;
     case TIR_VAR:
         r = LLVMBuildAlloca(g->alloca_b, type_of(g, n->type), "acc");
         LLVMBuildStore(g->b, v(g, n->a[0]), r);
