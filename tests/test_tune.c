@@ -569,21 +569,30 @@ static const char *const groups_src =
             "kernel q4(W: q4_0[N, K], x: f32[K]) -> y: f32[N] {\n"
             "  xq[k] = quantize(x[k], q8_0)\n  y[n] = sum(k) W[n, k] * xq[k]\n}\n";
 
-static int dot4_count(const kir_kernel *k, const qk_target *tg, const char *config)
+/* k built for tg with the default configuration and config's keys on
+ * top, settled, in arena a; NULL (the error printed) if it is refused. */
+static tir_func *build_with(qk_arena *a, const kir_kernel *k, const qk_target *tg, const char *config)
 {
     tir_config c;
     char err[256];
     tir_default_config(tg, &c);
-    if (tir_config_parse(config, &c, err, sizeof err))
-        return -1;
-    tir_settle_config(k, tg, &c);
+    tir_func *f = NULL;
+    if (!tir_config_parse(config, &c, err, sizeof err)) {
+        tir_settle_config(k, tg, &c);
+        f = tir_build(a, k, tg, &c, err, sizeof err);
+    }
+    if (!f)
+        printf("\n%s '%s': %s\n", k->name, config, err);
+    return f;
+}
+
+static int dot4_count(const kir_kernel *k, const qk_target *tg, const char *config)
+{
     qk_arena *a = qk_arena_new();
-    tir_func *f = tir_build(a, k, tg, &c, err, sizeof err);
+    tir_func *f = build_with(a, k, tg, config);
     int n = f ? 0 : -1;
     for (int j = 0; f && j < f->nnodes; j++)
         n += f->nodes[j].op == TIR_DOT4;
-    if (!f)
-        printf("\n%s '%s': %s\n", k->name, config, err);
     qk_arena_free(a);
     return n;
 }
@@ -634,12 +643,8 @@ static const char *const paired_src =
  * tdec_paired_item for one half. */
 static int paired_shuffles(const kir_kernel *k, const qk_target *tg, int dup)
 {
-    tir_config c;
-    char err[256];
-    tir_default_config(tg, &c);
-    tir_settle_config(k, tg, &c);
     qk_arena *a = qk_arena_new();
-    tir_func *f = tir_build(a, k, tg, &c, err, sizeof err);
+    tir_func *f = build_with(a, k, tg, "");
     int n = f ? 0 : -1;
     for (int j = 0; f && j < f->nnodes; j++) {
         const tir_node *d = &f->nodes[j];
@@ -654,8 +659,6 @@ static int paired_shuffles(const kir_kernel *k, const qk_target *tg, int dup)
             }
         }
     }
-    if (!f)
-        printf("\n%s: %s\n", k->name, err);
     qk_arena_free(a);
     return n;
 }
