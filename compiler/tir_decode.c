@@ -951,17 +951,6 @@ static int vq_value(dctx *d, chunk *ch)
     return fm->vq_signs ? vq_sign(d, ch, sum, t) : sum;
 }
 
-/* A chunk of 8-bit minifloat codes that binary16 holds, for its f16
- * decode: i16 x lanes, each code in its word's high byte, from one load
- * of the codes of an aligned pair of chunks and one byte shuffle that
- * leaves the low bytes 0 (and + shuffle: vpermb or vpermt2b on x86; the
- * pair's two chunks build the same nodes, merged downstream), then the
- * chunk's half. Two zero-extending loads of a chunk each and their shifts
- * cost more: the twenty-fourth session of issue 4 measured an 8-row e5m2
- * loop in L1 at 1.33-1.43 cycles per 16 codes this way against 2.0 on
- * one Zen 5 core. -1 unless the chunk is 16 or more constant, consecutive
- * items of one byte-aligned 8-bit piece whose pair lies in the block, and
- * no f32 table decodes the codes instead. */
 /* The codes piece of an 8-bit minifloat whose chunk of L lanes at
  * compile-time item cfirst codes_high_bytes reads from its high bytes
  * (the pair of chunks from f = cfirst rounded down to 2L in one load),
@@ -1003,6 +992,20 @@ int tdec_paired_ok(const qk_format *f, int lanes, int lut_f32, int byte_perm)
     return 1;
 }
 
+/* A chunk of 8-bit minifloat codes that binary16 holds, for its f16
+ * decode: i16 x lanes, each code in its word's high byte, from one load
+ * of the codes of an aligned pair of chunks and one byte shuffle that
+ * leaves the low bytes 0 (and + shuffle: vpermb or vpermt2b on x86; the
+ * pair's two chunks build the same nodes, merged downstream), then the
+ * chunk's half. Two zero-extending loads of a chunk each and their shifts
+ * cost more: the twenty-fourth session of issue 4 measured an 8-row e5m2
+ * loop in L1 at 1.33-1.43 cycles per 16 codes this way against 2.0 on
+ * one Zen 5 core. -1 unless the chunk is 16 or more constant, consecutive
+ * items of one byte-aligned 8-bit piece whose pair lies in the block, and
+ * no f32 table decodes the codes instead. paired (TDEC_PAIRED): the
+ * chunk's lanes hold the pair's items in tdec_paired_item() order, one
+ * in-lane byte unpack (vpunpck{l,h}bw with zero) in place of the permute
+ * and the half extract. */
 static int codes_high_bytes(dctx *d, chunk *ch, int paired)
 {
     int L = ch->lanes, f = ch->cfirst - ch->cfirst % (2 * L);
@@ -1038,6 +1041,7 @@ static int value_unscaled(dctx *d, chunk *ch, int paired)
     } else if ((c = codes_high_bytes(d, ch, paired)) >= 0) {
         c = minifloat_f16(d, -1, c, fm->ebits, fm->mbits, fm->bias, fm->special, 0, d->nofactor);
     } else {
+        qk_assert(!paired); /* tdec_paired_ok promised the high-bytes decode */
         itemset it = map_items(d, ch, self_map);
         c = code_value(d, field_lanes(d, QK_FIELD_CODES, &it, TS_I32));
     }
