@@ -82,6 +82,12 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_load(const char *path, const char *target, int threads, qkc_ctx **ctx, qkc_program **prog);
 double cli_now(void); /* seconds, monotonic */
 void *cli_alloc(size_t n); /* 64-byte aligned (a tensor's data); free() frees it */
+/* Sets of inputs of set_bytes a cold measurement rotates through (2..max):
+ * the others, read between two uses of one, exceed 3 x l3 (0: 32 MiB)
+ * and the probe's DRAM working set (256 MiB), so no part of a set is
+ * still in a last-level cache when it comes round again, even one
+ * larger than the target reports (a VM's vCPUs on two dies). */
+int cli_cold_copies(double set_bytes, int64_t l3, int max);
 int cli_write_file(const char *path, const void *data, size_t n);
 void *cli_read_file(const char *path, size_t *n);
 size_t cli_dtype_size(qkc_dtype t);

@@ -11,7 +11,7 @@
  *     tiles have ragged edges);
  *   fetch the probe for this machine's fingerprint, or run a quick one;
  *   time it cold (rotating through copies of the inputs that together are
- *     at least 3 x L3, so the weights come from DRAM) and hot (the same
+ *     beyond 3 x L3 and 256 MiB, so the weights come from DRAM) and hot (the same
  *     buffers every repetition) for each thread count;
  *   optional baselines (the reference interpreter, f32 sgemm from BLAS) and
  *     overheads (launch vs direct call; cold JIT vs disk-cache hit);
@@ -591,9 +591,10 @@ static void print_probe(const bench *b)
 /* ---- timing ---- */
 
 /* The inputs at the full shape, and for cold mode enough copies that the
- * others, read between two uses of one, exceed 3 x L3 (at least 2): with
- * fewer, part of a copy can survive in an L3 whose replacement does not
- * evict the oldest lines first, and "cold" figures exceed DRAM's. */
+ * others, read between two uses of one, exceed 3 x L3 and 256 MiB
+ * (cli_cold_copies): with fewer, part of a copy can survive in an L3
+ * whose replacement does not evict the oldest lines first, and "cold"
+ * figures exceed DRAM's. */
 static int make_copies(bench *b)
 {
     bench_set first;
@@ -611,9 +612,7 @@ static int make_copies(bench *b)
             b->own_weight_bytes += b->info[i].dtype == QKC_PACKED ? (double)own : 0;
         }
     }
-    int64_t l3 = b->host.l3 > 0 ? b->host.l3 : 32 << 20;
-    double want = ceil(3.0 * (double)l3 / fmax(b->set_bytes, 1)) + 1;
-    int copies = !b->cold ? 1 : want < 2 ? 2 : want > BENCH_MAX_COPIES ? BENCH_MAX_COPIES : (int)want;
+    int copies = !b->cold ? 1 : cli_cold_copies(b->set_bytes, b->host.l3, BENCH_MAX_COPIES);
     if (b->cold && strcmp(b->baseline, "read") == 0 && copies < 4) /* the read pass takes the copy half a turn ahead */
         copies = 4;
     if (b->gpu) { /* one host set; the copies for cold runs are made on the device, beyond 3 x its L2 */
@@ -1531,8 +1530,8 @@ const cli_cmd cli_cmd_bench = {
         "of the dims exceeds 2^24, on a reduced shape (dims cut to <= 1000, and not multiples of 8, so tiles\n"
         "have ragged edges). A FAIL makes the exit status 1. Then, per mode and thread count: a warm-up,\n"
         "R repetitions, median and min time.\n"
-        "  cold: the weights come from DRAM: the inputs are copied until the copies exceed 3 x L3 (at least\n"
-        "        2) and each repetition uses the next copy.\n"
+        "  cold: the weights come from DRAM: the inputs are copied until the copies exceed 3 x L3 and 256 MiB\n"
+        "        (the probe's DRAM working set; at least 2 copies) and each repetition uses the next copy.\n"
         "  hot:  the same buffers every repetition (the working set stays in cache if it fits).\n"
         "Inputs: uniform in [-1, 1], quantized parameters packed from random f32 (a vector-codebook tensor\n"
         "repeats a packed tile of 64K weights: its quantizer searches the whole codebook per group).\n"

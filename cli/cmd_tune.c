@@ -41,6 +41,7 @@
 #define TU_CHECK_CAP 700       /* largest dimension of the reference check */
 #define TU_CHECK_WORK 4e6      /* multiply-adds the reference check may cost */
 #define TU_DIRECT_PACK 2000000 /* elements packed directly; larger tensors repeat a packed tile */
+#define TU_MAX_COPIES 1024     /* sets of inputs a cold measurement rotates through */
 
 /* ---- small parsers ---- */
 
@@ -234,6 +235,25 @@ static void args_free(tu_args *a)
     memset(a, 0, sizeof *a);
 }
 
+/* dst: a copy of src in buffers of its own (results cleared). 0 or -1. */
+static int args_clone(const tu_args *src, tu_args *dst)
+{
+    *dst = *src;
+    for (int i = 0; i < src->n; i++) {
+        dst->t[i].data = cli_alloc(src->bytes[i] ? src->bytes[i] : 1);
+        dst->ref[i] = src->ref[i] ? calloc(1, src->bytes[i] ? src->bytes[i] : 1) : NULL;
+        if (dst->t[i].data)
+            memcpy(dst->t[i].data, src->t[i].data, src->bytes[i]);
+        if (!dst->t[i].data || (src->ref[i] && !dst->ref[i])) {
+            for (int j = i + 1; j < src->n; j++)
+                dst->t[j].data = dst->ref[j] = NULL;
+            args_free(dst);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Sets up tensor i of k at dims. */
 static int make_tensor(qkc_program *p, const kir_kernel *k, int i, const int64_t *dims, cli_rng *r, tu_args *a,
                        char *err, size_t errsz)
@@ -340,13 +360,19 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Median seconds of reps launches after one warm-up (reps <= 0: enough
- * for about 0.3 s, 5 to 1000). -1 when a launch fails. */
-static double time_launches(qkc_kernel *kn, tu_args *a, int threads, int64_t reps)
+/* Median seconds of reps launches after a warm-up (reps <= 0: enough
+ * for about 0.3 s, 5 to 1000), launch r on sets[r % nsets]: with one set
+ * its inputs stay in cache as far as they fit (hot); with several, each
+ * launch reads inputs the others have evicted (cold). -1 when a launch
+ * fails. */
+static double time_launches(qkc_kernel *kn, tu_args *sets, int nsets, int threads, int64_t reps)
 {
     qkc_launch_options o = {.threads = threads};
+    for (int c = 1; c < nsets; c++)
+        if (qkc_launch(kn, sets[c].t, sets[c].n, &o) != QKC_OK)
+            return -1;
     double t0 = cli_now();
-    if (qkc_launch(kn, a->t, a->n, &o) != QKC_OK)
+    if (qkc_launch(kn, sets[0].t, sets[0].n, &o) != QKC_OK)
         return -1;
     double once = cli_now() - t0;
     if (reps <= 0) {
@@ -357,6 +383,7 @@ static double time_launches(qkc_kernel *kn, tu_args *a, int threads, int64_t rep
     if (!ts)
         return -1;
     for (int64_t r = 0; r < reps; r++) {
+        tu_args *a = &sets[(r + 1) % nsets];
         t0 = cli_now();
         if (qkc_launch(kn, a->t, a->n, &o) != QKC_OK)
             return free(ts), -1;
@@ -370,6 +397,8 @@ static double time_launches(qkc_kernel *kn, tu_args *a, int threads, int64_t rep
 
 /* ---- the session: options, database, probe, measuring context ---- */
 
+enum { TU_AUTO, TU_COLD, TU_HOT }; /* --mode: auto is cold when the inputs exceed L3 */
+
 typedef struct tu_session {
     const char *file, *kname, *target;
     char *source; /* the file's text */
@@ -382,6 +411,7 @@ typedef struct tu_session {
     int threads[TU_MAX_THREADS], nthreads;
     int top;
     int any_layout; /* --layout any: row-interleaved candidates too */
+    int mode;       /* TU_AUTO, TU_COLD, TU_HOT: how candidates are timed */
     int64_t reps;
     int json;
     int stored; /* records written */
@@ -402,6 +432,8 @@ typedef struct tu_point {
     char shape[256], check_shape[256];
     int threads;
     double wbytes, ops, bpw;
+    int copies;      /* sets of inputs the timing rotates through (> 1: cold) */
+    double in_bytes; /* bytes of one set of inputs */
     int n;
     tu_meas m[TU_MAX_CANDS];
     int best;    /* index into m, -1 when none passed */
@@ -588,12 +620,13 @@ typedef struct tu_run {
     qkc_program *p;
     const kir_kernel *k;
     const int64_t *dims;
-    tu_args chk, full;
+    tu_args chk, *full; /* full[0..pt->copies) */
     int have_chk; /* chk holds the reference results */
     const char *origin;
 } tu_run;
 
-/* Launch on chk against the reference, then time on full. 0, or -1 with m->why. */
+/* Launch on chk against the reference, then time on the sets full[0..pt->copies).
+ * 0, or -1 with m->why. */
 static int check_and_time(tu_run *R, tu_point *pt, tu_meas *m, qkc_kernel *kn, tu_args *chk, tu_args *full)
 {
     qkc_ctx *ctx = R->p->ctx;
@@ -603,7 +636,7 @@ static int check_and_time(tu_run *R, tu_point *pt, tu_meas *m, qkc_kernel *kn, t
         return snprintf(m->why, sizeof m->why, "launch on %s: %s", pt->check_shape, qkc_errmsg(ctx)), -1;
     if (compare_all(R->k, chk, m->why, sizeof m->why))
         return -1;
-    m->seconds = time_launches(kn, full, pt->threads, R->S->reps);
+    m->seconds = time_launches(kn, full, pt->copies, pt->threads, R->S->reps);
     if (m->seconds <= 0)
         return snprintf(m->why, sizeof m->why, "launch on %s: %s", pt->shape, qkc_errmsg(ctx)), -1;
     return 0;
@@ -620,14 +653,24 @@ static int try_candidate(tu_run *R, tu_point *pt, tu_meas *m)
     if (!R->have_chk && prepare_check(R->p, R->k, kn, R->dims, &R->chk, pt, m->why, sizeof m->why) != 0)
         return -1;
     R->have_chk = 1;
-    tu_view chk, full;
-    if (view_make(kn, ctx, &R->chk, &chk, m->why, sizeof m->why) != 0)
-        return -1;
-    if (view_make(kn, ctx, &R->full, &full, m->why, sizeof m->why) != 0)
-        return view_free(&chk), -1;
-    int rc = check_and_time(R, pt, m, kn, &chk.a, &full.a);
-    view_free(&chk);
-    view_free(&full);
+    tu_view chk, *full = calloc((size_t)pt->copies, sizeof *full);
+    tu_args *sets = calloc((size_t)pt->copies, sizeof *sets);
+    int rc = -1, made = 0;
+    if (!full || !sets)
+        snprintf(m->why, sizeof m->why, "out of memory");
+    else if (view_make(kn, ctx, &R->chk, &chk, m->why, sizeof m->why) == 0) {
+        while (made < pt->copies && view_make(kn, ctx, &R->full[made], &full[made], m->why, sizeof m->why) == 0) {
+            sets[made] = full[made].a;
+            made++;
+        }
+        if (made == pt->copies)
+            rc = check_and_time(R, pt, m, kn, &chk.a, sets);
+        view_free(&chk);
+    }
+    for (int i = 0; i < made; i++)
+        view_free(&full[i]);
+    free(full);
+    free(sets);
     return rc;
 }
 
@@ -716,20 +759,55 @@ static int tune_point(tu_session *S, qkc_program *p, const kir_kernel *k, const 
     return measure_cands(S, p, k, dims, c, n, origin, pt);
 }
 
+/* How many sets of inputs of in_bytes the timing rotates through: 1
+ * (hot) unless --mode cold, or --mode auto and they exceed the L3 (the
+ * last level the target names); then as many as qkc bench's cold runs
+ * (cli_cold_copies): the weights come from DRAM, as a decoder's do. */
+static int timing_copies(const tu_session *S, double in_bytes)
+{
+    const qk_target *t = &S->ctx->target;
+    int64_t llc = t->l3 > 0 ? t->l3 : t->l2;
+    if (S->mode == TU_HOT || (S->mode == TU_AUTO && in_bytes <= (double)(llc > 0 ? llc : 32 << 20)))
+        return 1;
+    return cli_cold_copies(in_bytes, llc, TU_MAX_COPIES);
+}
+
 /* Measures c[0..n) at dims (pt prepared by the caller). 0, or 1 when the
  * point could not be measured at all (message printed). */
 static int measure_cands(tu_session *S, qkc_program *p, const kir_kernel *k, const int64_t *dims, const tune_cand *c,
                          int n, const char *origin, tu_point *pt)
 {
     tu_run R = {.S = S, .p = p, .k = k, .dims = dims, .origin = origin};
+    tu_args first;
     char err[512];
-    if (args_make(p, k, dims, 0x5eed, &R.full, err, sizeof err) != 0) {
-        args_free(&R.full);
+    if (args_make(p, k, dims, 0x5eed, &first, err, sizeof err) != 0) {
+        args_free(&first);
         return cli_error("kernel %s at %s: %s", k->name, pt->shape, err);
+    }
+    pt->in_bytes = 0;
+    for (int i = 0; i < k->nparams; i++)
+        pt->in_bytes += (double)first.bytes[i];
+    pt->copies = timing_copies(S, pt->in_bytes);
+    int made = 0;
+    if ((R.full = calloc((size_t)pt->copies, sizeof *R.full)) != NULL) {
+        R.full[made++] = first;
+        while (made < pt->copies && args_clone(&first, &R.full[made]) == 0)
+            made++;
+    }
+    if (made < pt->copies) {
+        for (int i = 0; i < made; i++)
+            args_free(&R.full[i]);
+        if (!R.full)
+            args_free(&first);
+        free(R.full);
+        return cli_error("kernel %s at %s: out of memory for %d copies of the inputs (%.1f MB each)", k->name,
+                         pt->shape, pt->copies, pt->in_bytes / 1e6);
     }
     for (int i = 0; i < n; i++)
         measure(&R, pt, &c[i], i + 1);
-    args_free(&R.full);
+    for (int i = 0; i < pt->copies; i++)
+        args_free(&R.full[i]);
+    free(R.full);
     args_free(&R.chk);
     finish_point(pt);
     return 0;
@@ -784,6 +862,23 @@ static void print_limits(const tu_session *S, int threads)
            S->probe.f32_fma[0] / 1e9, S->probe.int8_dot[0] / 1e9);
 }
 
+/* How the candidates were timed: inputs cold (rotated copies) or hot. */
+static void print_timing(const tu_session *S, const tu_point *pt)
+{
+    const qk_target *t = &S->ctx->target;
+    int64_t llc = t->l3 > 0 ? t->l3 : t->l2;
+    const char *lvl = t->l3 > 0 ? "L3" : "L2";
+    if (pt->copies > 1)
+        printf("timed cold: each launch reads the next of %d copies of the inputs (%.3g MB each, %.4g MB in all; "
+               "%s %.4g MB)%s%s\n",
+               pt->copies, pt->in_bytes / 1e6, pt->copies * pt->in_bytes / 1e6, lvl, llc / 1e6,
+               S->mode == TU_COLD ? ", --mode cold" : "",
+               pt->copies * pt->in_bytes < 3.0 * (double)llc ? "; too small to leave the cache between uses" : "");
+    else
+        printf("timed hot: every launch reads the same inputs (%.3g MB; %s %.4g MB)%s\n", pt->in_bytes / 1e6, lvl,
+               llc / 1e6, S->mode == TU_HOT ? ", --mode hot" : "");
+}
+
 static void print_point(const tu_session *S, const tu_point *pt)
 {
     printf("\nqkc tune: kernel %s (%s) on %s, %s, %d thread%s\n", S->kname, S->file, qkc_ctx_target(S->ctx), pt->shape,
@@ -791,6 +886,7 @@ static void print_point(const tu_session *S, const tu_point *pt)
     printf("weights: %.2f MB packed (%s, %.4g bits/weight); %.3g GOP per launch\n", pt->wbytes / 1e6, pt->format,
            pt->bpw, pt->ops / 1e9);
     print_limits(S, pt->threads);
+    print_timing(S, pt);
     printf("every candidate is checked against the reference on %s first\n\n", pt->check_shape);
     printf("%5s %12s %12s %8s %8s  %-5s  %s\n", "model", "model (us)", "time (us)", "GB/s", "GOP/s", "check",
            "configuration");
@@ -829,8 +925,9 @@ static void json_point(const tu_session *S, const tu_point *pt, int last)
     cli_json_str(stdout, pt->shape);
     printf(", \"threads\": %d, \"check_shape\": ", pt->threads);
     cli_json_str(stdout, pt->check_shape);
-    printf(", \"weight_bytes\": %.0f, \"ops\": %.0f, \"bits_per_weight\": %.6g,\n     \"candidates\": [", pt->wbytes,
-           pt->ops, pt->bpw);
+    printf(", \"weight_bytes\": %.0f, \"ops\": %.0f, \"bits_per_weight\": %.6g, \"timing\": \"%s\", \"copies\": %d,"
+           "\n     \"candidates\": [",
+           pt->wbytes, pt->ops, pt->bpw, pt->copies > 1 ? "cold" : "hot", pt->copies);
     for (int i = 0; i < pt->n; i++) {
         const tu_meas *m = &pt->m[i];
         printf("%s\n       {\"model_rank\": %d, \"model_seconds\": %.6g, \"config\": ", i ? "," : "", m->model_rank,
@@ -993,6 +1090,13 @@ static int session_opts(tu_session *S, const cli_cmd *cmd, const cli_args *a, in
     S->top = (int)top;
     if (cli_layout(cmd, a, &S->any_layout) != 0)
         return 2;
+    static const char *const modes[] = {"auto", "cold", "hot", NULL};
+    if ((v = cli_get(cmd, a, "mode"))) {
+        for (S->mode = 0; modes[S->mode] && strcmp(modes[S->mode], v) != 0; S->mode++)
+            ;
+        if (!modes[S->mode])
+            return cli_usage_error(cmd, "--mode needs auto, cold or hot, got '%s'", v);
+    }
     if ((v = cli_get(cmd, a, "reps")) && (cli_parse_i64(v, &S->reps) != 0 || S->reps < 1 || S->reps > 100000))
         return cli_usage_error(cmd, "--reps needs an integer in 1..100000, got '%s'", v);
     if (a->npos != 1)
@@ -2340,7 +2444,8 @@ const cli_cmd cli_cmd_tune = {
     .name = "tune",
     .summary = "Autotune a kernel's tile configuration (cost model + measurement), sweep sizes and formats, "
                "manage the tuning database.",
-    .usage = "FILE --kernel K --dims D=V,... [--threads T,...] [--top N] [--reps R] [--layout own|any] [--csv OUT]\n"
+    .usage = "FILE --kernel K --dims D=V,... [--threads T,...] [--top N] [--reps R] [--mode auto|cold|hot]\n"
+             "                [--layout own|any] [--csv OUT]\n"
              "       qkc tune FILE --kernel K --dims D=V,... --target sm_80|sm_90 [--model-only] [--top N] [--json]\n"
              "       qkc tune FILE --kernel K --sweep D=LO..HI [--sweep-dims D2=D] [--dims ...] [--formats F,...]\n"
              "                [--threads T,...] [--csv OUT.csv] [--plot OUT.svg] [--metric gbps|gops]\n"
@@ -2351,8 +2456,14 @@ const cli_cmd cli_cmd_tune = {
                "level and a per-format decode cost for matrix-vector products) ranks the legal configurations\n"
                "(lanes, tile_par, tile_inner, unroll, idot, idot_bytes, kblocks); the best --top are compiled,\n"
                "each checked against the reference interpreter on a reduced shape (dimensions capped near 700,\n"
-               "off multiples of 8), then timed (median of --reps launches after a warm-up; the weights stay in\n"
-               "cache unless they exceed it). A configuration that does not match the reference is reported as\n"
+               "off multiples of 8), then timed: the median of --reps launches after a warm-up. --mode auto (the\n"
+               "default) times cold when the inputs exceed the L3 cache: each launch reads the next of several\n"
+               "copies of them (together beyond 3 x L3, as qkc bench's cold mode), so the weights come from DRAM as\n"
+               "a decoding model's do, and a configuration is not chosen by the part of a matrix that a repeated\n"
+               "launch would find in L3; else hot (the same inputs every launch). --mode cold|hot forces either;\n"
+               "records do not say how they were timed and lookups take the fastest, so keep one mode per shape\n"
+               "(prune a kernel's records before re-tuning it another way). The line 'timed cold|hot' says which\n"
+               "ran. A configuration that does not match the reference is reported as\n"
                "FAIL, never stored, and makes the exit status 1. Every measurement is stored in the tuning\n"
                "database (origin \"tune\"); the table shows the model's rank, the measured time, GB/s of packed\n"
                "weights, GOP/s, the Spearman rank correlation of model and measurement, and the winner. Finally a\n"
@@ -2400,6 +2511,8 @@ const cli_cmd cli_cmd_tune = {
              {"threads", 'j', "T,...", "thread counts to tune for, e.g. 1,2", "every core"},
              {"top", 'n', "N", "candidates measured per point (the model's best N)", "8; sweeps: 3"},
              {"reps", 'r', "R", "timed launches per candidate", "enough for ~0.3 s, at least 5"},
+             {"mode", 'm', "MODE", "auto, cold (inputs from DRAM: copies rotated) or hot (the same inputs)",
+              "auto: cold when the inputs exceed L3"},
              {"db", 0, "PATH", "the tuning database", "$QKC_TUNE_DB or ~/.cache/qkc/tune.db"},
              {"csv", 0, "FILE", "write results as CSV to FILE ('-': standard output)", NULL},
              {"json", 0, NULL, "print JSON instead of tables", NULL},

@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,14 @@ int cli_load(const char *path, const char *target, int threads, qkc_ctx **ctx, q
  * and every 64-byte vector load of such weights then spans two lines,
  * which costs a core up to half its DRAM read rate (docs/performance.md,
  * "Weights on a cache line"). Free with free(). */
+int cli_cold_copies(double set_bytes, int64_t l3, int max)
+{
+    double span = 3.0 * (double)(l3 > 0 ? l3 : 32 << 20);
+    span = span > 256.0 * (1 << 20) ? span : 256.0 * (1 << 20);
+    double want = ceil(span / (set_bytes > 1 ? set_bytes : 1)) + 1;
+    return want < 2 ? 2 : want > max ? max : (int)want;
+}
+
 void *cli_alloc(size_t n)
 {
     size_t line = 64, r = (n ? n : 1) + line - 1;

@@ -23,6 +23,7 @@ check "the follow-up's configuration is the winner's text" \
   '[ "$(sed -n "s/^winner: //p" "$TMP/out")" = "$(grep -A1 "^follow-up:" "$TMP/out" | sed -n "2s/^  //p")" ] &&
    ! grep -q "not this run.s winner" "$TMP/out"'
 check "tune stored records" 'grep -q "stored [1-9][0-9]* records\? in $TMP/tune.db" "$TMP/out"'
+check "tune --mode auto: inputs within L3 are timed hot" 'grep -q "^timed hot: every launch reads the same inputs" "$TMP/out"'
 
 "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=200,K=300 --top 2 --reps 3 --threads 1 --json \
   --csv "$TMP/tune.csv" >"$TMP/out" 2>"$TMP/err"
@@ -75,6 +76,19 @@ check "sweep records have origin sweep" '"$QKC" tune db list | grep -q " sweep "
   --metric gops --plot "$TMP/gops.svg" >"$TMP/out" 2>&1
 check "sweep with a list, fixed K, --metric gops" '[ $? = 0 ] && grep -q "GOP/s" "$TMP/gops.svg"'
 
+# ---- --mode cold: every launch reads the next of several copies ----
+# (a database of its own: these records were timed another way)
+"$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=200,K=300 --top 2 --reps 3 --threads 1 --mode cold --json \
+  --db "$TMP/cold.db" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "tune --mode cold: exits 0, every candidate matched the reference, a winner" \
+  '[ $rc = 0 ] && ! grep -q FAIL "$TMP/out" "$TMP/err" && grep -q "\"winner\": {" "$TMP/out"'
+check "tune --mode cold --json: timing cold over 2 or more copies" \
+  'grep -q "\"timing\": \"cold\", \"copies\": \([2-9]\|[1-9][0-9][0-9]*\)," "$TMP/out"'
+"$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=200,K=300 --top 1 --reps 3 --threads 1 --mode hot \
+  --db "$TMP/cold.db" >"$TMP/out" 2>&1
+check "tune --mode hot says so" '[ $? = 0 ] && grep -q "^timed hot: .*--mode hot" "$TMP/out"'
+
 # ---- layouts: --layout any measures row-interleaved candidates too ----
 # (a database of its own, so the counts above stay as they are)
 LDB="$TMP/layout.db"
@@ -89,6 +103,12 @@ if "$QKC" run examples/gemv_int8.qk --dims N=40,K=64 -c repack=1 >"$TMP/out" 2>&
     'grep -q "origin: tuning-db (exact shape)" "$TMP/out" &&
      [ "$(sed -n "s/^winner: //p" "$TMP/out")" = "$(grep -A1 "^follow-up:" "$TMP/out" | sed -n "2s/^  //p")" ]'
   check "the database holds row-interleaved records" '"$QKC" tune db list --db "$LDB" | grep -q "repack=1"'
+  # cold: every copy of the weights converted for the row-interleaved candidates
+  "$QKC" tune examples/gemv_int8.qk --dims N=100,K=160 --top 1 --reps 3 --threads 1 --layout any --mode cold \
+    --db "$TMP/cold.db" >"$TMP/out" 2>&1
+  check "tune --layout any --mode cold: row-interleaved candidates on converted copies, checked" \
+    '[ $? = 0 ] && ! grep -q FAIL "$TMP/out" && grep -q " ok .*repack=1" "$TMP/out" &&
+     grep -q "^timed cold: each launch reads the next of [0-9]* copies" "$TMP/out"'
   # a caller of the format's own bytes gets the best own-layout record, never a repack one
   "$QKC" bench examples/gemv_int8.qk --dims N=256,K=512 --threads 1 --reps 3 --mode hot --db "$LDB" \
     >"$TMP/out" 2>&1
@@ -131,6 +151,8 @@ expect_fail "tune with an unknown kernel" "no kernel 'nosuch'" \
   "$QKC" tune examples/q4_gemv.qk --kernel nosuch --dims N=256,K=256
 expect_fail "--threads 0" "threads" \
   "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=256,K=256 --threads 0
+expect_fail "--mode with another value" "mode needs auto, cold or hot" \
+  "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=64,K=64 --mode warm
 expect_fail "--layout with another value" "layout takes 'own'" \
   "$QKC" tune examples/gemv_int8.qk --dims N=64,K=64 --layout packed
 expect_fail "db prune without a selector" "use --all\|say --all" "$QKC" tune db prune
