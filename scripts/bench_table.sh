@@ -22,6 +22,14 @@
 # rate (on a shared host the stored probe's DRAM figure drifts 30% or more
 # from one quarter of an hour to the next; this ratio far less).
 #
+# TUNED=1: the integer-dot kernels take the autotuner's configuration, as a
+# user who tunes before deploying gets: `qkc tune --layout any` at DIMS on 1
+# and all threads (timed cold beyond L3; TOP=N own-layout candidates, default
+# 3, besides the row-interleaved ones), then `qkc bench --layout any` without
+# a configuration, which takes the stored winner per thread count. The
+# records go to a private database (a full `qkc probe` first, so "of DRAM"
+# stays comparable); the path column gives each thread count's winner.
+#
 # Sign-bit formats (code = binary) run as XNOR-Net runs them: x quantized
 # to the weights' own format in the kernel, the reduction by popcount.
 # Other formats with an integer image (tir_decode.h) run as llama.cpp runs them
@@ -41,6 +49,9 @@ DIMS=${2:-N=8192,K=8192}
 DSL=$(cd "$(dirname "$0")/../dsl" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+if [ -n "${TUNED:-}" ]; then
+    "$QKC" probe --db "$tmp/tune.db" >/dev/null 2>&1 || { echo "bench_table: qkc probe failed" >&2; exit 1; }
+fi
 if [ -n "${READ:-}" ]; then
     echo "| format | bits/w | path | 1 thread GB/s | of DRAM | of read | all threads GB/s | of DRAM | of read |"
     echo "|---|---|---|---|---|---|---|---|---|"
@@ -97,12 +108,22 @@ QK
     elif grep -qw dot4 <<<"$tir"; then
         k=gemv_i8 path="int8 dot, x: $xf"
         [ "$xf" = xb ] && path="int8 dot, x: int8 blocks of $block"
-    elif [ "$xf" = xe ] && [ -n "${REPACK:-}" ] &&
-        grep -qw dot4 <<<"$("$QKC" emit "$tmp/k.qk" --kernel gemv_i8 --stage=tir -c "repack=$REPACK" 2>/dev/null)"; then
+    elif [ "$xf" = xe ] && [ -n "${REPACK:-}${TUNED:-}" ] &&
+        grep -qw dot4 <<<"$("$QKC" emit "$tmp/k.qk" --kernel gemv_i8 --stage=tir -c "repack=${REPACK:-1}" 2>/dev/null)"; then
         k=gemv_i8 path="int8 dot, x: int8 blocks of $block with an e8m0 scale"
     fi
     out=""
-    if [ -n "${REPACK:-}" ] && [ $k = gemv_i8 ]; then
+    if [ -n "${TUNED:-}" ] && [ $k = gemv_i8 ]; then
+        timeout "${TIMEOUT:-900}" "$QKC" tune "$tmp/k.qk" --kernel gemv_i8 --dims "$DIMS" --layout any \
+            --top "${TOP:-3}" --db "$tmp/tune.db" >"$tmp/tune" 2>&1
+        out=$(timeout "${TIMEOUT:-900}" "$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold \
+            --reps "${REPS:-10}" --json ${READ:+--baseline read} --layout any --db "$tmp/tune.db" 2>"$tmp/err")
+        # each thread count's configuration, past the keys every candidate shares
+        cfgs=$(printf '%s' "$out" | tr '{' '\n' | grep '"mode"' | sed -n 's/.*"threads": *\([0-9]*\).*"config": *"\([^"]*\)".*/\1t: \2/p' |
+            sed 's/lanes=[0-9]* //; s/ idot=1 idot_bytes=[0-9]*//; s/ tile_inner=[0-9]*//' | paste -sd';' | sed 's/;/; /g')
+        [ -n "$out" ] && path="$path, tuned: $cfgs"
+    fi
+    if [ -z "$out" ] && [ -n "${REPACK:-}" ] && [ $k = gemv_i8 ]; then
         out=$(timeout "${TIMEOUT:-900}" "$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold \
             --reps "${REPS:-10}" --json ${READ:+--baseline read} -c "repack=$REPACK${CONFIG:+ $CONFIG}" 2>"$tmp/err")
         [ -n "$out" ] && path="$path, repack=$REPACK${CONFIG:+ $CONFIG}"
