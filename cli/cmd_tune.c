@@ -767,7 +767,7 @@ static int timing_copies(const tu_session *S, double in_bytes)
 {
     const qk_target *t = &S->ctx->target;
     int64_t llc = t->l3 > 0 ? t->l3 : t->l2;
-    if (S->mode == TU_HOT || (S->mode == TU_AUTO && in_bytes <= (double)(llc > 0 ? llc : 32 << 20)))
+    if (t->kind == QK_TARGET_GPU || S->mode == TU_HOT || (S->mode == TU_AUTO && in_bytes <= (double)(llc > 0 ? llc : 32 << 20)))
         return 1;
     return cli_cold_copies(in_bytes, llc, TU_MAX_COPIES);
 }
@@ -868,6 +868,8 @@ static void print_timing(const tu_session *S, const tu_point *pt)
     const qk_target *t = &S->ctx->target;
     int64_t llc = t->l3 > 0 ? t->l3 : t->l2;
     const char *lvl = t->l3 > 0 ? "L3" : "L2";
+    if (t->kind == QK_TARGET_GPU) /* the device keeps its own buffers */
+        return;
     if (pt->copies > 1)
         printf("timed cold: each launch reads the next of %d copies of the inputs (%.3g MB each, %.4g MB in all; "
                "%s %.4g MB)%s%s\n",
@@ -2424,6 +2426,8 @@ static int run_tune(const cli_cmd *cmd, const cli_args *a)
         rc = 1;
     if (rc == 0 && S.ctx->target.kind == QK_TARGET_GPU && sweep)
         rc = cli_usage_error(cmd, "sweeps measure CPU kernels; GPU targets tune one shape (--dims)");
+    else if (rc == 0 && S.ctx->target.kind == QK_TARGET_GPU && cli_get(cmd, a, "mode"))
+        rc = cli_usage_error(cmd, "--mode times CPU kernels; GPU targets are timed on the device");
     else if (rc == 0 && S.ctx->target.kind == QK_TARGET_GPU)
         rc = run_gpu(&S, cmd, a, p, k);
     else if (rc == 0)
@@ -2511,7 +2515,7 @@ const cli_cmd cli_cmd_tune = {
              {"threads", 'j', "T,...", "thread counts to tune for, e.g. 1,2", "every core"},
              {"top", 'n', "N", "candidates measured per point (the model's best N)", "8; sweeps: 3"},
              {"reps", 'r', "R", "timed launches per candidate", "enough for ~0.3 s, at least 5"},
-             {"mode", 'm', "MODE", "auto, cold (inputs from DRAM: copies rotated) or hot (the same inputs)",
+             {"mode", 'm', "MODE", "CPU: auto, cold (inputs from DRAM: copies rotated) or hot (the same inputs)",
               "auto: cold when the inputs exceed L3"},
              {"db", 0, "PATH", "the tuning database", "$QKC_TUNE_DB or ~/.cache/qkc/tune.db"},
              {"csv", 0, "FILE", "write results as CSV to FILE ('-': standard output)", NULL},

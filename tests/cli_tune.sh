@@ -153,6 +153,8 @@ expect_fail "--threads 0" "threads" \
   "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=256,K=256 --threads 0
 expect_fail "--mode with another value" "mode needs auto, cold or hot" \
   "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=64,K=64 --mode warm
+expect_fail "--mode with a GPU target" "mode times CPU kernels" \
+  "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=64,K=64 --target sm_90 --mode cold
 expect_fail "--layout with another value" "layout takes 'own'" \
   "$QKC" tune examples/gemv_int8.qk --dims N=64,K=64 --layout packed
 expect_fail "db prune without a selector" "use --all\|say --all" "$QKC" tune db prune
