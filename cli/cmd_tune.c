@@ -502,6 +502,7 @@ static void store(tu_session *S, const kir_kernel *k, const tu_point *pt, const 
     snprintf(r.config, sizeof r.config, "%s", m->config);
     snprintf(r.version, sizeof r.version, "%s", qkc_version());
     snprintf(r.origin, sizeof r.origin, "%s", origin);
+    snprintf(r.timing, sizeof r.timing, "%s", pt->copies > 1 ? "cold" : "hot");
     r.threads = pt->threads;
     r.seconds = m->seconds;
     r.gbps = m->gbps;
@@ -2295,9 +2296,9 @@ static void print_record(const qk_tune_record *r)
     struct tm tm;
     if (localtime_r(&t, &tm))
         strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
-    printf("%6lld  %-16s  %-12s %-8.8s  %-24s %3d %12.1f %8.2f %8.2f  %-6s %s\n", (long long)r->id, when,
-           r->kernel_name, r->kernel_hash, r->shape, r->threads, r->seconds * 1e6, r->gbps, r->gops, r->origin,
-           r->config);
+    printf("%6lld  %-16s  %-12s %-8.8s  %-24s %3d %-6s %12.1f %8.2f %8.2f  %-6s %s\n", (long long)r->id, when,
+           r->kernel_name, r->kernel_hash, r->shape, r->threads, r->timing[0] ? r->timing : "-", r->seconds * 1e6,
+           r->gbps, r->gops, r->origin, r->config);
 }
 
 static int db_list(const cli_cmd *cmd, const cli_args *a)
@@ -2322,8 +2323,8 @@ static int db_list(const cli_cmd *cmd, const cli_args *a)
         free(j);
     } else {
         printf("%d record%s in %s, newest first\n", n, plural(n), path);
-        printf("%6s  %-16s  %-12s %-8s  %-24s %3s %12s %8s %8s  %-6s %s\n", "id", "measured", "kernel", "hash", "shape",
-               "thr", "time (us)", "GB/s", "GOP/s", "origin", "configuration");
+        printf("%6s  %-16s  %-12s %-8s  %-24s %3s %-6s %12s %8s %8s  %-6s %s\n", "id", "measured", "kernel", "hash",
+               "shape", "thr", "timing", "time (us)", "GB/s", "GOP/s", "origin", "configuration");
         for (int i = 0; i < n; i++)
             print_record(&r[i]);
     }
@@ -2439,7 +2440,7 @@ static int run_tune(const cli_cmd *cmd, const cli_args *a)
 
 /* CLI_MAX_OPTS (cli.h) must exceed the number of options below. */
 #define TUNE_DB_OPTS                                                                                                   \
-    {"keep-best", 0, NULL, "db prune: keep the fastest record of each kernel, shape, machine and thread count", NULL}, \
+    {"keep-best", 0, NULL, "db prune: keep the fastest record of each kernel, shape, machine, thread count and timing", NULL}, \
         {"older-than", 0, "DAYS", "db prune: only records older than DAYS days", NULL},                                \
         {"all", 0, NULL, "db prune: every record (that the other selectors leave)", NULL},                             \
         {"output", 'o', "FILE", "db export: write to FILE", "standard output"},
@@ -2462,12 +2463,12 @@ const cli_cmd cli_cmd_tune = {
                "each checked against the reference interpreter on a reduced shape (dimensions capped near 700,\n"
                "off multiples of 8), then timed: the median of --reps launches after a warm-up. --mode auto (the\n"
                "default) times cold when the inputs exceed the L3 cache: each launch reads the next of several\n"
-               "copies of them (together beyond 3 x L3, as qkc bench's cold mode), so the weights come from DRAM as\n"
-               "a decoding model's do, and a configuration is not chosen by the part of a matrix that a repeated\n"
-               "launch would find in L3; else hot (the same inputs every launch). --mode cold|hot forces either;\n"
-               "records do not say how they were timed and lookups take the fastest, so keep one mode per shape\n"
-               "(prune a kernel's records before re-tuning it another way). The line 'timed cold|hot' says which\n"
-               "ran. A configuration that does not match the reference is reported as\n"
+               "copies of them (together beyond 3 x L3 and 256 MiB, as qkc bench's cold mode), so the weights come\n"
+               "from DRAM as a decoding model's do, and a configuration is not chosen by the part of a matrix that a\n"
+               "repeated launch would find in L3; else hot (the same inputs every launch). --mode cold|hot forces\n"
+               "either. The line 'timed cold|hot' says which ran, and each record keeps it: a lookup takes the\n"
+               "fastest cold record, else the fastest hot one (cold and hot times are never compared), else one\n"
+               "from before records kept it. A configuration that does not match the reference is reported as\n"
                "FAIL, never stored, and makes the exit status 1. Every measurement is stored in the tuning\n"
                "database (origin \"tune\"); the table shows the model's rank, the measured time, GB/s of packed\n"
                "weights, GOP/s, the Spearman rank correlation of model and measurement, and the winner. Finally a\n"

@@ -36,7 +36,7 @@
 #include "runtime/sqlite_absent.h"
 #endif
 
-#define TUNEDB_SCHEMA 1        /* bump when the tables change */
+#define TUNEDB_SCHEMA 2        /* bump when the tables change; 2: records.timing */
 #define TUNEDB_BUSY_MS 10000   /* wait this long for another writer */
 #define SHAPE_MAX_DIMS 16
 #define SHAPE_MAX_VALUE ((int64_t)1 << 62) /* so rounding up cannot overflow */
@@ -44,6 +44,7 @@
 struct qk_tunedb {
     sqlite3 *h;
     int readonly;
+    int schema; /* the file's version: 1 until upgraded (read-only opens) */
     char *path;
 };
 
@@ -75,9 +76,12 @@ typedef struct col {
     col_kind kind;
     size_t off;
     size_t size; /* of a COL_TEXT buffer */
+    int since;   /* the schema version that added the column; 0: the first */
 } col;
 
-#define RCOL(field, kind) {#field, kind, offsetof(qk_tune_record, field), sizeof(((qk_tune_record *)0)->field)}
+#define RCOL(field, kind) {#field, kind, offsetof(qk_tune_record, field), sizeof(((qk_tune_record *)0)->field), 0}
+#define RCOL_SINCE(field, kind, ver)                                                                                   \
+    {#field, kind, offsetof(qk_tune_record, field), sizeof(((qk_tune_record *)0)->field), ver}
 
 /* records: the id is the rowid and is handled apart. */
 static const col record_cols[] = {
@@ -85,7 +89,7 @@ static const col record_cols[] = {
     RCOL(bucket, COL_TEXT),      RCOL(fingerprint, COL_TEXT), RCOL(threads, COL_INT),
     RCOL(config, COL_TEXT),      RCOL(seconds, COL_REAL),     RCOL(gbps, COL_REAL),
     RCOL(gops, COL_REAL),        RCOL(version, COL_TEXT),     RCOL(created, COL_I64),
-    RCOL(origin, COL_TEXT),
+    RCOL(origin, COL_TEXT),      RCOL_SINCE(timing, COL_TEXT, 2),
 };
 
 #define PCOL(name, field, kind) {name, kind, offsetof(qk_probe_result, field), sizeof(((qk_probe_result *)0)->field)}
@@ -206,12 +210,28 @@ static void sql_create(qk_buf *b, const char *table, const char *first, const co
     qk_buf_puts(b, ");\n");
 }
 
-/* The SELECT of every record column: id first, then record_cols. */
-static void sql_select_records(qk_buf *b)
+/* The SELECT of every record column: id first, then record_cols; a
+ * column newer than the file (read-only, not upgraded) reads as its
+ * default. */
+static void sql_select_records(const qk_tunedb *db, qk_buf *b)
 {
-    qk_buf_puts(b, "SELECT id, ");
-    sql_names(b, record_cols, QK_COUNT(record_cols));
+    qk_buf_puts(b, "SELECT id");
+    for (int i = 0; i < QK_COUNT(record_cols); i++) {
+        const col *c = &record_cols[i];
+        if (c->since > db->schema)
+            qk_buf_printf(b, ", %s AS %s", c->kind == COL_TEXT ? "''" : "0", c->name);
+        else
+            qk_buf_printf(b, ", %s", c->name);
+    }
     qk_buf_puts(b, " FROM records ");
+}
+
+/* SQL ranking a record's timing: cold first, then hot, then unrecorded. */
+#define TIMING_RANK "(CASE timing WHEN 'cold' THEN 0 WHEN 'hot' THEN 1 ELSE 2 END)"
+
+static int timing_rank(const char *timing)
+{
+    return strcmp(timing, "cold") == 0 ? 0 : strcmp(timing, "hot") == 0 ? 1 : 2;
 }
 
 static void read_record(sqlite3_stmt *st, qk_tune_record *r)
@@ -489,7 +509,8 @@ static void use_wal(qk_tunedb *db)
     sqlite3_exec(db->h, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 }
 
-/* Fails when meta holds a version this code does not know. */
+/* Reads meta's version into db->schema; fails when it is one this code
+ * does not know. */
 static int check_version(qk_tunedb *db, char *err, size_t errsz)
 {
     qk_buf sql = {0};
@@ -509,12 +530,41 @@ static int check_version(qk_tunedb *db, char *err, size_t errsz)
                        "tuning database %s: schema version %ld is newer than this qkc understands (%d); "
                        "use a newer qkc or another database (QKC_TUNE_DB)",
                        db->path, ver, TUNEDB_SCHEMA);
+        else
+            db->schema = (int)ver;
     } else if (rc == SQLITE_DONE) {
         ret = fail(err, errsz, "tuning database %s: no schema version in the meta table", db->path);
     } else {
         ret = db_fail(db, "reading the schema version", err, errsz);
     }
     sqlite3_finalize(st);
+    return ret;
+}
+
+/* Brings an older file to TUNEDB_SCHEMA in one transaction: the version
+ * is read again inside it, so of two processes upgrading at once the
+ * second finds nothing to do. Records keep the new columns' defaults. */
+static int upgrade_schema(qk_tunedb *db, char *err, size_t errsz)
+{
+    if (tx_begin(db, err, errsz) < 0)
+        return -1;
+    int ret = check_version(db, err, errsz);
+    for (int i = 0; ret == 0 && i < QK_COUNT(record_cols); i++) {
+        const col *c = &record_cols[i];
+        if (c->since <= db->schema)
+            continue;
+        char add[160];
+        snprintf(add, sizeof add, "ALTER TABLE records ADD COLUMN %s %s", c->name, col_sql_type[c->kind]);
+        ret = exec(db, add, "upgrading the schema", err, errsz);
+    }
+    if (ret == 0 && db->schema < TUNEDB_SCHEMA) {
+        char ver[80];
+        snprintf(ver, sizeof ver, "UPDATE meta SET value = '%d' WHERE key = 'schema_version'", TUNEDB_SCHEMA);
+        ret = exec(db, ver, "upgrading the schema version", err, errsz);
+    }
+    ret = tx_end(db, ret, err, errsz);
+    if (ret == 0)
+        db->schema = TUNEDB_SCHEMA;
     return ret;
 }
 
@@ -580,11 +630,13 @@ static int open_handle(qk_tunedb *db, char *err, size_t errsz)
         return -1;
     if (!db->readonly)
         use_wal(db);
-    if (has_meta)
-        return check_version(db, err, errsz);
-    if (db->readonly)
+    if (!has_meta && db->readonly)
         return fail(err, errsz, "tuning database %s: not a qkc tuning database (no meta table)", db->path);
-    return create_schema(db, err, errsz);
+    if ((has_meta ? check_version(db, err, errsz) : create_schema(db, err, errsz)) < 0)
+        return -1;
+    if (db->schema < TUNEDB_SCHEMA && !db->readonly)
+        return upgrade_schema(db, err, errsz);
+    return 0;
 }
 
 int qk_tunedb_open(const char *path, int readonly, qk_tunedb **out, char *err, size_t errsz)
@@ -626,6 +678,8 @@ int qk_tunedb_put(qk_tunedb *db, const qk_tune_record *r, char *err, size_t errs
             ((char *)&row + record_cols[i].off)[record_cols[i].size - 1] = 0;
     if (!row.kernel_hash[0])
         return fail(err, errsz, "tuning database: record without a kernel hash");
+    if (row.timing[0] && strcmp(row.timing, "cold") != 0 && strcmp(row.timing, "hot") != 0)
+        return fail(err, errsz, "tuning database: timing '%s' (expected \"cold\", \"hot\" or \"\")", row.timing);
     if (shape_normalize(r->shape, row.shape, sizeof row.shape) < 0 ||
         qk_tunedb_bucket(row.shape, row.bucket, sizeof row.bucket) < 0)
         return fail(err, errsz, "tuning database: malformed shape '%s' (expected e.g. \"K=4096,N=4096\")", row.shape);
@@ -674,15 +728,16 @@ static int layout_ok(const best_query *q, const qk_tune_record *r)
     return q->any_layout || !qk_tunedb_config_repacks(r->config);
 }
 
-/* The fastest record of exactly q's shape. 1, 0 or -1. */
+/* The fastest record of exactly q's shape, of the first timing present
+ * (cold, hot, unrecorded). 1, 0 or -1. */
 static int best_exact(qk_tunedb *db, const best_query *q, int threads, qk_tune_record *out, char *err,
                       size_t errsz)
 {
     qk_buf sql = {0};
     sqlite3_stmt *st = NULL;
-    sql_select_records(&sql);
+    sql_select_records(db, &sql);
     qk_buf_puts(&sql, "WHERE kernel_hash = ?1 AND fingerprint = ?2 AND shape = ?3 AND (?4 <= 0 OR threads = ?4) "
-                      "ORDER BY seconds ASC, id DESC");
+                      "ORDER BY " TIMING_RANK ", seconds ASC, id DESC");
     if (prepare(db, &sql, &st, err, errsz) < 0)
         return -1;
     sqlite3_bind_text(st, 1, q->hash, -1, SQLITE_STATIC);
@@ -700,14 +755,14 @@ static int best_exact(qk_tunedb *db, const best_query *q, int threads, qk_tune_r
     return ret;
 }
 
-/* The record whose stored shape is nearest to q's (same dim names), the
- * fastest among equally near ones. 1, 0 or -1. */
+/* The record whose stored shape is nearest to q's (same dim names); among
+ * equally near ones, the fastest of the first timing present. 1, 0 or -1. */
 static int best_nearest(qk_tunedb *db, const best_query *q, int threads, qk_tune_record *out, char *err,
                         size_t errsz)
 {
     qk_buf sql = {0};
     sqlite3_stmt *st = NULL;
-    sql_select_records(&sql);
+    sql_select_records(db, &sql);
     qk_buf_puts(&sql, "WHERE kernel_hash = ?1 AND fingerprint = ?2 AND (?3 <= 0 OR threads = ?3)");
     if (prepare(db, &sql, &st, err, errsz) < 0)
         return -1;
@@ -726,7 +781,10 @@ static int best_nearest(qk_tunedb *db, const best_query *q, int threads, qk_tune
         double dist = n < 0 ? -1 : shape_distance(q->dims, q->ndims, d, n);
         if (dist < 0)
             continue; /* another kind of shape, or one written by hand */
-        int nearer = best < 0 || dist < best - 1e-9 || (dist < best + 1e-9 && r.seconds < out->seconds);
+        int tie = best >= 0 && dist < best + 1e-9 && dist > best - 1e-9;
+        int rank = timing_rank(r.timing), out_rank = best < 0 ? 0 : timing_rank(out->timing);
+        int nearer = best < 0 || dist < best - 1e-9 ||
+                     (tie && (rank < out_rank || (rank == out_rank && r.seconds < out->seconds)));
         if (nearer) {
             best = dist;
             *out = r;
@@ -802,7 +860,7 @@ int qk_tunedb_list(qk_tunedb *db, const qk_tune_filter *flt, qk_tune_record **ou
     *out = NULL;
     qk_buf sql = {0};
     sqlite3_stmt *st = NULL;
-    sql_select_records(&sql);
+    sql_select_records(db, &sql);
     sql_filter(&sql);
     qk_buf_puts(&sql, "ORDER BY created DESC, id DESC LIMIT ?5");
     if (prepare(db, &sql, &st, err, errsz) < 0)
@@ -828,9 +886,9 @@ int qk_tunedb_list(qk_tunedb *db, const qk_tune_filter *flt, qk_tune_record **ou
     return n;
 }
 
-/* keep_best spares, per (hash, shape, fingerprint, threads), the fastest
- * record of the whole group (not only of the matching ones). The filter's
- * limit does not apply to pruning. */
+/* keep_best spares, per (hash, shape, fingerprint, threads, timing), the
+ * fastest record of the whole group (not only of the matching ones). The
+ * filter's limit does not apply to pruning. */
 int qk_tunedb_prune(qk_tunedb *db, const qk_tune_filter *flt, int keep_best, char *err, size_t errsz)
 {
     if (!db)
@@ -841,7 +899,8 @@ int qk_tunedb_prune(qk_tunedb *db, const qk_tune_filter *flt, int keep_best, cha
     sql_filter(&sql);
     qk_buf_puts(&sql, "AND (?5 = 0 OR id <> (SELECT b.id FROM records b WHERE b.kernel_hash = records.kernel_hash "
                       "AND b.fingerprint = records.fingerprint AND b.shape = records.shape "
-                      "AND b.threads = records.threads ORDER BY b.seconds ASC, b.id ASC LIMIT 1))");
+                      "AND b.threads = records.threads AND b.timing = records.timing "
+                      "ORDER BY b.seconds ASC, b.id ASC LIMIT 1))");
     if (tx_begin(db, err, errsz) < 0) {
         qk_buf_free(&sql);
         return -1;

@@ -12,7 +12,14 @@
  * Lookup: the best (fastest) record with the exact shape, else the one in
  * the nearest bucket (smallest sum of |log2| distances over the dims),
  * for the same kernel hash, fingerprint and thread count (else any thread
- * count).
+ * count). Times taken cold (inputs rotated through copies beyond the
+ * last-level cache) and hot (the same inputs again) are not compared: the
+ * fastest cold record wins over any hot one, and a hot one over records
+ * whose timing was not recorded (written before schema 2).
+ *
+ * Schema 2 added the timing column. A schema-1 file is upgraded in place
+ * when opened for writing (its records keep timing ""); opened read-only
+ * it is read as it is.
  *
  * Concurrency: several processes may write at once (WAL journal, a busy
  * timeout of several seconds, every write one transaction). A missing,
@@ -47,6 +54,7 @@ typedef struct qk_tune_record {
     char version[16];
     int64_t created;        /* unix time; put() fills 0 with now */
     char origin[16];        /* "tune", "sweep", "bench" */
+    char timing[8];         /* "cold", "hot", or "" when not recorded (schema 1) */
 } qk_tune_record;
 
 /* Default path into buf (see above). Returns buf, or NULL when no HOME. */
@@ -79,7 +87,7 @@ typedef struct qk_tune_filter {
 } qk_tune_filter;
 int qk_tunedb_list(qk_tunedb *db, const qk_tune_filter *flt, qk_tune_record **out, char *err, size_t errsz);
 /* Deletes records matching the filter; keep_best = 1 keeps, per (hash,
- * shape, fingerprint, threads), the fastest record. Returns the number
+ * shape, fingerprint, threads, timing), the fastest record. Returns the number
  * deleted, or -1 + err. */
 int qk_tunedb_prune(qk_tunedb *db, const qk_tune_filter *flt, int keep_best, char *err, size_t errsz);
 /* CSV (with a header line) or a JSON array of records. Caller frees. */

@@ -88,6 +88,11 @@ check "tune --mode cold --json: timing cold over 2 or more copies" \
 "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=200,K=300 --top 1 --reps 3 --threads 1 --mode hot \
   --db "$TMP/cold.db" >"$TMP/out" 2>&1
 check "tune --mode hot says so" '[ $? = 0 ] && grep -q "^timed hot: .*--mode hot" "$TMP/out"'
+"$QKC" tune db export --json --db "$TMP/cold.db" >"$TMP/out" 2>&1
+check "records keep how they were timed (cold and hot)" \
+  '[ $? = 0 ] && grep -q "\"timing\": \"cold\"" "$TMP/out" && grep -q "\"timing\": \"hot\"" "$TMP/out"'
+"$QKC" tune db list --db "$TMP/cold.db" >"$TMP/out" 2>&1
+check "db list has a timing column" '[ $? = 0 ] && grep -q " timing " "$TMP/out" && grep -q " 1 cold " "$TMP/out"'
 
 # ---- layouts: --layout any measures row-interleaved candidates too ----
 # (a database of its own, so the counts above stay as they are)

@@ -146,6 +146,7 @@ static void test_roundtrip(void)
     CU_ASSERT_STRING_EQUAL(got.version, "0.1.0");
     CU_ASSERT_EQUAL(got.created, 1700000000);
     CU_ASSERT_STRING_EQUAL(got.origin, "tune");
+    CU_ASSERT_STRING_EQUAL(got.timing, "");
 
     /* created 0 becomes now */
     qk_tune_record r2 = rec(H, FP, "K=8,N=8", 1, 1.0, "c");
@@ -440,6 +441,134 @@ static void test_future_schema(void)
     tmp_remove(&t);
 }
 
+/* Cold and hot times are not compared: the fastest cold record wins, then
+ * hot, then records whose timing was not recorded; exact shape and the
+ * nearest bucket alike. */
+static void test_timing(void)
+{
+    tmpdir t;
+    char err[ERRSZ];
+    CU_ASSERT_FATAL(tmp_make(&t) == 0);
+    qk_tunedb *db = open_db(&t);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    qk_tune_record legacy = rec(H, FP, "K=4096,N=4096", 1, 0.5e-3, "legacy");
+    qk_tune_record hot = rec(H, FP, "K=4096,N=4096", 1, 1.0e-3, "hot"), hot2 = hot;
+    qk_tune_record cold = rec(H, FP, "K=4096,N=4096", 1, 4.0e-3, "cold"), cold2 = cold;
+    snprintf(hot.timing, sizeof hot.timing, "hot");
+    snprintf(hot2.timing, sizeof hot2.timing, "hot");
+    snprintf(hot2.config, sizeof hot2.config, "hot2");
+    hot2.seconds = 1.5e-3;
+    snprintf(cold.timing, sizeof cold.timing, "cold");
+    snprintf(cold2.timing, sizeof cold2.timing, "cold");
+    snprintf(cold2.config, sizeof cold2.config, "cold2");
+    cold2.seconds = 3.0e-3;
+
+    qk_tune_record got;
+    int exact = -1;
+    CU_ASSERT_EQUAL(put(db, legacy), 0);
+    CU_ASSERT_EQUAL(put(db, hot2), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_STRING_EQUAL(got.config, "hot2"); /* hot over the faster unrecorded one */
+    CU_ASSERT_STRING_EQUAL(got.timing, "hot");
+    CU_ASSERT_EQUAL(put(db, hot), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_STRING_EQUAL(got.config, "hot"); /* the faster of the hot ones */
+    CU_ASSERT_EQUAL(put(db, cold), 0);
+    CU_ASSERT_EQUAL(put(db, cold2), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_STRING_EQUAL(got.config, "cold2"); /* cold over every faster hot one */
+    CU_ASSERT_STRING_EQUAL(got.timing, "cold");
+    CU_ASSERT_EQUAL(exact, 1);
+    /* the nearest bucket ranks the same way */
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4000,N=4100", 1, 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_STRING_EQUAL(got.config, "cold2");
+    CU_ASSERT_EQUAL(exact, 0);
+    /* a nearer shape wins whatever its timing */
+    qk_tune_record near = rec(H, FP, "K=4000,N=4096", 1, 9.0e-3, "near");
+    CU_ASSERT_EQUAL(put(db, near), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4000,N=4100", 1, 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_STRING_EQUAL(got.config, "near");
+
+    /* prune keeps the fastest of each timing */
+    CU_ASSERT_EQUAL(qk_tunedb_prune(db, NULL, 1, err, sizeof err), 2); /* hot2 and cold */
+    qk_tune_record *all = NULL;
+    int n = qk_tunedb_list(db, NULL, &all, err, sizeof err);
+    CU_ASSERT_EQUAL(n, 4);
+    for (int i = 0; i < n; i++)
+        CU_ASSERT(strcmp(all[i].config, "hot2") != 0 && strcmp(all[i].config, "cold") != 0);
+    free(all);
+
+    /* anything else is refused */
+    qk_tune_record bad = rec(H, FP, "K=8,N=8", 1, 1.0, "c");
+    snprintf(bad.timing, sizeof bad.timing, "warm");
+    err[0] = 0;
+    CU_ASSERT_EQUAL(qk_tunedb_put(db, &bad, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "timing 'warm'"));
+    qk_tunedb_close(db);
+    tmp_remove(&t);
+}
+
+/* A schema-1 file (before the timing column), written here with sqlite
+ * itself: read as it is when opened read-only, upgraded in place when
+ * opened for writing, its records kept. */
+static void test_schema1_upgrade(void)
+{
+    tmpdir t;
+    char err[ERRSZ] = "";
+    CU_ASSERT_FATAL(tmp_make(&t) == 0);
+    sqlite3 *h = NULL;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(t.db, &h), SQLITE_OK);
+    const char *v1 =
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+        "CREATE TABLE records (id INTEGER PRIMARY KEY, kernel_hash TEXT NOT NULL DEFAULT '', kernel_name TEXT NOT "
+        "NULL DEFAULT '', shape TEXT NOT NULL DEFAULT '', bucket TEXT NOT NULL DEFAULT '', fingerprint TEXT NOT NULL "
+        "DEFAULT '', threads INTEGER NOT NULL DEFAULT 0, config TEXT NOT NULL DEFAULT '', seconds REAL NOT NULL "
+        "DEFAULT 0, gbps REAL NOT NULL DEFAULT 0, gops REAL NOT NULL DEFAULT 0, version TEXT NOT NULL DEFAULT '', "
+        "created INTEGER NOT NULL DEFAULT 0, origin TEXT NOT NULL DEFAULT '');"
+        "INSERT INTO records (kernel_hash, kernel_name, shape, bucket, fingerprint, threads, config, seconds, "
+        "version, created, origin) VALUES ('0123456789abcdef', 'gemv', 'K=4096,N=4096', 'K=4096,N=4096', "
+        "'x86_64-avx512-test', 1, 'old', 0.001, '0.1.0', 1700000000, 'tune');";
+    CU_ASSERT_EQUAL(sqlite3_exec(h, v1, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+
+    qk_tunedb *db = NULL;
+    qk_tune_record got;
+    int exact = -1;
+    CU_ASSERT_EQUAL_FATAL(qk_tunedb_open(t.db, 1, &db, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_STRING_EQUAL(got.config, "old");
+    CU_ASSERT_STRING_EQUAL(got.timing, "");
+    qk_tune_record *all = NULL;
+    CU_ASSERT_EQUAL(qk_tunedb_list(db, NULL, &all, err, sizeof err), 1);
+    free(all);
+    qk_tunedb_close(db);
+
+    db = open_db(&t); /* writable: upgraded */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+    qk_tune_record hot = rec(H, FP, "K=4096,N=4096", 1, 2.0e-3, "new");
+    snprintf(hot.timing, sizeof hot.timing, "hot");
+    CU_ASSERT_EQUAL(put(db, hot), 0);
+    CU_ASSERT_EQUAL(qk_tunedb_best(db, H, FP, "K=4096,N=4096", 1, 1, &got, &exact, err, sizeof err), 1);
+    CU_ASSERT_STRING_EQUAL(got.config, "new"); /* hot over the old unrecorded one */
+    CU_ASSERT_EQUAL(count_records(db), 2);
+    qk_tunedb_close(db);
+
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(t.db, &h), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CU_ASSERT_EQUAL(sqlite3_prepare_v2(h, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, NULL),
+                    SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_step(st), SQLITE_ROW);
+    CU_ASSERT_STRING_EQUAL((const char *)sqlite3_column_text(st, 0), "2");
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    db = open_db(&t); /* a second writable open finds nothing to do */
+    CU_ASSERT_PTR_NOT_NULL(db);
+    CU_ASSERT_EQUAL(count_records(db), 2);
+    qk_tunedb_close(db);
+    tmp_remove(&t);
+}
+
 static void test_default_path(void)
 {
     char buf[512], *saved[3];
@@ -717,6 +846,8 @@ int main(void)
     CU_add_test(s, "four writer processes at once", test_concurrent_writers);
     CU_add_test(s, "corrupt, empty, missing and unreachable files", test_bad_files);
     CU_add_test(s, "a newer schema version is refused", test_future_schema);
+    CU_add_test(s, "best: cold over hot over unrecorded timing; prune per timing", test_timing);
+    CU_add_test(s, "a schema-1 file: read as it is, upgraded when written", test_schema1_upgrade);
     CU_add_test(s, "default path from the environment", test_default_path);
     CU_add_test(s, "list and prune", test_list_prune);
     CU_add_test(s, "CSV and JSON export", test_csv_json);
