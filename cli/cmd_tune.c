@@ -360,12 +360,13 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Median seconds of reps launches after a warm-up (reps <= 0: enough
- * for about 0.3 s, 5 to 1000), launch r on sets[r % nsets]: with one set
+/* Times reps launches after a warm-up (reps <= 0: enough for about
+ * budget seconds, 3 to 1000), launch r on sets[r % nsets]: with one set
  * its inputs stay in cache as far as they fit (hot); with several, each
- * launch reads inputs the others have evicted (cold). -1 when a launch
- * fails. */
-static double time_launches(qkc_kernel *kn, tu_args *sets, int nsets, int threads, int64_t reps)
+ * launch reads inputs the others have evicted (cold). The times are
+ * appended to ts (cap in all). 0, or -1 when a launch fails. */
+static int time_launches(qkc_kernel *kn, tu_args *sets, int nsets, int threads, int64_t reps, double budget,
+                         double *ts, int *nts, int cap)
 {
     qkc_launch_options o = {.threads = threads};
     for (int c = 1; c < nsets; c++)
@@ -376,23 +377,17 @@ static double time_launches(qkc_kernel *kn, tu_args *sets, int nsets, int thread
         return -1;
     double once = cli_now() - t0;
     if (reps <= 0) {
-        reps = once > 0 ? (int64_t)(0.3 / once) : 1000;
-        reps = reps < 5 ? 5 : reps > 1000 ? 1000 : reps;
+        reps = once > 0 ? (int64_t)(budget / once) : 1000;
+        reps = reps < 3 ? 3 : reps > 1000 ? 1000 : reps;
     }
-    double *ts = malloc((size_t)reps * sizeof *ts);
-    if (!ts)
-        return -1;
-    for (int64_t r = 0; r < reps; r++) {
+    for (int64_t r = 0; r < reps && *nts < cap; r++) {
         tu_args *a = &sets[(r + 1) % nsets];
         t0 = cli_now();
         if (qkc_launch(kn, a->t, a->n, &o) != QKC_OK)
-            return free(ts), -1;
-        ts[r] = cli_now() - t0;
+            return -1;
+        ts[(*nts)++] = cli_now() - t0;
     }
-    qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
-    double med = ts[reps / 2];
-    free(ts);
-    return med;
+    return 0;
 }
 
 /* ---- the session: options, database, probe, measuring context ---- */
@@ -424,6 +419,8 @@ typedef struct tu_meas {
     double model_s, seconds, gbps, gops;
     int ok;        /* compiled, matched the reference, timed */
     char why[512]; /* else what went wrong */
+    double *ts;    /* launch times of every pass (freed when the point is done) */
+    int nts, cap;
 } tu_meas;
 
 /* One tuned point: a kernel (one format) at one shape and thread count. */
@@ -624,6 +621,12 @@ typedef struct tu_run {
     tu_args chk, *full; /* full[0..pt->copies) */
     int have_chk; /* chk holds the reference results */
     const char *origin;
+    int passes; /* timing passes over the candidates: 2 when there are several */
+    /* full[] as the last candidate read them, kept for the next one of the
+     * same layout (converting 8 copies of a large matrix takes seconds) */
+    tu_view *views;
+    int nviews;
+    char layout[TU_MAX_T]; /* each parameter's repack_rows for views, 0: own */
 } tu_run;
 
 /* Launch on chk against the reference, then time on the sets full[0..pt->copies).
@@ -637,9 +640,46 @@ static int check_and_time(tu_run *R, tu_point *pt, tu_meas *m, qkc_kernel *kn, t
         return snprintf(m->why, sizeof m->why, "launch on %s: %s", pt->check_shape, qkc_errmsg(ctx)), -1;
     if (compare_all(R->k, chk, m->why, sizeof m->why))
         return -1;
-    m->seconds = time_launches(kn, full, pt->copies, pt->threads, R->S->reps);
-    if (m->seconds <= 0)
+    int64_t reps = R->S->reps > 0 && R->passes > 1 ? (R->S->reps + 1) / 2 : R->S->reps;
+    if (!m->ts) {
+        m->cap = R->passes * (int)(reps > 0 ? reps : 1000);
+        if (!(m->ts = malloc((size_t)m->cap * sizeof *m->ts)))
+            return snprintf(m->why, sizeof m->why, "out of memory"), -1;
+    }
+    if (time_launches(kn, full, pt->copies, pt->threads, reps, 0.3 / R->passes, m->ts, &m->nts, m->cap) != 0)
         return snprintf(m->why, sizeof m->why, "launch on %s: %s", pt->shape, qkc_errmsg(ctx)), -1;
+    return 0;
+}
+
+static void views_drop(tu_run *R)
+{
+    for (int i = 0; i < R->nviews; i++)
+        view_free(&R->views[i]);
+    free(R->views);
+    R->views = NULL;
+    R->nviews = 0;
+}
+
+/* R->views: full[] in kn's layout, converted unless the last candidate's
+ * layout was the same. 0, or -1 with why. */
+static int views_for(tu_run *R, tu_point *pt, qkc_kernel *kn, char *why, size_t n)
+{
+    char layout[TU_MAX_T] = {0};
+    for (int i = 0; i < R->full[0].n && i < TU_MAX_T; i++) {
+        qkc_param_info pi;
+        if (!R->full[0].ref[i] && qkc_kernel_param(kn, i, &pi) == QKC_OK)
+            layout[i] = (char)pi.repack_rows;
+    }
+    if (R->views && memcmp(layout, R->layout, sizeof layout) == 0)
+        return 0;
+    views_drop(R);
+    if (!(R->views = calloc((size_t)pt->copies, sizeof *R->views)))
+        return snprintf(why, n, "out of memory"), -1;
+    while (R->nviews < pt->copies && view_make(kn, R->p->ctx, &R->full[R->nviews], &R->views[R->nviews], why, n) == 0)
+        R->nviews++;
+    if (R->nviews < pt->copies)
+        return views_drop(R), -1;
+    memcpy(R->layout, layout, sizeof layout);
     return 0;
 }
 
@@ -654,45 +694,67 @@ static int try_candidate(tu_run *R, tu_point *pt, tu_meas *m)
     if (!R->have_chk && prepare_check(R->p, R->k, kn, R->dims, &R->chk, pt, m->why, sizeof m->why) != 0)
         return -1;
     R->have_chk = 1;
-    tu_view chk, *full = calloc((size_t)pt->copies, sizeof *full);
+    tu_view chk;
     tu_args *sets = calloc((size_t)pt->copies, sizeof *sets);
-    int rc = -1, made = 0;
-    if (!full || !sets)
+    int rc = -1;
+    if (!sets)
         snprintf(m->why, sizeof m->why, "out of memory");
-    else if (view_make(kn, ctx, &R->chk, &chk, m->why, sizeof m->why) == 0) {
-        while (made < pt->copies && view_make(kn, ctx, &R->full[made], &full[made], m->why, sizeof m->why) == 0) {
-            sets[made] = full[made].a;
-            made++;
-        }
-        if (made == pt->copies)
-            rc = check_and_time(R, pt, m, kn, &chk.a, sets);
+    else if (views_for(R, pt, kn, m->why, sizeof m->why) == 0 &&
+             view_make(kn, ctx, &R->chk, &chk, m->why, sizeof m->why) == 0) {
+        for (int i = 0; i < pt->copies; i++)
+            sets[i] = R->views[i].a;
+        rc = check_and_time(R, pt, m, kn, &chk.a, sets);
         view_free(&chk);
     }
-    for (int i = 0; i < made; i++)
-        view_free(&full[i]);
-    free(full);
     free(sets);
     return rc;
 }
 
-/* Measures one candidate and stores it; a failure is reported loudly. */
-static void measure(tu_run *R, tu_point *pt, const tune_cand *c, int rank)
+/* One timing pass of a candidate (checked again each pass); a failure is
+ * reported loudly and ends its measurement. */
+static void measure_pass(tu_run *R, tu_point *pt, tu_meas *m)
 {
-    tu_meas *m = &pt->m[pt->n++];
-    memset(m, 0, sizeof *m);
-    tir_config_print(&c->cfg, m->config, sizeof m->config);
-    m->model_rank = rank;
-    m->model_s = c->model_s;
-    if (try_candidate(R, pt, m) != 0) {
-        fprintf(stderr, "qkc tune: FAIL: kernel %s, %s, %d thread%s, configuration '%s': %s (not stored)\n", R->k->name,
-                pt->shape, pt->threads, pt->threads == 1 ? "" : "s", m->config, m->why);
-        pt->failed++;
+    if (try_candidate(R, pt, m) == 0)
         return;
+    fprintf(stderr, "qkc tune: FAIL: kernel %s, %s, %d thread%s, configuration '%s': %s (not stored)\n", R->k->name,
+            pt->shape, pt->threads, pt->threads == 1 ? "" : "s", m->config, m->why);
+    pt->failed++;
+    m->ok = -1;
+}
+
+/* The candidates in model order, then again in reverse (passes = 2): a
+ * drift of the machine's speed during the tune (this VM's DRAM rate moves
+ * by half within minutes) then weighs on every candidate alike instead of
+ * favouring the first or the last. Each candidate's time is the median of
+ * its launches of both passes; then it is stored. */
+static void measure_all(tu_run *R, tu_point *pt, const tune_cand *c, int n)
+{
+    for (int i = 0; i < n; i++) {
+        tu_meas *m = &pt->m[pt->n++];
+        memset(m, 0, sizeof *m);
+        tir_config_print(&c[i].cfg, m->config, sizeof m->config);
+        m->model_rank = i + 1;
+        m->model_s = c[i].model_s;
+        measure_pass(R, pt, m);
     }
-    m->gbps = pt->wbytes / m->seconds / 1e9;
-    m->gops = pt->ops / m->seconds / 1e9;
-    m->ok = 1;
-    store(R->S, R->k, pt, m, R->origin);
+    for (int pass = 1; pass < R->passes; pass++)
+        for (int i = n - 1; i >= 0; i--)
+            if (pt->m[i].ok == 0)
+                measure_pass(R, pt, &pt->m[i]);
+    for (int i = 0; i < n; i++) {
+        tu_meas *m = &pt->m[i];
+        if (m->ok == 0 && m->nts > 0) {
+            qsort(m->ts, (size_t)m->nts, sizeof *m->ts, cmp_double);
+            m->seconds = m->ts[m->nts / 2];
+            m->gbps = pt->wbytes / m->seconds / 1e9;
+            m->gops = pt->ops / m->seconds / 1e9;
+            m->ok = 1;
+            store(R->S, R->k, pt, m, R->origin);
+        } else
+            m->ok = 0;
+        free(m->ts);
+        m->ts = NULL;
+    }
 }
 
 /* Winner and the model's rank correlation over the passing candidates. */
@@ -704,7 +766,7 @@ static void finish_point(tu_point *pt)
     for (int i = 0; i < pt->n; i++) {
         if (!pt->m[i].ok)
             continue;
-        if (pt->best < 0 || pt->m[i].seconds < pt->m[pt->best].seconds)
+        if (pt->best < 0 || pt->m[i].seconds <= pt->m[pt->best].seconds) /* ties: the later, as lookups */
             pt->best = i;
         a[n] = pt->m[i].model_s;
         b[n++] = pt->m[i].seconds;
@@ -804,8 +866,9 @@ static int measure_cands(tu_session *S, qkc_program *p, const kir_kernel *k, con
         return cli_error("kernel %s at %s: out of memory for %d copies of the inputs (%.1f MB each)", k->name,
                          pt->shape, pt->copies, pt->in_bytes / 1e6);
     }
-    for (int i = 0; i < n; i++)
-        measure(&R, pt, &c[i], i + 1);
+    R.passes = n > 1 ? 2 : 1;
+    measure_all(&R, pt, c, n);
+    views_drop(&R);
     for (int i = 0; i < pt->copies; i++)
         args_free(&R.full[i]);
     free(R.full);
@@ -2461,7 +2524,9 @@ const cli_cmd cli_cmd_tune = {
                "level and a per-format decode cost for matrix-vector products) ranks the legal configurations\n"
                "(lanes, tile_par, tile_inner, unroll, idot, idot_bytes, kblocks); the best --top are compiled,\n"
                "each checked against the reference interpreter on a reduced shape (dimensions capped near 700,\n"
-               "off multiples of 8), then timed: the median of --reps launches after a warm-up. --mode auto (the\n"
+               "off multiples of 8), then timed: the median of --reps launches after a warm-up, taken in two\n"
+               "passes (the candidates in the model's order, then in reverse, half the launches each) so that a\n"
+               "drift of the machine's speed favours no candidate. --mode auto (the\n"
                "default) times cold when the inputs exceed the L3 cache: each launch reads the next of several\n"
                "copies of them (together beyond 3 x L3 and 256 MiB, as qkc bench's cold mode), so the weights come\n"
                "from DRAM as a decoding model's do, and a configuration is not chosen by the part of a matrix that a\n"
@@ -2515,7 +2580,7 @@ const cli_cmd cli_cmd_tune = {
              {"dims", 'd', "D=V,...", "a value for every dimension (sweeps: the dimensions not swept)", NULL},
              {"threads", 'j', "T,...", "thread counts to tune for, e.g. 1,2", "every core"},
              {"top", 'n', "N", "candidates measured per point (the model's best N)", "8; sweeps: 3"},
-             {"reps", 'r', "R", "timed launches per candidate", "enough for ~0.3 s, at least 5"},
+             {"reps", 'r', "R", "timed launches per candidate", "enough for ~0.3 s (two passes of at least 3)"},
              {"mode", 'm', "MODE", "CPU: auto, cold (inputs from DRAM: copies rotated) or hot (the same inputs)",
               "auto: cold when the inputs exceed L3"},
              {"db", 0, "PATH", "the tuning database", "$QKC_TUNE_DB or ~/.cache/qkc/tune.db"},

@@ -383,6 +383,30 @@ uint32_t qk_format_item(const qk_format *f, const uint8_t *blk, int fl, int i)
     return v;
 }
 
+uint32_t qk_format_base3_digit(uint8_t q, int place)
+{
+    return base3_digit(q, place);
+}
+
+int qk_format_item_bits(const qk_format *f, int fl, int i, qk_item_bits *out, int max)
+{
+    int n = 0;
+    for (int k = 0; k < f->npieces; k++) {
+        const qk_piece *p = &f->pieces[k];
+        if (p->field != fl || i < p->first || i >= p->first + p->count)
+            continue;
+        if (n < max) {
+            qk_item_bits *b = &out[n];
+            piece_pos(p, i - p->first, &b->byte, &b->bit);
+            b->width = p->width;
+            b->lo = p->lo;
+            b->base3 = p->place == QK_PLACE_BASE3;
+        }
+        n++;
+    }
+    return n;
+}
+
 void qk_format_put_item(const qk_format *f, uint8_t *blk, int fl, int i, uint32_t v)
 {
     for (int k = 0; k < f->npieces; k++) {

@@ -237,6 +237,19 @@ uint32_t qk_format_item(const qk_format *f, const uint8_t *blk, int fl, int i);
 /* ORs value v into item i of field fl of a block (bits must be zero). */
 void qk_format_put_item(const qk_format *f, uint8_t *blk, int fl, int i, uint32_t v);
 
+/* Where the bits of one item lie in its block: one entry per piece. For a
+ * base-3 piece, `bit` is the digit's place (0..4) in its byte. */
+typedef struct qk_item_bits {
+    int byte;
+    int bit, width, lo; /* bits [bit, bit + width) hold the value's bits [lo, lo + width) */
+    int base3;
+} qk_item_bits;
+/* The pieces of item i of field fl into out[0..max); returns their count
+ * (at most QK_MAX_PIECES). qk_format_item joins the same pieces. */
+int qk_format_item_bits(const qk_format *f, int fl, int i, qk_item_bits *out, int max);
+/* Digit `place` (0..4) of a base-3 byte, as qk_format_item reads it. */
+uint32_t qk_format_base3_digit(uint8_t q, int place);
+
 int64_t qk_format_row_bytes(const qk_format *f, int64_t k); /* header + blocks */
 int64_t qk_format_size(const qk_format *f, int64_t rows, int64_t k);
 /* Expected number of codebook elements (vq_books * 2^bits * vq_dim), 0

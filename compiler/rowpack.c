@@ -3,6 +3,7 @@
 #include "compiler/rowpack.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int why_not(char *why, size_t n, const char *msg)
@@ -164,16 +165,98 @@ static int put_sparse(const qk_format *f, const qk_rowpack *rp, const uint32_t *
     return 0;
 }
 
-/* One row's blocks (format layout, at std) into its lanes of the group. */
-static void row_to_group(const qk_format *f, const qk_rowpack *rp, int64_t nb, const uint8_t *std, uint8_t *group, int r)
+/* Where each code of a block comes from and goes to, worked out once per
+ * conversion: the places qk_format_item and code_bit compute per item
+ * (with divisions) looked up instead. Dense codes only (not N:M). */
+typedef struct code_map {
+    int *first;             /* block + 1: item i's pieces are src[first[i] .. first[i + 1]) */
+    qk_item_bits *src;
+    int64_t *dst;           /* [p * block + i]: byte of part p of code i of row 0 in a group-block */
+    uint8_t *dst_bit;       /* [p * block + i]: its first bit */
+} code_map;
+
+static void code_map_free(code_map *m)
 {
+    free(m->first);
+    free(m->src);
+    free(m->dst);
+    free(m->dst_bit);
+}
+
+/* 0, or -1 when memory is short (the caller then takes the slow path). */
+static int code_map_make(const qk_format *f, const qk_rowpack *rp, code_map *m)
+{
+    int B = f->block, n = 0;
+    memset(m, 0, sizeof *m);
+    if (f->sp_n)
+        return -1;
+    for (int i = 0; i < B; i++)
+        n += qk_format_item_bits(f, QK_FIELD_CODES, i, NULL, 0);
+    m->first = malloc((size_t)(B + 1) * sizeof *m->first);
+    m->src = malloc((size_t)(n ? n : 1) * sizeof *m->src);
+    m->dst = malloc((size_t)rp->nparts * (size_t)B * sizeof *m->dst);
+    m->dst_bit = malloc((size_t)rp->nparts * (size_t)B);
+    if (!m->first || !m->src || !m->dst || !m->dst_bit) {
+        code_map_free(m);
+        return -1;
+    }
+    for (int i = 0, at = 0; i < B; i++) {
+        m->first[i] = at;
+        at += qk_format_item_bits(f, QK_FIELD_CODES, i, m->src + at, n - at);
+        m->first[i + 1] = at;
+        for (int p = 0; p < rp->nparts; p++) {
+            int64_t bit = code_bit(rp, &rp->parts[p], 0, i);
+            m->dst[p * B + i] = bit / 8;
+            m->dst_bit[p * B + i] = (uint8_t)(bit % 8);
+        }
+    }
+    return 0;
+}
+
+/* Code i of a block through the map: qk_format_item's value. */
+static uint32_t map_code(const code_map *m, const uint8_t *blk, int i)
+{
+    uint32_t v = 0;
+    for (int e = m->first[i]; e < m->first[i + 1]; e++) {
+        const qk_item_bits *b = &m->src[e];
+        uint32_t x;
+        if (b->base3)
+            x = qk_format_base3_digit(blk[b->byte], b->bit);
+        else {
+            x = blk[b->byte];
+            if (b->bit + b->width > 8) /* codes are at most 8 bits: two bytes at most */
+                x |= (uint32_t)blk[b->byte + 1] << 8;
+            x = (x >> b->bit) & ((1u << b->width) - 1);
+        }
+        v |= x << b->lo;
+    }
+    return v;
+}
+
+/* One row's blocks (format layout, at std) into its lanes of the group;
+ * m: the codes' places (NULL: computed per item). */
+static void row_to_group(const qk_format *f, const qk_rowpack *rp, const code_map *m, int64_t nb, const uint8_t *std,
+                         uint8_t *group, int r)
+{
+    int B = f->block;
     for (int64_t kb = 0; kb < nb; kb++) {
         const uint8_t *blk = std + kb * f->block_bytes;
         uint8_t *gb = group + kb * rp->group_block;
         for (int fl = 0; fl < QK_FIELD_CODES; fl++)
             for (int it = 0; rp->num_bits[fl] && it < f->items[fl]; it++)
                 put_bits(gb, num_bit(rp, fl, it, r), rp->num_bits[fl], qk_format_item(f, blk, fl, it));
-        for (int i = 0; i < f->block; i++) {
+        if (m) { /* a part's bits never cross a byte (8 / w steps a byte) */
+            for (int i = 0; i < B; i++) {
+                uint32_t code = map_code(m, blk, i);
+                for (int p = 0; p < rp->nparts; p++) {
+                    const qk_rowpack_part *pt = &rp->parts[p];
+                    gb[m->dst[p * B + i] + 4 * r] |= (uint8_t)(((code >> pt->lo) & ((1u << pt->w) - 1))
+                                                                << m->dst_bit[p * B + i]);
+                }
+            }
+            continue;
+        }
+        for (int i = 0; i < B; i++) {
             uint32_t code = dense_code(f, rp, blk, i);
             for (int p = 0; p < rp->nparts; p++) {
                 const qk_rowpack_part *pt = &rp->parts[p];
@@ -236,12 +319,16 @@ void qk_rowpack_pack(const qk_format *f, int R, const uint8_t *src, int64_t rows
     int64_t rh = rp.row_header, gbytes = R * rh + nb * rp.group_block;
     memset(dst, 0, (size_t)qk_rowpack_size(f, R, rows, k));
     memcpy(dst, src, (size_t)h);
+    code_map m;
+    int fast = code_map_make(f, &rp, &m) == 0;
     for (int64_t row = 0; row < rows; row++) {
         const uint8_t *sr = src + h + row * rb;
         uint8_t *grp = dst + h + row / R * gbytes;
         memcpy(grp + row % R * rh, sr, (size_t)rh); /* the per-row scale */
-        row_to_group(f, &rp, nb, sr + rh, grp + R * rh, (int)(row % R));
+        row_to_group(f, &rp, fast ? &m : NULL, nb, sr + rh, grp + R * rh, (int)(row % R));
     }
+    if (fast)
+        code_map_free(&m);
 }
 
 int qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t rows, int64_t k, uint8_t *dst,
