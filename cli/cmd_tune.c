@@ -2503,7 +2503,7 @@ static int run_tune(const cli_cmd *cmd, const cli_args *a)
 
 /* CLI_MAX_OPTS (cli.h) must exceed the number of options below. */
 #define TUNE_DB_OPTS                                                                                                   \
-    {"keep-best", 0, NULL, "db prune: keep the fastest record of each kernel, shape, machine, thread count and timing", NULL}, \
+    {"keep-best", 0, NULL, "db prune: keep the fastest record per kernel, shape, machine, threads, timing", NULL},     \
         {"older-than", 0, "DAYS", "db prune: only records older than DAYS days", NULL},                                \
         {"all", 0, NULL, "db prune: every record (that the other selectors leave)", NULL},                             \
         {"output", 'o', "FILE", "db export: write to FILE", "standard output"},
