@@ -1345,6 +1345,49 @@ static void check_spec_pack(qk_format f, int rows, int k, double amp)
     free(x), free(got), free(want);
 }
 
+/* qk_format_item_bits names the bits qk_format_item joins: for every item
+ * of every field of random blocks of formats with streams, interleaved
+ * runs, several pieces an item (q5_0's fifth bit, q4_K's 6-bit sub-scales
+ * in three pieces) and base-3 digits (tq1_0), the value read at the named
+ * places is the item. The row-interleaved conversion reads codes so. */
+static void test_item_bits(void)
+{
+    qk_format fs[] = {q4_0(), q5_0(), q4_K(), tq1_0(), tq2_0(), mxfp4()};
+    uint8_t blk[4096];
+    int bad = 0, items = 0;
+    for (size_t n = 0; n < sizeof fs / sizeof fs[0]; n++) {
+        const qk_format *f = &fs[n];
+        CU_ASSERT_FATAL(f->block_bytes <= (int)sizeof blk);
+        for (int rep = 0; rep < 20; rep++) {
+            for (int b = 0; b < f->block_bytes; b++)
+                blk[b] = (uint8_t)(f->code == QK_CODE_TERNARY ? rnd() % 243 : rnd());
+            for (int fl = 0; fl < QK_FIELD_COUNT; fl++)
+                for (int i = 0; i < f->items[fl]; i++) {
+                    qk_item_bits ib[QK_MAX_PIECES];
+                    int np = qk_format_item_bits(f, fl, i, ib, QK_MAX_PIECES);
+                    CU_ASSERT(np >= 1 && np == qk_format_item_bits(f, fl, i, NULL, 0));
+                    uint32_t v = 0;
+                    for (int k = 0; k < np && k < QK_MAX_PIECES; k++) {
+                        uint32_t x;
+                        if (ib[k].base3)
+                            x = qk_format_base3_digit(blk[ib[k].byte], ib[k].bit);
+                        else {
+                            uint64_t w = 0;
+                            for (int j = 0; j < (ib[k].bit + ib[k].width + 7) / 8; j++)
+                                w |= (uint64_t)blk[ib[k].byte + j] << (8 * j);
+                            x = (uint32_t)((w >> ib[k].bit) & ((1ull << ib[k].width) - 1));
+                        }
+                        v |= x << ib[k].lo;
+                    }
+                    bad += v != qk_format_item(f, blk, fl, i);
+                    items++;
+                }
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(items > 10000);
+}
+
 static void test_pack_spec(void)
 {
     static const qk_num nums[] = {QK_NUM_F32, QK_NUM_F16, QK_NUM_BF16, QK_NUM_E8M0};
@@ -2009,6 +2052,7 @@ int main(void)
     CU_add_test(s, "kernel quantizable", test_kernel_quantizable);
     CU_add_test(s, "row-interleaved layout: base-3 and N:M grow, the refused ones say why", test_rowpack_grown);
     CU_add_test(s, "row-interleaved layout: 4-bit sub-block items go 8 to a row's word", test_rowpack_words);
+    CU_add_test(s, "an item's bits as qk_format_item_bits names them", test_item_bits);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     int failures = (int)CU_get_number_of_failures();
