@@ -74,6 +74,14 @@ static qk_tunedb *open_db(const tmpdir *t)
     return db;
 }
 
+/* A new temporary directory and a database in it; NULL when either fails. */
+static qk_tunedb *fresh_db(tmpdir *t)
+{
+    if (tmp_make(t) != 0)
+        return NULL;
+    return open_db(t);
+}
+
 static int put(qk_tunedb *db, qk_tune_record r)
 {
     char err[ERRSZ] = "";
@@ -118,8 +126,7 @@ static void test_bucket(void)
 static void test_roundtrip(void)
 {
     tmpdir t;
-    CU_ASSERT_FATAL(tmp_make(&t) == 0);
-    qk_tunedb *db = open_db(&t);
+    qk_tunedb *db = fresh_db(&t);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     qk_tune_record r = rec(H, FP, "N=4096,K=4000", 2, 1.25e-4, "rows=8 kc=512");
     r.gbps = 13.5;
@@ -167,8 +174,7 @@ static void test_roundtrip(void)
 static void test_exact_and_bucket(void)
 {
     tmpdir t;
-    CU_ASSERT_FATAL(tmp_make(&t) == 0);
-    qk_tunedb *db = open_db(&t);
+    qk_tunedb *db = fresh_db(&t);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=4096,N=4096", 1, 2.0, "slow")), 0);
     CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=4096,N=4096", 1, 1.0, "fast")), 0);
@@ -223,8 +229,7 @@ static void expect_best(qk_tunedb *db, const char *fp, const char *shape, int an
 static void test_layouts(void)
 {
     tmpdir t;
-    CU_ASSERT_FATAL(tmp_make(&t) == 0);
-    qk_tunedb *db = open_db(&t);
+    qk_tunedb *db = fresh_db(&t);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=4096,N=4096", 1, 2.0, "tile_par=8 kblocks=4")), 0);
     CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=4096,N=4096", 1, 0.5, "tile_par=4 repack=1 prefetch=4096")), 0);
@@ -253,8 +258,7 @@ static void test_layouts(void)
 static void test_threads(void)
 {
     tmpdir t;
-    CU_ASSERT_FATAL(tmp_make(&t) == 0);
-    qk_tunedb *db = open_db(&t);
+    qk_tunedb *db = fresh_db(&t);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=1024,N=1024", 1, 2.0, "t1")), 0);
     CU_ASSERT_EQUAL(put(db, rec(H, FP, "K=1024,N=1024", 2, 1.0, "t2")), 0);
@@ -448,8 +452,7 @@ static void test_timing(void)
 {
     tmpdir t;
     char err[ERRSZ];
-    CU_ASSERT_FATAL(tmp_make(&t) == 0);
-    qk_tunedb *db = open_db(&t);
+    qk_tunedb *db = fresh_db(&t);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     qk_tune_record legacy = rec(H, FP, "K=4096,N=4096", 1, 0.5e-3, "legacy");
     qk_tune_record hot = rec(H, FP, "K=4096,N=4096", 1, 1.0e-3, "hot"), hot2 = hot;
@@ -608,8 +611,7 @@ static void test_list_prune(void)
 {
     tmpdir t;
     char err[ERRSZ];
-    CU_ASSERT_FATAL(tmp_make(&t) == 0);
-    qk_tunedb *db = open_db(&t);
+    qk_tunedb *db = fresh_db(&t);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     CU_ASSERT_EQUAL(put(db, rec_at("N=64", 3.0, 100, "a3")), 0);
     CU_ASSERT_EQUAL(put(db, rec_at("N=64", 1.0, 200, "a1")), 0);
@@ -773,8 +775,7 @@ static void test_probe(void)
 {
     tmpdir t;
     char err[ERRSZ];
-    CU_ASSERT_FATAL(tmp_make(&t) == 0);
-    qk_tunedb *db = open_db(&t);
+    qk_tunedb *db = fresh_db(&t);
     CU_ASSERT_PTR_NOT_NULL_FATAL(db);
     qk_probe_result p = probe_sample(1.0), got;
     CU_ASSERT_EQUAL(qk_tunedb_probe_get(db, FP, &got, err, sizeof err), 0);
