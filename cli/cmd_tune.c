@@ -421,6 +421,7 @@ typedef struct tu_meas {
     char why[512]; /* else what went wrong */
     double *ts;    /* launch times of every pass (freed when the point is done) */
     int nts, cap;
+    double spread; /* interquartile range of the launch times over their median */
 } tu_meas;
 
 /* One tuned point: a kernel (one format) at one shape and thread count. */
@@ -746,6 +747,7 @@ static void measure_all(tu_run *R, tu_point *pt, const tune_cand *c, int n)
         if (m->ok == 0 && m->nts > 0) {
             qsort(m->ts, (size_t)m->nts, sizeof *m->ts, cmp_double);
             m->seconds = m->ts[m->nts / 2];
+            m->spread = (m->ts[m->nts * 3 / 4] - m->ts[m->nts / 4]) / m->seconds;
             m->gbps = pt->wbytes / m->seconds / 1e9;
             m->gops = pt->ops / m->seconds / 1e9;
             m->ok = 1;
@@ -755,6 +757,16 @@ static void measure_all(tu_run *R, tu_point *pt, const tune_cand *c, int n)
         free(m->ts);
         m->ts = NULL;
     }
+}
+
+/* The fastest passing candidate after the winner, or -1. */
+static int runner_up(const tu_point *pt)
+{
+    int r = -1;
+    for (int i = 0; i < pt->n; i++)
+        if (i != pt->best && pt->m[i].ok && (r < 0 || pt->m[i].seconds < pt->m[r].seconds))
+            r = i;
+    return r;
 }
 
 /* Winner and the model's rank correlation over the passing candidates. */
@@ -954,16 +966,17 @@ static void print_point(const tu_session *S, const tu_point *pt)
     print_limits(S, pt->threads);
     print_timing(S, pt);
     printf("every candidate is checked against the reference on %s first\n\n", pt->check_shape);
-    printf("%5s %12s %12s %8s %8s  %-5s  %s\n", "model", "model (us)", "time (us)", "GB/s", "GOP/s", "check",
-           "configuration");
+    printf("%5s %12s %12s %7s %8s %8s  %-5s  %s\n", "model", "model (us)", "time (us)", "spread", "GB/s", "GOP/s",
+           "check", "configuration");
     for (int i = 0; i < pt->n; i++) {
         const tu_meas *m = &pt->m[i];
         if (m->ok)
-            printf("%5d %12.1f %12.1f %8.2f %8.2f  %-5s  %s%s\n", m->model_rank, m->model_s * 1e6, m->seconds * 1e6,
-                   m->gbps, m->gops, "ok", m->config, i == pt->best ? "   <- fastest" : "");
+            printf("%5d %12.1f %12.1f %6.1f%% %8.2f %8.2f  %-5s  %s%s\n", m->model_rank, m->model_s * 1e6,
+                   m->seconds * 1e6, 100 * m->spread, m->gbps, m->gops, "ok", m->config,
+                   i == pt->best ? "   <- fastest" : "");
         else
-            printf("%5d %12.1f %12s %8s %8s  %-5s  %s\n", m->model_rank, m->model_s * 1e6, "-", "-", "-", "FAIL",
-                   m->config);
+            printf("%5d %12.1f %12s %7s %8s %8s  %-5s  %s\n", m->model_rank, m->model_s * 1e6, "-", "-", "-", "-",
+                   "FAIL", m->config);
     }
     int ok = pt->n - pt->failed;
     if (ok >= 3)
@@ -981,6 +994,15 @@ static void print_point(const tu_session *S, const tu_point *pt)
         printf(" (%.0f%% of DRAM read bandwidth, %d thread%s)", 100 * w->gbps * 1e9 / dram, pt->threads,
                plural(pt->threads));
     printf(", %.2f GOP/s; model rank %d\n", w->gops, w->model_rank);
+    int second = runner_up(pt);
+    if (second >= 0) {
+        const tu_meas *r = &pt->m[second];
+        double gap = r->seconds / w->seconds - 1, half = (w->spread > r->spread ? w->spread : r->spread) / 2;
+        if (gap < half)
+            printf("        the runner-up (model rank %d) is %.1f%% slower, within the launches' spread (half of "
+                   "%.1f%%): their order may change from run to run\n",
+                   r->model_rank, 100 * gap, 200 * half);
+    }
 }
 
 static void json_point(const tu_session *S, const tu_point *pt, int last)
@@ -1001,7 +1023,8 @@ static void json_point(const tu_session *S, const tu_point *pt, int last)
         cli_json_str(stdout, m->config);
         printf(", \"ok\": %s, ", m->ok ? "true" : "false");
         if (m->ok)
-            printf("\"seconds\": %.6g, \"gbps\": %.6g, \"gops\": %.6g}", m->seconds, m->gbps, m->gops);
+            printf("\"seconds\": %.6g, \"spread\": %.4g, \"gbps\": %.6g, \"gops\": %.6g}", m->seconds, m->spread,
+                   m->gbps, m->gops);
         else {
             printf("\"error\": ");
             cli_json_str(stdout, m->why);
@@ -2535,8 +2558,10 @@ const cli_cmd cli_cmd_tune = {
                "fastest cold record, else the fastest hot one (cold and hot times are never compared), else one\n"
                "from before records kept it. A configuration that does not match the reference is reported as\n"
                "FAIL, never stored, and makes the exit status 1. Every measurement is stored in the tuning\n"
-               "database (origin \"tune\"); the table shows the model's rank, the measured time, GB/s of packed\n"
-               "weights, GOP/s, the Spearman rank correlation of model and measurement, and the winner. Finally a\n"
+               "database (origin \"tune\"); the table shows the model's rank, the measured time, its spread (the\n"
+               "interquartile range of the launches over their median), GB/s of packed weights, GOP/s, the\n"
+               "Spearman rank correlation of model and measurement, and the winner, with a warning when the\n"
+               "runner-up is within the spread. Finally a\n"
                "new context on the same database compiles the kernel without a configuration and prints the\n"
                "origin of its choice: \"tuning-db (exact shape)\" once the winner is stored. Schedule-block\n"
                "requests (tile n = 16, ...) are kept: the search varies what the schedule leaves open.\n"

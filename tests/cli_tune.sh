@@ -85,9 +85,12 @@ check "tune --mode cold: exits 0, every candidate matched the reference, a winne
   '[ $rc = 0 ] && ! grep -q FAIL "$TMP/out" "$TMP/err" && grep -q "\"winner\": {" "$TMP/out"'
 check "tune --mode cold --json: timing cold over 2 or more copies" \
   'grep -q "\"timing\": \"cold\", \"copies\": \([2-9]\|[1-9][0-9][0-9]*\)," "$TMP/out"'
+check "tune --json: each measured candidate has its spread" \
+  'grep -q "\"seconds\": [0-9.e-]*, \"spread\": [0-9.e-]*, \"gbps\"" "$TMP/out"'
 "$QKC" tune examples/q4_gemv.qk --kernel gemv --dims N=200,K=300 --top 1 --reps 3 --threads 1 --mode hot \
   --db "$TMP/cold.db" >"$TMP/out" 2>&1
-check "tune --mode hot says so" '[ $? = 0 ] && grep -q "^timed hot: .*--mode hot" "$TMP/out"'
+check "tune --mode hot says so; the table has a spread column" \
+  '[ $? = 0 ] && grep -q "^timed hot: .*--mode hot" "$TMP/out" && grep -q "time (us)  spread" "$TMP/out"'
 "$QKC" tune db export --json --db "$TMP/cold.db" >"$TMP/out" 2>&1
 check "records keep how they were timed (cold and hot)" \
   '[ $? = 0 ] && grep -q "\"timing\": \"cold\"" "$TMP/out" && grep -q "\"timing\": \"hot\"" "$TMP/out"'
