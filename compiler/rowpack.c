@@ -233,6 +233,26 @@ static uint32_t map_code(const code_map *m, const uint8_t *blk, int i)
     return v;
 }
 
+/* ORs code v into item i of a block through the map: qk_format_put_item's
+ * bytes (a base-3 digit through it). */
+static void map_put_code(const code_map *m, const qk_format *f, uint8_t *blk, int i, uint32_t v)
+{
+    for (int e = m->first[i]; e < m->first[i + 1]; e++) {
+        const qk_item_bits *b = &m->src[e];
+        if (b->base3) {
+            qk_format_put_item(f, blk, QK_FIELD_CODES, i, v);
+            return;
+        }
+    }
+    for (int e = m->first[i]; e < m->first[i + 1]; e++) {
+        const qk_item_bits *b = &m->src[e];
+        uint32_t x = ((v >> b->lo) & ((1u << b->width) - 1)) << b->bit;
+        blk[b->byte] |= (uint8_t)x;
+        if (b->bit + b->width > 8)
+            blk[b->byte + 1] |= (uint8_t)(x >> 8);
+    }
+}
+
 /* One row's blocks (format layout, at std) into its lanes of the group;
  * m: the codes' places (NULL: computed per item). */
 static void row_to_group(const qk_format *f, const qk_rowpack *rp, const code_map *m, int64_t nb, const uint8_t *std,
@@ -282,10 +302,11 @@ static int base3_item(const qk_format *f, int i)
  * cannot hold (bytes qk_rowpack_pack did not write): 1 for a base-3 digit
  * above 2, 2 for more than N codes of an N:M group that are not the
  * pruned code. */
-static int group_to_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, const uint8_t *group, uint8_t *std,
-                        int r, int64_t *bad_kb, int *bad_i)
+static int group_to_row(const qk_format *f, const qk_rowpack *rp, const code_map *m, int64_t nb,
+                        const uint8_t *group, uint8_t *std, int r, int64_t *bad_kb, int *bad_i)
 {
     uint32_t code[QK_MAX_BLOCK];
+    int B = f->block;
     for (int64_t kb = 0; kb < nb; kb++) {
         uint8_t *blk = std + kb * f->block_bytes;
         const uint8_t *gb = group + kb * rp->group_block;
@@ -293,15 +314,22 @@ static int group_to_row(const qk_format *f, const qk_rowpack *rp, int64_t nb, co
         for (int fl = 0; fl < QK_FIELD_CODES; fl++)
             for (int it = 0; rp->num_bits[fl] && it < f->items[fl]; it++)
                 qk_format_put_item(f, blk, fl, it, get_bits(gb, num_bit(rp, fl, it, r), rp->num_bits[fl]));
-        for (int i = 0; i < f->block; i++) {
+        for (int i = 0; i < B; i++) {
             code[i] = 0;
             for (int p = 0; p < rp->nparts; p++)
-                code[i] |= get_bits(gb, code_bit(rp, &rp->parts[p], r, i), rp->parts[p].w) << rp->parts[p].lo;
+                if (m)
+                    code[i] |= (uint32_t)(gb[m->dst[p * B + i] + 4 * r] >> m->dst_bit[p * B + i] &
+                                          ((1u << rp->parts[p].w) - 1))
+                               << rp->parts[p].lo;
+                else
+                    code[i] |= get_bits(gb, code_bit(rp, &rp->parts[p], r, i), rp->parts[p].w) << rp->parts[p].lo;
             if (rp->base3 && code[i] > 2 && base3_item(f, i)) {
                 *bad_i = i;
                 return 1;
             }
-            if (!f->sp_n)
+            if (m)
+                map_put_code(m, f, blk, i, code[i]);
+            else if (!f->sp_n)
                 qk_format_put_item(f, blk, QK_FIELD_CODES, i, code[i]);
         }
         if (f->sp_n && put_sparse(f, rp, code, blk, bad_i))
@@ -341,13 +369,17 @@ int qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t row
     int64_t rh = rp.row_header, gbytes = R * rh + nb * rp.group_block;
     memset(dst, 0, (size_t)qk_format_size(f, rows, k));
     memcpy(dst, src, (size_t)h);
+    code_map m;
+    int fast = code_map_make(f, &rp, &m) == 0;
     for (int64_t row = 0; row < rows; row++) {
         const uint8_t *grp = src + h + row / R * gbytes;
         uint8_t *dr = dst + h + row * rb;
         memcpy(dr, grp + row % R * rh, (size_t)rh);
         int64_t kb;
-        int i, bad = group_to_row(f, &rp, nb, grp + R * rh, dr + rh, (int)(row % R), &kb, &i);
+        int i, bad = group_to_row(f, &rp, fast ? &m : NULL, nb, grp + R * rh, dr + rh, (int)(row % R), &kb, &i);
         if (bad) {
+            if (fast)
+                code_map_free(&m);
             if (why && whysz)
                 snprintf(why, whysz,
                          "row %lld, element %lld: %s, which the format's own layout cannot hold (bytes "
@@ -358,5 +390,7 @@ int qk_rowpack_unpack(const qk_format *f, int R, const uint8_t *src, int64_t row
             return -1;
         }
     }
+    if (fast)
+        code_map_free(&m);
     return 0;
 }

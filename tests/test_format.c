@@ -1345,6 +1345,64 @@ static void check_spec_pack(qk_format f, int rows, int k, double amp)
     free(x), free(got), free(want);
 }
 
+/* Codes land where rowpack.h says, worked out here from its text alone:
+ * with part widths w (widest first) and G = 8 / (narrowest w) steps of 4
+ * items a segment, part p's run q of segment g starts at g * (every part's
+ * G/S runs) + (the runs of the parts before p) + q runs of 4R bytes (S =
+ * 8/w steps a run), and its byte 4r + t holds at bits [w s, w s + w) bits
+ * [lo, lo + w) of row r's item 4 (g G + q S + s) + t. Random blocks of
+ * q4_0 (one part), q5_0 (4 + 1 bits) and tq2_0 (2 bits), R = 4 and 16;
+ * then back through the inverse. */
+static void test_rowpack_codes(void)
+{
+    qk_format fs[] = {q4_0(), q5_0(), tq2_0()};
+    for (size_t n = 0; n < sizeof fs / sizeof fs[0]; n++)
+        for (int R = 4; R <= 16; R *= 4) {
+            const qk_format *f = &fs[n];
+            enum { ROWS = 19 };
+            int64_t K = 3 * f->block, nb = 3;
+            qk_rowpack rp;
+            char why[256];
+            CU_ASSERT_FATAL(qk_rowpack_check(f, R, &rp, why, sizeof why));
+            int64_t own_n = qk_format_size(f, ROWS, K), lay_n = qk_rowpack_size(f, R, ROWS, K);
+            uint8_t *own = malloc((size_t)own_n), *lay = malloc((size_t)lay_n), *back = malloc((size_t)own_n);
+            CU_ASSERT_FATAL(own && lay && back);
+            for (int64_t i = 0; i < own_n; i++)
+                own[i] = (uint8_t)rnd();
+            qk_rowpack_pack(f, R, own, ROWS, K, lay);
+            int widths[4], lows[4], np = 0;
+            for (int w = 8, lo = 0; w >= 1; w /= 2)
+                if (f->bits - lo >= w)
+                    widths[np] = w, lows[np++] = lo, lo += w;
+            int G = 8 / widths[np - 1], runs_seg = 0;
+            for (int p = 0; p < np; p++)
+                runs_seg += G / (8 / widths[p]);
+            int bad = 0;
+            for (int row = 0; row < ROWS; row++)
+                for (int64_t kb = 0; kb < nb; kb++) {
+                    const uint8_t *blk = own + f->tensor_header_bytes +
+                                         (row * qk_format_row_bytes(f, K)) + f->row_header_bytes + kb * f->block_bytes;
+                    const uint8_t *gb = lay + f->tensor_header_bytes +
+                                        (row / R) * (R * rp.row_header + nb * rp.group_block) + R * rp.row_header +
+                                        kb * rp.group_block + rp.codes;
+                    for (int i = 0; i < f->block; i++) {
+                        int step = i / 4, t = i % 4, g = step / G, got = 0;
+                        for (int p = 0, before = 0; p < np; p++) {
+                            int w = widths[p], S = 8 / w, q = step % G / S, sidx = step % G % S;
+                            int64_t run = (int64_t)g * runs_seg + before + q;
+                            got |= (gb[run * 4 * R + 4 * (row % R) + t] >> (w * sidx) & ((1 << w) - 1)) << lows[p];
+                            before += G / S;
+                        }
+                        bad += got != (int)qk_format_item(f, blk, QK_FIELD_CODES, i);
+                    }
+                }
+            CU_ASSERT_EQUAL(bad, 0);
+            CU_ASSERT_EQUAL(qk_rowpack_unpack(f, R, lay, ROWS, K, back, why, sizeof why), 0);
+            CU_ASSERT(memcmp(own, back, (size_t)own_n) == 0);
+            free(own), free(lay), free(back);
+        }
+}
+
 /* qk_format_item_bits names the bits qk_format_item joins: for every item
  * of every field of random blocks of formats with streams, interleaved
  * runs, several pieces an item (q5_0's fifth bit, q4_K's 6-bit sub-scales
@@ -2053,6 +2111,7 @@ int main(void)
     CU_add_test(s, "row-interleaved layout: base-3 and N:M grow, the refused ones say why", test_rowpack_grown);
     CU_add_test(s, "row-interleaved layout: 4-bit sub-block items go 8 to a row's word", test_rowpack_words);
     CU_add_test(s, "an item's bits as qk_format_item_bits names them", test_item_bits);
+    CU_add_test(s, "row-interleaved layout: codes where rowpack.h says, and back", test_rowpack_codes);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     int failures = (int)CU_get_number_of_failures();
