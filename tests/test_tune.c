@@ -586,15 +586,29 @@ static tir_func *build_with(qk_arena *a, const kir_kernel *k, const qk_target *t
     return f;
 }
 
-static int dot4_count(const kir_kernel *k, const qk_target *tg, const char *config)
+/* Nodes of k's tiled IR (built for tg with config) for which pred holds;
+ * -1 when it does not build. */
+static int count_nodes(const kir_kernel *k, const qk_target *tg, const char *config,
+                       int (*pred)(const tir_node *, int), int arg)
 {
     qk_arena *a = qk_arena_new();
     tir_func *f = build_with(a, k, tg, config);
     int n = f ? 0 : -1;
     for (int j = 0; f && j < f->nnodes; j++)
-        n += f->nodes[j].op == TIR_DOT4;
+        n += pred(&f->nodes[j], arg) != 0;
     qk_arena_free(a);
     return n;
+}
+
+static int is_dot4(const tir_node *d, int unused)
+{
+    (void)unused;
+    return d->op == TIR_DOT4;
+}
+
+static int dot4_count(const kir_kernel *k, const qk_target *tg, const char *config)
+{
+    return count_nodes(k, tg, config, is_dot4, 0);
 }
 
 static void test_rowpack_groups(void)
@@ -639,28 +653,26 @@ static const char *const paired_src =
             "kernel e5h(W: mxfp8_e5m2[N, K], x: f16[K]) -> y: f32[N] {\n  y[n] = relu(sum(k) W[n, k] * x[k])\n}\n"
             "kernel q4(W: q4_0[N, K], x: f32[K]) -> y: f32[N] {\n  y[n] = sum(k) W[n, k] * x[k]\n}\n";
 
-/* Shuffles of f whose lanes (or every other lane, dup) follow
+/* A shuffle whose lanes (or every other lane, dup) follow
  * tdec_paired_item for one half. */
+static int is_paired_shuffle(const tir_node *d, int dup)
+{
+    int L = d->type.lanes >> dup;
+    if (d->op != TIR_SHUFFLE || L < 16)
+        return 0;
+    for (int h = 0; h < 2; h++) {
+        int match = 1;
+        for (int l = 0; l < L && match; l++)
+            match = d->shuf[l << dup] == tdec_paired_item(l, h) && (!dup || d->shuf[2 * l + 1] == d->shuf[2 * l]);
+        if (match)
+            return 1;
+    }
+    return 0;
+}
+
 static int paired_shuffles(const kir_kernel *k, const qk_target *tg, int dup)
 {
-    qk_arena *a = qk_arena_new();
-    tir_func *f = build_with(a, k, tg, "");
-    int n = f ? 0 : -1;
-    for (int j = 0; f && j < f->nnodes; j++) {
-        const tir_node *d = &f->nodes[j];
-        int L = d->type.lanes >> dup, ok = d->op == TIR_SHUFFLE && L >= 16;
-        for (int h = 0; ok && h < 2; h++) {
-            int match = 1;
-            for (int l = 0; l < L && match; l++)
-                match = d->shuf[l << dup] == tdec_paired_item(l, h) && (!dup || d->shuf[2 * l + 1] == d->shuf[2 * l]);
-            if (match) {
-                n++;
-                break;
-            }
-        }
-    }
-    qk_arena_free(a);
-    return n;
+    return count_nodes(k, tg, "", is_paired_shuffle, dup);
 }
 
 static void test_paired_chunks(void)
