@@ -834,15 +834,24 @@ static int tune_point(tu_session *S, qkc_program *p, const kir_kernel *k, const 
     return measure_cands(S, p, k, dims, c, n, origin, pt);
 }
 
+/* The target's last cache level: its bytes, and its name into *lvl. */
+static int64_t last_level(const tu_session *S, const char **lvl)
+{
+    const qk_target *t = &S->ctx->target;
+    if (lvl)
+        *lvl = t->l3 > 0 ? "L3" : "L2";
+    return t->l3 > 0 ? t->l3 : t->l2;
+}
+
 /* How many sets of inputs of in_bytes the timing rotates through: 1
  * (hot) unless --mode cold, or --mode auto and they exceed the L3 (the
  * last level the target names); then as many as qkc bench's cold runs
  * (cli_cold_copies): the weights come from DRAM, as a decoder's do. */
 static int timing_copies(const tu_session *S, double in_bytes)
 {
-    const qk_target *t = &S->ctx->target;
-    int64_t llc = t->l3 > 0 ? t->l3 : t->l2;
-    if (t->kind == QK_TARGET_GPU || S->mode == TU_HOT || (S->mode == TU_AUTO && in_bytes <= (double)(llc > 0 ? llc : 32 << 20)))
+    int64_t llc = last_level(S, NULL);
+    int within = in_bytes <= (double)(llc > 0 ? llc : 32 << 20);
+    if (S->ctx->target.kind == QK_TARGET_GPU || S->mode == TU_HOT || (S->mode == TU_AUTO && within))
         return 1;
     return cli_cold_copies(in_bytes, llc, TU_MAX_COPIES);
 }
@@ -941,10 +950,9 @@ static void print_limits(const tu_session *S, int threads)
 /* How the candidates were timed: inputs cold (rotated copies) or hot. */
 static void print_timing(const tu_session *S, const tu_point *pt)
 {
-    const qk_target *t = &S->ctx->target;
-    int64_t llc = t->l3 > 0 ? t->l3 : t->l2;
-    const char *lvl = t->l3 > 0 ? "L3" : "L2";
-    if (t->kind == QK_TARGET_GPU) /* the device keeps its own buffers */
+    const char *lvl;
+    int64_t llc = last_level(S, &lvl);
+    if (S->ctx->target.kind == QK_TARGET_GPU) /* the device keeps its own buffers */
         return;
     if (pt->copies > 1)
         printf("timed cold: each launch reads the next of %d copies of the inputs (%.3g MB each, %.4g MB in all; "

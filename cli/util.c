@@ -82,10 +82,7 @@ int cli_load(const char *path, const char *target, int threads, qkc_ctx **ctx, q
     return 0;
 }
 
-/* Tensors start on a cache line: glibc's large malloc() returns 16 mod 64,
- * and every 64-byte vector load of such weights then spans two lines,
- * which costs a core up to half its DRAM read rate (docs/performance.md,
- * "Weights on a cache line"). Free with free(). */
+/* cli.h: beyond 3 x L3 and the probe's 256 MiB DRAM working set. */
 int cli_cold_copies(double set_bytes, int64_t l3, int max)
 {
     double span = 3.0 * (double)(l3 > 0 ? l3 : 32 << 20);
@@ -94,6 +91,10 @@ int cli_cold_copies(double set_bytes, int64_t l3, int max)
     return want < 2 ? 2 : want > max ? max : (int)want;
 }
 
+/* Tensors start on a cache line: glibc's large malloc() returns 16 mod 64,
+ * and every 64-byte vector load of such weights then spans two lines,
+ * which costs a core up to half its DRAM read rate (docs/performance.md,
+ * "Weights on a cache line"). Free with free(). */
 void *cli_alloc(size_t n)
 {
     size_t line = 64, r = (n ? n : 1) + line - 1;
