@@ -240,18 +240,27 @@ static int parse_shape(const char *spec, int64_t *rows, int64_t *k, char *text, 
     return 0;
 }
 
-/* The row-interleaved layout (configuration repack=R, integer-dot
- * kernels): whether the format has it, and its size where it grows. */
+/* The row-interleaved layout (configuration repack=R): whether integer-
+ * dot kernels read it (with the integer image's bytes a code) and its
+ * size where it grows, and whether f32 work does (the f32 form). */
 static void print_rowpack(const qk_format *f, int64_t rows, int64_t k)
 {
     char why[256];
     qk_rowpack rp;
     tdec_image img;
+    if (qk_rowpack_f32(f, 4, &rp, why, sizeof why))
+        printf("row-interleaved layout, f32 work (-c repack=R, x f32): the format's size; a shift and a "
+               "lookup of %d f32 values decode one code of R rows\n",
+               1 << rp.parts[0].w);
+    else
+        printf("row-interleaved layout, f32 work (-c repack=R, x f32): none: %s\n", why);
     int sgn = !tdec_int_image(f, 256, TDEC_PLANES, &img);
     if (sgn && !tdec_int_image_sgn(f, TDEC_PLANES, &img)) {
         printf("row-interleaved layout (-c repack=R): none: no integer image, so no integer-dot kernel reads it\n");
         return;
     }
+    printf("integer image: %d byte%s a code (one integer dot product each)\n", img.planes,
+           img.planes > 1 ? "s" : "");
     if (!qk_rowpack_check(f, 4, &rp, why, sizeof why)) {
         printf("row-interleaved layout (-c repack=R): none: %s\n", why);
         return;
@@ -499,8 +508,9 @@ const cli_cmd cli_cmd_info = {
                "qkc info FORMAT describes a standard-library format (dsl/*.qk, e.g. q4_K, nvfp4, aqlm_2x8):\n"
                "its DSL text, bits/weight, block bytes, fields, the layout pieces (which bits of which items\n"
                "sit at which byte of a block), the packed size of an example tensor (--dims, last dim =\n"
-               "the block axis) and its row-interleaved layout for integer-dot kernels (-c repack=R): the\n"
-               "format's size, a larger one (base-3 and N:M codes), or none and why. FILE.qk:FORMAT does\n"
+               "the block axis), whether f32 work reads it row-interleaved (-c repack=R: the f32 form),\n"
+               "its integer image's bytes a code, and its row-interleaved layout for integer-dot kernels:\n"
+               "the format's size, a larger one (base-3 and N:M codes), or none and why. FILE.qk:FORMAT does\n"
                "the same for a format of a file (or one it imports).\n"
                "qkc info --list lists every standard-library format with bits/weight, block size and bytes.\n"
                "The standard library is every .qk file of the installed dsl/ directory, then of each\n"

@@ -2,6 +2,7 @@
  * it, its size, and the exact conversions to and from a format's layout. */
 #include "compiler/rowpack.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,30 @@ int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_
     }
     r.seg_bytes = off;
     r.group_block = nums + (int64_t)f->block / (4 * r.seg_steps) * off;
+    if (rp)
+        *rp = r;
+    return 1;
+}
+
+double qk_rowpack_f32_value(const qk_format *f, uint32_t code)
+{
+    return qk_format_codeval(f, code) - (f->zero == QK_ZERO_CONST ? f->zero_const : 0);
+}
+
+int qk_rowpack_f32(const qk_format *f, int R, qk_rowpack *rp, char *why, size_t whysz)
+{
+    qk_rowpack r;
+    if (f->code == QK_CODE_VQ || f->sp_n)
+        return why_not(why, whysz, "codebook and N:M codes have no f32 form");
+    if (f->zero == QK_ZERO_BLOCK || f->min_num != QK_NUM_NONE || f->submin_num != QK_NUM_NONE || f->sub_block)
+        return why_not(why, whysz, "zero points, mins and sub-block scales have no f32 form");
+    if (!qk_rowpack_check(f, R, &r, why, whysz))
+        return 0;
+    if (r.nparts != 1 || r.parts[0].w > 4)
+        return why_not(why, whysz, "codes of 3 or more than 4 bits have no f32 form");
+    for (uint32_t c = 0; c < 1u << r.parts[0].w; c++)
+        if (!isfinite(qk_rowpack_f32_value(f, c)))
+            return why_not(why, whysz, "codes of infinite or NaN value have no f32 form");
     if (rp)
         *rp = r;
     return 1;

@@ -96,6 +96,18 @@ typedef struct qk_rowpack {
  * bytes, row headers of 1, 2 or 4 bytes, and blocks of a multiple
  * of 32 / w elements for each part width w. */
 int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_t whysz);
+/* The layout's f32 form: whether kernels that multiply f32 work (not
+ * int8 bytes) by weights of format f can read them in this layout with R
+ * rows: 1 and *rp when f's codes are one part of 1, 2 or 4 bits whose
+ * values are finite, times a block scale (and row and tensor scales) and
+ * at most a constant zero point: no zero field, min, sub-block scale,
+ * N:M index or codebook. A 32-bit lane of a run then holds 8 / w steps of
+ * a row's codes, and a shift and a lookup of 2^w f32 values decode one
+ * item of the R rows. Else 0 with the reason in why. */
+int qk_rowpack_f32(const qk_format *f, int R, qk_rowpack *rp, char *why, size_t whysz);
+/* The value of a code in the f32 form: its value less the constant zero
+ * point, before the block's factors. */
+double qk_rowpack_f32_value(const qk_format *f, uint32_t code);
 /* Bytes of a rows x k tensor in the layout (f must pass the check). */
 int64_t qk_rowpack_size(const qk_format *f, int R, int64_t rows, int64_t k);
 /* Format layout (qk_format_size(f, rows, k) bytes at src) -> row-

@@ -1057,7 +1057,8 @@ typedef struct stmt_ctx {
     plan plans[MAX_SUMS];
     int group[MAX_SUMS];
     int nsums;
-    int rowpack;         /* 1: the weights of plans[0] are row-interleaved (cfg.repack) */
+    int rowpack;         /* the weights of plans[0] are row-interleaved (cfg.repack): 1, integer
+                            dots; 2, f32 products (rowpack_f32_fit) */
     int presums;         /* 1: the int8 operand's group sums come from rowpack_sums */
     qk_rowpack rp;
 } stmt_ctx;
@@ -1725,6 +1726,57 @@ static int reads_tensor(const kir_expr *e, int t)
     return (e->kind == KE_LOAD && e->tensor == t) || reads_tensor(e->a, t) || reads_tensor(e->b, t);
 }
 
+/* 1 if expression e reads a quantized tensor or holds a sum. */
+static int reads_quant(bctx *c, const kir_expr *e)
+{
+    if (!e)
+        return 0;
+    if (e->kind == KE_SUM || (e->kind == KE_LOAD && c->k->tensors[e->tensor].fmt))
+        return 1;
+    return reads_quant(c, e->a) || reads_quant(c, e->b);
+}
+
+/* The f32 form of the layout (s->rowpack = 2, rowpack_block_f32): a sum
+ * of W[n, k] * x where W's format has the form (qk_rowpack_f32) and x is
+ * dense f32 work that does not read W's row. A 32-bit lane of a run
+ * holds 8 / w steps of 4 codes of its row: a shift and a 2^w-entry f32
+ * lookup (vpermps) decode one item of R rows, and one broadcast of x's
+ * item feeds every row group, where the format's own layout decodes
+ * along k with a byte spread, a widening and a permute per 16 codes. Sets
+ * up s->rp and plans[0] (uop = W, no image) and returns 1, else 0. */
+static int rowpack_f32_fit(bctx *c, stmt_ctx *s, int R)
+{
+    plan *p = &s->plans[0];
+    const kir_expr *sum = s->sums[0], *w = p->fsc ? p->fsc : p->ssel;
+    if (!w || p->nquant != 1 || p->sparse || s->par < 0)
+        return 0;
+    const kir_tensor *t = &c->k->tensors[w->tensor];
+    const qk_format *f = t->fmt;
+    const kir_index *row = &w->idx[0], *col = &w->idx[t->rank - 1];
+    int var = sum->vars[0];
+    if (t->kind != KIR_PARAM || t->rank != 2 || 4 * R * 8 > c->t->vector_bits)
+        return 0;
+    if (row->nterms != 1 || row->terms[0].var != s->st->lhs[s->par] || row->terms[0].coef != 1 || row->c)
+        return 0;
+    if (col->nterms != 1 || col->terms[0].var != var || col->terms[0].coef != 1 || col->c)
+        return 0;
+    const kir_expr *x = sum->a->a == w ? sum->a->b : sum->a->a;
+    if (reads_var(c, x, s->st->lhs[s->par]) || reads_quant(c, x))
+        return 0;
+    for (int i = 0; i < c->k->nstmts; i++)
+        if (&c->k->stmts[i] != s->st && reads_tensor(c->k->stmts[i].rhs, w->tensor))
+            return 0;
+    qk_rowpack rp;
+    if (!qk_rowpack_f32(f, R, &rp, NULL, 0))
+        return 0;
+    s->rp = rp;
+    p->uop = w;
+    memset(&p->img, 0, sizeof p->img);
+    p->img.scale_img = 1.0;
+    p->sums_s = p->fold = 0;
+    return 1;
+}
+
 /* Why statement s cannot read its weights row-interleaved with R rows,
  * or NULL (then s->rp is the layout). */
 static const char *rowpack_unfit(bctx *c, stmt_ctx *s, int R, char *why, size_t n)
@@ -1735,7 +1787,9 @@ static const char *rowpack_unfit(bctx *c, stmt_ctx *s, int R, char *why, size_t 
         return "the rows per group must be 4, 8 or 16 (or 1: qkc's choice)";
     if (4 * R * 8 > c->t->vector_bits)
         return "4 x R code bytes do not fit the target's vectors (repack=16 needs 512-bit vectors, 8 needs 256)";
-    const plan *p = &s->plans[0];
+    plan *p = &s->plans[0];
+    if (s->nsums == 1 && !p->idot && s->sums[0]->nvars == 1 && rowpack_f32_fit(c, s, R))
+        return NULL;
     if (s->nsums != 1 || !p->idot || s->sums[0]->nvars != 1) {
         for (int i = 0; i < c->k->ntensors; i++) {
             const qk_format *f = c->k->tensors[i].fmt;
@@ -1746,8 +1800,22 @@ static const char *rowpack_unfit(bctx *c, stmt_ctx *s, int R, char *why, size_t 
                        "int8 with an e8m0 block scale (the sign negates x's byte, and such x never holds -128; "
                        "q8_0's f16 scale can give -128), in 16-row groups on AVX-512 VBMI (no dot4)";
         }
-        return "the statement is not one sum over one index of products of int8 values and weights with "
-               "an integer image (see `qkc emit --stage=tir`: no dot4)";
+        /* neither form: why not the f32 one, for the weights' format */
+        char fw[200] = "nor of weights W[n, k] times f32 work that does not read n";
+        for (int i = 0; i < c->k->ntensors; i++) {
+            const qk_format *f = c->k->tensors[i].fmt;
+            char r[160];
+            if (c->k->tensors[i].kind == KIR_PARAM && c->k->tensors[i].rank == 2 && f &&
+                !qk_rowpack_f32(f, R, NULL, r, sizeof r)) {
+                snprintf(fw, sizeof fw, "nor of f32 work: %s", r);
+                break;
+            }
+        }
+        snprintf(why, n,
+                 "the statement is not one sum over one index of products of int8 values and weights with an "
+                 "integer image (see `qkc emit --stage=tir`: no dot4), %s",
+                 fw);
+        return why;
     }
     const kir_tensor *t = &c->k->tensors[p->uop->tensor];
     const kir_index *row = &p->uop->idx[0];
@@ -2455,6 +2523,96 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
     c->nmemo = saved;
 }
 
+/* One loop block kb of the f32 form (rowpack_f32_fit) for the T row
+ * groups at byte gbase[t]: a loop over the block's runs (4R bytes: 8 / w
+ * steps of 4 codes of every row), in which per item x's value is
+ * broadcast once, and per group the run's 32-bit lanes are shifted to
+ * the item's bits and looked up as f32 (lut) and summed with x in two
+ * partial sums (even and odd items: two FMA chains a group); then
+ * acc[t] += the sums times the rows' block factors. A loop, not the
+ * block's 16 steps in a row: unrolled, LLVM's schedule kept the runs of
+ * every group live and spilled (30-36 GB/s with nf4 in L2, against 38-40
+ * for a loop of the same work by hand). In a tail block, x is 0 at
+ * items at or past E (the padding's codes are finite: rowpack_f32_fit). */
+static void rowpack_block_f32(bctx *c, int b, const stmt_ctx *s, const point *pnt, int T, const int *acc,
+                              const int *gbase, const int *srow, int kb, int tail, int E)
+{
+    const plan *p = &s->plans[0];
+    const qk_rowpack *rp = &s->rp;
+    const qk_format *fu = c->k->tensors[p->uop->tensor].fmt;
+    const kir_expr *sum = s->sums[0], *xe = sum->a->a == p->uop ? sum->a->b : sum->a->a;
+    int R = rp->rows, w = rp->parts[0].w, S = 8 / w, n = 1 << w, var = sum->vars[0], saved = c->nmemo;
+    int saved_lanes = c->lanes, saved_mask = c->mask;
+    tir_type tf = tir_t(TS_F32, R), ti = tir_t(TS_I32, R);
+    float tab[16];
+    for (int code = 0; code < n; code++)
+        tab[code] = (float)qk_rowpack_f32_value(fu, (uint32_t)code);
+    tdec_src su = {fu, c->ptr[p->uop->tensor], ci(c, b, 0), -1, 1, 0};
+    int tfac = tdec_tensor_factor(c->f, b, &su);
+    int TS = tfac >= 0 ? splat(c, b, tfac, R) : -1;
+    int blk[MAX_POINTS], part[MAX_POINTS][2];
+    for (int t = 0; t < T; t++) {
+        blk[t] = iadd(c, b, gbase[t], imul(c, b, kb, ci(c, b, rp->group_block)));
+        for (int h = 0; h < 2; h++)
+            part[t][h] = tir_emit(c->f, b, TIR_VAR, tf, cf(c, b, R, 0), -1, -1, -1);
+    }
+    int e0 = imul(c, b, kb, ci(c, b, p->block)), last = iadd(c, b, E, ci(c, b, -1)), body;
+    int q = tir_loop(c->f, b, ci(c, b, 0), ci(c, b, p->block / (4 * S)), ci(c, b, 1), TL_SERIAL, "run", &body);
+    int at = imul(c, body, q, ci(c, body, rp->seg_bytes)), eq = iadd(c, body, e0, imul(c, body, q, ci(c, body, 4 * S)));
+    int v[MAX_POINTS];
+    for (int t = 0; t < T; t++) {
+        int o = iadd(c, body, blk[t], iadd(c, body, at, ci(c, body, rp->codes)));
+        if (c->cfg.prefetch && !tail)
+            tir_emit(c->f, body, TIR_PREFETCH, tir_t(TS_VOID, 1), c->ptr[p->uop->tensor],
+                     iadd(c, body, o, ci(c, body, c->cfg.prefetch)), -1, -1);
+        v[t] = tir_emit(c->f, body, TIR_LOAD, ti, c->ptr[p->uop->tensor], o, -1, -1);
+    }
+    c->lanes = 1;
+    c->mask = -1;
+    for (int item = 0; item < 4 * S; item++) {
+        int i = item % 4, st = item / 4, e = iadd(c, body, eq, ci(c, body, item)), live = -1;
+        if (tail) { /* x's item, clamped into x and 0 past E */
+            live = tir_emit(c->f, body, TIR_ILT, tir_t(TS_I1, 1), e, E, -1, -1);
+            e = emit2(c, body, TIR_MIN, e, last);
+        }
+        bind_point(c, s, pnt);
+        c->env[var] = (binding){e, 0, -1, -1, -1, -1};
+        int xv = lower(c, body, xe);
+        if (tail)
+            xv = tir_emit(c->f, body, TIR_SELECT, tir_t(TS_F32, 1), live, xv, cf(c, body, 1, 0), -1);
+        int xs = splat(c, body, xv, R), sh = 8 * i + w * st;
+        for (int t = 0; t < T; t++) {
+            int idx = sh ? emit2(c, body, TIR_SHR, v[t], cis(c, body, TS_I32, R, sh)) : v[t];
+            int wv = tir_lut_f32(c->f, body, idx, n, tab);
+            int h = part[t][item & 1], cur = emit1(c, body, TIR_VGET, tf, h);
+            tir_emit(c->f, body, TIR_VSET, tir_t(TS_VOID, 1), h, tir_emit(c->f, body, TIR_FMA, tf, wv, xs, cur, -1),
+                     -1, -1);
+        }
+    }
+    c->lanes = saved_lanes;
+    c->mask = saved_mask;
+    c->nmemo = saved;
+    for (int t = 0; t < T; t++) {
+        int mul, add;
+        rowpack_factors(c, b, s, p, blk[t], -1, srow[t], TS, &mul, NULL, NULL, &add, NULL);
+        int sum2 = fbin(c, b, TIR_FADD, emit1(c, b, TIR_VGET, tf, part[t][0]), emit1(c, b, TIR_VGET, tf, part[t][1]));
+        int cur = emit1(c, b, TIR_VGET, tf, acc[t]);
+        tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), acc[t], tir_emit(c->f, b, TIR_FMA, tf, sum2, mul, cur, -1), -1,
+                 -1);
+    }
+    c->nmemo = saved;
+}
+
+/* One loop block of either form of the layout. */
+static void rowpack_kblock(bctx *c, int b, const stmt_ctx *s, const point *pts, int npts, int T, const int *acc,
+                           const int *nanv, const int *gbase, const int *srow, int kb, int tail, int E)
+{
+    if (s->rowpack == 2)
+        rowpack_block_f32(c, b, s, pts, T, acc, gbase, srow, kb, tail, E);
+    else
+        rowpack_block(c, b, s, pts, npts, T, acc, nanv, gbase, srow, kb, tail, E);
+}
+
 /* Vector registers a one-point loop block of T row groups keeps live
  * (an estimate): per group its f32 accumulator, a dot per byte of the
  * image, the NaN flags and the sign-selected operand; shared, the
@@ -2517,24 +2675,24 @@ static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int i
     int U = c->cfg.kblocks > 1 ? c->cfg.kblocks : B >= 128 ? 1 : B >= 64 ? 128 / B : 64 / B;
     /* the partial block runs as a whole one (not with NaN codes: its
      * padding codes must not count, rowpack_nan_or) */
-    int padded = !p->img.nanflag && idot_padded(c, p, s->sums[0]->vars[0]);
+    int padded = s->rowpack == 1 && !p->img.nanflag && idot_padded(c, p, s->sums[0]->vars[0]);
     int nfull = emit2(c, b, TIR_DIV, padded ? iadd(c, b, E, ci(c, b, B - 1)) : E, ci(c, b, B));
     int body, start = ci(c, b, 0);
     if (U > 1) {
         int nu = imul(c, b, emit2(c, b, TIR_DIV, nfull, ci(c, b, U)), ci(c, b, U));
         int kb = tir_loop(c->f, b, ci(c, b, 0), nu, ci(c, b, U), TL_SERIAL, "kb", &body);
         for (int u = 0; u < U; u++)
-            rowpack_block(c, body, s, pts, npts, T, acc, nanv, gbase, srow,
+            rowpack_kblock(c, body, s, pts, npts, T, acc, nanv, gbase, srow,
                           u ? iadd(c, body, kb, ci(c, body, u)) : kb, 0, E);
         start = nu;
     }
     int kb = tir_loop(c->f, b, start, nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
-    rowpack_block(c, body, s, pts, npts, T, acc, nanv, gbase, srow, kb, 0, E);
+    rowpack_kblock(c, body, s, pts, npts, T, acc, nanv, gbase, srow, kb, 0, E);
     if (!padded) {
         int tb;
         tir_if(c->f, b, tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), imul(c, b, nfull, ci(c, b, B)), E, -1, -1), &tb,
                NULL);
-        rowpack_block(c, tb, s, pts, npts, T, acc, nanv, gbase, srow, nfull, 1, E);
+        rowpack_kblock(c, tb, s, pts, npts, T, acc, nanv, gbase, srow, nfull, 1, E);
     }
     int N = dim_node(c, b, c->k->vars[s->st->lhs[s->par]].extent);
     for (int t = 0; t < T; t++)
@@ -2905,10 +3063,10 @@ static int build_stmt(bctx *c, int si, int item_off)
     if (c->cfg.repack == 1 && c->t->kind == QK_TARGET_CPU)
         c->cfg.repack = repack_rows(c);
     if (c->cfg.repack) {
-        char why[256];
+        char why[512];
         const char *no = rowpack_unfit(c, s, c->cfg.repack, why, sizeof why);
         if (no) {
-            char msg[512];
+            char msg[600];
             snprintf(msg, sizeof msg, "repack=%d: %s", c->cfg.repack, no);
             fail(c, "%s", msg);
             return -1;
@@ -2917,12 +3075,12 @@ static int build_stmt(bctx *c, int si, int item_off)
             fail(c, "%s", "repack: more than one statement reads weights");
             return -1;
         }
-        s->rowpack = 1;
+        s->rowpack = s->plans[0].idot ? 1 : 2;
         /* T groups of R rows per work item share the int8 operand's sums and
          * scales: tile_par = T R when it asks for more than R rows, else T
          * from the point count (at most 16 accumulators) */
         int R = c->cfg.repack, T;
-        s->ni = s->ni > 8 ? 8 : s->ni;
+        s->ni = s->rowpack == 2 ? 1 : s->ni > 8 ? 8 : s->ni; /* the f32 form: one point (a GEMV) */
         if (c->cfg.tile_par >= 2 * R)
             T = c->cfg.tile_par / R;
         else

@@ -11,7 +11,10 @@
 # REPACK=R (1, 4, 8, 16): the integer-dot kernels read their weights in the
 # row-interleaved layout of R rows (configuration repack=R; `qkc bench`
 # converts the packed weights once, before timing); formats without that
-# layout run as without REPACK, and the path column says which ran.
+# layout run as without REPACK, and the path column says which ran. A
+# format whose integer image takes several bytes a code and that has the
+# layout's f32 form (nf4) runs that form with x in f32 instead (REPACK and
+# TUNED runs; the path column says "f32 form").
 # CONFIG="key=value ..." adds configuration keys to the REPACK runs (an
 # A/B of the builder's defaults, e.g. CONFIG="kblocks=2"); a row whose
 # configuration is refused says "failed" with qkc's error instead of
@@ -112,9 +115,19 @@ QK
         grep -qw dot4 <<<"$("$QKC" emit "$tmp/k.qk" --kernel gemv_i8 --stage=tir -c "repack=${REPACK:-1}" 2>/dev/null)"; then
         k=gemv_i8 path="int8 dot, x: int8 blocks of $block with an e8m0 scale"
     fi
+    # an integer image of several bytes costs a dot product per byte; where
+    # the format has the layout's f32 form (`qkc info`: one lookup per
+    # code), REPACK and TUNED runs take that with x in f32 instead (nf4:
+    # four bytes; bitsandbytes runs it with float activations too)
+    rp=${REPACK:-${TUNED:+1}}
+    if [ -n "$rp" ] && [ $k = gemv_i8 ] && "$QKC" info "$name" 2>/dev/null | grep -q '^integer image: [2-9] bytes' &&
+        "$QKC" info "$name" 2>/dev/null | grep -q '^row-interleaved layout, f32 work.*: the format' &&
+        "$QKC" emit "$tmp/k.qk" --kernel gemv_f32 --stage=tir -c "repack=$rp" >/dev/null 2>&1; then
+        k=gemv_f32 path="f32 form (image of $("$QKC" info "$name" | sed -n 's/^integer image: \([0-9]\) bytes.*/\1/p') bytes), x: f32"
+    fi
     out=""
-    if [ -n "${TUNED:-}" ] && [ $k = gemv_i8 ]; then
-        timeout "${TIMEOUT:-900}" "$QKC" tune "$tmp/k.qk" --kernel gemv_i8 --dims "$DIMS" --layout any \
+    if [ -n "${TUNED:-}" ] && [ $k != gemv_b1 ] && [ "$path" != f32 ]; then
+        timeout "${TIMEOUT:-900}" "$QKC" tune "$tmp/k.qk" --kernel $k --dims "$DIMS" --layout any \
             --top "${TOP:-3}" --db "$tmp/tune.db" >"$tmp/tune" 2>&1
         out=$(timeout "${TIMEOUT:-900}" "$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold \
             --reps "${REPS:-10}" --json ${READ:+--baseline read} --layout any --db "$tmp/tune.db" 2>"$tmp/err")
@@ -123,7 +136,7 @@ QK
             sed 's/lanes=[0-9]* //; s/ idot=1 idot_bytes=[0-9]*//; s/ tile_inner=[0-9]*//' | paste -sd';' | sed 's/;/; /g')
         [ -n "$out" ] && path="$path, tuned: $cfgs"
     fi
-    if [ -z "$out" ] && [ -n "${REPACK:-}" ] && [ $k = gemv_i8 ]; then
+    if [ -z "$out" ] && [ -n "${REPACK:-}" ] && [ $k != gemv_b1 ] && [ "$path" != f32 ]; then
         out=$(timeout "${TIMEOUT:-900}" "$QKC" bench "$tmp/k.qk" --kernel $k --dims "$DIMS" --mode cold \
             --reps "${REPS:-10}" --json ${READ:+--baseline read} -c "repack=$REPACK${CONFIG:+ $CONFIG}" 2>"$tmp/err")
         [ -n "$out" ] && path="$path, repack=$REPACK${CONFIG:+ $CONFIG}"

@@ -145,7 +145,8 @@ expect_err "bad dim value" "not a dimension value\|bad item" $G --dims N=3,K=x
 expect_err "missing file" "cannot read" no_such_file.qk --dims N=3
 expect_err "unknown target" "unknown target" $G --dims N=3,K=3 --target nope
 # row-interleaved weights: refused with the rule that fails, or a bad value
-expect_err "repack on an f32 kernel" "repack=8: the statement is not one sum" $G --dims N=3,K=3 -c repack=8
+expect_err "repack on an f32 kernel without the f32 form" "repack=8: the statement is not one sum.*nor of f32 work" \
+  examples/q3_zero.qk --kernel gemv3 --dims N=3,K=3 -c repack=8
 expect_err "repack=99" "repack=99 is out of range" examples/gemv_int8.qk --kernel gemv --dims N=3,K=3 -c repack=99
 expect_err "repack=5" "repack=5: rows per group are 4, 8 or 16" examples/gemv_int8.qk --kernel gemv \
   --dims N=3,K=3 -c repack=5

@@ -220,15 +220,24 @@ rc=$?
 if [ $rc -eq 2 ] && grep -q "repack=99 is out of range" "$TMP/out"; then ok "run -c repack=99: exit 2"; else
   bad "run -c repack=99: exit 2 (rc $rc)"
 fi
-"$QKC" run examples/q4_gemv.qk --kernel gemv --dims N=45,K=300 -c repack=1 >"$TMP/out" 2>&1
+"$QKC" run examples/q3_zero.qk --kernel gemv3 --dims N=45,K=300 -c repack=1 >"$TMP/out" 2>&1
 rc=$?
-if [ $rc -eq 1 ] && grep -q "repack=16: the statement is not one sum\|repack=8: the statement is not one sum\|repack=4: the statement is not one sum" "$TMP/out"; then
-  ok "run -c repack=1 on an f32 GEMV: refused with the reason"
+if [ $rc -eq 1 ] && grep -q "repack=[0-9]*: the statement is not one sum.*nor of f32 work: zero points" "$TMP/out"; then
+  ok "run -c repack=1 on an f32 GEMV of a format without the f32 form: refused with the reason"
 else
-  bad "run -c repack=1 on an f32 GEMV: refused with the reason (rc $rc)"
+  bad "run -c repack=1 on an f32 GEMV of a format without the f32 form: refused with the reason (rc $rc)"
+fi
+# q4_0 times f32 x: the layout's f32 form, checked against the reference
+"$QKC" run examples/q4_gemv.qk --kernel gemv --dims N=45,K=300 --reps 3 -c repack=1 >"$TMP/out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q PASS "$TMP/out" && grep "config:" "$TMP/out" | grep -q "repack=1"; then
+  ok "run -c repack=1 on an f32 GEMV of q4_0 (the f32 form): PASS"
+else
+  bad "run -c repack=1 on an f32 GEMV of q4_0 (the f32 form): PASS (rc $rc)"
 fi
 
-# ---- --layout: a bad value is a usage error in every command that takes it; f32 x keeps its layout ----
+# ---- --layout: a bad value is a usage error in every command that takes it; f32 x keeps its layout
+# where its format has no f32 form ----
 for c in run bench emit; do
   extra="--dims N=45,K=300"; [ $c = emit ] && extra="--stage=tir"
   "$QKC" $c examples/gemv_int8.qk --kernel gemv $extra --layout packed >"$TMP/out" 2>&1
@@ -237,12 +246,19 @@ for c in run bench emit; do
     bad "$c --layout packed: exit 2 (rc $rc)"
   fi
 done
-"$QKC" run examples/q4_gemv.qk --kernel gemv --dims N=45,K=300 --reps 3 --layout any >"$TMP/out" 2>&1
+"$QKC" run examples/q3_zero.qk --kernel gemv3 --dims N=45,K=300 --reps 3 --layout any >"$TMP/out" 2>&1
 rc=$?
 if [ $rc -eq 0 ] && grep -q PASS "$TMP/out" && grep "config:" "$TMP/out" | grep -qv "repack"; then
-  ok "run --layout any on an f32 GEMV: its own layout, PASS"
+  ok "run --layout any on an f32 GEMV without the f32 form: its own layout, PASS"
 else
-  bad "run --layout any on an f32 GEMV: its own layout, PASS (rc $rc)"
+  bad "run --layout any on an f32 GEMV without the f32 form: its own layout, PASS (rc $rc)"
+fi
+"$QKC" run examples/q4_gemv.qk --kernel gemv --dims N=45,K=300 --reps 3 --layout any >"$TMP/out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q PASS "$TMP/out" && grep "config:" "$TMP/out" | grep -q "repack"; then
+  ok "run --layout any on an f32 GEMV of q4_0: row-interleaved (the f32 form), PASS"
+else
+  bad "run --layout any on an f32 GEMV of q4_0: row-interleaved (the f32 form), PASS (rc $rc)"
 fi
 
 # ---- emit --config: the configuration shows in the tiled IR; a bad one is an error, no crash ----

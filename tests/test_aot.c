@@ -451,9 +451,9 @@ static void test_dispatch_v3_v4(void)
 /* `qkc build --layout any`: the int8-activation GEMVs (and the f32 one of
  * q4_0) may read their weights row-interleaved; the harness converts the
  * packer's bytes with qkc_rt_repack as a program would, and every version
- * matches the reference. q4_0's versions must really read the layout
- * (16 rows with AVX-512, 8 with AVX2), and the repacker refuses bad
- * calls. */
+ * matches the reference. q4_0's versions, int8 and f32 (the layout's f32
+ * form), must really read the layout (16 rows with AVX-512, 8 with AVX2),
+ * and the repacker refuses bad calls. */
 static void test_layout_any(void)
 {
     CU_ASSERT_FATAL(built);
@@ -474,7 +474,7 @@ static void test_layout_any(void)
                              QKC_SOURCE_DIR, WORK "/liba.a", rt_lib(), WORK "/harness-any"),
                           0);
     static const char *const isas[] = {"host", "x86-64-v4", "x86-64-v3"};
-    int failed = 0, interleaved = 0, q4_rows[3] = {0};
+    int failed = 0, interleaved = 0, q4_rows[3] = {0}, f4_rows[3] = {0};
     printf("\n  %-24s host v4 v3 (r: reads the weights row-interleaved)\n", "kernel");
     for (int i = 0; i < n; i++) {
         printf("  %-24s", names[i]);
@@ -495,6 +495,8 @@ static void test_layout_any(void)
             interleaved += rows > 0;
             if (strcmp(names[i], "gq_q4_0") == 0)
                 q4_rows[v] = rows;
+            if (strcmp(names[i], "gemv_q4_0") == 0)
+                f4_rows[v] = rows;
             printf(" %s%s", bad ? "FAIL" : "ok", rows ? "r" : " ");
             if (bad) {
                 fprintf(stderr, "\n%s (%s, --layout any): %s\n", names[i], isas[v], why);
@@ -510,6 +512,9 @@ static void test_layout_any(void)
     CU_ASSERT(interleaved >= n);
     CU_ASSERT_EQUAL(q4_rows[1], 16);
     CU_ASSERT_EQUAL(q4_rows[2], 8);
+    /* q4_0 times f32 x: the layout's f32 form */
+    CU_ASSERT_EQUAL(f4_rows[1], 16);
+    CU_ASSERT_EQUAL(f4_rows[2], 8);
     CU_ASSERT_EQUAL(q4_rows[0], avx512 ? 16 : 8);
     CU_ASSERT_EQUAL(sh("%s badargs gq_q4_0 > %s 2>&1", WORK "/harness-any", WORK "/badargs-any.log"), 0);
     /* without --layout any no version reads it, and the header has no repacker */

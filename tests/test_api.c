@@ -707,7 +707,9 @@ static void test_repack_errors(void)
     qkc_program *p = new_prog(ctx, "format q4 { code = uint4 offset 8; block = 32; scale = f16 }\n"
                                    "format q8 { code = int8; block = 32; scale = f32 }\n"
                                    "kernel gv(W: q4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
-                                   "kernel gf(W: q4[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n");
+                                   "kernel gf(W: q4[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n"
+                                   "format q4z { code = uint4; block = 32; scale = f16; zero = f16 }\n"
+                                   "kernel gz(W: q4z[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n");
     qkc_kernel *k = NULL, *plain = NULL;
     qkc_kernel_options ko = {.config = "repack=4"};
     CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gv", &ko, &k), QKC_OK);
@@ -746,7 +748,7 @@ static void test_repack_errors(void)
         const char *kernel, *config, *want;
         qkc_status st;
     } bad[] = {
-        {"gf", "repack=4", "repack=4: the statement is not one sum", QKC_ERR_UNSUPPORTED},
+        {"gz", "repack=4", "repack=4: the statement is not one sum", QKC_ERR_UNSUPPORTED},
         {"gv", "repack=3", "repack=3: rows per group are 4, 8 or 16", QKC_ERR_INVALID_ARG},
         {"gv", "repack=99", "out of range", QKC_ERR_INVALID_ARG},
         {"gv", "repack=-1", "out of range", QKC_ERR_INVALID_ARG},
@@ -792,7 +794,9 @@ static void test_any_layout(void)
     qkc_program *p = new_prog(ctx, "format q4 { code = uint4 offset 8; block = 32; scale = f16 }\n"
                                    "format q8 { code = int8; block = 32; scale = f32 }\n"
                                    "kernel gv(W: q4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
-                                   "kernel gf(W: q4[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n");
+                                   "kernel gf(W: q4[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n"
+                                   "format q4z { code = uint4; block = 32; scale = f16; zero = f16 }\n"
+                                   "kernel gz(W: q4z[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n");
     qkc_kernel *k = NULL, *own = NULL;
     qkc_kernel_options any = {.dims = "N=4096,K=4096", .any_layout = 1}, plain = {.dims = "N=4096,K=4096"};
     CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gv", &any, &k), QKC_OK);
@@ -855,12 +859,16 @@ static void test_any_layout(void)
         free(wk);
     free(wq);
     free(xq);
-    /* no integer-dot sum: the own layout, the model's choice */
-    qkc_kernel *kf = NULL;
+    /* f32 x: q4's codes have the layout's f32 form, so the model reads
+     * them row-interleaved too; q4z's zero field has none: its own layout */
+    qkc_kernel *kf = NULL, *kz = NULL;
     CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gf", &any, &kf), QKC_OK);
     CU_ASSERT_EQUAL(qkc_kernel_param(kf, 0, &pi), QKC_OK);
+    CU_ASSERT(pi.repack_rows == 4 || pi.repack_rows == 8 || pi.repack_rows == 16);
+    CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gz", &any, &kz), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_kernel_param(kz, 0, &pi), QKC_OK);
     CU_ASSERT_EQUAL(pi.repack_rows, 0);
-    CU_ASSERT_EQUAL(qkc_kernel_config(kf, &cfg, &origin), QKC_OK);
+    CU_ASSERT_EQUAL(qkc_kernel_config(kz, &cfg, &origin), QKC_OK);
     CU_ASSERT_STRING_EQUAL(origin, "model");
     /* any_layout is 0 or 1: another value is refused, saying what the two mean */
     static const int badv[] = {2, -1};

@@ -367,6 +367,96 @@ static void test_row_interleaved(void)
     CU_ASSERT(nfit >= 10);
 }
 
+/* The layout's f32 form: weights times f32 work (no integer dots), for
+ * every format, with R = 4, 8 and 16 (16 where vectors are 512 bits): a
+ * GEMV, a GEMV of x times a gain (f32 work of two loads per item) with a
+ * bias, and a GEMM over M = 5 rows of x, on N = 37 rows and K = 2 max(B,
+ * 128) + 37 (a partial last block), against the reference. The formats
+ * whose codes are one part of at most 4 bits with a block scale and no
+ * zero field must compile (this test names four of them); the others are
+ * refused with a reason naming repack, never compiled. */
+static void test_row_interleaved_f32(void)
+{
+    static const char *const configs[] = {"repack=4 prefetch=1024", "repack=8 prefetch=0", "repack=16"};
+    static const char *const must[] = {"q4_0", "nf4", "iq4_nl", "mxfp4"};
+    static const char *const kn[] = {"gemv", "gain", "gemm"};
+    qkc_ctx *ctx = NULL;
+    qkc_ctx_options opts = {.threads = 2, .tuning_db = "", .cache_dir = ""};
+    CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);
+    int nconf = 3, failed = 0, nfit = 0, nmust = 0;
+    printf("\n  f32 form:");
+    for (int i = 0; i < nformats; i++) {
+        const rtt_format *l = &formats[i];
+        if (l->vq)
+            continue;
+        char src[2048], why[1024];
+        snprintf(src, sizeof src,
+                 "import \"%s/%s\"\n"
+                 "kernel gemv(W: %s[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n"
+                 "kernel gain(x: f32[K], g: f32[K], W: %s[N, K], b: f32[N]) -> y: f32[N] {\n"
+                 "  y[n] = sum(k) (x[k] * g[k]) * W[n, k] + b[n]\n}\n"
+                 "kernel gemm(x: f32[M, K], W: %s[N, K]) -> y: f32[M, N] { y[m, n] = sum(k) x[m, k] * W[n, k] }\n",
+                 DSL_DIR, l->file, l->name, l->name, l->name);
+        int64_t B = l->block > 32 ? l->block : 32;
+        int64_t K = 2 * (B > 128 ? B : 128) + 37;
+        int fits = -1;
+        for (int c = 0; c < nconf; c++)
+            for (int g = 0; g < 3; g++) {
+                qkc_program *p = NULL;
+                qkc_kernel *k = NULL;
+                qkc_kernel_options ko = {.config = configs[c]};
+                CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, src, "rpf.qk", &p), QKC_OK);
+                qkc_status st = qkc_kernel_get_ex(p, kn[g], &ko, &k);
+                if (st != QKC_OK) {
+                    const char *msg = qkc_errmsg(ctx);
+                    if (strstr(msg, "do not fit the target's vectors")) {
+                        printf("\n  skipped: %s (%s)", configs[c], msg);
+                        nconf = c;
+                        qkc_program_destroy(p);
+                        break;
+                    }
+                    if (fits == 1 || !strstr(msg, "repack=")) {
+                        fprintf(stderr, "\n%s %s '%s': %s\n", l->name, kn[g], configs[c], msg);
+                        failed++;
+                    }
+                    fits = 0;
+                    qkc_program_destroy(p);
+                    continue;
+                }
+                if (fits == 0) {
+                    fprintf(stderr, "\n%s %s '%s': compiled where another kernel was refused\n", l->name, kn[g],
+                            configs[c]);
+                    failed++;
+                }
+                fits = 1;
+                qkc_param_info pi;
+                CU_ASSERT_EQUAL(qkc_kernel_param(k, g == 1 ? 2 : g == 2 ? 1 : 0, &pi), QKC_OK);
+                CU_ASSERT_EQUAL(pi.repack_rows, 4 << c);
+                qkc_program_destroy(p);
+                if (check_kernel_cfg(ctx, src, kn[g], K, 2, configs[c], NULL, why, sizeof why)) {
+                    fprintf(stderr, "\n%s %s '%s': %s\n", l->name, kn[g], configs[c], why);
+                    failed++;
+                }
+            }
+        for (int m = 0; m < 4; m++)
+            if (!strcmp(l->name, must[m])) {
+                nmust++;
+                if (fits != 1) {
+                    fprintf(stderr, "\n%s: expected to take the f32 form\n", l->name);
+                    failed++;
+                }
+            }
+        if (fits == 1) {
+            printf(" %s", l->name);
+            nfit++;
+        }
+    }
+    printf(" (%d formats)\n", nfit);
+    qkc_ctx_destroy(ctx);
+    CU_ASSERT_EQUAL(nmust, 4);
+    CU_ASSERT_EQUAL(failed, 0);
+}
+
 /* ---- special lowerings ---- */
 
 /* Runs kernel `k` of src on the host and compares; also returns the asm. */
@@ -993,6 +1083,7 @@ int main(void)
     CU_add_test(s, "every dsl/ format: GEMV and GEMM vs the reference", test_every_format);
     CU_add_test(s, "int8 activations: integer dot products vs the reference", test_integer_dot);
     CU_add_test(s, "row-interleaved weights (repack=R) vs the reference", test_row_interleaved);
+    CU_add_test(s, "row-interleaved weights times f32 work (the f32 form) vs the reference", test_row_interleaved_f32);
     CU_add_test(s, "integer sub-block scales summed in i32, and the formats that keep floats", test_int_subscales);
     CU_add_test(s, "binary x binary: popcount, exact", test_xnor_popcount);
     CU_add_test(s, "ternary: exact integers, BitNet-style", test_ternary_exact);

@@ -705,15 +705,16 @@ static void test_paired_chunks(void)
  * fence=1 (whose loop holds fences, the others' none), the first the
  * builder's tiles (what the JIT takes with any_layout), modelled faster
  * than the own layout's best (what the model should prefer); none, with a
- * reason, for f32 activations and for a GPU target. */
+ * reason, for f32 activations times a format without the layout's f32
+ * form and for a GPU target; some for f32 activations times one with it. */
 static void test_repack_candidates(void)
 {
     qkc_program *p = NULL;
     CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, settle_src, "settle.qk", &p), QKC_OK);
     const kir_program *kp = rt_program_kir(p);
     const kir_kernel *g4 = kir_find_kernel(kp, "g4"), *g8 = kir_find_kernel(kp, "g8");
-    const kir_kernel *gbf = kir_find_kernel(kp, "gbf");
-    CU_ASSERT_FATAL(g4 && g8 && gbf);
+    const kir_kernel *gbf = kir_find_kernel(kp, "gbf"), *f8 = kir_find_kernel(kp, "f8"), *f4 = kir_find_kernel(kp, "f4");
+    CU_ASSERT_FATAL(g4 && g8 && gbf && f8 && f4);
     qk_target tg, gpu;
     CU_ASSERT_EQUAL_FATAL(qk_target_named("x86-64-v4", &tg), 0);
     CU_ASSERT_EQUAL_FATAL(qk_target_named("sm_90", &gpu), 0);
@@ -759,8 +760,12 @@ static void test_repack_candidates(void)
     tune_cand c[4];
     char why[256] = "";
     tir_default_config(&tg, &base);
-    CU_ASSERT_EQUAL(tune_repack_candidates(gbf, &tg, &base, NULL, 1, NULL, c, 4, why, sizeof why), 0);
-    CU_ASSERT(strstr(why, "repack=") != NULL);
+    /* f32 activations: q8_0's 8-bit codes have no f32 form; the sign
+     * bits of xnor (and q4_0's 4-bit codes) do */
+    CU_ASSERT_EQUAL(tune_repack_candidates(f8, &tg, &base, NULL, 1, NULL, c, 4, why, sizeof why), 0);
+    CU_ASSERT(strstr(why, "repack=") != NULL && strstr(why, "nor of f32 work") != NULL);
+    CU_ASSERT(tune_repack_candidates(gbf, &tg, &base, NULL, 1, NULL, c, 4, why, sizeof why) >= 1);
+    CU_ASSERT(tune_repack_candidates(f4, &tg, &base, NULL, 1, NULL, c, 4, why, sizeof why) >= 1);
     why[0] = 0;
     tir_default_config(&gpu, &base);
     CU_ASSERT_EQUAL(tune_repack_candidates(g4, &gpu, &base, NULL, 1, NULL, c, 4, why, sizeof why), 0);

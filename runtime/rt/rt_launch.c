@@ -182,7 +182,7 @@ static int check_variant(const launch *L, const qkc_aot_variant *v)
         if (s->kind == QKC_AOT_SCRATCH_SUMS) { /* the sums of any operand, or unused */
             int bad;
             const int64_t *lay = qkrt_layout(k, v, &bad);
-            if (!lay || lay[2] < 1 || s->tensor < -1 || s->tensor >= k->ntensors ||
+            if (!lay || lay[2] < (s->tensor >= 0) || s->tensor < -1 || s->tensor >= k->ntensors ||
                 (s->tensor >= 0 && k->tensors[s->tensor].rank < 1))
                 return damaged(L, "scratch");
             continue;
