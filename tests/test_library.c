@@ -253,6 +253,51 @@ static int roundtrip(const qkc_program *p, const qkc_kernel *k, const char *form
     return bad;
 }
 
+/* One kernel of a layout test: compiles kernel kn of src with config
+ * and checks which parameter reads R = rows rows. Returns 1 when it
+ * compiled (*fits = 1), 0 when it was refused with a reason naming repack
+ * (*fits = 0; the first reason into refusal), -1 when the target's
+ * vectors cannot hold the rows (the caller skips this configuration and
+ * those after it). A refusal without a reason, or a kernel that compiles
+ * where another of the format was refused (or the other way), counts in
+ * *failed. */
+static int layout_kernel(qkc_ctx *ctx, const char *src, const char *fmt, const char *kn, const char *config, int wi,
+                         int rows, int *fits, int *failed, char *refusal, size_t rn)
+{
+    qkc_program *p = NULL;
+    qkc_kernel *k = NULL;
+    qkc_kernel_options ko = {.config = config};
+    CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, src, "rp.qk", &p), QKC_OK);
+    if (qkc_kernel_get_ex(p, kn, &ko, &k) != QKC_OK) {
+        const char *msg = qkc_errmsg(ctx);
+        if (strstr(msg, "do not fit the target's vectors")) { /* R = 16 needs 512-bit vectors */
+            printf("\n  skipped: %s (%s)", config, msg);
+            qkc_program_destroy(p);
+            return -1;
+        }
+        if (*fits == 1 || !strstr(msg, "repack=")) {
+            fprintf(stderr, "\n%s %s '%s': %s\n", fmt, kn, config, msg);
+            (*failed)++;
+        }
+        *fits = 0;
+        const char *r = strstr(msg, "repack=");
+        if (refusal && !refusal[0] && r)
+            snprintf(refusal, rn, "%s", strchr(r, ':') ? strchr(r, ':') + 2 : r);
+        qkc_program_destroy(p);
+        return 0;
+    }
+    if (*fits == 0) {
+        fprintf(stderr, "\n%s %s '%s': compiled where another kernel was refused\n", fmt, kn, config);
+        (*failed)++;
+    }
+    *fits = 1;
+    qkc_param_info pi;
+    CU_ASSERT_EQUAL(qkc_kernel_param(k, wi, &pi), QKC_OK);
+    CU_ASSERT_EQUAL(pi.repack_rows, rows);
+    qkc_program_destroy(p);
+    return 1;
+}
+
 /* Every format that has the layout, times q8_0 activations, with R = 4,
  * 8 and 16 rows per group (16 where vectors are 512 bits): GEMV, a GEMM
  * over M = 5 rows of x (register tiles of 2 and 4 and their remainder),
@@ -305,41 +350,17 @@ static void test_row_interleaved(void)
                 /* gqb, gqbm: x in blocks of 64..256: groups where 2-bit codes are read
                  * in place, and blocks whose integer sub-scales sum in i32 (k-quants) */
                 static const char *const kn[] = {"gemv", "gemm", "gq", "gqb", "gqbm"};
+                int got = layout_kernel(ctx, src, l->name, kn[g], configs[c], g == 0 ? 0 : 1, 4 << c, &fits, &failed,
+                                        refusal, sizeof refusal);
+                if (got < 0) {
+                    nconf = c;
+                    break;
+                }
+                if (got == 0)
+                    continue;
                 qkc_program *p = NULL;
                 qkc_kernel *k = NULL;
                 qkc_kernel_options ko = {.config = configs[c]};
-                CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, src, "rp.qk", &p), QKC_OK);
-                qkc_status st = qkc_kernel_get_ex(p, kn[g], &ko, &k);
-                if (st != QKC_OK) {
-                    const char *msg = qkc_errmsg(ctx);
-                    if (strstr(msg, "do not fit the target's vectors")) { /* R = 16 needs 512-bit vectors */
-                        printf("\n  skipped: %s (%s)", configs[c], msg);
-                        nconf = c;
-                        qkc_program_destroy(p);
-                        break;
-                    }
-                    if (fits == 1 || !strstr(msg, "repack=")) {
-                        fprintf(stderr, "\n%s %s '%s': %s\n", l->name, kn[g], configs[c], msg);
-                        failed++;
-                    }
-                    fits = 0;
-                    const char *r = strstr(msg, "repack=");
-                    if (!refusal[0] && r)
-                        snprintf(refusal, sizeof refusal, "%s", strchr(r, ':') ? strchr(r, ':') + 2 : r);
-                    qkc_program_destroy(p);
-                    continue;
-                }
-                if (fits == 0) {
-                    fprintf(stderr, "\n%s %s '%s': compiled where another kernel was refused\n", l->name, kn[g],
-                            configs[c]);
-                    failed++;
-                }
-                fits = 1;
-                qkc_param_info pi;
-                int wi = g == 0 ? 0 : 1;
-                CU_ASSERT_EQUAL(qkc_kernel_param(k, wi, &pi), QKC_OK);
-                CU_ASSERT_EQUAL(pi.repack_rows, 4 << c);
-                qkc_program_destroy(p);
                 int bad = check_kernel_cfg(ctx, src, kn[g], K, 2, configs[c], NULL, why, sizeof why);
                 if (!bad && g == 0) {
                     CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, src, "rp.qk", &p), QKC_OK);
@@ -384,12 +405,11 @@ static void test_row_interleaved_f32(void)
     qkc_ctx_options opts = {.threads = 2, .tuning_db = "", .cache_dir = ""};
     CU_ASSERT_EQUAL_FATAL(qkc_ctx_create(&opts, &ctx), QKC_OK);
     int nconf = 3, failed = 0, nfit = 0, nmust = 0;
+    char src[2048], why[1024];
     printf("\n  f32 form:");
-    for (int i = 0; i < nformats; i++) {
-        const rtt_format *l = &formats[i];
-        if (l->vq)
+    for (const rtt_format *l = formats; l < formats + nformats; l++) {
+        if (l->vq) /* codebooks: no f32 form (nor any row-interleaved layout) */
             continue;
-        char src[2048], why[1024];
         snprintf(src, sizeof src,
                  "import \"%s/%s\"\n"
                  "kernel gemv(W: %s[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n"
@@ -402,37 +422,14 @@ static void test_row_interleaved_f32(void)
         int fits = -1;
         for (int c = 0; c < nconf; c++)
             for (int g = 0; g < 3; g++) {
-                qkc_program *p = NULL;
-                qkc_kernel *k = NULL;
-                qkc_kernel_options ko = {.config = configs[c]};
-                CU_ASSERT_EQUAL_FATAL(qkc_program_create(ctx, src, "rpf.qk", &p), QKC_OK);
-                qkc_status st = qkc_kernel_get_ex(p, kn[g], &ko, &k);
-                if (st != QKC_OK) {
-                    const char *msg = qkc_errmsg(ctx);
-                    if (strstr(msg, "do not fit the target's vectors")) {
-                        printf("\n  skipped: %s (%s)", configs[c], msg);
-                        nconf = c;
-                        qkc_program_destroy(p);
-                        break;
-                    }
-                    if (fits == 1 || !strstr(msg, "repack=")) {
-                        fprintf(stderr, "\n%s %s '%s': %s\n", l->name, kn[g], configs[c], msg);
-                        failed++;
-                    }
-                    fits = 0;
-                    qkc_program_destroy(p);
+                int got = layout_kernel(ctx, src, l->name, kn[g], configs[c], g == 1 ? 2 : g == 2 ? 1 : 0, 4 << c,
+                                        &fits, &failed, NULL, 0);
+                if (got < 0) {
+                    nconf = c;
+                    break;
+                }
+                if (got == 0)
                     continue;
-                }
-                if (fits == 0) {
-                    fprintf(stderr, "\n%s %s '%s': compiled where another kernel was refused\n", l->name, kn[g],
-                            configs[c]);
-                    failed++;
-                }
-                fits = 1;
-                qkc_param_info pi;
-                CU_ASSERT_EQUAL(qkc_kernel_param(k, g == 1 ? 2 : g == 2 ? 1 : 0, &pi), QKC_OK);
-                CU_ASSERT_EQUAL(pi.repack_rows, 4 << c);
-                qkc_program_destroy(p);
                 if (check_kernel_cfg(ctx, src, kn[g], K, 2, configs[c], NULL, why, sizeof why)) {
                     fprintf(stderr, "\n%s %s '%s': %s\n", l->name, kn[g], configs[c], why);
                     failed++;
