@@ -2591,7 +2591,7 @@ static void rowpack_block_f32(bctx *c, int b, const stmt_ctx *s, const point *pn
     }
     c->lanes = saved_lanes;
     c->mask = saved_mask;
-    c->nmemo = saved;
+    c->nmemo = saved; /* the loop's nodes are not visible after it */
     for (int t = 0; t < T; t++) {
         int mul, add;
         rowpack_factors(c, b, s, p, blk[t], -1, srow[t], TS, &mul, NULL, NULL, &add, NULL);
@@ -2683,7 +2683,7 @@ static void emit_rowpack_points(bctx *c, int b, const stmt_ctx *s, int n0, int i
         int kb = tir_loop(c->f, b, ci(c, b, 0), nu, ci(c, b, U), TL_SERIAL, "kb", &body);
         for (int u = 0; u < U; u++)
             rowpack_kblock(c, body, s, pts, npts, T, acc, nanv, gbase, srow,
-                          u ? iadd(c, body, kb, ci(c, body, u)) : kb, 0, E);
+                           u ? iadd(c, body, kb, ci(c, body, u)) : kb, 0, E);
         start = nu;
     }
     int kb = tir_loop(c->f, b, start, nfull, ci(c, b, 1), TL_SERIAL, "kb", &body);
