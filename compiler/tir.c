@@ -418,6 +418,11 @@ static const char *check_types(const tir_func *f, const tir_node *n)
                    : "ieq compares integers of one type -> i1";
     case TIR_POPCNT:
         return is_int(n->type.s) && same(a->type, n->type) ? NULL : "popcnt operand and result must be one integer type";
+    case TIR_PERM:
+        return n->type.s == TS_F32 && same(a->type, n->type) && b->type.s == TS_I32 &&
+                       b->type.lanes == n->type.lanes && n->type.lanes >= 2 && !(n->type.lanes & (n->type.lanes - 1))
+                   ? NULL
+                   : "perm maps a table f32 x L and an index i32 x L (L a power of two) to f32 x L";
     case TIR_LUT:
         if (!(n->type.s == TS_I8 && same(a->type, n->type)) &&
             !(n->type.s == TS_F32 && a->type.s == TS_I32 && a->type.lanes == n->type.lanes))

@@ -71,6 +71,9 @@ typedef struct tir_type {
                               i8 x L (table bytes; vpshufb, vpermb, tbl), or   \
                               f32 x L from a0 i32 x L (table of f32 bits;     \
                               vpermps); imm a power of two, 2..256 */          \
+    X(PERM, "perm", 2)     /* f32 x L: lane i = a0[a1[i] mod L], a0 f32 x L  \
+                              (a table built at run time), a1 i32 x L; L a   \
+                              power of two (vpermps) */                       \
     X(DOT4, "dot4", 3)     /* i32 x L: a2 + sum over each group of 4 byte lanes \
                               of ext(a0) * sext(a1); a0, a1 are i8 x 4L; imm \
                               is the tir_dot_mode: ext = zext (vpdpbusd) or  \

@@ -2523,6 +2523,22 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
     c->nmemo = saved;
 }
 
+/* x's value (f32 scalar) at item e of the sum of the f32 form for point
+ * pnt; in a tail block 0 at or past E (its index clamped into x). */
+static int rowpack_f32_x(bctx *c, int b, const stmt_ctx *s, const point *pnt, const kir_expr *xe, int e, int tail,
+                         int E)
+{
+    int live = -1;
+    if (tail) {
+        live = tir_emit(c->f, b, TIR_ILT, tir_t(TS_I1, 1), e, E, -1, -1);
+        e = emit2(c, b, TIR_MIN, e, iadd(c, b, E, ci(c, b, -1)));
+    }
+    bind_point(c, s, pnt);
+    c->env[s->sums[0]->vars[0]] = (binding){e, 0, -1, -1, -1, -1};
+    int xv = lower(c, b, xe);
+    return tail ? tir_emit(c->f, b, TIR_SELECT, tir_t(TS_F32, 1), live, xv, cf(c, b, 1, 0), -1) : xv;
+}
+
 /* One loop block kb of the f32 form (rowpack_f32_fit) for the T row
  * groups at byte gbase[t]: a loop over the block's runs (4R bytes: 8 / w
  * steps of 4 codes of every row), in which per item x's value is
@@ -2541,7 +2557,7 @@ static void rowpack_block_f32(bctx *c, int b, const stmt_ctx *s, const point *pn
     const qk_rowpack *rp = &s->rp;
     const qk_format *fu = c->k->tensors[p->uop->tensor].fmt;
     const kir_expr *sum = s->sums[0], *xe = sum->a->a == p->uop ? sum->a->b : sum->a->a;
-    int R = rp->rows, w = rp->parts[0].w, S = 8 / w, n = 1 << w, var = sum->vars[0], saved = c->nmemo;
+    int R = rp->rows, w = rp->parts[0].w, S = 8 / w, n = 1 << w, saved = c->nmemo;
     int saved_lanes = c->lanes, saved_mask = c->mask;
     tir_type tf = tir_t(TS_F32, R), ti = tir_t(TS_I32, R);
     float tab[16];
@@ -2556,7 +2572,7 @@ static void rowpack_block_f32(bctx *c, int b, const stmt_ctx *s, const point *pn
         for (int h = 0; h < 2; h++)
             part[t][h] = tir_emit(c->f, b, TIR_VAR, tf, cf(c, b, R, 0), -1, -1, -1);
     }
-    int e0 = imul(c, b, kb, ci(c, b, p->block)), last = iadd(c, b, E, ci(c, b, -1)), body;
+    int e0 = imul(c, b, kb, ci(c, b, p->block)), body;
     int q = tir_loop(c->f, b, ci(c, b, 0), ci(c, b, p->block / (4 * S)), ci(c, b, 1), TL_SERIAL, "run", &body);
     int at = imul(c, body, q, ci(c, body, rp->seg_bytes)), eq = iadd(c, body, e0, imul(c, body, q, ci(c, body, 4 * S)));
     int v[MAX_POINTS];
@@ -2569,18 +2585,36 @@ static void rowpack_block_f32(bctx *c, int b, const stmt_ctx *s, const point *pn
     }
     c->lanes = 1;
     c->mask = -1;
-    for (int item = 0; item < 4 * S; item++) {
-        int i = item % 4, st = item / 4, e = iadd(c, body, eq, ci(c, body, item)), live = -1;
-        if (tail) { /* x's item, clamped into x and 0 past E */
-            live = tir_emit(c->f, body, TIR_ILT, tir_t(TS_I1, 1), e, E, -1, -1);
-            e = emit2(c, body, TIR_MIN, e, last);
+    /* 1- and 2-bit codes in 16 rows: the P = 4 / w codes of a nibble at
+     * once, by a permute of a 16-entry table of their partial sums built
+     * from x per nibble, shared by the groups */
+    int P = R == 16 && w < 4 ? 4 / w : 1;
+    for (int nib = 0; P > 1 && nib < 8; nib++) {
+        int t4 = nib / 2, j = nib % 2, tab16 = -1;
+        for (int u = 0; u < P; u++) {
+            int item = 4 * (P * j + u) + t4;
+            int xs = splat(c, body, rowpack_f32_x(c, body, s, pnt, xe, iadd(c, body, eq, ci(c, body, item)), tail, E),
+                           R);
+            int32_t cv[16];
+            for (int l = 0; l < 16; l++) {
+                float fv = tab[(l >> (w * u)) & (n - 1)];
+                memcpy(&cv[l], &fv, sizeof fv);
+            }
+            int cu = emit1(c, body, TIR_BITCAST, tf, tir_const_lanes(c->f, body, TS_I32, R, cv));
+            tab16 = tab16 < 0 ? fbin(c, body, TIR_FMUL, cu, xs) : tir_emit(c->f, body, TIR_FMA, tf, cu, xs, tab16, -1);
         }
-        bind_point(c, s, pnt);
-        c->env[var] = (binding){e, 0, -1, -1, -1, -1};
-        int xv = lower(c, body, xe);
-        if (tail)
-            xv = tir_emit(c->f, body, TIR_SELECT, tir_t(TS_F32, 1), live, xv, cf(c, body, 1, 0), -1);
-        int xs = splat(c, body, xv, R), sh = 8 * i + w * st;
+        int sh = 8 * t4 + 4 * j;
+        for (int t = 0; t < T; t++) {
+            int idx = sh ? emit2(c, body, TIR_SHR, v[t], cis(c, body, TS_I32, R, sh)) : v[t];
+            int h = part[t][nib & 1], cur = emit1(c, body, TIR_VGET, tf, h);
+            tir_emit(c->f, body, TIR_VSET, tir_t(TS_VOID, 1), h,
+                     fbin(c, body, TIR_FADD, cur, tir_emit(c->f, body, TIR_PERM, tf, tab16, idx, -1, -1)), -1, -1);
+        }
+    }
+    for (int item = 0; P == 1 && item < 4 * S; item++) {
+        int i = item % 4, st = item / 4;
+        int xs = splat(c, body, rowpack_f32_x(c, body, s, pnt, xe, iadd(c, body, eq, ci(c, body, item)), tail, E), R);
+        int sh = 8 * i + w * st;
         for (int t = 0; t < T; t++) {
             int idx = sh ? emit2(c, body, TIR_SHR, v[t], cis(c, body, TS_I32, R, sh)) : v[t];
             int wv = tir_lut_f32(c->f, body, idx, n, tab);

@@ -144,8 +144,24 @@ static void m_lut_kind(tir_func *f)
     tir_lut_f32(f, body, tir_const_i(f, body, TS_I8, 16, 1), 4, t);
 }
 
+/* PERM: an index of bytes; a table of 12 lanes (not a power of two). */
+static void m_perm_index(tir_func *f)
+{
+    int body = f->nodes[5].body;
+    tir_emit(f, body, TIR_PERM, tir_t(TS_F32, 16), tir_const_f(f, body, 16, 1.0), tir_const_i(f, body, TS_I8, 16, 1),
+             -1, -1);
+}
+static void m_perm_lanes(tir_func *f)
+{
+    int body = f->nodes[5].body;
+    tir_emit(f, body, TIR_PERM, tir_t(TS_F32, 12), tir_const_f(f, body, 12, 1.0), tir_const_i(f, body, TS_I32, 12, 1),
+             -1, -1);
+}
+
 static void test_verify_rules(void)
 {
+    expect_reject(m_perm_index, "perm maps");
+    expect_reject(m_perm_lanes, "perm maps");
     expect_reject(m_lut_size, "power of two");
     expect_reject(m_lut_kind, "lut maps");
     expect_reject(m_scope, "not defined in an enclosing scope");

@@ -839,6 +839,33 @@ static LLVMValueRef lut(gen *g, const tir_node *n)
     return LLVMBuildCall2(g->b, fnty, fn, args, 4, "");
 }
 
+/* TIR_PERM: lane i = table[idx[i] mod L] of a table in a register:
+ * vpermps (its index is read mod L) for 8 and 16 lanes, else lane by
+ * lane. */
+static LLVMValueRef perm(gen *g, const tir_node *n)
+{
+    int L = n->type.lanes;
+    LLVMValueRef tab = v(g, n->a[0]), idx = v(g, n->a[1]);
+    const char *name = L == 16 && has_feature(g, "+avx512f") ? "llvm.x86.avx512.permvar.sf.512"
+                       : L == 8 && has_feature(g, "+avx2")   ? "llvm.x86.avx2.permps"
+                                                             : NULL;
+    if (name) {
+        unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+        LLVMTypeRef fnty = LLVMIntrinsicGetType(g->ctx, id, NULL, 0);
+        LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
+        LLVMValueRef args[2] = {tab, idx};
+        return LLVMBuildCall2(g->b, fnty, fn, args, 2, "");
+    }
+    LLVMTypeRef i32 = LLVMInt32TypeInContext(g->ctx);
+    LLVMValueRef r = LLVMGetPoison(LLVMTypeOf(tab)), m = LLVMConstInt(i32, (unsigned)(L - 1), 0);
+    for (int i = 0; i < L; i++) {
+        LLVMValueRef lane = LLVMConstInt(i32, (unsigned)i, 0);
+        LLVMValueRef j = LLVMBuildAnd(g->b, LLVMBuildExtractElement(g->b, idx, lane, ""), m, "");
+        r = LLVMBuildInsertElement(g->b, r, LLVMBuildExtractElement(g->b, tab, j, ""), lane, "");
+    }
+    return r;
+}
+
 static void gen_node(gen *g, int id)
 {
     const tir_node *n = &g->f->nodes[id];
@@ -857,6 +884,7 @@ static void gen_node(gen *g, int id)
     case TIR_GATHER: r = gather(g, n); break;
     case TIR_DOT4: r = dot4(g, n); break;
     case TIR_LUT: r = lut(g, n); break;
+    case TIR_PERM: r = perm(g, n); break;
     case TIR_STORE: store(g, n); break;
     case TIR_PREFETCH: prefetch(g, n); break;
     case TIR_FENCE: fence(g); break;
