@@ -302,6 +302,8 @@ static void test_all_ops_covered(void) {
         if (op == TIR_PREFETCH || op == TIR_FENCE) /* row-interleaved weights (prefetch=D, fence=1): CPU code
                                                       only; the emitter drops them */
             continue;
+        if (op == TIR_PERM) /* the row-interleaved layout's f32 form: CPU code only; refused below */
+            continue;
         if (op == TIR_LANEID || op == TIR_INSERT || op == TIR_EXTRACT || op == TIR_MMA)
             continue; /* warp-level tensor-core code: tests/test_cuda_mma.c */
         if (!seen[op])
@@ -314,6 +316,22 @@ static void test_all_ops_covered(void) {
     CU_ASSERT(strstr(src, "} else {") != NULL);
     CU_ASSERT(strstr(src, "__uint_as_float(0x80000000u)") != NULL); /* -0.0f stays exact */
     free(src);
+    qk_arena_free(a);
+}
+
+/* The f32 form's perm (CPU code only, always 2 or more lanes) is refused
+ * with a message, not emitted wrong. */
+static void test_perm_refused(void) {
+    qk_arena *a = qk_arena_new();
+    tir_func *f = build_gemv(a);
+    int e = f->entry, t = tir_const_f(f, e, 16, 1.0), ix = tir_const_i(f, e, TS_I32, 16, 3);
+    tir_emit(f, e, TIR_PERM, tir_t(TS_F32, 16), t, ix, -1, -1);
+    char err[512] = "";
+    CU_ASSERT_FATAL(tir_verify(f, err, sizeof err) == 0);
+    qk_buf b = {0};
+    CU_ASSERT(qk_backend_cuda.emit(NULL, f, QK_EMIT_CUDA, &b, err, sizeof err) != 0);
+    CU_ASSERT(strstr(err, "one lane per thread") != NULL); /* a perm has 2 or more lanes */
+    qk_buf_free(&b);
     qk_arena_free(a);
 }
 
@@ -828,6 +846,7 @@ int main(void) {
     CU_add_test(s, "gemv CUDA C structure", test_gemv_source);
     CU_add_test(s, "f16 + masked load/store CUDA C", test_half_source);
     CU_add_test(s, "every tiled-IR op is emitted", test_all_ops_covered);
+    CU_add_test(s, "perm (CPU code only) refused with a message", test_perm_refused);
     CU_add_test(s, "gemv: NVRTC + ptxas sm_80/sm_90", test_ptx_gemv);
     CU_add_test(s, "f16 masked: NVRTC + ptxas sm_80/sm_90", test_ptx_half);
     CU_add_test(s, "int decode: NVRTC + ptxas sm_80/sm_90", test_ptx_decode);
