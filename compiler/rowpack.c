@@ -77,9 +77,15 @@ int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_
     return 1;
 }
 
+int qk_rowpack_f32_sums(const qk_format *f)
+{
+    return f->zero == QK_ZERO_BLOCK || f->min_num != QK_NUM_NONE;
+}
+
 double qk_rowpack_f32_value(const qk_format *f, uint32_t code)
 {
-    return qk_format_codeval(f, code) - (f->zero == QK_ZERO_CONST ? f->zero_const : 0);
+    int fold = f->zero == QK_ZERO_CONST && !qk_rowpack_f32_sums(f);
+    return qk_format_codeval(f, code) - (fold ? f->zero_const : 0);
 }
 
 int qk_rowpack_f32(const qk_format *f, int R, qk_rowpack *rp, char *why, size_t whysz)
@@ -87,8 +93,8 @@ int qk_rowpack_f32(const qk_format *f, int R, qk_rowpack *rp, char *why, size_t 
     qk_rowpack r;
     if (f->code == QK_CODE_VQ || f->sp_n)
         return why_not(why, whysz, "codebook and N:M codes have no f32 form");
-    if (f->zero == QK_ZERO_BLOCK || f->min_num != QK_NUM_NONE || f->submin_num != QK_NUM_NONE || f->sub_block)
-        return why_not(why, whysz, "zero points, mins and sub-block scales have no f32 form");
+    if (f->submin_num != QK_NUM_NONE || f->sub_block)
+        return why_not(why, whysz, "sub-block scales and mins have no f32 form");
     if (!qk_rowpack_check(f, R, &r, why, whysz))
         return 0;
     if (r.nparts != 1 || r.parts[0].w > 4)

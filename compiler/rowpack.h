@@ -99,14 +99,18 @@ int qk_rowpack_check(const qk_format *f, int R, qk_rowpack *rp, char *why, size_
 /* The layout's f32 form: whether kernels that multiply f32 work (not
  * int8 bytes) by weights of format f can read them in this layout with R
  * rows: 1 and *rp when f's codes are one part of 1, 2 or 4 bits whose
- * values are finite, times a block scale (and row and tensor scales) and
- * at most a constant zero point: no zero field, min, sub-block scale,
- * N:M index or codebook. A 32-bit lane of a run then holds 8 / w steps of
- * a row's codes, and a shift and a lookup of 2^w f32 values decode one
- * item of the R rows. Else 0 with the reason in why. */
+ * values are finite, with a block scale, zero point and min (and row and
+ * tensor scales): no sub-block scale or min, N:M index or codebook. A
+ * 32-bit lane of a run then holds 8 / w steps of a row's codes, and a
+ * shift and a lookup of 2^w f32 values decode one item of the R rows.
+ * Else 0 with the reason in why. */
 int qk_rowpack_f32(const qk_format *f, int R, qk_rowpack *rp, char *why, size_t whysz);
-/* The value of a code in the f32 form: its value less the constant zero
- * point, before the block's factors. */
+/* 1 when f's values in the f32 form need the sum of x over each block (a
+ * zero field or a min: value = mul c + add, and sum(value x) = mul
+ * sum(c x) + add sum(x)). */
+int qk_rowpack_f32_sums(const qk_format *f);
+/* The value of a code in the f32 form, before the block's factors: its
+ * value, less a constant zero point where the block has no sum term. */
 double qk_rowpack_f32_value(const qk_format *f, uint32_t code);
 /* Bytes of a rows x k tensor in the layout (f must pass the check). */
 int64_t qk_rowpack_size(const qk_format *f, int R, int64_t rows, int64_t k);

@@ -1748,6 +1748,9 @@ static int rowpack_f32_fit(bctx *c, stmt_ctx *s, int R)
 {
     plan *p = &s->plans[0];
     const kir_expr *sum = s->sums[0], *w = p->fsc ? p->fsc : p->ssel;
+    const qk_format *fq;
+    for (int i = 0; !w && i < 2; i++) /* a min: not factored (plan_sum), read here all the same */
+        w = product_quant(c, sum->a, i, &fq);
     if (!w || p->nquant != 1 || p->sparse || s->par < 0)
         return 0;
     const kir_tensor *t = &c->k->tensors[w->tensor];
@@ -1773,7 +1776,8 @@ static int rowpack_f32_fit(bctx *c, stmt_ctx *s, int R)
     p->uop = w;
     memset(&p->img, 0, sizeof p->img);
     p->img.scale_img = 1.0;
-    p->sums_s = p->fold = 0;
+    p->sums_s = qk_rowpack_f32_sums(f); /* rowpack_factors' add: the zero point and min times sum(x) */
+    p->fold = 0;
     return 1;
 }
 
@@ -2524,9 +2528,10 @@ static void rowpack_block(bctx *c, int b, const stmt_ctx *s, const point *pts, i
 }
 
 /* x's value (f32 scalar) at item e of the sum of the f32 form for point
- * pnt; in a tail block 0 at or past E (its index clamped into x). */
+ * pnt; in a tail block 0 at or past E (its index clamped into x). Added
+ * to var xsum unless it is -1. */
 static int rowpack_f32_x(bctx *c, int b, const stmt_ctx *s, const point *pnt, const kir_expr *xe, int e, int tail,
-                         int E)
+                         int E, int xsum)
 {
     int live = -1;
     if (tail) {
@@ -2536,7 +2541,12 @@ static int rowpack_f32_x(bctx *c, int b, const stmt_ctx *s, const point *pnt, co
     bind_point(c, s, pnt);
     c->env[s->sums[0]->vars[0]] = (binding){e, 0, -1, -1, -1, -1};
     int xv = lower(c, b, xe);
-    return tail ? tir_emit(c->f, b, TIR_SELECT, tir_t(TS_F32, 1), live, xv, cf(c, b, 1, 0), -1) : xv;
+    if (tail)
+        xv = tir_emit(c->f, b, TIR_SELECT, tir_t(TS_F32, 1), live, xv, cf(c, b, 1, 0), -1);
+    if (xsum >= 0)
+        tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), xsum,
+                 fbin(c, b, TIR_FADD, emit1(c, b, TIR_VGET, tir_t(TS_F32, 1), xsum), xv), -1, -1);
+    return xv;
 }
 
 /* One loop block kb of the f32 form (rowpack_f32_fit) for the T row
@@ -2572,6 +2582,7 @@ static void rowpack_block_f32(bctx *c, int b, const stmt_ctx *s, const point *pn
         for (int h = 0; h < 2; h++)
             part[t][h] = tir_emit(c->f, b, TIR_VAR, tf, cf(c, b, R, 0), -1, -1, -1);
     }
+    int xsum = p->sums_s ? tir_emit(c->f, b, TIR_VAR, tir_t(TS_F32, 1), cf(c, b, 1, 0), -1, -1, -1) : -1;
     int e0 = imul(c, b, kb, ci(c, b, p->block)), body;
     int q = tir_loop(c->f, b, ci(c, b, 0), ci(c, b, p->block / (4 * S)), ci(c, b, 1), TL_SERIAL, "run", &body);
     int at = imul(c, body, q, ci(c, body, rp->seg_bytes)), eq = iadd(c, body, e0, imul(c, body, q, ci(c, body, 4 * S)));
@@ -2593,7 +2604,7 @@ static void rowpack_block_f32(bctx *c, int b, const stmt_ctx *s, const point *pn
         int t4 = nib / 2, j = nib % 2, tab16 = -1;
         for (int u = 0; u < P; u++) {
             int item = 4 * (P * j + u) + t4;
-            int xs = splat(c, body, rowpack_f32_x(c, body, s, pnt, xe, iadd(c, body, eq, ci(c, body, item)), tail, E),
+            int xs = splat(c, body, rowpack_f32_x(c, body, s, pnt, xe, iadd(c, body, eq, ci(c, body, item)), tail, E, xsum),
                            R);
             int32_t cv[16];
             for (int l = 0; l < 16; l++) {
@@ -2613,7 +2624,8 @@ static void rowpack_block_f32(bctx *c, int b, const stmt_ctx *s, const point *pn
     }
     for (int item = 0; P == 1 && item < 4 * S; item++) {
         int i = item % 4, st = item / 4;
-        int xs = splat(c, body, rowpack_f32_x(c, body, s, pnt, xe, iadd(c, body, eq, ci(c, body, item)), tail, E), R);
+        int xs = splat(c, body, rowpack_f32_x(c, body, s, pnt, xe, iadd(c, body, eq, ci(c, body, item)), tail, E, xsum),
+                       R);
         int sh = 8 * i + w * st;
         for (int t = 0; t < T; t++) {
             int idx = sh ? emit2(c, body, TIR_SHR, v[t], cis(c, body, TS_I32, R, sh)) : v[t];
@@ -2630,9 +2642,11 @@ static void rowpack_block_f32(bctx *c, int b, const stmt_ctx *s, const point *pn
         int mul, add;
         rowpack_factors(c, b, s, p, blk[t], -1, srow[t], TS, &mul, NULL, NULL, &add, NULL);
         int sum2 = fbin(c, b, TIR_FADD, emit1(c, b, TIR_VGET, tf, part[t][0]), emit1(c, b, TIR_VGET, tf, part[t][1]));
-        int cur = emit1(c, b, TIR_VGET, tf, acc[t]);
-        tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), acc[t], tir_emit(c->f, b, TIR_FMA, tf, sum2, mul, cur, -1), -1,
-                 -1);
+        int cur = tir_emit(c->f, b, TIR_FMA, tf, sum2, mul, emit1(c, b, TIR_VGET, tf, acc[t]), -1);
+        if (add >= 0) /* + sum(x) * the rows' zero and min term */
+            cur = tir_emit(c->f, b, TIR_FMA, tf, splat(c, b, emit1(c, b, TIR_VGET, tir_t(TS_F32, 1), xsum), R), add, cur,
+                           -1);
+        tir_emit(c->f, b, TIR_VSET, tir_t(TS_VOID, 1), acc[t], cur, -1, -1);
     }
     c->nmemo = saved;
 }
@@ -3133,7 +3147,7 @@ static int build_stmt(bctx *c, int si, int item_off)
         s->np = T * R;
         c->f->repack_tensor = s->plans[0].uop->tensor;
         c->f->repack_rows = c->cfg.repack;
-        if (s->plans[0].sums_s && c->sums >= 0 && sums_rows_ok(c, s->plans[0].sop)) {
+        if (s->rowpack == 1 && s->plans[0].sums_s && c->sums >= 0 && sums_rows_ok(c, s->plans[0].sop)) {
             /* the int8 operand's group sums, once, in a phase before this grid */
             s->presums = 1;
             int n = rowpack_sums(c, s, si, item_off);

@@ -708,8 +708,8 @@ static void test_repack_errors(void)
                                    "format q8 { code = int8; block = 32; scale = f32 }\n"
                                    "kernel gv(W: q4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
                                    "kernel gf(W: q4[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n"
-                                   "format q4z { code = uint4; block = 32; scale = f16; zero = f16 }\n"
-                                   "kernel gz(W: q4z[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n");
+                                   "format i8s { code = int8; block = 32; scale = f16 }\n"
+                                   "kernel gz(W: i8s[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n");
     qkc_kernel *k = NULL, *plain = NULL;
     qkc_kernel_options ko = {.config = "repack=4"};
     CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gv", &ko, &k), QKC_OK);
@@ -795,8 +795,8 @@ static void test_any_layout(void)
                                    "format q8 { code = int8; block = 32; scale = f32 }\n"
                                    "kernel gv(W: q4[N, K], xq: q8[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * xq[k] }\n"
                                    "kernel gf(W: q4[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n"
-                                   "format q4z { code = uint4; block = 32; scale = f16; zero = f16 }\n"
-                                   "kernel gz(W: q4z[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n");
+                                   "format i8s { code = int8; block = 32; scale = f16 }\n"
+                                   "kernel gz(W: i8s[N, K], x: f32[K]) -> y: f32[N] { y[n] = sum(k) W[n, k] * x[k] }\n");
     qkc_kernel *k = NULL, *own = NULL;
     qkc_kernel_options any = {.dims = "N=4096,K=4096", .any_layout = 1}, plain = {.dims = "N=4096,K=4096"};
     CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gv", &any, &k), QKC_OK);
@@ -860,7 +860,7 @@ static void test_any_layout(void)
     free(wq);
     free(xq);
     /* f32 x: q4's codes have the layout's f32 form, so the model reads
-     * them row-interleaved too; q4z's zero field has none: its own layout */
+     * them row-interleaved too; i8s's 8-bit codes have none: its own layout */
     qkc_kernel *kf = NULL, *kz = NULL;
     CU_ASSERT_EQUAL_FATAL(qkc_kernel_get_ex(p, "gf", &any, &kf), QKC_OK);
     CU_ASSERT_EQUAL(qkc_kernel_param(kf, 0, &pi), QKC_OK);

@@ -393,13 +393,15 @@ static void test_row_interleaved(void)
  * GEMV, a GEMV of x times a gain (f32 work of two loads per item) with a
  * bias, and a GEMM over M = 5 rows of x, on N = 37 rows and K = 2 max(B,
  * 128) + 37 (a partial last block), against the reference. The formats
- * whose codes are one part of at most 4 bits with a block scale and no
- * zero field must compile (this test names four of them); the others are
- * refused with a reason naming repack, never compiled. */
+ * whose codes are one part of 1, 2 or 4 bits without sub-block scales or
+ * mins must compile (this test names six of them, with a zero field and
+ * a min among them); the others are refused with a reason naming repack,
+ * never compiled. */
 static void test_row_interleaved_f32(void)
 {
     static const char *const configs[] = {"repack=4 prefetch=1024", "repack=8 prefetch=0", "repack=16"};
-    static const char *const must[] = {"q4_0", "nf4", "iq4_nl", "mxfp4"};
+    /* a table, an offset, a minifloat, a min and a zero point */
+    static const char *const must[] = {"q4_0", "nf4", "iq4_nl", "mxfp4", "q4_1", "uint1_z32"};
     static const char *const kn[] = {"gemv", "gain", "gemm"};
     qkc_ctx *ctx = NULL;
     qkc_ctx_options opts = {.threads = 2, .tuning_db = "", .cache_dir = ""};
@@ -435,7 +437,7 @@ static void test_row_interleaved_f32(void)
                     failed++;
                 }
             }
-        for (int m = 0; m < 4; m++)
+        for (int m = 0; m < (int)(sizeof must / sizeof must[0]); m++)
             if (!strcmp(l->name, must[m])) {
                 nmust++;
                 if (fits != 1) {
@@ -450,7 +452,7 @@ static void test_row_interleaved_f32(void)
     }
     printf(" (%d formats)\n", nfit);
     qkc_ctx_destroy(ctx);
-    CU_ASSERT_EQUAL(nmust, 4);
+    CU_ASSERT_EQUAL(nmust, (int)(sizeof must / sizeof must[0]));
     CU_ASSERT_EQUAL(failed, 0);
 }
 
