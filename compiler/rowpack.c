@@ -98,7 +98,7 @@ int qk_rowpack_f32(const qk_format *f, int R, qk_rowpack *rp, char *why, size_t 
     if (!qk_rowpack_check(f, R, &r, why, whysz))
         return 0;
     if (r.nparts != 1 || r.parts[0].w > 4)
-        return why_not(why, whysz, "codes of 3 or more than 4 bits have no f32 form");
+        return why_not(why, whysz, "only codes of 1, 2 or 4 bits in one part have an f32 form");
     for (uint32_t c = 0; c < 1u << r.parts[0].w; c++)
         if (!isfinite(qk_rowpack_f32_value(f, c)))
             return why_not(why, whysz, "codes of infinite or NaN value have no f32 form");

@@ -222,7 +222,7 @@ if [ $rc -eq 2 ] && grep -q "repack=99 is out of range" "$TMP/out"; then ok "run
 fi
 "$QKC" run examples/q3_zero.qk --kernel gemv3 --dims N=45,K=300 -c repack=1 >"$TMP/out" 2>&1
 rc=$?
-if [ $rc -eq 1 ] && grep -q "repack=[0-9]*: the statement is not one sum.*nor of f32 work: codes of 3" "$TMP/out"; then
+if [ $rc -eq 1 ] && grep -q "repack=[0-9]*: the statement is not one sum.*nor of f32 work: only codes of 1, 2 or 4 bits" "$TMP/out"; then
   ok "run -c repack=1 on an f32 GEMV of a format without the f32 form: refused with the reason"
 else
   bad "run -c repack=1 on an f32 GEMV of a format without the f32 form: refused with the reason (rc $rc)"
