@@ -120,10 +120,11 @@ QK
     # code), REPACK and TUNED runs take that with x in f32 instead (nf4:
     # four bytes; bitsandbytes runs it with float activations too)
     rp=${REPACK:-${TUNED:+1}}
-    if [ -n "$rp" ] && [ $k = gemv_i8 ] && "$QKC" info "$name" 2>/dev/null | grep -q '^integer image: [2-9] bytes' &&
-        "$QKC" info "$name" 2>/dev/null | grep -q '^row-interleaved layout, f32 work.*: the format' &&
+    info=$("$QKC" info "$name" 2>/dev/null)
+    nb=$(sed -n 's/^integer image: \([2-9]\) bytes.*/\1/p' <<<"$info")
+    if [ -n "$rp" ] && [ $k = gemv_i8 ] && [ -n "$nb" ] && grep -q '^row-interleaved layout, f32 work.*: the format' <<<"$info" &&
         "$QKC" emit "$tmp/k.qk" --kernel gemv_f32 --stage=tir -c "repack=$rp" >/dev/null 2>&1; then
-        k=gemv_f32 path="f32 form (image of $("$QKC" info "$name" | sed -n 's/^integer image: \([0-9]\) bytes.*/\1/p') bytes), x: f32"
+        k=gemv_f32 path="f32 form (image of $nb bytes), x: f32"
     fi
     out=""
     if [ -n "${TUNED:-}" ] && [ $k != gemv_b1 ] && [ "$path" != f32 ]; then

@@ -126,6 +126,33 @@ mxfp8_e5m2 N=40,K=128 none: no integer image
 aqlm_2x8 N=40,K=128 none: no integer image
 EOF
 
+# the layout's f32 form (f32 work times the weights, -c repack=R): which
+# formats have it (codes of 1, 2 or 4 bits: a lookup of 2^w values, with a
+# min or a zero field too), or why not; and the integer image's bytes
+while read -r name want; do
+  q info "$name"
+  if [ $rc -eq 0 ] && grep "^row-interleaved layout, f32 work" "$TMP/out" | grep -qF "$want"; then
+    ok "info $name: f32 form: $want"
+  else
+    bad "info $name: f32 form: $want"
+  fi
+done <<'EOF'
+nf4 the format's size; a shift and a lookup of 16 f32 values
+q4_1 the format's size; a shift and a lookup of 16 f32 values
+tq2_0 the format's size; a shift and a lookup of 4 f32 values
+xnor the format's size; a shift and a lookup of 2 f32 values
+q8_0 none: only codes of 1, 2 or 4 bits in one part have an f32 form
+q4_K none: sub-block scales and mins have no f32 form
+aqlm_2x8 none: codebook and N:M codes have no f32 form
+EOF
+for nb in "nf4 4 bytes" "mxfp6_e3m2 2 bytes" "q4_0 1 byte"; do
+  set -- $nb
+  q info "$1"
+  if [ $rc -eq 0 ] && grep -q "^integer image: $2 $3 a code" "$TMP/out"; then ok "info $1: integer image of $2 $3"; else
+    bad "info $1: integer image of $2 $3"
+  fi
+done
+
 # the q4_K layout table has the pieces of the DSL text, explicit
 q info q4_K
 if [ $rc -eq 0 ] && grep -q "layout (explicit)" "$TMP/out" && [ "$(grep -c "subscale" "$TMP/out")" -ge 3 ]; then
